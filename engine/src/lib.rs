@@ -1,1 +1,50 @@
-pub fn x(){}
+//! keel's storage engine: buckets, objects, mountpaths, the index and checksums.
+//!
+//! The engine knows nothing of HTTP. Its API is what the server and the benches call; all data
+//! file I/O runs as io_uring operations on the calling shard's compio runtime, and every index
+//! write goes through one committer thread per mountpath (group commit).
+//!
+//! ```
+//! # compio::runtime::Runtime::new().unwrap().block_on(async {
+//! use engine::{IoBuffer, PutOptions, Store, StoreConfig, SyncMode};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(&StoreConfig {
+//!     mountpaths: vec![dir.path().join("mp0")],
+//!     sync: SyncMode::None,
+//!     index: Default::default(),
+//! })
+//! .unwrap();
+//! store.create_bucket("photos", "owner").await.unwrap();
+//! let mut w = store.put_writer("photos", "cat.jpg", Some(5)).unwrap();
+//! let mut buf = IoBuffer::with_capacity(4096);
+//! buf.extend_from_slice(b"meow!");
+//! let (r, _buf) = w.write(buf).await;
+//! r.unwrap();
+//! let meta = w.finish(PutOptions::default()).await.unwrap();
+//! assert_eq!(meta.etag(), "f427e90cc3b78024ebbd99a731ca1b4f");
+//! assert_eq!(store.head_object("photos", "cat.jpg").unwrap().size, 5);
+//! # });
+//! ```
+
+pub mod buffer;
+pub mod checksum;
+pub mod error;
+pub mod index;
+pub mod keys;
+pub mod limits;
+pub mod list;
+pub mod meta;
+pub mod mountpath;
+pub mod object;
+pub mod placement;
+pub mod store;
+
+pub use buffer::{IoBuffer, give_buffer, take_buffer};
+pub use checksum::{BodyHasher, ChecksumKind, StoredChecksum};
+pub use error::{Error, Result};
+pub use index::{IndexConfig, SyncMode};
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use meta::{BucketAcl, BucketMeta, DataLoc, FlexChecksum, ObjectId, ObjectMeta, SystemMeta, Versioning};
+pub use mountpath::Mountpath;
+pub use object::{FileSpan, ObjectReader, PutOptions, PutWriter};
+pub use store::{Store, StoreConfig};

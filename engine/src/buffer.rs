@@ -1,0 +1,159 @@
+//! Page-aligned I/O buffers and a per-thread pool of them.
+//!
+//! Body bytes are read from the socket straight into these buffers, hashed in place and written to
+//! the data file from the same memory. Alignment matters: a misaligned copy from the page cache ran
+//! 4x slower on the development machines, and O_DIRECT needs it.
+
+use std::alloc::{self, Layout};
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+
+use compio::buf::{IoBuf, IoBufMut, SetLen};
+
+use crate::limits;
+
+/// A fixed-capacity, page-aligned byte buffer. `len` bytes from the start are initialised.
+pub struct IoBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+    cap: usize,
+}
+
+// SAFETY: IoBuffer owns its allocation exclusively, like a Vec<u8>.
+unsafe impl Send for IoBuffer {}
+unsafe impl Sync for IoBuffer {}
+
+impl IoBuffer {
+    /// Allocates a zero-length buffer of `cap` bytes (a multiple of the alignment, at least one page).
+    pub fn with_capacity(cap: usize) -> IoBuffer {
+        let cap = cap.max(limits::IO_BUFFER_ALIGN_BYTES).next_multiple_of(limits::IO_BUFFER_ALIGN_BYTES);
+        let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { alloc::alloc(layout) };
+        let Some(ptr) = NonNull::new(raw) else { alloc::handle_alloc_error(layout) };
+        IoBuffer { ptr, len: 0, cap }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Shortens the initialised part to `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        assert!(len <= self.len, "truncate past initialised bytes");
+        self.len = len;
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the first `len` bytes are initialised and owned by self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, with exclusive access through &mut self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Appends as much of `data` as fits; returns how many bytes were taken.
+    pub fn extend_from_slice(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.cap - self.len);
+        // SAFETY: the destination range lies inside the allocation and does not overlap `data`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(self.len), n) };
+        self.len += n;
+        n
+    }
+
+    /// Removes the first `n` bytes, moving the rest to the front.
+    pub fn consume_front(&mut self, n: usize) {
+        assert!(n <= self.len);
+        // SAFETY: both ranges lie within the initialised part of the allocation; copy handles overlap.
+        unsafe { std::ptr::copy(self.ptr.as_ptr().add(n), self.ptr.as_ptr(), self.len - n) };
+        self.len -= n;
+    }
+}
+
+impl Drop for IoBuffer {
+    fn drop(&mut self) {
+        let layout = Layout::from_size_align(self.cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
+        // SAFETY: allocated in with_capacity with this same layout.
+        unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
+    }
+}
+
+impl IoBuf for IoBuffer {
+    fn as_init(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl SetLen for IoBuffer {
+    unsafe fn set_len(&mut self, len: usize) {
+        assert!(len <= self.cap, "set_len past capacity");
+        self.len = len;
+    }
+}
+
+impl IoBufMut for IoBuffer {
+    fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: the allocation holds `cap` bytes; MaybeUninit makes no claim about their contents.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast(), self.cap) }
+    }
+}
+
+/// Free buffers kept per thread (each shard is one thread), bounded so an idle shard gives memory back.
+const POOL_BUFFERS_MAX: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<IoBuffer>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes a standard-size buffer from this thread's pool, or allocates one.
+pub fn take_buffer() -> IoBuffer {
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| IoBuffer::with_capacity(limits::IO_BUFFER_BYTES))
+}
+
+/// Returns a buffer to this thread's pool (buffers of other sizes are dropped).
+pub fn give_buffer(mut buf: IoBuffer) {
+    if buf.capacity() != limits::IO_BUFFER_BYTES {
+        return;
+    }
+    buf.clear();
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_BUFFERS_MAX {
+            p.push(buf);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_and_bounded() {
+        let mut b = IoBuffer::with_capacity(10);
+        assert_eq!(b.capacity(), 4096);
+        assert_eq!(b.as_slice().as_ptr() as usize % 4096, 0);
+        assert_eq!(b.extend_from_slice(&[1; 5000]), 4096);
+        assert_eq!(b.extend_from_slice(&[1]), 0);
+        b.consume_front(4000);
+        assert_eq!(b.len(), 96);
+        let p = take_buffer();
+        assert_eq!(p.capacity(), limits::IO_BUFFER_BYTES);
+        give_buffer(p);
+    }
+}

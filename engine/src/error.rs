@@ -1,0 +1,74 @@
+//! Engine errors, in the words of the storage domain. The server maps them to S3 codes in one place.
+
+use std::io;
+
+/// Result of every fallible engine call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("bucket already exists")]
+    BucketExists,
+    #[error("bucket is not empty")]
+    BucketNotEmpty,
+    #[error("invalid bucket name")]
+    InvalidBucketName,
+    #[error("no such object")]
+    NoSuchObject,
+    #[error("invalid object key: {0}")]
+    InvalidKey(&'static str),
+    #[error("object already exists")]
+    ObjectExists,
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("metadata too large")]
+    MetadataTooLarge,
+    #[error("object too large")]
+    ObjectTooLarge,
+    #[error("body shorter than declared: {received} of {expected} bytes")]
+    IncompleteBody { expected: u64, received: u64 },
+    #[error("{algorithm} checksum mismatch")]
+    ChecksumMismatch { algorithm: &'static str },
+    #[error("stored {algorithm} checksum does not match the data (bit rot)")]
+    Corrupt { algorithm: &'static str },
+    #[error("no such upload")]
+    NoSuchUpload,
+    #[error("invalid part {part_number}")]
+    InvalidPart { part_number: u32 },
+    #[error("parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {part_number} is smaller than the minimum part size")]
+    PartTooSmall { part_number: u32 },
+    #[error("mountpath {mountpath} is full")]
+    MountpathFull { mountpath: String },
+    #[error("mountpath {mountpath} is poisoned after an I/O failure")]
+    Poisoned { mountpath: String },
+    #[error("stored metadata is corrupt: {0}")]
+    BadMeta(&'static str),
+    #[error("index: {0}")]
+    Index(String),
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// Classifies an I/O error from a mountpath: a full disk is its own condition.
+    pub fn from_io(err: io::Error, mountpath: &str) -> Error {
+        if err.raw_os_error() == Some(libc::ENOSPC) || err.raw_os_error() == Some(libc::EDQUOT) {
+            Error::MountpathFull { mountpath: mountpath.to_owned() }
+        } else {
+            Error::Io(err)
+        }
+    }
+}
+
+impl From<fjall::Error> for Error {
+    fn from(err: fjall::Error) -> Error {
+        Error::Index(err.to_string())
+    }
+}

@@ -1,0 +1,388 @@
+//! The per-mountpath index: an fjall database with keyspaces for objects, buckets and uploads,
+//! written only by one committer thread per mountpath (group commit, see DESIGN D3).
+//!
+//! Shards read with cloned keyspace handles (microseconds, from cache). Every write goes through
+//! the committer, which makes two things true at once: one durable commit covers every request
+//! pending at that moment, and writes of one mountpath are serialised, so conditional writes
+//! (`If-None-Match: *`) are atomic and each overwrite learns the exact record it replaced.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Slice};
+use futures_channel::oneshot;
+
+use crate::error::{Error, Result};
+use crate::limits;
+
+/// Whether acknowledged writes must survive a power cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fdatasync the data, fsync its directory, commit the index durably, then answer.
+    Always,
+    /// Leave everything to the page cache (benchmarks, caches).
+    None,
+}
+
+/// Which keyspace an operation touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    Objects,
+    Buckets,
+    Uploads,
+}
+
+/// Precondition checked by the committer right before an operation is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    /// The key must not exist (`If-None-Match: *`).
+    Absent,
+    /// The key must exist.
+    Present,
+}
+
+/// One index write.
+#[derive(Clone, Debug)]
+pub struct IndexOp {
+    pub table: Table,
+    pub key: Vec<u8>,
+    /// `Some` inserts, `None` removes.
+    pub value: Option<Vec<u8>>,
+    pub precondition: Precondition,
+}
+
+impl IndexOp {
+    pub fn put(table: Table, key: Vec<u8>, value: Vec<u8>) -> IndexOp {
+        IndexOp { table, key, value: Some(value), precondition: Precondition::None }
+    }
+
+    pub fn remove(table: Table, key: Vec<u8>) -> IndexOp {
+        IndexOp { table, key, value: None, precondition: Precondition::None }
+    }
+
+    pub fn when(mut self, precondition: Precondition) -> IndexOp {
+        self.precondition = precondition;
+        self
+    }
+
+    fn bytes(&self) -> usize {
+        self.key.len() + self.value.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// Set of fan-out directories whose new entries must be made durable before the commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirSet([u64; 4]);
+
+impl DirSet {
+    pub fn insert(&mut self, fanout: u8) {
+        self.0[(fanout >> 6) as usize] |= 1 << (fanout & 63);
+    }
+
+    fn union(&mut self, other: DirSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = u8> {
+        (0..=255u8).filter(move |f| self.0[(f >> 6) as usize] & (1 << (f & 63)) != 0)
+    }
+}
+
+/// The records an accepted request replaced, in the order of its operations.
+pub type Previous = Vec<Option<Slice>>;
+
+struct CommitRequest {
+    ops: Vec<IndexOp>,
+    dirs: DirSet,
+    reply: oneshot::Sender<Result<Previous>>,
+}
+
+/// Handle to one mountpath's index. Cheap to clone; reads run on the caller's thread.
+#[derive(Clone)]
+pub struct Index {
+    db: Database,
+    objects: Keyspace,
+    buckets: Keyspace,
+    uploads: Keyspace,
+    tx: mpsc::Sender<CommitRequest>,
+    poisoned: Arc<AtomicBool>,
+    name: Arc<str>,
+}
+
+/// Tuning of one index (one per drive).
+#[derive(Clone, Debug)]
+pub struct IndexConfig {
+    pub cache_bytes: u64,
+    pub worker_threads: usize,
+    pub journal_bytes_max: u64,
+}
+
+impl Default for IndexConfig {
+    fn default() -> IndexConfig {
+        IndexConfig { cache_bytes: 64 << 20, worker_threads: 1, journal_bytes_max: 128 << 20 }
+    }
+}
+
+impl Index {
+    /// Opens (or creates) the index under `dir` and starts its committer thread.
+    /// `objects_dir` holds the fan-out directories the committer syncs.
+    pub fn open(
+        dir: &Path,
+        objects_dir: &Path,
+        sync: SyncMode,
+        config: &IndexConfig,
+        poisoned: Arc<AtomicBool>,
+        name: &str,
+    ) -> Result<Index> {
+        let db = Database::builder(dir)
+            .cache_size(config.cache_bytes)
+            .worker_threads(config.worker_threads.max(1))
+            .max_journaling_size(config.journal_bytes_max.max(64 << 20))
+            .open()?;
+        let objects = db.keyspace("objects", KeyspaceCreateOptions::default)?;
+        let buckets = db.keyspace("buckets", KeyspaceCreateOptions::default)?;
+        let uploads = db.keyspace("uploads", KeyspaceCreateOptions::default)?;
+        let (tx, rx) = mpsc::channel();
+        let committer = Committer {
+            db: db.clone(),
+            objects: objects.clone(),
+            buckets: buckets.clone(),
+            uploads: uploads.clone(),
+            sync,
+            objects_dir: objects_dir.to_path_buf(),
+            dir_handles: HashMap::new(),
+            poisoned: poisoned.clone(),
+            name: name.to_owned(),
+        };
+        thread::Builder::new()
+            .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
+            .spawn(move || committer.run(rx))
+            .map_err(Error::Io)?;
+        Ok(Index { db, objects, buckets, uploads, tx, poisoned, name: name.into() })
+    }
+
+    fn keyspace(&self, table: Table) -> &Keyspace {
+        match table {
+            Table::Objects => &self.objects,
+            Table::Buckets => &self.buckets,
+            Table::Uploads => &self.uploads,
+        }
+    }
+
+    pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Slice>> {
+        Ok(self.keyspace(table).get(key)?)
+    }
+
+    /// Records with keys in `start..end`, in key order, at most `limit` of them.
+    pub fn scan(&self, table: Table, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Slice, Slice)>> {
+        let mut out = Vec::new();
+        if start >= end || limit == 0 {
+            return Ok(out);
+        }
+        for guard in self.keyspace(table).range(start..end) {
+            out.push(guard.into_inner()?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// An iterator over `start..end` for merged listings.
+    pub fn range(&self, table: Table, start: &[u8], end: &[u8]) -> fjall::Iter {
+        self.keyspace(table).range(start.to_vec()..end.to_vec())
+    }
+
+    /// Every record of a table (bucket loading at start).
+    pub fn all(&self, table: Table) -> Result<Vec<(Slice, Slice)>> {
+        let mut out = Vec::new();
+        for guard in self.keyspace(table).iter() {
+            out.push(guard.into_inner()?);
+        }
+        Ok(out)
+    }
+
+    /// Applies `ops` atomically once `dirs` are durable; resolves after the commit (durable under
+    /// `SyncMode::Always`). Returns the records the operations replaced.
+    pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned { mountpath: self.name.to_string() });
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(CommitRequest { ops, dirs, reply }).map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Makes everything committed so far durable (graceful shutdown).
+    pub fn persist(&self) -> Result<()> {
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+struct Committer {
+    db: Database,
+    objects: Keyspace,
+    buckets: Keyspace,
+    uploads: Keyspace,
+    sync: SyncMode,
+    objects_dir: PathBuf,
+    dir_handles: HashMap<u8, std::fs::File>,
+    poisoned: Arc<AtomicBool>,
+    name: String,
+}
+
+impl Committer {
+    fn keyspace(&self, table: Table) -> &Keyspace {
+        match table {
+            Table::Objects => &self.objects,
+            Table::Buckets => &self.buckets,
+            Table::Uploads => &self.uploads,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<CommitRequest>) {
+        // Ends when every Index handle (and so every sender) is gone.
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            let mut ops = batch[0].ops.len();
+            let mut bytes: usize = batch[0].ops.iter().map(IndexOp::bytes).sum();
+            while ops < limits::COMMIT_BATCH_OPS_MAX && bytes < limits::COMMIT_BATCH_BYTES_MAX {
+                let Ok(next) = rx.try_recv() else { break };
+                ops += next.ops.len();
+                bytes += next.ops.iter().map(IndexOp::bytes).sum::<usize>();
+                batch.push(next);
+            }
+            self.commit_batch(batch);
+        }
+        tracing::debug!(mountpath = %self.name, "committer stopped");
+    }
+
+    fn commit_batch(&mut self, batch: Vec<CommitRequest>) {
+        if self.poisoned.load(Ordering::Acquire) {
+            for req in batch {
+                let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
+            }
+            return;
+        }
+        if let Err(e) = self.sync_dirs(&batch) {
+            self.poison(&e);
+            for req in batch {
+                let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
+            }
+            return;
+        }
+        // Evaluate preconditions in arrival order against the index plus what this batch already
+        // wrote, so two requests in one batch see each other.
+        let mut overlay: HashMap<(Table, Vec<u8>), Option<Slice>> = HashMap::new();
+        let mut results: Vec<Result<Previous>> = Vec::with_capacity(batch.len());
+        let mut write = self.db.batch();
+        let mut writes = 0usize;
+        for req in &batch {
+            match self.evaluate(&req.ops, &overlay) {
+                Err(e) => results.push(Err(e)),
+                Ok(previous) => {
+                    for op in &req.ops {
+                        let ks = self.keyspace(op.table);
+                        match &op.value {
+                            Some(v) => {
+                                write.insert(ks, op.key.as_slice(), v.as_slice());
+                                overlay.insert((op.table, op.key.clone()), Some(Slice::from(v.as_slice())));
+                            }
+                            None => {
+                                write.remove(ks, op.key.as_slice());
+                                overlay.insert((op.table, op.key.clone()), None);
+                            }
+                        }
+                        writes += 1;
+                    }
+                    results.push(Ok(previous));
+                }
+            }
+        }
+        if writes > 0 {
+            let committed = write.commit().and_then(|()| match self.sync {
+                SyncMode::Always => self.db.persist(PersistMode::SyncData),
+                SyncMode::None => Ok(()),
+            });
+            if let Err(e) = committed {
+                let e = Error::from(e);
+                self.poison(&e);
+                for req in batch {
+                    let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
+                }
+                return;
+            }
+        }
+        for (req, result) in batch.into_iter().zip(results) {
+            // A requester that went away (connection closed) is fine: its write stands.
+            let _ = req.reply.send(result);
+        }
+    }
+
+    fn evaluate(&self, ops: &[IndexOp], overlay: &HashMap<(Table, Vec<u8>), Option<Slice>>) -> Result<Previous> {
+        let mut previous = Vec::with_capacity(ops.len());
+        for op in ops {
+            let current = match overlay.get(&(op.table, op.key.clone())) {
+                Some(v) => v.clone(),
+                None => self.keyspace(op.table).get(&op.key)?,
+            };
+            match (&op.precondition, &current) {
+                (Precondition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
+                (Precondition::Present, None) => return Err(Error::PreconditionFailed),
+                _ => {}
+            }
+            previous.push(current);
+        }
+        Ok(previous)
+    }
+
+    /// fsyncs each fan-out directory that gained entries, once per batch.
+    fn sync_dirs(&mut self, batch: &[CommitRequest]) -> std::io::Result<()> {
+        if self.sync == SyncMode::None {
+            return Ok(());
+        }
+        let mut dirs = DirSet::default();
+        for req in batch {
+            dirs.union(req.dirs);
+        }
+        for f in dirs.iter() {
+            let handle = match self.dir_handles.get(&f) {
+                Some(h) => h,
+                None => {
+                    let h = std::fs::File::open(self.objects_dir.join(format!("{f:02x}")))?;
+                    self.dir_handles.entry(f).or_insert(h)
+                }
+            };
+            handle.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn poison(&self, e: &dyn std::fmt::Display) {
+        tracing::error!(mountpath = %self.name, error = %e, "index commit failed: mountpath poisoned");
+        self.poisoned.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirset() {
+        let mut d = DirSet::default();
+        d.insert(0);
+        d.insert(63);
+        d.insert(64);
+        d.insert(255);
+        assert_eq!(d.iter().collect::<Vec<_>>(), vec![0, 63, 64, 255]);
+    }
+}

@@ -1,0 +1,111 @@
+//! Bucket names and object keys: validation and the index key layout.
+//! Keys are bytes inside index records and never become file paths.
+
+use crate::error::{Error, Result};
+use crate::limits;
+
+/// Checks a bucket name against S3's rules for new buckets (3..=63 of `a-z 0-9 . -`, starting
+/// and ending with a letter or digit, no `..`, not an IP address).
+pub fn validate_bucket_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok_len = (limits::BUCKET_NAME_BYTES_MIN..=limits::BUCKET_NAME_BYTES_MAX).contains(&b.len());
+    let ok_chars = b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-');
+    let ok_ends = ok_len && b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric();
+    let not_ip = name.parse::<std::net::Ipv4Addr>().is_err();
+    if ok_len && ok_chars && ok_ends && !name.contains("..") && not_ip {
+        Ok(())
+    } else {
+        Err(Error::InvalidBucketName)
+    }
+}
+
+/// Checks an object key: 1..=1024 bytes. Any byte sequence that arrived as valid UTF-8 is legal,
+/// `..`, `//` and trailing `/` included.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey("empty key"));
+    }
+    if key.len() > limits::KEY_BYTES_MAX {
+        return Err(Error::InvalidKey("key longer than 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// Index key of an object: `bucket \0 key`. Bucket names never contain NUL, so the split is unique
+/// and all keys of one bucket form one contiguous range, ordered by key bytes.
+pub fn object_index_key(bucket: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The first index key of `bucket`'s objects at or after `key`.
+pub fn bucket_range_start(bucket: &str, key: &[u8]) -> Vec<u8> {
+    object_index_key(bucket, key)
+}
+
+/// The index key just past every object of `bucket`.
+pub fn bucket_range_end(bucket: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1);
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(1);
+    k
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, or `None` when
+/// no such string exists (all 0xFF).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut p = prefix.to_vec();
+    while let Some(last) = p.pop() {
+        if last < 0xff {
+            p.push(last + 1);
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "my-bucket.1", "a".repeat(63).as_str(), "1bucket"] {
+            assert!(validate_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "ABC", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "a".repeat(64).as_str(), "a\0b", "a/b"] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_never_normalised() {
+        for ok in ["..", "a/../b", "a//b", "./x", "trailing/", " ", "ключ", "a+b"] {
+            assert!(validate_key(ok).is_ok());
+            let k = object_index_key("bkt", ok.as_bytes());
+            assert_eq!(&k[4..], ok.as_bytes());
+        }
+        assert!(validate_key(&"k".repeat(1024)).is_ok());
+        assert!(validate_key(&"k".repeat(1025)).is_err());
+        assert!(validate_key("").is_err());
+    }
+
+    #[test]
+    fn bucket_ranges_do_not_overlap() {
+        let a_end = bucket_range_end("abc");
+        // "abc\0<anything>" < "abc\x01" <= "abc-..." and "abcd..."
+        assert!(object_index_key("abc", &[0xff; 1024]) < a_end);
+        assert!(a_end <= object_index_key("abc-d", b""));
+        assert!(a_end <= object_index_key("abcd", b""));
+    }
+
+    #[test]
+    fn successor() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[b'a', 0xff]), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(&[0xff, 0xff]), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! Engine limits. Units last in every name; relationships checked at compile time.
+
+/// Longest S3 key, in bytes of UTF-8 (S3's own limit).
+pub const KEY_BYTES_MAX: usize = 1024;
+/// Bucket names are 3..=63 bytes (S3 naming rules).
+pub const BUCKET_NAME_BYTES_MIN: usize = 3;
+pub const BUCKET_NAME_BYTES_MAX: usize = 63;
+/// User metadata (`x-amz-meta-*` names and values together), as S3 allows.
+pub const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
+/// Largest single PUT (S3: 5 GiB).
+pub const OBJECT_PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Objects up to this size live inside their index entry: no data file, no data fsync.
+pub const INLINE_BYTES_MAX: usize = 8 * 1024;
+/// A system metadata value (content type, cache control, ...).
+pub const SYSTEM_METADATA_VALUE_BYTES_MAX: usize = 1024;
+/// Keys a listing page may return (S3's max-keys ceiling).
+pub const LIST_PAGE_KEYS_MAX: usize = 1000;
+/// Index operations the committer takes into one durable batch.
+pub const COMMIT_BATCH_OPS_MAX: usize = 1024;
+/// Bytes of index records the committer takes into one batch.
+pub const COMMIT_BATCH_BYTES_MAX: usize = 1024 * 1024;
+/// Fan-out directories under `objects/` (two hex digits of the id).
+pub const FANOUT_DIRS_COUNT: usize = 256;
+/// Size of one page-aligned I/O buffer used for object data.
+pub const IO_BUFFER_BYTES: usize = 1024 * 1024;
+/// Alignment of I/O buffers (a misaligned copy from the page cache ran 4x slower here).
+pub const IO_BUFFER_ALIGN_BYTES: usize = 4096;
+/// Stored index record size limit (keys + metadata + inline bodies fit well below fjall's value limit).
+pub const META_RECORD_BYTES_MAX: usize = 64 * 1024;
+/// Mountpaths one node may have.
+pub const MOUNTPATHS_MAX: usize = 256;
+
+const _: () = assert!(INLINE_BYTES_MAX + USER_METADATA_BYTES_MAX + 16 * SYSTEM_METADATA_VALUE_BYTES_MAX < META_RECORD_BYTES_MAX);
+const _: () = assert!(IO_BUFFER_BYTES % IO_BUFFER_ALIGN_BYTES == 0);
+const _: () = assert!(FANOUT_DIRS_COUNT == 256, "fan-out uses one byte of the id");
+const _: () = assert!(KEY_BYTES_MAX + BUCKET_NAME_BYTES_MAX + 1 < 65536, "fjall keys are at most 64 KiB");

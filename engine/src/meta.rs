@@ -1,0 +1,535 @@
+//! Index records: object and bucket metadata and their on-disk encoding.
+//!
+//! Every record starts with a format byte; fields follow in a fixed order. Integers are
+//! little-endian; `bytes` is a `u32` length followed by that many bytes; `str` is `bytes` holding
+//! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present.
+//!
+//! Object record, format 1:
+//! ```text
+//! 0      u8      format = 1
+//! 1      u64     size in bytes
+//! 9      u64     mtime, milliseconds since the Unix epoch
+//! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
+//! 33     u32     parts count of the ETag (0 = single-part ETag)
+//!        u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
+//!        opt<str> content-type, content-encoding, content-disposition, cache-control,
+//!                 expires, content-language (in this order)
+//!        u16     user metadata pairs, each str name, str value
+//!        opt<(u8 algorithm, bytes value, u32 composite parts)> flexible checksum
+//!        u8      data location: 0 inline (bytes), 1 file (u128 id),
+//!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
+//!                opt<bytes> part checksum)
+//! ```
+//! Bucket record, format 1: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
+//! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
+//! 1 public-read)`.
+
+use crate::checksum::{ChecksumKind, StoredChecksum};
+use crate::error::{Error, Result};
+use crate::limits;
+
+/// Unique name of a data file on a mountpath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub u128);
+
+impl ObjectId {
+    /// File name: 32 lowercase hex digits.
+    pub fn file_name(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    /// Fan-out directory index (0..256) the file lives under.
+    pub fn fanout(self) -> u8 {
+        (self.0 & 0xff) as u8
+    }
+}
+
+/// Standard headers S3 stores with an object and returns on GET/HEAD.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemMeta {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub content_language: Option<String>,
+}
+
+impl SystemMeta {
+    fn fields(&self) -> [&Option<String>; 6] {
+        [
+            &self.content_type,
+            &self.content_encoding,
+            &self.content_disposition,
+            &self.cache_control,
+            &self.expires,
+            &self.content_language,
+        ]
+    }
+}
+
+/// A flexible checksum (`x-amz-checksum-*`) as the client asked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlexChecksum {
+    pub algorithm: u8,
+    pub value: Vec<u8>,
+    /// 0 for a full-object checksum; N for a composite checksum over N parts.
+    pub parts: u32,
+}
+
+/// One part of a multipart object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartLoc {
+    pub id: ObjectId,
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub checksum: Option<Vec<u8>>,
+}
+
+/// Where an object's bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataLoc {
+    /// In the index record itself (small objects).
+    Inline(Vec<u8>),
+    /// One data file, bytes from offset 0.
+    File(ObjectId),
+    /// A manifest over part files, in order.
+    Parts(Vec<PartLoc>),
+}
+
+impl DataLoc {
+    /// Every data file this location holds.
+    pub fn file_ids(&self) -> Vec<ObjectId> {
+        match self {
+            DataLoc::Inline(_) => Vec::new(),
+            DataLoc::File(id) => vec![*id],
+            DataLoc::Parts(parts) => parts.iter().map(|p| p.id).collect(),
+        }
+    }
+}
+
+/// Everything the index knows about one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub mtime_ms: u64,
+    pub md5: [u8; 16],
+    pub etag_parts: u32,
+    pub stored_checksum: StoredChecksum,
+    pub system: SystemMeta,
+    pub user: Vec<(String, String)>,
+    pub flex_checksum: Option<FlexChecksum>,
+    pub data: DataLoc,
+}
+
+impl ObjectMeta {
+    /// The ETag without quotes: hex MD5, plus `-N` for multipart objects.
+    pub fn etag(&self) -> String {
+        let mut s = hex::encode(self.md5);
+        if self.etag_parts > 0 {
+            s.push('-');
+            s.push_str(&self.etag_parts.to_string());
+        }
+        s
+    }
+
+    /// Validates the invariants a record must hold before it is written and after it is read.
+    pub fn check(&self) -> Result<()> {
+        match &self.data {
+            DataLoc::Inline(bytes) => {
+                if bytes.len() as u64 != self.size {
+                    return Err(Error::BadMeta("inline length differs from size"));
+                }
+            }
+            DataLoc::File(_) => {}
+            DataLoc::Parts(parts) => {
+                if parts.is_empty() {
+                    return Err(Error::BadMeta("multipart object without parts"));
+                }
+                let total: u64 = parts.iter().map(|p| p.size).sum();
+                if total != self.size {
+                    return Err(Error::BadMeta("part sizes differ from size"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        assert!(self.check().is_ok(), "encoding invalid object meta");
+        let inline_len = match &self.data {
+            DataLoc::Inline(b) => b.len(),
+            _ => 0,
+        };
+        let mut w = Writer(Vec::with_capacity(128 + inline_len));
+        w.u8(1);
+        w.u64(self.size);
+        w.u64(self.mtime_ms);
+        w.raw(&self.md5);
+        w.u32(self.etag_parts);
+        w.u8(self.stored_checksum.kind.code());
+        w.bytes(&self.stored_checksum.value);
+        for f in self.system.fields() {
+            w.opt_str(f.as_deref());
+        }
+        w.u16(u16::try_from(self.user.len()).expect("user metadata is bounded by USER_METADATA_BYTES_MAX"));
+        for (k, v) in &self.user {
+            w.bytes(k.as_bytes());
+            w.bytes(v.as_bytes());
+        }
+        match &self.flex_checksum {
+            None => w.u8(0),
+            Some(f) => {
+                w.u8(1);
+                w.u8(f.algorithm);
+                w.bytes(&f.value);
+                w.u32(f.parts);
+            }
+        }
+        match &self.data {
+            DataLoc::Inline(b) => {
+                w.u8(0);
+                w.bytes(b);
+            }
+            DataLoc::File(id) => {
+                w.u8(1);
+                w.u128(id.0);
+            }
+            DataLoc::Parts(parts) => {
+                w.u8(2);
+                w.u32(parts.len() as u32);
+                for p in parts {
+                    w.u128(p.id.0);
+                    w.u64(p.size);
+                    w.raw(&p.md5);
+                    match &p.checksum {
+                        None => w.u8(0),
+                        Some(c) => {
+                            w.u8(1);
+                            w.bytes(c);
+                        }
+                    }
+                }
+            }
+        }
+        w.0
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<ObjectMeta> {
+        let mut r = Reader(buf);
+        if r.u8()? != 1 {
+            return Err(Error::BadMeta("unknown object record format"));
+        }
+        let size = r.u64()?;
+        let mtime_ms = r.u64()?;
+        let md5 = r.array16()?;
+        let etag_parts = r.u32()?;
+        let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
+        let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
+        let system = SystemMeta {
+            content_type: r.opt_str()?,
+            content_encoding: r.opt_str()?,
+            content_disposition: r.opt_str()?,
+            cache_control: r.opt_str()?,
+            expires: r.opt_str()?,
+            content_language: r.opt_str()?,
+        };
+        let pairs = r.u16()? as usize;
+        let mut user = Vec::with_capacity(pairs.min(64));
+        for _ in 0..pairs {
+            user.push((r.str()?, r.str()?));
+        }
+        let flex_checksum = match r.u8()? {
+            0 => None,
+            1 => Some(FlexChecksum { algorithm: r.u8()?, value: r.bytes()?.to_vec(), parts: r.u32()? }),
+            _ => return Err(Error::BadMeta("flex checksum presence")),
+        };
+        let data = match r.u8()? {
+            0 => DataLoc::Inline(r.bytes()?.to_vec()),
+            1 => DataLoc::File(ObjectId(r.u128()?)),
+            2 => {
+                let count = r.u32()? as usize;
+                // Each part takes at least 41 bytes: bound the allocation by what the buffer holds.
+                if count > r.0.len() / 41 {
+                    return Err(Error::BadMeta("part count exceeds record"));
+                }
+                let mut parts = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let id = ObjectId(r.u128()?);
+                    let size = r.u64()?;
+                    let md5 = r.array16()?;
+                    let checksum = match r.u8()? {
+                        0 => None,
+                        1 => Some(r.bytes()?.to_vec()),
+                        _ => return Err(Error::BadMeta("part checksum presence")),
+                    };
+                    parts.push(PartLoc { id, size, md5, checksum });
+                }
+                DataLoc::Parts(parts)
+            }
+            _ => return Err(Error::BadMeta("data location tag")),
+        };
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        let meta = ObjectMeta { size, mtime_ms, md5, etag_parts, stored_checksum, system, user, flex_checksum, data };
+        meta.check()?;
+        Ok(meta)
+    }
+}
+
+/// Versioning state of a bucket; `Unset` until first configured (S3 then omits `Status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Versioning {
+    #[default]
+    Unset,
+    Enabled,
+    Suspended,
+}
+
+/// Canned ACL of a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BucketAcl {
+    #[default]
+    Private,
+    PublicRead,
+}
+
+/// Everything the index knows about one bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BucketMeta {
+    pub created_ms: u64,
+    pub owner: String,
+    pub versioning: Versioning,
+    pub checksum: ChecksumKind,
+    pub validate_on_read: bool,
+    pub acl: BucketAcl,
+}
+
+impl BucketMeta {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(32 + self.owner.len()));
+        w.u8(1);
+        w.u64(self.created_ms);
+        w.bytes(self.owner.as_bytes());
+        w.u8(match self.versioning {
+            Versioning::Unset => 0,
+            Versioning::Enabled => 1,
+            Versioning::Suspended => 2,
+        });
+        w.u8(self.checksum.code());
+        w.u8(self.validate_on_read as u8);
+        w.u8(match self.acl {
+            BucketAcl::Private => 0,
+            BucketAcl::PublicRead => 1,
+        });
+        w.0
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<BucketMeta> {
+        let mut r = Reader(buf);
+        if r.u8()? != 1 {
+            return Err(Error::BadMeta("unknown bucket record format"));
+        }
+        let created_ms = r.u64()?;
+        let owner = r.str()?;
+        let versioning = match r.u8()? {
+            0 => Versioning::Unset,
+            1 => Versioning::Enabled,
+            2 => Versioning::Suspended,
+            _ => return Err(Error::BadMeta("versioning state")),
+        };
+        let checksum = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
+        let validate_on_read = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(Error::BadMeta("validate flag")),
+        };
+        let acl = match r.u8()? {
+            0 => BucketAcl::Private,
+            1 => BucketAcl::PublicRead,
+            _ => return Err(Error::BadMeta("acl")),
+        };
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl })
+    }
+}
+
+pub(crate) struct Writer(pub(crate) Vec<u8>);
+
+impl Writer {
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn u128(&mut self, v: u128) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn raw(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    pub(crate) fn bytes(&mut self, v: &[u8]) {
+        let len = u32::try_from(v.len()).expect("record fields are bounded by META_RECORD_BYTES_MAX");
+        self.u32(len);
+        self.0.extend_from_slice(v);
+    }
+    pub(crate) fn opt_str(&mut self, v: Option<&str>) {
+        match v {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.bytes(s.as_bytes());
+            }
+        }
+    }
+}
+
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(Error::BadMeta("record truncated"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub(crate) fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("length checked")))
+    }
+    pub(crate) fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("length checked")))
+    }
+    pub(crate) fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("length checked")))
+    }
+    pub(crate) fn u128(&mut self) -> Result<u128> {
+        Ok(u128::from_le_bytes(self.take(16)?.try_into().expect("length checked")))
+    }
+    pub(crate) fn array16(&mut self) -> Result<[u8; 16]> {
+        Ok(self.take(16)?.try_into().expect("length checked"))
+    }
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
+        let len = self.u32()? as usize;
+        if len > limits::META_RECORD_BYTES_MAX.max(limits::INLINE_BYTES_MAX) {
+            return Err(Error::BadMeta("field longer than a record may be"));
+        }
+        self.take(len)
+    }
+    pub(crate) fn str(&mut self) -> Result<String> {
+        let b = self.bytes()?;
+        String::from_utf8(b.to_vec()).map_err(|_| Error::BadMeta("string is not UTF-8"))
+    }
+    pub(crate) fn opt_str(&mut self) -> Result<Option<String>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str()?)),
+            _ => Err(Error::BadMeta("option presence byte")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(data: DataLoc, size: u64) -> ObjectMeta {
+        ObjectMeta {
+            size,
+            mtime_ms: 1_700_000_000_123,
+            md5: [7; 16],
+            etag_parts: 0,
+            stored_checksum: StoredChecksum { kind: ChecksumKind::Xxhash, value: vec![1, 2, 3, 4, 5, 6, 7, 8] },
+            system: SystemMeta { content_type: Some("text/plain".into()), expires: Some("x".into()), ..Default::default() },
+            user: vec![("a".into(), "b".into()), ("ü".into(), "".into())],
+            flex_checksum: Some(FlexChecksum { algorithm: 1, value: vec![9, 9, 9, 9], parts: 0 }),
+            data,
+        }
+    }
+
+    #[test]
+    fn object_round_trips() {
+        let metas = [
+            sample(DataLoc::Inline(b"hello".to_vec()), 5),
+            sample(DataLoc::File(ObjectId(0xdead_beef_u128 << 64 | 42)), 1 << 40),
+            sample(
+                DataLoc::Parts(vec![
+                    PartLoc { id: ObjectId(1), size: 10, md5: [1; 16], checksum: None },
+                    PartLoc { id: ObjectId(2), size: 5, md5: [2; 16], checksum: Some(vec![1, 2]) },
+                ]),
+                15,
+            ),
+        ];
+        for m in metas {
+            let enc = m.encode();
+            assert_eq!(ObjectMeta::decode(&enc).unwrap(), m);
+            // Every strict prefix is rejected, never a panic.
+            for cut in 0..enc.len() {
+                assert!(ObjectMeta::decode(&enc[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn etag_shape() {
+        let mut m = sample(DataLoc::Inline(vec![]), 0);
+        m.md5 = [0xab; 16];
+        assert_eq!(m.etag(), "ab".repeat(16));
+        m.etag_parts = 3;
+        assert_eq!(m.etag(), format!("{}-3", "ab".repeat(16)));
+    }
+
+    #[test]
+    fn bucket_round_trips() {
+        let b = BucketMeta {
+            created_ms: 5,
+            owner: "AK".into(),
+            versioning: Versioning::Suspended,
+            checksum: ChecksumKind::Crc32c,
+            validate_on_read: true,
+            acl: BucketAcl::PublicRead,
+        };
+        assert_eq!(BucketMeta::decode(&b.encode()).unwrap(), b);
+        assert!(BucketMeta::decode(&[2]).is_err());
+    }
+
+    #[test]
+    fn inconsistent_records_are_rejected() {
+        let m = sample(DataLoc::Inline(b"abc".to_vec()), 4);
+        assert!(m.check().is_err());
+    }
+}
+
+impl ObjectMeta {
+    /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
+    pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
+        let mut r = Reader(buf);
+        if r.u8()? != 1 {
+            return Err(Error::BadMeta("unknown object record format"));
+        }
+        let size = r.u64()?;
+        let mtime_ms = r.u64()?;
+        let md5 = r.array16()?;
+        let parts = r.u32()?;
+        let mut etag = hex::encode(md5);
+        if parts > 0 {
+            etag.push('-');
+            etag.push_str(&parts.to_string());
+        }
+        Ok((size, mtime_ms, etag))
+    }
+}

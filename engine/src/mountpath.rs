@@ -1,0 +1,130 @@
+//! A mountpath: one directory on one drive, holding an index and the data files placed on it.
+//!
+//! ```text
+//! <root>/keel-mountpath      "keel-mountpath 1 <id as 16 hex digits>\n": the stable placement id
+//! <root>/index/              fjall database (objects, buckets, uploads keyspaces)
+//! <root>/objects/00 .. ff/   data files named by 32-hex-digit ids, bytes from offset 0
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+use crate::index::{Index, IndexConfig, SyncMode};
+use crate::meta::ObjectId;
+
+const ID_FILE: &str = "keel-mountpath";
+
+pub struct Mountpath {
+    root: PathBuf,
+    objects: PathBuf,
+    /// Placement id, stable across restarts and renames of the directory.
+    pub id: u64,
+    pub index: Index,
+    poisoned: Arc<AtomicBool>,
+    name: String,
+}
+
+impl Mountpath {
+    /// Opens the mountpath at `root`, creating its layout on first use. Blocking: call at start.
+    pub fn open(root: &Path, sync: SyncMode, index_config: &IndexConfig) -> Result<Mountpath> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        let name = root.display().to_string();
+        let id = read_or_create_id(&root)?;
+        let objects = root.join("objects");
+        std::fs::create_dir_all(&objects)?;
+        for f in 0..=255u8 {
+            let d = objects.join(format!("{f:02x}"));
+            if !d.exists() {
+                std::fs::create_dir(&d)?;
+            }
+        }
+        // The fan-out directories exist durably before any data file is created in them.
+        sync_dir(&objects)?;
+        sync_dir(&root)?;
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let index = Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name)?;
+        Ok(Mountpath { root, objects, id, index, poisoned, name })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn data_path(&self, id: ObjectId) -> PathBuf {
+        let mut p = self.objects.join(format!("{:02x}", id.fanout()));
+        p.push(id.file_name());
+        p
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Marks the mountpath failed: its objects answer "unavailable" until restart.
+    pub fn poison(&self, why: &dyn std::fmt::Display) {
+        if !self.poisoned.swap(true, Ordering::AcqRel) {
+            tracing::error!(mountpath = %self.name, error = %why, "mountpath poisoned");
+        }
+    }
+
+    pub fn check(&self) -> Result<()> {
+        if self.is_poisoned() { Err(Error::Poisoned { mountpath: self.name.clone() }) } else { Ok(()) }
+    }
+
+    /// Maps an I/O error on this mountpath to a domain error.
+    pub fn io_error(&self, err: std::io::Error) -> Error {
+        Error::from_io(err, &self.name)
+    }
+}
+
+fn read_or_create_id(root: &Path) -> Result<u64> {
+    let path = root.join(ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            let mut parts = s.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("keel-mountpath"), Some("1"), Some(hex)) => {
+                    u64::from_str_radix(hex, 16).map_err(|_| Error::BadMeta("mountpath id file"))
+                }
+                _ => Err(Error::BadMeta("mountpath id file")),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = random_u64();
+            let tmp = root.join(format!("{ID_FILE}.tmp"));
+            let mut f = std::fs::File::create(&tmp)?;
+            writeln!(f, "keel-mountpath 1 {id:016x}")?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(root)?;
+            Ok(id)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 64 random bits from the OS.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most b.len() bytes into b.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n == b.len() as isize {
+        u64::from_le_bytes(b)
+    } else {
+        // getrandom cannot fail for 8 bytes on Linux >= 3.17; fall back to time and pid.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        t ^ (u64::from(std::process::id()) << 32)
+    }
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
