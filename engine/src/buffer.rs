@@ -13,7 +13,8 @@ use compio::buf::{IoBuf, IoBufMut, SetLen};
 
 use crate::limits;
 
-/// A fixed-capacity, page-aligned byte buffer. `len` bytes from the start are initialised.
+/// A fixed-capacity, page-aligned byte buffer. All `cap` bytes are initialised (zeroed at
+/// allocation; buffers are pooled, so that cost is paid once); `len` of them hold data.
 pub struct IoBuffer {
     ptr: NonNull<u8>,
     len: usize,
@@ -30,7 +31,7 @@ impl IoBuffer {
         let cap = cap.max(limits::IO_BUFFER_ALIGN_BYTES).next_multiple_of(limits::IO_BUFFER_ALIGN_BYTES);
         let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
         // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc::alloc(layout) };
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw) else { alloc::handle_alloc_error(layout) };
         IoBuffer { ptr, len: 0, cap }
     }
@@ -65,6 +66,18 @@ impl IoBuffer {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, with exclusive access through &mut self.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The spare capacity after the data, for decoders that write in place; follow with `grow`.
+    pub fn spare_mut(&mut self) -> &mut [u8] {
+        // SAFETY: every byte of the allocation is initialised (zeroed at allocation).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.len), self.cap - self.len) }
+    }
+
+    /// Counts `n` more bytes of the spare capacity as data.
+    pub fn grow(&mut self, n: usize) {
+        assert!(self.len + n <= self.cap, "grow past capacity");
+        self.len += n;
     }
 
     /// Appends as much of `data` as fits; returns how many bytes were taken.

@@ -1,1 +1,9 @@
-pub fn x(){}
+//! keel's server: the HTTP/1.1 shell, the S3 front end and the shards. The binary is `keel`.
+
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod s3;
+pub mod server;
+pub mod shard;
+pub mod time;

@@ -1,0 +1,221 @@
+//! `keel serve` settings: command-line flags over a TOML file over defaults.
+//!
+//! The file's keys are the long flags with `-` turned into `_`; repeatable flags become arrays
+//! under their plural (`mountpaths`, `users`). Unknown keys are errors that name their line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags of `keel serve`. Every one is optional so that a config file can supply it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// A data directory on its own drive; repeat for several drives [default: ./keel-data].
+    #[arg(long = "mountpath", value_name = "DIR")]
+    pub mountpaths: Vec<PathBuf>,
+    /// Shards (one OS thread each, pinned) [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// `always`: data and index are durable before 200; `none`: page cache only [default: always].
+    #[arg(long, value_name = "always|none")]
+    pub sync: Option<String>,
+    /// Access key of the (first) user.
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// Secret key of the (first) user.
+    #[arg(long)]
+    pub secret_key: Option<String>,
+    /// A user as ACCESS_KEY:SECRET_KEY (split at the first ':'); repeatable.
+    #[arg(long = "user", value_name = "AK:SK")]
+    pub users: Vec<String>,
+    /// Accept unsigned requests and ignore signatures.
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Serve the S3 API under this path prefix, e.g. /s3 (AIStore-style endpoints).
+    #[arg(long)]
+    pub s3_prefix: Option<String>,
+    /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Region reported to clients [default: us-east-1].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// TOML file with any of the settings above.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The config file's shape.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub mountpaths: Option<Vec<PathBuf>>,
+    pub threads: Option<usize>,
+    pub sync: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub users: Option<Vec<String>>,
+    pub anonymous: Option<bool>,
+    pub s3_prefix: Option<String>,
+    pub domain: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The effective settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub mountpaths: Vec<PathBuf>,
+    pub threads: usize,
+    pub sync: engine::SyncMode,
+    /// Users from flags, file and environment (before any generated pair).
+    pub users: Vec<(String, String)>,
+    pub anonymous: bool,
+    pub s3_prefix: String,
+    pub domain: Option<String>,
+    pub region: String,
+}
+
+pub fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses a config file; errors name the line.
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let line = e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+        match line {
+            Some(l) => format!("line {l}: {}", e.message()),
+            None => e.message().to_owned(),
+        }
+    })
+}
+
+fn split_user(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => Ok((ak.to_owned(), sk.to_owned())),
+        _ => Err(format!("a user must be ACCESS_KEY:SECRET_KEY, got {s:?}")),
+    }
+}
+
+impl ServeConfig {
+    /// Merges flags over the file (if any) over the environment over defaults.
+    pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let listen_s = args.listen.clone().or(file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_s.parse().map_err(|_| format!("--listen: {listen_s:?} is not an address like 127.0.0.1:8080"))?;
+        let mountpaths = if !args.mountpaths.is_empty() {
+            args.mountpaths.clone()
+        } else {
+            file.mountpaths.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| vec![PathBuf::from("keel-data")])
+        };
+        let threads = args
+            .threads
+            .or(file.threads)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 || threads > 1024 {
+            return Err("--threads must be between 1 and 1024".to_owned());
+        }
+        let sync = match args.sync.clone().or(file.sync.clone()).as_deref() {
+            None | Some("always") => engine::SyncMode::Always,
+            Some("none") => engine::SyncMode::None,
+            Some(other) => return Err(format!("--sync must be always or none, got {other:?}")),
+        };
+        let mut users = Vec::new();
+        let ak = args.access_key.clone().or(file.access_key.clone());
+        let sk = args.secret_key.clone().or(file.secret_key.clone());
+        match (ak, sk) {
+            (Some(a), Some(s)) => users.push((a, s)),
+            (None, None) => {}
+            _ => return Err("--access-key and --secret-key go together".to_owned()),
+        }
+        for u in args.users.iter().chain(file.users.iter().flatten()) {
+            users.push(split_user(u)?);
+        }
+        if let (Some(a), Some(s)) = (env("KEEL_ACCESS_KEY"), env("KEEL_SECRET_KEY")) {
+            if !a.is_empty() && !s.is_empty() {
+                users.push((a, s));
+            }
+        }
+        let mut s3_prefix = args.s3_prefix.clone().or(file.s3_prefix.clone()).unwrap_or_default();
+        if !s3_prefix.is_empty() {
+            if !s3_prefix.starts_with('/') {
+                s3_prefix.insert(0, '/');
+            }
+            while s3_prefix.ends_with('/') {
+                s3_prefix.pop();
+            }
+        }
+        Ok(ServeConfig {
+            listen,
+            mountpaths,
+            threads,
+            sync,
+            users,
+            anonymous: args.anonymous || file.anonymous.unwrap_or(false),
+            s3_prefix,
+            domain: args.domain.clone().or(file.domain.clone()),
+            region: args.region.clone().or(file.region.clone()).unwrap_or_else(|| "us-east-1".to_owned()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ServeConfig::resolve(&ServeArgs::default(), &no_env).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.mountpaths, vec![PathBuf::from("keel-data")]);
+        assert_eq!(c.sync, engine::SyncMode::Always);
+        assert!(c.users.is_empty() && !c.anonymous && c.s3_prefix.is_empty());
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("keel.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nsync = \"none\"\nmountpaths = [\"/a\", \"/b\"]\nusers = [\"x:y:z\"]\ns3_prefix = \"s3/\"\n").unwrap();
+        let args = ServeArgs { config: Some(f), sync: Some("always".into()), ..Default::default() };
+        let c = ServeConfig::resolve(&args, &no_env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.sync, engine::SyncMode::Always);
+        assert_eq!(c.mountpaths.len(), 2);
+        assert_eq!(c.users, vec![("x".into(), "y:z".into())]);
+        assert_eq!(c.s3_prefix, "/s3");
+    }
+
+    #[test]
+    fn unknown_keys_name_their_line() {
+        let e = parse_file("listen = \"127.0.0.1:1\"\n\nbogus = 1\n").unwrap_err();
+        assert!(e.starts_with("line 3:"), "{e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let bad = |a: ServeArgs| ServeConfig::resolve(&a, &no_env).unwrap_err();
+        bad(ServeArgs { sync: Some("sometimes".into()), ..Default::default() });
+        bad(ServeArgs { listen: Some("nowhere".into()), ..Default::default() });
+        bad(ServeArgs { access_key: Some("a".into()), ..Default::default() });
+        bad(ServeArgs { users: vec!["nocolon".into()], ..Default::default() });
+        bad(ServeArgs { threads: Some(0), ..Default::default() });
+        let env = |k: &str| Some(if k == "KEEL_ACCESS_KEY" { "ak" } else { "sk" }.to_owned());
+        assert_eq!(ServeConfig::resolve(&ServeArgs::default(), &env).unwrap().users, vec![("ak".into(), "sk".into())]);
+    }
+}

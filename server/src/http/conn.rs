@@ -1,0 +1,345 @@
+//! One client connection: a read buffer in front of the socket, request heads, body framing,
+//! and response writes. Every read and write is bounded in time.
+
+use std::future::Future;
+use std::time::Duration;
+
+use compio::BufResult;
+use compio::buf::{IntoInner, IoBuf};
+use compio::io::{AsyncRead, AsyncWriteExt};
+use compio::net::TcpStream;
+use engine::IoBuffer;
+
+use super::chunked::{ChunkError, ChunkedDecoder};
+use super::request::{Framing, HeadError, Request};
+use crate::limits;
+
+/// Why reading from the client stopped.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client closed the connection or the socket failed.
+    Closed,
+    /// The client stalled past a timeout.
+    TimedOut,
+    /// The head could not be parsed.
+    Head(HeadError),
+    /// The body's framing is malformed.
+    Chunked(ChunkError),
+    /// The body ended before its declared length (client closed mid-body).
+    Truncated,
+    /// The body is larger than the operation accepts.
+    TooLarge,
+}
+
+/// Outcome of waiting for the next request head.
+pub enum NextHead {
+    Request(Request),
+    /// The client closed cleanly between requests.
+    Closed,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    /// Bytes read from the socket but not consumed: `rbuf[rpos..]`.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// Body framing state of the current request.
+    body: BodyState,
+    /// Set once the stream can no longer be trusted (a cancelled read, a framing error).
+    broken: bool,
+    /// The client sent `Expect: 100-continue` and has not been answered yet.
+    continue_pending: bool,
+}
+
+#[derive(Debug)]
+enum BodyState {
+    Length { remaining: u64 },
+    Chunked(Box<ChunkedDecoder>),
+    Done,
+}
+
+async fn timed<F: Future>(d: Duration, f: F) -> Result<F::Output, ReadError> {
+    compio::time::timeout(d, f).await.map_err(|_| ReadError::TimedOut)
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            rbuf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
+            rpos: 0,
+            body: BodyState::Done,
+            broken: false,
+            continue_pending: false,
+        }
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
+    }
+
+    /// Reads more bytes from the socket into the read buffer. Returns 0 at end of stream.
+    async fn fill(&mut self, timeout: Duration) -> Result<usize, ReadError> {
+        if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(limits::READ_BUFFER_BYTES);
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let len = buf.len();
+        match compio::time::timeout(timeout, self.stream.read(buf.slice(len..))).await {
+            Ok(BufResult(r, slice)) => {
+                self.rbuf = slice.into_inner();
+                match r {
+                    Ok(n) => Ok(n),
+                    Err(_) => {
+                        self.broken = true;
+                        Err(ReadError::Closed)
+                    }
+                }
+            }
+            Err(_) => {
+                // The cancelled read took the buffer; the stream position is unknown now.
+                self.broken = true;
+                Err(ReadError::TimedOut)
+            }
+        }
+    }
+
+    /// Waits for and parses the next request head. `idle` bounds the wait for its first byte.
+    pub async fn next_head(&mut self, idle: Duration) -> Result<NextHead, ReadError> {
+        assert!(matches!(self.body, BodyState::Done), "previous body not finished");
+        let mut first = self.buffered().is_empty();
+        loop {
+            if !self.buffered().is_empty() {
+                match Request::parse(self.buffered()) {
+                    Ok((req, n)) => {
+                        self.rpos += n;
+                        self.body = match req.framing {
+                            Framing::None => BodyState::Done,
+                            Framing::Length(n) => BodyState::Length { remaining: n },
+                            Framing::Chunked => BodyState::Chunked(Box::default()),
+                        };
+                        self.continue_pending = req.expect_continue && !self.body_done();
+                        return Ok(NextHead::Request(req));
+                    }
+                    Err(HeadError::Partial) => {}
+                    Err(e) => {
+                        self.broken = true;
+                        return Err(ReadError::Head(e));
+                    }
+                }
+            }
+            let timeout = if first { idle } else { limits::HEADER_READ_TIMEOUT };
+            let n = self.fill(timeout).await?;
+            if n == 0 {
+                self.broken = true;
+                return if self.buffered().is_empty() && first { Ok(NextHead::Closed) } else { Err(ReadError::Closed) };
+            }
+            first = false;
+        }
+    }
+
+    /// True while the client waits for `100 Continue` before sending its body.
+    pub fn continue_pending(&self) -> bool {
+        self.continue_pending
+    }
+
+    /// Sends `100 Continue` if the client asked for it and has not had it yet.
+    pub async fn send_continue(&mut self) -> Result<(), ReadError> {
+        if self.continue_pending {
+            self.continue_pending = false;
+            self.write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// True when the current request's body has been read to its end.
+    pub fn body_done(&self) -> bool {
+        matches!(self.body, BodyState::Done)
+    }
+
+    /// Reads body bytes into `buf` until it is full or the body ends. Returns the buffer with the
+    /// bytes appended; fewer than its spare capacity means the body ended.
+    pub async fn read_body(&mut self, mut buf: IoBuffer) -> (Result<usize, ReadError>, IoBuffer) {
+        let start = buf.len();
+        loop {
+            match &mut self.body {
+                BodyState::Done => break,
+                BodyState::Length { remaining } => {
+                    if *remaining == 0 {
+                        self.body = BodyState::Done;
+                        break;
+                    }
+                    if buf.len() == buf.capacity() {
+                        break;
+                    }
+                    let want = (*remaining).min((buf.capacity() - buf.len()) as u64) as usize;
+                    let avail = self.rbuf.len() - self.rpos;
+                    if avail > 0 {
+                        let n = want.min(avail);
+                        buf.extend_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
+                        self.rpos += n;
+                        *remaining -= n as u64;
+                        continue;
+                    }
+                    // Nothing buffered: read from the socket straight into the caller's buffer.
+                    let len = buf.len();
+                    let fut = self.stream.read(buf.slice(len..len + want));
+                    match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
+                        Ok(BufResult(r, slice)) => {
+                            buf = slice.into_inner();
+                            match r {
+                                Ok(0) | Err(_) => {
+                                    self.broken = true;
+                                    return (Err(ReadError::Truncated), buf);
+                                }
+                                Ok(n) => {
+                                    if let BodyState::Length { remaining } = &mut self.body {
+                                        *remaining -= n as u64;
+                                    }
+                                }
+                            }
+                        }
+                        Err(_) => {
+                            self.broken = true;
+                            return (Err(ReadError::TimedOut), IoBuffer::with_capacity(buf_capacity_hint()));
+                        }
+                    }
+                }
+                BodyState::Chunked(dec) => {
+                    if dec.is_done() {
+                        self.body = BodyState::Done;
+                        break;
+                    }
+                    if buf.len() == buf.capacity() && dec.data_remaining() > 0 {
+                        break;
+                    }
+                    if self.rpos < self.rbuf.len() {
+                        match dec.decode(&self.rbuf[self.rpos..], buf.spare_mut()) {
+                            Ok((consumed, produced)) => {
+                                self.rpos += consumed;
+                                buf.grow(produced);
+                            }
+                            Err(e) => {
+                                self.broken = true;
+                                return (Err(ReadError::Chunked(e)), buf);
+                            }
+                        }
+                        continue;
+                    }
+                    match self.fill(limits::IO_STALL_TIMEOUT).await {
+                        Ok(0) => {
+                            self.broken = true;
+                            return (Err(ReadError::Truncated), buf);
+                        }
+                        Ok(_) => {}
+                        Err(e) => return (Err(e), buf),
+                    }
+                }
+            }
+        }
+        let n = buf.len() - start;
+        (Ok(n), buf)
+    }
+
+    /// Reads a whole (small) body into memory, refusing more than `max` bytes.
+    pub async fn read_body_to_vec(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
+        let mut out = Vec::new();
+        let mut buf = IoBuffer::with_capacity(64 * 1024);
+        loop {
+            buf.clear();
+            let (r, b) = self.read_body(buf).await;
+            buf = b;
+            let n = r?;
+            if out.len() + n > max {
+                self.broken = true;
+                return Err(ReadError::TooLarge);
+            }
+            out.extend_from_slice(buf.as_slice());
+            if self.body_done() {
+                return Ok(out);
+            }
+            if n == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Reads and discards the rest of the body, up to `max` bytes; true if the connection can be
+    /// reused afterwards.
+    pub async fn drain_body(&mut self, max: u64) -> bool {
+        if self.broken {
+            return false;
+        }
+        let mut seen = 0u64;
+        let mut buf = IoBuffer::with_capacity(64 * 1024);
+        while !self.body_done() {
+            if seen > max {
+                return false;
+            }
+            buf.clear();
+            let (r, b) = self.read_body(buf).await;
+            buf = b;
+            match r {
+                Ok(n) => seen += n as u64,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Marks the current body as abandoned (the connection will close).
+    pub fn abandon_body(&mut self) {
+        if !self.body_done() {
+            self.broken = true;
+            self.body = BodyState::Done;
+        }
+    }
+
+    /// Writes `data` fully.
+    pub async fn write_all<B: IoBuf>(&mut self, data: B) -> Result<B, ReadError> {
+        match compio::time::timeout(limits::IO_STALL_TIMEOUT, self.stream.write_all(data)).await {
+            Ok(BufResult(Ok(()), b)) => Ok(b),
+            Ok(BufResult(Err(_), _)) | Err(_) => {
+                self.broken = true;
+                Err(ReadError::Closed)
+            }
+        }
+    }
+
+    /// Writes a head and a first body buffer in one vectored write.
+    pub async fn write_head_and(&mut self, head: Vec<u8>, body: IoBuffer) -> Result<IoBuffer, ReadError> {
+        let fut = self.stream.write_vectored_all((head, (body,)));
+        match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
+            Ok(BufResult(Ok(()), (_, (b,)))) => Ok(b),
+            Ok(BufResult(Err(_), _)) | Err(_) => {
+                self.broken = true;
+                Err(ReadError::Closed)
+            }
+        }
+    }
+
+    /// The socket, for splicing.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = timed(Duration::from_secs(1), compio::io::AsyncWrite::shutdown(&mut self.stream)).await;
+    }
+}
+
+fn buf_capacity_hint() -> usize {
+    4096
+}

@@ -1,0 +1,10 @@
+//! Our HTTP/1.1 shell (DESIGN D2): head parsing on httparse, body framing, responses.
+
+pub mod chunked;
+pub mod conn;
+pub mod request;
+pub mod response;
+
+pub use conn::Conn;
+pub use request::{Framing, Method, Request};
+pub use response::{Body, Response};

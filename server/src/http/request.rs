@@ -1,0 +1,301 @@
+//! Request heads: parsed with httparse, checked against the limits and against request-smuggling
+//! shapes (Content-Length with Transfer-Encoding, conflicting Content-Lengths, obs-fold).
+
+use crate::limits;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Put,
+    Post,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn parse(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "PUT" => Method::Put,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Put => "PUT",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+/// How the request body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head. Header names are lowercase; values are kept as sent.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: Method,
+    /// The method token as sent (for signatures over unusual methods).
+    pub method_raw: String,
+    /// Path as sent, still percent-encoded.
+    pub path: String,
+    /// Query string as sent (without `?`), still percent-encoded.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+}
+
+/// Why a head could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// More bytes are needed and the limit has not been reached.
+    Partial,
+    /// Head larger than `HEADER_BYTES_MAX` or with too many headers: 431.
+    TooLarge,
+    /// Request target longer than `URI_BYTES_MAX`: 414.
+    UriTooLong,
+    /// Malformed or ambiguous: 400.
+    Malformed(&'static str),
+    /// Transfer-Encoding other than chunked: 501.
+    UnsupportedEncoding,
+}
+
+impl Request {
+    /// Parses a head from the start of `buf`; returns the request and the head's length.
+    pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
+        let mut headers = [httparse::EMPTY_HEADER; limits::HEADER_COUNT_MAX];
+        let mut req = httparse::Request::new(&mut headers);
+        let n = match req.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() >= limits::HEADER_BYTES_MAX { Err(HeadError::TooLarge) } else { Err(HeadError::Partial) };
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Err(_) => return Err(HeadError::Malformed("malformed request head")),
+        };
+        if n > limits::HEADER_BYTES_MAX {
+            return Err(HeadError::TooLarge);
+        }
+        let method_raw = req.method.ok_or(HeadError::Malformed("no method"))?;
+        let target = req.path.ok_or(HeadError::Malformed("no target"))?;
+        if target.len() > limits::URI_BYTES_MAX {
+            return Err(HeadError::UriTooLong);
+        }
+        let version = req.version.ok_or(HeadError::Malformed("no version"))?;
+        // Absolute-form targets (proxies) are accepted by taking their path.
+        let origin = if let Some(rest) = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        } else {
+            target
+        };
+        if !origin.starts_with('/') {
+            return Err(HeadError::Malformed("request target must start with /"));
+        }
+        let (path, query) = match origin.split_once('?') {
+            Some((p, q)) => (p, q),
+            None => (origin, ""),
+        };
+
+        let mut out_headers = Vec::with_capacity(req.headers.len());
+        let mut content_length: Option<u64> = None;
+        let mut chunked = false;
+        let mut saw_te = false;
+        let mut connection_close = false;
+        let mut connection_keep_alive = false;
+        let mut expect_continue = false;
+        for h in req.headers.iter() {
+            let name = h.name.to_ascii_lowercase();
+            let value = std::str::from_utf8(h.value)
+                .map(str::to_owned)
+                .unwrap_or_else(|_| String::from_utf8_lossy(h.value).into_owned());
+            match name.as_str() {
+                "content-length" => {
+                    let v = value.trim();
+                    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 19 {
+                        return Err(HeadError::Malformed("invalid Content-Length"));
+                    }
+                    let len: u64 = v.parse().map_err(|_| HeadError::Malformed("invalid Content-Length"))?;
+                    if content_length.is_some_and(|c| c != len) {
+                        return Err(HeadError::Malformed("conflicting Content-Length headers"));
+                    }
+                    content_length = Some(len);
+                }
+                "transfer-encoding" => {
+                    if saw_te {
+                        return Err(HeadError::Malformed("repeated Transfer-Encoding"));
+                    }
+                    saw_te = true;
+                    if value.trim().eq_ignore_ascii_case("chunked") {
+                        chunked = true;
+                    } else {
+                        return Err(HeadError::UnsupportedEncoding);
+                    }
+                }
+                "connection" => {
+                    for token in value.split(',') {
+                        let t = token.trim();
+                        if t.eq_ignore_ascii_case("close") {
+                            connection_close = true;
+                        } else if t.eq_ignore_ascii_case("keep-alive") {
+                            connection_keep_alive = true;
+                        }
+                    }
+                }
+                "expect" => {
+                    if value.trim().eq_ignore_ascii_case("100-continue") {
+                        expect_continue = true;
+                    }
+                }
+                _ => {}
+            }
+            out_headers.push((name, value));
+        }
+        if chunked && content_length.is_some() {
+            return Err(HeadError::Malformed("both Content-Length and Transfer-Encoding"));
+        }
+        let framing = if chunked {
+            Framing::Chunked
+        } else {
+            match content_length {
+                Some(0) | None => Framing::None,
+                Some(n) => Framing::Length(n),
+            }
+        };
+        let keep_alive = match version {
+            1 => !connection_close,
+            _ => connection_keep_alive && !connection_close,
+        };
+        Ok((
+            Request {
+                method: Method::parse(method_raw),
+                method_raw: method_raw.to_owned(),
+                path: path.to_owned(),
+                query: query.to_owned(),
+                headers: out_headers,
+                framing,
+                keep_alive,
+                expect_continue: expect_continue && version == 1,
+            },
+            n,
+        ))
+    }
+
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`, joined by `,` (the canonical form for signatures).
+    pub fn header_joined(&self, name: &str) -> Option<String> {
+        let mut it = self.headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim());
+        let first = it.next()?;
+        let mut s = first.to_owned();
+        for v in it {
+            s.push(',');
+            s.push_str(v);
+        }
+        Some(s)
+    }
+
+    /// Declared Content-Length, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        match self.framing {
+            Framing::Length(n) => Some(n),
+            Framing::None => Some(0),
+            Framing::Chunked => None,
+        }
+    }
+
+    pub fn has_body(&self) -> bool {
+        self.framing != Framing::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Request, HeadError> {
+        Request::parse(s.as_bytes()).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn table() {
+        let r = parse("GET /b/k?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!((r.method, r.path.as_str(), r.query.as_str(), r.keep_alive), (Method::Get, "/b/k", "x=1", true));
+        assert_eq!(r.framing, Framing::None);
+        let r = parse("PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").unwrap();
+        assert_eq!(r.framing, Framing::Length(5));
+        assert!(r.expect_continue);
+        let r = parse("PUT /b/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        assert_eq!(r.framing, Framing::Chunked);
+        let r = parse("GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!r.keep_alive);
+        let r = parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        assert!(!r.keep_alive);
+        let r = parse("GET http://host:9/b/k?q HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!((r.path.as_str(), r.query.as_str()), ("/b/k", "q"));
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        let bad = [
+            "PUT / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n",
+            "PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            "GET nopath HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        ];
+        for b in bad {
+            assert!(matches!(parse(b), Err(HeadError::Malformed(_))), "{b:?} -> {:?}", parse(b).map(|r| r.framing));
+        }
+        assert_eq!(parse("PUT / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err(), HeadError::UnsupportedEncoding);
+        // Same Content-Length twice is tolerated.
+        assert_eq!(parse("PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").unwrap().framing, Framing::Length(5));
+    }
+
+    #[test]
+    fn partial_and_limits() {
+        assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap_err(), HeadError::Partial);
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(limits::HEADER_BYTES_MAX));
+        assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
+        let many: String = (0..limits::HEADER_COUNT_MAX + 1).map(|i| format!("H{i}: v\r\n")).collect();
+        assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(limits::URI_BYTES_MAX));
+        assert_eq!(parse(&long).unwrap_err(), HeadError::UriTooLong);
+    }
+
+    #[test]
+    fn split_anywhere_gives_the_same_head() {
+        let raw = b"PUT /bucket/key?partNumber=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let (full, n) = Request::parse(raw).unwrap();
+        assert_eq!(n, raw.len() - 3);
+        for cut in 0..n {
+            assert_eq!(Request::parse(&raw[..cut]).unwrap_err(), HeadError::Partial);
+        }
+        assert_eq!(full.header("host"), Some("h"));
+    }
+}

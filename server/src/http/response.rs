@@ -1,0 +1,102 @@
+//! Responses: a status, headers and a body that is either bytes in memory or a range of an object.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use engine::ObjectReader;
+
+use crate::time;
+
+pub enum Body {
+    /// No body; `Content-Length: 0` is still sent (except on 204/304).
+    Empty,
+    Bytes(Vec<u8>),
+    /// `len` bytes of an object starting at `offset`.
+    Object { reader: ObjectReader, offset: u64, len: u64 },
+    /// A HEAD answer: announces `Content-Length` but sends no bytes.
+    HeadOnly(u64),
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub body: Body,
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Payload Too Large",
+        414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        507 => "Insufficient Storage",
+        _ => "Unknown",
+    }
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Body::Empty }
+    }
+
+    pub fn with_body(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+        Response { status, headers: vec![(Cow::Borrowed("Content-Type"), content_type.to_owned())], body: Body::Bytes(body) }
+    }
+
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn push_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        self.headers.push((name.into(), value.into()));
+    }
+
+    /// Bytes the body will carry on the wire.
+    pub fn content_length(&self) -> u64 {
+        match &self.body {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Object { len, .. } => *len,
+            Body::HeadOnly(n) => *n,
+        }
+    }
+
+    /// Serialises the status line and headers (with Content-Length, Date, Server, Connection).
+    pub fn head(&self, keep_alive: bool) -> Vec<u8> {
+        let mut s = String::with_capacity(256 + self.headers.len() * 48);
+        let _ = write!(s, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (k, v) in &self.headers {
+            s.push_str(k);
+            s.push_str(": ");
+            s.push_str(v);
+            s.push_str("\r\n");
+        }
+        if self.status != 204 && self.status != 304 && !(100..200).contains(&self.status) {
+            let _ = write!(s, "Content-Length: {}\r\n", self.content_length());
+        }
+        let _ = write!(s, "Date: {}\r\nServer: keel\r\n", time::http_date(time::now_ms()));
+        if !keep_alive {
+            s.push_str("Connection: close\r\n");
+        }
+        s.push_str("\r\n");
+        s.into_bytes()
+    }
+}

@@ -1,0 +1,43 @@
+//! Server limits. Units last; relationships checked at compile time.
+
+use std::time::Duration;
+
+/// Request line plus headers.
+pub const HEADER_BYTES_MAX: usize = 64 * 1024;
+/// Headers in one request.
+pub const HEADER_COUNT_MAX: usize = 128;
+/// The request target (path and query).
+pub const URI_BYTES_MAX: usize = 16 * 1024;
+/// XML request bodies (DeleteObjects with 1000 long keys fits).
+pub const XML_BODY_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Keys in one DeleteObjects request (S3's limit).
+pub const DELETE_OBJECTS_KEYS_MAX: usize = 1000;
+/// XML nesting depth and element count the parser accepts.
+pub const XML_DEPTH_MAX: usize = 16;
+pub const XML_ELEMENTS_MAX: usize = 12_000;
+/// Chunked encoding: bytes of one chunk-size line (hex digits, extensions, CRLF).
+pub const CHUNK_LINE_BYTES_MAX: usize = 4096;
+/// Chunked encoding: hex digits of a chunk size (16 = u64).
+pub const CHUNK_SIZE_HEX_DIGITS_MAX: usize = 16;
+/// Chunked encoding: bytes of all trailer lines together.
+pub const TRAILER_BYTES_MAX: usize = 16 * 1024;
+/// Unread body bytes the server drains to keep a connection alive after an early answer.
+pub const DRAIN_BYTES_MAX: u64 = 256 * 1024;
+/// Time to receive a whole request head once its first byte arrived.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a keep-alive connection may sit idle between requests.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time one body read or response write may stall.
+pub const IO_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time in-flight requests get to finish after SIGTERM.
+pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Initial size of a connection's read buffer.
+pub const READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Allowed clock skew for signed requests (S3: 15 minutes).
+pub const CLOCK_SKEW_SECS_MAX: i64 = 15 * 60;
+/// Connections one shard serves at once; more are refused with 503.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 16 * 1024;
+
+const _: () = assert!(URI_BYTES_MAX < HEADER_BYTES_MAX);
+const _: () = assert!(READ_BUFFER_BYTES <= HEADER_BYTES_MAX);
+const _: () = assert!(CHUNK_SIZE_HEX_DIGITS_MAX < CHUNK_LINE_BYTES_MAX);

@@ -1,0 +1,163 @@
+//! One request through the S3 front end: route, authenticate, run the handler, shape errors.
+
+use crate::http::{Body, Conn, Request, Response};
+use crate::s3::auth::{self, Identity};
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::handlers::{bucket, list, object};
+use crate::s3::op::{Op, Route};
+use crate::s3::{Call, Ctx};
+use crate::time;
+
+/// Handles one request whose head has been read; returns the response to send. The body may be
+/// left partly unread (the caller drains it or closes the connection).
+pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'static str) {
+    let request_id = ctx.next_request_id();
+    let cfg = &ctx.config;
+
+    // The API lives under the configured prefix; anything else is not ours.
+    let path = match strip_prefix(&req.path, &cfg.prefix) {
+        Some(p) => p,
+        None => {
+            if req.header("authorization").is_none() && req.query.is_empty() && req.path == "/health" {
+                return (health(ctx), "Health");
+            }
+            let err = S3Error::new(S3ErrorCode::NoSuchBucket, format!("The S3 API is served under {}", cfg.prefix));
+            return (error_response(&err, &req.path, &request_id), "Unknown");
+        }
+    };
+    if path == "/health" && req.header("authorization").is_none() && req.query.is_empty() && cfg.prefix.is_empty() {
+        return (health(ctx), "Health");
+    }
+    let host_bucket = virtual_host_bucket(req.header("host"), cfg.domain.as_deref());
+    let route = Route::from_request(req, path, host_bucket.as_deref());
+    let op = route.op;
+    let resource = req.path.clone();
+    let result = async {
+        let auth = auth::authenticate(req, &cfg.credentials, cfg.anonymous, (time::now_ms() / 1000) as i64)?;
+        if auth.identity == Identity::Anonymous && !cfg.anonymous {
+            return Err(S3Error::code(S3ErrorCode::AccessDenied));
+        }
+        let mut call = Call::new(ctx, conn, req, &route, &auth);
+        run(&mut call).await
+    }
+    .await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::warn!(op = op.name(), code = e.code.as_str(), message = %e.message, "request failed");
+            }
+            error_response(&e, &resource, &request_id)
+        }
+    };
+    if req.method == crate::http::Method::Head {
+        if let Body::Bytes(b) = &resp.body {
+            let n = b.len() as u64;
+            resp.body = if resp.status >= 300 { Body::Empty } else { Body::HeadOnly(n) };
+        }
+    }
+    resp.push_header("x-amz-request-id", request_id.clone());
+    resp.push_header("x-amz-id-2", request_id);
+    (resp, op.name())
+}
+
+async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    match call.route.op {
+        Op::ListBuckets => bucket::list_buckets(call).await,
+        Op::CreateBucket => bucket::create_bucket(call).await,
+        Op::HeadBucket => bucket::head_bucket(call).await,
+        Op::DeleteBucket => bucket::delete_bucket(call).await,
+        Op::GetBucketLocation => bucket::get_location(call).await,
+        Op::GetBucketVersioning => bucket::get_versioning(call).await,
+        Op::PutBucketVersioning => bucket::put_versioning(call).await,
+        Op::GetBucketAcl | Op::GetObjectAcl => bucket::get_acl(call).await,
+        Op::ListObjects => list::list_objects_v1(call).await,
+        Op::ListObjectsV2 => list::list_objects_v2(call).await,
+        Op::ListObjectVersions => list::list_object_versions(call).await,
+        Op::DeleteObjects => object::delete_objects(call).await,
+        Op::PutObject => object::put_object(call).await,
+        Op::CopyObject => object::copy_object(call).await,
+        Op::GetObject => object::get_object(call, false).await,
+        Op::HeadObject => object::get_object(call, true).await,
+        Op::DeleteObject => object::delete_object(call).await,
+        Op::ListMultipartUploads
+        | Op::CreateMultipartUpload
+        | Op::UploadPart
+        | Op::UploadPartCopy
+        | Op::CompleteMultipartUpload
+        | Op::AbortMultipartUpload
+        | Op::ListParts => Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{} is not implemented yet", call.route.op.name()))),
+        Op::Unsupported(name) => Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{name} is not implemented"))),
+        Op::MethodNotAllowed => Err(S3Error::new(S3ErrorCode::MethodNotAllowed, "The specified method is not allowed against this resource.")),
+    }
+}
+
+/// Strips the configured prefix (`/s3`) from a path; `None` when the path is outside it.
+fn strip_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    if prefix.is_empty() {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        Some("/")
+    } else if rest.starts_with('/') {
+        Some(rest)
+    } else {
+        None
+    }
+}
+
+/// The bucket named by a virtual-hosted-style `Host: bucket.<domain>[:port]`.
+fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
+    let domain = domain?;
+    let host = host?.trim();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
+    if bucket.is_empty() { None } else { Some(bucket.to_ascii_lowercase()) }
+}
+
+pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response {
+    let mut r = Response::with_body(e.status(), "application/xml", e.to_xml(resource, request_id));
+    r.headers.extend(e.headers.iter().map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone())));
+    r
+}
+
+fn health(ctx: &Ctx) -> Response {
+    let mut s = String::from("{\"status\":\"");
+    let mps = ctx.store.mountpaths();
+    let bad = mps.iter().filter(|m| m.is_poisoned()).count();
+    s.push_str(if bad == 0 { "ok" } else { "degraded" });
+    s.push_str("\",\"mountpaths\":[");
+    for (i, m) in mps.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"path\":{:?},\"state\":\"{}\"}}",
+            m.name(),
+            if m.is_poisoned() { "poisoned" } else { "ok" }
+        ));
+    }
+    s.push_str("]}\n");
+    Response::with_body(if bad == mps.len() { 503 } else { 200 }, "application/json", s.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_hosts() {
+        assert_eq!(strip_prefix("/s3/b/k", "/s3"), Some("/b/k"));
+        assert_eq!(strip_prefix("/s3", "/s3"), Some("/"));
+        assert_eq!(strip_prefix("/s3x/b", "/s3"), None);
+        assert_eq!(strip_prefix("/b", ""), Some("/b"));
+        assert_eq!(virtual_host_bucket(Some("bkt.s3.local:8080"), Some("s3.local")), Some("bkt".into()));
+        assert_eq!(virtual_host_bucket(Some("s3.local:8080"), Some("s3.local")), None);
+        assert_eq!(virtual_host_bucket(Some("bkt.s3.local"), None), None);
+        assert_eq!(virtual_host_bucket(Some("other.host"), Some("s3.local")), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! S3 errors: each code owns its string and HTTP status, and `From<engine::Error>` is the one
+//! place where engine failures become S3 codes.
+
+use crate::s3::xml::XmlWriter;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3ErrorCode {
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    BadDigest,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    EntityTooLarge,
+    EntityTooSmall,
+    IncompleteBody,
+    InsufficientStorage,
+    InternalError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRange,
+    InvalidRequest,
+    KeyTooLongError,
+    MalformedXML,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    MissingContentLength,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    NotImplemented,
+    PreconditionFailed,
+    RequestHeaderSectionTooLarge,
+    RequestTimeTooSkewed,
+    RequestTimeout,
+    ServiceUnavailable,
+    SignatureDoesNotMatch,
+    UriTooLong,
+    XAmzContentSHA256Mismatch,
+}
+
+impl S3ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use S3ErrorCode::*;
+        match self {
+            AccessDenied => "AccessDenied",
+            AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            BadDigest => "BadDigest",
+            BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            BucketNotEmpty => "BucketNotEmpty",
+            EntityTooLarge => "EntityTooLarge",
+            EntityTooSmall => "EntityTooSmall",
+            IncompleteBody => "IncompleteBody",
+            InsufficientStorage => "InsufficientStorage",
+            InternalError => "InternalError",
+            InvalidAccessKeyId => "InvalidAccessKeyId",
+            InvalidArgument => "InvalidArgument",
+            InvalidBucketName => "InvalidBucketName",
+            InvalidDigest => "InvalidDigest",
+            InvalidPart => "InvalidPart",
+            InvalidPartOrder => "InvalidPartOrder",
+            InvalidRange => "InvalidRange",
+            InvalidRequest => "InvalidRequest",
+            KeyTooLongError => "KeyTooLongError",
+            MalformedXML => "MalformedXML",
+            MetadataTooLarge => "MetadataTooLarge",
+            MethodNotAllowed => "MethodNotAllowed",
+            MissingContentLength => "MissingContentLength",
+            NoSuchBucket => "NoSuchBucket",
+            NoSuchKey => "NoSuchKey",
+            NoSuchUpload => "NoSuchUpload",
+            NotImplemented => "NotImplemented",
+            PreconditionFailed => "PreconditionFailed",
+            RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
+            RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            RequestTimeout => "RequestTimeout",
+            ServiceUnavailable => "ServiceUnavailable",
+            SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            UriTooLong => "UriTooLong",
+            XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        use S3ErrorCode::*;
+        match self {
+            AuthorizationHeaderMalformed | BadDigest | EntityTooLarge | EntityTooSmall | IncompleteBody
+            | InvalidArgument | InvalidBucketName | InvalidDigest | InvalidPart | InvalidPartOrder | InvalidRequest
+            | KeyTooLongError | MalformedXML | MetadataTooLarge | RequestTimeout | XAmzContentSHA256Mismatch => 400,
+            AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
+            NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
+            MethodNotAllowed => 405,
+            BucketAlreadyOwnedByYou | BucketNotEmpty => 409,
+            MissingContentLength => 411,
+            PreconditionFailed => 412,
+            UriTooLong => 414,
+            InvalidRange => 416,
+            RequestHeaderSectionTooLarge => 431,
+            InternalError => 500,
+            NotImplemented => 501,
+            ServiceUnavailable => 503,
+            InsufficientStorage => 507,
+        }
+    }
+
+    fn default_message(self) -> &'static str {
+        use S3ErrorCode::*;
+        match self {
+            AccessDenied => "Access Denied",
+            BucketAlreadyOwnedByYou => "Your previous request to create the named bucket succeeded and you already own it.",
+            BucketNotEmpty => "The bucket you tried to delete is not empty",
+            NoSuchBucket => "The specified bucket does not exist",
+            NoSuchKey => "The specified key does not exist.",
+            NoSuchUpload => "The specified upload does not exist.",
+            PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+            InvalidRange => "The requested range is not satisfiable",
+            SignatureDoesNotMatch => {
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+            }
+            InvalidAccessKeyId => "The AWS Access Key Id you provided does not exist in our records.",
+            MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
+            InternalError => "We encountered an internal error. Please try again.",
+            ServiceUnavailable => "Please reduce your request rate or try again later.",
+            _ => "",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Error {
+    pub code: S3ErrorCode,
+    pub message: String,
+    /// Headers the error response carries besides the usual ones (`Content-Range` on 416).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: S3ErrorCode, message: impl Into<String>) -> S3Error {
+        S3Error { code, message: message.into(), headers: Vec::new() }
+    }
+
+    pub fn code(code: S3ErrorCode) -> S3Error {
+        S3Error { code, message: code.default_message().to_owned(), headers: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The XML error document; `RequestId` equals the `x-amz-request-id` header.
+    pub fn to_xml(&self, resource: &str, request_id: &str) -> Vec<u8> {
+        let mut w = XmlWriter::new();
+        w.open_plain("Error");
+        w.elem("Code", self.code.as_str());
+        w.elem("Message", &self.message);
+        w.elem("Resource", resource);
+        w.elem("RequestId", request_id);
+        w.close("Error");
+        w.finish()
+    }
+}
+
+impl From<engine::Error> for S3Error {
+    fn from(e: engine::Error) -> S3Error {
+        use S3ErrorCode as C;
+        use engine::Error as E;
+        match e {
+            E::NoSuchBucket => S3Error::code(C::NoSuchBucket),
+            E::BucketExists => S3Error::code(C::BucketAlreadyOwnedByYou),
+            E::BucketNotEmpty => S3Error::code(C::BucketNotEmpty),
+            E::InvalidBucketName => S3Error::new(C::InvalidBucketName, "The specified bucket is not valid."),
+            E::NoSuchObject => S3Error::code(C::NoSuchKey),
+            E::InvalidKey(why) => {
+                if why.contains("longer") {
+                    S3Error::new(C::KeyTooLongError, "Your key is too long")
+                } else {
+                    S3Error::new(C::InvalidArgument, why)
+                }
+            }
+            E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
+            E::MetadataTooLarge => S3Error::new(C::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."),
+            E::ObjectTooLarge => S3Error::new(C::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."),
+            E::IncompleteBody { expected, received } => S3Error::new(
+                C::IncompleteBody,
+                format!("You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})."),
+            ),
+            E::ChecksumMismatch { algorithm } => {
+                S3Error::new(C::BadDigest, format!("The {algorithm} you specified did not match the calculated checksum."))
+            }
+            E::NoSuchUpload => S3Error::code(C::NoSuchUpload),
+            E::InvalidPart { part_number } => S3Error::new(
+                C::InvalidPart,
+                format!("One or more of the specified parts could not be found (part {part_number}), or its entity tag did not match."),
+            ),
+            E::InvalidPartOrder => S3Error::new(C::InvalidPartOrder, "The list of parts was not in ascending order."),
+            E::PartTooSmall { part_number } => S3Error::new(
+                C::EntityTooSmall,
+                format!("Your proposed upload (part {part_number}) is smaller than the minimum allowed size."),
+            ),
+            E::MountpathFull { .. } => S3Error::new(C::InsufficientStorage, "The drive holding this object is full."),
+            E::Poisoned { .. } | E::ShuttingDown => S3Error::code(C::ServiceUnavailable),
+            E::Corrupt { .. } => S3Error::new(C::InternalError, "The stored object failed its integrity check."),
+            other => {
+                tracing::warn!(error = %other, "internal error");
+                S3Error::code(C::InternalError)
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Object operations: PUT, GET/HEAD (ranges, conditionals), DELETE, DeleteObjects, CopyObject.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use engine::{ObjectMeta, PutOptions, SystemMeta, give_buffer, limits as engine_limits, take_buffer};
+
+use crate::http::{Body, Framing, Response};
+use crate::limits;
+use crate::s3::Call;
+use crate::s3::auth::percent_decode;
+use crate::s3::conditional::{Conditions, Outcome};
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::range::{self, RangeCheck};
+use crate::s3::xml::XmlWriter;
+use crate::time;
+
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// System and user metadata from request headers.
+fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, String)>), S3Error> {
+    let h = |n: &str| call.header(n).map(str::to_owned);
+    // aws-chunked describes the transfer, not the object: S3 does not store it.
+    let content_encoding = h("content-encoding").and_then(|v| {
+        let rest: Vec<&str> = v.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+        if rest.is_empty() { None } else { Some(rest.join(", ")) }
+    });
+    let system = SystemMeta {
+        content_type: h("content-type"),
+        content_encoding,
+        content_disposition: h("content-disposition"),
+        cache_control: h("cache-control"),
+        expires: h("expires"),
+        content_language: h("content-language"),
+    };
+    for v in [&system.content_type, &system.content_disposition, &system.cache_control, &system.expires, &system.content_language] {
+        if v.as_ref().is_some_and(|v| v.len() > engine_limits::SYSTEM_METADATA_VALUE_BYTES_MAX) {
+            return Err(S3Error::code(S3ErrorCode::MetadataTooLarge));
+        }
+    }
+    let mut user = Vec::new();
+    let mut bytes = 0usize;
+    for (k, v) in &call.req.headers {
+        if let Some(name) = k.strip_prefix("x-amz-meta-") {
+            bytes += name.len() + v.len();
+            user.push((name.to_owned(), v.trim().to_owned()));
+        }
+    }
+    if bytes > engine_limits::USER_METADATA_BYTES_MAX {
+        return Err(S3Error::new(S3ErrorCode::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."));
+    }
+    Ok((system, user))
+}
+
+fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
+    match call.header("content-md5") {
+        None => Ok(None),
+        Some(v) => {
+            let bytes = B64.decode(v.trim()).map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            let arr: [u8; 16] = bytes.try_into().map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            Ok(Some(arr))
+        }
+    }
+}
+
+/// `If-None-Match: *` makes a PUT conditional on the key being absent.
+fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
+    if call.header("if-match").is_some() {
+        return Err(S3Error::new(S3ErrorCode::NotImplemented, "If-Match on PUT is not supported"));
+    }
+    match call.header("if-none-match").map(str::trim) {
+        None => Ok(false),
+        Some("*") => Ok(true),
+        Some(_) => Err(S3Error::new(S3ErrorCode::NotImplemented, "If-None-Match on PUT supports only *")),
+    }
+}
+
+pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let store = call.ctx.store.clone();
+    store.bucket(call.bucket())?;
+    engine::keys::validate_key(call.key())?;
+    if call.req.framing == Framing::None && call.header("content-length").is_none() {
+        return Err(S3Error::new(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."));
+    }
+    let (system, user) = metadata_from_headers(call)?;
+    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: content_md5(call)?, flex_checksum: None };
+    let declared = call.req.content_length();
+    if declared.is_some_and(|n| n > engine_limits::OBJECT_PUT_BYTES_MAX) {
+        return Err(S3Error::new(S3ErrorCode::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+    }
+    let mut writer = store.put_writer(call.bucket(), call.key(), declared)?;
+    let mut body = call.body_stream().await?;
+    loop {
+        let (r, buf) = body.next(call.conn, take_buffer()).await;
+        let done = match r {
+            Ok(d) => d,
+            Err(e) => {
+                give_buffer(buf);
+                return Err(e);
+            }
+        };
+        let (w, buf) = writer.write(buf).await;
+        give_buffer(buf);
+        w?;
+        if done {
+            break;
+        }
+    }
+    let meta = writer.finish(opts).await?;
+    Ok(Response::new(200).header("ETag", format!("\"{}\"", meta.etag())))
+}
+
+/// Adds the headers GET and HEAD return for an object, honouring `response-*` overrides.
+fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
+    let q = |n: &str| call.query(n).map(str::to_owned);
+    let s = &meta.system;
+    resp.push_header("ETag", format!("\"{}\"", meta.etag()));
+    resp.push_header("Last-Modified", time::http_date(meta.mtime_ms));
+    resp.push_header("Accept-Ranges", "bytes");
+    let ct = q("response-content-type").or_else(|| s.content_type.clone()).unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
+    resp.push_header("Content-Type", ct);
+    let pairs: [(&'static str, &str, &Option<String>); 5] = [
+        ("Content-Encoding", "response-content-encoding", &s.content_encoding),
+        ("Content-Disposition", "response-content-disposition", &s.content_disposition),
+        ("Cache-Control", "response-cache-control", &s.cache_control),
+        ("Expires", "response-expires", &s.expires),
+        ("Content-Language", "response-content-language", &s.content_language),
+    ];
+    for (name, over, stored) in pairs {
+        if let Some(v) = q(over).or_else(|| stored.clone()) {
+            resp.push_header(name, v);
+        }
+    }
+    for (k, v) in &meta.user {
+        resp.push_header(format!("x-amz-meta-{k}"), v.clone());
+    }
+}
+
+pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
+    let reader = call.ctx.store.open_object(call.bucket(), call.key()).await?;
+    let meta = &reader.meta;
+    let etag = meta.etag();
+    let conditions = Conditions {
+        if_match: call.header("if-match"),
+        if_none_match: call.header("if-none-match"),
+        if_modified_since: call.header("if-modified-since"),
+        if_unmodified_since: call.header("if-unmodified-since"),
+    };
+    match conditions.evaluate(&etag, meta.mtime_ms / 1000, true) {
+        Outcome::Proceed => {}
+        Outcome::NotModified => {
+            return Ok(Response::new(304).header("ETag", format!("\"{etag}\"")).header("Last-Modified", time::http_date(meta.mtime_ms)));
+        }
+        Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
+    }
+    let size = meta.size;
+    let (status, start, len) = match range::resolve(call.header("range"), size) {
+        RangeCheck::Whole => (200, 0, size),
+        RangeCheck::Partial { start, len } => (206, start, len),
+        RangeCheck::Unsatisfiable => {
+            return Err(S3Error::code(S3ErrorCode::InvalidRange).with_header("Content-Range", format!("bytes */{size}")));
+        }
+    };
+    let mut resp = Response::new(status);
+    object_headers(call, &mut resp, meta);
+    if status == 206 {
+        resp.push_header("Content-Range", format!("bytes {}-{}/{}", start, start + len - 1, size));
+    }
+    resp.body = if head { Body::HeadOnly(len) } else { Body::Object { reader, offset: start, len } };
+    Ok(resp)
+}
+
+pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    call.ctx.store.delete_object(call.bucket(), call.key()).await?;
+    Ok(Response::new(204))
+}
+
+pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    call.ctx.store.bucket(call.bucket())?;
+    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    if root.name != "Delete" {
+        return Err(S3Error::code(S3ErrorCode::MalformedXML));
+    }
+    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
+    let objects: Vec<_> = root.children_named("Object").collect();
+    if objects.is_empty() || objects.len() > limits::DELETE_OBJECTS_KEYS_MAX {
+        return Err(S3Error::code(S3ErrorCode::MalformedXML));
+    }
+    let mut w = XmlWriter::new();
+    w.open_root("DeleteResult");
+    for o in objects {
+        let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+        match call.ctx.store.delete_object(call.bucket(), key).await {
+            Ok(()) => {
+                if !quiet {
+                    w.open("Deleted");
+                    w.elem("Key", key);
+                    w.close("Deleted");
+                }
+            }
+            Err(e) => {
+                let e = S3Error::from(e);
+                w.open("Error");
+                w.elem("Key", key);
+                w.elem("Code", e.code.as_str());
+                w.elem("Message", &e.message);
+                w.close("Error");
+            }
+        }
+    }
+    w.close("DeleteResult");
+    Ok(Response::with_body(200, "application/xml", w.finish()))
+}
+
+/// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded.
+fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
+    let bad = || S3Error::new(S3ErrorCode::InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
+    let v = v.trim();
+    let v = v.split_once("?versionId=").map_or(v, |(p, version)| {
+        let _ = version; // keel keeps one version; any id names the current one
+        p
+    });
+    let decoded = percent_decode(v);
+    let path = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let (b, k) = path.split_once('/').ok_or_else(bad)?;
+    if b.is_empty() || k.is_empty() {
+        return Err(bad());
+    }
+    Ok((b.to_owned(), k.to_owned()))
+}
+
+pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let store = call.ctx.store.clone();
+    store.bucket(call.bucket())?;
+    engine::keys::validate_key(call.key())?;
+    let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
+    let reader = store.open_object(&src_bucket, &src_key).await?;
+    let src = &reader.meta;
+    let conditions = Conditions {
+        if_match: call.header("x-amz-copy-source-if-match"),
+        if_none_match: call.header("x-amz-copy-source-if-none-match"),
+        if_modified_since: call.header("x-amz-copy-source-if-modified-since"),
+        if_unmodified_since: call.header("x-amz-copy-source-if-unmodified-since"),
+    };
+    // Every failed copy-source condition is 412 (S3 does not answer 304 here).
+    if conditions.evaluate(&src.etag(), src.mtime_ms / 1000, false) != Outcome::Proceed {
+        return Err(S3Error::code(S3ErrorCode::PreconditionFailed));
+    }
+    let replace = match call.header("x-amz-metadata-directive").map(str::trim) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Unknown metadata directive.")),
+    };
+    if !replace && src_bucket == call.bucket() && src_key == call.key() {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
+    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_checksum: None };
+    let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size))?;
+    let mut offset = 0u64;
+    while offset < src.size {
+        let (r, buf) = reader.read_at(take_buffer(), offset, engine_limits::IO_BUFFER_BYTES).await;
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => {
+                give_buffer(buf);
+                return Err(e.into());
+            }
+        };
+        let (w, buf) = writer.write(buf).await;
+        give_buffer(buf);
+        w?;
+        offset += n as u64;
+    }
+    let meta = writer.finish(opts).await?;
+    let mut w = XmlWriter::new();
+    w.open_root("CopyObjectResult");
+    w.elem("LastModified", &time::iso8601_ms(meta.mtime_ms));
+    w.elem("ETag", &format!("\"{}\"", meta.etag()));
+    w.close("CopyObjectResult");
+    Ok(Response::with_body(200, "application/xml", w.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources() {
+        assert_eq!(parse_copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
+        assert_eq!(parse_copy_source("b/a/b?versionId=null").unwrap(), ("b".into(), "a/b".into()));
+        assert!(parse_copy_source("b").is_err());
+        assert!(parse_copy_source("/b/").is_err());
+    }
+}

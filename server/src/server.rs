@@ -1,0 +1,222 @@
+//! Starting and stopping a node: open the store, resolve credentials, start the shards, print
+//! the banner, wait for SIGTERM/SIGINT, drain, persist, exit.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::future::{Either, select};
+
+use crate::config::ServeConfig;
+use crate::s3::S3Config;
+use crate::s3::auth::Credentials;
+use crate::shard::{self, Started, Stopper};
+
+const CREDENTIALS_FILE: &str = "keel-credentials";
+
+/// Where the credentials came from, for the banner.
+enum CredentialSource {
+    Configured,
+    Stored,
+    Generated,
+    Anonymous,
+}
+
+fn random_key(len: usize, alphabet: &[u8]) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let r = engine::mountpath::random_u64();
+        for i in 0..8 {
+            if out.len() < len {
+                out.push(alphabet[((r >> (i * 8)) & 0xff) as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// Reads the generated pair kept in the first mountpath, or makes and stores one (mode 0600).
+fn stored_or_generated(first_mountpath: &Path) -> Result<((String, String), CredentialSource), String> {
+    let path = first_mountpath.join(CREDENTIALS_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let mut ak = None;
+        let mut sk = None;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("access_key = ") {
+                ak = Some(v.trim().trim_matches('"').to_owned());
+            } else if let Some(v) = line.strip_prefix("secret_key = ") {
+                sk = Some(v.trim().trim_matches('"').to_owned());
+            }
+        }
+        return match (ak, sk) {
+            (Some(a), Some(s)) => Ok(((a, s), CredentialSource::Stored)),
+            _ => Err(format!("{} is malformed; remove it to generate new credentials", path.display())),
+        };
+    }
+    let ak = format!("KEEL{}", random_key(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
+    let sk = random_key(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot store credentials in {}: {e}", path.display()))?;
+    writeln!(f, "# keel generated these on first start; keep this file private.\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"")
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot store credentials in {}: {e}", path.display()))?;
+    Ok(((ak, sk), CredentialSource::Generated))
+}
+
+/// Runs `keel serve` until a signal stops it.
+pub fn serve(cfg: ServeConfig) -> Result<(), String> {
+    if cfg.sync == engine::SyncMode::None {
+        tracing::warn!("--sync none: acknowledged writes live in the page cache only and can be lost on a power cut");
+    }
+    let store = engine::Store::open(&engine::StoreConfig {
+        mountpaths: cfg.mountpaths.clone(),
+        sync: cfg.sync,
+        index: engine::IndexConfig::default(),
+    })
+    .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
+
+    let mut users = cfg.users.clone();
+    let source = if cfg.anonymous {
+        CredentialSource::Anonymous
+    } else if users.is_empty() {
+        let (pair, src) = stored_or_generated(store.mountpaths()[0].root())?;
+        users.push(pair);
+        src
+    } else {
+        CredentialSource::Configured
+    };
+    let banner_user = users.first().cloned();
+    let s3 = Arc::new(S3Config {
+        prefix: cfg.s3_prefix.clone(),
+        domain: cfg.domain.clone(),
+        region: cfg.region.clone(),
+        anonymous: cfg.anonymous,
+        credentials: Credentials::new(users),
+    });
+
+    let first = shard::bind_reuseport(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = first.local_addr().map_err(|e| e.to_string())?;
+    let mut listeners = vec![first];
+    for _ in 1..cfg.threads {
+        listeners.push(shard::bind_reuseport(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    }
+
+    let stopper = Arc::new(Stopper::new());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let mut handles = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let (store, s3, stopper, tx) = (store.clone(), s3.clone(), stopper.clone(), started_tx.clone());
+        let core = if cfg.threads <= cores { Some(i) } else { None };
+        let h = std::thread::Builder::new()
+            .name(format!("keel-shard-{i}"))
+            .spawn(move || shard::run_shard(i, core, l, store, s3, stopper, tx))
+            .map_err(|e| format!("cannot start shard {i}: {e}"))?;
+        handles.push(h);
+    }
+    drop(started_tx);
+    let mut io_uring = true;
+    for _ in 0..cfg.threads {
+        match started_rx.recv() {
+            Ok(Ok(Started { io_uring: u, .. })) => io_uring &= u,
+            Ok(Err(e)) => {
+                stopper.stop();
+                return Err(e);
+            }
+            Err(_) => return Err("a shard stopped during start".to_owned()),
+        }
+    }
+    if !io_uring {
+        tracing::warn!("io_uring is not available here: shards run on the poll driver (slower file I/O through a thread pool)");
+    }
+
+    // Repair bucket records on mountpaths added since the buckets were made.
+    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
+    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
+
+    print_banner(&cfg, addr, io_uring, banner_user.as_ref(), &source, &store);
+
+    // Wait for SIGTERM or SIGINT; a second one exits at once.
+    rt.block_on(async {
+        wait_signal().await;
+        tracing::info!("stopping: no new connections; finishing requests in flight");
+        stopper.stop();
+        let joined = std::pin::pin!(compio::runtime::spawn_blocking(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        }));
+        let second = std::pin::pin!(wait_signal());
+        if let Either::Right(_) = select(joined, second).await {
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
+        }
+    });
+    for mp in store.mountpaths() {
+        if let Err(e) = mp.index.persist() {
+            tracing::error!(mountpath = mp.name(), error = %e, "could not persist the index at shutdown");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_signal() {
+    let term = std::pin::pin!(compio::signal::unix::signal(libc::SIGTERM));
+    let int = std::pin::pin!(compio::signal::ctrl_c());
+    let _ = select(term, int).await;
+}
+
+fn print_banner(
+    cfg: &ServeConfig,
+    addr: std::net::SocketAddr,
+    io_uring: bool,
+    user: Option<&(String, String)>,
+    source: &CredentialSource,
+    store: &engine::Store,
+) {
+    let endpoint = format!("http://{addr}{}", cfg.s3_prefix);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "keel {} listening on {endpoint} ({} shards, {}, sync {})\n",
+        env!("CARGO_PKG_VERSION"),
+        cfg.threads,
+        if io_uring { "io_uring" } else { "poll driver" },
+        if cfg.sync == engine::SyncMode::Always { "always" } else { "none (page cache only)" }
+    ));
+    for mp in store.mountpaths() {
+        out.push_str(&format!("  mountpath {}\n", mp.name()));
+    }
+    match (source, user) {
+        (CredentialSource::Anonymous, _) => {
+            out.push_str("  WARNING: --anonymous: requests are not authenticated; anyone who can reach this port can read and write everything\n");
+            out.push_str(&format!("  try: aws --no-sign-request --endpoint-url {endpoint} s3 ls\n"));
+        }
+        (src, Some((ak, sk))) => {
+            match src {
+                CredentialSource::Generated => out.push_str(&format!(
+                    "  generated credentials (stored in {}):\n",
+                    store.mountpaths()[0].root().join(CREDENTIALS_FILE).display()
+                )),
+                CredentialSource::Stored => out.push_str(&format!(
+                    "  credentials from {}:\n",
+                    store.mountpaths()[0].root().join(CREDENTIALS_FILE).display()
+                )),
+                _ => out.push_str("  credentials as configured:\n"),
+            }
+            let shown_sk = if matches!(src, CredentialSource::Configured) { "<your secret key>" } else { sk.as_str() };
+            out.push_str(&format!("    access key {ak}\n    secret key {shown_sk}\n"));
+            out.push_str(&format!(
+                "  try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={shown_sk} aws --endpoint-url {endpoint} s3 ls\n"
+            ));
+        }
+        _ => {}
+    }
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,294 @@
+//! Shards: one pinned OS thread per core, each with its own compio runtime (io_uring, or the
+//! poll driver where io_uring is refused) and its own SO_REUSEPORT listener. A connection lives
+//! and dies on the shard that accepted it.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use compio::net::{TcpListener, TcpStream};
+use engine::{give_buffer, limits as engine_limits, take_buffer};
+use event_listener::Event;
+use futures_util::future::{Either, select};
+
+use crate::http::conn::{NextHead, ReadError};
+use crate::http::request::HeadError;
+use crate::http::{Body, Conn, Response};
+use crate::limits;
+use crate::s3::dispatch;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::{Ctx, S3Config};
+
+/// Tells every shard to stop accepting and wind down.
+pub struct Stopper {
+    stopping: AtomicBool,
+    event: Event,
+}
+
+impl Default for Stopper {
+    fn default() -> Self {
+        Stopper::new()
+    }
+}
+
+impl Stopper {
+    pub fn new() -> Stopper {
+        Stopper { stopping: AtomicBool::new(false), event: Event::new() }
+    }
+
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.event.notify(usize::MAX);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Resolves once `stop` has been called.
+    pub async fn wait(&self) {
+        loop {
+            if self.is_stopping() {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.is_stopping() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// Binds a listening socket with SO_REUSEPORT so every shard can bind the same address.
+pub fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    Ok(s.into())
+}
+
+/// What a shard reports once it runs.
+pub struct Started {
+    pub shard: usize,
+    pub io_uring: bool,
+}
+
+/// Runs one shard to completion on the current thread.
+pub fn run_shard(
+    shard: usize,
+    core: Option<usize>,
+    listener: std::net::TcpListener,
+    store: Arc<engine::Store>,
+    config: Arc<S3Config>,
+    stopper: Arc<Stopper>,
+    started: std::sync::mpsc::Sender<Result<Started, String>>,
+) {
+    let mut builder = compio::runtime::RuntimeBuilder::new();
+    let mut proactor = compio::driver::ProactorBuilder::new();
+    proactor.capacity(4096);
+    builder.with_proactor(proactor);
+    if let Some(c) = core {
+        builder.thread_affinity(std::collections::HashSet::from([c]));
+    }
+    let rt = match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = started.send(Err(format!("shard {shard}: cannot start a runtime: {e}")));
+            return;
+        }
+    };
+    let io_uring = rt.driver_type().is_iouring();
+    rt.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = started.send(Err(format!("shard {shard}: cannot use the listener: {e}")));
+                return;
+            }
+        };
+        let _ = started.send(Ok(Started { shard, io_uring }));
+        let ctx = Rc::new(Ctx::new(store, config, shard as u16));
+        let active = Rc::new(Cell::new(0usize));
+        loop {
+            let accepted = {
+                let accept = std::pin::pin!(listener.accept());
+                let stop = std::pin::pin!(stopper.wait());
+                match select(accept, stop).await {
+                    Either::Left((r, _)) => r,
+                    Either::Right(_) => break,
+                }
+            };
+            let (stream, _peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "accept failed");
+                    compio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            if active.get() >= limits::CONNECTIONS_PER_SHARD_MAX {
+                compio::runtime::spawn(refuse(stream)).detach();
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            active.set(active.get() + 1);
+            let (ctx, active, stopper) = (ctx.clone(), active.clone(), stopper.clone());
+            compio::runtime::spawn(async move {
+                connection(&ctx, stream, &stopper).await;
+                active.set(active.get() - 1);
+            })
+            .detach();
+        }
+        drop(listener);
+        // Let in-flight requests finish, within a bound.
+        let deadline = Instant::now() + limits::SHUTDOWN_DRAIN_TIMEOUT;
+        while active.get() > 0 && Instant::now() < deadline {
+            compio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if active.get() > 0 {
+            tracing::warn!(shard, connections = active.get(), "shutdown: closing connections still busy");
+        }
+    });
+}
+
+/// Answers 503 to a connection beyond the shard's limit.
+async fn refuse(stream: TcpStream) {
+    let mut conn = Conn::new(stream);
+    let err = S3Error::new(S3ErrorCode::ServiceUnavailable, "Too many connections; retry later.");
+    let resp = dispatch::error_response(&err, "/", "0");
+    let _ = conn.write_all(resp.head(false).into_iter().chain(body_bytes(resp)).collect::<Vec<u8>>()).await;
+    conn.shutdown().await;
+}
+
+fn body_bytes(resp: Response) -> Vec<u8> {
+    match resp.body {
+        Body::Bytes(b) => b,
+        _ => Vec::new(),
+    }
+}
+
+/// Serves one connection: requests in order (pipelined ones included) until it closes.
+async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper) {
+    let mut conn = Conn::new(stream);
+    loop {
+        let next = {
+            let head = std::pin::pin!(conn.next_head(limits::IDLE_TIMEOUT));
+            let stop = std::pin::pin!(stopper.wait());
+            match select(head, stop).await {
+                Either::Left((r, _)) => r,
+                // Idle between requests while shutting down: close.
+                Either::Right(_) => break,
+            }
+        };
+        let req = match next {
+            Ok(NextHead::Request(r)) => r,
+            Ok(NextHead::Closed) => break,
+            Err(ReadError::Head(e)) => {
+                let (status, err) = head_error(e);
+                let mut resp = dispatch::error_response(&err, "/", "0");
+                resp.status = status;
+                let mut bytes = resp.head(false);
+                bytes.extend(body_bytes(resp));
+                let _ = conn.write_all(bytes).await;
+                break;
+            }
+            Err(_) => break,
+        };
+        let started = Instant::now();
+        let (resp, op) = dispatch::serve(ctx, &mut conn, &req).await;
+        let mut keep = req.keep_alive && !stopper.is_stopping() && !conn.is_broken();
+        if keep && !conn.body_done() {
+            // The handler answered without reading the whole body. If the client still waits for
+            // 100-continue it may never send it: close. Otherwise read a bounded remainder.
+            keep = !conn.continue_pending() && conn.drain_body(limits::DRAIN_BYTES_MAX).await;
+        }
+        if !keep {
+            conn.abandon_body();
+        }
+        let status = resp.status;
+        let bytes = resp.content_length();
+        let wrote = write_response(&mut conn, resp, keep).await;
+        tracing::debug!(op, status, bytes, method = req.method.as_str(), path = %req.path, elapsed_us = started.elapsed().as_micros() as u64, "request");
+        if wrote.is_err() || !keep || conn.is_broken() {
+            break;
+        }
+    }
+    conn.shutdown().await;
+}
+
+fn head_error(e: HeadError) -> (u16, S3Error) {
+    match e {
+        HeadError::TooLarge => (431, S3Error::new(S3ErrorCode::RequestHeaderSectionTooLarge, "Your request header section exceeds the maximum allowed size.")),
+        HeadError::UriTooLong => (414, S3Error::new(S3ErrorCode::UriTooLong, "The request URI is too long.")),
+        HeadError::UnsupportedEncoding => (501, S3Error::new(S3ErrorCode::NotImplemented, "A header you provided implies functionality that is not implemented (Transfer-Encoding).")),
+        HeadError::Malformed(why) => (400, S3Error::new(S3ErrorCode::InvalidRequest, format!("Malformed HTTP request: {why}."))),
+        HeadError::Partial => (400, S3Error::new(S3ErrorCode::InvalidRequest, "Incomplete HTTP request.")),
+    }
+}
+
+/// Writes a response. Object bodies are read into pooled page-aligned buffers; the head goes out
+/// with the first buffer in one vectored write.
+async fn write_response(conn: &mut Conn, resp: Response, keep: bool) -> Result<(), ReadError> {
+    let head = resp.head(keep);
+    match resp.body {
+        Body::Empty | Body::HeadOnly(_) => {
+            conn.write_all(head).await?;
+        }
+        Body::Bytes(b) => {
+            let mut out = head;
+            out.extend_from_slice(&b);
+            conn.write_all(out).await?;
+        }
+        Body::Object { reader, offset, len } => {
+            if let Some(bytes) = reader.inline() {
+                let mut out = head;
+                out.extend_from_slice(&bytes[offset as usize..(offset + len) as usize]);
+                conn.write_all(out).await?;
+                return Ok(());
+            }
+            let end = offset + len;
+            let mut pos = offset;
+            let mut head = Some(head);
+            let mut buf = take_buffer();
+            while pos < end || head.is_some() {
+                let want = ((end - pos) as usize).min(engine_limits::IO_BUFFER_BYTES);
+                let (r, b) = reader.read_at(buf, pos, want).await;
+                buf = b;
+                let n = match r {
+                    Ok(n) if n > 0 || want == 0 => n,
+                    Ok(_) | Err(_) => {
+                        if let Err(e) = &r {
+                            tracing::error!(error = %e, "object read failed while sending");
+                        }
+                        give_buffer(buf);
+                        if head.is_some() {
+                            // Nothing sent yet: an honest 500, then close.
+                            let err = S3Error::code(S3ErrorCode::InternalError);
+                            let resp = dispatch::error_response(&err, "/", "0");
+                            let mut out = resp.head(false);
+                            out.extend(body_bytes(resp));
+                            let _ = conn.write_all(out).await;
+                        }
+                        // Headers may already be out: the only honest signal left is to cut the
+                        // connection before the announced length.
+                        conn.mark_broken();
+                        return Err(ReadError::Closed);
+                    }
+                };
+                pos += n as u64;
+                buf = match head.take() {
+                    Some(h) => conn.write_head_and(h, buf).await?,
+                    None => conn.write_all(buf).await?,
+                };
+            }
+            give_buffer(buf);
+        }
+    }
+    Ok(())
+}
