@@ -26,7 +26,9 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Credentials {
-        Credentials { users: pairs.into_iter().collect() }
+        Credentials {
+            users: pairs.into_iter().collect(),
+        }
     }
 
     pub fn secret(&self, access_key: &str) -> Option<&str> {
@@ -89,7 +91,10 @@ fn payload_of(req: &Request) -> Result<Payload, S3Error> {
         Some(v) => {
             let mut h = [0u8; 32];
             if v.len() != 64 || hex::decode_to_slice(v, &mut h).is_err() {
-                return Err(err(S3ErrorCode::InvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or a SHA-256 in hex"));
+                return Err(err(
+                    S3ErrorCode::InvalidArgument,
+                    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or a SHA-256 in hex",
+                ));
             }
             Ok(Payload::Sha256(h))
         }
@@ -98,28 +103,54 @@ fn payload_of(req: &Request) -> Result<Payload, S3Error> {
 
 /// Authenticates a request. With `anonymous`, unsigned requests are accepted and signatures are
 /// not checked (payload hashes still are).
-pub fn authenticate(req: &Request, creds: &Credentials, anonymous: bool, now_secs: i64) -> Result<Authenticated, S3Error> {
+pub fn authenticate(
+    req: &Request,
+    creds: &Credentials,
+    anonymous: bool,
+    now_secs: i64,
+) -> Result<Authenticated, S3Error> {
     let payload = payload_of(req)?;
     let auth = req.header("authorization");
     if anonymous {
-        return Ok(Authenticated { identity: Identity::Anonymous, payload });
+        return Ok(Authenticated {
+            identity: Identity::Anonymous,
+            payload,
+        });
     }
     match auth {
         None => {
             if req.query.contains("X-Amz-Signature=") || req.query.contains("Signature=") {
-                return Err(err(S3ErrorCode::NotImplemented, "presigned URLs are not supported yet"));
+                return Err(err(
+                    S3ErrorCode::NotImplemented,
+                    "presigned URLs are not supported yet",
+                ));
             }
-            Ok(Authenticated { identity: Identity::Anonymous, payload })
+            Ok(Authenticated {
+                identity: Identity::Anonymous,
+                payload,
+            })
         }
         Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
             let identity = verify_v4_header(req, a, creds, now_secs)?;
             if req.header("x-amz-content-sha256").is_none() {
-                return Err(err(S3ErrorCode::InvalidRequest, "Missing required header for this request: x-amz-content-sha256"));
+                return Err(err(
+                    S3ErrorCode::InvalidRequest,
+                    "Missing required header for this request: x-amz-content-sha256",
+                ));
             }
-            Ok(Authenticated { identity: Identity::User(identity), payload })
+            Ok(Authenticated {
+                identity: Identity::User(identity),
+                payload,
+            })
         }
-        Some(a) if a.starts_with("AWS ") => Err(err(S3ErrorCode::NotImplemented, "Signature Version 2 is not supported yet")),
-        Some(_) => Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "Unsupported authorization type")),
+        Some(a) if a.starts_with("AWS ") => Err(err(
+            S3ErrorCode::NotImplemented,
+            "Signature Version 2 is not supported yet",
+        )),
+        Some(_) => Err(err(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "Unsupported authorization type",
+        )),
     }
 }
 
@@ -135,8 +166,16 @@ pub struct V4Header<'a> {
 }
 
 pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
-    let malformed = || err(S3ErrorCode::AuthorizationHeaderMalformed, "The authorization header is malformed");
-    let rest = value.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(malformed)?.trim_start();
+    let malformed = || {
+        err(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "The authorization header is malformed",
+        )
+    };
+    let rest = value
+        .strip_prefix("AWS4-HMAC-SHA256")
+        .ok_or_else(malformed)?
+        .trim_start();
     let (mut cred, mut signed, mut sig) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -150,7 +189,11 @@ pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
             return Err(malformed());
         }
     }
-    let (cred, signed_headers, signature) = (cred.ok_or_else(malformed)?, signed.ok_or_else(malformed)?, sig.ok_or_else(malformed)?);
+    let (cred, signed_headers, signature) = (
+        cred.ok_or_else(malformed)?,
+        signed.ok_or_else(malformed)?,
+        sig.ok_or_else(malformed)?,
+    );
     // The access key may itself contain '/', so split the scope from the right.
     let mut it = cred.rsplitn(5, '/');
     let terminal = it.next().ok_or_else(malformed)?;
@@ -161,32 +204,75 @@ pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
     if terminal != "aws4_request" || date.len() != 8 || access_key.is_empty() {
         return Err(malformed());
     }
-    Ok(V4Header { access_key, date, region, service, signed_headers, signature })
+    Ok(V4Header {
+        access_key,
+        date,
+        region,
+        service,
+        signed_headers,
+        signature,
+    })
 }
 
-fn verify_v4_header(req: &Request, auth: &str, creds: &Credentials, now_secs: i64) -> Result<String, S3Error> {
+fn verify_v4_header(
+    req: &Request,
+    auth: &str,
+    creds: &Credentials,
+    now_secs: i64,
+) -> Result<String, S3Error> {
     let h = parse_v4_header(auth)?;
     if h.service != "s3" {
-        return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "The credential scope must name the s3 service"));
+        return Err(err(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "The credential scope must name the s3 service",
+        ));
     }
-    let secret = creds.secret(h.access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
+    let secret = creds
+        .secret(h.access_key)
+        .ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
     let amz_date = req.header("x-amz-date").map(str::trim);
     let (stamp, when) = match amz_date {
         Some(d) => (d.to_owned(), time::parse_amz_date(d)),
         None => match req.header("date").and_then(time::parse_http_date) {
             Some(secs) => (amz_stamp(secs as i64), Some(secs as i64)),
-            None => return Err(err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header")),
+            None => {
+                return Err(err(
+                    S3ErrorCode::AccessDenied,
+                    "AWS authentication requires a valid Date or x-amz-date header",
+                ));
+            }
         },
     };
-    let when = when.ok_or_else(|| err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
+    let when = when.ok_or_else(|| {
+        err(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    })?;
     if (now_secs - when).abs() > limits::CLOCK_SKEW_SECS_MAX {
-        return Err(err(S3ErrorCode::RequestTimeTooSkewed, "The difference between the request time and the server's time is too large."));
+        return Err(err(
+            S3ErrorCode::RequestTimeTooSkewed,
+            "The difference between the request time and the server's time is too large.",
+        ));
     }
     if !stamp.starts_with(h.date) {
-        return Err(err(S3ErrorCode::SignatureDoesNotMatch, "The credential date does not match the request date"));
+        return Err(err(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The credential date does not match the request date",
+        ));
     }
-    let payload_hash = req.header("x-amz-content-sha256").map_or(EMPTY_SHA256, str::trim);
-    let creq = canonical_request(req.method_raw.as_str(), &req.path, &req.query, h.signed_headers, |n| req.header_joined(n), payload_hash, false)?;
+    let payload_hash = req
+        .header("x-amz-content-sha256")
+        .map_or(EMPTY_SHA256, str::trim);
+    let creq = canonical_request(
+        req.method_raw.as_str(),
+        &req.path,
+        &req.query,
+        h.signed_headers,
+        |n| req.header_joined(n),
+        payload_hash,
+        false,
+    )?;
     let scope = format!("{}/{}/{}/aws4_request", h.date, h.region, h.service);
     let sts = string_to_sign(&stamp, &scope, &creq);
     let key = signing_key(secret, h.date, h.region, h.service);
@@ -229,14 +315,21 @@ pub fn canonical_request(
     s.push('\n');
     s.push_str(&canonical_query(query, presigned));
     s.push('\n');
-    let mut names: Vec<&str> = signed_headers.split(';').filter(|n| !n.is_empty()).collect();
+    let mut names: Vec<&str> = signed_headers
+        .split(';')
+        .filter(|n| !n.is_empty())
+        .collect();
     if names.is_empty() || names.len() > limits::HEADER_COUNT_MAX {
-        return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "SignedHeaders is empty or too long"));
+        return Err(err(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "SignedHeaders is empty or too long",
+        ));
     }
     names.sort_unstable();
     for name in &names {
         let lower = name.to_ascii_lowercase();
-        let value = header(&lower).ok_or_else(|| S3Error::code(S3ErrorCode::SignatureDoesNotMatch))?;
+        let value =
+            header(&lower).ok_or_else(|| S3Error::code(S3ErrorCode::SignatureDoesNotMatch))?;
         s.push_str(&lower);
         s.push(':');
         push_collapsed(&mut s, &value);
@@ -272,7 +365,10 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k), true), uri_encode(&percent_decode(v), true))
+            (
+                uri_encode(&percent_decode(k), true),
+                uri_encode(&percent_decode(v), true),
+            )
         })
         .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
         .collect();
@@ -291,7 +387,9 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
 
 /// Percent-decodes to bytes (invalid escapes stay literal), then to a string (lossy).
 pub fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// AWS's URI encoding: everything but `A-Z a-z 0-9 - _ . ~` is `%XX` (and `/` too unless it is
@@ -299,7 +397,10 @@ pub fn percent_decode(s: &str) -> String {
 pub fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() * 3 / 2);
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash) {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (b == b'/' && !encode_slash)
+        {
             out.push(b as char);
         } else {
             out.push('%');
@@ -312,7 +413,10 @@ pub fn uri_encode(s: &str, encode_slash: bool) -> String {
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     let digest = Sha256::digest(canonical_request.as_bytes());
-    format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(digest))
+    format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex::encode(digest)
+    )
 }
 
 pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -328,7 +432,12 @@ thread_local! {
 const KEY_CACHE_ENTRIES_MAX: usize = 256;
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let id = (secret.to_owned(), date.to_owned(), region.to_owned(), service.to_owned());
+    let id = (
+        secret.to_owned(),
+        date.to_owned(),
+        region.to_owned(),
+        service.to_owned(),
+    );
     if let Some(k) = KEY_CACHE.with(|c| c.borrow().get(&id).copied()) {
         return k;
     }
@@ -364,19 +473,38 @@ mod tests {
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-    fn sign(method: &str, path: &str, query: &str, headers: &[(&str, &str)], signed: &str, payload: &str) -> String {
+    fn sign(
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        signed: &str,
+        payload: &str,
+    ) -> String {
         let creq = canonical_request(
             method,
             path,
             query,
             signed,
-            |n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()),
+            |n| {
+                headers
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            },
             payload,
             false,
         )
         .unwrap();
-        let sts = string_to_sign("20130524T000000Z", "20130524/us-east-1/s3/aws4_request", &creq);
-        hex::encode(hmac(&signing_key(SECRET, "20130524", "us-east-1", "s3"), sts.as_bytes()))
+        let sts = string_to_sign(
+            "20130524T000000Z",
+            "20130524/us-east-1/s3/aws4_request",
+            &creq,
+        );
+        hex::encode(hmac(
+            &signing_key(SECRET, "20130524", "us-east-1", "s3"),
+            sts.as_bytes(),
+        ))
     }
 
     // The examples of AWS's "Signature Calculations for the Authorization Header" page for S3.
@@ -386,7 +514,14 @@ mod tests {
         let date = ("x-amz-date", "20130524T000000Z");
         let empty = ("x-amz-content-sha256", EMPTY_SHA256);
         assert_eq!(
-            sign("GET", "/test.txt", "", &[host, ("range", "bytes=0-9"), empty, date], "host;range;x-amz-content-sha256;x-amz-date", EMPTY_SHA256),
+            sign(
+                "GET",
+                "/test.txt",
+                "",
+                &[host, ("range", "bytes=0-9"), empty, date],
+                "host;range;x-amz-content-sha256;x-amz-date",
+                EMPTY_SHA256
+            ),
             "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
         );
         let put_hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
@@ -408,11 +543,25 @@ mod tests {
             "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
         );
         assert_eq!(
-            sign("GET", "/", "lifecycle", &[host, empty, date], "host;x-amz-content-sha256;x-amz-date", EMPTY_SHA256),
+            sign(
+                "GET",
+                "/",
+                "lifecycle",
+                &[host, empty, date],
+                "host;x-amz-content-sha256;x-amz-date",
+                EMPTY_SHA256
+            ),
             "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
         );
         assert_eq!(
-            sign("GET", "/", "max-keys=2&prefix=J", &[host, empty, date], "host;x-amz-content-sha256;x-amz-date", EMPTY_SHA256),
+            sign(
+                "GET",
+                "/",
+                "max-keys=2&prefix=J",
+                &[host, empty, date],
+                "host;x-amz-content-sha256;x-amz-date",
+                EMPTY_SHA256
+            ),
             "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
         );
     }
@@ -420,18 +569,34 @@ mod tests {
     #[test]
     fn header_parsing() {
         for sep in [", ", ","] {
-            let v = format!("AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request{sep}SignedHeaders=host;x-amz-date{sep}Signature=abc");
+            let v = format!(
+                "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request{sep}SignedHeaders=host;x-amz-date{sep}Signature=abc"
+            );
             let h = parse_v4_header(&v).unwrap();
-            assert_eq!((h.access_key, h.region, h.signed_headers, h.signature), ("AK", "us-east-1", "host;x-amz-date", "abc"));
+            assert_eq!(
+                (h.access_key, h.region, h.signed_headers, h.signature),
+                ("AK", "us-east-1", "host;x-amz-date", "abc")
+            );
         }
         assert!(parse_v4_header("AWS4-HMAC-SHA256 Credential=AK/2013/us/s3/aws4_request, SignedHeaders=h, Signature=x").is_err());
-        assert!(parse_v4_header("AWS4-HMAC-SHA256 Credential=AK/20130524/us/s3/aws4_request, Signature=x").is_err());
+        assert!(
+            parse_v4_header(
+                "AWS4-HMAC-SHA256 Credential=AK/20130524/us/s3/aws4_request, Signature=x"
+            )
+            .is_err()
+        );
         assert!(parse_v4_header("AWS4-HMAC-SHA256 Bogus=1").is_err());
     }
 
     #[test]
     fn canonical_query_sorts_and_reencodes() {
-        assert_eq!(canonical_query("prefix=a%2Fb&list-type=2&encoding-type=url&delimiter=%2F", false), "delimiter=%2F&encoding-type=url&list-type=2&prefix=a%2Fb");
+        assert_eq!(
+            canonical_query(
+                "prefix=a%2Fb&list-type=2&encoding-type=url&delimiter=%2F",
+                false
+            ),
+            "delimiter=%2F&encoding-type=url&list-type=2&prefix=a%2Fb"
+        );
         assert_eq!(canonical_query("uploads", false), "uploads=");
         assert_eq!(canonical_query("a=b c&a=a", false), "a=a&a=b%20c");
         assert_eq!(canonical_query("X-Amz-Signature=1&x=2", true), "x=2");

@@ -87,9 +87,22 @@ impl S3ErrorCode {
     pub fn status(self) -> u16 {
         use S3ErrorCode::*;
         match self {
-            AuthorizationHeaderMalformed | BadDigest | EntityTooLarge | EntityTooSmall | IncompleteBody
-            | InvalidArgument | InvalidBucketName | InvalidDigest | InvalidPart | InvalidPartOrder | InvalidRequest
-            | KeyTooLongError | MalformedXML | MetadataTooLarge | RequestTimeout | XAmzContentSHA256Mismatch => 400,
+            AuthorizationHeaderMalformed
+            | BadDigest
+            | EntityTooLarge
+            | EntityTooSmall
+            | IncompleteBody
+            | InvalidArgument
+            | InvalidBucketName
+            | InvalidDigest
+            | InvalidPart
+            | InvalidPartOrder
+            | InvalidRequest
+            | KeyTooLongError
+            | MalformedXML
+            | MetadataTooLarge
+            | RequestTimeout
+            | XAmzContentSHA256Mismatch => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
             NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
             MethodNotAllowed => 405,
@@ -110,7 +123,9 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied => "Access Denied",
-            BucketAlreadyOwnedByYou => "Your previous request to create the named bucket succeeded and you already own it.",
+            BucketAlreadyOwnedByYou => {
+                "Your previous request to create the named bucket succeeded and you already own it."
+            }
             BucketNotEmpty => "The bucket you tried to delete is not empty",
             NoSuchBucket => "The specified bucket does not exist",
             NoSuchKey => "The specified key does not exist.",
@@ -120,8 +135,12 @@ impl S3ErrorCode {
             SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
             }
-            InvalidAccessKeyId => "The AWS Access Key Id you provided does not exist in our records.",
-            MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
+            InvalidAccessKeyId => {
+                "The AWS Access Key Id you provided does not exist in our records."
+            }
+            MalformedXML => {
+                "The XML you provided was not well-formed or did not validate against our published schema."
+            }
             InternalError => "We encountered an internal error. Please try again.",
             ServiceUnavailable => "Please reduce your request rate or try again later.",
             _ => "",
@@ -139,11 +158,19 @@ pub struct S3Error {
 
 impl S3Error {
     pub fn new(code: S3ErrorCode, message: impl Into<String>) -> S3Error {
-        S3Error { code, message: message.into(), headers: Vec::new() }
+        S3Error {
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn code(code: S3ErrorCode) -> S3Error {
-        S3Error { code, message: code.default_message().to_owned(), headers: Vec::new() }
+        S3Error {
+            code,
+            message: code.default_message().to_owned(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
@@ -176,7 +203,9 @@ impl From<engine::Error> for S3Error {
             E::NoSuchBucket => S3Error::code(C::NoSuchBucket),
             E::BucketExists => S3Error::code(C::BucketAlreadyOwnedByYou),
             E::BucketNotEmpty => S3Error::code(C::BucketNotEmpty),
-            E::InvalidBucketName => S3Error::new(C::InvalidBucketName, "The specified bucket is not valid."),
+            E::InvalidBucketName => {
+                S3Error::new(C::InvalidBucketName, "The specified bucket is not valid.")
+            }
             E::NoSuchObject => S3Error::code(C::NoSuchKey),
             E::InvalidKey(why) => {
                 if why.contains("longer") {
@@ -186,28 +215,50 @@ impl From<engine::Error> for S3Error {
                 }
             }
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
-            E::MetadataTooLarge => S3Error::new(C::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."),
-            E::ObjectTooLarge => S3Error::new(C::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."),
+            E::MetadataTooLarge => S3Error::new(
+                C::MetadataTooLarge,
+                "Your metadata headers exceed the maximum allowed metadata size.",
+            ),
+            E::ObjectTooLarge => S3Error::new(
+                C::EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size.",
+            ),
             E::IncompleteBody { expected, received } => S3Error::new(
                 C::IncompleteBody,
-                format!("You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})."),
+                format!(
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header ({received} of {expected})."
+                ),
             ),
-            E::ChecksumMismatch { algorithm } => {
-                S3Error::new(C::BadDigest, format!("The {algorithm} you specified did not match the calculated checksum."))
-            }
+            E::ChecksumMismatch { algorithm } => S3Error::new(
+                C::BadDigest,
+                format!("The {algorithm} you specified did not match the calculated checksum."),
+            ),
             E::NoSuchUpload => S3Error::code(C::NoSuchUpload),
             E::InvalidPart { part_number } => S3Error::new(
                 C::InvalidPart,
-                format!("One or more of the specified parts could not be found (part {part_number}), or its entity tag did not match."),
+                format!(
+                    "One or more of the specified parts could not be found (part {part_number}), or its entity tag did not match."
+                ),
             ),
-            E::InvalidPartOrder => S3Error::new(C::InvalidPartOrder, "The list of parts was not in ascending order."),
+            E::InvalidPartOrder => S3Error::new(
+                C::InvalidPartOrder,
+                "The list of parts was not in ascending order.",
+            ),
             E::PartTooSmall { part_number } => S3Error::new(
                 C::EntityTooSmall,
-                format!("Your proposed upload (part {part_number}) is smaller than the minimum allowed size."),
+                format!(
+                    "Your proposed upload (part {part_number}) is smaller than the minimum allowed size."
+                ),
             ),
-            E::MountpathFull { .. } => S3Error::new(C::InsufficientStorage, "The drive holding this object is full."),
+            E::MountpathFull { .. } => S3Error::new(
+                C::InsufficientStorage,
+                "The drive holding this object is full.",
+            ),
             E::Poisoned { .. } | E::ShuttingDown => S3Error::code(C::ServiceUnavailable),
-            E::Corrupt { .. } => S3Error::new(C::InternalError, "The stored object failed its integrity check."),
+            E::Corrupt { .. } => S3Error::new(
+                C::InternalError,
+                "The stored object failed its integrity check.",
+            ),
             other => {
                 tracing::warn!(error = %other, "internal error");
                 S3Error::code(C::InternalError)

@@ -44,7 +44,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(store: Arc<Store>, config: Arc<S3Config>, shard: u16) -> Ctx {
-        Ctx { store, config, shard, requests: Cell::new(0) }
+        Ctx {
+            store,
+            config,
+            shard,
+            requests: Cell::new(0),
+        }
     }
 
     /// A request id unique within this process run: shard and sequence, 16 hex digits.
@@ -66,17 +71,41 @@ pub struct Call<'a> {
 
 pub fn read_error(e: ReadError) -> S3Error {
     match e {
-        ReadError::TimedOut => S3Error::new(S3ErrorCode::RequestTimeout, "Your socket connection to the server was not read from or written to within the timeout period."),
-        ReadError::Truncated | ReadError::Closed => S3Error::new(S3ErrorCode::IncompleteBody, "The request body ended before its declared length."),
-        ReadError::Chunked(c) => S3Error::new(S3ErrorCode::InvalidRequest, format!("Malformed chunked body: {c:?}")),
-        ReadError::TooLarge => S3Error::new(S3ErrorCode::EntityTooLarge, "The request body is too large."),
+        ReadError::TimedOut => S3Error::new(
+            S3ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period.",
+        ),
+        ReadError::Truncated | ReadError::Closed => S3Error::new(
+            S3ErrorCode::IncompleteBody,
+            "The request body ended before its declared length.",
+        ),
+        ReadError::Chunked(c) => S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            format!("Malformed chunked body: {c:?}"),
+        ),
+        ReadError::TooLarge => S3Error::new(
+            S3ErrorCode::EntityTooLarge,
+            "The request body is too large.",
+        ),
         ReadError::Head(_) => S3Error::new(S3ErrorCode::InvalidRequest, "Malformed request."),
     }
 }
 
 impl<'a> Call<'a> {
-    pub fn new(ctx: &'a Ctx, conn: &'a mut Conn, req: &'a Request, route: &'a Route, auth: &'a Authenticated) -> Call<'a> {
-        Call { ctx, conn, req, route, auth }
+    pub fn new(
+        ctx: &'a Ctx,
+        conn: &'a mut Conn,
+        req: &'a Request,
+        route: &'a Route,
+        auth: &'a Authenticated,
+    ) -> Call<'a> {
+        Call {
+            ctx,
+            conn,
+            req,
+            route,
+            auth,
+        }
     }
 
     pub fn bucket(&self) -> &str {
@@ -103,13 +132,22 @@ impl<'a> Call<'a> {
     /// Reads a whole XML body (bounded) and checks its payload hash. Empty body: `None`.
     pub async fn read_small_body(&mut self) -> Result<Vec<u8>, S3Error> {
         self.send_continue().await?;
-        let body = self.conn.read_body_to_vec(limits::XML_BODY_BYTES_MAX).await.map_err(|e| match e {
-            ReadError::TooLarge => S3Error::new(S3ErrorCode::MalformedXML, "The XML body is too large."),
-            e => read_error(e),
-        })?;
+        let body = self
+            .conn
+            .read_body_to_vec(limits::XML_BODY_BYTES_MAX)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge => {
+                    S3Error::new(S3ErrorCode::MalformedXML, "The XML body is too large.")
+                }
+                e => read_error(e),
+            })?;
         if let Payload::Sha256(expected) = &self.auth.payload {
             if Sha256::digest(&body).as_slice() != expected {
-                return Err(S3Error::new(S3ErrorCode::XAmzContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed."));
+                return Err(S3Error::new(
+                    S3ErrorCode::XAmzContentSHA256Mismatch,
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                ));
             }
         }
         Ok(body)
@@ -121,7 +159,12 @@ impl<'a> Call<'a> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        xml::parse(&body).map(Some).map_err(|e| S3Error::new(S3ErrorCode::MalformedXML, format!("The XML you provided was not well-formed: {}.", e.0)))
+        xml::parse(&body).map(Some).map_err(|e| {
+            S3Error::new(
+                S3ErrorCode::MalformedXML,
+                format!("The XML you provided was not well-formed: {}.", e.0),
+            )
+        })
     }
 
     /// Starts streaming the object body: answers 100-continue and sets up payload verification.
@@ -131,7 +174,10 @@ impl<'a> Call<'a> {
             Payload::Sha256(h) => Some((Sha256::new(), *h)),
             Payload::Unsigned => None,
             Payload::Streaming(kind) => {
-                return Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{kind} payloads are not supported yet")));
+                return Err(S3Error::new(
+                    S3ErrorCode::NotImplemented,
+                    format!("{kind} payloads are not supported yet"),
+                ));
             }
         };
         Ok(BodyStream { sha })
@@ -146,7 +192,11 @@ pub struct BodyStream {
 impl BodyStream {
     /// Fills `buf` from the body. `Ok(true)` when the body has ended (the buffer may still hold
     /// its last bytes); a hash mismatch is an error at the end, before the caller commits.
-    pub async fn next(&mut self, conn: &mut Conn, buf: IoBuffer) -> (Result<bool, S3Error>, IoBuffer) {
+    pub async fn next(
+        &mut self,
+        conn: &mut Conn,
+        buf: IoBuffer,
+    ) -> (Result<bool, S3Error>, IoBuffer) {
         let (r, buf) = conn.read_body(buf).await;
         if let Err(e) = r {
             return (Err(read_error(e)), buf);
@@ -159,7 +209,10 @@ impl BodyStream {
             if let Some((h, expected)) = self.sha.take() {
                 if h.finalize().as_slice() != expected {
                     return (
-                        Err(S3Error::new(S3ErrorCode::XAmzContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")),
+                        Err(S3Error::new(
+                            S3ErrorCode::XAmzContentSHA256Mismatch,
+                            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                        )),
                         buf,
                     );
                 }

@@ -74,7 +74,13 @@ impl Op {
 
     /// Whether the body is read by the handler as XML (buffered, bounded).
     pub fn xml_body(self) -> bool {
-        matches!(self, Op::CreateBucket | Op::PutBucketVersioning | Op::DeleteObjects | Op::CompleteMultipartUpload)
+        matches!(
+            self,
+            Op::CreateBucket
+                | Op::PutBucketVersioning
+                | Op::DeleteObjects
+                | Op::CompleteMultipartUpload
+        )
     }
 
     /// Whether the body is object data, streamed.
@@ -101,7 +107,10 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -121,38 +130,157 @@ pub struct Route {
 /// Bucket subresources S3 defines that keel does not serve yet: (query key, Get name, Put name,
 /// Delete name).
 const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
-    ("policyStatus", "GetBucketPolicyStatus", "PutBucketPolicyStatus", "DeleteBucketPolicyStatus"),
+    (
+        "policy",
+        "GetBucketPolicy",
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+    ),
+    (
+        "policyStatus",
+        "GetBucketPolicyStatus",
+        "PutBucketPolicyStatus",
+        "DeleteBucketPolicyStatus",
+    ),
     ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
-    ("lifecycle", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
-    ("tagging", "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
-    ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
-    ("logging", "GetBucketLogging", "PutBucketLogging", "DeleteBucketLogging"),
-    ("notification", "GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration", "DeleteBucketNotification"),
-    ("replication", "GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
-    ("encryption", "GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
-    ("ownershipControls", "GetBucketOwnershipControls", "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
-    ("publicAccessBlock", "GetPublicAccessBlock", "PutPublicAccessBlock", "DeletePublicAccessBlock"),
-    ("object-lock", "GetObjectLockConfiguration", "PutObjectLockConfiguration", "DeleteObjectLockConfiguration"),
-    ("accelerate", "GetBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration", "DeleteBucketAccelerate"),
-    ("requestPayment", "GetBucketRequestPayment", "PutBucketRequestPayment", "DeleteBucketRequestPayment"),
-    ("analytics", "GetBucketAnalyticsConfiguration", "PutBucketAnalyticsConfiguration", "DeleteBucketAnalyticsConfiguration"),
-    ("metrics", "GetBucketMetricsConfiguration", "PutBucketMetricsConfiguration", "DeleteBucketMetricsConfiguration"),
-    ("inventory", "GetBucketInventoryConfiguration", "PutBucketInventoryConfiguration", "DeleteBucketInventoryConfiguration"),
-    ("intelligent-tiering", "GetBucketIntelligentTieringConfiguration", "PutBucketIntelligentTieringConfiguration", "DeleteBucketIntelligentTieringConfiguration"),
+    (
+        "lifecycle",
+        "GetBucketLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration",
+        "DeleteBucketLifecycle",
+    ),
+    (
+        "tagging",
+        "GetBucketTagging",
+        "PutBucketTagging",
+        "DeleteBucketTagging",
+    ),
+    (
+        "website",
+        "GetBucketWebsite",
+        "PutBucketWebsite",
+        "DeleteBucketWebsite",
+    ),
+    (
+        "logging",
+        "GetBucketLogging",
+        "PutBucketLogging",
+        "DeleteBucketLogging",
+    ),
+    (
+        "notification",
+        "GetBucketNotificationConfiguration",
+        "PutBucketNotificationConfiguration",
+        "DeleteBucketNotification",
+    ),
+    (
+        "replication",
+        "GetBucketReplication",
+        "PutBucketReplication",
+        "DeleteBucketReplication",
+    ),
+    (
+        "encryption",
+        "GetBucketEncryption",
+        "PutBucketEncryption",
+        "DeleteBucketEncryption",
+    ),
+    (
+        "ownershipControls",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "DeleteBucketOwnershipControls",
+    ),
+    (
+        "publicAccessBlock",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+    ),
+    (
+        "object-lock",
+        "GetObjectLockConfiguration",
+        "PutObjectLockConfiguration",
+        "DeleteObjectLockConfiguration",
+    ),
+    (
+        "accelerate",
+        "GetBucketAccelerateConfiguration",
+        "PutBucketAccelerateConfiguration",
+        "DeleteBucketAccelerate",
+    ),
+    (
+        "requestPayment",
+        "GetBucketRequestPayment",
+        "PutBucketRequestPayment",
+        "DeleteBucketRequestPayment",
+    ),
+    (
+        "analytics",
+        "GetBucketAnalyticsConfiguration",
+        "PutBucketAnalyticsConfiguration",
+        "DeleteBucketAnalyticsConfiguration",
+    ),
+    (
+        "metrics",
+        "GetBucketMetricsConfiguration",
+        "PutBucketMetricsConfiguration",
+        "DeleteBucketMetricsConfiguration",
+    ),
+    (
+        "inventory",
+        "GetBucketInventoryConfiguration",
+        "PutBucketInventoryConfiguration",
+        "DeleteBucketInventoryConfiguration",
+    ),
+    (
+        "intelligent-tiering",
+        "GetBucketIntelligentTieringConfiguration",
+        "PutBucketIntelligentTieringConfiguration",
+        "DeleteBucketIntelligentTieringConfiguration",
+    ),
     ("acl", "GetBucketAcl", "PutBucketAcl", "DeleteBucketAcl"),
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("tagging", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"),
+    (
+        "tagging",
+        "GetObjectTagging",
+        "PutObjectTagging",
+        "DeleteObjectTagging",
+    ),
     ("acl", "GetObjectAcl", "PutObjectAcl", "DeleteObjectAcl"),
-    ("attributes", "GetObjectAttributes", "PutObjectAttributes", "DeleteObjectAttributes"),
-    ("retention", "GetObjectRetention", "PutObjectRetention", "DeleteObjectRetention"),
-    ("legal-hold", "GetObjectLegalHold", "PutObjectLegalHold", "DeleteObjectLegalHold"),
-    ("torrent", "GetObjectTorrent", "PutObjectTorrent", "DeleteObjectTorrent"),
+    (
+        "attributes",
+        "GetObjectAttributes",
+        "PutObjectAttributes",
+        "DeleteObjectAttributes",
+    ),
+    (
+        "retention",
+        "GetObjectRetention",
+        "PutObjectRetention",
+        "DeleteObjectRetention",
+    ),
+    (
+        "legal-hold",
+        "GetObjectLegalHold",
+        "PutObjectLegalHold",
+        "DeleteObjectLegalHold",
+    ),
+    (
+        "torrent",
+        "GetObjectTorrent",
+        "PutObjectTorrent",
+        "DeleteObjectTorrent",
+    ),
 ];
 
-fn subresource(table: &[(&'static str, &'static str, &'static str, &'static str)], q: &Query, m: Method) -> Option<&'static str> {
+fn subresource(
+    table: &[(&'static str, &'static str, &'static str, &'static str)],
+    q: &Query,
+    m: Method,
+) -> Option<&'static str> {
     let (_, get, put, del) = table.iter().find(|(k, ..)| q.has(k))?;
     Some(match m {
         Method::Get | Method::Head => get,
@@ -167,7 +295,11 @@ fn subresource(table: &[(&'static str, &'static str, &'static str, &'static str)
 pub fn split_path(path: &str, host_bucket: Option<&str>) -> (Option<String>, Option<String>) {
     let p = path.strip_prefix('/').unwrap_or(path);
     if let Some(b) = host_bucket {
-        let key = if p.is_empty() { None } else { Some(percent_decode(p)) };
+        let key = if p.is_empty() {
+            None
+        } else {
+            Some(percent_decode(p))
+        };
         return (Some(b.to_owned()), key);
     }
     if p.is_empty() {
@@ -251,7 +383,11 @@ impl Route {
                 Method::Put => {
                     let copy = req.header("x-amz-copy-source").is_some();
                     if q.has("partNumber") && q.has("uploadId") {
-                        if copy { Op::UploadPartCopy } else { Op::UploadPart }
+                        if copy {
+                            Op::UploadPartCopy
+                        } else {
+                            Op::UploadPart
+                        }
                     } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
                         Op::Unsupported(name)
                     } else if copy {
@@ -285,7 +421,12 @@ impl Route {
                 _ => Op::MethodNotAllowed,
             },
         };
-        Route { op, bucket, key, query }
+        Route {
+            op,
+            bucket,
+            key,
+            query,
+        }
     }
 }
 
@@ -312,44 +453,205 @@ mod tests {
             ("PUT", "/b/", &[], Op::CreateBucket, Some("b"), None),
             ("HEAD", "/b", &[], Op::HeadBucket, Some("b"), None),
             ("DELETE", "/b", &[], Op::DeleteBucket, Some("b"), None),
-            ("GET", "/b?location", &[], Op::GetBucketLocation, Some("b"), None),
-            ("GET", "/b/?location=", &[], Op::GetBucketLocation, Some("b"), None),
-            ("GET", "/b?versioning", &[], Op::GetBucketVersioning, Some("b"), None),
-            ("PUT", "/b?versioning", &[], Op::PutBucketVersioning, Some("b"), None),
-            ("GET", "/b?versions", &[], Op::ListObjectVersions, Some("b"), None),
-            ("GET", "/b?list-type=2&prefix=a", &[], Op::ListObjectsV2, Some("b"), None),
-            ("GET", "/b?prefix=a&x-id=ListObjects", &[], Op::ListObjects, Some("b"), None),
+            (
+                "GET",
+                "/b?location",
+                &[],
+                Op::GetBucketLocation,
+                Some("b"),
+                None,
+            ),
+            (
+                "GET",
+                "/b/?location=",
+                &[],
+                Op::GetBucketLocation,
+                Some("b"),
+                None,
+            ),
+            (
+                "GET",
+                "/b?versioning",
+                &[],
+                Op::GetBucketVersioning,
+                Some("b"),
+                None,
+            ),
+            (
+                "PUT",
+                "/b?versioning",
+                &[],
+                Op::PutBucketVersioning,
+                Some("b"),
+                None,
+            ),
+            (
+                "GET",
+                "/b?versions",
+                &[],
+                Op::ListObjectVersions,
+                Some("b"),
+                None,
+            ),
+            (
+                "GET",
+                "/b?list-type=2&prefix=a",
+                &[],
+                Op::ListObjectsV2,
+                Some("b"),
+                None,
+            ),
+            (
+                "GET",
+                "/b?prefix=a&x-id=ListObjects",
+                &[],
+                Op::ListObjects,
+                Some("b"),
+                None,
+            ),
             ("POST", "/b?delete", &[], Op::DeleteObjects, Some("b"), None),
-            ("GET", "/b?uploads", &[], Op::ListMultipartUploads, Some("b"), None),
-            ("GET", "/b?policy", &[], Op::Unsupported("GetBucketPolicy"), Some("b"), None),
+            (
+                "GET",
+                "/b?uploads",
+                &[],
+                Op::ListMultipartUploads,
+                Some("b"),
+                None,
+            ),
+            (
+                "GET",
+                "/b?policy",
+                &[],
+                Op::Unsupported("GetBucketPolicy"),
+                Some("b"),
+                None,
+            ),
             ("PUT", "/b/k", &[], Op::PutObject, Some("b"), Some("k")),
-            ("PUT", "/b/k?x-id=PutObject", &[], Op::PutObject, Some("b"), Some("k")),
+            (
+                "PUT",
+                "/b/k?x-id=PutObject",
+                &[],
+                Op::PutObject,
+                Some("b"),
+                Some("k"),
+            ),
             ("PUT", "/b/k", &copy, Op::CopyObject, Some("b"), Some("k")),
-            ("GET", "/b/a%2Fb/c%20d+e", &[], Op::GetObject, Some("b"), Some("a/b/c d+e")),
-            ("GET", "/b/a//b/../c/", &[], Op::GetObject, Some("b"), Some("a//b/../c/")),
+            (
+                "GET",
+                "/b/a%2Fb/c%20d+e",
+                &[],
+                Op::GetObject,
+                Some("b"),
+                Some("a/b/c d+e"),
+            ),
+            (
+                "GET",
+                "/b/a//b/../c/",
+                &[],
+                Op::GetObject,
+                Some("b"),
+                Some("a//b/../c/"),
+            ),
             ("HEAD", "/b/k", &[], Op::HeadObject, Some("b"), Some("k")),
-            ("DELETE", "/b/k", &[], Op::DeleteObject, Some("b"), Some("k")),
-            ("POST", "/b/k?uploads", &[], Op::CreateMultipartUpload, Some("b"), Some("k")),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", &[], Op::UploadPart, Some("b"), Some("k")),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", &copy, Op::UploadPartCopy, Some("b"), Some("k")),
-            ("POST", "/b/k?uploadId=u", &[], Op::CompleteMultipartUpload, Some("b"), Some("k")),
-            ("DELETE", "/b/k?uploadId=u", &[], Op::AbortMultipartUpload, Some("b"), Some("k")),
-            ("GET", "/b/k?uploadId=u", &[], Op::ListParts, Some("b"), Some("k")),
-            ("GET", "/b/k?tagging", &[], Op::Unsupported("GetObjectTagging"), Some("b"), Some("k")),
-            ("GET", "/b/k?acl", &[], Op::GetObjectAcl, Some("b"), Some("k")),
-            ("PATCH", "/b/k", &[], Op::MethodNotAllowed, Some("b"), Some("k")),
+            (
+                "DELETE",
+                "/b/k",
+                &[],
+                Op::DeleteObject,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "POST",
+                "/b/k?uploads",
+                &[],
+                Op::CreateMultipartUpload,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "PUT",
+                "/b/k?partNumber=1&uploadId=u",
+                &[],
+                Op::UploadPart,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "PUT",
+                "/b/k?partNumber=1&uploadId=u",
+                &copy,
+                Op::UploadPartCopy,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "POST",
+                "/b/k?uploadId=u",
+                &[],
+                Op::CompleteMultipartUpload,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "DELETE",
+                "/b/k?uploadId=u",
+                &[],
+                Op::AbortMultipartUpload,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "GET",
+                "/b/k?uploadId=u",
+                &[],
+                Op::ListParts,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "GET",
+                "/b/k?tagging",
+                &[],
+                Op::Unsupported("GetObjectTagging"),
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "GET",
+                "/b/k?acl",
+                &[],
+                Op::GetObjectAcl,
+                Some("b"),
+                Some("k"),
+            ),
+            (
+                "PATCH",
+                "/b/k",
+                &[],
+                Op::MethodNotAllowed,
+                Some("b"),
+                Some("k"),
+            ),
             ("POST", "/", &[], Op::MethodNotAllowed, None, None),
         ];
         for (m, t, h, op, b, k) in cases {
             let r = route(m, t, h);
-            assert_eq!((r.op, r.bucket.as_deref(), r.key.as_deref()), (*op, *b, *k), "{m} {t}");
+            assert_eq!(
+                (r.op, r.bucket.as_deref(), r.key.as_deref()),
+                (*op, *b, *k),
+                "{m} {t}"
+            );
         }
     }
 
     #[test]
     fn virtual_host_style() {
         assert_eq!(split_path("/", Some("b")), (Some("b".into()), None));
-        assert_eq!(split_path("/k/x", Some("b")), (Some("b".into()), Some("k/x".into())));
+        assert_eq!(
+            split_path("/k/x", Some("b")),
+            (Some("b".into()), Some("k/x".into()))
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use engine::{ObjectMeta, PutOptions, SystemMeta, give_buffer, limits as engine_limits, take_buffer};
+use engine::{
+    ObjectMeta, PutOptions, SystemMeta, give_buffer, limits as engine_limits, take_buffer,
+};
 
 use crate::http::{Body, Framing, Response};
 use crate::limits;
@@ -21,8 +23,16 @@ fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, St
     let h = |n: &str| call.header(n).map(str::to_owned);
     // aws-chunked describes the transfer, not the object: S3 does not store it.
     let content_encoding = h("content-encoding").and_then(|v| {
-        let rest: Vec<&str> = v.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
-        if rest.is_empty() { None } else { Some(rest.join(", ")) }
+        let rest: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        if rest.is_empty() {
+            None
+        } else {
+            Some(rest.join(", "))
+        }
     });
     let system = SystemMeta {
         content_type: h("content-type"),
@@ -32,8 +42,16 @@ fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, St
         expires: h("expires"),
         content_language: h("content-language"),
     };
-    for v in [&system.content_type, &system.content_disposition, &system.cache_control, &system.expires, &system.content_language] {
-        if v.as_ref().is_some_and(|v| v.len() > engine_limits::SYSTEM_METADATA_VALUE_BYTES_MAX) {
+    for v in [
+        &system.content_type,
+        &system.content_disposition,
+        &system.cache_control,
+        &system.expires,
+        &system.content_language,
+    ] {
+        if v.as_ref()
+            .is_some_and(|v| v.len() > engine_limits::SYSTEM_METADATA_VALUE_BYTES_MAX)
+        {
             return Err(S3Error::code(S3ErrorCode::MetadataTooLarge));
         }
     }
@@ -46,7 +64,10 @@ fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, St
         }
     }
     if bytes > engine_limits::USER_METADATA_BYTES_MAX {
-        return Err(S3Error::new(S3ErrorCode::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."));
+        return Err(S3Error::new(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
     }
     Ok((system, user))
 }
@@ -55,8 +76,18 @@ fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
     match call.header("content-md5") {
         None => Ok(None),
         Some(v) => {
-            let bytes = B64.decode(v.trim()).map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
-            let arr: [u8; 16] = bytes.try_into().map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            let bytes = B64.decode(v.trim()).map_err(|_| {
+                S3Error::new(
+                    S3ErrorCode::InvalidDigest,
+                    "The Content-MD5 you specified was invalid.",
+                )
+            })?;
+            let arr: [u8; 16] = bytes.try_into().map_err(|_| {
+                S3Error::new(
+                    S3ErrorCode::InvalidDigest,
+                    "The Content-MD5 you specified was invalid.",
+                )
+            })?;
             Ok(Some(arr))
         }
     }
@@ -65,12 +96,18 @@ fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
 /// `If-None-Match: *` makes a PUT conditional on the key being absent.
 fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
     if call.header("if-match").is_some() {
-        return Err(S3Error::new(S3ErrorCode::NotImplemented, "If-Match on PUT is not supported"));
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "If-Match on PUT is not supported",
+        ));
     }
     match call.header("if-none-match").map(str::trim) {
         None => Ok(false),
         Some("*") => Ok(true),
-        Some(_) => Err(S3Error::new(S3ErrorCode::NotImplemented, "If-None-Match on PUT supports only *")),
+        Some(_) => Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "If-None-Match on PUT supports only *",
+        )),
     }
 }
 
@@ -79,13 +116,25 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     if call.req.framing == Framing::None && call.header("content-length").is_none() {
-        return Err(S3Error::new(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."));
+        return Err(S3Error::new(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        ));
     }
     let (system, user) = metadata_from_headers(call)?;
-    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: content_md5(call)?, flex_checksum: None };
+    let opts = PutOptions {
+        system,
+        user,
+        if_absent: put_precondition(call)?,
+        content_md5: content_md5(call)?,
+        flex_checksum: None,
+    };
     let declared = call.req.content_length();
     if declared.is_some_and(|n| n > engine_limits::OBJECT_PUT_BYTES_MAX) {
-        return Err(S3Error::new(S3ErrorCode::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+        return Err(S3Error::new(
+            S3ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size.",
+        ));
     }
     let mut writer = store.put_writer(call.bucket(), call.key(), declared)?;
     let mut body = call.body_stream().await?;
@@ -116,14 +165,28 @@ fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
     resp.push_header("ETag", format!("\"{}\"", meta.etag()));
     resp.push_header("Last-Modified", time::http_date(meta.mtime_ms));
     resp.push_header("Accept-Ranges", "bytes");
-    let ct = q("response-content-type").or_else(|| s.content_type.clone()).unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
+    let ct = q("response-content-type")
+        .or_else(|| s.content_type.clone())
+        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
     resp.push_header("Content-Type", ct);
     let pairs: [(&'static str, &str, &Option<String>); 5] = [
-        ("Content-Encoding", "response-content-encoding", &s.content_encoding),
-        ("Content-Disposition", "response-content-disposition", &s.content_disposition),
+        (
+            "Content-Encoding",
+            "response-content-encoding",
+            &s.content_encoding,
+        ),
+        (
+            "Content-Disposition",
+            "response-content-disposition",
+            &s.content_disposition,
+        ),
         ("Cache-Control", "response-cache-control", &s.cache_control),
         ("Expires", "response-expires", &s.expires),
-        ("Content-Language", "response-content-language", &s.content_language),
+        (
+            "Content-Language",
+            "response-content-language",
+            &s.content_language,
+        ),
     ];
     for (name, over, stored) in pairs {
         if let Some(v) = q(over).or_else(|| stored.clone()) {
@@ -136,7 +199,11 @@ fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
 }
 
 pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
-    let reader = call.ctx.store.open_object(call.bucket(), call.key()).await?;
+    let reader = call
+        .ctx
+        .store
+        .open_object(call.bucket(), call.key())
+        .await?;
     let meta = &reader.meta;
     let etag = meta.etag();
     let conditions = Conditions {
@@ -148,7 +215,9 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
     match conditions.evaluate(&etag, meta.mtime_ms / 1000, true) {
         Outcome::Proceed => {}
         Outcome::NotModified => {
-            return Ok(Response::new(304).header("ETag", format!("\"{etag}\"")).header("Last-Modified", time::http_date(meta.mtime_ms)));
+            return Ok(Response::new(304)
+                .header("ETag", format!("\"{etag}\""))
+                .header("Last-Modified", time::http_date(meta.mtime_ms)));
         }
         Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
     }
@@ -157,30 +226,50 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         RangeCheck::Whole => (200, 0, size),
         RangeCheck::Partial { start, len } => (206, start, len),
         RangeCheck::Unsatisfiable => {
-            return Err(S3Error::code(S3ErrorCode::InvalidRange).with_header("Content-Range", format!("bytes */{size}")));
+            return Err(S3Error::code(S3ErrorCode::InvalidRange)
+                .with_header("Content-Range", format!("bytes */{size}")));
         }
     };
     let mut resp = Response::new(status);
     object_headers(call, &mut resp, meta);
     if status == 206 {
-        resp.push_header("Content-Range", format!("bytes {}-{}/{}", start, start + len - 1, size));
+        resp.push_header(
+            "Content-Range",
+            format!("bytes {}-{}/{}", start, start + len - 1, size),
+        );
     }
-    resp.body = if head { Body::HeadOnly(len) } else { Body::Object { reader, offset: start, len } };
+    resp.body = if head {
+        Body::HeadOnly(len)
+    } else {
+        Body::Object {
+            reader,
+            offset: start,
+            len,
+        }
+    };
     Ok(resp)
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.delete_object(call.bucket(), call.key()).await?;
+    call.ctx
+        .store
+        .delete_object(call.bucket(), call.key())
+        .await?;
     Ok(Response::new(204))
 }
 
 pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
-    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    let root = call
+        .read_xml()
+        .await?
+        .ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     if root.name != "Delete" {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
-    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
+    let quiet = root
+        .child_text("Quiet")
+        .is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
     let objects: Vec<_> = root.children_named("Object").collect();
     if objects.is_empty() || objects.len() > limits::DELETE_OBJECTS_KEYS_MAX {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
@@ -188,7 +277,9 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut w = XmlWriter::new();
     w.open_root("DeleteResult");
     for o in objects {
-        let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+        let key = o
+            .child_text("Key")
+            .ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
         match call.ctx.store.delete_object(call.bucket(), key).await {
             Ok(()) => {
                 if !quiet {
@@ -213,7 +304,12 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
 
 /// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded.
 fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
-    let bad = || S3Error::new(S3ErrorCode::InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
+    let bad = || {
+        S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+    };
     let v = v.trim();
     let v = v.split_once("?versionId=").map_or(v, |(p, version)| {
         let _ = version; // keel keeps one version; any id names the current one
@@ -248,7 +344,12 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let replace = match call.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
-        Some(_) => return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Unknown metadata directive.")),
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "Unknown metadata directive.",
+            ));
+        }
     };
     if !replace && src_bucket == call.bucket() && src_key == call.key() {
         return Err(S3Error::new(
@@ -256,12 +357,24 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
-    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_checksum: None };
+    let (system, user) = if replace {
+        metadata_from_headers(call)?
+    } else {
+        (src.system.clone(), src.user.clone())
+    };
+    let opts = PutOptions {
+        system,
+        user,
+        if_absent: put_precondition(call)?,
+        content_md5: None,
+        flex_checksum: None,
+    };
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size))?;
     let mut offset = 0u64;
     while offset < src.size {
-        let (r, buf) = reader.read_at(take_buffer(), offset, engine_limits::IO_BUFFER_BYTES).await;
+        let (r, buf) = reader
+            .read_at(take_buffer(), offset, engine_limits::IO_BUFFER_BYTES)
+            .await;
         let n = match r {
             Ok(n) => n,
             Err(e) => {
@@ -289,8 +402,14 @@ mod tests {
 
     #[test]
     fn copy_sources() {
-        assert_eq!(parse_copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
-        assert_eq!(parse_copy_source("b/a/b?versionId=null").unwrap(), ("b".into(), "a/b".into()));
+        assert_eq!(
+            parse_copy_source("/b/k%20x").unwrap(),
+            ("b".into(), "k x".into())
+        );
+        assert_eq!(
+            parse_copy_source("b/a/b?versionId=null").unwrap(),
+            ("b".into(), "a/b".into())
+        );
         assert!(parse_copy_source("b").is_err());
         assert!(parse_copy_source("/b/").is_err());
     }

@@ -1,0 +1,339 @@
+//! Test harness: the real `keel` binary on 127.0.0.1:0 with temporary mountpaths, and a raw
+//! HTTP/1.1 client that can sign requests with SigV4.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const AK: &str = "AKIDTEST";
+pub const SK: &str = "secret/test+key";
+
+pub struct Server {
+    child: Option<Child>,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    pub mountpaths: Vec<PathBuf>,
+    extra: Vec<String>,
+}
+
+impl Server {
+    /// Two mountpaths, signed requests (AK/SK), sync always.
+    pub fn start() -> Server {
+        Server::with_args(&[])
+    }
+
+    pub fn anonymous() -> Server {
+        Server::with_args(&["--anonymous"])
+    }
+
+    pub fn with_args(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mountpaths = vec![dir.path().join("mp1"), dir.path().join("mp2")];
+        let mut s = Server {
+            child: None,
+            addr: String::new(),
+            dir,
+            mountpaths,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(if self.addr.is_empty() {
+                "127.0.0.1:0"
+            } else {
+                &self.addr
+            });
+        for m in &self.mountpaths {
+            cmd.arg("--mountpath").arg(m);
+        }
+        cmd.args(["--threads", "2"]);
+        if !self.extra.iter().any(|a| a == "--anonymous") {
+            cmd.args(["--access-key", AK, "--secret-key", SK]);
+        }
+        cmd.args(&self.extra);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn keel");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("banner").expect("banner line");
+        let addr = first
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|r| r.split(['/', ' ']).next())
+            .unwrap_or_else(|| panic!("no address in banner: {first}"))
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, wait for exit, start again on the same port and mountpaths.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("keel did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    /// Sends one request (signed unless the server is anonymous) and reads the response.
+    pub fn req(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut s = self.connect();
+        s.write_all(&self.build(method, target, headers, body))
+            .unwrap();
+        read_response(&mut s, method == "HEAD")
+    }
+
+    /// Builds raw request bytes with Host, Content-Length and a SigV4 signature.
+    pub fn build(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut hs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            hs.push(("Host".into(), self.addr.clone()));
+        }
+        if !hs.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+        }) {
+            hs.push(("Content-Length".into(), body.len().to_string()));
+        }
+        if !self.extra.iter().any(|a| a == "--anonymous")
+            && !hs
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            sign(method, target, &mut hs, body);
+        }
+        let mut out = format!("{method} {target} HTTP/1.1\r\n");
+        for (k, v) in &hs {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn amz_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let iso = keel::time::iso8601_ms(secs * 1000);
+    let b: String = iso[..19]
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    format!("{b}Z")
+}
+
+/// Adds x-amz-date, x-amz-content-sha256 and Authorization (SigV4) to `hs`.
+pub fn sign(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[u8]) {
+    use sha2::Digest;
+    let date = amz_now();
+    if !hs
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256"))
+    {
+        hs.push((
+            "x-amz-content-sha256".into(),
+            hex::encode(sha2::Sha256::digest(body)),
+        ));
+    }
+    hs.push(("x-amz-date".into(), date.clone()));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut names: Vec<String> = hs
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .filter(|k| k != "content-length" && k != "transfer-encoding" && k != "expect")
+        .collect();
+    names.sort();
+    names.dedup();
+    let signed = names.join(";");
+    let payload = hs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256"))
+        .unwrap()
+        .1
+        .clone();
+    let lookup = |n: &str| {
+        hs.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let creq =
+        keel::s3::auth::canonical_request(method, path, query, &signed, lookup, &payload, false)
+            .unwrap();
+    let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
+    let sts = keel::s3::auth::string_to_sign(&date, &scope, &creq);
+    let key = keel::s3::auth::signing_key(SK, &date[..8], "us-east-1", "s3");
+    let sig = hex::encode(keel::s3::auth::hmac(&key, sts.as_bytes()));
+    hs.push((
+        "Authorization".into(),
+        format!(
+            "AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={signed}, Signature={sig}"
+        ),
+    ));
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The text of the first `<tag>` element in the body.
+    pub fn xml(&self, tag: &str) -> Option<String> {
+        let t = self.text();
+        let open = format!("<{tag}>");
+        let start = t.find(&open)? + open.len();
+        let end = t[start..].find(&format!("</{tag}>"))? + start;
+        Some(t[start..end].to_owned())
+    }
+}
+
+/// Reads one response (status line, headers, Content-Length body) from the stream.
+pub fn read_response(s: &mut impl Read, head_only: bool) -> Resp {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).expect("read response head");
+        assert!(
+            n == 1,
+            "connection closed in the response head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8(head).expect("ASCII head");
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![
+        0u8;
+        if head_only || status == 100 || status == 304 || status == 204 {
+            0
+        } else {
+            len
+        }
+    ];
+    s.read_exact(&mut body).expect("read response body");
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// True if the peer has closed the connection (read returns 0 within the timeout).
+pub fn closed(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Data files across the server's mountpaths.
+pub fn data_files(s: &Server) -> usize {
+    s.mountpaths
+        .iter()
+        .map(|m| files_under(&m.join("objects")).len())
+        .sum()
+}

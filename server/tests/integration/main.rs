@@ -1,0 +1,8 @@
+//! Integration tests: the real `keel` binary over TCP, driven by raw sockets for exact bytes.
+//! Client tests (aws CLI, boto3, s3cmd) live in `tests/clients/` at the repository root.
+
+mod auth;
+mod common;
+mod http_shell;
+mod lifecycle;
+mod objects;
