@@ -1,6 +1,7 @@
 //! keel's server: the HTTP/1.1 shell, the S3 front end and the shards. The binary is `keel`.
 
 pub mod config;
+pub mod fuzzing;
 pub mod http;
 pub mod limits;
 pub mod s3;
