@@ -34,7 +34,7 @@ const _: () = assert!(
     INLINE_BYTES_MAX + USER_METADATA_BYTES_MAX + 16 * SYSTEM_METADATA_VALUE_BYTES_MAX
         < META_RECORD_BYTES_MAX
 );
-const _: () = assert!(IO_BUFFER_BYTES % IO_BUFFER_ALIGN_BYTES == 0);
+const _: () = assert!(IO_BUFFER_BYTES.is_multiple_of(IO_BUFFER_ALIGN_BYTES));
 const _: () = assert!(FANOUT_DIRS_COUNT == 256, "fan-out uses one byte of the id");
 const _: () = assert!(
     KEY_BYTES_MAX + BUCKET_NAME_BYTES_MAX + 1 < 65536,

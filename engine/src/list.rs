@@ -79,12 +79,11 @@ impl Store {
             if past > start {
                 start = past;
             }
-            if let Some(cp) = delimiter.and_then(|d| common_prefix(after.as_bytes(), prefix, d)) {
-                if let Some(succ) = keys::prefix_successor(cp) {
-                    if succ > start {
-                        start = succ;
-                    }
-                }
+            if let Some(cp) = delimiter.and_then(|d| common_prefix(after.as_bytes(), prefix, d))
+                && let Some(succ) = keys::prefix_successor(cp)
+                && succ > start
+            {
+                start = succ;
             }
         }
         let end = match keys::prefix_successor(prefix) {
@@ -112,10 +111,10 @@ impl Store {
             // The cursor whose head sorts first (mountpath counts are small: a linear pick).
             let mut best: Option<usize> = None;
             for (i, c) in cursors.iter().enumerate() {
-                if let Some((k, _)) = &c.head {
-                    if best.is_none_or(|b| cursors[b].head.as_ref().is_some_and(|(bk, _)| k < bk)) {
-                        best = Some(i);
-                    }
+                if let Some((k, _)) = &c.head
+                    && best.is_none_or(|b| cursors[b].head.as_ref().is_some_and(|(bk, _)| k < bk))
+                {
+                    best = Some(i);
                 }
             }
             let Some(b) = best else { break };

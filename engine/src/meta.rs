@@ -484,6 +484,26 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl ObjectMeta {
+    /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
+    pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
+        let mut r = Reader(buf);
+        if r.u8()? != 1 {
+            return Err(Error::BadMeta("unknown object record format"));
+        }
+        let size = r.u64()?;
+        let mtime_ms = r.u64()?;
+        let md5 = r.array16()?;
+        let parts = r.u32()?;
+        let mut etag = hex::encode(md5);
+        if parts > 0 {
+            etag.push('-');
+            etag.push_str(&parts.to_string());
+        }
+        Ok((size, mtime_ms, etag))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,25 +596,5 @@ mod tests {
     fn inconsistent_records_are_rejected() {
         let m = sample(DataLoc::Inline(b"abc".to_vec()), 4);
         assert!(m.check().is_err());
-    }
-}
-
-impl ObjectMeta {
-    /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
-    pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
-        let mut r = Reader(buf);
-        if r.u8()? != 1 {
-            return Err(Error::BadMeta("unknown object record format"));
-        }
-        let size = r.u64()?;
-        let mtime_ms = r.u64()?;
-        let md5 = r.array16()?;
-        let parts = r.u32()?;
-        let mut etag = hex::encode(md5);
-        if parts > 0 {
-            etag.push('-');
-            etag.push_str(&parts.to_string());
-        }
-        Ok((size, mtime_ms, etag))
     }
 }

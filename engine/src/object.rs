@@ -177,13 +177,13 @@ impl PutWriter {
 
     /// Verifies, syncs and commits the object; returns its metadata.
     pub async fn finish(mut self, opts: PutOptions) -> Result<ObjectMeta> {
-        if let Some(d) = self.declared {
-            if d != self.written {
-                return Err(Error::IncompleteBody {
-                    expected: d,
-                    received: self.written,
-                });
-            }
+        if let Some(d) = self.declared
+            && d != self.written
+        {
+            return Err(Error::IncompleteBody {
+                expected: d,
+                received: self.written,
+            });
         }
         let hasher = std::mem::replace(&mut self.hasher, BodyHasher::new(ChecksumKind::None));
         let (md5, stored_checksum) = hasher.finish();

@@ -313,10 +313,10 @@ impl Store {
         match ObjectMeta::decode(&raw) {
             Ok(old) => {
                 for id in old.data.file_ids() {
-                    if let Err(e) = compio::fs::remove_file(mp.data_path(id)).await {
-                        if e.kind() != std::io::ErrorKind::NotFound {
-                            tracing::warn!(mountpath = mp.name(), id = %id.file_name(), error = %e, "could not remove replaced data file");
-                        }
+                    if let Err(e) = compio::fs::remove_file(mp.data_path(id)).await
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!(mountpath = mp.name(), id = %id.file_name(), error = %e, "could not remove replaced data file");
                     }
                 }
             }
