@@ -161,10 +161,11 @@ impl ServeConfig {
         for u in args.users.iter().chain(file.users.iter().flatten()) {
             users.push(split_user(u)?);
         }
-        if let (Some(a), Some(s)) = (env("KEEL_ACCESS_KEY"), env("KEEL_SECRET_KEY")) {
-            if !a.is_empty() && !s.is_empty() {
-                users.push((a, s));
-            }
+        if let (Some(a), Some(s)) = (env("KEEL_ACCESS_KEY"), env("KEEL_SECRET_KEY"))
+            && !a.is_empty()
+            && !s.is_empty()
+        {
+            users.push((a, s));
         }
         let mut s3_prefix = args
             .s3_prefix

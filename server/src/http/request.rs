@@ -169,10 +169,8 @@ impl Request {
                         }
                     }
                 }
-                "expect" => {
-                    if value.trim().eq_ignore_ascii_case("100-continue") {
-                        expect_continue = true;
-                    }
+                "expect" if value.trim().eq_ignore_ascii_case("100-continue") => {
+                    expect_continue = true;
                 }
                 _ => {}
             }

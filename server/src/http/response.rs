@@ -13,7 +13,7 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// `len` bytes of an object starting at `offset`.
     Object {
-        reader: ObjectReader,
+        reader: Box<ObjectReader>,
         offset: u64,
         len: u64,
     },

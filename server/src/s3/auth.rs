@@ -425,9 +425,12 @@ pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
+/// (secret, date, region, service): what a signing key is derived from.
+type KeyScope = (String, String, String, String);
+
 thread_local! {
     /// Derived signing keys by (secret, date, region, service): four HMACs saved per request.
-    static KEY_CACHE: RefCell<HashMap<(String, String, String, String), [u8; 32]>> = RefCell::new(HashMap::new());
+    static KEY_CACHE: RefCell<HashMap<KeyScope, [u8; 32]>> = RefCell::new(HashMap::new());
 }
 const KEY_CACHE_ENTRIES_MAX: usize = 256;
 

@@ -46,10 +46,10 @@ impl Conditions<'_> {
             if !etag_list_matches(m, etag) {
                 return Outcome::PreconditionFailed;
             }
-        } else if let Some(since) = self.if_unmodified_since.and_then(time::parse_http_date) {
-            if mtime_secs > since {
-                return Outcome::PreconditionFailed;
-            }
+        } else if let Some(since) = self.if_unmodified_since.and_then(time::parse_http_date)
+            && mtime_secs > since
+        {
+            return Outcome::PreconditionFailed;
         }
         if let Some(m) = self.if_none_match {
             if etag_list_matches(m, etag) {
@@ -59,14 +59,14 @@ impl Conditions<'_> {
                     Outcome::PreconditionFailed
                 };
             }
-        } else if let Some(since) = self.if_modified_since.and_then(time::parse_http_date) {
-            if mtime_secs <= since {
-                return if read {
-                    Outcome::NotModified
-                } else {
-                    Outcome::PreconditionFailed
-                };
-            }
+        } else if let Some(since) = self.if_modified_since.and_then(time::parse_http_date)
+            && mtime_secs <= since
+        {
+            return if read {
+                Outcome::NotModified
+            } else {
+                Outcome::PreconditionFailed
+            };
         }
         Outcome::Proceed
     }

@@ -65,15 +65,15 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'st
             error_response(&e, &resource, &request_id)
         }
     };
-    if req.method == crate::http::Method::Head {
-        if let Body::Bytes(b) = &resp.body {
-            let n = b.len() as u64;
-            resp.body = if resp.status >= 300 {
-                Body::Empty
-            } else {
-                Body::HeadOnly(n)
-            };
-        }
+    if req.method == crate::http::Method::Head
+        && let Body::Bytes(b) = &resp.body
+    {
+        let n = b.len() as u64;
+        resp.body = if resp.status >= 300 {
+            Body::Empty
+        } else {
+            Body::HeadOnly(n)
+        };
     }
     resp.push_header("x-amz-request-id", request_id.clone());
     resp.push_header("x-amz-id-2", request_id);

@@ -142,13 +142,13 @@ impl<'a> Call<'a> {
                 }
                 e => read_error(e),
             })?;
-        if let Payload::Sha256(expected) = &self.auth.payload {
-            if Sha256::digest(&body).as_slice() != expected {
-                return Err(S3Error::new(
-                    S3ErrorCode::XAmzContentSHA256Mismatch,
-                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                ));
-            }
+        if let Payload::Sha256(expected) = &self.auth.payload
+            && Sha256::digest(&body).as_slice() != expected
+        {
+            return Err(S3Error::new(
+                S3ErrorCode::XAmzContentSHA256Mismatch,
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
         }
         Ok(body)
     }
@@ -205,18 +205,17 @@ impl BodyStream {
             h.update(buf.as_slice());
         }
         let done = conn.body_done();
-        if done {
-            if let Some((h, expected)) = self.sha.take() {
-                if h.finalize().as_slice() != expected {
-                    return (
-                        Err(S3Error::new(
-                            S3ErrorCode::XAmzContentSHA256Mismatch,
-                            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                        )),
-                        buf,
-                    );
-                }
-            }
+        if done
+            && let Some((h, expected)) = self.sha.take()
+            && h.finalize().as_slice() != expected
+        {
+            return (
+                Err(S3Error::new(
+                    S3ErrorCode::XAmzContentSHA256Mismatch,
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                )),
+                buf,
+            );
         }
         (Ok(done), buf)
     }

@@ -447,7 +447,15 @@ mod tests {
     #[test]
     fn table() {
         let copy = [("x-amz-copy-source", "/b/src")];
-        let cases: &[(&str, &str, &[(&str, &str)], Op, Option<&str>, Option<&str>)] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Op,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             ("GET", "/", &[], Op::ListBuckets, None, None),
             ("PUT", "/b", &[], Op::CreateBucket, Some("b"), None),
             ("PUT", "/b/", &[], Op::CreateBucket, Some("b"), None),

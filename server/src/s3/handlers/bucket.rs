@@ -38,10 +38,10 @@ pub async fn list_buckets(call: &mut Call<'_>) -> Result<Response, S3Error> {
 pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let name = call.bucket().to_owned();
     // The optional body names a location; any region is accepted (one node has one location).
-    if let Some(root) = call.read_xml().await? {
-        if root.name != "CreateBucketConfiguration" {
-            return Err(S3Error::code(S3ErrorCode::MalformedXML));
-        }
+    if let Some(root) = call.read_xml().await?
+        && root.name != "CreateBucketConfiguration"
+    {
+        return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
     let acl = match call.header("x-amz-acl") {
         None | Some("private") => BucketAcl::Private,

@@ -123,10 +123,10 @@ pub async fn list_objects_v1(call: &mut Call<'_>) -> Result<Response, S3Error> {
         w.elem("Delimiter", &c.enc(d));
     }
     w.elem_bool("IsTruncated", page.truncated);
-    if page.truncated {
-        if let Some(last) = &page.last {
-            w.elem("NextMarker", &c.enc(last));
-        }
+    if page.truncated
+        && let Some(last) = &page.last
+    {
+        w.elem("NextMarker", &c.enc(last));
     }
     for e in &page.entries {
         w.open("Contents");
@@ -174,10 +174,10 @@ pub async fn list_objects_v2(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if let Some(t) = &token {
         w.elem("ContinuationToken", t);
     }
-    if page.truncated {
-        if let Some(last) = &page.last {
-            w.elem("NextContinuationToken", &B64.encode(last.as_bytes()));
-        }
+    if page.truncated
+        && let Some(last) = &page.last
+    {
+        w.elem("NextContinuationToken", &B64.encode(last.as_bytes()));
     }
     if let Some(s) = &start_after {
         w.elem("StartAfter", &c.enc(s));
@@ -232,11 +232,11 @@ pub async fn list_object_versions(call: &mut Call<'_>) -> Result<Response, S3Err
         w.elem("Delimiter", &c.enc(d));
     }
     w.elem_bool("IsTruncated", page.truncated);
-    if page.truncated {
-        if let Some(last) = &page.last {
-            w.elem("NextKeyMarker", &c.enc(last));
-            w.elem("NextVersionIdMarker", "null");
-        }
+    if page.truncated
+        && let Some(last) = &page.last
+    {
+        w.elem("NextKeyMarker", &c.enc(last));
+        w.elem("NextVersionIdMarker", "null");
     }
     for e in &page.entries {
         w.open("Version");

@@ -242,7 +242,7 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         Body::HeadOnly(len)
     } else {
         Body::Object {
-            reader,
+            reader: Box::new(reader),
             offset: start,
             len,
         }
