@@ -28,16 +28,11 @@ unsafe impl Sync for IoBuffer {}
 impl IoBuffer {
     /// Allocates a zero-length buffer of `cap` bytes (a multiple of the alignment, at least one page).
     pub fn with_capacity(cap: usize) -> IoBuffer {
-        let cap = cap
-            .max(limits::IO_BUFFER_ALIGN_BYTES)
-            .next_multiple_of(limits::IO_BUFFER_ALIGN_BYTES);
-        let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES)
-            .expect("valid buffer layout");
+        let cap = cap.max(limits::IO_BUFFER_ALIGN_BYTES).next_multiple_of(limits::IO_BUFFER_ALIGN_BYTES);
+        let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
         // SAFETY: the layout has a non-zero size.
         let raw = unsafe { alloc::alloc_zeroed(layout) };
-        let Some(ptr) = NonNull::new(raw) else {
-            alloc::handle_alloc_error(layout)
-        };
+        let Some(ptr) = NonNull::new(raw) else { alloc::handle_alloc_error(layout) };
         IoBuffer { ptr, len: 0, cap }
     }
 
@@ -76,9 +71,7 @@ impl IoBuffer {
     /// The spare capacity after the data, for decoders that write in place; follow with `grow`.
     pub fn spare_mut(&mut self) -> &mut [u8] {
         // SAFETY: every byte of the allocation is initialised (zeroed at allocation).
-        unsafe {
-            std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.len), self.cap - self.len)
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.len), self.cap - self.len) }
     }
 
     /// Counts `n` more bytes of the spare capacity as data.
@@ -107,8 +100,7 @@ impl IoBuffer {
 
 impl Drop for IoBuffer {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.cap, limits::IO_BUFFER_ALIGN_BYTES)
-            .expect("valid buffer layout");
+        let layout = Layout::from_size_align(self.cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
         // SAFETY: allocated in with_capacity with this same layout.
         unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
     }
@@ -143,8 +135,7 @@ thread_local! {
 
 /// Takes a standard-size buffer from this thread's pool, or allocates one.
 pub fn take_buffer() -> IoBuffer {
-    POOL.with(|p| p.borrow_mut().pop())
-        .unwrap_or_else(|| IoBuffer::with_capacity(limits::IO_BUFFER_BYTES))
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| IoBuffer::with_capacity(limits::IO_BUFFER_BYTES))
 }
 
 /// Returns a buffer to this thread's pool (buffers of other sizes are dropped).

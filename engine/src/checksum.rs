@@ -63,10 +63,7 @@ pub struct StoredChecksum {
 
 impl StoredChecksum {
     pub fn none() -> StoredChecksum {
-        StoredChecksum {
-            kind: ChecksumKind::None,
-            value: Vec::new(),
-        }
+        StoredChecksum { kind: ChecksumKind::None, value: Vec::new() }
     }
 
     pub fn hex(&self) -> String {
@@ -96,11 +93,7 @@ impl BodyHasher {
             ChecksumKind::Crc32c => StoredState::Crc32c(0),
             ChecksumKind::Md5 => StoredState::Md5,
         };
-        BodyHasher {
-            md5: Md5::new(),
-            stored,
-            kind,
-        }
+        BodyHasher { md5: Md5::new(), stored, kind }
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -121,13 +114,7 @@ impl BodyHasher {
             StoredState::Crc32c(crc) => crc.to_be_bytes().to_vec(),
             StoredState::Md5 => md5.to_vec(),
         };
-        (
-            md5,
-            StoredChecksum {
-                kind: self.kind,
-                value,
-            },
-        )
+        (md5, StoredChecksum { kind: self.kind, value })
     }
 }
 
@@ -151,30 +138,18 @@ mod tests {
             h.finish()
         };
         assert_eq!(hex::encode(md5), "5eb63bbbe01eeed093cb22bb8f5acdc3");
-        assert_eq!(
-            x.value,
-            xxhash_rust::xxh3::xxh3_64(b"hello world").to_be_bytes()
-        );
+        assert_eq!(x.value, xxhash_rust::xxh3::xxh3_64(b"hello world").to_be_bytes());
         // CRC-32C of "123456789" is the standard check value 0xE3069283.
         let c = stored_checksum_of(ChecksumKind::Crc32c, b"123456789");
         assert_eq!(c.value, 0xE306_9283u32.to_be_bytes());
         let m = stored_checksum_of(ChecksumKind::Md5, b"");
         assert_eq!(m.hex(), "d41d8cd98f00b204e9800998ecf8427e");
-        assert!(
-            stored_checksum_of(ChecksumKind::None, b"x")
-                .value
-                .is_empty()
-        );
+        assert!(stored_checksum_of(ChecksumKind::None, b"x").value.is_empty());
     }
 
     #[test]
     fn names_round_trip() {
-        for k in [
-            ChecksumKind::None,
-            ChecksumKind::Xxhash,
-            ChecksumKind::Crc32c,
-            ChecksumKind::Md5,
-        ] {
+        for k in [ChecksumKind::None, ChecksumKind::Xxhash, ChecksumKind::Crc32c, ChecksumKind::Md5] {
             assert_eq!(ChecksumKind::parse(k.name()), Some(k));
             assert_eq!(ChecksumKind::from_code(k.code()), Some(k));
         }

@@ -60,9 +60,7 @@ impl Error {
     /// Classifies an I/O error from a mountpath: a full disk is its own condition.
     pub fn from_io(err: io::Error, mountpath: &str) -> Error {
         if err.raw_os_error() == Some(libc::ENOSPC) || err.raw_os_error() == Some(libc::EDQUOT) {
-            Error::MountpathFull {
-                mountpath: mountpath.to_owned(),
-            }
+            Error::MountpathFull { mountpath: mountpath.to_owned() }
         } else {
             Error::Io(err)
         }

@@ -58,21 +58,11 @@ pub struct IndexOp {
 
 impl IndexOp {
     pub fn put(table: Table, key: Vec<u8>, value: Vec<u8>) -> IndexOp {
-        IndexOp {
-            table,
-            key,
-            value: Some(value),
-            precondition: Precondition::None,
-        }
+        IndexOp { table, key, value: Some(value), precondition: Precondition::None }
     }
 
     pub fn remove(table: Table, key: Vec<u8>) -> IndexOp {
-        IndexOp {
-            table,
-            key,
-            value: None,
-            precondition: Precondition::None,
-        }
+        IndexOp { table, key, value: None, precondition: Precondition::None }
     }
 
     pub fn when(mut self, precondition: Precondition) -> IndexOp {
@@ -136,11 +126,7 @@ pub struct IndexConfig {
 
 impl Default for IndexConfig {
     fn default() -> IndexConfig {
-        IndexConfig {
-            cache_bytes: 64 << 20,
-            worker_threads: 1,
-            journal_bytes_max: 128 << 20,
-        }
+        IndexConfig { cache_bytes: 64 << 20, worker_threads: 1, journal_bytes_max: 128 << 20 }
     }
 }
 
@@ -176,21 +162,10 @@ impl Index {
             name: name.to_owned(),
         };
         thread::Builder::new()
-            .name(format!(
-                "keel-commit-{}",
-                name.rsplit('/').next().unwrap_or(name)
-            ))
+            .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
             .spawn(move || committer.run(rx))
             .map_err(Error::Io)?;
-        Ok(Index {
-            db,
-            objects,
-            buckets,
-            uploads,
-            tx,
-            poisoned,
-            name: name.into(),
-        })
+        Ok(Index { db, objects, buckets, uploads, tx, poisoned, name: name.into() })
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -206,13 +181,7 @@ impl Index {
     }
 
     /// Records with keys in `start..end`, in key order, at most `limit` of them.
-    pub fn scan(
-        &self,
-        table: Table,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Slice, Slice)>> {
+    pub fn scan(&self, table: Table, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Slice, Slice)>> {
         let mut out = Vec::new();
         if start >= end || limit == 0 {
             return Ok(out);
@@ -244,14 +213,10 @@ impl Index {
     /// `SyncMode::Always`). Returns the records the operations replaced.
     pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous> {
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned {
-                mountpath: self.name.to_string(),
-            });
+            return Err(Error::Poisoned { mountpath: self.name.to_string() });
         }
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(CommitRequest { ops, dirs, reply })
-            .map_err(|_| Error::ShuttingDown)?;
+        self.tx.send(CommitRequest { ops, dirs, reply }).map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -303,18 +268,14 @@ impl Committer {
     fn commit_batch(&mut self, batch: Vec<CommitRequest>) {
         if self.poisoned.load(Ordering::Acquire) {
             for req in batch {
-                let _ = req.reply.send(Err(Error::Poisoned {
-                    mountpath: self.name.clone(),
-                }));
+                let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
             }
             return;
         }
         if let Err(e) = self.sync_dirs(&batch) {
             self.poison(&e);
             for req in batch {
-                let _ = req.reply.send(Err(Error::Poisoned {
-                    mountpath: self.name.clone(),
-                }));
+                let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
             }
             return;
         }
@@ -333,10 +294,7 @@ impl Committer {
                         match &op.value {
                             Some(v) => {
                                 write.insert(ks, op.key.as_slice(), v.as_slice());
-                                overlay.insert(
-                                    (op.table, op.key.clone()),
-                                    Some(Slice::from(v.as_slice())),
-                                );
+                                overlay.insert((op.table, op.key.clone()), Some(Slice::from(v.as_slice())));
                             }
                             None => {
                                 write.remove(ks, op.key.as_slice());
@@ -358,9 +316,7 @@ impl Committer {
                 let e = Error::from(e);
                 self.poison(&e);
                 for req in batch {
-                    let _ = req.reply.send(Err(Error::Poisoned {
-                        mountpath: self.name.clone(),
-                    }));
+                    let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
                 }
                 return;
             }
@@ -371,11 +327,7 @@ impl Committer {
         }
     }
 
-    fn evaluate(
-        &self,
-        ops: &[IndexOp],
-        overlay: &HashMap<(Table, Vec<u8>), Option<Slice>>,
-    ) -> Result<Previous> {
+    fn evaluate(&self, ops: &[IndexOp], overlay: &HashMap<(Table, Vec<u8>), Option<Slice>>) -> Result<Previous> {
         let mut previous = Vec::with_capacity(ops.len());
         for op in ops {
             let current = match overlay.get(&(op.table, op.key.clone())) {

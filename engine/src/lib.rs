@@ -44,9 +44,7 @@ pub use checksum::{BodyHasher, ChecksumKind, StoredChecksum};
 pub use error::{Error, Result};
 pub use index::{IndexConfig, SyncMode};
 pub use list::{ListEntry, ListPage, ListQuery};
-pub use meta::{
-    BucketAcl, BucketMeta, DataLoc, FlexChecksum, ObjectId, ObjectMeta, SystemMeta, Versioning,
-};
+pub use meta::{BucketAcl, BucketMeta, DataLoc, FlexChecksum, ObjectId, ObjectMeta, SystemMeta, Versioning};
 pub use mountpath::Mountpath;
 pub use object::{FileSpan, ObjectReader, PutOptions, PutWriter};
 pub use store::{Store, StoreConfig};

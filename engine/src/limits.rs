@@ -30,13 +30,8 @@ pub const META_RECORD_BYTES_MAX: usize = 64 * 1024;
 /// Mountpaths one node may have.
 pub const MOUNTPATHS_MAX: usize = 256;
 
-const _: () = assert!(
-    INLINE_BYTES_MAX + USER_METADATA_BYTES_MAX + 16 * SYSTEM_METADATA_VALUE_BYTES_MAX
-        < META_RECORD_BYTES_MAX
-);
+const _: () =
+    assert!(INLINE_BYTES_MAX + USER_METADATA_BYTES_MAX + 16 * SYSTEM_METADATA_VALUE_BYTES_MAX < META_RECORD_BYTES_MAX);
 const _: () = assert!(IO_BUFFER_BYTES.is_multiple_of(IO_BUFFER_ALIGN_BYTES));
 const _: () = assert!(FANOUT_DIRS_COUNT == 256, "fan-out uses one byte of the id");
-const _: () = assert!(
-    KEY_BYTES_MAX + BUCKET_NAME_BYTES_MAX + 1 < 65536,
-    "fjall keys are at most 64 KiB"
-);
+const _: () = assert!(KEY_BYTES_MAX + BUCKET_NAME_BYTES_MAX + 1 < 65536, "fjall keys are at most 64 KiB");

@@ -58,10 +58,7 @@ impl Cursor {
 impl Store {
     pub fn list_objects(&self, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage> {
         self.bucket(bucket)?;
-        assert!(
-            q.max_keys <= limits::LIST_PAGE_KEYS_MAX,
-            "max_keys is validated by the caller"
-        );
+        assert!(q.max_keys <= limits::LIST_PAGE_KEYS_MAX, "max_keys is validated by the caller");
         let mut page = ListPage::default();
         if q.max_keys == 0 {
             return Ok(page);
@@ -96,10 +93,7 @@ impl Store {
             let mut cursors = Vec::with_capacity(self.mountpaths().len());
             for mp in self.mountpaths() {
                 mp.check()?;
-                let mut c = Cursor {
-                    iter: mp.index.range(Table::Objects, &from, &end),
-                    head: None,
-                };
+                let mut c = Cursor { iter: mp.index.range(Table::Objects, &from, &end), head: None };
                 c.advance()?;
                 cursors.push(c);
             }
@@ -141,12 +135,7 @@ impl Store {
                     let (size, mtime_ms, etag) = ObjectMeta::decode_summary(&value)?;
                     let key = utf8(key)?;
                     page.last = Some(key.clone());
-                    page.entries.push(ListEntry {
-                        key,
-                        size,
-                        mtime_ms,
-                        etag,
-                    });
+                    page.entries.push(ListEntry { key, size, mtime_ms, etag });
                     cursors[b].advance()?;
                 }
             }

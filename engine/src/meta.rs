@@ -172,10 +172,7 @@ impl ObjectMeta {
         for f in self.system.fields() {
             w.opt_str(f.as_deref());
         }
-        w.u16(
-            u16::try_from(self.user.len())
-                .expect("user metadata is bounded by USER_METADATA_BYTES_MAX"),
-        );
+        w.u16(u16::try_from(self.user.len()).expect("user metadata is bounded by USER_METADATA_BYTES_MAX"));
         for (k, v) in &self.user {
             w.bytes(k.as_bytes());
             w.bytes(v.as_bytes());
@@ -228,10 +225,7 @@ impl ObjectMeta {
         let md5 = r.array16()?;
         let etag_parts = r.u32()?;
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
-        let stored_checksum = StoredChecksum {
-            kind,
-            value: r.bytes()?.to_vec(),
-        };
+        let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
         let system = SystemMeta {
             content_type: r.opt_str()?,
             content_encoding: r.opt_str()?,
@@ -247,11 +241,7 @@ impl ObjectMeta {
         }
         let flex_checksum = match r.u8()? {
             0 => None,
-            1 => Some(FlexChecksum {
-                algorithm: r.u8()?,
-                value: r.bytes()?.to_vec(),
-                parts: r.u32()?,
-            }),
+            1 => Some(FlexChecksum { algorithm: r.u8()?, value: r.bytes()?.to_vec(), parts: r.u32()? }),
             _ => return Err(Error::BadMeta("flex checksum presence")),
         };
         let data = match r.u8()? {
@@ -273,12 +263,7 @@ impl ObjectMeta {
                         1 => Some(r.bytes()?.to_vec()),
                         _ => return Err(Error::BadMeta("part checksum presence")),
                     };
-                    parts.push(PartLoc {
-                        id,
-                        size,
-                        md5,
-                        checksum,
-                    });
+                    parts.push(PartLoc { id, size, md5, checksum });
                 }
                 DataLoc::Parts(parts)
             }
@@ -287,17 +272,7 @@ impl ObjectMeta {
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        let meta = ObjectMeta {
-            size,
-            mtime_ms,
-            md5,
-            etag_parts,
-            stored_checksum,
-            system,
-            user,
-            flex_checksum,
-            data,
-        };
+        let meta = ObjectMeta { size, mtime_ms, md5, etag_parts, stored_checksum, system, user, flex_checksum, data };
         meta.check()?;
         Ok(meta)
     }
@@ -378,14 +353,7 @@ impl BucketMeta {
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(BucketMeta {
-            created_ms,
-            owner,
-            versioning,
-            checksum,
-            validate_on_read,
-            acl,
-        })
+        Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl })
     }
 }
 
@@ -411,8 +379,7 @@ impl Writer {
         self.0.extend_from_slice(v);
     }
     pub(crate) fn bytes(&mut self, v: &[u8]) {
-        let len =
-            u32::try_from(v.len()).expect("record fields are bounded by META_RECORD_BYTES_MAX");
+        let len = u32::try_from(v.len()).expect("record fields are bounded by META_RECORD_BYTES_MAX");
         self.u32(len);
         self.0.extend_from_slice(v);
     }
@@ -442,24 +409,16 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     pub(crate) fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("length checked"),
-        ))
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("length checked")))
     }
     pub(crate) fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("length checked"),
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("length checked")))
     }
     pub(crate) fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("length checked"),
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("length checked")))
     }
     pub(crate) fn u128(&mut self) -> Result<u128> {
-        Ok(u128::from_le_bytes(
-            self.take(16)?.try_into().expect("length checked"),
-        ))
+        Ok(u128::from_le_bytes(self.take(16)?.try_into().expect("length checked")))
     }
     pub(crate) fn array16(&mut self) -> Result<[u8; 16]> {
         Ok(self.take(16)?.try_into().expect("length checked"))
@@ -514,21 +473,14 @@ mod tests {
             mtime_ms: 1_700_000_000_123,
             md5: [7; 16],
             etag_parts: 0,
-            stored_checksum: StoredChecksum {
-                kind: ChecksumKind::Xxhash,
-                value: vec![1, 2, 3, 4, 5, 6, 7, 8],
-            },
+            stored_checksum: StoredChecksum { kind: ChecksumKind::Xxhash, value: vec![1, 2, 3, 4, 5, 6, 7, 8] },
             system: SystemMeta {
                 content_type: Some("text/plain".into()),
                 expires: Some("x".into()),
                 ..Default::default()
             },
             user: vec![("a".into(), "b".into()), ("ü".into(), "".into())],
-            flex_checksum: Some(FlexChecksum {
-                algorithm: 1,
-                value: vec![9, 9, 9, 9],
-                parts: 0,
-            }),
+            flex_checksum: Some(FlexChecksum { algorithm: 1, value: vec![9, 9, 9, 9], parts: 0 }),
             data,
         }
     }
@@ -537,24 +489,11 @@ mod tests {
     fn object_round_trips() {
         let metas = [
             sample(DataLoc::Inline(b"hello".to_vec()), 5),
-            sample(
-                DataLoc::File(ObjectId(0xdead_beef_u128 << 64 | 42)),
-                1 << 40,
-            ),
+            sample(DataLoc::File(ObjectId(0xdead_beef_u128 << 64 | 42)), 1 << 40),
             sample(
                 DataLoc::Parts(vec![
-                    PartLoc {
-                        id: ObjectId(1),
-                        size: 10,
-                        md5: [1; 16],
-                        checksum: None,
-                    },
-                    PartLoc {
-                        id: ObjectId(2),
-                        size: 5,
-                        md5: [2; 16],
-                        checksum: Some(vec![1, 2]),
-                    },
+                    PartLoc { id: ObjectId(1), size: 10, md5: [1; 16], checksum: None },
+                    PartLoc { id: ObjectId(2), size: 5, md5: [2; 16], checksum: Some(vec![1, 2]) },
                 ]),
                 15,
             ),

@@ -46,22 +46,8 @@ impl Mountpath {
         sync_dir(&objects)?;
         sync_dir(&root)?;
         let poisoned = Arc::new(AtomicBool::new(false));
-        let index = Index::open(
-            &root.join("index"),
-            &objects,
-            sync,
-            index_config,
-            poisoned.clone(),
-            &name,
-        )?;
-        Ok(Mountpath {
-            root,
-            objects,
-            id,
-            index,
-            poisoned,
-            name,
-        })
+        let index = Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name)?;
+        Ok(Mountpath { root, objects, id, index, poisoned, name })
     }
 
     pub fn root(&self) -> &Path {
@@ -90,13 +76,7 @@ impl Mountpath {
     }
 
     pub fn check(&self) -> Result<()> {
-        if self.is_poisoned() {
-            Err(Error::Poisoned {
-                mountpath: self.name.clone(),
-            })
-        } else {
-            Ok(())
-        }
+        if self.is_poisoned() { Err(Error::Poisoned { mountpath: self.name.clone() }) } else { Ok(()) }
     }
 
     /// Maps an I/O error on this mountpath to a domain error.
@@ -140,9 +120,7 @@ pub fn random_u64() -> u64 {
         u64::from_le_bytes(b)
     } else {
         // getrandom cannot fail for 8 bytes on Linux >= 3.17; fall back to time and pid.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         t ^ (u64::from(std::process::id()) << 32)
     }
 }

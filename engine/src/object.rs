@@ -55,12 +55,7 @@ pub struct PutWriter {
 
 impl Store {
     /// Starts a PUT of `bucket/key`; `declared` is the body length when the client said it.
-    pub fn put_writer(
-        self: &Arc<Self>,
-        bucket: &str,
-        key: &str,
-        declared: Option<u64>,
-    ) -> Result<PutWriter> {
+    pub fn put_writer(self: &Arc<Self>, bucket: &str, key: &str, declared: Option<u64>) -> Result<PutWriter> {
         let bucket_meta = self.bucket(bucket)?;
         keys::validate_key(key)?;
         if declared.is_some_and(|n| n > limits::OBJECT_PUT_BYTES_MAX) {
@@ -69,9 +64,7 @@ impl Store {
         let mp = self.owner(bucket, key).clone();
         mp.check()?;
         let sink = match declared {
-            Some(n) if n as usize <= limits::INLINE_BYTES_MAX => {
-                Sink::Memory(Vec::with_capacity(n as usize))
-            }
+            Some(n) if n as usize <= limits::INLINE_BYTES_MAX => Sink::Memory(Vec::with_capacity(n as usize)),
             Some(_) => Sink::Memory(Vec::new()), // becomes a file on the first write
             None => Sink::Memory(Vec::new()),
         };
@@ -110,9 +103,7 @@ impl PutWriter {
         self.written = total;
         let in_memory = matches!(&self.sink, Some(Sink::Memory(_)));
         let fits_inline = total as usize <= limits::INLINE_BYTES_MAX
-            && self
-                .declared
-                .is_none_or(|d| d as usize <= limits::INLINE_BYTES_MAX);
+            && self.declared.is_none_or(|d| d as usize <= limits::INLINE_BYTES_MAX);
         if in_memory && fits_inline {
             if let Some(Sink::Memory(v)) = &mut self.sink {
                 v.extend_from_slice(buf.as_slice());
@@ -144,12 +135,7 @@ impl PutWriter {
                 let BufResult(r, buf) = f.write_all_at(buf, offset).await;
                 (r.map_err(|e| self.mp.io_error(e)), buf)
             }
-            _ => (
-                Err(Error::Io(std::io::Error::other(
-                    "writer in an invalid state",
-                ))),
-                buf,
-            ),
+            _ => (Err(Error::Io(std::io::Error::other("writer in an invalid state"))), buf),
         }
     }
 
@@ -158,21 +144,13 @@ impl PutWriter {
         for _ in 0..4 {
             let id = self.store.next_id();
             let path = self.mp.data_path(id);
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&path)
-                .await
-            {
+            match OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path).await {
                 Ok(f) => return Ok((f, id)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(self.mp.io_error(e)),
             }
         }
-        Err(Error::Io(std::io::Error::other(
-            "could not find a free data-file id",
-        )))
+        Err(Error::Io(std::io::Error::other("could not find a free data-file id")))
     }
 
     /// Verifies, syncs and commits the object; returns its metadata.
@@ -180,18 +158,13 @@ impl PutWriter {
         if let Some(d) = self.declared
             && d != self.written
         {
-            return Err(Error::IncompleteBody {
-                expected: d,
-                received: self.written,
-            });
+            return Err(Error::IncompleteBody { expected: d, received: self.written });
         }
         let hasher = std::mem::replace(&mut self.hasher, BodyHasher::new(ChecksumKind::None));
         let (md5, stored_checksum) = hasher.finish();
         debug_assert_eq!(stored_checksum.kind, self.checksum_kind);
         if opts.content_md5.is_some_and(|m| m != md5) {
-            return Err(Error::ChecksumMismatch {
-                algorithm: "Content-MD5",
-            });
+            return Err(Error::ChecksumMismatch { algorithm: "Content-MD5" });
         }
         let mut dirs = DirSet::default();
         let data = match self.sink.as_ref() {
@@ -201,18 +174,14 @@ impl PutWriter {
                     if let Err(e) = file.sync_data().await {
                         // The drive may have lost the data: never retry, never serve from it again.
                         self.mp.poison(&e);
-                        return Err(Error::Poisoned {
-                            mountpath: self.mp.name().to_owned(),
-                        });
+                        return Err(Error::Poisoned { mountpath: self.mp.name().to_owned() });
                     }
                     dirs.insert(id.fanout());
                 }
                 DataLoc::File(*id)
             }
             None => {
-                return Err(Error::Io(std::io::Error::other(
-                    "writer in an invalid state",
-                )));
+                return Err(Error::Io(std::io::Error::other("writer in an invalid state")));
             }
         };
         let meta = ObjectMeta {
@@ -228,9 +197,7 @@ impl PutWriter {
         };
         let store = self.store.clone();
         let mp = self.mp.clone();
-        store
-            .commit_object(&mp, &self.bucket, &self.key, &meta, dirs, opts.if_absent)
-            .await?;
+        store.commit_object(&mp, &self.bucket, &self.key, &meta, dirs, opts.if_absent).await?;
         // Committed: the file now belongs to the index.
         self.sink = None;
         Ok(meta)
@@ -290,29 +257,17 @@ impl Store {
 
 async fn open_segments(mp: &Mountpath, meta: &ObjectMeta) -> std::io::Result<Vec<Segment>> {
     Ok(match &meta.data {
-        DataLoc::Inline(_) => vec![Segment {
-            start: 0,
-            len: meta.size,
-            file: None,
-        }],
+        DataLoc::Inline(_) => vec![Segment { start: 0, len: meta.size, file: None }],
         DataLoc::File(id) => {
             let file = File::open(mp.data_path(*id)).await?;
-            vec![Segment {
-                start: 0,
-                len: meta.size,
-                file: Some(file),
-            }]
+            vec![Segment { start: 0, len: meta.size, file: Some(file) }]
         }
         DataLoc::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             let mut start = 0;
             for p in parts {
                 let file = File::open(mp.data_path(p.id)).await?;
-                out.push(Segment {
-                    start,
-                    len: p.size,
-                    file: Some(file),
-                });
+                out.push(Segment { start, len: p.size, file: Some(file) });
                 start += p.size;
             }
             out
@@ -343,21 +298,12 @@ impl ObjectReader {
         let seg = &self.segments[self.segment_index(offset)?];
         let file = seg.file.as_ref()?;
         let within = offset - seg.start;
-        Some(FileSpan {
-            file,
-            file_offset: within,
-            len: len.min(seg.len - within),
-        })
+        Some(FileSpan { file, file_offset: within, len: len.min(seg.len - within) })
     }
 
     /// Reads up to `want` bytes at `offset` into `buf` (cleared first), staying within one
     /// segment. Returns the buffer holding the bytes read; 0 bytes only at the end of the object.
-    pub async fn read_at(
-        &self,
-        mut buf: IoBuffer,
-        offset: u64,
-        want: usize,
-    ) -> (Result<usize>, IoBuffer) {
+    pub async fn read_at(&self, mut buf: IoBuffer, offset: u64, want: usize) -> (Result<usize>, IoBuffer) {
         buf.clear();
         let want = want.min(buf.capacity());
         let Some(i) = self.segment_index(offset) else {

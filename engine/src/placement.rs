@@ -39,9 +39,7 @@ mod tests {
 
     #[test]
     fn spreads_evenly_and_moves_little() {
-        let ids: Vec<u64> = (1..=4u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .collect();
+        let ids: Vec<u64> = (1..=4u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
         let mut counts = [0usize; 5];
         let mut moved = 0;
         let mut ids5 = ids.clone();
@@ -58,15 +56,9 @@ mod tests {
             }
         }
         for c in &counts[..4] {
-            assert!(
-                (*c as f64 - n as f64 / 4.0).abs() < n as f64 * 0.03,
-                "uneven spread {counts:?}"
-            );
+            assert!((*c as f64 - n as f64 / 4.0).abs() < n as f64 * 0.03, "uneven spread {counts:?}");
         }
-        assert!(
-            (moved as f64 - n as f64 / 5.0).abs() < n as f64 * 0.03,
-            "moved {moved}"
-        );
+        assert!((moved as f64 - n as f64 / 5.0).abs() < n as f64 * 0.03, "moved {moved}");
     }
 
     #[test]

@@ -37,28 +37,20 @@ pub struct Store {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Store {
     /// Opens every mountpath (blocking; call before the shards start).
     pub fn open(config: &StoreConfig) -> Result<Arc<Store>> {
-        assert!(
-            !config.mountpaths.is_empty(),
-            "a store needs at least one mountpath"
-        );
+        assert!(!config.mountpaths.is_empty(), "a store needs at least one mountpath");
         if config.mountpaths.len() > limits::MOUNTPATHS_MAX {
             return Err(Error::Io(std::io::Error::other("too many mountpaths")));
         }
         let mut mountpaths = Vec::with_capacity(config.mountpaths.len());
         for root in &config.mountpaths {
             let mp = Mountpath::open(root, config.sync, &config.index)?;
-            if mountpaths
-                .iter()
-                .any(|m: &Arc<Mountpath>| m.id == mp.id || m.root() == mp.root())
-            {
+            if mountpaths.iter().any(|m: &Arc<Mountpath>| m.id == mp.id || m.root() == mp.root()) {
                 return Err(Error::Io(std::io::Error::other(format!(
                     "mountpath {} is given twice (or is a copy of another)",
                     mp.name()
@@ -71,8 +63,7 @@ impl Store {
         let mut buckets = BTreeMap::new();
         for mp in &mountpaths {
             for (k, v) in mp.index.all(Table::Buckets)? {
-                let name =
-                    String::from_utf8(k.to_vec()).map_err(|_| Error::BadMeta("bucket name"))?;
+                let name = String::from_utf8(k.to_vec()).map_err(|_| Error::BadMeta("bucket name"))?;
                 buckets.entry(name).or_insert(BucketMeta::decode(&v)?);
             }
         }
@@ -95,11 +86,7 @@ impl Store {
             let mut ops = Vec::new();
             for (name, meta) in buckets.iter() {
                 if mp.index.get(Table::Buckets, name.as_bytes())?.is_none() {
-                    ops.push(IndexOp::put(
-                        Table::Buckets,
-                        name.as_bytes().to_vec(),
-                        meta.encode(),
-                    ));
+                    ops.push(IndexOp::put(Table::Buckets, name.as_bytes().to_vec(), meta.encode()));
                 }
             }
             if !ops.is_empty() {
@@ -131,19 +118,11 @@ impl Store {
     // ---- buckets ----
 
     pub fn list_buckets(&self) -> Vec<(String, BucketMeta)> {
-        self.buckets
-            .load()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.buckets.load().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     pub fn bucket(&self, name: &str) -> Result<BucketMeta> {
-        self.buckets
-            .load()
-            .get(name)
-            .cloned()
-            .ok_or(Error::NoSuchBucket)
+        self.buckets.load().get(name).cloned().ok_or(Error::NoSuchBucket)
     }
 
     pub fn bucket_exists(&self, name: &str) -> bool {
@@ -158,11 +137,7 @@ impl Store {
 
     pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<BucketMeta> {
         keys::validate_bucket_name(name)?;
-        let meta = BucketMeta {
-            created_ms: now_ms(),
-            owner: owner.to_owned(),
-            ..Default::default()
-        };
+        let meta = BucketMeta { created_ms: now_ms(), owner: owner.to_owned(), ..Default::default() };
         {
             let _guard = self.bucket_writes.lock().unwrap_or_else(|p| p.into_inner());
             if self.bucket_exists(name) {
@@ -194,11 +169,7 @@ impl Store {
     }
 
     /// Changes a bucket's properties (versioning, checksum, ACL) everywhere.
-    pub async fn update_bucket(
-        &self,
-        name: &str,
-        f: impl FnOnce(&mut BucketMeta),
-    ) -> Result<BucketMeta> {
+    pub async fn update_bucket(&self, name: &str, f: impl FnOnce(&mut BucketMeta)) -> Result<BucketMeta> {
         let meta = {
             let _guard = self.bucket_writes.lock().unwrap_or_else(|p| p.into_inner());
             let mut meta = self.bucket(name)?;
@@ -255,10 +226,7 @@ impl Store {
         keys::validate_key(key)?;
         let mp = self.owner(bucket, key);
         mp.check()?;
-        let raw = mp.index.get(
-            Table::Objects,
-            &keys::object_index_key(bucket, key.as_bytes()),
-        )?;
+        let raw = mp.index.get(Table::Objects, &keys::object_index_key(bucket, key.as_bytes()))?;
         match raw {
             Some(v) => ObjectMeta::decode(&v),
             None => Err(Error::NoSuchObject),
@@ -271,13 +239,9 @@ impl Store {
         keys::validate_key(key)?;
         let mp = self.owner(bucket, key);
         mp.check()?;
-        let op = IndexOp::remove(
-            Table::Objects,
-            keys::object_index_key(bucket, key.as_bytes()),
-        );
+        let op = IndexOp::remove(Table::Objects, keys::object_index_key(bucket, key.as_bytes()));
         let previous = mp.index.commit(vec![op], DirSet::default()).await?;
-        self.release_previous(mp, previous.into_iter().next().flatten())
-            .await;
+        self.release_previous(mp, previous.into_iter().next().flatten()).await;
         Ok(())
     }
 
@@ -292,17 +256,12 @@ impl Store {
         if_absent: bool,
     ) -> Result<()> {
         meta.check()?;
-        let mut op = IndexOp::put(
-            Table::Objects,
-            keys::object_index_key(bucket, key.as_bytes()),
-            meta.encode(),
-        );
+        let mut op = IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode());
         if if_absent {
             op = op.when(Precondition::Absent);
         }
         let previous = mp.index.commit(vec![op], dirs).await?;
-        self.release_previous(mp, previous.into_iter().next().flatten())
-            .await;
+        self.release_previous(mp, previous.into_iter().next().flatten()).await;
         Ok(())
     }
 

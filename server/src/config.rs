@@ -83,21 +83,15 @@ pub struct ServeConfig {
 }
 
 pub fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Parses a config file; errors name the line.
 pub fn parse_file(text: &str) -> Result<FileConfig, String> {
     toml::from_str::<FileConfig>(text).map_err(|e| {
-        let line = e.span().map(|s| {
-            text.as_bytes()[..s.start.min(text.len())]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1
-        });
+        let line =
+            e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
         match line {
             Some(l) => format!("line {l}: {}", e.message()),
             None => e.message().to_owned(),
@@ -114,29 +108,18 @@ fn split_user(s: &str) -> Result<(String, String), String> {
 
 impl ServeConfig {
     /// Merges flags over the file (if any) over the environment over defaults.
-    pub fn resolve(
-        args: &ServeArgs,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<ServeConfig, String> {
+    pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
         let file = match &args.config {
             Some(p) => read_file(p)?,
             None => FileConfig::default(),
         };
-        let listen_s = args
-            .listen
-            .clone()
-            .or(file.listen.clone())
-            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let listen: SocketAddr = listen_s
-            .parse()
-            .map_err(|_| format!("--listen: {listen_s:?} is not an address like 127.0.0.1:8080"))?;
+        let listen_s = args.listen.clone().or(file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr =
+            listen_s.parse().map_err(|_| format!("--listen: {listen_s:?} is not an address like 127.0.0.1:8080"))?;
         let mountpaths = if !args.mountpaths.is_empty() {
             args.mountpaths.clone()
         } else {
-            file.mountpaths
-                .clone()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| vec![PathBuf::from("keel-data")])
+            file.mountpaths.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| vec![PathBuf::from("keel-data")])
         };
         let threads = args
             .threads
@@ -167,11 +150,7 @@ impl ServeConfig {
         {
             users.push((a, s));
         }
-        let mut s3_prefix = args
-            .s3_prefix
-            .clone()
-            .or(file.s3_prefix.clone())
-            .unwrap_or_default();
+        let mut s3_prefix = args.s3_prefix.clone().or(file.s3_prefix.clone()).unwrap_or_default();
         if !s3_prefix.is_empty() {
             if !s3_prefix.starts_with('/') {
                 s3_prefix.insert(0, '/');
@@ -189,11 +168,7 @@ impl ServeConfig {
             anonymous: args.anonymous || file.anonymous.unwrap_or(false),
             s3_prefix,
             domain: args.domain.clone().or(file.domain.clone()),
-            region: args
-                .region
-                .clone()
-                .or(file.region.clone())
-                .unwrap_or_else(|| "us-east-1".to_owned()),
+            region: args.region.clone().or(file.region.clone()).unwrap_or_else(|| "us-east-1".to_owned()),
         })
     }
 }
@@ -220,11 +195,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("keel.toml");
         std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nsync = \"none\"\nmountpaths = [\"/a\", \"/b\"]\nusers = [\"x:y:z\"]\ns3_prefix = \"s3/\"\n").unwrap();
-        let args = ServeArgs {
-            config: Some(f),
-            sync: Some("always".into()),
-            ..Default::default()
-        };
+        let args = ServeArgs { config: Some(f), sync: Some("always".into()), ..Default::default() };
         let c = ServeConfig::resolve(&args, &no_env).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.sync, engine::SyncMode::Always);
@@ -242,32 +213,12 @@ mod tests {
     #[test]
     fn bad_values() {
         let bad = |a: ServeArgs| ServeConfig::resolve(&a, &no_env).unwrap_err();
-        bad(ServeArgs {
-            sync: Some("sometimes".into()),
-            ..Default::default()
-        });
-        bad(ServeArgs {
-            listen: Some("nowhere".into()),
-            ..Default::default()
-        });
-        bad(ServeArgs {
-            access_key: Some("a".into()),
-            ..Default::default()
-        });
-        bad(ServeArgs {
-            users: vec!["nocolon".into()],
-            ..Default::default()
-        });
-        bad(ServeArgs {
-            threads: Some(0),
-            ..Default::default()
-        });
+        bad(ServeArgs { sync: Some("sometimes".into()), ..Default::default() });
+        bad(ServeArgs { listen: Some("nowhere".into()), ..Default::default() });
+        bad(ServeArgs { access_key: Some("a".into()), ..Default::default() });
+        bad(ServeArgs { users: vec!["nocolon".into()], ..Default::default() });
+        bad(ServeArgs { threads: Some(0), ..Default::default() });
         let env = |k: &str| Some(if k == "KEEL_ACCESS_KEY" { "ak" } else { "sk" }.to_owned());
-        assert_eq!(
-            ServeConfig::resolve(&ServeArgs::default(), &env)
-                .unwrap()
-                .users,
-            vec![("ak".into(), "sk".into())]
-        );
+        assert_eq!(ServeConfig::resolve(&ServeArgs::default(), &env).unwrap().users, vec![("ak".into(), "sk".into())]);
     }
 }

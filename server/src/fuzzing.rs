@@ -15,10 +15,7 @@ pub fn http_request(data: &[u8]) {
         for k in 0..n {
             match Request::parse(&data[..k]) {
                 Err(HeadError::Partial) => {}
-                other => panic!(
-                    "prefix {k} of a complete head gave {:?}",
-                    other.map(|(_, n)| n)
-                ),
+                other => panic!("prefix {k} of a complete head gave {:?}", other.map(|(_, n)| n)),
             }
         }
     }
@@ -38,11 +35,7 @@ pub fn chunked(data: &[u8]) {
     assert_eq!(whole, pieces, "split {split}, out {out_size}");
 }
 
-fn decode(
-    input: &[u8],
-    split: usize,
-    out_size: usize,
-) -> (Vec<u8>, bool, Option<crate::http::chunked::ChunkError>) {
+fn decode(input: &[u8], split: usize, out_size: usize) -> (Vec<u8>, bool, Option<crate::http::chunked::ChunkError>) {
     let mut d = ChunkedDecoder::new();
     let mut out = Vec::new();
     let mut buf = vec![0u8; out_size];
@@ -79,10 +72,7 @@ pub fn range_header(data: &[u8]) {
     let text = String::from_utf8_lossy(&data[8..]);
     if let range::RangeCheck::Partial { start, len } = range::resolve(Some(&text), size) {
         assert!(len > 0, "empty partial range");
-        assert!(
-            start.checked_add(len).is_some_and(|e| e <= size),
-            "{text:?} on {size}: {start}+{len}"
-        );
+        assert!(start.checked_add(len).is_some_and(|e| e <= size), "{text:?} on {size}: {start}+{len}");
     }
 }
 
@@ -116,10 +106,7 @@ pub fn meta_decode(data: &[u8]) {
         assert_eq!(again, m);
     }
     if let Ok(b) = engine::BucketMeta::decode(data) {
-        assert_eq!(
-            engine::BucketMeta::decode(&b.encode()).expect("re-encoded bucket decodes"),
-            b
-        );
+        assert_eq!(engine::BucketMeta::decode(&b.encode()).expect("re-encoded bucket decodes"), b);
     }
 }
 

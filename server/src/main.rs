@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use keel::config::{ServeArgs, ServeConfig};
 
 #[derive(Parser)]
-#[command(
-    name = "keel",
-    version,
-    about = "An S3-compatible object storage node for NVMe servers"
-)]
+#[command(name = "keel", version, about = "An S3-compatible object storage node for NVMe servers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,9 +26,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => {
-            ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::serve)
-        }
+        Command::Serve(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::serve),
     };
     if let Err(e) = result {
         eprintln!("keel: {e}");

@@ -37,9 +37,7 @@ fn random_key(len: usize, alphabet: &[u8]) -> String {
 }
 
 /// Reads the generated pair kept in the first mountpath, or makes and stores one (mode 0600).
-fn stored_or_generated(
-    first_mountpath: &Path,
-) -> Result<((String, String), CredentialSource), String> {
+fn stored_or_generated(first_mountpath: &Path) -> Result<((String, String), CredentialSource), String> {
     let path = first_mountpath.join(CREDENTIALS_FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let mut ak = None;
@@ -53,38 +51,30 @@ fn stored_or_generated(
         }
         return match (ak, sk) {
             (Some(a), Some(s)) => Ok(((a, s), CredentialSource::Stored)),
-            _ => Err(format!(
-                "{} is malformed; remove it to generate new credentials",
-                path.display()
-            )),
+            _ => Err(format!("{} is malformed; remove it to generate new credentials", path.display())),
         };
     }
-    let ak = format!(
-        "KEEL{}",
-        random_key(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-    );
-    let sk = random_key(
-        40,
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-    );
+    let ak = format!("KEEL{}", random_key(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
+    let sk = random_key(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)
         .map_err(|e| format!("cannot store credentials in {}: {e}", path.display()))?;
-    writeln!(f, "# keel generated these on first start; keep this file private.\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\"")
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot store credentials in {}: {e}", path.display()))?;
+    writeln!(
+        f,
+        "# keel generated these on first start; keep this file private.\naccess_key = \"{ak}\"\nsecret_key = \"{sk}\""
+    )
+    .and_then(|()| f.sync_all())
+    .map_err(|e| format!("cannot store credentials in {}: {e}", path.display()))?;
     Ok(((ak, sk), CredentialSource::Generated))
 }
 
 /// Runs `keel serve` until a signal stops it.
 pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     if cfg.sync == engine::SyncMode::None {
-        tracing::warn!(
-            "--sync none: acknowledged writes live in the page cache only and can be lost on a power cut"
-        );
+        tracing::warn!("--sync none: acknowledged writes live in the page cache only and can be lost on a power cut");
     }
     let store = engine::Store::open(&engine::StoreConfig {
         mountpaths: cfg.mountpaths.clone(),
@@ -112,14 +102,11 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         credentials: Credentials::new(users),
     });
 
-    let first = shard::bind_reuseport(cfg.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let first = shard::bind_reuseport(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = first.local_addr().map_err(|e| e.to_string())?;
     let mut listeners = vec![first];
     for _ in 1..cfg.threads {
-        listeners.push(
-            shard::bind_reuseport(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?,
-        );
+        listeners.push(shard::bind_reuseport(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
     }
 
     let stopper = Arc::new(Stopper::new());
@@ -127,12 +114,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let mut handles = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
-        let (store, s3, stopper, tx) = (
-            store.clone(),
-            s3.clone(),
-            stopper.clone(),
-            started_tx.clone(),
-        );
+        let (store, s3, stopper, tx) = (store.clone(), s3.clone(), stopper.clone(), started_tx.clone());
         let core = if cfg.threads <= cores { Some(i) } else { None };
         let h = std::thread::Builder::new()
             .name(format!("keel-shard-{i}"))
@@ -159,10 +141,8 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
 
     // Repair bucket records on mountpaths added since the buckets were made.
-    let rt = compio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the control runtime: {e}"))?;
-    rt.block_on(store.repair_buckets())
-        .map_err(|e| format!("cannot repair bucket records: {e}"))?;
+    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
+    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
 
     print_banner(&cfg, addr, io_uring, banner_user.as_ref(), &source, &store);
 
@@ -212,11 +192,7 @@ fn print_banner(
         env!("CARGO_PKG_VERSION"),
         cfg.threads,
         if io_uring { "io_uring" } else { "poll driver" },
-        if cfg.sync == engine::SyncMode::Always {
-            "always"
-        } else {
-            "none (page cache only)"
-        }
+        if cfg.sync == engine::SyncMode::Always { "always" } else { "none (page cache only)" }
     ));
     for mp in store.mountpaths() {
         out.push_str(&format!("  mountpath {}\n", mp.name()));
@@ -224,33 +200,21 @@ fn print_banner(
     match (source, user) {
         (CredentialSource::Anonymous, _) => {
             out.push_str("  WARNING: --anonymous: requests are not authenticated; anyone who can reach this port can read and write everything\n");
-            out.push_str(&format!(
-                "  try: aws --no-sign-request --endpoint-url {endpoint} s3 ls\n"
-            ));
+            out.push_str(&format!("  try: aws --no-sign-request --endpoint-url {endpoint} s3 ls\n"));
         }
         (src, Some((ak, sk))) => {
             match src {
                 CredentialSource::Generated => out.push_str(&format!(
                     "  generated credentials (stored in {}):\n",
-                    store.mountpaths()[0]
-                        .root()
-                        .join(CREDENTIALS_FILE)
-                        .display()
+                    store.mountpaths()[0].root().join(CREDENTIALS_FILE).display()
                 )),
                 CredentialSource::Stored => out.push_str(&format!(
                     "  credentials from {}:\n",
-                    store.mountpaths()[0]
-                        .root()
-                        .join(CREDENTIALS_FILE)
-                        .display()
+                    store.mountpaths()[0].root().join(CREDENTIALS_FILE).display()
                 )),
                 _ => out.push_str("  credentials as configured:\n"),
             }
-            let shown_sk = if matches!(src, CredentialSource::Configured) {
-                "<your secret key>"
-            } else {
-                sk.as_str()
-            };
+            let shown_sk = if matches!(src, CredentialSource::Configured) { "<your secret key>" } else { sk.as_str() };
             out.push_str(&format!("    access key {ak}\n    secret key {shown_sk}\n"));
             out.push_str(&format!(
                 "  try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={shown_sk} aws --endpoint-url {endpoint} s3 ls\n"

@@ -36,10 +36,7 @@ impl Default for Stopper {
 
 impl Stopper {
     pub fn new() -> Stopper {
-        Stopper {
-            stopping: AtomicBool::new(false),
-            event: Event::new(),
-        }
+        Stopper { stopping: AtomicBool::new(false), event: Event::new() }
     }
 
     pub fn stop(&self) {
@@ -68,11 +65,7 @@ impl Stopper {
 
 /// Binds a listening socket with SO_REUSEPORT so every shard can bind the same address.
 pub fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
     s.bind(&addr.into())?;
@@ -159,11 +152,7 @@ pub fn run_shard(
             compio::time::sleep(Duration::from_millis(20)).await;
         }
         if active.get() > 0 {
-            tracing::warn!(
-                shard,
-                connections = active.get(),
-                "shutdown: closing connections still busy"
-            );
+            tracing::warn!(shard, connections = active.get(), "shutdown: closing connections still busy");
         }
     });
 }
@@ -171,19 +160,9 @@ pub fn run_shard(
 /// Answers 503 to a connection beyond the shard's limit.
 async fn refuse(stream: TcpStream) {
     let mut conn = Conn::new(stream);
-    let err = S3Error::new(
-        S3ErrorCode::ServiceUnavailable,
-        "Too many connections; retry later.",
-    );
+    let err = S3Error::new(S3ErrorCode::ServiceUnavailable, "Too many connections; retry later.");
     let resp = dispatch::error_response(&err, "/", "0");
-    let _ = conn
-        .write_all(
-            resp.head(false)
-                .into_iter()
-                .chain(body_bytes(resp))
-                .collect::<Vec<u8>>(),
-        )
-        .await;
+    let _ = conn.write_all(resp.head(false).into_iter().chain(body_bytes(resp)).collect::<Vec<u8>>()).await;
     conn.shutdown().await;
 }
 
@@ -252,10 +231,7 @@ fn head_error(e: HeadError) -> (u16, S3Error) {
                 "Your request header section exceeds the maximum allowed size.",
             ),
         ),
-        HeadError::UriTooLong => (
-            414,
-            S3Error::new(S3ErrorCode::UriTooLong, "The request URI is too long."),
-        ),
+        HeadError::UriTooLong => (414, S3Error::new(S3ErrorCode::UriTooLong, "The request URI is too long.")),
         HeadError::UnsupportedEncoding => (
             501,
             S3Error::new(
@@ -263,17 +239,10 @@ fn head_error(e: HeadError) -> (u16, S3Error) {
                 "A header you provided implies functionality that is not implemented (Transfer-Encoding).",
             ),
         ),
-        HeadError::Malformed(why) => (
-            400,
-            S3Error::new(
-                S3ErrorCode::InvalidRequest,
-                format!("Malformed HTTP request: {why}."),
-            ),
-        ),
-        HeadError::Partial => (
-            400,
-            S3Error::new(S3ErrorCode::InvalidRequest, "Incomplete HTTP request."),
-        ),
+        HeadError::Malformed(why) => {
+            (400, S3Error::new(S3ErrorCode::InvalidRequest, format!("Malformed HTTP request: {why}.")))
+        }
+        HeadError::Partial => (400, S3Error::new(S3ErrorCode::InvalidRequest, "Incomplete HTTP request.")),
     }
 }
 
@@ -290,11 +259,7 @@ async fn write_response(conn: &mut Conn, resp: Response, keep: bool) -> Result<(
             out.extend_from_slice(&b);
             conn.write_all(out).await?;
         }
-        Body::Object {
-            reader,
-            offset,
-            len,
-        } => {
+        Body::Object { reader, offset, len } => {
             if let Some(bytes) = reader.inline() {
                 let mut out = head;
                 out.extend_from_slice(&bytes[offset as usize..(offset + len) as usize]);

@@ -4,9 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `Tue, 08 Apr 2025 14:51:53 GMT`
@@ -49,13 +47,7 @@ pub fn iso8601_ms(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        ms % 1000
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", sod / 3600, sod / 60 % 60, sod % 60, ms % 1000)
 }
 
 /// Parses SigV4's `20130524T000000Z` to seconds since the epoch.
@@ -87,14 +79,8 @@ mod tests {
     fn formats() {
         assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601_ms(1_744_123_913_042), "2025-04-08T14:51:53.042Z");
-        assert_eq!(
-            http_date(1_744_123_913_042),
-            "Tue, 08 Apr 2025 14:51:53 GMT"
-        );
-        assert_eq!(
-            parse_http_date("Tue, 08 Apr 2025 14:51:53 GMT"),
-            Some(1_744_123_913)
-        );
+        assert_eq!(http_date(1_744_123_913_042), "Tue, 08 Apr 2025 14:51:53 GMT");
+        assert_eq!(parse_http_date("Tue, 08 Apr 2025 14:51:53 GMT"), Some(1_744_123_913));
         assert_eq!(parse_amz_date("20250408T145153Z"), Some(1_744_123_913));
         assert_eq!(parse_amz_date("20000229T000000Z"), Some(951_782_400));
         assert_eq!(parse_amz_date("2025-04-08T14:51:53Z"), None);

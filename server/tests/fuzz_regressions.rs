@@ -15,8 +15,5 @@ fn committed_fuzz_inputs_hold_their_properties() {
             replayed += 1;
         }
     }
-    assert!(
-        replayed >= keel::fuzzing::TARGETS.len(),
-        "every target has at least one input"
-    );
+    assert!(replayed >= keel::fuzzing::TARGETS.len(), "every target has at least one input");
 }

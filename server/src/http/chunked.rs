@@ -42,12 +42,7 @@ impl Default for ChunkedDecoder {
 
 impl ChunkedDecoder {
     pub fn new() -> ChunkedDecoder {
-        ChunkedDecoder {
-            state: State::Size,
-            line: Vec::new(),
-            trailer_bytes: 0,
-            trailers: Vec::new(),
-        }
+        ChunkedDecoder { state: State::Size, line: Vec::new(), trailer_bytes: 0, trailers: Vec::new() }
     }
 
     pub fn is_done(&self) -> bool {
@@ -96,11 +91,7 @@ impl ChunkedDecoder {
                     if nl.is_some() {
                         let size = parse_size_line(&self.line)?;
                         self.line.clear();
-                        self.state = if size == 0 {
-                            State::Trailer
-                        } else {
-                            State::Data(size)
-                        };
+                        self.state = if size == 0 { State::Trailer } else { State::Data(size) };
                     }
                 }
                 State::Data(rem) => {
@@ -119,11 +110,7 @@ impl ChunkedDecoder {
                         return Err(ChunkError::MissingCrlf);
                     }
                     i += 1;
-                    self.state = if seen == 0 {
-                        State::DataEnd(1)
-                    } else {
-                        State::Size
-                    };
+                    self.state = if seen == 0 { State::DataEnd(1) } else { State::Size };
                 }
                 State::Trailer => {
                     let rest = &input[i..];
@@ -143,15 +130,12 @@ impl ChunkedDecoder {
                         if body.is_empty() {
                             self.state = State::Done;
                         } else {
-                            let text =
-                                std::str::from_utf8(body).map_err(|_| ChunkError::BadTrailer)?;
-                            let (name, value) =
-                                text.split_once(':').ok_or(ChunkError::BadTrailer)?;
+                            let text = std::str::from_utf8(body).map_err(|_| ChunkError::BadTrailer)?;
+                            let (name, value) = text.split_once(':').ok_or(ChunkError::BadTrailer)?;
                             if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace()) {
                                 return Err(ChunkError::BadTrailer);
                             }
-                            self.trailers
-                                .push((name.to_ascii_lowercase(), value.trim().to_owned()));
+                            self.trailers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
                         }
                     }
                 }
@@ -164,20 +148,14 @@ impl ChunkedDecoder {
 /// Parses `hex-size [; extensions] CRLF`.
 fn parse_size_line(line: &[u8]) -> Result<u64, ChunkError> {
     let body = line.strip_suffix(b"\r\n").ok_or(ChunkError::MissingCrlf)?;
-    let digits_end = body
-        .iter()
-        .position(|b| !b.is_ascii_hexdigit())
-        .unwrap_or(body.len());
+    let digits_end = body.iter().position(|b| !b.is_ascii_hexdigit()).unwrap_or(body.len());
     let digits = &body[..digits_end];
     if digits.is_empty() || digits.len() > limits::CHUNK_SIZE_HEX_DIGITS_MAX {
         return Err(ChunkError::BadSize);
     }
     let rest = &body[digits_end..];
     // Only chunk extensions may follow (optionally after spaces); anything else is malformed.
-    let rest_trim = rest
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .map_or(&rest[rest.len()..], |p| &rest[p..]);
+    let rest_trim = rest.iter().position(|&b| b != b' ' && b != b'\t').map_or(&rest[rest.len()..], |p| &rest[p..]);
     if !rest_trim.is_empty() && rest_trim[0] != b';' {
         return Err(ChunkError::BadSize);
     }
@@ -189,11 +167,7 @@ fn parse_size_line(line: &[u8]) -> Result<u64, ChunkError> {
 mod tests {
     use super::*;
 
-    fn decode_all(
-        input: &[u8],
-        split: usize,
-        out_size: usize,
-    ) -> Result<(Vec<u8>, bool), ChunkError> {
+    fn decode_all(input: &[u8], split: usize, out_size: usize) -> Result<(Vec<u8>, bool), ChunkError> {
         let mut d = ChunkedDecoder::new();
         let mut out = Vec::new();
         let mut buf = vec![0u8; out_size];
@@ -224,10 +198,7 @@ mod tests {
         let mut d = ChunkedDecoder::new();
         let mut out = [0u8; 64];
         d.decode(body, &mut out).unwrap();
-        assert_eq!(
-            d.trailers,
-            vec![("x-amz-checksum-crc32".to_owned(), "abc".to_owned())]
-        );
+        assert_eq!(d.trailers, vec![("x-amz-checksum-crc32".to_owned(), "abc".to_owned())]);
     }
 
     #[test]
@@ -240,23 +211,13 @@ mod tests {
             (b"5\n", ChunkError::MissingCrlf),
         ];
         for (input, err) in cases {
-            assert_eq!(
-                decode_all(input, input.len(), 64).unwrap_err(),
-                err,
-                "{input:?}"
-            );
+            assert_eq!(decode_all(input, input.len(), 64).unwrap_err(), err, "{input:?}");
         }
         let long = vec![b'1'; limits::CHUNK_LINE_BYTES_MAX + 1];
-        assert_eq!(
-            decode_all(&long, 7, 8).unwrap_err(),
-            ChunkError::LineTooLong
-        );
+        assert_eq!(decode_all(&long, 7, 8).unwrap_err(), ChunkError::LineTooLong);
         let mut t = b"0\r\n".to_vec();
         t.extend(std::iter::repeat_n(b"a: b\r\n".as_slice(), 4000).flatten());
-        assert_eq!(
-            decode_all(&t, 100, 8).unwrap_err(),
-            ChunkError::TrailerTooLarge
-        );
+        assert_eq!(decode_all(&t, 100, 8).unwrap_err(), ChunkError::TrailerTooLarge);
     }
 
     #[test]

@@ -59,9 +59,7 @@ enum BodyState {
 }
 
 async fn timed<F: Future>(d: Duration, f: F) -> Result<F::Output, ReadError> {
-    compio::time::timeout(d, f)
-        .await
-        .map_err(|_| ReadError::TimedOut)
+    compio::time::timeout(d, f).await.map_err(|_| ReadError::TimedOut)
 }
 
 impl Conn {
@@ -120,10 +118,7 @@ impl Conn {
 
     /// Waits for and parses the next request head. `idle` bounds the wait for its first byte.
     pub async fn next_head(&mut self, idle: Duration) -> Result<NextHead, ReadError> {
-        assert!(
-            matches!(self.body, BodyState::Done),
-            "previous body not finished"
-        );
+        assert!(matches!(self.body, BodyState::Done), "previous body not finished");
         let mut first = self.buffered().is_empty();
         loop {
             if !self.buffered().is_empty() {
@@ -145,19 +140,11 @@ impl Conn {
                     }
                 }
             }
-            let timeout = if first {
-                idle
-            } else {
-                limits::HEADER_READ_TIMEOUT
-            };
+            let timeout = if first { idle } else { limits::HEADER_READ_TIMEOUT };
             let n = self.fill(timeout).await?;
             if n == 0 {
                 self.broken = true;
-                return if self.buffered().is_empty() && first {
-                    Ok(NextHead::Closed)
-                } else {
-                    Err(ReadError::Closed)
-                };
+                return if self.buffered().is_empty() && first { Ok(NextHead::Closed) } else { Err(ReadError::Closed) };
             }
             first = false;
         }
@@ -172,8 +159,7 @@ impl Conn {
     pub async fn send_continue(&mut self) -> Result<(), ReadError> {
         if self.continue_pending {
             self.continue_pending = false;
-            self.write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
-                .await?;
+            self.write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()).await?;
         }
         Ok(())
     }
@@ -227,10 +213,7 @@ impl Conn {
                         }
                         Err(_) => {
                             self.broken = true;
-                            return (
-                                Err(ReadError::TimedOut),
-                                IoBuffer::with_capacity(buf_capacity_hint()),
-                            );
+                            return (Err(ReadError::TimedOut), IoBuffer::with_capacity(buf_capacity_hint()));
                         }
                     }
                 }
@@ -336,11 +319,7 @@ impl Conn {
     }
 
     /// Writes a head and a first body buffer in one vectored write.
-    pub async fn write_head_and(
-        &mut self,
-        head: Vec<u8>,
-        body: IoBuffer,
-    ) -> Result<IoBuffer, ReadError> {
+    pub async fn write_head_and(&mut self, head: Vec<u8>, body: IoBuffer) -> Result<IoBuffer, ReadError> {
         let fut = self.stream.write_vectored_all((head, (body,)));
         match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
             Ok(BufResult(Ok(()), (_, (b,)))) => Ok(b),
@@ -357,11 +336,7 @@ impl Conn {
     }
 
     pub async fn shutdown(mut self) {
-        let _ = timed(
-            Duration::from_secs(1),
-            compio::io::AsyncWrite::shutdown(&mut self.stream),
-        )
-        .await;
+        let _ = timed(Duration::from_secs(1), compio::io::AsyncWrite::shutdown(&mut self.stream)).await;
     }
 }
 

@@ -106,10 +106,7 @@ impl Request {
         }
         let version = req.version.ok_or(HeadError::Malformed("no version"))?;
         // Absolute-form targets (proxies) are accepted by taking their path.
-        let origin = if let Some(rest) = target
-            .strip_prefix("http://")
-            .or_else(|| target.strip_prefix("https://"))
-        {
+        let origin = if let Some(rest) = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) {
             rest.find('/').map_or("/", |i| &rest[i..])
         } else {
             target
@@ -140,9 +137,7 @@ impl Request {
                     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 19 {
                         return Err(HeadError::Malformed("invalid Content-Length"));
                     }
-                    let len: u64 = v
-                        .parse()
-                        .map_err(|_| HeadError::Malformed("invalid Content-Length"))?;
+                    let len: u64 = v.parse().map_err(|_| HeadError::Malformed("invalid Content-Length"))?;
                     if content_length.is_some_and(|c| c != len) {
                         return Err(HeadError::Malformed("conflicting Content-Length headers"));
                     }
@@ -177,9 +172,7 @@ impl Request {
             out_headers.push((name, value));
         }
         if chunked && content_length.is_some() {
-            return Err(HeadError::Malformed(
-                "both Content-Length and Transfer-Encoding",
-            ));
+            return Err(HeadError::Malformed("both Content-Length and Transfer-Encoding"));
         }
         let framing = if chunked {
             Framing::Chunked
@@ -210,19 +203,12 @@ impl Request {
 
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Every value of header `name`, joined by `,` (the canonical form for signatures).
     pub fn header_joined(&self, name: &str) -> Option<String> {
-        let mut it = self
-            .headers
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.trim());
+        let mut it = self.headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim());
         let first = it.next()?;
         let mut s = first.to_owned();
         for v in it {
@@ -257,13 +243,9 @@ mod tests {
     #[test]
     fn table() {
         let r = parse("GET /b/k?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-        assert_eq!(
-            (r.method, r.path.as_str(), r.query.as_str(), r.keep_alive),
-            (Method::Get, "/b/k", "x=1", true)
-        );
+        assert_eq!((r.method, r.path.as_str(), r.query.as_str(), r.keep_alive), (Method::Get, "/b/k", "x=1", true));
         assert_eq!(r.framing, Framing::None);
-        let r = parse("PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-            .unwrap();
+        let r = parse("PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").unwrap();
         assert_eq!(r.framing, Framing::Length(5));
         assert!(r.expect_continue);
         let r = parse("PUT /b/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
@@ -290,11 +272,7 @@ mod tests {
             "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
         ];
         for b in bad {
-            assert!(
-                matches!(parse(b), Err(HeadError::Malformed(_))),
-                "{b:?} -> {:?}",
-                parse(b).map(|r| r.framing)
-            );
+            assert!(matches!(parse(b), Err(HeadError::Malformed(_))), "{b:?} -> {:?}", parse(b).map(|r| r.framing));
         }
         assert_eq!(
             parse("PUT / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err(),
@@ -302,42 +280,25 @@ mod tests {
         );
         // Same Content-Length twice is tolerated.
         assert_eq!(
-            parse("PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
-                .unwrap()
-                .framing,
+            parse("PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").unwrap().framing,
             Framing::Length(5)
         );
     }
 
     #[test]
     fn partial_and_limits() {
-        assert_eq!(
-            parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap_err(),
-            HeadError::Partial
-        );
-        let big = format!(
-            "GET / HTTP/1.1\r\nX: {}\r\n",
-            "a".repeat(limits::HEADER_BYTES_MAX)
-        );
+        assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap_err(), HeadError::Partial);
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(limits::HEADER_BYTES_MAX));
         assert_eq!(parse(&big).unwrap_err(), HeadError::TooLarge);
-        let many: String = (0..limits::HEADER_COUNT_MAX + 1)
-            .map(|i| format!("H{i}: v\r\n"))
-            .collect();
-        assert_eq!(
-            parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
-            HeadError::TooLarge
-        );
-        let long = format!(
-            "GET /{} HTTP/1.1\r\n\r\n",
-            "a".repeat(limits::URI_BYTES_MAX)
-        );
+        let many: String = (0..limits::HEADER_COUNT_MAX + 1).map(|i| format!("H{i}: v\r\n")).collect();
+        assert_eq!(parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(limits::URI_BYTES_MAX));
         assert_eq!(parse(&long).unwrap_err(), HeadError::UriTooLong);
     }
 
     #[test]
     fn split_anywhere_gives_the_same_head() {
-        let raw =
-            b"PUT /bucket/key?partNumber=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let raw = b"PUT /bucket/key?partNumber=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
         let (full, n) = Request::parse(raw).unwrap();
         assert_eq!(n, raw.len() - 3);
         for cut in 0..n {

@@ -57,11 +57,7 @@ pub fn reason(status: u16) -> &'static str {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
+        Response { status, headers: Vec::new(), body: Body::Empty }
     }
 
     pub fn with_body(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
@@ -72,11 +68,7 @@ impl Response {
         }
     }
 
-    pub fn header(
-        mut self,
-        name: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
-    ) -> Response {
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -108,11 +100,7 @@ impl Response {
         if self.status != 204 && self.status != 304 && !(100..200).contains(&self.status) {
             let _ = write!(s, "Content-Length: {}\r\n", self.content_length());
         }
-        let _ = write!(
-            s,
-            "Date: {}\r\nServer: keel\r\n",
-            time::http_date(time::now_ms())
-        );
+        let _ = write!(s, "Date: {}\r\nServer: keel\r\n", time::http_date(time::now_ms()));
         if !keep_alive {
             s.push_str("Connection: close\r\n");
         }

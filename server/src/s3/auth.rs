@@ -26,9 +26,7 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Credentials {
-        Credentials {
-            users: pairs.into_iter().collect(),
-        }
+        Credentials { users: pairs.into_iter().collect() }
     }
 
     pub fn secret(&self, access_key: &str) -> Option<&str> {
@@ -112,23 +110,14 @@ pub fn authenticate(
     let payload = payload_of(req)?;
     let auth = req.header("authorization");
     if anonymous {
-        return Ok(Authenticated {
-            identity: Identity::Anonymous,
-            payload,
-        });
+        return Ok(Authenticated { identity: Identity::Anonymous, payload });
     }
     match auth {
         None => {
             if req.query.contains("X-Amz-Signature=") || req.query.contains("Signature=") {
-                return Err(err(
-                    S3ErrorCode::NotImplemented,
-                    "presigned URLs are not supported yet",
-                ));
+                return Err(err(S3ErrorCode::NotImplemented, "presigned URLs are not supported yet"));
             }
-            Ok(Authenticated {
-                identity: Identity::Anonymous,
-                payload,
-            })
+            Ok(Authenticated { identity: Identity::Anonymous, payload })
         }
         Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
             let identity = verify_v4_header(req, a, creds, now_secs)?;
@@ -138,19 +127,12 @@ pub fn authenticate(
                     "Missing required header for this request: x-amz-content-sha256",
                 ));
             }
-            Ok(Authenticated {
-                identity: Identity::User(identity),
-                payload,
-            })
+            Ok(Authenticated { identity: Identity::User(identity), payload })
         }
-        Some(a) if a.starts_with("AWS ") => Err(err(
-            S3ErrorCode::NotImplemented,
-            "Signature Version 2 is not supported yet",
-        )),
-        Some(_) => Err(err(
-            S3ErrorCode::AuthorizationHeaderMalformed,
-            "Unsupported authorization type",
-        )),
+        Some(a) if a.starts_with("AWS ") => {
+            Err(err(S3ErrorCode::NotImplemented, "Signature Version 2 is not supported yet"))
+        }
+        Some(_) => Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "Unsupported authorization type")),
     }
 }
 
@@ -166,16 +148,8 @@ pub struct V4Header<'a> {
 }
 
 pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
-    let malformed = || {
-        err(
-            S3ErrorCode::AuthorizationHeaderMalformed,
-            "The authorization header is malformed",
-        )
-    };
-    let rest = value
-        .strip_prefix("AWS4-HMAC-SHA256")
-        .ok_or_else(malformed)?
-        .trim_start();
+    let malformed = || err(S3ErrorCode::AuthorizationHeaderMalformed, "The authorization header is malformed");
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(malformed)?.trim_start();
     let (mut cred, mut signed, mut sig) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -189,11 +163,8 @@ pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
             return Err(malformed());
         }
     }
-    let (cred, signed_headers, signature) = (
-        cred.ok_or_else(malformed)?,
-        signed.ok_or_else(malformed)?,
-        sig.ok_or_else(malformed)?,
-    );
+    let (cred, signed_headers, signature) =
+        (cred.ok_or_else(malformed)?, signed.ok_or_else(malformed)?, sig.ok_or_else(malformed)?);
     // The access key may itself contain '/', so split the scope from the right.
     let mut it = cred.rsplitn(5, '/');
     let terminal = it.next().ok_or_else(malformed)?;
@@ -204,32 +175,15 @@ pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
     if terminal != "aws4_request" || date.len() != 8 || access_key.is_empty() {
         return Err(malformed());
     }
-    Ok(V4Header {
-        access_key,
-        date,
-        region,
-        service,
-        signed_headers,
-        signature,
-    })
+    Ok(V4Header { access_key, date, region, service, signed_headers, signature })
 }
 
-fn verify_v4_header(
-    req: &Request,
-    auth: &str,
-    creds: &Credentials,
-    now_secs: i64,
-) -> Result<String, S3Error> {
+fn verify_v4_header(req: &Request, auth: &str, creds: &Credentials, now_secs: i64) -> Result<String, S3Error> {
     let h = parse_v4_header(auth)?;
     if h.service != "s3" {
-        return Err(err(
-            S3ErrorCode::AuthorizationHeaderMalformed,
-            "The credential scope must name the s3 service",
-        ));
+        return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "The credential scope must name the s3 service"));
     }
-    let secret = creds
-        .secret(h.access_key)
-        .ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
+    let secret = creds.secret(h.access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
     let amz_date = req.header("x-amz-date").map(str::trim);
     let (stamp, when) = match amz_date {
         Some(d) => (d.to_owned(), time::parse_amz_date(d)),
@@ -244,10 +198,7 @@ fn verify_v4_header(
         },
     };
     let when = when.ok_or_else(|| {
-        err(
-            S3ErrorCode::AccessDenied,
-            "AWS authentication requires a valid Date or x-amz-date header",
-        )
+        err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header")
     })?;
     if (now_secs - when).abs() > limits::CLOCK_SKEW_SECS_MAX {
         return Err(err(
@@ -256,14 +207,9 @@ fn verify_v4_header(
         ));
     }
     if !stamp.starts_with(h.date) {
-        return Err(err(
-            S3ErrorCode::SignatureDoesNotMatch,
-            "The credential date does not match the request date",
-        ));
+        return Err(err(S3ErrorCode::SignatureDoesNotMatch, "The credential date does not match the request date"));
     }
-    let payload_hash = req
-        .header("x-amz-content-sha256")
-        .map_or(EMPTY_SHA256, str::trim);
+    let payload_hash = req.header("x-amz-content-sha256").map_or(EMPTY_SHA256, str::trim);
     let creq = canonical_request(
         req.method_raw.as_str(),
         &req.path,
@@ -315,21 +261,14 @@ pub fn canonical_request(
     s.push('\n');
     s.push_str(&canonical_query(query, presigned));
     s.push('\n');
-    let mut names: Vec<&str> = signed_headers
-        .split(';')
-        .filter(|n| !n.is_empty())
-        .collect();
+    let mut names: Vec<&str> = signed_headers.split(';').filter(|n| !n.is_empty()).collect();
     if names.is_empty() || names.len() > limits::HEADER_COUNT_MAX {
-        return Err(err(
-            S3ErrorCode::AuthorizationHeaderMalformed,
-            "SignedHeaders is empty or too long",
-        ));
+        return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "SignedHeaders is empty or too long"));
     }
     names.sort_unstable();
     for name in &names {
         let lower = name.to_ascii_lowercase();
-        let value =
-            header(&lower).ok_or_else(|| S3Error::code(S3ErrorCode::SignatureDoesNotMatch))?;
+        let value = header(&lower).ok_or_else(|| S3Error::code(S3ErrorCode::SignatureDoesNotMatch))?;
         s.push_str(&lower);
         s.push(':');
         push_collapsed(&mut s, &value);
@@ -365,10 +304,7 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                uri_encode(&percent_decode(k), true),
-                uri_encode(&percent_decode(v), true),
-            )
+            (uri_encode(&percent_decode(k), true), uri_encode(&percent_decode(v), true))
         })
         .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
         .collect();
@@ -387,9 +323,7 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
 
 /// Percent-decodes to bytes (invalid escapes stay literal), then to a string (lossy).
 pub fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// AWS's URI encoding: everything but `A-Z a-z 0-9 - _ . ~` is `%XX` (and `/` too unless it is
@@ -397,10 +331,7 @@ pub fn percent_decode(s: &str) -> String {
 pub fn uri_encode(s: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len() * 3 / 2);
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (b == b'/' && !encode_slash)
-        {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash) {
             out.push(b as char);
         } else {
             out.push('%');
@@ -413,10 +344,7 @@ pub fn uri_encode(s: &str, encode_slash: bool) -> String {
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     let digest = Sha256::digest(canonical_request.as_bytes());
-    format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(digest)
-    )
+    format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(digest))
 }
 
 pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -435,12 +363,7 @@ thread_local! {
 const KEY_CACHE_ENTRIES_MAX: usize = 256;
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let id = (
-        secret.to_owned(),
-        date.to_owned(),
-        region.to_owned(),
-        service.to_owned(),
-    );
+    let id = (secret.to_owned(), date.to_owned(), region.to_owned(), service.to_owned());
     if let Some(k) = KEY_CACHE.with(|c| c.borrow().get(&id).copied()) {
         return k;
     }
@@ -476,38 +399,19 @@ mod tests {
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-    fn sign(
-        method: &str,
-        path: &str,
-        query: &str,
-        headers: &[(&str, &str)],
-        signed: &str,
-        payload: &str,
-    ) -> String {
+    fn sign(method: &str, path: &str, query: &str, headers: &[(&str, &str)], signed: &str, payload: &str) -> String {
         let creq = canonical_request(
             method,
             path,
             query,
             signed,
-            |n| {
-                headers
-                    .iter()
-                    .find(|(k, _)| *k == n)
-                    .map(|(_, v)| v.to_string())
-            },
+            |n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()),
             payload,
             false,
         )
         .unwrap();
-        let sts = string_to_sign(
-            "20130524T000000Z",
-            "20130524/us-east-1/s3/aws4_request",
-            &creq,
-        );
-        hex::encode(hmac(
-            &signing_key(SECRET, "20130524", "us-east-1", "s3"),
-            sts.as_bytes(),
-        ))
+        let sts = string_to_sign("20130524T000000Z", "20130524/us-east-1/s3/aws4_request", &creq);
+        hex::encode(hmac(&signing_key(SECRET, "20130524", "us-east-1", "s3"), sts.as_bytes()))
     }
 
     // The examples of AWS's "Signature Calculations for the Authorization Header" page for S3.
@@ -546,14 +450,7 @@ mod tests {
             "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
         );
         assert_eq!(
-            sign(
-                "GET",
-                "/",
-                "lifecycle",
-                &[host, empty, date],
-                "host;x-amz-content-sha256;x-amz-date",
-                EMPTY_SHA256
-            ),
+            sign("GET", "/", "lifecycle", &[host, empty, date], "host;x-amz-content-sha256;x-amz-date", EMPTY_SHA256),
             "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
         );
         assert_eq!(
@@ -581,23 +478,18 @@ mod tests {
                 ("AK", "us-east-1", "host;x-amz-date", "abc")
             );
         }
-        assert!(parse_v4_header("AWS4-HMAC-SHA256 Credential=AK/2013/us/s3/aws4_request, SignedHeaders=h, Signature=x").is_err());
         assert!(
-            parse_v4_header(
-                "AWS4-HMAC-SHA256 Credential=AK/20130524/us/s3/aws4_request, Signature=x"
-            )
-            .is_err()
+            parse_v4_header("AWS4-HMAC-SHA256 Credential=AK/2013/us/s3/aws4_request, SignedHeaders=h, Signature=x")
+                .is_err()
         );
+        assert!(parse_v4_header("AWS4-HMAC-SHA256 Credential=AK/20130524/us/s3/aws4_request, Signature=x").is_err());
         assert!(parse_v4_header("AWS4-HMAC-SHA256 Bogus=1").is_err());
     }
 
     #[test]
     fn canonical_query_sorts_and_reencodes() {
         assert_eq!(
-            canonical_query(
-                "prefix=a%2Fb&list-type=2&encoding-type=url&delimiter=%2F",
-                false
-            ),
+            canonical_query("prefix=a%2Fb&list-type=2&encoding-type=url&delimiter=%2F", false),
             "delimiter=%2F&encoding-type=url&list-type=2&prefix=a%2Fb"
         );
         assert_eq!(canonical_query("uploads", false), "uploads=");

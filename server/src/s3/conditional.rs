@@ -28,10 +28,7 @@ pub fn etag_list_matches(list: &str, etag: &str) -> bool {
             return true;
         }
         let t = t.strip_prefix("W/").unwrap_or(t);
-        let t = t
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .unwrap_or(t);
+        let t = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(t);
         t == etag
     })
 }
@@ -53,20 +50,12 @@ impl Conditions<'_> {
         }
         if let Some(m) = self.if_none_match {
             if etag_list_matches(m, etag) {
-                return if read {
-                    Outcome::NotModified
-                } else {
-                    Outcome::PreconditionFailed
-                };
+                return if read { Outcome::NotModified } else { Outcome::PreconditionFailed };
             }
         } else if let Some(since) = self.if_modified_since.and_then(time::parse_http_date)
             && mtime_secs <= since
         {
-            return if read {
-                Outcome::NotModified
-            } else {
-                Outcome::PreconditionFailed
-            };
+            return if read { Outcome::NotModified } else { Outcome::PreconditionFailed };
         }
         Outcome::Proceed
     }
@@ -90,132 +79,26 @@ mod tests {
         use Outcome::*;
         let none = Conditions::default();
         assert_eq!(eval(none), Proceed);
-        assert_eq!(
-            eval(Conditions {
-                if_match: Some("\"abc\""),
-                ..none
-            }),
-            Proceed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_match: Some("abc"),
-                ..none
-            }),
-            Proceed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_match: Some("\"x\", \"abc\""),
-                ..none
-            }),
-            Proceed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_match: Some("*"),
-                ..none
-            }),
-            Proceed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_match: Some("\"x\""),
-                ..none
-            }),
-            PreconditionFailed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_none_match: Some("\"abc\""),
-                ..none
-            }),
-            NotModified
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_none_match: Some("W/\"abc\""),
-                ..none
-            }),
-            NotModified
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_none_match: Some("\"x\""),
-                ..none
-            }),
-            Proceed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_modified_since: Some(AT),
-                ..none
-            }),
-            NotModified
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_modified_since: Some(BEFORE),
-                ..none
-            }),
-            Proceed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_unmodified_since: Some(BEFORE),
-                ..none
-            }),
-            PreconditionFailed
-        );
-        assert_eq!(
-            eval(Conditions {
-                if_unmodified_since: Some(AFTER),
-                ..none
-            }),
-            Proceed
-        );
+        assert_eq!(eval(Conditions { if_match: Some("\"abc\""), ..none }), Proceed);
+        assert_eq!(eval(Conditions { if_match: Some("abc"), ..none }), Proceed);
+        assert_eq!(eval(Conditions { if_match: Some("\"x\", \"abc\""), ..none }), Proceed);
+        assert_eq!(eval(Conditions { if_match: Some("*"), ..none }), Proceed);
+        assert_eq!(eval(Conditions { if_match: Some("\"x\""), ..none }), PreconditionFailed);
+        assert_eq!(eval(Conditions { if_none_match: Some("\"abc\""), ..none }), NotModified);
+        assert_eq!(eval(Conditions { if_none_match: Some("W/\"abc\""), ..none }), NotModified);
+        assert_eq!(eval(Conditions { if_none_match: Some("\"x\""), ..none }), Proceed);
+        assert_eq!(eval(Conditions { if_modified_since: Some(AT), ..none }), NotModified);
+        assert_eq!(eval(Conditions { if_modified_since: Some(BEFORE), ..none }), Proceed);
+        assert_eq!(eval(Conditions { if_unmodified_since: Some(BEFORE), ..none }), PreconditionFailed);
+        assert_eq!(eval(Conditions { if_unmodified_since: Some(AFTER), ..none }), Proceed);
         // If-Match true wins over a failing If-Unmodified-Since (S3 and RFC agree).
-        assert_eq!(
-            eval(Conditions {
-                if_match: Some("\"abc\""),
-                if_unmodified_since: Some(BEFORE),
-                ..none
-            }),
-            Proceed
-        );
+        assert_eq!(eval(Conditions { if_match: Some("\"abc\""), if_unmodified_since: Some(BEFORE), ..none }), Proceed);
         // If-None-Match false (no match) wins over If-Modified-Since.
-        assert_eq!(
-            eval(Conditions {
-                if_none_match: Some("\"x\""),
-                if_modified_since: Some(AFTER),
-                ..none
-            }),
-            Proceed
-        );
+        assert_eq!(eval(Conditions { if_none_match: Some("\"x\""), if_modified_since: Some(AFTER), ..none }), Proceed);
         // Unparseable dates are ignored.
-        assert_eq!(
-            eval(Conditions {
-                if_modified_since: Some("yesterday"),
-                ..none
-            }),
-            Proceed
-        );
+        assert_eq!(eval(Conditions { if_modified_since: Some("yesterday"), ..none }), Proceed);
         // Writes answer 412 where reads answer 304.
-        assert_eq!(
-            Conditions {
-                if_none_match: Some("*"),
-                ..none
-            }
-            .evaluate("abc", T, false),
-            PreconditionFailed
-        );
-        assert_eq!(
-            Conditions {
-                if_modified_since: Some(AT),
-                ..none
-            }
-            .evaluate("abc", T, false),
-            PreconditionFailed
-        );
+        assert_eq!(Conditions { if_none_match: Some("*"), ..none }.evaluate("abc", T, false), PreconditionFailed);
+        assert_eq!(Conditions { if_modified_since: Some(AT), ..none }.evaluate("abc", T, false), PreconditionFailed);
     }
 }

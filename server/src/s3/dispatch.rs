@@ -18,24 +18,14 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'st
     let path = match strip_prefix(&req.path, &cfg.prefix) {
         Some(p) => p,
         None => {
-            if req.header("authorization").is_none()
-                && req.query.is_empty()
-                && req.path == "/health"
-            {
+            if req.header("authorization").is_none() && req.query.is_empty() && req.path == "/health" {
                 return (health(ctx), "Health");
             }
-            let err = S3Error::new(
-                S3ErrorCode::NoSuchBucket,
-                format!("The S3 API is served under {}", cfg.prefix),
-            );
+            let err = S3Error::new(S3ErrorCode::NoSuchBucket, format!("The S3 API is served under {}", cfg.prefix));
             return (error_response(&err, &req.path, &request_id), "Unknown");
         }
     };
-    if path == "/health"
-        && req.header("authorization").is_none()
-        && req.query.is_empty()
-        && cfg.prefix.is_empty()
-    {
+    if path == "/health" && req.header("authorization").is_none() && req.query.is_empty() && cfg.prefix.is_empty() {
         return (health(ctx), "Health");
     }
     let host_bucket = virtual_host_bucket(req.header("host"), cfg.domain.as_deref());
@@ -43,12 +33,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'st
     let op = route.op;
     let resource = req.path.clone();
     let result = async {
-        let auth = auth::authenticate(
-            req,
-            &cfg.credentials,
-            cfg.anonymous,
-            (time::now_ms() / 1000) as i64,
-        )?;
+        let auth = auth::authenticate(req, &cfg.credentials, cfg.anonymous, (time::now_ms() / 1000) as i64)?;
         if auth.identity == Identity::Anonymous && !cfg.anonymous {
             return Err(S3Error::code(S3ErrorCode::AccessDenied));
         }
@@ -69,11 +54,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'st
         && let Body::Bytes(b) = &resp.body
     {
         let n = b.len() as u64;
-        resp.body = if resp.status >= 300 {
-            Body::Empty
-        } else {
-            Body::HeadOnly(n)
-        };
+        resp.body = if resp.status >= 300 { Body::Empty } else { Body::HeadOnly(n) };
     }
     resp.push_header("x-amz-request-id", request_id.clone());
     resp.push_header("x-amz-id-2", request_id);
@@ -105,14 +86,10 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         | Op::UploadPartCopy
         | Op::CompleteMultipartUpload
         | Op::AbortMultipartUpload
-        | Op::ListParts => Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            format!("{} is not implemented yet", call.route.op.name()),
-        )),
-        Op::Unsupported(name) => Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            format!("{name} is not implemented"),
-        )),
+        | Op::ListParts => {
+            Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{} is not implemented yet", call.route.op.name())))
+        }
+        Op::Unsupported(name) => Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{name} is not implemented"))),
         Op::MethodNotAllowed => Err(S3Error::new(
             S3ErrorCode::MethodNotAllowed,
             "The specified method is not allowed against this resource.",
@@ -144,24 +121,12 @@ fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<Strin
         _ => host,
     };
     let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
-    if bucket.is_empty() {
-        None
-    } else {
-        Some(bucket.to_ascii_lowercase())
-    }
+    if bucket.is_empty() { None } else { Some(bucket.to_ascii_lowercase()) }
 }
 
 pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response {
-    let mut r = Response::with_body(
-        e.status(),
-        "application/xml",
-        e.to_xml(resource, request_id),
-    );
-    r.headers.extend(
-        e.headers
-            .iter()
-            .map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone())),
-    );
+    let mut r = Response::with_body(e.status(), "application/xml", e.to_xml(resource, request_id));
+    r.headers.extend(e.headers.iter().map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone())));
     r
 }
 
@@ -182,11 +147,7 @@ fn health(ctx: &Ctx) -> Response {
         ));
     }
     s.push_str("]}\n");
-    Response::with_body(
-        if bad == mps.len() { 503 } else { 200 },
-        "application/json",
-        s.into_bytes(),
-    )
+    Response::with_body(if bad == mps.len() { 503 } else { 200 }, "application/json", s.into_bytes())
 }
 
 #[cfg(test)]
@@ -199,18 +160,9 @@ mod tests {
         assert_eq!(strip_prefix("/s3", "/s3"), Some("/"));
         assert_eq!(strip_prefix("/s3x/b", "/s3"), None);
         assert_eq!(strip_prefix("/b", ""), Some("/b"));
-        assert_eq!(
-            virtual_host_bucket(Some("bkt.s3.local:8080"), Some("s3.local")),
-            Some("bkt".into())
-        );
-        assert_eq!(
-            virtual_host_bucket(Some("s3.local:8080"), Some("s3.local")),
-            None
-        );
+        assert_eq!(virtual_host_bucket(Some("bkt.s3.local:8080"), Some("s3.local")), Some("bkt".into()));
+        assert_eq!(virtual_host_bucket(Some("s3.local:8080"), Some("s3.local")), None);
         assert_eq!(virtual_host_bucket(Some("bkt.s3.local"), None), None);
-        assert_eq!(
-            virtual_host_bucket(Some("other.host"), Some("s3.local")),
-            None
-        );
+        assert_eq!(virtual_host_bucket(Some("other.host"), Some("s3.local")), None);
     }
 }

@@ -135,9 +135,7 @@ impl S3ErrorCode {
             SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
             }
-            InvalidAccessKeyId => {
-                "The AWS Access Key Id you provided does not exist in our records."
-            }
+            InvalidAccessKeyId => "The AWS Access Key Id you provided does not exist in our records.",
             MalformedXML => {
                 "The XML you provided was not well-formed or did not validate against our published schema."
             }
@@ -158,19 +156,11 @@ pub struct S3Error {
 
 impl S3Error {
     pub fn new(code: S3ErrorCode, message: impl Into<String>) -> S3Error {
-        S3Error {
-            code,
-            message: message.into(),
-            headers: Vec::new(),
-        }
+        S3Error { code, message: message.into(), headers: Vec::new() }
     }
 
     pub fn code(code: S3ErrorCode) -> S3Error {
-        S3Error {
-            code,
-            message: code.default_message().to_owned(),
-            headers: Vec::new(),
-        }
+        S3Error { code, message: code.default_message().to_owned(), headers: Vec::new() }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
@@ -203,9 +193,7 @@ impl From<engine::Error> for S3Error {
             E::NoSuchBucket => S3Error::code(C::NoSuchBucket),
             E::BucketExists => S3Error::code(C::BucketAlreadyOwnedByYou),
             E::BucketNotEmpty => S3Error::code(C::BucketNotEmpty),
-            E::InvalidBucketName => {
-                S3Error::new(C::InvalidBucketName, "The specified bucket is not valid.")
-            }
+            E::InvalidBucketName => S3Error::new(C::InvalidBucketName, "The specified bucket is not valid."),
             E::NoSuchObject => S3Error::code(C::NoSuchKey),
             E::InvalidKey(why) => {
                 if why.contains("longer") {
@@ -215,14 +203,12 @@ impl From<engine::Error> for S3Error {
                 }
             }
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
-            E::MetadataTooLarge => S3Error::new(
-                C::MetadataTooLarge,
-                "Your metadata headers exceed the maximum allowed metadata size.",
-            ),
-            E::ObjectTooLarge => S3Error::new(
-                C::EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed object size.",
-            ),
+            E::MetadataTooLarge => {
+                S3Error::new(C::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size.")
+            }
+            E::ObjectTooLarge => {
+                S3Error::new(C::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
+            }
             E::IncompleteBody { expected, received } => S3Error::new(
                 C::IncompleteBody,
                 format!(
@@ -240,25 +226,14 @@ impl From<engine::Error> for S3Error {
                     "One or more of the specified parts could not be found (part {part_number}), or its entity tag did not match."
                 ),
             ),
-            E::InvalidPartOrder => S3Error::new(
-                C::InvalidPartOrder,
-                "The list of parts was not in ascending order.",
-            ),
+            E::InvalidPartOrder => S3Error::new(C::InvalidPartOrder, "The list of parts was not in ascending order."),
             E::PartTooSmall { part_number } => S3Error::new(
                 C::EntityTooSmall,
-                format!(
-                    "Your proposed upload (part {part_number}) is smaller than the minimum allowed size."
-                ),
+                format!("Your proposed upload (part {part_number}) is smaller than the minimum allowed size."),
             ),
-            E::MountpathFull { .. } => S3Error::new(
-                C::InsufficientStorage,
-                "The drive holding this object is full.",
-            ),
+            E::MountpathFull { .. } => S3Error::new(C::InsufficientStorage, "The drive holding this object is full."),
             E::Poisoned { .. } | E::ShuttingDown => S3Error::code(C::ServiceUnavailable),
-            E::Corrupt { .. } => S3Error::new(
-                C::InternalError,
-                "The stored object failed its integrity check.",
-            ),
+            E::Corrupt { .. } => S3Error::new(C::InternalError, "The stored object failed its integrity check."),
             other => {
                 tracing::warn!(error = %other, "internal error");
                 S3Error::code(C::InternalError)

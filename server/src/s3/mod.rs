@@ -44,12 +44,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(store: Arc<Store>, config: Arc<S3Config>, shard: u16) -> Ctx {
-        Ctx {
-            store,
-            config,
-            shard,
-            requests: Cell::new(0),
-        }
+        Ctx { store, config, shard, requests: Cell::new(0) }
     }
 
     /// A request id unique within this process run: shard and sequence, 16 hex digits.
@@ -75,18 +70,11 @@ pub fn read_error(e: ReadError) -> S3Error {
             S3ErrorCode::RequestTimeout,
             "Your socket connection to the server was not read from or written to within the timeout period.",
         ),
-        ReadError::Truncated | ReadError::Closed => S3Error::new(
-            S3ErrorCode::IncompleteBody,
-            "The request body ended before its declared length.",
-        ),
-        ReadError::Chunked(c) => S3Error::new(
-            S3ErrorCode::InvalidRequest,
-            format!("Malformed chunked body: {c:?}"),
-        ),
-        ReadError::TooLarge => S3Error::new(
-            S3ErrorCode::EntityTooLarge,
-            "The request body is too large.",
-        ),
+        ReadError::Truncated | ReadError::Closed => {
+            S3Error::new(S3ErrorCode::IncompleteBody, "The request body ended before its declared length.")
+        }
+        ReadError::Chunked(c) => S3Error::new(S3ErrorCode::InvalidRequest, format!("Malformed chunked body: {c:?}")),
+        ReadError::TooLarge => S3Error::new(S3ErrorCode::EntityTooLarge, "The request body is too large."),
         ReadError::Head(_) => S3Error::new(S3ErrorCode::InvalidRequest, "Malformed request."),
     }
 }
@@ -99,13 +87,7 @@ impl<'a> Call<'a> {
         route: &'a Route,
         auth: &'a Authenticated,
     ) -> Call<'a> {
-        Call {
-            ctx,
-            conn,
-            req,
-            route,
-            auth,
-        }
+        Call { ctx, conn, req, route, auth }
     }
 
     pub fn bucket(&self) -> &str {
@@ -132,16 +114,10 @@ impl<'a> Call<'a> {
     /// Reads a whole XML body (bounded) and checks its payload hash. Empty body: `None`.
     pub async fn read_small_body(&mut self) -> Result<Vec<u8>, S3Error> {
         self.send_continue().await?;
-        let body = self
-            .conn
-            .read_body_to_vec(limits::XML_BODY_BYTES_MAX)
-            .await
-            .map_err(|e| match e {
-                ReadError::TooLarge => {
-                    S3Error::new(S3ErrorCode::MalformedXML, "The XML body is too large.")
-                }
-                e => read_error(e),
-            })?;
+        let body = self.conn.read_body_to_vec(limits::XML_BODY_BYTES_MAX).await.map_err(|e| match e {
+            ReadError::TooLarge => S3Error::new(S3ErrorCode::MalformedXML, "The XML body is too large."),
+            e => read_error(e),
+        })?;
         if let Payload::Sha256(expected) = &self.auth.payload
             && Sha256::digest(&body).as_slice() != expected
         {
@@ -160,10 +136,7 @@ impl<'a> Call<'a> {
             return Ok(None);
         }
         xml::parse(&body).map(Some).map_err(|e| {
-            S3Error::new(
-                S3ErrorCode::MalformedXML,
-                format!("The XML you provided was not well-formed: {}.", e.0),
-            )
+            S3Error::new(S3ErrorCode::MalformedXML, format!("The XML you provided was not well-formed: {}.", e.0))
         })
     }
 
@@ -192,11 +165,7 @@ pub struct BodyStream {
 impl BodyStream {
     /// Fills `buf` from the body. `Ok(true)` when the body has ended (the buffer may still hold
     /// its last bytes); a hash mismatch is an error at the end, before the caller commits.
-    pub async fn next(
-        &mut self,
-        conn: &mut Conn,
-        buf: IoBuffer,
-    ) -> (Result<bool, S3Error>, IoBuffer) {
+    pub async fn next(&mut self, conn: &mut Conn, buf: IoBuffer) -> (Result<bool, S3Error>, IoBuffer) {
         let (r, buf) = conn.read_body(buf).await;
         if let Err(e) = r {
             return (Err(read_error(e)), buf);

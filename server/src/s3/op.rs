@@ -74,13 +74,7 @@ impl Op {
 
     /// Whether the body is read by the handler as XML (buffered, bounded).
     pub fn xml_body(self) -> bool {
-        matches!(
-            self,
-            Op::CreateBucket
-                | Op::PutBucketVersioning
-                | Op::DeleteObjects
-                | Op::CompleteMultipartUpload
-        )
+        matches!(self, Op::CreateBucket | Op::PutBucketVersioning | Op::DeleteObjects | Op::CompleteMultipartUpload)
     }
 
     /// Whether the body is object data, streamed.
@@ -107,10 +101,7 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -130,103 +121,33 @@ pub struct Route {
 /// Bucket subresources S3 defines that keel does not serve yet: (query key, Get name, Put name,
 /// Delete name).
 const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    (
-        "policy",
-        "GetBucketPolicy",
-        "PutBucketPolicy",
-        "DeleteBucketPolicy",
-    ),
-    (
-        "policyStatus",
-        "GetBucketPolicyStatus",
-        "PutBucketPolicyStatus",
-        "DeleteBucketPolicyStatus",
-    ),
+    ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
+    ("policyStatus", "GetBucketPolicyStatus", "PutBucketPolicyStatus", "DeleteBucketPolicyStatus"),
     ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
-    (
-        "lifecycle",
-        "GetBucketLifecycleConfiguration",
-        "PutBucketLifecycleConfiguration",
-        "DeleteBucketLifecycle",
-    ),
-    (
-        "tagging",
-        "GetBucketTagging",
-        "PutBucketTagging",
-        "DeleteBucketTagging",
-    ),
-    (
-        "website",
-        "GetBucketWebsite",
-        "PutBucketWebsite",
-        "DeleteBucketWebsite",
-    ),
-    (
-        "logging",
-        "GetBucketLogging",
-        "PutBucketLogging",
-        "DeleteBucketLogging",
-    ),
+    ("lifecycle", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
+    ("tagging", "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
+    ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
+    ("logging", "GetBucketLogging", "PutBucketLogging", "DeleteBucketLogging"),
     (
         "notification",
         "GetBucketNotificationConfiguration",
         "PutBucketNotificationConfiguration",
         "DeleteBucketNotification",
     ),
-    (
-        "replication",
-        "GetBucketReplication",
-        "PutBucketReplication",
-        "DeleteBucketReplication",
-    ),
-    (
-        "encryption",
-        "GetBucketEncryption",
-        "PutBucketEncryption",
-        "DeleteBucketEncryption",
-    ),
-    (
-        "ownershipControls",
-        "GetBucketOwnershipControls",
-        "PutBucketOwnershipControls",
-        "DeleteBucketOwnershipControls",
-    ),
-    (
-        "publicAccessBlock",
-        "GetPublicAccessBlock",
-        "PutPublicAccessBlock",
-        "DeletePublicAccessBlock",
-    ),
-    (
-        "object-lock",
-        "GetObjectLockConfiguration",
-        "PutObjectLockConfiguration",
-        "DeleteObjectLockConfiguration",
-    ),
-    (
-        "accelerate",
-        "GetBucketAccelerateConfiguration",
-        "PutBucketAccelerateConfiguration",
-        "DeleteBucketAccelerate",
-    ),
-    (
-        "requestPayment",
-        "GetBucketRequestPayment",
-        "PutBucketRequestPayment",
-        "DeleteBucketRequestPayment",
-    ),
+    ("replication", "GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
+    ("encryption", "GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
+    ("ownershipControls", "GetBucketOwnershipControls", "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
+    ("publicAccessBlock", "GetPublicAccessBlock", "PutPublicAccessBlock", "DeletePublicAccessBlock"),
+    ("object-lock", "GetObjectLockConfiguration", "PutObjectLockConfiguration", "DeleteObjectLockConfiguration"),
+    ("accelerate", "GetBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration", "DeleteBucketAccelerate"),
+    ("requestPayment", "GetBucketRequestPayment", "PutBucketRequestPayment", "DeleteBucketRequestPayment"),
     (
         "analytics",
         "GetBucketAnalyticsConfiguration",
         "PutBucketAnalyticsConfiguration",
         "DeleteBucketAnalyticsConfiguration",
     ),
-    (
-        "metrics",
-        "GetBucketMetricsConfiguration",
-        "PutBucketMetricsConfiguration",
-        "DeleteBucketMetricsConfiguration",
-    ),
+    ("metrics", "GetBucketMetricsConfiguration", "PutBucketMetricsConfiguration", "DeleteBucketMetricsConfiguration"),
     (
         "inventory",
         "GetBucketInventoryConfiguration",
@@ -243,37 +164,12 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    (
-        "tagging",
-        "GetObjectTagging",
-        "PutObjectTagging",
-        "DeleteObjectTagging",
-    ),
+    ("tagging", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"),
     ("acl", "GetObjectAcl", "PutObjectAcl", "DeleteObjectAcl"),
-    (
-        "attributes",
-        "GetObjectAttributes",
-        "PutObjectAttributes",
-        "DeleteObjectAttributes",
-    ),
-    (
-        "retention",
-        "GetObjectRetention",
-        "PutObjectRetention",
-        "DeleteObjectRetention",
-    ),
-    (
-        "legal-hold",
-        "GetObjectLegalHold",
-        "PutObjectLegalHold",
-        "DeleteObjectLegalHold",
-    ),
-    (
-        "torrent",
-        "GetObjectTorrent",
-        "PutObjectTorrent",
-        "DeleteObjectTorrent",
-    ),
+    ("attributes", "GetObjectAttributes", "PutObjectAttributes", "DeleteObjectAttributes"),
+    ("retention", "GetObjectRetention", "PutObjectRetention", "DeleteObjectRetention"),
+    ("legal-hold", "GetObjectLegalHold", "PutObjectLegalHold", "DeleteObjectLegalHold"),
+    ("torrent", "GetObjectTorrent", "PutObjectTorrent", "DeleteObjectTorrent"),
 ];
 
 fn subresource(
@@ -295,11 +191,7 @@ fn subresource(
 pub fn split_path(path: &str, host_bucket: Option<&str>) -> (Option<String>, Option<String>) {
     let p = path.strip_prefix('/').unwrap_or(path);
     if let Some(b) = host_bucket {
-        let key = if p.is_empty() {
-            None
-        } else {
-            Some(percent_decode(p))
-        };
+        let key = if p.is_empty() { None } else { Some(percent_decode(p)) };
         return (Some(b.to_owned()), key);
     }
     if p.is_empty() {
@@ -383,11 +275,7 @@ impl Route {
                 Method::Put => {
                     let copy = req.header("x-amz-copy-source").is_some();
                     if q.has("partNumber") && q.has("uploadId") {
-                        if copy {
-                            Op::UploadPartCopy
-                        } else {
-                            Op::UploadPart
-                        }
+                        if copy { Op::UploadPartCopy } else { Op::UploadPart }
                     } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
                         Op::Unsupported(name)
                     } else if copy {
@@ -421,12 +309,7 @@ impl Route {
                 _ => Op::MethodNotAllowed,
             },
         };
-        Route {
-            op,
-            bucket,
-            key,
-            query,
-        }
+        Route { op, bucket, key, query }
     }
 }
 
@@ -447,219 +330,51 @@ mod tests {
     #[test]
     fn table() {
         let copy = [("x-amz-copy-source", "/b/src")];
-        type Case<'a> = (
-            &'a str,
-            &'a str,
-            &'a [(&'a str, &'a str)],
-            Op,
-            Option<&'a str>,
-            Option<&'a str>,
-        );
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Op, Option<&'a str>, Option<&'a str>);
         let cases: &[Case] = &[
             ("GET", "/", &[], Op::ListBuckets, None, None),
             ("PUT", "/b", &[], Op::CreateBucket, Some("b"), None),
             ("PUT", "/b/", &[], Op::CreateBucket, Some("b"), None),
             ("HEAD", "/b", &[], Op::HeadBucket, Some("b"), None),
             ("DELETE", "/b", &[], Op::DeleteBucket, Some("b"), None),
-            (
-                "GET",
-                "/b?location",
-                &[],
-                Op::GetBucketLocation,
-                Some("b"),
-                None,
-            ),
-            (
-                "GET",
-                "/b/?location=",
-                &[],
-                Op::GetBucketLocation,
-                Some("b"),
-                None,
-            ),
-            (
-                "GET",
-                "/b?versioning",
-                &[],
-                Op::GetBucketVersioning,
-                Some("b"),
-                None,
-            ),
-            (
-                "PUT",
-                "/b?versioning",
-                &[],
-                Op::PutBucketVersioning,
-                Some("b"),
-                None,
-            ),
-            (
-                "GET",
-                "/b?versions",
-                &[],
-                Op::ListObjectVersions,
-                Some("b"),
-                None,
-            ),
-            (
-                "GET",
-                "/b?list-type=2&prefix=a",
-                &[],
-                Op::ListObjectsV2,
-                Some("b"),
-                None,
-            ),
-            (
-                "GET",
-                "/b?prefix=a&x-id=ListObjects",
-                &[],
-                Op::ListObjects,
-                Some("b"),
-                None,
-            ),
+            ("GET", "/b?location", &[], Op::GetBucketLocation, Some("b"), None),
+            ("GET", "/b/?location=", &[], Op::GetBucketLocation, Some("b"), None),
+            ("GET", "/b?versioning", &[], Op::GetBucketVersioning, Some("b"), None),
+            ("PUT", "/b?versioning", &[], Op::PutBucketVersioning, Some("b"), None),
+            ("GET", "/b?versions", &[], Op::ListObjectVersions, Some("b"), None),
+            ("GET", "/b?list-type=2&prefix=a", &[], Op::ListObjectsV2, Some("b"), None),
+            ("GET", "/b?prefix=a&x-id=ListObjects", &[], Op::ListObjects, Some("b"), None),
             ("POST", "/b?delete", &[], Op::DeleteObjects, Some("b"), None),
-            (
-                "GET",
-                "/b?uploads",
-                &[],
-                Op::ListMultipartUploads,
-                Some("b"),
-                None,
-            ),
-            (
-                "GET",
-                "/b?policy",
-                &[],
-                Op::Unsupported("GetBucketPolicy"),
-                Some("b"),
-                None,
-            ),
+            ("GET", "/b?uploads", &[], Op::ListMultipartUploads, Some("b"), None),
+            ("GET", "/b?policy", &[], Op::Unsupported("GetBucketPolicy"), Some("b"), None),
             ("PUT", "/b/k", &[], Op::PutObject, Some("b"), Some("k")),
-            (
-                "PUT",
-                "/b/k?x-id=PutObject",
-                &[],
-                Op::PutObject,
-                Some("b"),
-                Some("k"),
-            ),
+            ("PUT", "/b/k?x-id=PutObject", &[], Op::PutObject, Some("b"), Some("k")),
             ("PUT", "/b/k", &copy, Op::CopyObject, Some("b"), Some("k")),
-            (
-                "GET",
-                "/b/a%2Fb/c%20d+e",
-                &[],
-                Op::GetObject,
-                Some("b"),
-                Some("a/b/c d+e"),
-            ),
-            (
-                "GET",
-                "/b/a//b/../c/",
-                &[],
-                Op::GetObject,
-                Some("b"),
-                Some("a//b/../c/"),
-            ),
+            ("GET", "/b/a%2Fb/c%20d+e", &[], Op::GetObject, Some("b"), Some("a/b/c d+e")),
+            ("GET", "/b/a//b/../c/", &[], Op::GetObject, Some("b"), Some("a//b/../c/")),
             ("HEAD", "/b/k", &[], Op::HeadObject, Some("b"), Some("k")),
-            (
-                "DELETE",
-                "/b/k",
-                &[],
-                Op::DeleteObject,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "POST",
-                "/b/k?uploads",
-                &[],
-                Op::CreateMultipartUpload,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "PUT",
-                "/b/k?partNumber=1&uploadId=u",
-                &[],
-                Op::UploadPart,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "PUT",
-                "/b/k?partNumber=1&uploadId=u",
-                &copy,
-                Op::UploadPartCopy,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "POST",
-                "/b/k?uploadId=u",
-                &[],
-                Op::CompleteMultipartUpload,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "DELETE",
-                "/b/k?uploadId=u",
-                &[],
-                Op::AbortMultipartUpload,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "GET",
-                "/b/k?uploadId=u",
-                &[],
-                Op::ListParts,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "GET",
-                "/b/k?tagging",
-                &[],
-                Op::Unsupported("GetObjectTagging"),
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "GET",
-                "/b/k?acl",
-                &[],
-                Op::GetObjectAcl,
-                Some("b"),
-                Some("k"),
-            ),
-            (
-                "PATCH",
-                "/b/k",
-                &[],
-                Op::MethodNotAllowed,
-                Some("b"),
-                Some("k"),
-            ),
+            ("DELETE", "/b/k", &[], Op::DeleteObject, Some("b"), Some("k")),
+            ("POST", "/b/k?uploads", &[], Op::CreateMultipartUpload, Some("b"), Some("k")),
+            ("PUT", "/b/k?partNumber=1&uploadId=u", &[], Op::UploadPart, Some("b"), Some("k")),
+            ("PUT", "/b/k?partNumber=1&uploadId=u", &copy, Op::UploadPartCopy, Some("b"), Some("k")),
+            ("POST", "/b/k?uploadId=u", &[], Op::CompleteMultipartUpload, Some("b"), Some("k")),
+            ("DELETE", "/b/k?uploadId=u", &[], Op::AbortMultipartUpload, Some("b"), Some("k")),
+            ("GET", "/b/k?uploadId=u", &[], Op::ListParts, Some("b"), Some("k")),
+            ("GET", "/b/k?tagging", &[], Op::Unsupported("GetObjectTagging"), Some("b"), Some("k")),
+            ("GET", "/b/k?acl", &[], Op::GetObjectAcl, Some("b"), Some("k")),
+            ("PATCH", "/b/k", &[], Op::MethodNotAllowed, Some("b"), Some("k")),
             ("POST", "/", &[], Op::MethodNotAllowed, None, None),
         ];
         for (m, t, h, op, b, k) in cases {
             let r = route(m, t, h);
-            assert_eq!(
-                (r.op, r.bucket.as_deref(), r.key.as_deref()),
-                (*op, *b, *k),
-                "{m} {t}"
-            );
+            assert_eq!((r.op, r.bucket.as_deref(), r.key.as_deref()), (*op, *b, *k), "{m} {t}");
         }
     }
 
     #[test]
     fn virtual_host_style() {
         assert_eq!(split_path("/", Some("b")), (Some("b".into()), None));
-        assert_eq!(
-            split_path("/k/x", Some("b")),
-            (Some("b".into()), Some("k/x".into()))
-        );
+        assert_eq!(split_path("/k/x", Some("b")), (Some("b".into()), Some("k/x".into())));
     }
 
     #[test]

@@ -46,10 +46,7 @@ pub fn parse(value: &str) -> Option<ByteRange> {
     if last < first {
         return None;
     }
-    Some(ByteRange::From {
-        first,
-        last: Some(last),
-    })
+    Some(ByteRange::From { first, last: Some(last) })
 }
 
 impl ByteRange {
@@ -61,20 +58,14 @@ impl ByteRange {
                     return RangeCheck::Unsatisfiable;
                 }
                 let last = last.map_or(size - 1, |l| l.min(size - 1));
-                RangeCheck::Partial {
-                    start: first,
-                    len: last - first + 1,
-                }
+                RangeCheck::Partial { start: first, len: last - first + 1 }
             }
             ByteRange::Suffix(n) => {
                 if n == 0 || size == 0 {
                     return RangeCheck::Unsatisfiable;
                 }
                 let len = n.min(size);
-                RangeCheck::Partial {
-                    start: size - len,
-                    len,
-                }
+                RangeCheck::Partial { start: size - len, len }
             }
         }
     }
@@ -128,11 +119,7 @@ mod tests {
         for size in [0u64, 1, 2, 7, 100] {
             for a in 0..110u64 {
                 for b in 0..110u64 {
-                    for h in [
-                        format!("bytes={a}-{b}"),
-                        format!("bytes={a}-"),
-                        format!("bytes=-{b}"),
-                    ] {
+                    for h in [format!("bytes={a}-{b}"), format!("bytes={a}-"), format!("bytes=-{b}")] {
                         if let Partial { start, len } = resolve(Some(&h), size) {
                             assert!(len > 0 && start + len <= size, "{h} on {size}");
                         }

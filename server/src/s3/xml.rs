@@ -72,7 +72,9 @@ impl XmlWriter {
 
     /// `<Grant><Grantee xsi:type="CanonicalUser"><ID>..</ID><DisplayName>..</DisplayName></Grantee>`
     pub fn open_grant_canonical(&mut self, id: &str) {
-        self.out.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">");
+        self.out.push_str(
+            "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">",
+        );
         self.elem("ID", id);
         self.elem("DisplayName", id);
         self.out.push_str("</Grantee>");
@@ -80,7 +82,8 @@ impl XmlWriter {
 
     /// `<Grant><Grantee xsi:type="Group"><URI>..</URI></Grantee>`
     pub fn open_grant_group(&mut self, uri: &str) {
-        self.out.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\">");
+        self.out
+            .push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\">");
         self.elem("URI", uri);
         self.out.push_str("</Grantee>");
     }
@@ -164,12 +167,8 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
                 if count > limits::XML_ELEMENTS_MAX || stack.len() >= limits::XML_DEPTH_MAX {
                     return Err(XmlError("document too complex"));
                 }
-                let name = std::str::from_utf8(e.local_name().into_inner())
-                    .map_err(|_| XmlError("bad name"))?;
-                stack.push(Element {
-                    name: name.to_owned(),
-                    ..Default::default()
-                });
+                let name = std::str::from_utf8(e.local_name().into_inner()).map_err(|_| XmlError("bad name"))?;
+                stack.push(Element { name: name.to_owned(), ..Default::default() });
             }
             Event::Empty(e) => {
                 if root.is_some() {
@@ -179,12 +178,8 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
                 if count > limits::XML_ELEMENTS_MAX || stack.len() >= limits::XML_DEPTH_MAX {
                     return Err(XmlError("document too complex"));
                 }
-                let name = std::str::from_utf8(e.local_name().into_inner())
-                    .map_err(|_| XmlError("bad name"))?;
-                let el = Element {
-                    name: name.to_owned(),
-                    ..Default::default()
-                };
+                let name = std::str::from_utf8(e.local_name().into_inner()).map_err(|_| XmlError("bad name"))?;
+                let el = Element { name: name.to_owned(), ..Default::default() };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
@@ -229,9 +224,7 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
                         } else {
                             None
                         };
-                        code.and_then(char::from_u32)
-                            .ok_or(XmlError("unknown entity"))?
-                            .to_string()
+                        code.and_then(char::from_u32).ok_or(XmlError("unknown entity"))?.to_string()
                     }
                 };
                 match stack.last_mut() {
@@ -274,10 +267,7 @@ mod tests {
 <Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a&amp;b</Key></Object><Object><Key>c&#x41;</Key><VersionId>null</VersionId></Object><Quiet>true</Quiet></Delete>"#;
         let root = parse(doc).unwrap();
         assert_eq!(root.name, "Delete");
-        let keys: Vec<_> = root
-            .children_named("Object")
-            .map(|o| o.child_text("Key").unwrap().to_owned())
-            .collect();
+        let keys: Vec<_> = root.children_named("Object").map(|o| o.child_text("Key").unwrap().to_owned()).collect();
         assert_eq!(keys, vec!["a&b", "cA"]);
         assert_eq!(root.child_text("Quiet"), Some("true"));
     }
@@ -295,8 +285,7 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
-        let deep =
-            "<a>".repeat(limits::XML_DEPTH_MAX + 1) + &"</a>".repeat(limits::XML_DEPTH_MAX + 1);
+        let deep = "<a>".repeat(limits::XML_DEPTH_MAX + 1) + &"</a>".repeat(limits::XML_DEPTH_MAX + 1);
         assert!(parse(deep.as_bytes()).is_err());
     }
 }

@@ -4,18 +4,8 @@ use std::io::Write;
 
 use crate::common::{AK, Server, amz_now, read_response, sign};
 
-fn raw(
-    s: &Server,
-    method: &str,
-    target: &str,
-    hs: Vec<(String, String)>,
-    body: &[u8],
-) -> crate::common::Resp {
-    let mut out = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-        s.addr,
-        body.len()
-    );
+fn raw(s: &Server, method: &str, target: &str, hs: Vec<(String, String)>, body: &[u8]) -> crate::common::Resp {
+    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n", s.addr, body.len());
     for (k, v) in hs {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -27,13 +17,7 @@ fn raw(
     read_response(&mut c, method == "HEAD")
 }
 
-fn signed(
-    s: &Server,
-    method: &str,
-    target: &str,
-    extra: &[(&str, &str)],
-    body: &[u8],
-) -> Vec<(String, String)> {
+fn signed(s: &Server, method: &str, target: &str, extra: &[(&str, &str)], body: &[u8]) -> Vec<(String, String)> {
     let mut hs: Vec<(String, String)> = vec![("Host".into(), s.addr.clone())];
     hs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     sign(method, target, &mut hs, body);
@@ -60,27 +44,13 @@ fn signatures_are_checked() {
             h.1 = "2".into();
         }
     }
-    assert_eq!(
-        raw(&s, "PUT", "/authb/k", hs, b"body")
-            .xml("Code")
-            .as_deref(),
-        Some("SignatureDoesNotMatch")
-    );
+    assert_eq!(raw(&s, "PUT", "/authb/k", hs, b"body").xml("Code").as_deref(), Some("SignatureDoesNotMatch"));
     // Unknown access key.
     let hs: Vec<(String, String)> = signed(&s, "GET", "/authb", &[], b"")
         .into_iter()
-        .map(|(k, v)| {
-            if k == "Authorization" {
-                (k, v.replace(AK, "NOBODY"))
-            } else {
-                (k, v)
-            }
-        })
+        .map(|(k, v)| if k == "Authorization" { (k, v.replace(AK, "NOBODY")) } else { (k, v) })
         .collect();
-    assert_eq!(
-        raw(&s, "GET", "/authb", hs, b"").xml("Code").as_deref(),
-        Some("InvalidAccessKeyId")
-    );
+    assert_eq!(raw(&s, "GET", "/authb", hs, b"").xml("Code").as_deref(), Some("InvalidAccessKeyId"));
     // Clock skew beyond 15 minutes.
     let mut hs = signed(&s, "GET", "/authb", &[], b"");
     let now = amz_now();
@@ -91,22 +61,10 @@ fn signatures_are_checked() {
         }
     }
     assert_ne!(now, old);
-    assert_eq!(
-        raw(&s, "GET", "/authb", hs, b"").xml("Code").as_deref(),
-        Some("RequestTimeTooSkewed")
-    );
+    assert_eq!(raw(&s, "GET", "/authb", hs, b"").xml("Code").as_deref(), Some("RequestTimeTooSkewed"));
     // Garbage in the header.
-    let r = raw(
-        &s,
-        "GET",
-        "/authb",
-        vec![("Authorization".into(), "AWS4-HMAC-SHA256 nonsense".into())],
-        b"",
-    );
-    assert_eq!(
-        r.xml("Code").as_deref(),
-        Some("AuthorizationHeaderMalformed")
-    );
+    let r = raw(&s, "GET", "/authb", vec![("Authorization".into(), "AWS4-HMAC-SHA256 nonsense".into())], b"");
+    assert_eq!(r.xml("Code").as_deref(), Some("AuthorizationHeaderMalformed"));
 }
 
 #[test]
@@ -123,22 +81,11 @@ fn payload_hash_is_verified() {
     let mut evil = big.clone();
     evil[499_999] = 4;
     let hs = signed(&s, "PUT", "/payb/big", &[], &big);
-    assert_eq!(
-        raw(&s, "PUT", "/payb/big", hs, &evil)
-            .xml("Code")
-            .as_deref(),
-        Some("XAmzContentSHA256Mismatch")
-    );
+    assert_eq!(raw(&s, "PUT", "/payb/big", hs, &evil).xml("Code").as_deref(), Some("XAmzContentSHA256Mismatch"));
     assert_eq!(s.req("HEAD", "/payb/big", &[], b"").status, 404);
     assert_eq!(crate::common::data_files(&s), 0);
     // UNSIGNED-PAYLOAD skips the body hash.
-    let hs = signed(
-        &s,
-        "PUT",
-        "/payb/u",
-        &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")],
-        b"",
-    );
+    let hs = signed(&s, "PUT", "/payb/u", &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")], b"");
     assert_eq!(raw(&s, "PUT", "/payb/u", hs, b"anything").status, 200);
     assert_eq!(s.req("GET", "/payb/u", &[], b"").body, b"anything");
 }

@@ -44,13 +44,7 @@ impl Server {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(if self.addr.is_empty() {
-                "127.0.0.1:0"
-            } else {
-                &self.addr
-            });
+        cmd.arg("serve").arg("--listen").arg(if self.addr.is_empty() { "127.0.0.1:0" } else { &self.addr });
         for m in &self.mountpaths {
             cmd.arg("--mountpath").arg(m);
         }
@@ -120,35 +114,24 @@ impl Server {
     /// Sends one request (signed unless the server is anonymous) and reads the response.
     pub fn req(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         let mut s = self.connect();
-        s.write_all(&self.build(method, target, headers, body))
-            .unwrap();
+        s.write_all(&self.build(method, target, headers, body)).unwrap();
         read_response(&mut s, method == "HEAD")
     }
 
     /// Builds raw request bytes with Host, Content-Length and a SigV4 signature.
-    pub fn build(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Vec<u8> {
-        let mut hs: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    pub fn build(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+        let mut hs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             hs.push(("Host".into(), self.addr.clone()));
         }
-        if !hs.iter().any(|(k, _)| {
-            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
-        }) {
+        if !hs
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding"))
+        {
             hs.push(("Content-Length".into(), body.len().to_string()));
         }
         if !self.extra.iter().any(|a| a == "--anonymous")
-            && !hs
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            && !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         {
             sign(method, target, &mut hs, body);
         }
@@ -173,15 +156,9 @@ impl Drop for Server {
 }
 
 pub fn amz_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let iso = keel::time::iso8601_ms(secs * 1000);
-    let b: String = iso[..19]
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
+    let b: String = iso[..19].chars().filter(|c| *c != '-' && *c != ':').collect();
     format!("{b}Z")
 }
 
@@ -189,14 +166,8 @@ pub fn amz_now() -> String {
 pub fn sign(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[u8]) {
     use sha2::Digest;
     let date = amz_now();
-    if !hs
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256"))
-    {
-        hs.push((
-            "x-amz-content-sha256".into(),
-            hex::encode(sha2::Sha256::digest(body)),
-        ));
+    if !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")) {
+        hs.push(("x-amz-content-sha256".into(), hex::encode(sha2::Sha256::digest(body))));
     }
     hs.push(("x-amz-date".into(), date.clone()));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -208,29 +179,16 @@ pub fn sign(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[
     names.sort();
     names.dedup();
     let signed = names.join(";");
-    let payload = hs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256"))
-        .unwrap()
-        .1
-        .clone();
-    let lookup = |n: &str| {
-        hs.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    };
-    let creq =
-        keel::s3::auth::canonical_request(method, path, query, &signed, lookup, &payload, false)
-            .unwrap();
+    let payload = hs.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")).unwrap().1.clone();
+    let lookup = |n: &str| hs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let creq = keel::s3::auth::canonical_request(method, path, query, &signed, lookup, &payload, false).unwrap();
     let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
     let sts = keel::s3::auth::string_to_sign(&date, &scope, &creq);
     let key = keel::s3::auth::signing_key(SK, &date[..8], "us-east-1", "s3");
     let sig = hex::encode(keel::s3::auth::hmac(&key, sts.as_bytes()));
     hs.push((
         "Authorization".into(),
-        format!(
-            "AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={signed}, Signature={sig}"
-        ),
+        format!("AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={signed}, Signature={sig}"),
     ));
 }
 
@@ -243,10 +201,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -269,11 +224,7 @@ pub fn read_response(s: &mut impl Read, head_only: bool) -> Resp {
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         let n = s.read(&mut byte).expect("read response head");
-        assert!(
-            n == 1,
-            "connection closed in the response head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
+        assert!(n == 1, "connection closed in the response head: {:?}", String::from_utf8_lossy(&head));
         head.push(byte[0]);
     }
     let text = String::from_utf8(head).expect("ASCII head");
@@ -287,24 +238,11 @@ pub fn read_response(s: &mut impl Read, head_only: bool) -> Resp {
             (k.trim().to_owned(), v.trim().to_owned())
         })
         .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    let mut body = vec![
-        0u8;
-        if head_only || status == 100 || status == 304 || status == 204 {
-            0
-        } else {
-            len
-        }
-    ];
+    let len: usize =
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0u8; if head_only || status == 100 || status == 304 || status == 204 { 0 } else { len }];
     s.read_exact(&mut body).expect("read response body");
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 /// True if the peer has closed the connection (read returns 0 within the timeout).
@@ -332,8 +270,5 @@ pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
 
 /// Data files across the server's mountpaths.
 pub fn data_files(s: &Server) -> usize {
-    s.mountpaths
-        .iter()
-        .map(|m| files_under(&m.join("objects")).len())
-        .sum()
+    s.mountpaths.iter().map(|m| files_under(&m.join("objects")).len()).sum()
 }

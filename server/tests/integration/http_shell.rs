@@ -19,10 +19,7 @@ fn pipelined_requests_answer_in_order() {
     let r2 = read_response(&mut c, false);
     let r3 = read_response(&mut c, false);
     let r4 = read_response(&mut c, false);
-    assert_eq!(
-        (r1.status, r2.status, r3.status, r4.status),
-        (200, 200, 200, 200)
-    );
+    assert_eq!((r1.status, r2.status, r3.status, r4.status), (200, 200, 200, 200));
     assert_eq!(r3.body, b"first");
     assert_eq!(r4.body, b"second!");
     // The connection stays usable.
@@ -44,19 +41,11 @@ fn expect_100_continue() {
     c.write_all(&full[head_len..]).unwrap();
     let r = read_response(&mut c, false);
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("etag"),
-        Some("\"5d41402abc4b2a76b9719d911017c592\"")
-    );
+    assert_eq!(r.header("etag"), Some("\"5d41402abc4b2a76b9719d911017c592\""));
 
     // A request that fails its checks gets the final answer instead of 100, and no object.
     let mut c = s.connect();
-    let full = s.build(
-        "PUT",
-        "/no-such-bucket/k",
-        &[("Expect", "100-continue")],
-        b"hello",
-    );
+    let full = s.build("PUT", "/no-such-bucket/k", &[("Expect", "100-continue")], b"hello");
     c.write_all(&full[..full.len() - 5]).unwrap();
     let r = read_response(&mut c, false);
     assert_eq!(r.status, 404);
@@ -80,17 +69,8 @@ fn chunked_upload() {
 fn bad_chunks_leave_no_object() {
     let s = Server::anonymous();
     assert_eq!(s.req("PUT", "/badchunk", &[], b"").status, 200);
-    for body in [
-        &b"zz\r\nhello\r\n0\r\n\r\n"[..],
-        b"5\r\nhelloXX0\r\n\r\n",
-        b"ffffffffffffffffff\r\n",
-    ] {
-        let mut raw = s.build(
-            "PUT",
-            "/badchunk/k",
-            &[("Transfer-Encoding", "chunked")],
-            b"",
-        );
+    for body in [&b"zz\r\nhello\r\n0\r\n\r\n"[..], b"5\r\nhelloXX0\r\n\r\n", b"ffffffffffffffffff\r\n"] {
+        let mut raw = s.build("PUT", "/badchunk/k", &[("Transfer-Encoding", "chunked")], b"");
         raw.extend_from_slice(body);
         let mut c = s.connect();
         c.write_all(&raw).unwrap();
@@ -113,14 +93,8 @@ fn truncated_body_leaves_no_object() {
     c.write_all(&raw[..raw.len() - 1000]).unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
     let r = read_response(&mut c, false);
-    assert_eq!(
-        (r.status, r.xml("Code").as_deref()),
-        (400, Some("IncompleteBody"))
-    );
-    assert!(
-        closed(&mut c),
-        "the server closes a connection whose body was cut short"
-    );
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("IncompleteBody")));
+    assert!(closed(&mut c), "the server closes a connection whose body was cut short");
     drop(c);
     // Give the server a moment to notice and clean up.
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -133,36 +107,17 @@ fn hostile_heads() {
     let s = Server::anonymous();
     let cases: Vec<(Vec<u8>, u16)> = vec![
         (b"GARBAGE\r\n\r\n".to_vec(), 400),
-        (
-            b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello"
-                .to_vec(),
-            400,
-        ),
-        (
-            b"PUT /x/y HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(),
-            400,
-        ),
+        (b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello".to_vec(), 400),
+        (b"PUT /x/y HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(), 400),
         (b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n".to_vec(), 400),
+        (b"PUT /x/y HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), 501),
+        (format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000)).into_bytes(), 414),
+        (format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(70_000)).into_bytes(), 431),
         (
-            b"PUT /x/y HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
-            501,
-        ),
-        (
-            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000)).into_bytes(),
-            414,
-        ),
-        (
-            format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(70_000)).into_bytes(),
-            431,
-        ),
-        (
-            (0..200).map(|i| format!("H{i}: v\r\n")).fold(
-                b"GET / HTTP/1.1\r\n".to_vec(),
-                |mut a, h| {
-                    a.extend(h.into_bytes());
-                    a
-                },
-            ),
+            (0..200).map(|i| format!("H{i}: v\r\n")).fold(b"GET / HTTP/1.1\r\n".to_vec(), |mut a, h| {
+                a.extend(h.into_bytes());
+                a
+            }),
             431,
         ),
     ];
@@ -174,12 +129,7 @@ fn hostile_heads() {
         }
         let _ = c.write_all(&raw);
         let r = read_response(&mut c, false);
-        assert_eq!(
-            r.status,
-            want,
-            "{:?}",
-            String::from_utf8_lossy(&raw[..raw.len().min(80)])
-        );
+        assert_eq!(r.status, want, "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)]));
         assert_eq!(r.header("connection"), Some("close"));
         assert!(closed(&mut c));
     }

@@ -7,23 +7,13 @@ fn bucket_lifecycle() {
     let s = Server::start();
     assert_eq!(s.req("PUT", "/life", &[], b"").status, 200);
     let r = s.req("PUT", "/life", &[], b"");
-    assert_eq!(
-        (r.status, r.xml("Code").as_deref()),
-        (409, Some("BucketAlreadyOwnedByYou"))
-    );
-    let cfg = b"<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
+    assert_eq!((r.status, r.xml("Code").as_deref()), (409, Some("BucketAlreadyOwnedByYou")));
+    let cfg =
+        b"<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>";
     assert_eq!(s.req("PUT", "/life2", &[], cfg).status, 200);
-    assert_eq!(
-        s.req("PUT", "/life3", &[], b"<NotAConfig/>")
-            .xml("Code")
-            .as_deref(),
-        Some("MalformedXML")
-    );
+    assert_eq!(s.req("PUT", "/life3", &[], b"<NotAConfig/>").xml("Code").as_deref(), Some("MalformedXML"));
     let h = s.req("HEAD", "/life", &[], b"");
-    assert_eq!(
-        (h.status, h.header("x-amz-bucket-region")),
-        (200, Some("us-east-1"))
-    );
+    assert_eq!((h.status, h.header("x-amz-bucket-region")), (200, Some("us-east-1")));
     assert_eq!(s.req("HEAD", "/nolife", &[], b"").status, 404);
     assert!(
         s.req("GET", "/life?location", &[], b"")
@@ -35,29 +25,16 @@ fn bucket_lifecycle() {
     assert!(!v.text().contains("Status"));
     let doc = b"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
     assert_eq!(s.req("PUT", "/life?versioning", &[], doc).status, 200);
-    assert_eq!(
-        s.req("GET", "/life?versioning", &[], b"")
-            .xml("Status")
-            .as_deref(),
-        Some("Enabled")
-    );
+    assert_eq!(s.req("GET", "/life?versioning", &[], b"").xml("Status").as_deref(), Some("Enabled"));
     // A non-empty bucket cannot be deleted.
     assert_eq!(s.req("PUT", "/life/k", &[], b"x").status, 200);
     let r = s.req("DELETE", "/life", &[], b"");
-    assert_eq!(
-        (r.status, r.xml("Code").as_deref()),
-        (409, Some("BucketNotEmpty"))
-    );
+    assert_eq!((r.status, r.xml("Code").as_deref()), (409, Some("BucketNotEmpty")));
     assert_eq!(s.req("DELETE", "/life/k", &[], b"").status, 204);
     assert_eq!(s.req("DELETE", "/life", &[], b"").status, 204);
-    assert_eq!(
-        s.req("DELETE", "/life", &[], b"").xml("Code").as_deref(),
-        Some("NoSuchBucket")
-    );
+    assert_eq!(s.req("DELETE", "/life", &[], b"").xml("Code").as_deref(), Some("NoSuchBucket"));
     let list = s.req("GET", "/", &[], b"");
-    assert!(
-        list.text().contains("<Name>life2</Name>") && !list.text().contains("<Name>life</Name>")
-    );
+    assert!(list.text().contains("<Name>life2</Name>") && !list.text().contains("<Name>life</Name>"));
 }
 
 #[test]
@@ -69,10 +46,7 @@ fn data_survives_restart_and_sigterm_exits_zero() {
     let big = vec![9u8; 1 << 20];
     for i in 0..20 {
         let body: &[u8] = if i % 2 == 0 { b"small" } else { &big };
-        assert_eq!(
-            s.req("PUT", &format!("/persist/k{i}"), &[], body).status,
-            200
-        );
+        assert_eq!(s.req("PUT", &format!("/persist/k{i}"), &[], body).status, 200);
     }
     let st = s.stop().unwrap();
     assert!(st.success(), "SIGTERM exit status {st:?}");
@@ -82,12 +56,7 @@ fn data_survives_restart_and_sigterm_exits_zero() {
         assert_eq!(r.status, 200);
         assert_eq!(r.body.len(), if i % 2 == 0 { 5 } else { 1 << 20 });
     }
-    assert_eq!(
-        s.req("GET", "/persist?versioning", &[], b"")
-            .xml("Status")
-            .as_deref(),
-        Some("Suspended")
-    );
+    assert_eq!(s.req("GET", "/persist?versioning", &[], b"").xml("Status").as_deref(), Some("Suspended"));
 }
 
 #[test]
@@ -111,11 +80,7 @@ fn s3_prefix_serves_under_path() {
     assert_eq!(s.req("PUT", "/s3/pre", &[], b"").status, 200);
     assert_eq!(s.req("PUT", "/s3/pre/k", &[], b"v").status, 200);
     assert_eq!(s.req("GET", "/s3/pre/k", &[], b"").body, b"v");
-    assert!(
-        s.req("GET", "/s3", &[], b"")
-            .text()
-            .contains("<Name>pre</Name>")
-    );
+    assert!(s.req("GET", "/s3", &[], b"").text().contains("<Name>pre</Name>"));
     assert_eq!(s.req("GET", "/pre/k", &[], b"").status, 404);
 }
 
@@ -124,8 +89,7 @@ fn health_endpoint() {
     let s = Server::start();
     let mut c = s.connect();
     use std::io::Write;
-    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let r = crate::common::read_response(&mut c, false);
     assert_eq!(r.status, 200);
     assert!(r.text().contains("\"status\":\"ok\""));
@@ -137,14 +101,7 @@ fn generated_credentials_are_stored_privately() {
     let dir = tempfile::tempdir().unwrap();
     let mp = dir.path().join("data");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--mountpath",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1", "--mountpath"])
         .arg(&mp)
         .env_remove("KEEL_ACCESS_KEY")
         .env_remove("KEEL_SECRET_KEY")
@@ -167,11 +124,7 @@ fn generated_credentials_are_stored_privately() {
     let meta = std::fs::metadata(&f).expect("credentials file");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&f).unwrap();
-    let ak = text
-        .lines()
-        .find_map(|l| l.strip_prefix("access_key = "))
-        .unwrap()
-        .trim_matches('"');
+    let ak = text.lines().find_map(|l| l.strip_prefix("access_key = ")).unwrap().trim_matches('"');
     assert!(out.contains(ak), "banner shows the access key: {out}");
     assert!(out.contains("aws --endpoint-url"));
 }

@@ -58,64 +58,21 @@ fn conditional_requests() {
     let r = s.req("PUT", "/cond/k", &[], b"abc");
     let etag = r.header("etag").unwrap().to_owned();
     assert_eq!(etag, "\"900150983cd24fb0d6963f7d28e17f72\"");
-    let lm = s
-        .req("HEAD", "/cond/k", &[], b"")
-        .header("last-modified")
-        .unwrap()
-        .to_owned();
+    let lm = s.req("HEAD", "/cond/k", &[], b"").header("last-modified").unwrap().to_owned();
     let r = s.req("GET", "/cond/k", &[("If-None-Match", &etag)], b"");
     assert_eq!(r.status, 304);
     assert_eq!(r.header("etag"), Some(etag.as_str()));
     assert!(r.body.is_empty());
-    assert_eq!(
-        s.req("GET", "/cond/k", &[("If-Match", "\"nope\"")], b"")
-            .status,
-        412
-    );
-    assert_eq!(
-        s.req(
-            "GET",
-            "/cond/k",
-            &[("If-Match", &etag), ("Range", "bytes=0-0")],
-            b""
-        )
-        .status,
-        206
-    );
-    assert_eq!(
-        s.req(
-            "GET",
-            "/cond/k",
-            &[("If-Match", "\"other\""), ("Range", "bytes=0-0")],
-            b""
-        )
-        .status,
-        412
-    );
-    assert_eq!(
-        s.req("GET", "/cond/k", &[("If-Modified-Since", &lm)], b"")
-            .status,
-        304
-    );
-    assert_eq!(
-        s.req(
-            "HEAD",
-            "/cond/k",
-            &[("If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")],
-            b""
-        )
-        .status,
-        412
-    );
+    assert_eq!(s.req("GET", "/cond/k", &[("If-Match", "\"nope\"")], b"").status, 412);
+    assert_eq!(s.req("GET", "/cond/k", &[("If-Match", &etag), ("Range", "bytes=0-0")], b"").status, 206);
+    assert_eq!(s.req("GET", "/cond/k", &[("If-Match", "\"other\""), ("Range", "bytes=0-0")], b"").status, 412);
+    assert_eq!(s.req("GET", "/cond/k", &[("If-Modified-Since", &lm)], b"").status, 304);
+    assert_eq!(s.req("HEAD", "/cond/k", &[("If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")], b"").status, 412);
     // Conditional PUT: If-None-Match: * refuses an existing key and accepts a new one.
     let r = s.req("PUT", "/cond/k", &[("If-None-Match", "*")], b"new");
     assert_eq!(r.status, 412);
     assert_eq!(s.req("GET", "/cond/k", &[], b"").body, b"abc");
-    assert_eq!(
-        s.req("PUT", "/cond/fresh", &[("If-None-Match", "*")], b"new")
-            .status,
-        200
-    );
+    assert_eq!(s.req("PUT", "/cond/fresh", &[("If-None-Match", "*")], b"new").status, 200);
 }
 
 #[test]
@@ -152,9 +109,7 @@ fn keys_are_bytes_never_paths() {
         for f in files_under(m) {
             let rel = f.strip_prefix(m).unwrap().to_string_lossy().into_owned();
             assert!(
-                rel.starts_with("objects/")
-                    || rel.starts_with("index/")
-                    || rel.starts_with("keel-"),
+                rel.starts_with("objects/") || rel.starts_with("index/") || rel.starts_with("keel-"),
                 "unexpected file {rel}"
             );
         }
@@ -163,10 +118,7 @@ fn keys_are_bytes_never_paths() {
     let r = s.req("PUT", &format!("/keys/{}", "k".repeat(1025)), &[], b"x");
     assert_eq!(r.xml("Code").as_deref(), Some("KeyTooLongError"));
     let r = s.req("GET", "/keys?list-type=2&encoding-type=url", &[], b"");
-    assert_eq!(
-        r.xml("KeyCount").as_deref(),
-        Some(keys.len().to_string().as_str())
-    );
+    assert_eq!(r.xml("KeyCount").as_deref(), Some(keys.len().to_string().as_str()));
     assert!(r.text().contains("<Key>plus%2Bsign</Key>"), "{}", r.text());
     assert!(r.text().contains("<Key>sp%20ace</Key>"));
 }
@@ -177,14 +129,16 @@ fn listing_pages_prefixes_and_delimiters() {
     bucket(&s, "lst");
     let keys = ["a/1", "a/2", "a/b/3", "b/1", "c", "d-x-1", "d-x-2", "d-y"];
     for k in keys {
-        assert_eq!(
-            s.req("PUT", &format!("/lst/{k}"), &[], k.as_bytes()).status,
-            200
-        );
+        assert_eq!(s.req("PUT", &format!("/lst/{k}"), &[], k.as_bytes()).status, 200);
     }
     let r = s.req("GET", "/lst?list-type=2&delimiter=/", &[], b"");
     let t = r.text();
-    assert!(t.contains("<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>b/</Prefix></CommonPrefixes>"), "{t}");
+    assert!(
+        t.contains(
+            "<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>b/</Prefix></CommonPrefixes>"
+        ),
+        "{t}"
+    );
     assert_eq!(r.xml("KeyCount").as_deref(), Some("6"));
     let r = s.req("GET", "/lst?list-type=2&prefix=a/&delimiter=/", &[], b"");
     assert!(r.text().contains("<Prefix>a/b/</Prefix>"));
@@ -198,10 +152,9 @@ fn listing_pages_prefixes_and_delimiters() {
     loop {
         let target = match &token {
             None => "/lst?list-type=2&max-keys=3".to_owned(),
-            Some(t) => format!(
-                "/lst?list-type=2&max-keys=3&continuation-token={}",
-                keel::s3::auth::uri_encode(t, true)
-            ),
+            Some(t) => {
+                format!("/lst?list-type=2&max-keys=3&continuation-token={}", keel::s3::auth::uri_encode(t, true))
+            }
         };
         let r = s.req("GET", &target, &[], b"");
         assert_eq!(r.status, 200, "{}", r.text());
@@ -221,39 +174,17 @@ fn listing_pages_prefixes_and_delimiters() {
     assert_eq!(r.xml("NextMarker").as_deref(), Some("a/"));
     let r = s.req("GET", "/lst?delimiter=/&max-keys=1&marker=a/", &[], b"");
     assert_eq!(r.xml("Prefix").as_deref(), Some(""));
-    assert!(
-        r.text().contains("<CommonPrefixes><Prefix>b/</Prefix>"),
-        "{}",
-        r.text()
-    );
+    assert!(r.text().contains("<CommonPrefixes><Prefix>b/</Prefix>"), "{}", r.text());
     // start-after and max-keys bounds.
     let r = s.req("GET", "/lst?list-type=2&start-after=c", &[], b"");
     assert_eq!(r.xml("KeyCount").as_deref(), Some("3"));
     let r = s.req("GET", "/lst?list-type=2&max-keys=0", &[], b"");
-    assert_eq!(
-        (
-            r.xml("KeyCount").as_deref(),
-            r.xml("IsTruncated").as_deref()
-        ),
-        (Some("0"), Some("false"))
-    );
-    assert_eq!(
-        s.req("GET", "/lst?max-keys=-1", &[], b"")
-            .xml("Code")
-            .as_deref(),
-        Some("InvalidArgument")
-    );
+    assert_eq!((r.xml("KeyCount").as_deref(), r.xml("IsTruncated").as_deref()), (Some("0"), Some("false")));
+    assert_eq!(s.req("GET", "/lst?max-keys=-1", &[], b"").xml("Code").as_deref(), Some("InvalidArgument"));
     assert_eq!(s.req("GET", "/lst?max-keys=abc", &[], b"").status, 400);
-    assert_eq!(
-        s.req("GET", "/lst?list-type=2&continuation-token=!!!", &[], b"")
-            .status,
-        400
-    );
+    assert_eq!(s.req("GET", "/lst?list-type=2&continuation-token=!!!", &[], b"").status, 400);
     let r = s.req("GET", "/lst?versions", &[], b"");
-    assert!(
-        r.text()
-            .contains("<VersionId>null</VersionId><IsLatest>true</IsLatest>")
-    );
+    assert!(r.text().contains("<VersionId>null</VersionId><IsLatest>true</IsLatest>"));
 }
 
 #[test]
@@ -262,74 +193,34 @@ fn overwrite_copy_and_delete_leave_no_orphans() {
     bucket(&s, "owr");
     bucket(&s, "owr2");
     let big = vec![1u8; 200_000];
-    assert_eq!(
-        s.req(
-            "PUT",
-            "/owr/k",
-            &[("Content-Type", "text/x-a"), ("x-amz-meta-color", "red")],
-            &big
-        )
-        .status,
-        200
-    );
+    assert_eq!(s.req("PUT", "/owr/k", &[("Content-Type", "text/x-a"), ("x-amz-meta-color", "red")], &big).status, 200);
     assert_eq!(data_files(&s), 1);
     assert_eq!(s.req("PUT", "/owr/k", &[], &vec![2u8; 200_001]).status, 200);
     assert_eq!(data_files(&s), 1, "an overwrite unlinks the old data file");
     assert_eq!(s.req("GET", "/owr/k", &[], b"").body.len(), 200_001);
 
     // CopyObject: same bucket needs a change, cross-bucket copies metadata or replaces it.
-    assert_eq!(
-        s.req(
-            "PUT",
-            "/owr/m",
-            &[("Content-Type", "text/x-a"), ("x-amz-meta-color", "red")],
-            &big
-        )
-        .status,
-        200
-    );
+    assert_eq!(s.req("PUT", "/owr/m", &[("Content-Type", "text/x-a"), ("x-amz-meta-color", "red")], &big).status, 200);
     let r = s.req("PUT", "/owr/m", &[("x-amz-copy-source", "/owr/m")], b"");
     assert_eq!(r.xml("Code").as_deref(), Some("InvalidRequest"));
     let r = s.req("PUT", "/owr2/copy", &[("x-amz-copy-source", "/owr/m")], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("<CopyObjectResult"));
     let h = s.req("HEAD", "/owr2/copy", &[], b"");
-    assert_eq!(
-        (h.header("content-type"), h.header("x-amz-meta-color")),
-        (Some("text/x-a"), Some("red"))
-    );
+    assert_eq!((h.header("content-type"), h.header("x-amz-meta-color")), (Some("text/x-a"), Some("red")));
     let r = s.req(
         "PUT",
         "/owr2/copy2",
-        &[
-            ("x-amz-copy-source", "owr/m"),
-            ("x-amz-metadata-directive", "REPLACE"),
-            ("Content-Type", "text/y"),
-        ],
+        &[("x-amz-copy-source", "owr/m"), ("x-amz-metadata-directive", "REPLACE"), ("Content-Type", "text/y")],
         b"",
     );
     assert_eq!(r.status, 200);
     let h = s.req("HEAD", "/owr2/copy2", &[], b"");
-    assert_eq!(
-        (h.header("content-type"), h.header("x-amz-meta-color")),
-        (Some("text/y"), None)
-    );
-    let r = s.req(
-        "PUT",
-        "/owr2/c3",
-        &[
-            ("x-amz-copy-source", "/owr/m"),
-            ("x-amz-copy-source-if-match", "\"zzz\""),
-        ],
-        b"",
-    );
+    assert_eq!((h.header("content-type"), h.header("x-amz-meta-color")), (Some("text/y"), None));
+    let r =
+        s.req("PUT", "/owr2/c3", &[("x-amz-copy-source", "/owr/m"), ("x-amz-copy-source-if-match", "\"zzz\"")], b"");
     assert_eq!(r.status, 412);
-    let r = s.req(
-        "PUT",
-        "/owr2/c3",
-        &[("x-amz-copy-source", "/owr/missing")],
-        b"",
-    );
+    let r = s.req("PUT", "/owr2/c3", &[("x-amz-copy-source", "/owr/missing")], b"");
     assert_eq!(r.xml("Code").as_deref(), Some("NoSuchKey"));
 
     // DeleteObject is 204 whether or not the key exists; DeleteObjects reports per key.
@@ -340,27 +231,11 @@ fn overwrite_copy_and_delete_leave_no_orphans() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text().matches("<Deleted>").count(), 2);
     let quiet = b"<Delete><Quiet>true</Quiet><Object><Key>x</Key></Object></Delete>";
-    assert!(
-        !s.req("POST", "/owr?delete", &[], quiet)
-            .text()
-            .contains("<Deleted>")
-    );
-    let too_many: String = (0..1001)
-        .map(|i| format!("<Object><Key>{i}</Key></Object>"))
-        .collect();
-    let r = s.req(
-        "POST",
-        "/owr?delete",
-        &[],
-        format!("<Delete>{too_many}</Delete>").as_bytes(),
-    );
+    assert!(!s.req("POST", "/owr?delete", &[], quiet).text().contains("<Deleted>"));
+    let too_many: String = (0..1001).map(|i| format!("<Object><Key>{i}</Key></Object>")).collect();
+    let r = s.req("POST", "/owr?delete", &[], format!("<Delete>{too_many}</Delete>").as_bytes());
     assert_eq!(r.xml("Code").as_deref(), Some("MalformedXML"));
-    assert_eq!(
-        s.req("POST", "/owr?delete", &[], b"<Delete><Object>")
-            .xml("Code")
-            .as_deref(),
-        Some("MalformedXML")
-    );
+    assert_eq!(s.req("POST", "/owr?delete", &[], b"<Delete><Object>").xml("Code").as_deref(), Some("MalformedXML"));
     for k in ["copy", "copy2"] {
         assert_eq!(s.req("DELETE", &format!("/owr2/{k}"), &[], b"").status, 204);
     }
@@ -389,48 +264,22 @@ fn headers_metadata_and_overrides() {
     let g = s.req("GET", "/hdr/k", &[], b"");
     assert_eq!(g.header("content-type"), Some("text/plain"));
     assert_eq!(g.header("content-encoding"), Some("gzip"));
-    assert_eq!(
-        g.header("content-disposition"),
-        Some("attachment; filename=\"a.txt\"")
-    );
+    assert_eq!(g.header("content-disposition"), Some("attachment; filename=\"a.txt\""));
     assert_eq!(g.header("cache-control"), Some("max-age=60"));
     assert_eq!(g.header("expires"), Some("Thu, 01 Dec 2044 16:00:00 GMT"));
     assert_eq!(g.header("content-language"), Some("en"));
     assert_eq!(g.header("x-amz-meta-project"), Some("keel"));
     assert!(g.header("last-modified").unwrap().ends_with(" GMT"));
-    let g = s.req(
-        "GET",
-        "/hdr/k?response-content-type=application/json&response-cache-control=no-cache",
-        &[],
-        b"",
-    );
-    assert_eq!(
-        (g.header("content-type"), g.header("cache-control")),
-        (Some("application/json"), Some("no-cache"))
-    );
-    let r = s.req(
-        "PUT",
-        "/hdr/md5",
-        &[("Content-MD5", "AAAAAAAAAAAAAAAAAAAAAA==")],
-        b"data",
-    );
+    let g = s.req("GET", "/hdr/k?response-content-type=application/json&response-cache-control=no-cache", &[], b"");
+    assert_eq!((g.header("content-type"), g.header("cache-control")), (Some("application/json"), Some("no-cache")));
+    let r = s.req("PUT", "/hdr/md5", &[("Content-MD5", "AAAAAAAAAAAAAAAAAAAAAA==")], b"data");
     assert_eq!(r.xml("Code").as_deref(), Some("BadDigest"));
-    let r = s.req(
-        "PUT",
-        "/hdr/md5",
-        &[("Content-MD5", "jXd/OF09/siBXSD3SWAm3A==")],
-        b"data",
-    );
+    let r = s.req("PUT", "/hdr/md5", &[("Content-MD5", "jXd/OF09/siBXSD3SWAm3A==")], b"data");
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.req("PUT", "/hdr/md5", &[("Content-MD5", "nonsense")], b"data");
     assert_eq!(r.xml("Code").as_deref(), Some("InvalidDigest"));
     let big_meta = "v".repeat(2100);
-    let r = s.req(
-        "PUT",
-        "/hdr/meta",
-        &[("x-amz-meta-big", &big_meta)],
-        b"data",
-    );
+    let r = s.req("PUT", "/hdr/meta", &[("x-amz-meta-big", &big_meta)], b"data");
     assert_eq!(r.xml("Code").as_deref(), Some("MetadataTooLarge"));
 }
 
@@ -448,15 +297,7 @@ fn errors_are_s3_documents() {
     assert_eq!(r.xml("Code").as_deref(), Some("NoSuchKey"));
     let r = s.req("HEAD", "/errs/nope", &[], b"");
     assert_eq!((r.status, r.body.len()), (404, 0));
-    assert_eq!(
-        s.req("GET", "/errs/k?tagging", &[], b"")
-            .xml("Code")
-            .as_deref(),
-        Some("NotImplemented")
-    );
+    assert_eq!(s.req("GET", "/errs/k?tagging", &[], b"").xml("Code").as_deref(), Some("NotImplemented"));
     assert_eq!(s.req("PATCH", "/errs/k", &[], b"").status, 405);
-    assert_eq!(
-        s.req("PUT", "/Bad_Name", &[], b"").xml("Code").as_deref(),
-        Some("InvalidBucketName")
-    );
+    assert_eq!(s.req("PUT", "/Bad_Name", &[], b"").xml("Code").as_deref(), Some("InvalidBucketName"));
 }

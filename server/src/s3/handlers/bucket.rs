@@ -47,16 +47,11 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
         None | Some("private") => BucketAcl::Private,
         Some("public-read") => BucketAcl::PublicRead,
         Some(other) => {
-            return Err(S3Error::new(
-                S3ErrorCode::NotImplemented,
-                format!("canned ACL {other} is not supported"),
-            ));
+            return Err(S3Error::new(S3ErrorCode::NotImplemented, format!("canned ACL {other} is not supported")));
         }
     };
     let store = &call.ctx.store;
-    store
-        .create_bucket(&name, call.auth.identity.name())
-        .await?;
+    store.create_bucket(&name, call.auth.identity.name()).await?;
     if acl != BucketAcl::Private {
         store.update_bucket(&name, |m| m.acl = acl).await?;
     }
@@ -95,14 +90,7 @@ pub async fn get_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Versioning::Unset => w.empty_root("VersioningConfiguration"),
         v => {
             w.open_root("VersioningConfiguration");
-            w.elem(
-                "Status",
-                if v == Versioning::Enabled {
-                    "Enabled"
-                } else {
-                    "Suspended"
-                },
-            );
+            w.elem("Status", if v == Versioning::Enabled { "Enabled" } else { "Suspended" });
             w.close("VersioningConfiguration");
         }
     }
@@ -111,10 +99,7 @@ pub async fn get_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
 
 pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
-    let root = call
-        .read_xml()
-        .await?
-        .ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     if root.name != "VersioningConfiguration" {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
@@ -125,10 +110,7 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
         None => return Ok(Response::new(200)),
         Some(_) => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
     };
-    call.ctx
-        .store
-        .update_bucket(call.bucket(), |m| m.versioning = state)
-        .await?;
+    call.ctx.store.update_bucket(call.bucket(), |m| m.versioning = state).await?;
     Ok(Response::new(200))
 }
 

@@ -24,10 +24,7 @@ fn common(call: &Call<'_>) -> Result<Common, S3Error> {
         None => engine_limits::LIST_PAGE_KEYS_MAX,
         Some(v) => {
             let n: i64 = v.trim().parse().map_err(|_| {
-                S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    "Provided max-keys not an integer or within integer range",
-                )
+                S3Error::new(S3ErrorCode::InvalidArgument, "Provided max-keys not an integer or within integer range")
             })?;
             if n < 0 {
                 return Err(S3Error::new(
@@ -42,18 +39,12 @@ fn common(call: &Call<'_>) -> Result<Common, S3Error> {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("url") => true,
         Some(_) => {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Invalid Encoding Method specified in Request",
-            ));
+            return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request"));
         }
     };
     Ok(Common {
         prefix: call.query("prefix").unwrap_or("").to_owned(),
-        delimiter: call
-            .query("delimiter")
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned),
+        delimiter: call.query("delimiter").filter(|d| !d.is_empty()).map(str::to_owned),
         max_keys,
         url,
     })
@@ -61,20 +52,12 @@ fn common(call: &Call<'_>) -> Result<Common, S3Error> {
 
 impl Common {
     fn enc(&self, s: &str) -> String {
-        if self.url {
-            uri_encode(s, false)
-        } else {
-            s.to_owned()
-        }
+        if self.url { uri_encode(s, false) } else { s.to_owned() }
     }
 
     fn page(&self, call: &Call<'_>, after: Option<&str>) -> Result<ListPage, S3Error> {
-        let q = ListQuery {
-            prefix: &self.prefix,
-            delimiter: self.delimiter.as_deref(),
-            after,
-            max_keys: self.max_keys,
-        };
+        let q =
+            ListQuery { prefix: &self.prefix, delimiter: self.delimiter.as_deref(), after, max_keys: self.max_keys };
         Ok(call.ctx.store.list_objects(call.bucket(), &q)?)
     }
 
@@ -109,10 +92,7 @@ fn xml(w: XmlWriter) -> Response {
 pub async fn list_objects_v1(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let c = common(call)?;
     let bucket = call.ctx.store.bucket(call.bucket())?;
-    let marker = call
-        .query("marker")
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned);
+    let marker = call.query("marker").filter(|m| !m.is_empty()).map(str::to_owned);
     let page = c.page(call, marker.as_deref())?;
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
@@ -147,25 +127,17 @@ pub async fn list_objects_v2(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let c = common(call)?;
     let bucket = call.ctx.store.bucket(call.bucket())?;
     let token = call.query("continuation-token").map(str::to_owned);
-    let start_after = call
-        .query("start-after")
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
+    let start_after = call.query("start-after").filter(|s| !s.is_empty()).map(str::to_owned);
     let after = match &token {
         Some(t) => Some(decode_token(t)?),
         None => start_after.clone(),
     };
-    let fetch_owner = call
-        .query("fetch-owner")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let fetch_owner = call.query("fetch-owner").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let page = c.page(call, after.as_deref())?;
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
     c.head(&mut w, call.bucket());
-    w.elem_num(
-        "KeyCount",
-        (page.entries.len() + page.common_prefixes.len()) as u64,
-    );
+    w.elem_num("KeyCount", (page.entries.len() + page.common_prefixes.len()) as u64);
     w.elem_num("MaxKeys", c.max_keys as u64);
     if let Some(d) = &c.delimiter {
         w.elem("Delimiter", &c.enc(d));
@@ -200,12 +172,7 @@ pub async fn list_objects_v2(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 fn decode_token(t: &str) -> Result<String, S3Error> {
-    let bad = || {
-        S3Error::new(
-            S3ErrorCode::InvalidArgument,
-            "The continuation token provided is incorrect",
-        )
-    };
+    let bad = || S3Error::new(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect");
     let bytes = B64.decode(t.trim()).map_err(|_| bad())?;
     String::from_utf8(bytes).map_err(|_| bad())
 }
@@ -214,19 +181,13 @@ fn decode_token(t: &str) -> Result<String, S3Error> {
 pub async fn list_object_versions(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let c = common(call)?;
     let bucket = call.ctx.store.bucket(call.bucket())?;
-    let key_marker = call
-        .query("key-marker")
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned);
+    let key_marker = call.query("key-marker").filter(|m| !m.is_empty()).map(str::to_owned);
     let page = c.page(call, key_marker.as_deref())?;
     let mut w = XmlWriter::new();
     w.open_root("ListVersionsResult");
     c.head(&mut w, call.bucket());
     w.elem("KeyMarker", &c.enc(key_marker.as_deref().unwrap_or("")));
-    w.elem(
-        "VersionIdMarker",
-        call.query("version-id-marker").unwrap_or(""),
-    );
+    w.elem("VersionIdMarker", call.query("version-id-marker").unwrap_or(""));
     w.elem_num("MaxKeys", c.max_keys as u64);
     if let Some(d) = &c.delimiter {
         w.elem("Delimiter", &c.enc(d));

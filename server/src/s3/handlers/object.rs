@@ -2,9 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use engine::{
-    ObjectMeta, PutOptions, SystemMeta, give_buffer, limits as engine_limits, take_buffer,
-};
+use engine::{ObjectMeta, PutOptions, SystemMeta, give_buffer, limits as engine_limits, take_buffer};
 
 use crate::http::{Body, Framing, Response};
 use crate::limits;
@@ -23,16 +21,9 @@ fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, St
     let h = |n: &str| call.header(n).map(str::to_owned);
     // aws-chunked describes the transfer, not the object: S3 does not store it.
     let content_encoding = h("content-encoding").and_then(|v| {
-        let rest: Vec<&str> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
-            .collect();
-        if rest.is_empty() {
-            None
-        } else {
-            Some(rest.join(", "))
-        }
+        let rest: Vec<&str> =
+            v.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+        if rest.is_empty() { None } else { Some(rest.join(", ")) }
     });
     let system = SystemMeta {
         content_type: h("content-type"),
@@ -49,9 +40,7 @@ fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, St
         &system.expires,
         &system.content_language,
     ] {
-        if v.as_ref()
-            .is_some_and(|v| v.len() > engine_limits::SYSTEM_METADATA_VALUE_BYTES_MAX)
-        {
+        if v.as_ref().is_some_and(|v| v.len() > engine_limits::SYSTEM_METADATA_VALUE_BYTES_MAX) {
             return Err(S3Error::code(S3ErrorCode::MetadataTooLarge));
         }
     }
@@ -76,18 +65,12 @@ fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
     match call.header("content-md5") {
         None => Ok(None),
         Some(v) => {
-            let bytes = B64.decode(v.trim()).map_err(|_| {
-                S3Error::new(
-                    S3ErrorCode::InvalidDigest,
-                    "The Content-MD5 you specified was invalid.",
-                )
-            })?;
-            let arr: [u8; 16] = bytes.try_into().map_err(|_| {
-                S3Error::new(
-                    S3ErrorCode::InvalidDigest,
-                    "The Content-MD5 you specified was invalid.",
-                )
-            })?;
+            let bytes = B64
+                .decode(v.trim())
+                .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            let arr: [u8; 16] = bytes
+                .try_into()
+                .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
             Ok(Some(arr))
         }
     }
@@ -96,18 +79,12 @@ fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
 /// `If-None-Match: *` makes a PUT conditional on the key being absent.
 fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
     if call.header("if-match").is_some() {
-        return Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            "If-Match on PUT is not supported",
-        ));
+        return Err(S3Error::new(S3ErrorCode::NotImplemented, "If-Match on PUT is not supported"));
     }
     match call.header("if-none-match").map(str::trim) {
         None => Ok(false),
         Some("*") => Ok(true),
-        Some(_) => Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            "If-None-Match on PUT supports only *",
-        )),
+        Some(_) => Err(S3Error::new(S3ErrorCode::NotImplemented, "If-None-Match on PUT supports only *")),
     }
 }
 
@@ -170,23 +147,11 @@ fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
         .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
     resp.push_header("Content-Type", ct);
     let pairs: [(&'static str, &str, &Option<String>); 5] = [
-        (
-            "Content-Encoding",
-            "response-content-encoding",
-            &s.content_encoding,
-        ),
-        (
-            "Content-Disposition",
-            "response-content-disposition",
-            &s.content_disposition,
-        ),
+        ("Content-Encoding", "response-content-encoding", &s.content_encoding),
+        ("Content-Disposition", "response-content-disposition", &s.content_disposition),
         ("Cache-Control", "response-cache-control", &s.cache_control),
         ("Expires", "response-expires", &s.expires),
-        (
-            "Content-Language",
-            "response-content-language",
-            &s.content_language,
-        ),
+        ("Content-Language", "response-content-language", &s.content_language),
     ];
     for (name, over, stored) in pairs {
         if let Some(v) = q(over).or_else(|| stored.clone()) {
@@ -199,11 +164,7 @@ fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
 }
 
 pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
-    let reader = call
-        .ctx
-        .store
-        .open_object(call.bucket(), call.key())
-        .await?;
+    let reader = call.ctx.store.open_object(call.bucket(), call.key()).await?;
     let meta = &reader.meta;
     let etag = meta.etag();
     let conditions = Conditions {
@@ -226,50 +187,32 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         RangeCheck::Whole => (200, 0, size),
         RangeCheck::Partial { start, len } => (206, start, len),
         RangeCheck::Unsatisfiable => {
-            return Err(S3Error::code(S3ErrorCode::InvalidRange)
-                .with_header("Content-Range", format!("bytes */{size}")));
+            return Err(
+                S3Error::code(S3ErrorCode::InvalidRange).with_header("Content-Range", format!("bytes */{size}"))
+            );
         }
     };
     let mut resp = Response::new(status);
     object_headers(call, &mut resp, meta);
     if status == 206 {
-        resp.push_header(
-            "Content-Range",
-            format!("bytes {}-{}/{}", start, start + len - 1, size),
-        );
+        resp.push_header("Content-Range", format!("bytes {}-{}/{}", start, start + len - 1, size));
     }
-    resp.body = if head {
-        Body::HeadOnly(len)
-    } else {
-        Body::Object {
-            reader: Box::new(reader),
-            offset: start,
-            len,
-        }
-    };
+    resp.body = if head { Body::HeadOnly(len) } else { Body::Object { reader: Box::new(reader), offset: start, len } };
     Ok(resp)
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx
-        .store
-        .delete_object(call.bucket(), call.key())
-        .await?;
+    call.ctx.store.delete_object(call.bucket(), call.key()).await?;
     Ok(Response::new(204))
 }
 
 pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
-    let root = call
-        .read_xml()
-        .await?
-        .ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     if root.name != "Delete" {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
-    let quiet = root
-        .child_text("Quiet")
-        .is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
+    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
     let objects: Vec<_> = root.children_named("Object").collect();
     if objects.is_empty() || objects.len() > limits::DELETE_OBJECTS_KEYS_MAX {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
@@ -277,9 +220,7 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut w = XmlWriter::new();
     w.open_root("DeleteResult");
     for o in objects {
-        let key = o
-            .child_text("Key")
-            .ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+        let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
         match call.ctx.store.delete_object(call.bucket(), key).await {
             Ok(()) => {
                 if !quiet {
@@ -345,10 +286,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
         Some(_) => {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Unknown metadata directive.",
-            ));
+            return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Unknown metadata directive."));
         }
     };
     if !replace && src_bucket == call.bucket() && src_key == call.key() {
@@ -357,24 +295,12 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let (system, user) = if replace {
-        metadata_from_headers(call)?
-    } else {
-        (src.system.clone(), src.user.clone())
-    };
-    let opts = PutOptions {
-        system,
-        user,
-        if_absent: put_precondition(call)?,
-        content_md5: None,
-        flex_checksum: None,
-    };
+    let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
+    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_checksum: None };
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size))?;
     let mut offset = 0u64;
     while offset < src.size {
-        let (r, buf) = reader
-            .read_at(take_buffer(), offset, engine_limits::IO_BUFFER_BYTES)
-            .await;
+        let (r, buf) = reader.read_at(take_buffer(), offset, engine_limits::IO_BUFFER_BYTES).await;
         let n = match r {
             Ok(n) => n,
             Err(e) => {
@@ -402,14 +328,8 @@ mod tests {
 
     #[test]
     fn copy_sources() {
-        assert_eq!(
-            parse_copy_source("/b/k%20x").unwrap(),
-            ("b".into(), "k x".into())
-        );
-        assert_eq!(
-            parse_copy_source("b/a/b?versionId=null").unwrap(),
-            ("b".into(), "a/b".into())
-        );
+        assert_eq!(parse_copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
+        assert_eq!(parse_copy_source("b/a/b?versionId=null").unwrap(), ("b".into(), "a/b".into()));
         assert!(parse_copy_source("b").is_err());
         assert!(parse_copy_source("/b/").is_err());
     }
