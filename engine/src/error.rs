@@ -24,6 +24,10 @@ pub enum Error {
     ObjectExists,
     #[error("precondition failed")]
     PreconditionFailed,
+    /// An index operation's precondition did not hold (its position in the request); callers
+    /// turn it into the domain error it means.
+    #[error("index precondition of operation {op} did not hold")]
+    ConditionFailed { op: usize },
     #[error("metadata too large")]
     MetadataTooLarge,
     #[error("object too large")]
@@ -34,6 +38,8 @@ pub enum Error {
     ChecksumMismatch { algorithm: &'static str },
     #[error("stored {algorithm} checksum does not match the data (bit rot)")]
     Corrupt { algorithm: &'static str },
+    #[error("the object changed while it was being opened")]
+    ObjectChanged,
     #[error("no such upload")]
     NoSuchUpload,
     #[error("invalid part {part_number}")]

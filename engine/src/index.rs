@@ -33,7 +33,10 @@ pub enum SyncMode {
 pub enum Table {
     Objects,
     Buckets,
+    /// Multipart uploads in progress: `bucket \0 key \0 upload-id`.
     Uploads,
+    /// Parts of uploads in progress: `upload-id` then the part number as a big-endian u32.
+    Parts,
 }
 
 /// Precondition checked by the committer right before an operation is applied.
@@ -44,25 +47,45 @@ pub enum Precondition {
     Absent,
     /// The key must exist.
     Present,
+    /// The key must hold exactly these bytes.
+    Equals(Vec<u8>),
 }
 
-/// One index write.
+/// What an operation does to its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Put(Vec<u8>),
+    Remove,
+    /// Only the precondition: nothing is written.
+    Check,
+    /// Removes every key that starts with `key` (an upload's parts).
+    RemovePrefix,
+}
+
+/// One index operation.
 #[derive(Clone, Debug)]
 pub struct IndexOp {
     pub table: Table,
     pub key: Vec<u8>,
-    /// `Some` inserts, `None` removes.
-    pub value: Option<Vec<u8>>,
+    pub action: Action,
     pub precondition: Precondition,
 }
 
 impl IndexOp {
     pub fn put(table: Table, key: Vec<u8>, value: Vec<u8>) -> IndexOp {
-        IndexOp { table, key, value: Some(value), precondition: Precondition::None }
+        IndexOp { table, key, action: Action::Put(value), precondition: Precondition::None }
     }
 
     pub fn remove(table: Table, key: Vec<u8>) -> IndexOp {
-        IndexOp { table, key, value: None, precondition: Precondition::None }
+        IndexOp { table, key, action: Action::Remove, precondition: Precondition::None }
+    }
+
+    pub fn check(table: Table, key: Vec<u8>, precondition: Precondition) -> IndexOp {
+        IndexOp { table, key, action: Action::Check, precondition }
+    }
+
+    pub fn remove_prefix(table: Table, prefix: Vec<u8>) -> IndexOp {
+        IndexOp { table, key: prefix, action: Action::RemovePrefix, precondition: Precondition::None }
     }
 
     pub fn when(mut self, precondition: Precondition) -> IndexOp {
@@ -71,7 +94,7 @@ impl IndexOp {
     }
 
     fn bytes(&self) -> usize {
-        self.key.len() + self.value.as_ref().map_or(0, Vec::len)
+        self.key.len() + if let Action::Put(v) = &self.action { v.len() } else { 0 }
     }
 }
 
@@ -95,8 +118,14 @@ impl DirSet {
     }
 }
 
-/// The records an accepted request replaced, in the order of its operations.
-pub type Previous = Vec<Option<Slice>>;
+/// The records an accepted request replaced or removed, one list per operation, in order: at
+/// most one record for Put, Remove and Check; every removed record for RemovePrefix.
+pub type Previous = Vec<Vec<Slice>>;
+
+/// What this batch has written so far, so later requests in it see earlier ones.
+type Overlay = HashMap<(Table, Vec<u8>), Option<Slice>>;
+/// The current record of an operation's key, and the records a RemovePrefix will remove.
+type Evaluated = (Option<Slice>, Vec<(Slice, Slice)>);
 
 struct CommitRequest {
     ops: Vec<IndexOp>,
@@ -111,6 +140,7 @@ pub struct Index {
     objects: Keyspace,
     buckets: Keyspace,
     uploads: Keyspace,
+    parts: Keyspace,
     tx: mpsc::Sender<CommitRequest>,
     poisoned: Arc<AtomicBool>,
     name: Arc<str>,
@@ -149,12 +179,14 @@ impl Index {
         let objects = db.keyspace("objects", KeyspaceCreateOptions::default)?;
         let buckets = db.keyspace("buckets", KeyspaceCreateOptions::default)?;
         let uploads = db.keyspace("uploads", KeyspaceCreateOptions::default)?;
+        let parts = db.keyspace("parts", KeyspaceCreateOptions::default)?;
         let (tx, rx) = mpsc::channel();
         let committer = Committer {
             db: db.clone(),
             objects: objects.clone(),
             buckets: buckets.clone(),
             uploads: uploads.clone(),
+            parts: parts.clone(),
             sync,
             objects_dir: objects_dir.to_path_buf(),
             dir_handles: HashMap::new(),
@@ -165,7 +197,7 @@ impl Index {
             .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
             .spawn(move || committer.run(rx))
             .map_err(Error::Io)?;
-        Ok(Index { db, objects, buckets, uploads, tx, poisoned, name: name.into() })
+        Ok(Index { db, objects, buckets, uploads, parts, tx, poisoned, name: name.into() })
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -173,6 +205,7 @@ impl Index {
             Table::Objects => &self.objects,
             Table::Buckets => &self.buckets,
             Table::Uploads => &self.uploads,
+            Table::Parts => &self.parts,
         }
     }
 
@@ -198,6 +231,15 @@ impl Index {
     /// An iterator over `start..end` for merged listings.
     pub fn range(&self, table: Table, start: &[u8], end: &[u8]) -> fjall::Iter {
         self.keyspace(table).range(start.to_vec()..end.to_vec())
+    }
+
+    /// Every record whose key starts with `prefix`, in key order.
+    pub fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Slice, Slice)>> {
+        let mut out = Vec::new();
+        for guard in self.keyspace(table).prefix(prefix) {
+            out.push(guard.into_inner()?);
+        }
+        Ok(out)
     }
 
     /// Every record of a table (bucket loading at start).
@@ -232,6 +274,7 @@ struct Committer {
     objects: Keyspace,
     buckets: Keyspace,
     uploads: Keyspace,
+    parts: Keyspace,
     sync: SyncMode,
     objects_dir: PathBuf,
     dir_handles: HashMap<u8, std::fs::File>,
@@ -245,6 +288,7 @@ impl Committer {
             Table::Objects => &self.objects,
             Table::Buckets => &self.buckets,
             Table::Uploads => &self.uploads,
+            Table::Parts => &self.parts,
         }
     }
 
@@ -281,31 +325,49 @@ impl Committer {
         }
         // Evaluate preconditions in arrival order against the index plus what this batch already
         // wrote, so two requests in one batch see each other.
-        let mut overlay: HashMap<(Table, Vec<u8>), Option<Slice>> = HashMap::new();
+        let mut overlay: Overlay = HashMap::new();
         let mut results: Vec<Result<Previous>> = Vec::with_capacity(batch.len());
         let mut write = self.db.batch();
         let mut writes = 0usize;
         for req in &batch {
-            match self.evaluate(&req.ops, &overlay) {
-                Err(e) => results.push(Err(e)),
-                Ok(previous) => {
-                    for op in &req.ops {
-                        let ks = self.keyspace(op.table);
-                        match &op.value {
-                            Some(v) => {
-                                write.insert(ks, op.key.as_slice(), v.as_slice());
-                                overlay.insert((op.table, op.key.clone()), Some(Slice::from(v.as_slice())));
-                            }
-                            None => {
-                                write.remove(ks, op.key.as_slice());
-                                overlay.insert((op.table, op.key.clone()), None);
-                            }
-                        }
+            let evaluated = match self.evaluate(&req.ops, &overlay) {
+                Ok(e) => e,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            for (op, (_, removed)) in req.ops.iter().zip(&evaluated) {
+                let ks = self.keyspace(op.table);
+                match &op.action {
+                    Action::Put(v) => {
+                        write.insert(ks, op.key.as_slice(), v.as_slice());
+                        overlay.insert((op.table, op.key.clone()), Some(Slice::from(v.as_slice())));
                         writes += 1;
                     }
-                    results.push(Ok(previous));
+                    Action::Remove => {
+                        write.remove(ks, op.key.as_slice());
+                        overlay.insert((op.table, op.key.clone()), None);
+                        writes += 1;
+                    }
+                    Action::Check => {}
+                    Action::RemovePrefix => {
+                        for (k, _) in removed {
+                            write.remove(ks, k.to_vec());
+                            overlay.insert((op.table, k.to_vec()), None);
+                            writes += 1;
+                        }
+                    }
                 }
             }
+            let previous = evaluated
+                .into_iter()
+                .map(|(current, removed)| match current {
+                    Some(v) => vec![v],
+                    None => removed.into_iter().map(|(_, v)| v).collect(),
+                })
+                .collect();
+            results.push(Ok(previous));
         }
         if writes > 0 {
             let committed = write.commit().and_then(|()| match self.sync {
@@ -327,21 +389,50 @@ impl Committer {
         }
     }
 
-    fn evaluate(&self, ops: &[IndexOp], overlay: &HashMap<(Table, Vec<u8>), Option<Slice>>) -> Result<Previous> {
-        let mut previous = Vec::with_capacity(ops.len());
-        for op in ops {
+    /// Checks every precondition of a request and collects what its operations replace: the
+    /// current record of each key, and the records under the prefix of a RemovePrefix.
+    fn evaluate(&self, ops: &[IndexOp], overlay: &Overlay) -> Result<Vec<Evaluated>> {
+        let mut evaluated = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            if op.action == Action::RemovePrefix {
+                evaluated.push((None, self.scan_with_overlay(op.table, &op.key, overlay)?));
+                continue;
+            }
             let current = match overlay.get(&(op.table, op.key.clone())) {
                 Some(v) => v.clone(),
                 None => self.keyspace(op.table).get(&op.key)?,
             };
-            match (&op.precondition, &current) {
-                (Precondition::Absent, Some(_)) => return Err(Error::PreconditionFailed),
-                (Precondition::Present, None) => return Err(Error::PreconditionFailed),
-                _ => {}
+            let holds = match (&op.precondition, &current) {
+                (Precondition::None, _) => true,
+                (Precondition::Absent, c) => c.is_none(),
+                (Precondition::Present, c) => c.is_some(),
+                (Precondition::Equals(want), Some(c)) => c.as_ref() == want.as_slice(),
+                (Precondition::Equals(_), None) => false,
+            };
+            if !holds {
+                return Err(Error::ConditionFailed { op: i });
             }
-            previous.push(current);
+            evaluated.push((current, Vec::new()));
         }
-        Ok(previous)
+        Ok(evaluated)
+    }
+
+    /// The records under `prefix` as this batch sees them: the index plus the batch's own writes.
+    fn scan_with_overlay(&self, table: Table, prefix: &[u8], overlay: &Overlay) -> Result<Vec<(Slice, Slice)>> {
+        let mut found: std::collections::BTreeMap<Vec<u8>, Slice> = std::collections::BTreeMap::new();
+        for guard in self.keyspace(table).prefix(prefix) {
+            let (k, v) = guard.into_inner()?;
+            found.insert(k.to_vec(), v);
+        }
+        for ((t, k), v) in overlay {
+            if *t == table && k.starts_with(prefix) {
+                match v {
+                    Some(v) => found.insert(k.clone(), v.clone()),
+                    None => found.remove(k),
+                };
+            }
+        }
+        Ok(found.into_iter().map(|(k, v)| (Slice::from(k), v)).collect())
     }
 
     /// fsyncs each fan-out directory that gained entries, once per batch.

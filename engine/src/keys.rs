@@ -63,6 +63,47 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Length of an upload id: 12 hex digits of creation milliseconds, then 16 random hex digits,
+/// so ids of one key sort by creation time.
+pub const UPLOAD_ID_LEN: usize = 28;
+
+/// Checks that `id` has the shape keel gives upload ids (so it can never escape a key range).
+pub fn valid_upload_id(id: &str) -> bool {
+    id.len() == UPLOAD_ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Creation time (ms since the epoch) encoded in an upload id.
+pub fn upload_id_created_ms(id: &str) -> Option<u64> {
+    u64::from_str_radix(id.get(..12)?, 16).ok()
+}
+
+/// Index key of an upload: `bucket \0 key \0 upload-id`.
+pub fn upload_index_key(bucket: &str, key: &[u8], upload_id: &str) -> Vec<u8> {
+    let mut k = object_index_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+/// Splits the part of an upload index key after `bucket \0` into (object key, upload id).
+pub fn split_upload_suffix(suffix: &[u8]) -> Option<(&[u8], &str)> {
+    if suffix.len() < UPLOAD_ID_LEN + 1 {
+        return None;
+    }
+    let (key, rest) = suffix.split_at(suffix.len() - UPLOAD_ID_LEN - 1);
+    if rest[0] != 0 {
+        return None;
+    }
+    Some((key, std::str::from_utf8(&rest[1..]).ok()?))
+}
+
+/// Index key of a part: the upload id, then the part number (big-endian, so parts sort).
+pub fn part_index_key(upload_id: &str, part_number: u32) -> Vec<u8> {
+    let mut k = upload_id.as_bytes().to_vec();
+    k.extend_from_slice(&part_number.to_be_bytes());
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +137,20 @@ mod tests {
         assert!(object_index_key("abc", &[0xff; 1024]) < a_end);
         assert!(a_end <= object_index_key("abc-d", b""));
         assert!(a_end <= object_index_key("abcd", b""));
+    }
+
+    #[test]
+    fn upload_keys() {
+        let id = "0123456789abcdef0123456789ab";
+        assert!(valid_upload_id(id));
+        assert!(!valid_upload_id("../../x"));
+        assert_eq!(upload_id_created_ms(id), Some(0x0123456789ab));
+        let k = upload_index_key("bkt", b"a\0b", id);
+        let (key, uid) = split_upload_suffix(&k[4..]).unwrap();
+        assert_eq!((key, uid), (&b"a\0b"[..], id));
+        let p1 = part_index_key(id, 2);
+        let p2 = part_index_key(id, 10);
+        assert!(p1 < p2 && p1.starts_with(id.as_bytes()));
     }
 
     #[test]

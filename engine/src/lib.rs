@@ -35,6 +35,7 @@ pub mod limits;
 pub mod list;
 pub mod meta;
 pub mod mountpath;
+pub mod multipart;
 pub mod object;
 pub mod placement;
 pub mod store;
@@ -43,8 +44,12 @@ pub use buffer::{IoBuffer, give_buffer, take_buffer};
 pub use checksum::{BodyHasher, ChecksumKind, StoredChecksum};
 pub use error::{Error, Result};
 pub use index::{IndexConfig, SyncMode};
-pub use list::{ListEntry, ListPage, ListQuery};
-pub use meta::{BucketAcl, BucketMeta, DataLoc, FlexChecksum, ObjectId, ObjectMeta, SystemMeta, Versioning};
+pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
+pub use meta::{
+    BucketAcl, BucketMeta, DataLoc, FlexChecksum, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta,
+    Versioning,
+};
 pub use mountpath::Mountpath;
-pub use object::{FileSpan, ObjectReader, PutOptions, PutWriter};
+pub use multipart::{CompletePart, UploadOptions};
+pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter};
 pub use store::{Store, StoreConfig};

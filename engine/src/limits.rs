@@ -7,7 +7,13 @@ pub const BUCKET_NAME_BYTES_MIN: usize = 3;
 pub const BUCKET_NAME_BYTES_MAX: usize = 63;
 /// User metadata (`x-amz-meta-*` names and values together), as S3 allows.
 pub const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
-/// Largest single PUT (S3: 5 GiB).
+/// Part numbers of a multipart upload are 1..=PART_NUMBER_MAX (S3: 10,000).
+pub const PART_NUMBER_MAX: u32 = 10_000;
+/// Largest object, multipart included (S3: 5 TiB).
+pub const OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Default smallest non-final part (S3: 5 MiB); a server setting.
+pub const PART_BYTES_MIN_DEFAULT: u64 = 5 * 1024 * 1024;
+/// Largest single PUT or part (S3: 5 GiB).
 pub const OBJECT_PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Objects up to this size live inside their index entry: no data file, no data fsync.
 pub const INLINE_BYTES_MAX: usize = 8 * 1024;
@@ -32,6 +38,7 @@ pub const MOUNTPATHS_MAX: usize = 256;
 
 const _: () =
     assert!(INLINE_BYTES_MAX + USER_METADATA_BYTES_MAX + 16 * SYSTEM_METADATA_VALUE_BYTES_MAX < META_RECORD_BYTES_MAX);
+const _: () = assert!(OBJECT_PUT_BYTES_MAX * PART_NUMBER_MAX as u64 >= OBJECT_BYTES_MAX);
 const _: () = assert!(IO_BUFFER_BYTES.is_multiple_of(IO_BUFFER_ALIGN_BYTES));
 const _: () = assert!(FANOUT_DIRS_COUNT == 256, "fan-out uses one byte of the id");
 const _: () = assert!(KEY_BYTES_MAX + BUCKET_NAME_BYTES_MAX + 1 < 65536, "fjall keys are at most 64 KiB");

@@ -18,8 +18,11 @@
 //!        opt<(u8 algorithm, bytes value, u32 composite parts)> flexible checksum
 //!        u8      data location: 0 inline (bytes), 1 file (u128 id),
 //!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
-//!                opt<bytes> part checksum)
+//!                opt<bytes> the part's stored checksum, of the object's stored kind; a
+//!                multipart object's own stored checksum value is empty)
 //! ```
+//! Upload and part records (multipart uploads in progress) are described at `UploadMeta` and
+//! `PartMeta`.
 //! Bucket record, format 1: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
 //! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
 //! 1 public-read)`.
@@ -27,6 +30,10 @@
 use crate::checksum::{ChecksumKind, StoredChecksum};
 use crate::error::{Error, Result};
 use crate::limits;
+
+/// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
+/// dates, which end there.
+pub const MTIME_MS_MAX: u64 = 253_402_300_799_999;
 
 /// Unique name of a data file on a mountpath.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,8 +153,8 @@ impl ObjectMeta {
                 if parts.is_empty() {
                     return Err(Error::BadMeta("multipart object without parts"));
                 }
-                let total: u64 = parts.iter().map(|p| p.size).sum();
-                if total != self.size {
+                let total = parts.iter().try_fold(0u64, |acc, p| acc.checked_add(p.size));
+                if total != Some(self.size) {
                     return Err(Error::BadMeta("part sizes differ from size"));
                 }
             }
@@ -169,14 +176,7 @@ impl ObjectMeta {
         w.u32(self.etag_parts);
         w.u8(self.stored_checksum.kind.code());
         w.bytes(&self.stored_checksum.value);
-        for f in self.system.fields() {
-            w.opt_str(f.as_deref());
-        }
-        w.u16(u16::try_from(self.user.len()).expect("user metadata is bounded by USER_METADATA_BYTES_MAX"));
-        for (k, v) in &self.user {
-            w.bytes(k.as_bytes());
-            w.bytes(v.as_bytes());
-        }
+        write_headers(&mut w, &self.system, &self.user);
         match &self.flex_checksum {
             None => w.u8(0),
             Some(f) => {
@@ -222,23 +222,14 @@ impl ObjectMeta {
         }
         let size = r.u64()?;
         let mtime_ms = r.u64()?;
+        if mtime_ms > MTIME_MS_MAX {
+            return Err(Error::BadMeta("mtime past year 9999"));
+        }
         let md5 = r.array16()?;
         let etag_parts = r.u32()?;
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
         let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
-        let system = SystemMeta {
-            content_type: r.opt_str()?,
-            content_encoding: r.opt_str()?,
-            content_disposition: r.opt_str()?,
-            cache_control: r.opt_str()?,
-            expires: r.opt_str()?,
-            content_language: r.opt_str()?,
-        };
-        let pairs = r.u16()? as usize;
-        let mut user = Vec::with_capacity(pairs.min(64));
-        for _ in 0..pairs {
-            user.push((r.str()?, r.str()?));
-        }
+        let (system, user) = read_headers(&mut r)?;
         let flex_checksum = match r.u8()? {
             0 => None,
             1 => Some(FlexChecksum { algorithm: r.u8()?, value: r.bytes()?.to_vec(), parts: r.u32()? }),
@@ -354,6 +345,147 @@ impl BucketMeta {
             return Err(Error::BadMeta("trailing bytes"));
         }
         Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl })
+    }
+}
+
+/// System metadata (six `opt<str>`) then user metadata (`u16` count of `str` pairs).
+fn write_headers(w: &mut Writer, system: &SystemMeta, user: &[(String, String)]) {
+    for f in system.fields() {
+        w.opt_str(f.as_deref());
+    }
+    w.u16(u16::try_from(user.len()).expect("user metadata is bounded by USER_METADATA_BYTES_MAX"));
+    for (k, v) in user {
+        w.bytes(k.as_bytes());
+        w.bytes(v.as_bytes());
+    }
+}
+
+fn read_headers(r: &mut Reader<'_>) -> Result<(SystemMeta, Vec<(String, String)>)> {
+    let system = SystemMeta {
+        content_type: r.opt_str()?,
+        content_encoding: r.opt_str()?,
+        content_disposition: r.opt_str()?,
+        cache_control: r.opt_str()?,
+        expires: r.opt_str()?,
+        content_language: r.opt_str()?,
+    };
+    let pairs = r.u16()? as usize;
+    let mut user = Vec::with_capacity(pairs.min(64));
+    for _ in 0..pairs {
+        user.push((r.str()?, r.str()?));
+    }
+    Ok((system, user))
+}
+
+/// A multipart upload in progress.
+///
+/// Format 1: `u8 format, u64 created ms, str initiator, u8 stored checksum kind,
+/// opt<u8> flexible checksum algorithm`, then the headers as in an object record.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct UploadMeta {
+    pub created_ms: u64,
+    pub initiator: String,
+    pub checksum: ChecksumKind,
+    pub flex_algorithm: Option<u8>,
+    pub system: SystemMeta,
+    pub user: Vec<(String, String)>,
+}
+
+impl UploadMeta {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(64));
+        w.u8(1);
+        w.u64(self.created_ms);
+        w.bytes(self.initiator.as_bytes());
+        w.u8(self.checksum.code());
+        match self.flex_algorithm {
+            None => w.u8(0),
+            Some(a) => {
+                w.u8(1);
+                w.u8(a);
+            }
+        }
+        write_headers(&mut w, &self.system, &self.user);
+        w.0
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<UploadMeta> {
+        let mut r = Reader(buf);
+        if r.u8()? != 1 {
+            return Err(Error::BadMeta("unknown upload record format"));
+        }
+        let created_ms = r.u64()?;
+        let initiator = r.str()?;
+        let checksum = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
+        let flex_algorithm = match r.u8()? {
+            0 => None,
+            1 => Some(r.u8()?),
+            _ => return Err(Error::BadMeta("flex algorithm presence")),
+        };
+        let (system, user) = read_headers(&mut r)?;
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        Ok(UploadMeta { created_ms, initiator, checksum, flex_algorithm, system, user })
+    }
+}
+
+/// One uploaded part of an upload in progress.
+///
+/// Format 1: `u8 format, u128 data-file id, u64 size, [u8;16] MD5, u64 mtime ms,
+/// bytes stored checksum value, opt<bytes> flexible checksum value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartMeta {
+    pub id: ObjectId,
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub mtime_ms: u64,
+    pub stored_checksum: Vec<u8>,
+    pub flex_checksum: Option<Vec<u8>>,
+}
+
+impl PartMeta {
+    pub fn etag(&self) -> String {
+        hex::encode(self.md5)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(80));
+        w.u8(1);
+        w.u128(self.id.0);
+        w.u64(self.size);
+        w.raw(&self.md5);
+        w.u64(self.mtime_ms);
+        w.bytes(&self.stored_checksum);
+        match &self.flex_checksum {
+            None => w.u8(0),
+            Some(v) => {
+                w.u8(1);
+                w.bytes(v);
+            }
+        }
+        w.0
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<PartMeta> {
+        let mut r = Reader(buf);
+        if r.u8()? != 1 {
+            return Err(Error::BadMeta("unknown part record format"));
+        }
+        let id = ObjectId(r.u128()?);
+        let size = r.u64()?;
+        let md5 = r.array16()?;
+        let mtime_ms = r.u64()?;
+        let stored_checksum = r.bytes()?.to_vec();
+        let flex_checksum = match r.u8()? {
+            0 => None,
+            1 => Some(r.bytes()?.to_vec()),
+            _ => return Err(Error::BadMeta("part checksum presence")),
+        };
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        Ok(PartMeta { id, size, md5, mtime_ms, stored_checksum, flex_checksum })
     }
 }
 
@@ -515,6 +647,32 @@ mod tests {
         assert_eq!(m.etag(), "ab".repeat(16));
         m.etag_parts = 3;
         assert_eq!(m.etag(), format!("{}-3", "ab".repeat(16)));
+    }
+
+    #[test]
+    fn upload_and_part_round_trip() {
+        let u = UploadMeta {
+            created_ms: 9,
+            initiator: "AK".into(),
+            checksum: ChecksumKind::Md5,
+            flex_algorithm: Some(2),
+            system: SystemMeta { content_type: Some("a/b".into()), ..Default::default() },
+            user: vec![("k".into(), "v".into())],
+        };
+        assert_eq!(UploadMeta::decode(&u.encode()).unwrap(), u);
+        let p = PartMeta {
+            id: ObjectId(77),
+            size: 5 << 20,
+            md5: [3; 16],
+            mtime_ms: 11,
+            stored_checksum: vec![1, 2],
+            flex_checksum: Some(vec![4; 4]),
+        };
+        let enc = p.encode();
+        assert_eq!(PartMeta::decode(&enc).unwrap(), p);
+        for cut in 0..enc.len() {
+            assert!(PartMeta::decode(&enc[..cut]).is_err());
+        }
     }
 
     #[test]

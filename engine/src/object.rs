@@ -1,9 +1,9 @@
-//! Object data: streaming writes (PUT) and positioned reads (GET).
+//! Object data: streaming writes (PUT, UploadPart) and positioned reads (GET).
 //!
 //! A PUT streams into a fresh data file named by a new id (or into memory for objects small
 //! enough to live in the index record), hashing as it goes. Only when every byte is written and
 //! synced does the index entry swap; then the replaced object's files are unlinked. A GET that
-//! opened the old file before the swap keeps reading it whole.
+//! opened the old files before the swap keeps reading them whole.
 
 use std::sync::Arc;
 
@@ -13,12 +13,12 @@ use compio::fs::{File, OpenOptions};
 use compio::io::{AsyncReadAt, AsyncWriteAtExt};
 
 use crate::buffer::IoBuffer;
-use crate::checksum::{BodyHasher, ChecksumKind};
+use crate::checksum::{BodyHasher, ChecksumKind, StoredChecksum};
 use crate::error::{Error, Result};
 use crate::index::{DirSet, SyncMode};
 use crate::keys;
 use crate::limits;
-use crate::meta::{DataLoc, FlexChecksum, ObjectId, ObjectMeta, SystemMeta};
+use crate::meta::{DataLoc, FlexChecksum, ObjectId, ObjectMeta, PartMeta, SystemMeta};
 use crate::mountpath::Mountpath;
 use crate::store::{Store, now_ms};
 
@@ -40,52 +40,90 @@ enum Sink {
     File { file: File, id: ObjectId },
 }
 
-/// A PUT in progress. Dropping it without `finish` removes what was written.
+/// What a writer produces: a whole object, or one part of a multipart upload.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    Object,
+    Part { upload_id: String, part_number: u32 },
+}
+
+/// A PUT (or UploadPart) in progress. Dropping it without `finish` removes what was written,
+/// unless a commit was already sent: then the index may reference the file, and an unreferenced
+/// one is left to the orphan collector rather than risking a dangling record.
 pub struct PutWriter {
-    store: Arc<Store>,
-    mp: Arc<Mountpath>,
-    bucket: String,
-    key: String,
+    pub(crate) store: Arc<Store>,
+    pub(crate) mp: Arc<Mountpath>,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) target: Target,
     hasher: BodyHasher,
     checksum_kind: ChecksumKind,
     written: u64,
     declared: Option<u64>,
     sink: Option<Sink>,
+    commit_sent: bool,
+}
+
+/// The bytes of a finished write, before any index commit.
+pub(crate) struct Sealed {
+    pub md5: [u8; 16],
+    pub stored: StoredChecksum,
+    pub data: DataLoc,
+    pub dirs: DirSet,
 }
 
 impl Store {
     /// Starts a PUT of `bucket/key`; `declared` is the body length when the client said it.
     pub fn put_writer(self: &Arc<Self>, bucket: &str, key: &str, declared: Option<u64>) -> Result<PutWriter> {
         let bucket_meta = self.bucket(bucket)?;
-        keys::validate_key(key)?;
-        if declared.is_some_and(|n| n > limits::OBJECT_PUT_BYTES_MAX) {
-            return Err(Error::ObjectTooLarge);
-        }
         let mp = self.owner(bucket, key).clone();
-        mp.check()?;
-        let sink = match declared {
-            Some(n) if n as usize <= limits::INLINE_BYTES_MAX => Sink::Memory(Vec::with_capacity(n as usize)),
-            Some(_) => Sink::Memory(Vec::new()), // becomes a file on the first write
-            None => Sink::Memory(Vec::new()),
-        };
-        Ok(PutWriter {
-            store: self.clone(),
-            mp,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            hasher: BodyHasher::new(bucket_meta.checksum),
-            checksum_kind: bucket_meta.checksum,
-            written: 0,
-            declared,
-            sink: Some(sink),
-        })
+        PutWriter::new(self, mp, bucket, key, Target::Object, bucket_meta.checksum, declared)
     }
 }
 
 impl PutWriter {
+    pub(crate) fn new(
+        store: &Arc<Store>,
+        mp: Arc<Mountpath>,
+        bucket: &str,
+        key: &str,
+        target: Target,
+        checksum_kind: ChecksumKind,
+        declared: Option<u64>,
+    ) -> Result<PutWriter> {
+        keys::validate_key(key)?;
+        if declared.is_some_and(|n| n > limits::OBJECT_PUT_BYTES_MAX) {
+            return Err(Error::ObjectTooLarge);
+        }
+        mp.check()?;
+        let sink = match declared {
+            Some(n) if n as usize <= limits::INLINE_BYTES_MAX => Sink::Memory(Vec::with_capacity(n as usize)),
+            _ => Sink::Memory(Vec::new()), // becomes a file on the first write
+        };
+        Ok(PutWriter {
+            store: store.clone(),
+            mp,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            target,
+            hasher: BodyHasher::new(checksum_kind),
+            checksum_kind,
+            written: 0,
+            declared,
+            sink: Some(sink),
+            commit_sent: false,
+        })
+    }
+
     /// Bytes accepted so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    fn may_inline(&self, total: u64) -> bool {
+        matches!(self.target, Target::Object)
+            && total as usize <= limits::INLINE_BYTES_MAX
+            && self.declared.is_none_or(|d| d as usize <= limits::INLINE_BYTES_MAX)
     }
 
     /// Hashes and stores `buf`; gives the buffer back for reuse.
@@ -102,32 +140,14 @@ impl PutWriter {
         let offset = self.written;
         self.written = total;
         let in_memory = matches!(&self.sink, Some(Sink::Memory(_)));
-        let fits_inline = total as usize <= limits::INLINE_BYTES_MAX
-            && self.declared.is_none_or(|d| d as usize <= limits::INLINE_BYTES_MAX);
-        if in_memory && fits_inline {
+        if in_memory && self.may_inline(total) {
             if let Some(Sink::Memory(v)) = &mut self.sink {
                 v.extend_from_slice(buf.as_slice());
             }
             return (Ok(()), buf);
         }
-        if in_memory {
-            // Spill to a data file: first what memory holds, then this buffer.
-            let held = match self.sink.take() {
-                Some(Sink::Memory(v)) => v,
-                _ => unreachable!("checked in_memory"),
-            };
-            match self.create_file().await {
-                Ok((file, id)) => {
-                    let held_len = held.len() as u64;
-                    let BufResult(r, _) = (&file).write_all_at(held, 0).await;
-                    self.sink = Some(Sink::File { file, id });
-                    if let Err(e) = r {
-                        return (Err(self.mp.io_error(e)), buf);
-                    }
-                    debug_assert_eq!(held_len, offset);
-                }
-                Err(e) => return (Err(e), buf),
-            }
+        if in_memory && let Err(e) = self.spill().await {
+            return (Err(e), buf);
         }
         match &self.sink {
             Some(Sink::File { file, .. }) => {
@@ -137,6 +157,22 @@ impl PutWriter {
             }
             _ => (Err(Error::Io(std::io::Error::other("writer in an invalid state"))), buf),
         }
+    }
+
+    /// Moves what memory holds into a new data file.
+    async fn spill(&mut self) -> Result<()> {
+        let held = match self.sink.take() {
+            Some(Sink::Memory(v)) => v,
+            other => {
+                self.sink = other;
+                return Ok(());
+            }
+        };
+        let (file, id) = self.create_file().await?;
+        let empty = held.is_empty();
+        let r = if empty { Ok(()) } else { (&file).write_all_at(held, 0).await.0 };
+        self.sink = Some(Sink::File { file, id });
+        r.map_err(|e| self.mp.io_error(e))
     }
 
     async fn create_file(&self) -> Result<(File, ObjectId)> {
@@ -153,17 +189,22 @@ impl PutWriter {
         Err(Error::Io(std::io::Error::other("could not find a free data-file id")))
     }
 
-    /// Verifies, syncs and commits the object; returns its metadata.
-    pub async fn finish(mut self, opts: PutOptions) -> Result<ObjectMeta> {
+    /// Checks the length and Content-MD5, makes the bytes durable (under `--sync always`) and
+    /// says where they are.
+    pub(crate) async fn seal(&mut self, content_md5: Option<[u8; 16]>) -> Result<Sealed> {
         if let Some(d) = self.declared
             && d != self.written
         {
             return Err(Error::IncompleteBody { expected: d, received: self.written });
         }
+        if matches!(self.target, Target::Part { .. }) {
+            // Parts are always data files, even empty ones: manifests reference files.
+            self.spill().await?;
+        }
         let hasher = std::mem::replace(&mut self.hasher, BodyHasher::new(ChecksumKind::None));
-        let (md5, stored_checksum) = hasher.finish();
-        debug_assert_eq!(stored_checksum.kind, self.checksum_kind);
-        if opts.content_md5.is_some_and(|m| m != md5) {
+        let (md5, stored) = hasher.finish();
+        debug_assert_eq!(stored.kind, self.checksum_kind);
+        if content_md5.is_some_and(|m| m != md5) {
             return Err(Error::ChecksumMismatch { algorithm: "Content-MD5" });
         }
         let mut dirs = DirSet::default();
@@ -180,32 +221,69 @@ impl PutWriter {
                 }
                 DataLoc::File(*id)
             }
-            None => {
-                return Err(Error::Io(std::io::Error::other("writer in an invalid state")));
-            }
+            None => return Err(Error::Io(std::io::Error::other("writer in an invalid state"))),
         };
+        Ok(Sealed { md5, stored, data, dirs })
+    }
+
+    /// Runs an index commit for this writer's bytes. Once the commit is sent the file is no
+    /// longer ours to remove, unless the committer says for certain it was not applied.
+    pub(crate) async fn commit_with<T>(&mut self, commit: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.commit_sent = true;
+        let r = commit.await;
+        match &r {
+            Ok(_) => self.sink = None,
+            // A precondition that failed means nothing of the request was applied.
+            Err(
+                Error::ConditionFailed { .. } | Error::PreconditionFailed | Error::NoSuchBucket | Error::NoSuchUpload,
+            ) => self.commit_sent = false,
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Verifies, syncs and commits the object; returns its metadata.
+    pub async fn finish(mut self, opts: PutOptions) -> Result<ObjectMeta> {
+        assert!(matches!(self.target, Target::Object), "finish is for whole objects");
+        let sealed = self.seal(opts.content_md5).await?;
         let meta = ObjectMeta {
             size: self.written,
             mtime_ms: now_ms(),
-            md5,
+            md5: sealed.md5,
             etag_parts: 0,
-            stored_checksum,
+            stored_checksum: sealed.stored,
             system: opts.system,
             user: opts.user,
             flex_checksum: opts.flex_checksum,
-            data,
+            data: sealed.data,
         };
-        let store = self.store.clone();
-        let mp = self.mp.clone();
-        store.commit_object(&mp, &self.bucket, &self.key, &meta, dirs, opts.if_absent).await?;
-        // Committed: the file now belongs to the index.
-        self.sink = None;
+        let (store, mp, bucket, key) = (self.store.clone(), self.mp.clone(), self.bucket.clone(), self.key.clone());
+        self.commit_with(store.commit_object(&mp, &bucket, &key, &meta, sealed.dirs, opts.if_absent)).await?;
         Ok(meta)
+    }
+
+    /// The part record a finished part writer produces.
+    pub(crate) fn part_meta(&self, sealed: &Sealed, flex_checksum: Option<Vec<u8>>) -> Result<PartMeta> {
+        let id = match sealed.data {
+            DataLoc::File(id) => id,
+            _ => return Err(Error::Io(std::io::Error::other("a part without a data file"))),
+        };
+        Ok(PartMeta {
+            id,
+            size: self.written,
+            md5: sealed.md5,
+            mtime_ms: now_ms(),
+            stored_checksum: sealed.stored.value.clone(),
+            flex_checksum,
+        })
     }
 }
 
 impl Drop for PutWriter {
     fn drop(&mut self) {
+        if self.commit_sent {
+            return;
+        }
         if let Some(Sink::File { id, .. }) = self.sink.take() {
             // An unfinished or failed PUT: its file is unreachable. Rare, so a blocking unlink is fine.
             if let Err(e) = std::fs::remove_file(self.mp.data_path(id)) {
@@ -215,12 +293,20 @@ impl Drop for PutWriter {
     }
 }
 
-/// One contiguous piece of an object: a data file (or the inline bytes) and where the piece starts.
+/// One contiguous piece of an object: a data file (or the inline bytes) and where it starts.
 struct Segment {
     /// Offset of the segment's first byte within the object.
     start: u64,
     len: u64,
+    /// Open when the segment overlaps the range this reader was opened for.
     file: Option<File>,
+}
+
+/// An object found in the index but not opened yet: conditions and ranges are decided on its
+/// metadata, then only the files the answer needs are opened.
+pub struct Located {
+    pub meta: ObjectMeta,
+    mp: Arc<Mountpath>,
 }
 
 /// An object opened for reading. Its files are open, so an overwrite or delete that commits
@@ -238,41 +324,63 @@ pub struct FileSpan<'a> {
     pub len: u64,
 }
 
+/// How many times a read retries when an overwrite unlinked the files it was about to open.
+const OPEN_ATTEMPTS_MAX: usize = 4;
+
 impl Store {
-    /// Looks up and opens an object for reading.
+    /// Looks an object up without opening anything.
+    pub fn lookup(&self, bucket: &str, key: &str) -> Result<Located> {
+        let (mp, meta) = self.locate(bucket, key)?;
+        Ok(Located { meta, mp })
+    }
+
+    /// Looks up and opens a whole object for reading (retrying if an overwrite races the open).
     pub async fn open_object(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
-        // An overwrite may unlink the file between the lookup and the open: look again.
         let mut attempts = 0;
         loop {
-            let meta = self.head_object(bucket, key)?;
-            let mp = self.owner(bucket, key).clone();
-            match open_segments(&mp, &meta).await {
-                Ok(segments) => return Ok(ObjectReader { meta, segments, mp }),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
-                Err(e) => return Err(mp.io_error(e)),
+            let located = self.lookup(bucket, key)?;
+            let size = located.meta.size;
+            match located.open(0, size).await {
+                Err(Error::ObjectChanged) if attempts + 1 < OPEN_ATTEMPTS_MAX => attempts += 1,
+                other => return other,
             }
         }
     }
 }
 
-async fn open_segments(mp: &Mountpath, meta: &ObjectMeta) -> std::io::Result<Vec<Segment>> {
-    Ok(match &meta.data {
-        DataLoc::Inline(_) => vec![Segment { start: 0, len: meta.size, file: None }],
-        DataLoc::File(id) => {
-            let file = File::open(mp.data_path(*id)).await?;
-            vec![Segment { start: 0, len: meta.size, file: Some(file) }]
-        }
-        DataLoc::Parts(parts) => {
-            let mut out = Vec::with_capacity(parts.len());
-            let mut start = 0;
-            for p in parts {
-                let file = File::open(mp.data_path(p.id)).await?;
-                out.push(Segment { start, len: p.size, file: Some(file) });
-                start += p.size;
+impl Located {
+    /// Opens the files holding bytes `start..start + len`. `Error::ObjectChanged` means an
+    /// overwrite or delete unlinked them since the lookup: look up again.
+    pub async fn open(self, start: u64, len: u64) -> Result<ObjectReader> {
+        let end = start.saturating_add(len).min(self.meta.size);
+        let mut segments = Vec::new();
+        match &self.meta.data {
+            DataLoc::Inline(_) => segments.push(Segment { start: 0, len: self.meta.size, file: None }),
+            DataLoc::File(id) => {
+                let file = if start < end { Some(self.open_file(*id).await?) } else { None };
+                segments.push(Segment { start: 0, len: self.meta.size, file });
             }
-            out
+            DataLoc::Parts(parts) => {
+                segments.reserve(parts.len());
+                let mut at = 0u64;
+                for p in parts {
+                    let overlaps = at < end && start < at + p.size;
+                    let file = if overlaps { Some(self.open_file(p.id).await?) } else { None };
+                    segments.push(Segment { start: at, len: p.size, file });
+                    at += p.size;
+                }
+            }
         }
-    })
+        Ok(ObjectReader { meta: self.meta, segments, mp: self.mp })
+    }
+
+    async fn open_file(&self, id: ObjectId) -> Result<File> {
+        match File::open(self.mp.data_path(id)).await {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::ObjectChanged),
+            Err(e) => Err(self.mp.io_error(e)),
+        }
+    }
 }
 
 impl ObjectReader {
@@ -293,7 +401,8 @@ impl ObjectReader {
         Some(i - 1)
     }
 
-    /// The on-disk span holding `offset`, at most `len` bytes long (None for inline objects).
+    /// The on-disk span holding `offset`, at most `len` bytes long (None for inline objects and
+    /// for bytes outside the range the reader was opened for).
     pub fn span(&self, offset: u64, len: u64) -> Option<FileSpan<'_>> {
         let seg = &self.segments[self.segment_index(offset)?];
         let file = seg.file.as_ref()?;
@@ -326,17 +435,15 @@ impl ObjectReader {
                     let BufResult(r, slice) = file.read_at(slice, within + filled as u64).await;
                     buf = slice.into_inner();
                     match r {
-                        Ok(0) => {
-                            // The file is shorter than its record says.
-                            return (Err(Error::Corrupt { algorithm: "size" }), buf);
-                        }
+                        // The file is shorter than its record says.
+                        Ok(0) => return (Err(Error::Corrupt { algorithm: "size" }), buf),
                         Ok(m) => filled += m,
                         Err(e) => return (Err(self.mp.io_error(e)), buf),
                     }
                 }
                 (Ok(n), buf)
             }
-            _ => (Err(Error::BadMeta("segment without a file")), buf),
+            _ => (Err(Error::BadMeta("read outside the range the object was opened for")), buf),
         }
     }
 }

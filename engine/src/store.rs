@@ -139,7 +139,7 @@ impl Store {
         keys::validate_bucket_name(name)?;
         let meta = BucketMeta { created_ms: now_ms(), owner: owner.to_owned(), ..Default::default() };
         {
-            let _guard = self.bucket_writes.lock().unwrap_or_else(|p| p.into_inner());
+            let _guard = self.bucket_guard();
             if self.bucket_exists(name) {
                 return Err(Error::BucketExists);
             }
@@ -148,12 +148,17 @@ impl Store {
             });
         }
         if let Err(e) = self.write_bucket_everywhere(name, Some(&meta)).await {
+            let _guard = self.bucket_guard();
             self.swap_buckets(|m| {
                 m.remove(name);
             });
             return Err(e);
         }
         Ok(meta)
+    }
+
+    fn bucket_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.bucket_writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn write_bucket_everywhere(&self, name: &str, meta: Option<&BucketMeta>) -> Result<()> {
@@ -171,7 +176,7 @@ impl Store {
     /// Changes a bucket's properties (versioning, checksum, ACL) everywhere.
     pub async fn update_bucket(&self, name: &str, f: impl FnOnce(&mut BucketMeta)) -> Result<BucketMeta> {
         let meta = {
-            let _guard = self.bucket_writes.lock().unwrap_or_else(|p| p.into_inner());
+            let _guard = self.bucket_guard();
             let mut meta = self.bucket(name)?;
             f(&mut meta);
             self.swap_buckets(|m| {
@@ -180,12 +185,17 @@ impl Store {
             meta
         };
         self.write_bucket_everywhere(name, Some(&meta)).await?;
+        // A delete that raced this update removed the bucket from the map: keep the index in step.
+        if !self.bucket_exists(name) {
+            self.write_bucket_everywhere(name, None).await?;
+            return Err(Error::NoSuchBucket);
+        }
         Ok(meta)
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let removed = {
-            let _guard = self.bucket_writes.lock().unwrap_or_else(|p| p.into_inner());
+            let _guard = self.bucket_guard();
             let meta = self.bucket(name)?;
             if !self.bucket_is_empty(name)? {
                 return Err(Error::BucketNotEmpty);
@@ -195,11 +205,24 @@ impl Store {
             });
             meta
         };
+        // Object commits check the bucket record in the committer, so a PUT in flight either
+        // lands before this removal (and the emptiness check above may have missed it: see the
+        // recheck below) or fails with NoSuchBucket.
         if let Err(e) = self.write_bucket_everywhere(name, None).await {
+            let _guard = self.bucket_guard();
             self.swap_buckets(|m| {
                 m.insert(name.to_owned(), removed);
             });
             return Err(e);
+        }
+        if !self.bucket_is_empty(name)? {
+            // An object committed between the check and the removal: put the bucket back.
+            self.write_bucket_everywhere(name, Some(&removed)).await?;
+            let _guard = self.bucket_guard();
+            self.swap_buckets(|m| {
+                m.insert(name.to_owned(), removed);
+            });
+            return Err(Error::BucketNotEmpty);
         }
         Ok(())
     }
@@ -220,32 +243,91 @@ impl Store {
 
     // ---- objects ----
 
-    /// Looks an object up (HEAD, and the first step of GET).
-    pub fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
+    /// Finds an object's record: on its owner mountpath, or (for objects placed before a
+    /// mountpath was added) on another one.
+    pub(crate) fn locate(&self, bucket: &str, key: &str) -> Result<(Arc<Mountpath>, ObjectMeta)> {
         self.bucket(bucket)?;
         keys::validate_key(key)?;
-        let mp = self.owner(bucket, key);
-        mp.check()?;
-        let raw = mp.index.get(Table::Objects, &keys::object_index_key(bucket, key.as_bytes()))?;
-        match raw {
-            Some(v) => ObjectMeta::decode(&v),
-            None => Err(Error::NoSuchObject),
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let owner = self.owner(bucket, key);
+        owner.check()?;
+        if let Some(v) = owner.index.get(Table::Objects, &ikey)? {
+            return Ok((owner.clone(), ObjectMeta::decode(&v)?));
         }
+        for mp in self.mountpaths.iter().filter(|m| !Arc::ptr_eq(m, owner)) {
+            if mp.is_poisoned() {
+                continue;
+            }
+            if let Some(v) = mp.index.get(Table::Objects, &ikey)? {
+                return Ok((mp.clone(), ObjectMeta::decode(&v)?));
+            }
+        }
+        Err(Error::NoSuchObject)
+    }
+
+    /// Looks an object up (HEAD, and the first step of GET).
+    pub fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
+        self.locate(bucket, key).map(|(_, m)| m)
     }
 
     /// Removes an object; a missing object is not an error (S3 answers 204 either way).
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        self.bucket(bucket)?;
-        keys::validate_key(key)?;
-        let mp = self.owner(bucket, key);
-        mp.check()?;
-        let op = IndexOp::remove(Table::Objects, keys::object_index_key(bucket, key.as_bytes()));
-        let previous = mp.index.commit(vec![op], DirSet::default()).await?;
-        self.release_previous(mp, previous.into_iter().next().flatten()).await;
-        Ok(())
+        self.delete_objects(bucket, &[key]).await.pop().unwrap_or(Ok(()))
+    }
+
+    /// Removes many objects with one index commit per mountpath; one result per key, in order.
+    pub async fn delete_objects(&self, bucket: &str, keys_in: &[&str]) -> Vec<Result<()>> {
+        if let Err(e) = self.bucket(bucket) {
+            return keys_in.iter().map(|_| Err(clone_err(&e))).collect();
+        }
+        let mut results: Vec<Result<()>> = Vec::with_capacity(keys_in.len());
+        // Per mountpath: the ops and, for each, which key it belongs to.
+        let mut plans: Vec<(Vec<IndexOp>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); self.mountpaths.len()];
+        for (i, key) in keys_in.iter().enumerate() {
+            if let Err(e) = keys::validate_key(key) {
+                results.push(Err(e));
+                continue;
+            }
+            results.push(Ok(()));
+            let ikey = keys::object_index_key(bucket, key.as_bytes());
+            let owner = placement::owner(&self.mountpath_ids, bucket, key.as_bytes());
+            for (m, mp) in self.mountpaths.iter().enumerate() {
+                // The owner always; others only where a record from before a placement change lives.
+                let here =
+                    m == owner || (!mp.is_poisoned() && mp.index.get(Table::Objects, &ikey).ok().flatten().is_some());
+                if here {
+                    plans[m].0.push(IndexOp::remove(Table::Objects, ikey.clone()));
+                    plans[m].1.push(i);
+                }
+            }
+        }
+        for (m, (ops, owners)) in plans.into_iter().enumerate() {
+            if ops.is_empty() {
+                continue;
+            }
+            let mp = &self.mountpaths[m];
+            let outcome = match mp.check() {
+                Ok(()) => mp.index.commit(ops, DirSet::default()).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(previous) => {
+                    for prev in previous {
+                        self.release_previous(mp, prev.into_iter().next()).await;
+                    }
+                }
+                Err(e) => {
+                    for i in owners {
+                        results[i] = Err(clone_err(&e));
+                    }
+                }
+            }
+        }
+        results
     }
 
     /// Commits an object record; the record it replaces (if any) has its data files removed.
+    /// The bucket must still exist when the commit applies.
     pub(crate) async fn commit_object(
         &self,
         mp: &Arc<Mountpath>,
@@ -260,8 +342,13 @@ impl Store {
         if if_absent {
             op = op.when(Precondition::Absent);
         }
-        let previous = mp.index.commit(vec![op], dirs).await?;
-        self.release_previous(mp, previous.into_iter().next().flatten()).await;
+        let bucket_check = IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present);
+        let previous = mp.index.commit(vec![bucket_check, op], dirs).await.map_err(|e| match e {
+            Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
+            Error::ConditionFailed { .. } => Error::PreconditionFailed,
+            e => e,
+        })?;
+        self.release_previous(mp, previous.into_iter().nth(1).and_then(|v| v.into_iter().next())).await;
         Ok(())
     }
 
@@ -270,18 +357,32 @@ impl Store {
     pub(crate) async fn release_previous(&self, mp: &Mountpath, previous: Option<fjall::Slice>) {
         let Some(raw) = previous else { return };
         match ObjectMeta::decode(&raw) {
-            Ok(old) => {
-                for id in old.data.file_ids() {
-                    if let Err(e) = compio::fs::remove_file(mp.data_path(id)).await
-                        && e.kind() != std::io::ErrorKind::NotFound
-                    {
-                        tracing::warn!(mountpath = mp.name(), id = %id.file_name(), error = %e, "could not remove replaced data file");
-                    }
-                }
-            }
+            Ok(old) => self.remove_files(mp, old.data.file_ids()).await,
             Err(e) => {
                 tracing::warn!(mountpath = mp.name(), error = %e, "replaced record does not decode")
             }
         }
+    }
+
+    /// Unlinks data files the index no longer references.
+    pub(crate) async fn remove_files(&self, mp: &Mountpath, ids: impl IntoIterator<Item = ObjectId>) {
+        for id in ids {
+            if let Err(e) = compio::fs::remove_file(mp.data_path(id)).await
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(mountpath = mp.name(), id = %id.file_name(), error = %e, "could not remove an unreferenced data file");
+            }
+        }
+    }
+}
+
+/// Errors are not Clone (io::Error); a batch failure is reported to each key it covered.
+fn clone_err(e: &Error) -> Error {
+    match e {
+        Error::NoSuchBucket => Error::NoSuchBucket,
+        Error::Poisoned { mountpath } => Error::Poisoned { mountpath: mountpath.clone() },
+        Error::MountpathFull { mountpath } => Error::MountpathFull { mountpath: mountpath.clone() },
+        Error::ShuttingDown => Error::ShuttingDown,
+        other => Error::Io(std::io::Error::other(other.to_string())),
     }
 }

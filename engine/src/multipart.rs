@@ -1,0 +1,332 @@
+//! Multipart uploads, assembled without copying.
+//!
+//! Each part is an ordinary data file on the mountpath that owns the final key, recorded in the
+//! `parts` table under its upload id. Completing an upload writes one object record whose data is
+//! a manifest of the chosen parts' files and removes the upload and part records, in one atomic
+//! index commit: no byte moves, and completion costs O(parts), not O(size).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+
+use crate::checksum::StoredChecksum;
+use crate::error::{Error, Result};
+use crate::index::{DirSet, IndexOp, Precondition, Table};
+use crate::keys;
+use crate::limits;
+use crate::meta::{DataLoc, FlexChecksum, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
+use crate::mountpath::{self, Mountpath};
+use crate::object::{PutWriter, Target};
+use crate::store::{Store, now_ms};
+
+/// Settings of CreateMultipartUpload.
+#[derive(Clone, Debug, Default)]
+pub struct UploadOptions {
+    pub system: SystemMeta,
+    pub user: Vec<(String, String)>,
+    pub flex_algorithm: Option<u8>,
+}
+
+/// One part as CompleteMultipartUpload names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletePart {
+    pub part_number: u32,
+    /// The ETag the client got for the part, quoted or not.
+    pub etag: String,
+}
+
+fn upload_error(e: Error) -> Error {
+    match e {
+        Error::ConditionFailed { .. } => Error::NoSuchUpload,
+        e => e,
+    }
+}
+
+impl Store {
+    fn upload_mountpath(&self, bucket: &str, key: &str, upload_id: &str) -> Result<&Arc<Mountpath>> {
+        self.bucket(bucket)?;
+        keys::validate_key(key)?;
+        if !keys::valid_upload_id(upload_id) {
+            return Err(Error::NoSuchUpload);
+        }
+        let mp = self.owner(bucket, key);
+        mp.check()?;
+        Ok(mp)
+    }
+
+    /// Starts an upload; returns its id.
+    pub async fn create_upload(&self, bucket: &str, key: &str, initiator: &str, opts: UploadOptions) -> Result<String> {
+        let bucket_meta = self.bucket(bucket)?;
+        keys::validate_key(key)?;
+        let mp = self.owner(bucket, key);
+        mp.check()?;
+        let created_ms = now_ms();
+        let upload_id = format!("{:012x}{:016x}", created_ms & 0xffff_ffff_ffff, mountpath::random_u64());
+        debug_assert!(keys::valid_upload_id(&upload_id));
+        let meta = UploadMeta {
+            created_ms,
+            initiator: initiator.to_owned(),
+            checksum: bucket_meta.checksum,
+            flex_algorithm: opts.flex_algorithm,
+            system: opts.system,
+            user: opts.user,
+        };
+        let ops = vec![
+            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present),
+            IndexOp::put(Table::Uploads, keys::upload_index_key(bucket, key.as_bytes(), &upload_id), meta.encode())
+                .when(Precondition::Absent),
+        ];
+        mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
+            Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
+            e => e,
+        })?;
+        Ok(upload_id)
+    }
+
+    /// The upload's record, or `NoSuchUpload`.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadMeta> {
+        let mp = self.upload_mountpath(bucket, key, upload_id)?;
+        match mp.index.get(Table::Uploads, &keys::upload_index_key(bucket, key.as_bytes(), upload_id))? {
+            Some(v) => UploadMeta::decode(&v),
+            None => Err(Error::NoSuchUpload),
+        }
+    }
+
+    /// Starts writing part `part_number` (1..=10000) of an upload.
+    pub fn part_writer(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        declared: Option<u64>,
+    ) -> Result<PutWriter> {
+        if !(1..=limits::PART_NUMBER_MAX).contains(&part_number) {
+            return Err(Error::InvalidPart { part_number });
+        }
+        let upload = self.upload(bucket, key, upload_id)?;
+        let mp = self.owner(bucket, key).clone();
+        let target = Target::Part { upload_id: upload_id.to_owned(), part_number };
+        PutWriter::new(self, mp, bucket, key, target, upload.checksum, declared)
+    }
+
+    /// Lists an upload's parts after `after` (a part number), at most `max`; true if more follow.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<(Vec<(u32, PartMeta)>, bool)> {
+        self.upload(bucket, key, upload_id)?;
+        let mp = self.owner(bucket, key);
+        let start = keys::part_index_key(upload_id, after.saturating_add(1));
+        let end = keys::part_index_key(upload_id, u32::MAX);
+        let mut out = Vec::new();
+        let mut truncated = false;
+        for (k, v) in mp.index.scan(Table::Parts, &start, &end, max.saturating_add(1))? {
+            if out.len() == max {
+                truncated = true;
+                break;
+            }
+            out.push((part_number_of(&k)?, PartMeta::decode(&v)?));
+        }
+        Ok((out, truncated))
+    }
+
+    /// Completes an upload from the listed parts. `min_part_size` applies to every part but the
+    /// last. Parts not listed are discarded.
+    pub async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletePart],
+        min_part_size: u64,
+        flex_checksum: Option<FlexChecksum>,
+    ) -> Result<ObjectMeta> {
+        let mp = self.upload_mountpath(bucket, key, upload_id)?.clone();
+        if parts.is_empty() || parts.len() > limits::PART_NUMBER_MAX as usize {
+            return Err(Error::InvalidPart { part_number: 0 });
+        }
+        for w in parts.windows(2) {
+            if w[1].part_number <= w[0].part_number {
+                return Err(Error::InvalidPartOrder);
+            }
+        }
+        let ukey = keys::upload_index_key(bucket, key.as_bytes(), upload_id);
+        let upload = match mp.index.get(Table::Uploads, &ukey)? {
+            Some(v) => UploadMeta::decode(&v)?,
+            None => return Err(Error::NoSuchUpload),
+        };
+        let records: HashMap<u32, (Vec<u8>, PartMeta)> = mp
+            .index
+            .scan_prefix(Table::Parts, upload_id.as_bytes())?
+            .into_iter()
+            .map(|(k, v)| Ok((part_number_of(&k)?, (v.to_vec(), PartMeta::decode(&v)?))))
+            .collect::<Result<_>>()?;
+
+        let mut locs = Vec::with_capacity(parts.len());
+        let mut md5s = Md5::new();
+        let mut size = 0u64;
+        // Every part the manifest uses must still be exactly what was read here when the
+        // commit applies (a concurrent re-upload of a part would otherwise unlink its file).
+        let mut ops = vec![
+            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present),
+            IndexOp::remove(Table::Uploads, ukey.clone()).when(Precondition::Present),
+        ];
+        for (i, p) in parts.iter().enumerate() {
+            let part_number = p.part_number;
+            let (raw, rec) = records.get(&part_number).ok_or(Error::InvalidPart { part_number })?;
+            let etag = p.etag.trim().trim_matches('"');
+            if !etag.eq_ignore_ascii_case(&rec.etag()) {
+                return Err(Error::InvalidPart { part_number });
+            }
+            if i + 1 < parts.len() && rec.size < min_part_size {
+                return Err(Error::PartTooSmall { part_number });
+            }
+            size = size.checked_add(rec.size).ok_or(Error::ObjectTooLarge)?;
+            md5s.update(rec.md5);
+            locs.push(PartLoc {
+                id: rec.id,
+                size: rec.size,
+                md5: rec.md5,
+                checksum: Some(rec.stored_checksum.clone()),
+            });
+            ops.push(IndexOp::check(
+                Table::Parts,
+                keys::part_index_key(upload_id, part_number),
+                Precondition::Equals(raw.clone()),
+            ));
+        }
+        if size > limits::OBJECT_BYTES_MAX {
+            return Err(Error::ObjectTooLarge);
+        }
+        let meta = ObjectMeta {
+            size,
+            mtime_ms: now_ms(),
+            md5: md5s.finalize().into(),
+            etag_parts: parts.len() as u32,
+            stored_checksum: StoredChecksum { kind: upload.checksum, value: Vec::new() },
+            system: upload.system,
+            user: upload.user,
+            flex_checksum,
+            data: DataLoc::Parts(locs),
+        };
+        meta.check()?;
+        ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
+        ops.push(IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode()));
+        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
+            Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
+            Error::ConditionFailed { op: 1 } => Error::NoSuchUpload,
+            // A part changed under us: the client raced its own upload.
+            Error::ConditionFailed { op } => {
+                Error::InvalidPart { part_number: parts.get(op - 2).map_or(0, |p| p.part_number) }
+            }
+            e => e,
+        })?;
+        // Parts uploaded but left out of the manifest, and the object this one replaced.
+        let used: std::collections::HashSet<_> = parts.iter().map(|p| p.part_number).collect();
+        let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
+        self.remove_files(&mp, unused).await;
+        self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await;
+        Ok(meta)
+    }
+
+    /// Aborts an upload: its records go, then its part files.
+    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let mp = self.upload_mountpath(bucket, key, upload_id)?.clone();
+        self.abort_on(&mp, keys::upload_index_key(bucket, key.as_bytes(), upload_id), upload_id).await
+    }
+
+    async fn abort_on(&self, mp: &Arc<Mountpath>, ukey: Vec<u8>, upload_id: &str) -> Result<()> {
+        let ops = vec![
+            IndexOp::remove(Table::Uploads, ukey).when(Precondition::Present),
+            IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()),
+        ];
+        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(upload_error)?;
+        let mut ids = Vec::new();
+        for raw in previous.get(1).into_iter().flatten() {
+            match PartMeta::decode(raw) {
+                Ok(p) => ids.push(p.id),
+                Err(e) => tracing::warn!(mountpath = mp.name(), error = %e, "part record does not decode"),
+            }
+        }
+        self.remove_files(mp, ids).await;
+        Ok(())
+    }
+
+    /// Aborts every upload started before `created_before_ms`; returns how many.
+    pub async fn abort_uploads_before(&self, created_before_ms: u64) -> Result<usize> {
+        let mut aborted = 0;
+        for mp in self.mountpaths() {
+            if mp.is_poisoned() {
+                continue;
+            }
+            for (k, _) in mp.index.all(Table::Uploads)? {
+                let Some(nul) = k.iter().position(|&b| b == 0) else { continue };
+                let Some((_, upload_id)) = keys::split_upload_suffix(&k[nul + 1..]) else { continue };
+                if keys::upload_id_created_ms(upload_id).is_some_and(|t| t < created_before_ms) {
+                    let upload_id = upload_id.to_owned();
+                    match self.abort_on(mp, k.to_vec(), &upload_id).await {
+                        Ok(()) => aborted += 1,
+                        Err(Error::NoSuchUpload) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(aborted)
+    }
+
+    /// Commits a finished part writer's record (replacing an earlier upload of the same part).
+    pub(crate) async fn commit_part(
+        &self,
+        mp: &Arc<Mountpath>,
+        ukey: Vec<u8>,
+        pkey: Vec<u8>,
+        part: &PartMeta,
+        dirs: DirSet,
+    ) -> Result<()> {
+        let ops = vec![
+            IndexOp::check(Table::Uploads, ukey, Precondition::Present),
+            IndexOp::put(Table::Parts, pkey, part.encode()),
+        ];
+        let previous = mp.index.commit(ops, dirs).await.map_err(upload_error)?;
+        if let Some(old) = previous.get(1).and_then(|v| v.first()) {
+            match PartMeta::decode(old) {
+                Ok(p) => self.remove_files(mp, [p.id]).await,
+                Err(e) => tracing::warn!(mountpath = mp.name(), error = %e, "replaced part record does not decode"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PutWriter {
+    /// Finishes an UploadPart: verifies, syncs and records the part; returns its record.
+    pub async fn finish_part(
+        mut self,
+        content_md5: Option<[u8; 16]>,
+        flex_checksum: Option<Vec<u8>>,
+    ) -> Result<PartMeta> {
+        let Target::Part { upload_id, part_number } = self.target.clone() else {
+            panic!("finish_part on an object writer");
+        };
+        let sealed = self.seal(content_md5).await?;
+        let part = self.part_meta(&sealed, flex_checksum)?;
+        let ukey = keys::upload_index_key(&self.bucket, self.key.as_bytes(), &upload_id);
+        let pkey = keys::part_index_key(&upload_id, part_number);
+        let (store, mp) = (self.store.clone(), self.mp.clone());
+        self.commit_with(store.commit_part(&mp, ukey, pkey, &part, sealed.dirs)).await?;
+        Ok(part)
+    }
+}
+
+fn part_number_of(key: &[u8]) -> Result<u32> {
+    let tail: [u8; 4] =
+        key.get(key.len().wrapping_sub(4)..).and_then(|t| t.try_into().ok()).ok_or(Error::BadMeta("part key"))?;
+    Ok(u32::from_be_bytes(tail))
+}

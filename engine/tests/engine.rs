@@ -1,0 +1,285 @@
+//! Engine tests on real directories: a model-based run of random operations against a
+//! `BTreeMap`, multipart uploads, restarts, and placement changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use engine::{CompletePart, Error, IoBuffer, ListQuery, PutOptions, Store, StoreConfig, SyncMode, UploadOptions};
+
+fn open(paths: &[PathBuf]) -> Arc<Store> {
+    let cfg = StoreConfig { mountpaths: paths.to_vec(), sync: SyncMode::None, index: Default::default() };
+    // A store dropped a moment ago may still hold its index lock while its committer exits.
+    for _ in 0..200 {
+        match Store::open(&cfg) {
+            Ok(s) => return s,
+            Err(Error::Index(e)) if e.contains("Locked") => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => panic!("open: {e}"),
+        }
+    }
+    panic!("index stayed locked");
+}
+
+fn rt() -> compio::runtime::Runtime {
+    compio::runtime::Runtime::new().unwrap()
+}
+
+async fn put(store: &Arc<Store>, bucket: &str, key: &str, data: &[u8]) -> engine::ObjectMeta {
+    let mut w = store.put_writer(bucket, key, Some(data.len() as u64)).unwrap();
+    for chunk in data.chunks(300_000) {
+        let mut b = IoBuffer::with_capacity(chunk.len().max(1));
+        b.extend_from_slice(chunk);
+        let (r, _) = w.write(b).await;
+        r.unwrap();
+    }
+    w.finish(PutOptions::default()).await.unwrap()
+}
+
+async fn get(store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let r = match store.open_object(bucket, key).await {
+        Ok(r) => r,
+        Err(Error::NoSuchObject) => return None,
+        Err(e) => panic!("get {key}: {e}"),
+    };
+    let mut out = Vec::new();
+    let mut buf = IoBuffer::with_capacity(1 << 20);
+    while (out.len() as u64) < r.meta.size {
+        let (n, b) = r.read_at(buf, out.len() as u64, 1 << 20).await;
+        buf = b;
+        let n = n.unwrap();
+        assert!(n > 0);
+        out.extend_from_slice(buf.as_slice());
+    }
+    Some(out)
+}
+
+fn data_files(paths: &[PathBuf]) -> usize {
+    fn walk(p: &Path) -> usize {
+        std::fs::read_dir(p)
+            .map_or(0, |rd| rd.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
+    }
+    paths.iter().map(|p| walk(&p.join("objects"))).sum()
+}
+
+/// A small deterministic generator (no dependency for tests).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn random_operations_match_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    rt().block_on(async {
+        let mut store = open(&paths);
+        store.create_bucket("model", "me").await.unwrap();
+        let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let keys: Vec<String> = (0..40).map(|i| format!("{}/{}", ["a", "b", "a/b", "c"][i % 4], i)).collect();
+        for step in 0..600 {
+            let key = &keys[rng.below(keys.len() as u64) as usize];
+            match rng.below(10) {
+                0..=4 => {
+                    let len = [0usize, 10, 8192, 8193, 200_000][rng.below(5) as usize];
+                    let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ step) as u8).collect();
+                    put(&store, "model", key, &data).await;
+                    model.insert(key.clone(), data);
+                }
+                5 | 6 => {
+                    store.delete_object("model", key).await.unwrap();
+                    model.remove(key);
+                }
+                7 => {
+                    let prefix = ["", "a", "a/", "b/"][rng.below(4) as usize];
+                    let max = 1 + rng.below(7) as usize;
+                    let mut after: Option<String> = None;
+                    let mut seen = Vec::new();
+                    loop {
+                        let page = store
+                            .list_objects(
+                                "model",
+                                &ListQuery { prefix, delimiter: None, after: after.as_deref(), max_keys: max },
+                            )
+                            .unwrap();
+                        seen.extend(page.entries.iter().map(|e| (e.key.clone(), e.size)));
+                        if !page.truncated {
+                            break;
+                        }
+                        after = page.last;
+                    }
+                    let want: Vec<_> = model
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(prefix))
+                        .map(|(k, v)| (k.clone(), v.len() as u64))
+                        .collect();
+                    assert_eq!(seen, want, "listing prefix {prefix:?} at step {step}");
+                }
+                8 => {
+                    // Restart: everything acknowledged is still there.
+                    drop(store);
+                    store = open(&paths);
+                }
+                _ => assert_eq!(get(&store, "model", key).await.as_deref(), model.get(key).map(Vec::as_slice)),
+            }
+        }
+        for k in &keys {
+            assert_eq!(get(&store, "model", k).await.as_deref(), model.get(k).map(Vec::as_slice), "{k}");
+        }
+        let files = model.values().filter(|v| v.len() > 8192).count();
+        assert_eq!(data_files(&paths), files, "no orphaned or missing data files");
+    });
+}
+
+async fn upload_part(store: &Arc<Store>, key: &str, id: &str, n: u32, data: &[u8]) -> String {
+    let mut w = store.part_writer("mpu", key, id, n, Some(data.len() as u64)).unwrap();
+    if !data.is_empty() {
+        let mut b = IoBuffer::with_capacity(data.len());
+        b.extend_from_slice(data);
+        let (r, _) = w.write(b).await;
+        r.unwrap();
+    }
+    w.finish_part(None, None).await.unwrap().etag()
+}
+
+#[test]
+fn multipart_assembles_without_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b")];
+    rt().block_on(async {
+        let store = open(&paths);
+        store.create_bucket("mpu", "me").await.unwrap();
+        let id = store.create_upload("mpu", "big", "me", UploadOptions::default()).await.unwrap();
+        let parts: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 100 + i as usize]).collect();
+        // Out of order, one part re-uploaded (the first version must vanish).
+        let mut etags = vec![String::new(); 4];
+        for n in [3u32, 1, 4, 2] {
+            etags[n as usize - 1] = upload_part(&store, "big", &id, n, &parts[n as usize - 1]).await;
+        }
+        upload_part(&store, "big", &id, 2, b"garbage").await;
+        etags[1] = upload_part(&store, "big", &id, 2, &parts[1]).await;
+        assert_eq!(data_files(&paths), 4);
+        let (listed, truncated) = store.list_parts("mpu", "big", &id, 0, 1000).unwrap();
+        assert_eq!(listed.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert!(!truncated);
+        let (page, truncated) = store.list_parts("mpu", "big", &id, 1, 2).unwrap();
+        assert_eq!((page.iter().map(|(n, _)| *n).collect::<Vec<_>>(), truncated), (vec![2, 3], true));
+
+        let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: format!("\"{e}\"") };
+        let bad = store.complete_upload("mpu", "big", &id, &[cp(2, &etags[1]), cp(1, &etags[0])], 0, None).await;
+        assert!(matches!(bad, Err(Error::InvalidPartOrder)));
+        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, "00")], 0, None).await;
+        assert!(matches!(bad, Err(Error::InvalidPart { part_number: 1 })));
+        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(9, &etags[0])], 0, None).await;
+        assert!(matches!(bad, Err(Error::InvalidPart { part_number: 9 })));
+        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(2, &etags[1])], 1000, None).await;
+        assert!(matches!(bad, Err(Error::PartTooSmall { part_number: 1 })));
+
+        // Complete with parts 1, 2 and 4: part 3 is discarded.
+        let meta = store
+            .complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(2, &etags[1]), cp(4, &etags[3])], 0, None)
+            .await
+            .unwrap();
+        let want: Vec<u8> = [&parts[0][..], &parts[1], &parts[3]].concat();
+        assert_eq!(meta.size, want.len() as u64);
+        assert!(meta.etag().ends_with("-3"));
+        assert_eq!(get(&store, "mpu", "big").await.unwrap(), want);
+        assert_eq!(data_files(&paths), 3, "the unused part's file is gone");
+        assert!(matches!(store.upload("mpu", "big", &id), Err(Error::NoSuchUpload)));
+        assert!(matches!(store.abort_upload("mpu", "big", &id).await, Err(Error::NoSuchUpload)));
+
+        // Overwriting the multipart object removes its part files.
+        put(&store, "mpu", "big", b"small").await;
+        assert_eq!(data_files(&paths), 0);
+
+        // Abort removes everything; late parts of an aborted upload are refused.
+        let id2 = store.create_upload("mpu", "k2", "me", UploadOptions::default()).await.unwrap();
+        upload_part(&store, "k2", &id2, 1, &[1; 1000]).await;
+        let mut late = store.part_writer("mpu", "k2", &id2, 2, Some(3)).unwrap();
+        let mut b = IoBuffer::with_capacity(3);
+        b.extend_from_slice(b"abc");
+        late.write(b).await.0.unwrap();
+        store.abort_upload("mpu", "k2", &id2).await.unwrap();
+        assert!(matches!(late.finish_part(None, None).await, Err(Error::NoSuchUpload)));
+        assert_eq!(data_files(&paths), 0);
+    });
+}
+
+#[test]
+fn uploads_survive_restart_and_list_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b")];
+    let (id_a, id_b, etag) = rt().block_on(async {
+        let store = open(&paths);
+        store.create_bucket("mpu", "me").await.unwrap();
+        let id_a = store.create_upload("mpu", "dir/a", "me", UploadOptions::default()).await.unwrap();
+        let id_b = store.create_upload("mpu", "dir/b", "me", UploadOptions::default()).await.unwrap();
+        store.create_upload("mpu", "top", "me", UploadOptions::default()).await.unwrap();
+        let etag = upload_part(&store, "dir/a", &id_a, 1, b"before restart").await;
+        (id_a, id_b, etag)
+    });
+    rt().block_on(async {
+        let store = open(&paths);
+        let page = store.list_uploads("mpu", &engine::UploadQuery { max_uploads: 1000, ..Default::default() }).unwrap();
+        let keys: Vec<_> = page.uploads.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(keys, vec!["dir/a", "dir/b", "top"]);
+        let page = store
+            .list_uploads("mpu", &engine::UploadQuery { delimiter: Some("/"), max_uploads: 1000, ..Default::default() })
+            .unwrap();
+        assert_eq!(page.common_prefixes, vec!["dir/".to_owned()]);
+        let page = store
+            .list_uploads(
+                "mpu",
+                &engine::UploadQuery { key_marker: Some("dir/a"), max_uploads: 1, ..Default::default() },
+            )
+            .unwrap();
+        assert_eq!((page.uploads[0].upload_id.as_str(), page.truncated), (id_b.as_str(), true));
+        let tail = upload_part(&store, "dir/a", &id_a, 2, b" and after").await;
+        let cp = |n, e: &str| CompletePart { part_number: n, etag: e.to_owned() };
+        store.complete_upload("mpu", "dir/a", &id_a, &[cp(1, &etag), cp(2, &tail)], 0, None).await.unwrap();
+        assert_eq!(get(&store, "mpu", "dir/a").await.unwrap(), b"before restart and after");
+        assert_eq!(store.abort_uploads_before(u64::MAX).await.unwrap(), 2);
+        assert!(
+            store
+                .list_uploads("mpu", &engine::UploadQuery { max_uploads: 10, ..Default::default() })
+                .unwrap()
+                .uploads
+                .is_empty()
+        );
+    });
+}
+
+#[test]
+fn objects_placed_before_a_mountpath_was_added_still_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = vec![dir.path().join("a")];
+    let two = vec![dir.path().join("a"), dir.path().join("b")];
+    rt().block_on(async {
+        let store = open(&one);
+        store.create_bucket("grow", "me").await.unwrap();
+        for i in 0..50 {
+            put(&store, "grow", &format!("k{i}"), format!("v{i}").as_bytes()).await;
+        }
+    });
+    rt().block_on(async {
+        let store = open(&two);
+        store.repair_buckets().await.unwrap();
+        for i in 0..50 {
+            assert_eq!(get(&store, "grow", &format!("k{i}")).await.unwrap(), format!("v{i}").as_bytes());
+        }
+        let page = store.list_objects("grow", &ListQuery { max_keys: 1000, ..Default::default() }).unwrap();
+        assert_eq!(page.entries.len(), 50);
+        for i in 0..50 {
+            store.delete_object("grow", &format!("k{i}")).await.unwrap();
+        }
+        store.delete_bucket("grow").await.unwrap();
+    });
+}
