@@ -79,10 +79,10 @@ pub fn range_header(data: &[u8]) {
 /// Query parsing never panics, and SigV4's canonical query is a fixed point.
 pub fn list_query(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let q = op::Query::parse(&text);
-    for (k, v) in &q.0 {
-        assert!(!k.contains('&') || text.contains('%'));
-        let _ = v;
+    if let Some(q) = op::Query::parse(&text) {
+        for (k, _) in &q.0 {
+            assert!(!k.contains('&') || text.contains('%'));
+        }
     }
     let once = auth::canonical_query(&text, false);
     let twice = auth::canonical_query(&once, false);

@@ -2,7 +2,7 @@
 //! and response writes. Every read and write is bounded in time.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use compio::BufResult;
 use compio::buf::{IntoInner, IoBuf};
@@ -119,7 +119,9 @@ impl Conn {
     /// Waits for and parses the next request head. `idle` bounds the wait for its first byte.
     pub async fn next_head(&mut self, idle: Duration) -> Result<NextHead, ReadError> {
         assert!(matches!(self.body, BodyState::Done), "previous body not finished");
-        let mut first = self.buffered().is_empty();
+        // Once the first byte of a head is here, the whole head must arrive by one deadline
+        // (a client trickling a byte at a time cannot hold the connection forever).
+        let mut deadline = if self.buffered().is_empty() { None } else { Some(Instant::now() + limits::HEADER_READ_TIMEOUT) };
         loop {
             if !self.buffered().is_empty() {
                 match Request::parse(self.buffered()) {
@@ -140,13 +142,26 @@ impl Conn {
                     }
                 }
             }
-            let timeout = if first { idle } else { limits::HEADER_READ_TIMEOUT };
+            let timeout = match deadline {
+                None => idle,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            if timeout.is_zero() {
+                self.broken = true;
+                return Err(ReadError::TimedOut);
+            }
             let n = self.fill(timeout).await?;
             if n == 0 {
                 self.broken = true;
-                return if self.buffered().is_empty() && first { Ok(NextHead::Closed) } else { Err(ReadError::Closed) };
+                return if self.buffered().is_empty() && deadline.is_none() {
+                    Ok(NextHead::Closed)
+                } else {
+                    Err(ReadError::Closed)
+                };
             }
-            first = false;
+            if deadline.is_none() {
+                deadline = Some(Instant::now() + limits::HEADER_READ_TIMEOUT);
+            }
         }
     }
 

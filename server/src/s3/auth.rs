@@ -304,7 +304,7 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k), true), uri_encode(&percent_decode(v), true))
+            (uri_encode_bytes(&percent_decode_bytes(k), true), uri_encode_bytes(&percent_decode_bytes(v), true))
         })
         .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
         .collect();
@@ -322,15 +322,25 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
 }
 
 /// Percent-decodes to bytes (invalid escapes stay literal), then to a string (lossy).
-pub fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(s).collect()
+}
+
+/// Percent-decodes once to UTF-8; `None` when the bytes are not UTF-8 (never replaced, so two
+/// different names cannot collapse into one).
+pub fn percent_decode(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(s)).ok()
 }
 
 /// AWS's URI encoding: everything but `A-Z a-z 0-9 - _ . ~` is `%XX` (and `/` too unless it is
 /// a path being encoded).
 pub fn uri_encode(s: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for &b in s.as_bytes() {
+    uri_encode_bytes(s.as_bytes(), encode_slash)
+}
+
+pub fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3 / 2);
+    for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash) {
             out.push(b as char);
         } else {

@@ -90,6 +90,7 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
             Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{} is not implemented yet", call.route.op.name())))
         }
         Op::Unsupported(name) => Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{name} is not implemented"))),
+        Op::InvalidUri => Err(S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.")),
         Op::MethodNotAllowed => Err(S3Error::new(
             S3ErrorCode::MethodNotAllowed,
             "The specified method is not allowed against this resource.",

@@ -21,8 +21,10 @@ pub enum S3ErrorCode {
     InvalidDigest,
     InvalidPart,
     InvalidPartOrder,
+    InvalidPartNumber,
     InvalidRange,
     InvalidRequest,
+    InvalidURI,
     KeyTooLongError,
     MalformedXML,
     MetadataTooLarge,
@@ -62,8 +64,10 @@ impl S3ErrorCode {
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
+            InvalidPartNumber => "InvalidPartNumber",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
@@ -98,6 +102,7 @@ impl S3ErrorCode {
             | InvalidPart
             | InvalidPartOrder
             | InvalidRequest
+            | InvalidURI
             | KeyTooLongError
             | MalformedXML
             | MetadataTooLarge
@@ -110,7 +115,7 @@ impl S3ErrorCode {
             MissingContentLength => 411,
             PreconditionFailed => 412,
             UriTooLong => 414,
-            InvalidRange => 416,
+            InvalidRange | InvalidPartNumber => 416,
             RequestHeaderSectionTooLarge => 431,
             InternalError => 500,
             NotImplemented => 501,
@@ -232,7 +237,7 @@ impl From<engine::Error> for S3Error {
                 format!("Your proposed upload (part {part_number}) is smaller than the minimum allowed size."),
             ),
             E::MountpathFull { .. } => S3Error::new(C::InsufficientStorage, "The drive holding this object is full."),
-            E::Poisoned { .. } | E::ShuttingDown => S3Error::code(C::ServiceUnavailable),
+            E::Poisoned { .. } | E::ShuttingDown | E::ObjectChanged => S3Error::code(C::ServiceUnavailable),
             E::Corrupt { .. } => S3Error::new(C::InternalError, "The stored object failed its integrity check."),
             other => {
                 tracing::warn!(error = %other, "internal error");

@@ -118,6 +118,16 @@ impl<'a> Call<'a> {
             ReadError::TooLarge => S3Error::new(S3ErrorCode::MalformedXML, "The XML body is too large."),
             e => read_error(e),
         })?;
+        if let Some(md5) = self.header("content-md5") {
+            let want = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, md5.trim())
+                .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            if want.len() != 16 {
+                return Err(S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."));
+            }
+            if md5::Md5::digest(&body).as_slice() != want.as_slice() {
+                return Err(S3Error::new(S3ErrorCode::BadDigest, "The Content-MD5 you specified did not match what we received."));
+            }
+        }
         if let Payload::Sha256(expected) = &self.auth.payload
             && Sha256::digest(&body).as_slice() != expected
         {
@@ -142,17 +152,15 @@ impl<'a> Call<'a> {
 
     /// Starts streaming the object body: answers 100-continue and sets up payload verification.
     pub async fn body_stream(&mut self) -> Result<BodyStream, S3Error> {
-        self.send_continue().await?;
+        // Refuse what cannot be read before inviting the client to send it.
         let sha = match &self.auth.payload {
             Payload::Sha256(h) => Some((Sha256::new(), *h)),
             Payload::Unsigned => None,
             Payload::Streaming(kind) => {
-                return Err(S3Error::new(
-                    S3ErrorCode::NotImplemented,
-                    format!("{kind} payloads are not supported yet"),
-                ));
+                return Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{kind} payloads are not supported yet")));
             }
         };
+        self.send_continue().await?;
         Ok(BodyStream { sha })
     }
 }

@@ -37,6 +37,8 @@ pub enum Op {
     Unsupported(&'static str),
     /// A method S3 does not define for this resource.
     MethodNotAllowed,
+    /// The path or query does not decode to UTF-8.
+    InvalidUri,
 }
 
 impl Op {
@@ -69,6 +71,7 @@ impl Op {
             Op::ListParts => "ListParts",
             Op::Unsupported(name) => name,
             Op::MethodNotAllowed => "MethodNotAllowed",
+            Op::InvalidUri => "InvalidURI",
         }
     }
 
@@ -88,16 +91,16 @@ impl Op {
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
-    pub fn parse(raw: &str) -> Query {
-        Query(
-            raw.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (percent_decode(k), percent_decode(v))
-                })
-                .collect(),
-        )
+    /// Decodes every parameter once; `None` if one does not decode to UTF-8.
+    pub fn parse(raw: &str) -> Option<Query> {
+        raw.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                Some((percent_decode(k)?, percent_decode(v)?))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Query)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -187,27 +190,30 @@ fn subresource(
 }
 
 /// Splits the (prefix-stripped) path into bucket and key, each decoded exactly once. `host_bucket`
-/// is the bucket named by a virtual-hosted-style Host header.
-pub fn split_path(path: &str, host_bucket: Option<&str>) -> (Option<String>, Option<String>) {
+/// is the bucket named by a virtual-hosted-style Host header. `None` if a part is not UTF-8.
+pub type Target = (Option<String>, Option<String>);
+
+pub fn split_path(path: &str, host_bucket: Option<&str>) -> Option<Target> {
     let p = path.strip_prefix('/').unwrap_or(path);
     if let Some(b) = host_bucket {
-        let key = if p.is_empty() { None } else { Some(percent_decode(p)) };
-        return (Some(b.to_owned()), key);
+        let key = if p.is_empty() { None } else { Some(percent_decode(p)?) };
+        return Some((Some(b.to_owned()), key));
     }
     if p.is_empty() {
-        return (None, None);
+        return Some((None, None));
     }
-    match p.split_once('/') {
-        None => (Some(percent_decode(p)), None),
-        Some((b, "")) => (Some(percent_decode(b)), None),
-        Some((b, k)) => (Some(percent_decode(b)), Some(percent_decode(k))),
-    }
+    Some(match p.split_once('/') {
+        None => (Some(percent_decode(p)?), None),
+        Some((b, "")) => (Some(percent_decode(b)?), None),
+        Some((b, k)) => (Some(percent_decode(b)?), Some(percent_decode(k)?)),
+    })
 }
 
 impl Route {
     pub fn from_request(req: &Request, path: &str, host_bucket: Option<&str>) -> Route {
-        let query = Query::parse(&req.query);
-        let (bucket, key) = split_path(path, host_bucket);
+        let (Some(query), Some((bucket, key))) = (Query::parse(&req.query), split_path(path, host_bucket)) else {
+            return Route { op: Op::InvalidUri, bucket: None, key: None, query: Query::default() };
+        };
         let m = req.method;
         let q = &query;
         let op = match (&bucket, &key) {
@@ -373,13 +379,15 @@ mod tests {
 
     #[test]
     fn virtual_host_style() {
-        assert_eq!(split_path("/", Some("b")), (Some("b".into()), None));
-        assert_eq!(split_path("/k/x", Some("b")), (Some("b".into()), Some("k/x".into())));
+        assert_eq!(split_path("/", Some("b")), Some((Some("b".into()), None)));
+        assert_eq!(split_path("/k/x", Some("b")), Some((Some("b".into()), Some("k/x".into()))));
+        assert_eq!(split_path("/b/%FF", None), None);
     }
 
     #[test]
     fn query_decodes_once() {
-        let q = Query::parse("prefix=a%2520b&delimiter=%2F&empty&x=");
+        assert_eq!(Query::parse("prefix=%FE"), None);
+        let q = Query::parse("prefix=a%2520b&delimiter=%2F&empty&x=").unwrap();
         assert_eq!(q.get("prefix"), Some("a%20b"));
         assert_eq!(q.get("delimiter"), Some("/"));
         assert_eq!(q.get("empty"), Some(""));

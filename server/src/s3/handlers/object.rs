@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use engine::{ObjectMeta, PutOptions, SystemMeta, give_buffer, limits as engine_limits, take_buffer};
+use engine::{ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, give_buffer, limits as engine_limits, take_buffer};
 
 use crate::http::{Body, Framing, Response};
 use crate::limits;
@@ -17,7 +17,7 @@ use crate::time;
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 
 /// System and user metadata from request headers.
-fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, String)>), S3Error> {
+pub(crate) fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, String)>), S3Error> {
     let h = |n: &str| call.header(n).map(str::to_owned);
     // aws-chunked describes the transfer, not the object: S3 does not store it.
     let content_encoding = h("content-encoding").and_then(|v| {
@@ -61,7 +61,7 @@ fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<(String, St
     Ok((system, user))
 }
 
-fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
+pub(crate) fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
     match call.header("content-md5") {
         None => Ok(None),
         Some(v) => {
@@ -88,32 +88,20 @@ fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
     }
 }
 
-pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let store = call.ctx.store.clone();
-    store.bucket(call.bucket())?;
-    engine::keys::validate_key(call.key())?;
+/// Refuses a body-less PUT without Content-Length, and a declared length past the PUT limit.
+pub(crate) fn declared_length(call: &Call<'_>) -> Result<Option<u64>, S3Error> {
     if call.req.framing == Framing::None && call.header("content-length").is_none() {
-        return Err(S3Error::new(
-            S3ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        ));
+        return Err(S3Error::new(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."));
     }
-    let (system, user) = metadata_from_headers(call)?;
-    let opts = PutOptions {
-        system,
-        user,
-        if_absent: put_precondition(call)?,
-        content_md5: content_md5(call)?,
-        flex_checksum: None,
-    };
     let declared = call.req.content_length();
     if declared.is_some_and(|n| n > engine_limits::OBJECT_PUT_BYTES_MAX) {
-        return Err(S3Error::new(
-            S3ErrorCode::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size.",
-        ));
+        return Err(S3Error::new(S3ErrorCode::EntityTooLarge, "Your proposed upload exceeds the maximum allowed size."));
     }
-    let mut writer = store.put_writer(call.bucket(), call.key(), declared)?;
+    Ok(declared)
+}
+
+/// Streams the request body into a writer, buffer by buffer.
+pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> Result<(), S3Error> {
     let mut body = call.body_stream().await?;
     loop {
         let (r, buf) = body.next(call.conn, take_buffer()).await;
@@ -128,21 +116,86 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         give_buffer(buf);
         w?;
         if done {
-            break;
+            return Ok(());
         }
     }
+}
+
+/// Copies `len` bytes of an opened source from `start` into a writer.
+pub(crate) async fn copy_into(reader: &ObjectReader, start: u64, len: u64, writer: &mut PutWriter) -> Result<(), S3Error> {
+    let end = start + len;
+    let mut offset = start;
+    while offset < end {
+        let want = ((end - offset) as usize).min(engine_limits::IO_BUFFER_BYTES);
+        let (r, buf) = reader.read_at(take_buffer(), offset, want).await;
+        let n = match r {
+            Ok(n) if n > 0 => n,
+            Ok(_) => {
+                give_buffer(buf);
+                return Err(S3Error::code(S3ErrorCode::InternalError));
+            }
+            Err(e) => {
+                give_buffer(buf);
+                return Err(e.into());
+            }
+        };
+        let (w, buf) = writer.write(buf).await;
+        give_buffer(buf);
+        w?;
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// Checks the `x-amz-copy-source-if-*` conditions; every failure is 412 (never 304).
+pub(crate) fn copy_source_conditions(call: &Call<'_>, src: &ObjectMeta) -> Result<(), S3Error> {
+    let conditions = Conditions {
+        if_match: call.header("x-amz-copy-source-if-match"),
+        if_none_match: call.header("x-amz-copy-source-if-none-match"),
+        if_modified_since: call.header("x-amz-copy-source-if-modified-since"),
+        if_unmodified_since: call.header("x-amz-copy-source-if-unmodified-since"),
+    };
+    if conditions.evaluate(&src.etag(), src.mtime_ms / 1000, false) != Outcome::Proceed {
+        return Err(S3Error::code(S3ErrorCode::PreconditionFailed));
+    }
+    Ok(())
+}
+
+pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let store = call.ctx.store.clone();
+    store.bucket(call.bucket())?;
+    engine::keys::validate_key(call.key())?;
+    let declared = declared_length(call)?;
+    let (system, user) = metadata_from_headers(call)?;
+    let opts = PutOptions {
+        system,
+        user,
+        if_absent: put_precondition(call)?,
+        content_md5: content_md5(call)?,
+        flex_checksum: None,
+    };
+    let mut writer = store.put_writer(call.bucket(), call.key(), declared)?;
+    stream_body(call, &mut writer).await?;
     let meta = writer.finish(opts).await?;
     Ok(Response::new(200).header("ETag", format!("\"{}\"", meta.etag())))
 }
 
 /// Adds the headers GET and HEAD return for an object, honouring `response-*` overrides.
-fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
-    let q = |n: &str| call.query(n).map(str::to_owned);
+fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) -> Result<(), S3Error> {
+    let q = |n: &str| -> Result<Option<String>, S3Error> {
+        match call.query(n) {
+            // A header value must not carry control characters (response splitting).
+            Some(v) if v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) => {
+                Err(S3Error::new(S3ErrorCode::InvalidArgument, format!("{n} holds a control character")))
+            }
+            v => Ok(v.map(str::to_owned)),
+        }
+    };
     let s = &meta.system;
     resp.push_header("ETag", format!("\"{}\"", meta.etag()));
     resp.push_header("Last-Modified", time::http_date(meta.mtime_ms));
     resp.push_header("Accept-Ranges", "bytes");
-    let ct = q("response-content-type")
+    let ct = q("response-content-type")?
         .or_else(|| s.content_type.clone())
         .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
     resp.push_header("Content-Type", ct);
@@ -154,51 +207,111 @@ fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) {
         ("Content-Language", "response-content-language", &s.content_language),
     ];
     for (name, over, stored) in pairs {
-        if let Some(v) = q(over).or_else(|| stored.clone()) {
+        if let Some(v) = q(over)?.or_else(|| stored.clone()) {
             resp.push_header(name, v);
         }
     }
     for (k, v) in &meta.user {
         resp.push_header(format!("x-amz-meta-{k}"), v.clone());
     }
+    Ok(())
 }
 
-pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
-    let reader = call.ctx.store.open_object(call.bucket(), call.key()).await?;
-    let meta = &reader.meta;
-    let etag = meta.etag();
-    let conditions = Conditions {
-        if_match: call.header("if-match"),
-        if_none_match: call.header("if-none-match"),
-        if_modified_since: call.header("if-modified-since"),
-        if_unmodified_since: call.header("if-unmodified-since"),
-    };
-    match conditions.evaluate(&etag, meta.mtime_ms / 1000, true) {
-        Outcome::Proceed => {}
-        Outcome::NotModified => {
-            return Ok(Response::new(304)
-                .header("ETag", format!("\"{etag}\""))
-                .header("Last-Modified", time::http_date(meta.mtime_ms)));
-        }
-        Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
+/// `?partNumber=N` (1..=10000), if given.
+fn part_number_query(call: &Call<'_>) -> Result<Option<u32>, S3Error> {
+    match call.query("partNumber") {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=engine_limits::PART_NUMBER_MAX).contains(&n) => Ok(Some(n)),
+            _ => Err(S3Error::new(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")),
+        },
     }
+}
+
+/// Where an object GET starts and how much it serves.
+struct Selection {
+    status: u16,
+    start: u64,
+    len: u64,
+    parts_count: Option<usize>,
+}
+
+/// Resolves `Range` or `partNumber` against the object.
+fn select(call: &Call<'_>, meta: &ObjectMeta, part: Option<u32>) -> Result<Selection, S3Error> {
     let size = meta.size;
-    let (status, start, len) = match range::resolve(call.header("range"), size) {
-        RangeCheck::Whole => (200, 0, size),
-        RangeCheck::Partial { start, len } => (206, start, len),
-        RangeCheck::Unsatisfiable => {
-            return Err(
-                S3Error::code(S3ErrorCode::InvalidRange).with_header("Content-Range", format!("bytes */{size}"))
-            );
+    if let Some(n) = part {
+        if call.header("range").is_some() {
+            return Err(S3Error::new(S3ErrorCode::InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }
-    };
-    let mut resp = Response::new(status);
-    object_headers(call, &mut resp, meta);
-    if status == 206 {
-        resp.push_header("Content-Range", format!("bytes {}-{}/{}", start, start + len - 1, size));
+        let not_satisfiable = || S3Error::new(S3ErrorCode::InvalidPartNumber, "The requested partnumber is not satisfiable");
+        return match &meta.data {
+            engine::DataLoc::Parts(parts) => {
+                let p = parts.get(n as usize - 1).ok_or_else(not_satisfiable)?;
+                let start: u64 = parts[..n as usize - 1].iter().map(|p| p.size).sum();
+                Ok(Selection { status: 206, start, len: p.size, parts_count: Some(parts.len()) })
+            }
+            // A single-part object is its own part 1: a range over all of it.
+            _ if n == 1 && size > 0 => Ok(Selection { status: 206, start: 0, len: size, parts_count: None }),
+            _ if n == 1 => Ok(Selection { status: 200, start: 0, len: 0, parts_count: None }),
+            _ => Err(not_satisfiable()),
+        };
     }
-    resp.body = if head { Body::HeadOnly(len) } else { Body::Object { reader: Box::new(reader), offset: start, len } };
-    Ok(resp)
+    match range::resolve(call.header("range"), size) {
+        RangeCheck::Whole => Ok(Selection { status: 200, start: 0, len: size, parts_count: None }),
+        RangeCheck::Partial { start, len } => Ok(Selection { status: 206, start, len, parts_count: None }),
+        RangeCheck::Unsatisfiable => {
+            Err(S3Error::code(S3ErrorCode::InvalidRange).with_header("Content-Range", format!("bytes */{size}")))
+        }
+    }
+}
+
+/// How many times GET looks an object up again when an overwrite unlinked its files in between.
+const GET_ATTEMPTS_MAX: usize = 4;
+
+pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
+    let part = part_number_query(call)?;
+    let mut attempts = 0;
+    loop {
+        let located = call.ctx.store.lookup(call.bucket(), call.key())?;
+        let meta = &located.meta;
+        let etag = meta.etag();
+        let conditions = Conditions {
+            if_match: call.header("if-match"),
+            if_none_match: call.header("if-none-match"),
+            if_modified_since: call.header("if-modified-since"),
+            if_unmodified_since: call.header("if-unmodified-since"),
+        };
+        match conditions.evaluate(&etag, meta.mtime_ms / 1000, true) {
+            Outcome::Proceed => {}
+            Outcome::NotModified => {
+                return Ok(Response::new(304)
+                    .header("ETag", format!("\"{etag}\""))
+                    .header("Last-Modified", time::http_date(meta.mtime_ms)));
+            }
+            Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
+        }
+        let sel = select(call, meta, part)?;
+        let mut resp = Response::new(sel.status);
+        object_headers(call, &mut resp, meta)?;
+        if sel.status == 206 {
+            resp.push_header("Content-Range", format!("bytes {}-{}/{}", sel.start, sel.start + sel.len - 1, meta.size));
+        }
+        if let Some(n) = sel.parts_count {
+            resp.push_header("x-amz-mp-parts-count", n.to_string());
+        }
+        if head {
+            resp.body = Body::HeadOnly(sel.len);
+            return Ok(resp);
+        }
+        match located.open(sel.start, sel.len).await {
+            Ok(reader) => {
+                resp.body = Body::Object { reader: Box::new(reader), offset: sel.start, len: sel.len };
+                return Ok(resp);
+            }
+            Err(engine::Error::ObjectChanged) if attempts + 1 < GET_ATTEMPTS_MAX => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -217,11 +330,15 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if objects.is_empty() || objects.len() > limits::DELETE_OBJECTS_KEYS_MAX {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
+    let mut keys = Vec::with_capacity(objects.len());
+    for o in &objects {
+        keys.push(o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?);
+    }
+    let results = call.ctx.store.delete_objects(call.bucket(), &keys).await;
     let mut w = XmlWriter::new();
     w.open_root("DeleteResult");
-    for o in objects {
-        let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
-        match call.ctx.store.delete_object(call.bucket(), key).await {
+    for (key, result) in keys.iter().zip(results) {
+        match result {
             Ok(()) => {
                 if !quiet {
                     w.open("Deleted");
@@ -244,7 +361,7 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 /// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded.
-fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
+pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     let bad = || {
         S3Error::new(
             S3ErrorCode::InvalidArgument,
@@ -256,7 +373,7 @@ fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
         let _ = version; // keel keeps one version; any id names the current one
         p
     });
-    let decoded = percent_decode(v);
+    let decoded = percent_decode(v).ok_or_else(bad)?;
     let path = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (b, k) = path.split_once('/').ok_or_else(bad)?;
     if b.is_empty() || k.is_empty() {
@@ -272,16 +389,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
     let reader = store.open_object(&src_bucket, &src_key).await?;
     let src = &reader.meta;
-    let conditions = Conditions {
-        if_match: call.header("x-amz-copy-source-if-match"),
-        if_none_match: call.header("x-amz-copy-source-if-none-match"),
-        if_modified_since: call.header("x-amz-copy-source-if-modified-since"),
-        if_unmodified_since: call.header("x-amz-copy-source-if-unmodified-since"),
-    };
-    // Every failed copy-source condition is 412 (S3 does not answer 304 here).
-    if conditions.evaluate(&src.etag(), src.mtime_ms / 1000, false) != Outcome::Proceed {
-        return Err(S3Error::code(S3ErrorCode::PreconditionFailed));
-    }
+    copy_source_conditions(call, src)?;
     let replace = match call.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -298,21 +406,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
     let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_checksum: None };
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size))?;
-    let mut offset = 0u64;
-    while offset < src.size {
-        let (r, buf) = reader.read_at(take_buffer(), offset, engine_limits::IO_BUFFER_BYTES).await;
-        let n = match r {
-            Ok(n) => n,
-            Err(e) => {
-                give_buffer(buf);
-                return Err(e.into());
-            }
-        };
-        let (w, buf) = writer.write(buf).await;
-        give_buffer(buf);
-        w?;
-        offset += n as u64;
-    }
+    copy_into(&reader, 0, src.size, &mut writer).await?;
     let meta = writer.finish(opts).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyObjectResult");
