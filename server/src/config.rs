@@ -45,6 +45,14 @@ pub struct ServeArgs {
     /// Region reported to clients [default: us-east-1].
     #[arg(long)]
     pub region: Option<String>,
+    /// Smallest non-final multipart part, in bytes (K/M/G/KiB/MiB/GiB suffixes accepted)
+    /// [default: 5MiB, as on S3; 0 accepts any size, as AIStore does].
+    #[arg(long, value_name = "BYTES")]
+    pub min_part_size: Option<String>,
+    /// Abort multipart uploads older than this many seconds, in the background; 0 never
+    /// [default: 604800, a week].
+    #[arg(long, value_name = "SECS")]
+    pub upload_ttl: Option<u64>,
     /// TOML file with any of the settings above.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -65,6 +73,8 @@ pub struct FileConfig {
     pub s3_prefix: Option<String>,
     pub domain: Option<String>,
     pub region: Option<String>,
+    pub min_part_size: Option<toml::Value>,
+    pub upload_ttl: Option<u64>,
 }
 
 /// The effective settings.
@@ -80,6 +90,28 @@ pub struct ServeConfig {
     pub s3_prefix: String,
     pub domain: Option<String>,
     pub region: String,
+    pub min_part_size: u64,
+    pub upload_ttl_secs: u64,
+}
+
+/// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
+/// (powers of 1024) suffix.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a byte count"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" => 1000,
+        "M" | "MB" => 1000 * 1000,
+        "G" | "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit {other:?} in {s:?}")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 pub fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -159,6 +191,13 @@ impl ServeConfig {
                 s3_prefix.pop();
             }
         }
+        let min_part_size = match (&args.min_part_size, &file.min_part_size) {
+            (Some(s), _) => parse_bytes(s).map_err(|e| format!("--min-part-size: {e}"))?,
+            (None, Some(toml::Value::Integer(n))) if *n >= 0 => *n as u64,
+            (None, Some(toml::Value::String(s))) => parse_bytes(s).map_err(|e| format!("min_part_size: {e}"))?,
+            (None, Some(_)) => return Err("min_part_size must be a byte count".to_owned()),
+            (None, None) => engine::limits::PART_BYTES_MIN_DEFAULT,
+        };
         Ok(ServeConfig {
             listen,
             mountpaths,
@@ -169,6 +208,8 @@ impl ServeConfig {
             s3_prefix,
             domain: args.domain.clone().or(file.domain.clone()),
             region: args.region.clone().or(file.region.clone()).unwrap_or_else(|| "us-east-1".to_owned()),
+            min_part_size,
+            upload_ttl_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(7 * 24 * 3600),
         })
     }
 }
@@ -202,6 +243,24 @@ mod tests {
         assert_eq!(c.mountpaths.len(), 2);
         assert_eq!(c.users, vec![("x".into(), "y:z".into())]);
         assert_eq!(c.s3_prefix, "/s3");
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("5MiB"), Ok(5 << 20));
+        assert_eq!(parse_bytes("5M"), Ok(5_000_000));
+        assert_eq!(parse_bytes("10 KiB"), Ok(10 << 10));
+        assert!(parse_bytes("5 parsecs").is_err());
+        assert!(parse_bytes("-1").is_err());
+        let c = ServeConfig::resolve(&ServeArgs { min_part_size: Some("0".into()), ..Default::default() }, &no_env)
+            .unwrap();
+        assert_eq!(c.min_part_size, 0);
+        assert_eq!(ServeConfig::resolve(&ServeArgs::default(), &no_env).unwrap().min_part_size, 5 << 20);
+        assert_eq!(
+            parse_file("min_part_size = \"1MiB\"\n").unwrap().min_part_size,
+            Some(toml::Value::String("1MiB".into()))
+        );
     }
 
     #[test]

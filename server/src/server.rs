@@ -100,6 +100,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         region: cfg.region.clone(),
         anonymous: cfg.anonymous,
         credentials: Credentials::new(users),
+        min_part_size: cfg.min_part_size,
     });
 
     let first = shard::bind_reuseport(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -148,6 +149,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
 
     // Wait for SIGTERM or SIGINT; a second one exits at once.
     rt.block_on(async {
+        if cfg.upload_ttl_secs > 0 {
+            compio::runtime::spawn(expire_uploads(store.clone(), cfg.upload_ttl_secs)).detach();
+        }
         wait_signal().await;
         tracing::info!("stopping: no new connections; finishing requests in flight");
         stopper.stop();
@@ -169,6 +173,20 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Aborts uploads older than `ttl_secs`, checking a few times per TTL (at least hourly).
+async fn expire_uploads(store: Arc<engine::Store>, ttl_secs: u64) {
+    let period = std::time::Duration::from_secs((ttl_secs / 4).clamp(1, 3600));
+    loop {
+        let cutoff = crate::time::now_ms().saturating_sub(ttl_secs.saturating_mul(1000));
+        match store.abort_uploads_before(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(aborted = n, ttl_secs, "aborted expired multipart uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not expire multipart uploads"),
+        }
+        compio::time::sleep(period).await;
+    }
 }
 
 async fn wait_signal() {

@@ -53,8 +53,9 @@ def keel():
 
 @pytest.fixture(scope="module")
 def keel_s3_prefix():
-    """AIStore-style endpoint: the API under /s3."""
-    k = Keel("--s3-prefix", "/s3")
+    """AIStore-style endpoint: the API under /s3, parts of any size (the seed document uploads a
+    10 KiB and a 1 KiB part)."""
+    k = Keel("--s3-prefix", "/s3", "--min-part-size", "0")
     yield k
     k.stop()
 

@@ -1,4 +1,5 @@
 """The aws CLI, as AIStore's S3 document walks through it, against keel under /s3."""
+import hashlib
 import json
 import os
 
@@ -38,12 +39,33 @@ def test_seed_walkthrough(keel_s3_prefix, tmp_path):
 
     head = json.loads(aws(ep, "s3api", "head-object", "--bucket", "abc", "--key", "LICENSE").stdout)
     assert head["ContentLength"] == 1075
-    import hashlib
     assert head["ETag"] == '"%s"' % hashlib.md5(lic.read_bytes()).hexdigest()
 
     ls = aws(ep, "s3", "ls", "s3://abc").stdout
     assert "LICENSE" in ls and "README.md" in ls and "17242" in ls
     assert "abc" in aws(ep, "s3", "ls").stdout
+
+    # Multipart, as the document walks through it: two small parts, list-parts, complete with
+    # the parts JSON copied from list-parts (without sizes), then read back.
+    upload_id = json.loads(aws(ep, "s3api", "create-multipart-upload", "--bucket", "abc", "--key", "large-test-file").stdout)["UploadId"]
+    e1 = json.loads(aws(ep, "s3api", "upload-part", "--bucket", "abc", "--key", "large-test-file", "--part-number", "1",
+                        "--body", str(readme), "--upload-id", upload_id).stdout)["ETag"]
+    e2 = json.loads(aws(ep, "s3api", "upload-part", "--bucket", "abc", "--key", "large-test-file", "--part-number", "2",
+                        "--body", str(lic), "--upload-id", upload_id).stdout)["ETag"]
+    listed = json.loads(aws(ep, "s3api", "list-parts", "--bucket", "abc", "--key", "large-test-file",
+                            "--upload-id", upload_id).stdout)
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in listed["Parts"]] == [(1, e1, 17242), (2, e2, 1075)]
+    up = tmp_path / "up.json"
+    up.write_text(json.dumps({"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed["Parts"]]}))
+    done = json.loads(aws(ep, "s3api", "complete-multipart-upload", "--bucket", "abc", "--key", "large-test-file",
+                          "--multipart-upload", f"file://{up}", "--upload-id", upload_id).stdout)
+    assert done["Key"] == "large-test-file" and done["Bucket"] == "abc"
+    md5s = hashlib.md5(hashlib.md5(readme.read_bytes()).digest() + hashlib.md5(lic.read_bytes()).digest()).hexdigest()
+    assert done["ETag"] == f'"{md5s}-2"'
+    whole = tmp_path / "whole"
+    aws(ep, "s3api", "get-object", "--bucket", "abc", "--key", "large-test-file", str(whole))
+    assert whole.read_bytes() == readme.read_bytes() + lic.read_bytes()
+    assert str(17242 + 1075) in aws(ep, "s3", "ls", "s3://abc").stdout
 
     # rb refuses a non-empty bucket, then works after removing the objects.
     assert aws(ep, "s3", "rb", "s3://abc", check=False).returncode != 0
@@ -76,6 +98,23 @@ def test_cp_sync_and_presence(keel, tmp_path):
     assert len(listing["Contents"]) == 3
     aws(ep, "s3", "rm", "s3://cli-bucket", "--recursive")
     aws(ep, "s3", "rb", "s3://cli-bucket")
+
+
+def test_cp_40mib_multipart(keel, tmp_path):
+    ep = keel.endpoint
+    aws(ep, "s3", "mb", "s3://cli-large")
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(40 * 1024 * 1024))
+    aws(ep, "s3", "cp", "--only-show-errors", str(big), "s3://cli-large/big")
+    head = json.loads(aws(ep, "s3api", "head-object", "--bucket", "cli-large", "--key", "big").stdout)
+    assert head["ContentLength"] == 40 * 1024 * 1024
+    assert head["ETag"].endswith('-5"')  # 8 MiB parts
+    back = tmp_path / "back"
+    aws(ep, "s3", "cp", "--only-show-errors", "s3://cli-large/big", str(back))
+    assert back.read_bytes() == big.read_bytes()
+    part = json.loads(aws(ep, "s3api", "head-object", "--bucket", "cli-large", "--key", "big", "--part-number", "5").stdout)
+    assert part["PartsCount"] == 5 and part["ContentLength"] == 8 * 1024 * 1024
+    assert part["ContentRange"] == f"bytes {32 * 1024 * 1024}-{40 * 1024 * 1024 - 1}/{40 * 1024 * 1024}"
 
 
 def test_errors_reach_the_cli(keel):

@@ -121,7 +121,8 @@ impl Conn {
         assert!(matches!(self.body, BodyState::Done), "previous body not finished");
         // Once the first byte of a head is here, the whole head must arrive by one deadline
         // (a client trickling a byte at a time cannot hold the connection forever).
-        let mut deadline = if self.buffered().is_empty() { None } else { Some(Instant::now() + limits::HEADER_READ_TIMEOUT) };
+        let mut deadline =
+            if self.buffered().is_empty() { None } else { Some(Instant::now() + limits::HEADER_READ_TIMEOUT) };
         loop {
             if !self.buffered().is_empty() {
                 match Request::parse(self.buffered()) {

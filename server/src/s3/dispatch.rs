@@ -3,7 +3,7 @@
 use crate::http::{Body, Conn, Request, Response};
 use crate::s3::auth::{self, Identity};
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, list, object};
+use crate::s3::handlers::{bucket, list, multipart, object};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::time;
@@ -80,15 +80,13 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::GetObject => object::get_object(call, false).await,
         Op::HeadObject => object::get_object(call, true).await,
         Op::DeleteObject => object::delete_object(call).await,
-        Op::ListMultipartUploads
-        | Op::CreateMultipartUpload
-        | Op::UploadPart
-        | Op::UploadPartCopy
-        | Op::CompleteMultipartUpload
-        | Op::AbortMultipartUpload
-        | Op::ListParts => {
-            Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{} is not implemented yet", call.route.op.name())))
-        }
+        Op::ListMultipartUploads => multipart::list_uploads(call).await,
+        Op::CreateMultipartUpload => multipart::create(call).await,
+        Op::UploadPart => multipart::upload_part(call).await,
+        Op::UploadPartCopy => multipart::upload_part_copy(call).await,
+        Op::CompleteMultipartUpload => multipart::complete(call).await,
+        Op::AbortMultipartUpload => multipart::abort(call).await,
+        Op::ListParts => multipart::list_parts(call).await,
         Op::Unsupported(name) => Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{name} is not implemented"))),
         Op::InvalidUri => Err(S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.")),
         Op::MethodNotAllowed => Err(S3Error::new(

@@ -32,6 +32,8 @@ pub struct S3Config {
     pub region: String,
     pub anonymous: bool,
     pub credentials: Credentials,
+    /// Smallest non-final multipart part (S3: 5 MiB; 0 accepts any size, as AIStore does).
+    pub min_part_size: u64,
 }
 
 /// One shard's view of the server.
@@ -125,7 +127,10 @@ impl<'a> Call<'a> {
                 return Err(S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."));
             }
             if md5::Md5::digest(&body).as_slice() != want.as_slice() {
-                return Err(S3Error::new(S3ErrorCode::BadDigest, "The Content-MD5 you specified did not match what we received."));
+                return Err(S3Error::new(
+                    S3ErrorCode::BadDigest,
+                    "The Content-MD5 you specified did not match what we received.",
+                ));
             }
         }
         if let Payload::Sha256(expected) = &self.auth.payload
@@ -157,7 +162,10 @@ impl<'a> Call<'a> {
             Payload::Sha256(h) => Some((Sha256::new(), *h)),
             Payload::Unsigned => None,
             Payload::Streaming(kind) => {
-                return Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{kind} payloads are not supported yet")));
+                return Err(S3Error::new(
+                    S3ErrorCode::NotImplemented,
+                    format!("{kind} payloads are not supported yet"),
+                ));
             }
         };
         self.send_continue().await?;

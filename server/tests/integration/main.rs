@@ -5,4 +5,5 @@ mod auth;
 mod common;
 mod http_shell;
 mod lifecycle;
+mod multipart;
 mod objects;

@@ -2,4 +2,5 @@
 
 pub mod bucket;
 pub mod list;
+pub mod multipart;
 pub mod object;

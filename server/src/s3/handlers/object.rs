@@ -2,7 +2,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use engine::{ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, give_buffer, limits as engine_limits, take_buffer};
+use engine::{
+    ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, give_buffer, limits as engine_limits, take_buffer,
+};
 
 use crate::http::{Body, Framing, Response};
 use crate::limits;
@@ -91,11 +93,17 @@ fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
 /// Refuses a body-less PUT without Content-Length, and a declared length past the PUT limit.
 pub(crate) fn declared_length(call: &Call<'_>) -> Result<Option<u64>, S3Error> {
     if call.req.framing == Framing::None && call.header("content-length").is_none() {
-        return Err(S3Error::new(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."));
+        return Err(S3Error::new(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        ));
     }
     let declared = call.req.content_length();
     if declared.is_some_and(|n| n > engine_limits::OBJECT_PUT_BYTES_MAX) {
-        return Err(S3Error::new(S3ErrorCode::EntityTooLarge, "Your proposed upload exceeds the maximum allowed size."));
+        return Err(S3Error::new(
+            S3ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size.",
+        ));
     }
     Ok(declared)
 }
@@ -122,7 +130,12 @@ pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> 
 }
 
 /// Copies `len` bytes of an opened source from `start` into a writer.
-pub(crate) async fn copy_into(reader: &ObjectReader, start: u64, len: u64, writer: &mut PutWriter) -> Result<(), S3Error> {
+pub(crate) async fn copy_into(
+    reader: &ObjectReader,
+    start: u64,
+    len: u64,
+    writer: &mut PutWriter,
+) -> Result<(), S3Error> {
     let end = start + len;
     let mut offset = start;
     while offset < end {
@@ -223,7 +236,10 @@ fn part_number_query(call: &Call<'_>) -> Result<Option<u32>, S3Error> {
         None => Ok(None),
         Some(v) => match v.trim().parse::<u32>() {
             Ok(n) if (1..=engine_limits::PART_NUMBER_MAX).contains(&n) => Ok(Some(n)),
-            _ => Err(S3Error::new(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")),
+            _ => Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )),
         },
     }
 }
@@ -241,9 +257,13 @@ fn select(call: &Call<'_>, meta: &ObjectMeta, part: Option<u32>) -> Result<Selec
     let size = meta.size;
     if let Some(n) = part {
         if call.header("range").is_some() {
-            return Err(S3Error::new(S3ErrorCode::InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
         }
-        let not_satisfiable = || S3Error::new(S3ErrorCode::InvalidPartNumber, "The requested partnumber is not satisfiable");
+        let not_satisfiable =
+            || S3Error::new(S3ErrorCode::InvalidPartNumber, "The requested partnumber is not satisfiable");
         return match &meta.data {
             engine::DataLoc::Parts(parts) => {
                 let p = parts.get(n as usize - 1).ok_or_else(not_satisfiable)?;

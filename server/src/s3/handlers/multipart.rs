@@ -1,0 +1,270 @@
+//! Multipart upload operations: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+//! ListMultipartUploads.
+
+use engine::{CompletePart, UploadOptions, UploadQuery, limits as engine_limits};
+
+use crate::http::Response;
+use crate::s3::Call;
+use crate::s3::auth::uri_encode;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::handlers::object::{
+    content_md5, copy_into, copy_source_conditions, declared_length, metadata_from_headers, parse_copy_source,
+    stream_body,
+};
+use crate::s3::range;
+use crate::s3::xml::{Element, XmlWriter};
+use crate::time;
+
+fn xml(w: XmlWriter) -> Response {
+    Response::with_body(200, "application/xml", w.finish())
+}
+
+fn upload_id(call: &Call<'_>) -> Result<String, S3Error> {
+    call.query("uploadId").map(str::to_owned).ok_or_else(|| S3Error::code(S3ErrorCode::NoSuchUpload))
+}
+
+fn part_number(call: &Call<'_>) -> Result<u32, S3Error> {
+    match call.query("partNumber").map(|v| v.trim().parse::<u32>()) {
+        Some(Ok(n)) if (1..=engine_limits::PART_NUMBER_MAX).contains(&n) => Ok(n),
+        _ => Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive",
+        )),
+    }
+}
+
+fn owner(w: &mut XmlWriter, tag: &str, id: &str) {
+    w.open(tag);
+    w.elem("ID", id);
+    w.elem("DisplayName", id);
+    w.close(tag);
+}
+
+/// A bounded integer query parameter (`max-parts`, `max-uploads`).
+fn max_param(call: &Call<'_>, name: &str) -> Result<usize, S3Error> {
+    match call.query(name) {
+        None => Ok(engine_limits::LIST_PAGE_KEYS_MAX),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok((n as usize).min(engine_limits::LIST_PAGE_KEYS_MAX)),
+            _ => Err(S3Error::new(S3ErrorCode::InvalidArgument, format!("{name} must be a non-negative integer"))),
+        },
+    }
+}
+
+pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    engine::keys::validate_key(call.key())?;
+    let (system, user) = metadata_from_headers(call)?;
+    let opts = UploadOptions { system, user, flex_algorithm: None };
+    let id = call.ctx.store.create_upload(call.bucket(), call.key(), call.auth.identity.name(), opts).await?;
+    let mut w = XmlWriter::new();
+    w.open_root("InitiateMultipartUploadResult");
+    w.elem("Bucket", call.bucket());
+    w.elem("Key", call.key());
+    w.elem("UploadId", &id);
+    w.close("InitiateMultipartUploadResult");
+    Ok(xml(w))
+}
+
+pub async fn upload_part(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let (id, n) = (upload_id(call)?, part_number(call)?);
+    let declared = declared_length(call)?;
+    let md5 = content_md5(call)?;
+    let store = call.ctx.store.clone();
+    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared)?;
+    stream_body(call, &mut writer).await?;
+    let part = writer.finish_part(md5, None).await?;
+    Ok(Response::new(200).header("ETag", format!("\"{}\"", part.etag())))
+}
+
+pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let (id, n) = (upload_id(call)?, part_number(call)?);
+    let store = call.ctx.store.clone();
+    store.upload(call.bucket(), call.key(), &id)?;
+    let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
+    let reader = store.open_object(&src_bucket, &src_key).await?;
+    copy_source_conditions(call, &reader.meta)?;
+    let size = reader.meta.size;
+    let (start, len) = match call.header("x-amz-copy-source-range") {
+        None => (0, size),
+        Some(v) => match range::parse(v) {
+            // S3 requires a first-last range here, inside the source.
+            Some(range::ByteRange::From { first, last: Some(last) }) if last < size => (first, last - first + 1),
+            _ => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+                ));
+            }
+        },
+    };
+    if len > engine_limits::OBJECT_PUT_BYTES_MAX {
+        return Err(S3Error::new(S3ErrorCode::InvalidRequest, "A part copied by range may be at most 5 GiB"));
+    }
+    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, Some(len))?;
+    copy_into(&reader, start, len, &mut writer).await?;
+    let part = writer.finish_part(None, None).await?;
+    let mut w = XmlWriter::new();
+    w.open_root("CopyPartResult");
+    w.elem("LastModified", &time::iso8601_ms(part.mtime_ms));
+    w.elem("ETag", &format!("\"{}\"", part.etag()));
+    w.close("CopyPartResult");
+    Ok(xml(w))
+}
+
+/// The parts a CompleteMultipartUpload document lists, in document order (elements inside a
+/// `Part` may come in any order; quotes around ETags are kept and stripped later).
+pub fn parse_complete(root: &Element) -> Result<Vec<CompletePart>, S3Error> {
+    if root.name != "CompleteMultipartUpload" {
+        return Err(S3Error::code(S3ErrorCode::MalformedXML));
+    }
+    let mut parts = Vec::new();
+    for p in root.children_named("Part") {
+        let number = p.child_text("PartNumber").and_then(|t| t.trim().parse::<u32>().ok());
+        match (number, p.child_text("ETag")) {
+            (Some(part_number), Some(etag)) => parts.push(CompletePart { part_number, etag: etag.to_owned() }),
+            _ => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
+        }
+    }
+    if parts.is_empty() {
+        return Err(S3Error::new(S3ErrorCode::MalformedXML, "You must specify at least one part"));
+    }
+    Ok(parts)
+}
+
+/// Writes a CompleteMultipartUpload document (clients' side; used to test the parser).
+pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
+    let mut w = XmlWriter::new();
+    w.open_root("CompleteMultipartUpload");
+    for p in parts {
+        w.open("Part");
+        w.elem("ETag", &p.etag);
+        w.elem_num("PartNumber", u64::from(p.part_number));
+        w.close("Part");
+    }
+    w.close("CompleteMultipartUpload");
+    w.finish()
+}
+
+pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let id = upload_id(call)?;
+    call.ctx.store.upload(call.bucket(), call.key(), &id)?;
+    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    let parts = parse_complete(&root)?;
+    let min = call.ctx.config.min_part_size;
+    let meta = call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, min, None).await?;
+    let host = call.header("host").unwrap_or("localhost");
+    let mut w = XmlWriter::new();
+    w.open_root("CompleteMultipartUploadResult");
+    w.elem(
+        "Location",
+        &format!("http://{host}{}/{}/{}", call.ctx.config.prefix, call.bucket(), uri_encode(call.key(), false)),
+    );
+    w.elem("Bucket", call.bucket());
+    w.elem("Key", call.key());
+    w.elem("ETag", &format!("\"{}\"", meta.etag()));
+    w.close("CompleteMultipartUploadResult");
+    Ok(xml(w))
+}
+
+pub async fn abort(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let id = upload_id(call)?;
+    call.ctx.store.abort_upload(call.bucket(), call.key(), &id).await?;
+    Ok(Response::new(204))
+}
+
+pub async fn list_parts(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let id = upload_id(call)?;
+    let upload = call.ctx.store.upload(call.bucket(), call.key(), &id)?;
+    let marker = match call.query("part-number-marker") {
+        None | Some("") => 0,
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "part-number-marker must be an integer"))?,
+    };
+    let max = max_param(call, "max-parts")?;
+    let (parts, truncated) = call.ctx.store.list_parts(call.bucket(), call.key(), &id, marker, max)?;
+    let mut w = XmlWriter::new();
+    w.open_root("ListPartsResult");
+    w.elem("Bucket", call.bucket());
+    w.elem("Key", call.key());
+    w.elem("UploadId", &id);
+    owner(&mut w, "Initiator", &upload.initiator);
+    owner(&mut w, "Owner", &upload.initiator);
+    w.elem("StorageClass", "STANDARD");
+    w.elem_num("PartNumberMarker", u64::from(marker));
+    if let Some((last, _)) = parts.last() {
+        w.elem_num("NextPartNumberMarker", u64::from(*last));
+    }
+    w.elem_num("MaxParts", max as u64);
+    w.elem_bool("IsTruncated", truncated);
+    for (n, p) in &parts {
+        w.open("Part");
+        w.elem_num("PartNumber", u64::from(*n));
+        w.elem("LastModified", &time::iso8601_ms(p.mtime_ms));
+        w.elem("ETag", &format!("\"{}\"", p.etag()));
+        w.elem_num("Size", p.size);
+        w.close("Part");
+    }
+    w.close("ListPartsResult");
+    Ok(xml(w))
+}
+
+pub async fn list_uploads(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let url = match call.query("encoding-type") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("url") => true,
+        Some(_) => {
+            return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request"));
+        }
+    };
+    let enc = |s: &str| if url { uri_encode(s, false) } else { s.to_owned() };
+    let prefix = call.query("prefix").unwrap_or("").to_owned();
+    let delimiter = call.query("delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
+    let key_marker = call.query("key-marker").filter(|k| !k.is_empty()).map(str::to_owned);
+    let upload_id_marker = call.query("upload-id-marker").filter(|k| !k.is_empty()).map(str::to_owned);
+    let max = max_param(call, "max-uploads")?;
+    let q = UploadQuery {
+        prefix: &prefix,
+        delimiter: delimiter.as_deref(),
+        key_marker: key_marker.as_deref(),
+        upload_id_marker: upload_id_marker.as_deref(),
+        max_uploads: max,
+    };
+    let page = call.ctx.store.list_uploads(call.bucket(), &q)?;
+    let mut w = XmlWriter::new();
+    w.open_root("ListMultipartUploadsResult");
+    w.elem("Bucket", call.bucket());
+    w.elem("KeyMarker", &enc(key_marker.as_deref().unwrap_or("")));
+    w.elem("UploadIdMarker", upload_id_marker.as_deref().unwrap_or(""));
+    if page.truncated {
+        w.elem("NextKeyMarker", &enc(page.next_key_marker.as_deref().unwrap_or("")));
+        w.elem("NextUploadIdMarker", page.next_upload_id_marker.as_deref().unwrap_or(""));
+    }
+    if let Some(d) = &delimiter {
+        w.elem("Delimiter", &enc(d));
+    }
+    w.elem("Prefix", &enc(&prefix));
+    w.elem_num("MaxUploads", max as u64);
+    w.elem_bool("IsTruncated", page.truncated);
+    for u in &page.uploads {
+        w.open("Upload");
+        w.elem("Key", &enc(&u.key));
+        w.elem("UploadId", &u.upload_id);
+        owner(&mut w, "Initiator", &u.meta.initiator);
+        owner(&mut w, "Owner", &u.meta.initiator);
+        w.elem("StorageClass", "STANDARD");
+        w.elem("Initiated", &time::iso8601_ms(u.meta.created_ms));
+        w.close("Upload");
+    }
+    for p in &page.common_prefixes {
+        w.open("CommonPrefixes");
+        w.elem("Prefix", &enc(p));
+        w.close("CommonPrefixes");
+    }
+    if url {
+        w.elem("EncodingType", "url");
+    }
+    w.close("ListMultipartUploadsResult");
+    Ok(xml(w))
+}

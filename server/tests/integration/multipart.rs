@@ -1,0 +1,165 @@
+//! Multipart uploads over raw HTTP: restart in the middle, ranges across part boundaries against
+//! a reference buffer, and the minimum part size.
+
+use crate::common::{Server, data_files};
+
+fn tag(s: &str, t: &str) -> String {
+    let open = format!("<{t}>");
+    let a = s.find(&open).unwrap_or_else(|| panic!("no <{t}> in {s}")) + open.len();
+    let b = s[a..].find(&format!("</{t}>")).unwrap() + a;
+    s[a..b].to_owned()
+}
+
+fn upload(s: &Server, bucket: &str, key: &str) -> String {
+    let r = s.req("POST", &format!("/{bucket}/{key}?uploads"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    tag(&r.text(), "UploadId")
+}
+
+fn part(s: &Server, bucket: &str, key: &str, id: &str, n: u32, data: &[u8]) -> String {
+    let r = s.req("PUT", &format!("/{bucket}/{key}?partNumber={n}&uploadId={id}"), &[], data);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("etag").unwrap().to_owned()
+}
+
+fn complete(s: &Server, bucket: &str, key: &str, id: &str, parts: &[(u32, String)]) -> crate::common::Resp {
+    let body: String =
+        parts.iter().map(|(n, e)| format!("<Part><ETag>{e}</ETag><PartNumber>{n}</PartNumber></Part>")).collect();
+    s.req(
+        "POST",
+        &format!("/{bucket}/{key}?uploadId={id}"),
+        &[],
+        format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>").as_bytes(),
+    )
+}
+
+/// Deterministic bytes for part `n`.
+fn bytes(n: u32, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i as u32).wrapping_mul(31) ^ n.wrapping_mul(7919)) as u8).collect()
+}
+
+#[test]
+fn an_upload_continues_after_a_restart() {
+    let mut s = Server::with_args(&["--min-part-size", "0"]);
+    assert_eq!(s.req("PUT", "/resume", &[], b"").status, 200);
+    let id = upload(&s, "resume", "obj");
+    let e1 = part(&s, "resume", "obj", &id, 1, &bytes(1, 300_000));
+    s.restart();
+    let listed = s.req("GET", &format!("/resume/obj?uploadId={id}"), &[], b"").text();
+    assert!(listed.contains("<PartNumber>1</PartNumber>"), "{listed}");
+    assert!(s.req("GET", "/resume?uploads", &[], b"").text().contains(&id));
+    let e2 = part(&s, "resume", "obj", &id, 2, &bytes(2, 1000));
+    s.kill9();
+    s.restart();
+    let r = complete(&s, "resume", "obj", &id, &[(1, e1), (2, e2)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = s.req("GET", "/resume/obj", &[], b"").body;
+    assert_eq!(got, [bytes(1, 300_000), bytes(2, 1000)].concat());
+}
+
+#[test]
+fn ranges_across_part_boundaries_match_a_reference() {
+    let s = Server::with_args(&["--min-part-size", "0"]);
+    assert_eq!(s.req("PUT", "/ranges", &[], b"").status, 200);
+    let id = upload(&s, "ranges", "obj");
+    let sizes = [70_000usize, 1, 130_000, 5, 65_536];
+    let mut reference = Vec::new();
+    let mut etags = Vec::new();
+    for (i, len) in sizes.iter().enumerate() {
+        let n = i as u32 + 1;
+        let data = bytes(n, *len);
+        etags.push((n, part(&s, "ranges", "obj", &id, n, &data)));
+        reference.extend_from_slice(&data);
+    }
+    let r = complete(&s, "ranges", "obj", &id, &etags);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(tag(&r.text(), "ETag").ends_with("-5&quot;"), "{}", r.text());
+    let size = reference.len() as u64;
+    // Every boundary, its neighbours, and pseudo-random ranges.
+    let mut cuts = vec![0u64];
+    let mut at = 0u64;
+    for len in sizes {
+        at += len as u64;
+        cuts.push(at);
+    }
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for &c in &cuts {
+        for d in [0u64, 1, 2] {
+            let a = c.saturating_sub(d).min(size - 1);
+            ranges.push((a, (a + d * 3 + 1).min(size - 1)));
+        }
+    }
+    let mut x = 12345u64;
+    for _ in 0..40 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let a = (x >> 33) % size;
+        let b = a + (x >> 11) % (size - a);
+        ranges.push((a, b));
+    }
+    for (a, b) in ranges {
+        let r = s.req("GET", "/ranges/obj", &[("Range", &format!("bytes={a}-{b}"))], b"");
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, &reference[a as usize..=b as usize], "bytes={a}-{b}");
+        assert_eq!(r.header("content-range"), Some(format!("bytes {a}-{b}/{size}").as_str()));
+    }
+    let r = s.req("GET", "/ranges/obj", &[("Range", "bytes=-70001")], b"");
+    assert_eq!(r.body, &reference[reference.len() - 70_001..]);
+    assert_eq!(s.req("GET", "/ranges/obj", &[], b"").body, reference);
+    // By part number: each part exactly.
+    let mut start = 0usize;
+    for (i, len) in sizes.iter().enumerate() {
+        let r = s.req("GET", &format!("/ranges/obj?partNumber={}", i + 1), &[], b"");
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, &reference[start..start + len]);
+        assert_eq!(r.header("x-amz-mp-parts-count"), Some("5"));
+        start += len;
+    }
+    assert_eq!(s.req("GET", "/ranges/obj?partNumber=6", &[], b"").status, 416);
+    assert_eq!(s.req("GET", "/ranges/obj?partNumber=1", &[("Range", "bytes=0-1")], b"").status, 400);
+    // Deleting the object removes its part files.
+    assert_eq!(s.req("DELETE", "/ranges/obj", &[], b"").status, 204);
+    assert_eq!(data_files(&s), 0);
+}
+
+#[test]
+fn minimum_part_size_is_enforced_by_default() {
+    let s = Server::start();
+    assert_eq!(s.req("PUT", "/minsize", &[], b"").status, 200);
+    let id = upload(&s, "minsize", "obj");
+    let e1 = part(&s, "minsize", "obj", &id, 1, b"small");
+    let e2 = part(&s, "minsize", "obj", &id, 2, b"small");
+    let r = complete(&s, "minsize", "obj", &id, &[(1, e1.clone()), (2, e2)]);
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("EntityTooSmall")));
+    // The last part may be small: a single small part completes.
+    let r = complete(&s, "minsize", "obj", &id, &[(1, e1)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(data_files(&s), 1, "part 2 was not used and is gone");
+    let r = s.req("POST", "/minsize/obj?uploadId=nonsense", &[], b"<CompleteMultipartUpload/>");
+    assert_eq!(r.xml("Code").as_deref(), Some("NoSuchUpload"));
+    let id = upload(&s, "minsize", "obj2");
+    assert_eq!(
+        s.req("POST", &format!("/minsize/obj2?uploadId={id}"), &[], b"<Nope/>").xml("Code").as_deref(),
+        Some("MalformedXML")
+    );
+    assert_eq!(
+        s.req(
+            "POST",
+            &format!("/minsize/obj2?uploadId={id}"),
+            &[],
+            b"<CompleteMultipartUpload></CompleteMultipartUpload>"
+        )
+        .xml("Code")
+        .as_deref(),
+        Some("MalformedXML")
+    );
+    assert_eq!(
+        s.req("PUT", &format!("/minsize/obj2?partNumber=0&uploadId={id}"), &[], b"x").xml("Code").as_deref(),
+        Some("InvalidArgument")
+    );
+    assert_eq!(s.req("PUT", &format!("/minsize/obj2?partNumber=10001&uploadId={id}"), &[], b"x").status, 400);
+    // A bucket with an upload in progress is not empty.
+    assert_eq!(s.req("DELETE", "/minsize/obj", &[], b"").status, 204);
+    assert_eq!(s.req("DELETE", "/minsize", &[], b"").xml("Code").as_deref(), Some("BucketNotEmpty"));
+    assert_eq!(s.req("DELETE", &format!("/minsize/obj2?uploadId={id}"), &[], b"").status, 204);
+    assert_eq!(s.req("DELETE", "/minsize", &[], b"").status, 204);
+}
