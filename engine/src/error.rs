@@ -40,6 +40,8 @@ pub enum Error {
     Corrupt { algorithm: &'static str },
     #[error("the object changed while it was being opened")]
     ObjectChanged,
+    #[error("the checksum algorithm differs from the upload's")]
+    ChecksumAlgorithmMismatch,
     #[error("no such upload")]
     NoSuchUpload,
     #[error("invalid part {part_number}")]

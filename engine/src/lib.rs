@@ -15,7 +15,7 @@
 //! })
 //! .unwrap();
 //! store.create_bucket("photos", "owner").await.unwrap();
-//! let mut w = store.put_writer("photos", "cat.jpg", Some(5)).unwrap();
+//! let mut w = store.put_writer("photos", "cat.jpg", Some(5), None).unwrap();
 //! let mut buf = IoBuffer::with_capacity(4096);
 //! buf.extend_from_slice(b"meow!");
 //! let (r, _buf) = w.write(buf).await;
@@ -41,13 +41,13 @@ pub mod placement;
 pub mod store;
 
 pub use buffer::{IoBuffer, give_buffer, take_buffer};
-pub use checksum::{BodyHasher, ChecksumKind, StoredChecksum};
+pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use error::{Error, Result};
 pub use index::{IndexConfig, SyncMode};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use meta::{
-    BucketAcl, BucketMeta, DataLoc, FlexChecksum, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta,
-    Versioning,
+    BucketAcl, BucketMeta, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta,
+    UploadMeta, Versioning,
 };
 pub use mountpath::Mountpath;
 pub use multipart::{CompletePart, UploadOptions};

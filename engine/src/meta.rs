@@ -27,7 +27,7 @@
 //! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
 //! 1 public-read)`.
 
-use crate::checksum::{ChecksumKind, StoredChecksum};
+use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
 use crate::error::{Error, Result};
 use crate::limits;
 
@@ -75,13 +75,53 @@ impl SystemMeta {
     }
 }
 
-/// A flexible checksum (`x-amz-checksum-*`) as the client asked for it.
+/// A flexible checksum (`x-amz-checksum-*`) of an object or part.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlexChecksum {
-    pub algorithm: u8,
+    pub algorithm: FlexAlgorithm,
     pub value: Vec<u8>,
-    /// 0 for a full-object checksum; N for a composite checksum over N parts.
+    /// 0 for a full-object checksum; N for a composite checksum over N parts (shown as `-N`).
     pub parts: u32,
+}
+
+impl FlexChecksum {
+    fn write(&self, w: &mut Writer) {
+        w.u8(self.algorithm.code());
+        w.bytes(&self.value);
+        w.u32(self.parts);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<FlexChecksum> {
+        let algorithm = FlexAlgorithm::from_code(r.u8()?).ok_or(Error::BadMeta("flex checksum algorithm"))?;
+        Ok(FlexChecksum { algorithm, value: r.bytes()?.to_vec(), parts: r.u32()? })
+    }
+
+    fn write_opt(f: &Option<FlexChecksum>, w: &mut Writer) {
+        match f {
+            None => w.u8(0),
+            Some(f) => {
+                w.u8(1);
+                f.write(w);
+            }
+        }
+    }
+
+    fn read_opt(r: &mut Reader<'_>) -> Result<Option<FlexChecksum>> {
+        match r.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(FlexChecksum::read(r)?)),
+            _ => Err(Error::BadMeta("flex checksum presence")),
+        }
+    }
+}
+
+/// How a multipart upload's flexible checksum covers the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlexType {
+    /// A checksum of the parts' checksums, shown with `-N` (SHA and CRC32/CRC32C default).
+    Composite,
+    /// The checksum of the whole object, combined from the parts' CRCs (CRC64NVME default).
+    FullObject,
 }
 
 /// One part of a multipart object.
@@ -177,15 +217,7 @@ impl ObjectMeta {
         w.u8(self.stored_checksum.kind.code());
         w.bytes(&self.stored_checksum.value);
         write_headers(&mut w, &self.system, &self.user);
-        match &self.flex_checksum {
-            None => w.u8(0),
-            Some(f) => {
-                w.u8(1);
-                w.u8(f.algorithm);
-                w.bytes(&f.value);
-                w.u32(f.parts);
-            }
-        }
+        FlexChecksum::write_opt(&self.flex_checksum, &mut w);
         match &self.data {
             DataLoc::Inline(b) => {
                 w.u8(0);
@@ -230,11 +262,7 @@ impl ObjectMeta {
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
         let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
         let (system, user) = read_headers(&mut r)?;
-        let flex_checksum = match r.u8()? {
-            0 => None,
-            1 => Some(FlexChecksum { algorithm: r.u8()?, value: r.bytes()?.to_vec(), parts: r.u32()? }),
-            _ => return Err(Error::BadMeta("flex checksum presence")),
-        };
+        let flex_checksum = FlexChecksum::read_opt(&mut r)?;
         let data = match r.u8()? {
             0 => DataLoc::Inline(r.bytes()?.to_vec()),
             1 => DataLoc::File(ObjectId(r.u128()?)),
@@ -380,13 +408,14 @@ fn read_headers(r: &mut Reader<'_>) -> Result<(SystemMeta, Vec<(String, String)>
 /// A multipart upload in progress.
 ///
 /// Format 1: `u8 format, u64 created ms, str initiator, u8 stored checksum kind,
-/// opt<u8> flexible checksum algorithm`, then the headers as in an object record.
+/// opt<(u8 flexible checksum algorithm, u8 type: 0 composite, 1 full object)>`, then the headers
+/// as in an object record.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct UploadMeta {
     pub created_ms: u64,
     pub initiator: String,
     pub checksum: ChecksumKind,
-    pub flex_algorithm: Option<u8>,
+    pub flex: Option<(FlexAlgorithm, FlexType)>,
     pub system: SystemMeta,
     pub user: Vec<(String, String)>,
 }
@@ -398,11 +427,12 @@ impl UploadMeta {
         w.u64(self.created_ms);
         w.bytes(self.initiator.as_bytes());
         w.u8(self.checksum.code());
-        match self.flex_algorithm {
+        match self.flex {
             None => w.u8(0),
-            Some(a) => {
+            Some((a, t)) => {
                 w.u8(1);
-                w.u8(a);
+                w.u8(a.code());
+                w.u8(if t == FlexType::FullObject { 1 } else { 0 });
             }
         }
         write_headers(&mut w, &self.system, &self.user);
@@ -417,23 +447,31 @@ impl UploadMeta {
         let created_ms = r.u64()?;
         let initiator = r.str()?;
         let checksum = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
-        let flex_algorithm = match r.u8()? {
+        let flex = match r.u8()? {
             0 => None,
-            1 => Some(r.u8()?),
+            1 => {
+                let a = FlexAlgorithm::from_code(r.u8()?).ok_or(Error::BadMeta("flex checksum algorithm"))?;
+                let t = match r.u8()? {
+                    0 => FlexType::Composite,
+                    1 => FlexType::FullObject,
+                    _ => return Err(Error::BadMeta("flex checksum type")),
+                };
+                Some((a, t))
+            }
             _ => return Err(Error::BadMeta("flex algorithm presence")),
         };
         let (system, user) = read_headers(&mut r)?;
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(UploadMeta { created_ms, initiator, checksum, flex_algorithm, system, user })
+        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user })
     }
 }
 
 /// One uploaded part of an upload in progress.
 ///
 /// Format 1: `u8 format, u128 data-file id, u64 size, [u8;16] MD5, u64 mtime ms,
-/// bytes stored checksum value, opt<bytes> flexible checksum value`.
+/// bytes stored checksum value, opt<flexible checksum>` (as in an object record).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartMeta {
     pub id: ObjectId,
@@ -441,7 +479,7 @@ pub struct PartMeta {
     pub md5: [u8; 16],
     pub mtime_ms: u64,
     pub stored_checksum: Vec<u8>,
-    pub flex_checksum: Option<Vec<u8>>,
+    pub flex_checksum: Option<FlexChecksum>,
 }
 
 impl PartMeta {
@@ -457,13 +495,7 @@ impl PartMeta {
         w.raw(&self.md5);
         w.u64(self.mtime_ms);
         w.bytes(&self.stored_checksum);
-        match &self.flex_checksum {
-            None => w.u8(0),
-            Some(v) => {
-                w.u8(1);
-                w.bytes(v);
-            }
-        }
+        FlexChecksum::write_opt(&self.flex_checksum, &mut w);
         w.0
     }
 
@@ -477,11 +509,7 @@ impl PartMeta {
         let md5 = r.array16()?;
         let mtime_ms = r.u64()?;
         let stored_checksum = r.bytes()?.to_vec();
-        let flex_checksum = match r.u8()? {
-            0 => None,
-            1 => Some(r.bytes()?.to_vec()),
-            _ => return Err(Error::BadMeta("part checksum presence")),
-        };
+        let flex_checksum = FlexChecksum::read_opt(&mut r)?;
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -612,7 +640,7 @@ mod tests {
                 ..Default::default()
             },
             user: vec![("a".into(), "b".into()), ("ü".into(), "".into())],
-            flex_checksum: Some(FlexChecksum { algorithm: 1, value: vec![9, 9, 9, 9], parts: 0 }),
+            flex_checksum: Some(FlexChecksum { algorithm: FlexAlgorithm::Crc32, value: vec![9, 9, 9, 9], parts: 0 }),
             data,
         }
     }
@@ -655,7 +683,7 @@ mod tests {
             created_ms: 9,
             initiator: "AK".into(),
             checksum: ChecksumKind::Md5,
-            flex_algorithm: Some(2),
+            flex: Some((FlexAlgorithm::Sha256, FlexType::FullObject)),
             system: SystemMeta { content_type: Some("a/b".into()), ..Default::default() },
             user: vec![("k".into(), "v".into())],
         };
@@ -666,7 +694,7 @@ mod tests {
             md5: [3; 16],
             mtime_ms: 11,
             stored_checksum: vec![1, 2],
-            flex_checksum: Some(vec![4; 4]),
+            flex_checksum: Some(FlexChecksum { algorithm: FlexAlgorithm::Crc32c, value: vec![4; 4], parts: 0 }),
         };
         let enc = p.encode();
         assert_eq!(PartMeta::decode(&enc).unwrap(), p);

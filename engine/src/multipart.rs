@@ -11,11 +11,12 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 use crate::checksum::StoredChecksum;
+use crate::checksum::{FlexAlgorithm, FlexHasher, crc_combine};
 use crate::error::{Error, Result};
 use crate::index::{DirSet, IndexOp, Precondition, Table};
 use crate::keys;
 use crate::limits;
-use crate::meta::{DataLoc, FlexChecksum, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
+use crate::meta::{DataLoc, FlexChecksum, FlexType, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
 use crate::mountpath::{self, Mountpath};
 use crate::object::{PutWriter, Target};
 use crate::store::{Store, now_ms};
@@ -25,7 +26,7 @@ use crate::store::{Store, now_ms};
 pub struct UploadOptions {
     pub system: SystemMeta,
     pub user: Vec<(String, String)>,
-    pub flex_algorithm: Option<u8>,
+    pub flex: Option<(FlexAlgorithm, FlexType)>,
 }
 
 /// One part as CompleteMultipartUpload names it.
@@ -34,6 +35,8 @@ pub struct CompletePart {
     pub part_number: u32,
     /// The ETag the client got for the part, quoted or not.
     pub etag: String,
+    /// The part's flexible checksum as the client lists it, verified against the stored one.
+    pub checksum: Option<Vec<u8>>,
 }
 
 fn upload_error(e: Error) -> Error {
@@ -68,7 +71,7 @@ impl Store {
             created_ms,
             initiator: initiator.to_owned(),
             checksum: bucket_meta.checksum,
-            flex_algorithm: opts.flex_algorithm,
+            flex: opts.flex,
             system: opts.system,
             user: opts.user,
         };
@@ -93,7 +96,8 @@ impl Store {
         }
     }
 
-    /// Starts writing part `part_number` (1..=10000) of an upload.
+    /// Starts writing part `part_number` (1..=10000) of an upload. The part's flexible checksum
+    /// is the upload's algorithm, or `flex` when the upload has none.
     pub fn part_writer(
         self: &Arc<Self>,
         bucket: &str,
@@ -101,6 +105,7 @@ impl Store {
         upload_id: &str,
         part_number: u32,
         declared: Option<u64>,
+        flex: Option<FlexAlgorithm>,
     ) -> Result<PutWriter> {
         if !(1..=limits::PART_NUMBER_MAX).contains(&part_number) {
             return Err(Error::InvalidPart { part_number });
@@ -108,7 +113,13 @@ impl Store {
         let upload = self.upload(bucket, key, upload_id)?;
         let mp = self.owner(bucket, key).clone();
         let target = Target::Part { upload_id: upload_id.to_owned(), part_number };
-        PutWriter::new(self, mp, bucket, key, target, upload.checksum, declared)
+        if let (Some((upload_alg, _)), Some(f)) = (upload.flex, flex)
+            && upload_alg != f
+        {
+            return Err(Error::ChecksumAlgorithmMismatch);
+        }
+        let flex = upload.flex.map(|(a, _)| a).or(flex);
+        PutWriter::new(self, mp, bucket, key, target, (upload.checksum, flex), declared)
     }
 
     /// Lists an upload's parts after `after` (a part number), at most `max`; true if more follow.
@@ -145,7 +156,7 @@ impl Store {
         upload_id: &str,
         parts: &[CompletePart],
         min_part_size: u64,
-        flex_checksum: Option<FlexChecksum>,
+        flex_expected: Option<Vec<u8>>,
     ) -> Result<ObjectMeta> {
         let mp = self.upload_mountpath(bucket, key, upload_id)?.clone();
         if parts.is_empty() || parts.len() > limits::PART_NUMBER_MAX as usize {
@@ -187,6 +198,11 @@ impl Store {
             if i + 1 < parts.len() && rec.size < min_part_size {
                 return Err(Error::PartTooSmall { part_number });
             }
+            if let Some(want) = &p.checksum
+                && rec.flex_checksum.as_ref().is_none_or(|f| &f.value != want)
+            {
+                return Err(Error::InvalidPart { part_number });
+            }
             size = size.checked_add(rec.size).ok_or(Error::ObjectTooLarge)?;
             md5s.update(rec.md5);
             locs.push(PartLoc {
@@ -204,6 +220,38 @@ impl Store {
         if size > limits::OBJECT_BYTES_MAX {
             return Err(Error::ObjectTooLarge);
         }
+        let flex_checksum = match upload.flex {
+            None => None,
+            Some((alg, kind)) => {
+                let mut values = Vec::with_capacity(parts.len());
+                for p in parts {
+                    let rec = &records[&p.part_number].1;
+                    match &rec.flex_checksum {
+                        Some(f) if f.algorithm == alg => values.push((f.value.clone(), rec.size)),
+                        _ => return Err(Error::InvalidPart { part_number: p.part_number }),
+                    }
+                }
+                Some(match kind {
+                    FlexType::Composite => {
+                        let mut h = FlexHasher::new(alg);
+                        for (v, _) in &values {
+                            h.update(v);
+                        }
+                        FlexChecksum { algorithm: alg, value: h.finish(), parts: parts.len() as u32 }
+                    }
+                    FlexType::FullObject => {
+                        let mut acc = alg.digest(b"");
+                        for (v, len) in &values {
+                            acc = crc_combine(alg, &acc, v, *len).ok_or(Error::ChecksumAlgorithmMismatch)?;
+                        }
+                        if flex_expected.as_ref().is_some_and(|e| e != &acc) {
+                            return Err(Error::ChecksumMismatch { algorithm: alg.name() });
+                        }
+                        FlexChecksum { algorithm: alg, value: acc, parts: 0 }
+                    }
+                })
+            }
+        };
         let meta = ObjectMeta {
             size,
             mtime_ms: now_ms(),
@@ -310,13 +358,13 @@ impl PutWriter {
     pub async fn finish_part(
         mut self,
         content_md5: Option<[u8; 16]>,
-        flex_checksum: Option<Vec<u8>>,
+        flex_expected: Option<Vec<u8>>,
     ) -> Result<PartMeta> {
         let Target::Part { upload_id, part_number } = self.target.clone() else {
             panic!("finish_part on an object writer");
         };
-        let sealed = self.seal(content_md5).await?;
-        let part = self.part_meta(&sealed, flex_checksum)?;
+        let sealed = self.seal(content_md5, flex_expected.as_deref()).await?;
+        let part = self.part_meta(&sealed)?;
         let ukey = keys::upload_index_key(&self.bucket, self.key.as_bytes(), &upload_id);
         let pkey = keys::part_index_key(&upload_id, part_number);
         let (store, mp) = (self.store.clone(), self.mp.clone());

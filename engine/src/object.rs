@@ -13,7 +13,7 @@ use compio::fs::{File, OpenOptions};
 use compio::io::{AsyncReadAt, AsyncWriteAtExt};
 
 use crate::buffer::IoBuffer;
-use crate::checksum::{BodyHasher, ChecksumKind, StoredChecksum};
+use crate::checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 use crate::error::{Error, Result};
 use crate::index::{DirSet, SyncMode};
 use crate::keys;
@@ -31,8 +31,8 @@ pub struct PutOptions {
     pub if_absent: bool,
     /// `Content-MD5` sent by the client, verified before the commit.
     pub content_md5: Option<[u8; 16]>,
-    /// A flexible checksum the server has already verified.
-    pub flex_checksum: Option<FlexChecksum>,
+    /// The flexible checksum the client sent (header or trailer), verified before the commit.
+    pub flex_expected: Option<Vec<u8>>,
 }
 
 enum Sink {
@@ -57,6 +57,8 @@ pub struct PutWriter {
     pub(crate) key: String,
     pub(crate) target: Target,
     hasher: BodyHasher,
+    flex: Option<FlexHasher>,
+    flex_algorithm: Option<FlexAlgorithm>,
     checksum_kind: ChecksumKind,
     written: u64,
     declared: Option<u64>,
@@ -68,16 +70,24 @@ pub struct PutWriter {
 pub(crate) struct Sealed {
     pub md5: [u8; 16],
     pub stored: StoredChecksum,
+    pub flex: Option<FlexChecksum>,
     pub data: DataLoc,
     pub dirs: DirSet,
 }
 
 impl Store {
-    /// Starts a PUT of `bucket/key`; `declared` is the body length when the client said it.
-    pub fn put_writer(self: &Arc<Self>, bucket: &str, key: &str, declared: Option<u64>) -> Result<PutWriter> {
+    /// Starts a PUT of `bucket/key`; `declared` is the body length when the client said it;
+    /// `flex` the flexible checksum to compute alongside the MD5.
+    pub fn put_writer(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        declared: Option<u64>,
+        flex: Option<FlexAlgorithm>,
+    ) -> Result<PutWriter> {
         let bucket_meta = self.bucket(bucket)?;
         let mp = self.owner(bucket, key).clone();
-        PutWriter::new(self, mp, bucket, key, Target::Object, bucket_meta.checksum, declared)
+        PutWriter::new(self, mp, bucket, key, Target::Object, (bucket_meta.checksum, flex), declared)
     }
 }
 
@@ -88,7 +98,7 @@ impl PutWriter {
         bucket: &str,
         key: &str,
         target: Target,
-        checksum_kind: ChecksumKind,
+        (checksum_kind, flex): (ChecksumKind, Option<FlexAlgorithm>),
         declared: Option<u64>,
     ) -> Result<PutWriter> {
         keys::validate_key(key)?;
@@ -107,6 +117,8 @@ impl PutWriter {
             key: key.to_owned(),
             target,
             hasher: BodyHasher::new(checksum_kind),
+            flex: flex.map(FlexHasher::new),
+            flex_algorithm: flex,
             checksum_kind,
             written: 0,
             declared,
@@ -137,6 +149,9 @@ impl PutWriter {
             return (Err(Error::ObjectTooLarge), buf);
         }
         self.hasher.update(buf.as_slice());
+        if let Some(f) = &mut self.flex {
+            f.update(buf.as_slice());
+        }
         let offset = self.written;
         self.written = total;
         let in_memory = matches!(&self.sink, Some(Sink::Memory(_)));
@@ -191,7 +206,7 @@ impl PutWriter {
 
     /// Checks the length and Content-MD5, makes the bytes durable (under `--sync always`) and
     /// says where they are.
-    pub(crate) async fn seal(&mut self, content_md5: Option<[u8; 16]>) -> Result<Sealed> {
+    pub(crate) async fn seal(&mut self, content_md5: Option<[u8; 16]>, flex_expected: Option<&[u8]>) -> Result<Sealed> {
         if let Some(d) = self.declared
             && d != self.written
         {
@@ -207,6 +222,19 @@ impl PutWriter {
         if content_md5.is_some_and(|m| m != md5) {
             return Err(Error::ChecksumMismatch { algorithm: "Content-MD5" });
         }
+        let flex = match (self.flex.take(), self.flex_algorithm) {
+            (Some(h), Some(algorithm)) => {
+                let value = h.finish();
+                if flex_expected.is_some_and(|e| e != value.as_slice()) {
+                    return Err(Error::ChecksumMismatch { algorithm: algorithm.name() });
+                }
+                Some(FlexChecksum { algorithm, value, parts: 0 })
+            }
+            _ if flex_expected.is_some() => {
+                return Err(Error::Io(std::io::Error::other("a checksum was expected but none was computed")));
+            }
+            _ => None,
+        };
         let mut dirs = DirSet::default();
         let data = match self.sink.as_ref() {
             Some(Sink::Memory(v)) => DataLoc::Inline(v.clone()),
@@ -223,7 +251,7 @@ impl PutWriter {
             }
             None => return Err(Error::Io(std::io::Error::other("writer in an invalid state"))),
         };
-        Ok(Sealed { md5, stored, data, dirs })
+        Ok(Sealed { md5, stored, flex, data, dirs })
     }
 
     /// Runs an index commit for this writer's bytes. Once the commit is sent the file is no
@@ -245,7 +273,7 @@ impl PutWriter {
     /// Verifies, syncs and commits the object; returns its metadata.
     pub async fn finish(mut self, opts: PutOptions) -> Result<ObjectMeta> {
         assert!(matches!(self.target, Target::Object), "finish is for whole objects");
-        let sealed = self.seal(opts.content_md5).await?;
+        let sealed = self.seal(opts.content_md5, opts.flex_expected.as_deref()).await?;
         let meta = ObjectMeta {
             size: self.written,
             mtime_ms: now_ms(),
@@ -254,7 +282,7 @@ impl PutWriter {
             stored_checksum: sealed.stored,
             system: opts.system,
             user: opts.user,
-            flex_checksum: opts.flex_checksum,
+            flex_checksum: sealed.flex,
             data: sealed.data,
         };
         let (store, mp, bucket, key) = (self.store.clone(), self.mp.clone(), self.bucket.clone(), self.key.clone());
@@ -263,7 +291,7 @@ impl PutWriter {
     }
 
     /// The part record a finished part writer produces.
-    pub(crate) fn part_meta(&self, sealed: &Sealed, flex_checksum: Option<Vec<u8>>) -> Result<PartMeta> {
+    pub(crate) fn part_meta(&self, sealed: &Sealed) -> Result<PartMeta> {
         let id = match sealed.data {
             DataLoc::File(id) => id,
             _ => return Err(Error::Io(std::io::Error::other("a part without a data file"))),
@@ -274,7 +302,7 @@ impl PutWriter {
             md5: sealed.md5,
             mtime_ms: now_ms(),
             stored_checksum: sealed.stored.value.clone(),
-            flex_checksum,
+            flex_checksum: sealed.flex.clone(),
         })
     }
 }

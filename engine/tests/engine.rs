@@ -25,7 +25,7 @@ fn rt() -> compio::runtime::Runtime {
 }
 
 async fn put(store: &Arc<Store>, bucket: &str, key: &str, data: &[u8]) -> engine::ObjectMeta {
-    let mut w = store.put_writer(bucket, key, Some(data.len() as u64)).unwrap();
+    let mut w = store.put_writer(bucket, key, Some(data.len() as u64), None).unwrap();
     for chunk in data.chunks(300_000) {
         let mut b = IoBuffer::with_capacity(chunk.len().max(1));
         b.extend_from_slice(chunk);
@@ -140,7 +140,7 @@ fn random_operations_match_a_model() {
 }
 
 async fn upload_part(store: &Arc<Store>, key: &str, id: &str, n: u32, data: &[u8]) -> String {
-    let mut w = store.part_writer("mpu", key, id, n, Some(data.len() as u64)).unwrap();
+    let mut w = store.part_writer("mpu", key, id, n, Some(data.len() as u64), None).unwrap();
     if !data.is_empty() {
         let mut b = IoBuffer::with_capacity(data.len());
         b.extend_from_slice(data);
@@ -173,7 +173,7 @@ fn multipart_assembles_without_copying() {
         let (page, truncated) = store.list_parts("mpu", "big", &id, 1, 2).unwrap();
         assert_eq!((page.iter().map(|(n, _)| *n).collect::<Vec<_>>(), truncated), (vec![2, 3], true));
 
-        let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: format!("\"{e}\"") };
+        let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: format!("\"{e}\""), checksum: None };
         let bad = store.complete_upload("mpu", "big", &id, &[cp(2, &etags[1]), cp(1, &etags[0])], 0, None).await;
         assert!(matches!(bad, Err(Error::InvalidPartOrder)));
         let bad = store.complete_upload("mpu", "big", &id, &[cp(1, "00")], 0, None).await;
@@ -203,7 +203,7 @@ fn multipart_assembles_without_copying() {
         // Abort removes everything; late parts of an aborted upload are refused.
         let id2 = store.create_upload("mpu", "k2", "me", UploadOptions::default()).await.unwrap();
         upload_part(&store, "k2", &id2, 1, &[1; 1000]).await;
-        let mut late = store.part_writer("mpu", "k2", &id2, 2, Some(3)).unwrap();
+        let mut late = store.part_writer("mpu", "k2", &id2, 2, Some(3), None).unwrap();
         let mut b = IoBuffer::with_capacity(3);
         b.extend_from_slice(b"abc");
         late.write(b).await.0.unwrap();
@@ -243,7 +243,7 @@ fn uploads_survive_restart_and_list_in_order() {
             .unwrap();
         assert_eq!((page.uploads[0].upload_id.as_str(), page.truncated), (id_b.as_str(), true));
         let tail = upload_part(&store, "dir/a", &id_a, 2, b" and after").await;
-        let cp = |n, e: &str| CompletePart { part_number: n, etag: e.to_owned() };
+        let cp = |n, e: &str| CompletePart { part_number: n, etag: e.to_owned(), checksum: None };
         store.complete_upload("mpu", "dir/a", &id_a, &[cp(1, &etag), cp(2, &tail)], 0, None).await.unwrap();
         assert_eq!(get(&store, "mpu", "dir/a").await.unwrap(), b"before restart and after");
         assert_eq!(store.abort_uploads_before(u64::MAX).await.unwrap(), 2);

@@ -121,7 +121,7 @@ pub fn xml_complete_multipart(data: &[u8]) {
         .split('\n')
         .enumerate()
         .filter(|(_, line)| !line.is_empty())
-        .map(|(i, line)| engine::CompletePart { part_number: i as u32 + 1, etag: line.to_owned() })
+        .map(|(i, line)| engine::CompletePart { part_number: i as u32 + 1, etag: line.to_owned(), checksum: None })
         .collect();
     if parts.is_empty() {
         return;

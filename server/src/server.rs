@@ -103,12 +103,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         min_part_size: cfg.min_part_size,
     });
 
-    let first = shard::bind_reuseport(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = first.local_addr().map_err(|e| e.to_string())?;
-    let mut listeners = vec![first];
-    for _ in 1..cfg.threads {
-        listeners.push(shard::bind_reuseport(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
-    }
+    let listeners =
+        shard::bind_shards(cfg.listen, cfg.threads).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let stopper = Arc::new(Stopper::new());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -63,8 +63,22 @@ impl Stopper {
     }
 }
 
+/// Binds one SO_REUSEPORT listener per shard on `addr` (port 0 picks a free port).
+///
+/// SO_REUSEPORT would also let a second process of the same user bind the same port and
+/// silently take half the connections. So the address is first bound exclusively (without
+/// SO_REUSEPORT), which fails if anything holds it, and released just before the shards bind.
+pub fn bind_shards(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let probe = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    let addr = probe.local_addr()?.as_socket().ok_or_else(|| std::io::Error::other("not an inet address"))?;
+    drop(probe);
+    (0..shards.max(1)).map(|_| bind_reuseport(addr)).collect()
+}
+
 /// Binds a listening socket with SO_REUSEPORT so every shard can bind the same address.
-pub fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
@@ -198,7 +212,10 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper) {
                 let _ = conn.write_all(bytes).await;
                 break;
             }
-            Err(_) => break,
+            Err(e) => {
+                tracing::debug!(error = ?e, "connection closed while waiting for a request");
+                break;
+            }
         };
         let started = Instant::now();
         let (resp, op) = dispatch::serve(ctx, &mut conn, &req).await;

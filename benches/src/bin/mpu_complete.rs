@@ -14,7 +14,7 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 async fn write_part(store: &Arc<Store>, id: &str, n: u32, size: u64, buf: &mut Option<IoBuffer>) -> String {
-    let mut w = store.part_writer("bench", "obj", id, n, Some(size)).expect("part writer");
+    let mut w = store.part_writer("bench", "obj", id, n, Some(size), None).expect("part writer");
     let mut left = size;
     while left > 0 {
         let mut b = buf.take().expect("buffer");
@@ -57,7 +57,7 @@ fn main() {
                 for n in 1..=parts {
                     let this = if n == parts { size - part_size * u64::from(parts - 1) } else { part_size };
                     let etag = write_part(&store, &id, n, this, &mut buf).await;
-                    list.push(CompletePart { part_number: n, etag });
+                    list.push(CompletePart { part_number: n, etag, checksum: None });
                 }
                 let t = Instant::now();
                 let meta = store.complete_upload("bench", "obj", &id, &list, 0, None).await.expect("complete");

@@ -102,7 +102,8 @@ impl Conn {
                 self.rbuf = slice.into_inner();
                 match r {
                     Ok(n) => Ok(n),
-                    Err(_) => {
+                    Err(e) => {
+                        tracing::debug!(error = %e, "socket read failed");
                         self.broken = true;
                         Err(ReadError::Closed)
                     }

@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::http::Request;
+use crate::http::aws_chunked::ChunkSigner;
 use crate::limits;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::time;
@@ -73,6 +74,8 @@ pub enum Payload {
 pub struct Authenticated {
     pub identity: Identity,
     pub payload: Payload,
+    /// For signed streaming payloads: what each chunk's signature chains from.
+    pub signer: Option<ChunkSigner>,
 }
 
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -99,8 +102,9 @@ fn payload_of(req: &Request) -> Result<Payload, S3Error> {
     }
 }
 
-/// Authenticates a request. With `anonymous`, unsigned requests are accepted and signatures are
-/// not checked (payload hashes still are).
+/// Authenticates a request: SigV4 (header or presigned query), SigV2 (header or query), or
+/// none. With `anonymous`, unsigned requests are accepted and signatures are not checked
+/// (payload hashes still are).
 pub fn authenticate(
     req: &Request,
     creds: &Credentials,
@@ -108,29 +112,39 @@ pub fn authenticate(
     now_secs: i64,
 ) -> Result<Authenticated, S3Error> {
     let payload = payload_of(req)?;
-    let auth = req.header("authorization");
     if anonymous {
-        return Ok(Authenticated { identity: Identity::Anonymous, payload });
+        return Ok(Authenticated { identity: Identity::Anonymous, payload, signer: None });
     }
-    match auth {
-        None => {
-            if req.query.contains("X-Amz-Signature=") || req.query.contains("Signature=") {
-                return Err(err(S3ErrorCode::NotImplemented, "presigned URLs are not supported yet"));
-            }
-            Ok(Authenticated { identity: Identity::Anonymous, payload })
+    let query_has = |k: &str| req.query.split('&').any(|p| p.split('=').next() == Some(k));
+    match req.header("authorization") {
+        None if query_has("X-Amz-Signature") => {
+            let identity = verify_v4_presigned(req, creds, now_secs)?;
+            // A presigned request's body is not signed unless the URL says so.
+            let payload = if req.header("x-amz-content-sha256").is_some() { payload } else { Payload::Unsigned };
+            Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
         }
+        None if query_has("Signature") && query_has("AWSAccessKeyId") => {
+            let identity = verify_v2(req, creds, now_secs, None)?;
+            Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
+        }
+        None => Ok(Authenticated { identity: Identity::Anonymous, payload, signer: None }),
         Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
-            let identity = verify_v4_header(req, a, creds, now_secs)?;
+            let (identity, signer) = verify_v4_header(req, a, creds, now_secs)?;
             if req.header("x-amz-content-sha256").is_none() {
                 return Err(err(
                     S3ErrorCode::InvalidRequest,
                     "Missing required header for this request: x-amz-content-sha256",
                 ));
             }
-            Ok(Authenticated { identity: Identity::User(identity), payload })
+            let signer = match &payload {
+                Payload::Streaming(kind) if kind.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => Some(signer),
+                _ => None,
+            };
+            Ok(Authenticated { identity: Identity::User(identity), payload, signer })
         }
         Some(a) if a.starts_with("AWS ") => {
-            Err(err(S3ErrorCode::NotImplemented, "Signature Version 2 is not supported yet"))
+            let identity = verify_v2(req, creds, now_secs, Some(a))?;
+            Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
         }
         Some(_) => Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "Unsupported authorization type")),
     }
@@ -165,41 +179,44 @@ pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
     }
     let (cred, signed_headers, signature) =
         (cred.ok_or_else(malformed)?, signed.ok_or_else(malformed)?, sig.ok_or_else(malformed)?);
-    // The access key may itself contain '/', so split the scope from the right.
-    let mut it = cred.rsplitn(5, '/');
-    let terminal = it.next().ok_or_else(malformed)?;
-    let service = it.next().ok_or_else(malformed)?;
-    let region = it.next().ok_or_else(malformed)?;
-    let date = it.next().ok_or_else(malformed)?;
-    let access_key = it.next().ok_or_else(malformed)?;
-    if terminal != "aws4_request" || date.len() != 8 || access_key.is_empty() {
-        return Err(malformed());
-    }
+    let (access_key, date, region, service) = parse_credential(cred).ok_or_else(malformed)?;
     Ok(V4Header { access_key, date, region, service, signed_headers, signature })
 }
 
-fn verify_v4_header(req: &Request, auth: &str, creds: &Credentials, now_secs: i64) -> Result<String, S3Error> {
+/// `AK/yyyymmdd/region/service/aws4_request` (the access key may itself contain '/').
+fn parse_credential(cred: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut it = cred.rsplitn(5, '/');
+    let terminal = it.next()?;
+    let service = it.next()?;
+    let region = it.next()?;
+    let date = it.next()?;
+    let access_key = it.next()?;
+    if terminal != "aws4_request" || date.len() != 8 || access_key.is_empty() {
+        return None;
+    }
+    Some((access_key, date, region, service))
+}
+
+fn verify_v4_header(
+    req: &Request,
+    auth: &str,
+    creds: &Credentials,
+    now_secs: i64,
+) -> Result<(String, ChunkSigner), S3Error> {
     let h = parse_v4_header(auth)?;
     if h.service != "s3" {
         return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "The credential scope must name the s3 service"));
     }
     let secret = creds.secret(h.access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
     let amz_date = req.header("x-amz-date").map(str::trim);
+    let bad_date = || err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header");
     let (stamp, when) = match amz_date {
-        Some(d) => (d.to_owned(), time::parse_amz_date(d)),
-        None => match req.header("date").and_then(time::parse_http_date) {
-            Some(secs) => (amz_stamp(secs as i64), Some(secs as i64)),
-            None => {
-                return Err(err(
-                    S3ErrorCode::AccessDenied,
-                    "AWS authentication requires a valid Date or x-amz-date header",
-                ));
-            }
-        },
+        Some(d) => (d.to_owned(), time::parse_amz_date(d).ok_or_else(bad_date)?),
+        None => {
+            let secs = req.header("date").and_then(time::parse_http_date).ok_or_else(bad_date)? as i64;
+            (amz_stamp(secs), secs)
+        }
     };
-    let when = when.ok_or_else(|| {
-        err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header")
-    })?;
     if (now_secs - when).abs() > limits::CLOCK_SKEW_SECS_MAX {
         return Err(err(
             S3ErrorCode::RequestTimeTooSkewed,
@@ -227,7 +244,214 @@ fn verify_v4_header(req: &Request, auth: &str, creds: &Credentials, now_secs: i6
         tracing::debug!(canonical_request = %creq, "signature mismatch");
         return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
     }
-    Ok(h.access_key.to_owned())
+    Ok((h.access_key.to_owned(), ChunkSigner { key, amz_date: stamp, scope, prev: expected }))
+}
+
+/// Longest validity of a presigned URL (S3: 7 days).
+const PRESIGNED_EXPIRES_SECS_MAX: i64 = 604_800;
+
+/// Presigned SigV4: `X-Amz-Algorithm`, `-Credential`, `-Date`, `-Expires`, `-SignedHeaders`,
+/// `-Signature` in the query; the payload is `UNSIGNED-PAYLOAD` unless a header says otherwise.
+fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Result<String, S3Error> {
+    let q = crate::s3::op::Query::parse(&req.query)
+        .ok_or_else(|| err(S3ErrorCode::AuthorizationQueryParametersError, "The query does not decode to UTF-8"))?;
+    let need = |k: &str| {
+        q.get(k).ok_or_else(|| {
+            err(S3ErrorCode::AuthorizationQueryParametersError, &format!("Query-string authentication requires {k}"))
+        })
+    };
+    if need("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
+        return Err(err(
+            S3ErrorCode::AuthorizationQueryParametersError,
+            "X-Amz-Algorithm only supports AWS4-HMAC-SHA256",
+        ));
+    }
+    let (access_key, date, region, service) = parse_credential(need("X-Amz-Credential")?)
+        .ok_or_else(|| err(S3ErrorCode::AuthorizationQueryParametersError, "X-Amz-Credential is malformed"))?;
+    let stamp = need("X-Amz-Date")?;
+    let when = time::parse_amz_date(stamp).ok_or_else(|| {
+        err(S3ErrorCode::AuthorizationQueryParametersError, "X-Amz-Date must be in the ISO8601 Long Format")
+    })?;
+    let expires: i64 = need("X-Amz-Expires")?
+        .parse()
+        .map_err(|_| err(S3ErrorCode::AuthorizationQueryParametersError, "X-Amz-Expires should be a number"))?;
+    if !(1..=PRESIGNED_EXPIRES_SECS_MAX).contains(&expires) {
+        return Err(err(
+            S3ErrorCode::AuthorizationQueryParametersError,
+            "X-Amz-Expires must be between 1 and 604800 seconds",
+        ));
+    }
+    let secret = creds.secret(access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
+    if now_secs > when + expires {
+        return Err(err(S3ErrorCode::AccessDenied, "Request has expired"));
+    }
+    if when > now_secs + limits::CLOCK_SKEW_SECS_MAX {
+        return Err(err(S3ErrorCode::AccessDenied, "Request is not valid yet"));
+    }
+    if !stamp.starts_with(date) || service != "s3" {
+        return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
+    }
+    let payload_hash = req.header("x-amz-content-sha256").map_or("UNSIGNED-PAYLOAD", str::trim);
+    let creq = canonical_request(
+        req.method_raw.as_str(),
+        &req.path,
+        &req.query,
+        need("X-Amz-SignedHeaders")?,
+        |n| req.header_joined(n),
+        payload_hash,
+        true,
+    )?;
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let sts = string_to_sign(stamp, &scope, &creq);
+    let expected = hex::encode(hmac(&signing_key(secret, date, region, service), sts.as_bytes()));
+    if !constant_time_eq(expected.as_bytes(), need("X-Amz-Signature")?.as_bytes()) {
+        tracing::debug!(canonical_request = %creq, "presigned signature mismatch");
+        return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
+    }
+    Ok(access_key.to_owned())
+}
+
+/// Subresources SigV2 includes in the canonical resource, sorted.
+const V2_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "cors",
+    "delete",
+    "lifecycle",
+    "location",
+    "logging",
+    "notification",
+    "partNumber",
+    "policy",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "restore",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// SigV2's string to sign: method, Content-MD5, Content-Type, date (or Expires), the
+/// `x-amz-*` headers, and the resource with its subresources.
+pub fn v2_string_to_sign(req: &Request, date_or_expires: &str) -> String {
+    let mut s = String::with_capacity(128 + req.path.len());
+    s.push_str(&req.method_raw);
+    s.push('\n');
+    s.push_str(req.header("content-md5").unwrap_or("").trim());
+    s.push('\n');
+    s.push_str(req.header("content-type").unwrap_or("").trim());
+    s.push('\n');
+    s.push_str(date_or_expires);
+    s.push('\n');
+    let mut amz: Vec<(String, String)> = Vec::new();
+    for (k, _) in &req.headers {
+        if k.starts_with("x-amz-") && !amz.iter().any(|(n, _)| n == k) {
+            amz.push((k.clone(), req.header_joined(k).unwrap_or_default()));
+        }
+    }
+    amz.sort();
+    for (k, v) in amz {
+        s.push_str(&k);
+        s.push(':');
+        push_collapsed(&mut s, &v);
+        s.push('\n');
+    }
+    s.push_str(&req.path);
+    let mut subs: Vec<(String, Option<String>)> = req
+        .query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = match p.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (p, None),
+            };
+            let k = percent_decode(k)?;
+            V2_SUBRESOURCES.contains(&k.as_str()).then(|| (k, v.and_then(percent_decode)))
+        })
+        .collect();
+    subs.sort();
+    for (i, (k, v)) in subs.iter().enumerate() {
+        s.push(if i == 0 { '?' } else { '&' });
+        s.push_str(k);
+        if let Some(v) = v {
+            s.push('=');
+            s.push_str(v);
+        }
+    }
+    s
+}
+
+/// SigV2 in a header (`Authorization: AWS AK:signature`) or in the query (`AWSAccessKeyId`,
+/// `Signature`, `Expires`): HMAC-SHA1 in base64.
+fn verify_v2(req: &Request, creds: &Credentials, now_secs: i64, header: Option<&str>) -> Result<String, S3Error> {
+    use base64::Engine;
+    let (access_key, signature, date_line) = match header {
+        Some(h) => {
+            let (ak, sig) = h.strip_prefix("AWS ").and_then(|r| r.trim().rsplit_once(':')).ok_or_else(|| {
+                err(S3ErrorCode::AuthorizationHeaderMalformed, "The authorization header is malformed")
+            })?;
+            // With x-amz-date, the Date line is empty (x-amz-date is signed among the x-amz headers).
+            let when = match req.header("x-amz-date") {
+                Some(d) => time::parse_http_date(d).map(|t| t as i64),
+                None => req.header("date").and_then(time::parse_http_date).map(|t| t as i64),
+            }
+            .ok_or_else(|| {
+                err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header")
+            })?;
+            if (now_secs - when).abs() > limits::CLOCK_SKEW_SECS_MAX {
+                return Err(err(
+                    S3ErrorCode::RequestTimeTooSkewed,
+                    "The difference between the request time and the server's time is too large.",
+                ));
+            }
+            let date_line = if req.header("x-amz-date").is_some() {
+                String::new()
+            } else {
+                req.header("date").unwrap_or("").trim().to_owned()
+            };
+            (ak.to_owned(), sig.to_owned(), date_line)
+        }
+        None => {
+            let q = crate::s3::op::Query::parse(&req.query)
+                .ok_or_else(|| err(S3ErrorCode::AccessDenied, "The query does not decode to UTF-8"))?;
+            let get = |k: &str| {
+                q.get(k).map(str::to_owned).ok_or_else(|| {
+                    err(
+                        S3ErrorCode::AccessDenied,
+                        "Query-string authentication requires AWSAccessKeyId, Signature and Expires",
+                    )
+                })
+            };
+            let expires = get("Expires")?;
+            let exp: i64 = expires
+                .parse()
+                .map_err(|_| err(S3ErrorCode::AccessDenied, "Expires must be a number of seconds since the epoch"))?;
+            if now_secs > exp {
+                return Err(err(S3ErrorCode::AccessDenied, "Request has expired"));
+            }
+            (get("AWSAccessKeyId")?, get("Signature")?, expires)
+        }
+    };
+    let secret = creds.secret(&access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
+    let sts = v2_string_to_sign(req, &date_line);
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(sts.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+        tracing::debug!(string_to_sign = %sts, "SigV2 signature mismatch");
+        return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
+    }
+    Ok(access_key)
 }
 
 fn amz_stamp(secs: i64) -> String {

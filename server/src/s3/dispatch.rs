@@ -1,6 +1,8 @@
 //! One request through the S3 front end: route, authenticate, run the handler, shape errors.
 
 use crate::http::{Body, Conn, Request, Response};
+use engine::BucketAcl;
+
 use crate::s3::auth::{self, Identity};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::handlers::{bucket, list, multipart, object};
@@ -34,9 +36,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'st
     let resource = req.path.clone();
     let result = async {
         let auth = auth::authenticate(req, &cfg.credentials, cfg.anonymous, (time::now_ms() / 1000) as i64)?;
-        if auth.identity == Identity::Anonymous && !cfg.anonymous {
-            return Err(S3Error::code(S3ErrorCode::AccessDenied));
-        }
+        authorize(ctx, &route, &auth.identity)?;
         let mut call = Call::new(ctx, conn, req, &route, &auth);
         run(&mut call).await
     }
@@ -71,6 +71,7 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::GetBucketVersioning => bucket::get_versioning(call).await,
         Op::PutBucketVersioning => bucket::put_versioning(call).await,
         Op::GetBucketAcl | Op::GetObjectAcl => bucket::get_acl(call).await,
+        Op::PutBucketAcl => bucket::put_acl(call).await,
         Op::ListObjects => list::list_objects_v1(call).await,
         Op::ListObjectsV2 => list::list_objects_v2(call).await,
         Op::ListObjectVersions => list::list_object_versions(call).await,
@@ -93,6 +94,46 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
             S3ErrorCode::MethodNotAllowed,
             "The specified method is not allowed against this resource.",
         )),
+    }
+}
+
+/// Operations a public-read bucket allows to anyone.
+fn is_public_read(op: Op) -> bool {
+    matches!(
+        op,
+        Op::GetObject | Op::HeadObject | Op::HeadBucket | Op::ListObjects | Op::ListObjectsV2 | Op::ListObjectVersions
+    )
+}
+
+/// Who may do what: a bucket belongs to the user who created it; others (and anonymous
+/// requests) get AccessDenied unless the bucket is public-read and the operation only reads.
+/// `--anonymous` servers let everyone do everything.
+fn authorize(ctx: &Ctx, route: &Route, identity: &Identity) -> Result<(), S3Error> {
+    if ctx.config.anonymous {
+        return Ok(());
+    }
+    let Some(bucket) = route.bucket.as_deref() else {
+        return match identity {
+            Identity::Anonymous => Err(S3Error::code(S3ErrorCode::AccessDenied)),
+            Identity::User(_) => Ok(()),
+        };
+    };
+    match ctx.store.bucket(bucket) {
+        // Creating it, or learning it does not exist, is for signed requests only.
+        Err(_) => match identity {
+            Identity::Anonymous => Err(S3Error::code(S3ErrorCode::AccessDenied)),
+            Identity::User(_) => Ok(()),
+        },
+        Ok(meta) => {
+            let owner = matches!(identity, Identity::User(ak) if *ak == meta.owner);
+            // CreateBucket on an existing bucket is answered by its handler (409 either way).
+            if owner || route.op == Op::CreateBucket || (meta.acl == BucketAcl::PublicRead && is_public_read(route.op))
+            {
+                Ok(())
+            } else {
+                Err(S3Error::code(S3ErrorCode::AccessDenied))
+            }
+        }
     }
 }
 

@@ -7,7 +7,9 @@ use crate::s3::xml::XmlWriter;
 pub enum S3ErrorCode {
     AccessDenied,
     AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
     BadDigest,
+    BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     EntityTooLarge,
@@ -50,7 +52,9 @@ impl S3ErrorCode {
         match self {
             AccessDenied => "AccessDenied",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
+            AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadDigest => "BadDigest",
+            BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
             EntityTooLarge => "EntityTooLarge",
@@ -92,6 +96,7 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AuthorizationHeaderMalformed
+            | AuthorizationQueryParametersError
             | BadDigest
             | EntityTooLarge
             | EntityTooSmall
@@ -111,7 +116,7 @@ impl S3ErrorCode {
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
             NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
             MethodNotAllowed => 405,
-            BucketAlreadyOwnedByYou | BucketNotEmpty => 409,
+            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => 409,
             MissingContentLength => 411,
             PreconditionFailed => 412,
             UriTooLong => 414,

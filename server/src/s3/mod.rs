@@ -1,6 +1,7 @@
 //! The S3 front end: routing, authentication, XML, errors and the operation handlers.
 
 pub mod auth;
+pub mod checksum;
 pub mod conditional;
 pub mod dispatch;
 pub mod error;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use engine::{IoBuffer, Store};
 use sha2::{Digest, Sha256};
 
+use crate::http::aws_chunked::{AwsChunkError, AwsChunkedDecoder};
 use crate::http::conn::ReadError;
 use crate::http::{Conn, Request};
 use crate::limits;
@@ -155,33 +157,75 @@ impl<'a> Call<'a> {
         })
     }
 
-    /// Starts streaming the object body: answers 100-continue and sets up payload verification.
+    /// Starts streaming the object body: answers 100-continue and sets up payload verification
+    /// (the signed SHA-256, or the aws-chunked decoder with its chunk signatures).
     pub async fn body_stream(&mut self) -> Result<BodyStream, S3Error> {
         // Refuse what cannot be read before inviting the client to send it.
-        let sha = match &self.auth.payload {
-            Payload::Sha256(h) => Some((Sha256::new(), *h)),
-            Payload::Unsigned => None,
-            Payload::Streaming(kind) => {
-                return Err(S3Error::new(
-                    S3ErrorCode::NotImplemented,
-                    format!("{kind} payloads are not supported yet"),
-                ));
-            }
+        let (sha, aws) = match &self.auth.payload {
+            Payload::Sha256(h) => (Some((Sha256::new(), *h)), None),
+            Payload::Unsigned => (None, None),
+            Payload::Streaming(kind) => match kind.as_str() {
+                "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => (None, Some(AwsChunkedDecoder::new(None))),
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
+                    // Anonymous servers ignore signatures, chunk signatures included.
+                    (None, Some(AwsChunkedDecoder::new(self.auth.signer.clone())))
+                }
+                _ => {
+                    return Err(S3Error::new(
+                        S3ErrorCode::NotImplemented,
+                        format!("{kind} payloads are not supported"),
+                    ));
+                }
+            },
         };
         self.send_continue().await?;
-        Ok(BodyStream { sha })
+        Ok(BodyStream { sha, aws: aws.map(Box::new), raw: None })
+    }
+
+    /// The payload length the client declared: `x-amz-decoded-content-length` for aws-chunked
+    /// bodies, Content-Length otherwise. Refuses a body-less PUT without one.
+    pub fn declared_length(&self) -> Result<Option<u64>, S3Error> {
+        let missing =
+            || S3Error::new(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header.");
+        if matches!(self.auth.payload, Payload::Streaming(_)) {
+            let v = self.header("x-amz-decoded-content-length").ok_or_else(missing)?;
+            return v.trim().parse::<u64>().map(Some).map_err(|_| {
+                S3Error::new(S3ErrorCode::InvalidArgument, "x-amz-decoded-content-length must be a number")
+            });
+        }
+        if self.req.framing == crate::http::Framing::None && self.header("content-length").is_none() {
+            return Err(missing());
+        }
+        Ok(self.req.content_length())
     }
 }
 
-/// Reads object bodies buffer by buffer, checking the signed payload hash at the end.
+/// Reads object bodies buffer by buffer: decodes aws-chunked framing where the client used it,
+/// checks the signed payload hash and chunk signatures, and keeps the trailers.
 pub struct BodyStream {
     sha: Option<(Sha256, [u8; 32])>,
+    aws: Option<Box<AwsChunkedDecoder>>,
+    /// Raw aws-chunked bytes read but not decoded yet.
+    raw: Option<IoBuffer>,
+}
+
+fn aws_error(e: AwsChunkError) -> S3Error {
+    match e {
+        AwsChunkError::BadSignature | AwsChunkError::MissingSignature => S3Error::new(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The chunk signature does not match the signature we calculated.",
+        ),
+        e => S3Error::new(S3ErrorCode::InvalidRequest, format!("Malformed aws-chunked body: {e:?}")),
+    }
 }
 
 impl BodyStream {
     /// Fills `buf` from the body. `Ok(true)` when the body has ended (the buffer may still hold
-    /// its last bytes); a hash mismatch is an error at the end, before the caller commits.
+    /// its last bytes); hash and signature mismatches are errors before the caller commits.
     pub async fn next(&mut self, conn: &mut Conn, buf: IoBuffer) -> (Result<bool, S3Error>, IoBuffer) {
+        if self.aws.is_some() {
+            return self.next_aws(conn, buf).await;
+        }
         let (r, buf) = conn.read_body(buf).await;
         if let Err(e) = r {
             return (Err(read_error(e)), buf);
@@ -203,5 +247,62 @@ impl BodyStream {
             );
         }
         (Ok(done), buf)
+    }
+
+    async fn next_aws(&mut self, conn: &mut Conn, mut out: IoBuffer) -> (Result<bool, S3Error>, IoBuffer) {
+        let mut raw = self.raw.take().unwrap_or_else(engine::take_buffer);
+        let result = loop {
+            let dec = self.aws.as_mut().expect("aws-chunked body");
+            if !raw.is_empty() {
+                match dec.decode(raw.as_slice(), out.spare_mut()) {
+                    Ok((consumed, produced)) => {
+                        raw.consume_front(consumed);
+                        out.grow(produced);
+                    }
+                    Err(e) => break Err(aws_error(e)),
+                }
+            }
+            if dec.is_done() {
+                // Nothing may follow the aws-chunked terminator inside the HTTP body.
+                if !raw.is_empty() || !conn.body_done() && !conn.drain_body(0).await {
+                    break Err(S3Error::new(
+                        S3ErrorCode::InvalidRequest,
+                        "Data after the end of the aws-chunked body.",
+                    ));
+                }
+                break Ok(true);
+            }
+            if out.len() == out.capacity() {
+                break Ok(false);
+            }
+            if conn.body_done() {
+                break Err(S3Error::new(S3ErrorCode::IncompleteBody, "The aws-chunked body ended early."));
+            }
+            let (r, back) = conn.read_body(raw).await;
+            raw = back;
+            if let Err(e) = r {
+                break Err(read_error(e));
+            }
+        };
+        self.raw = Some(raw);
+        (result, out)
+    }
+
+    /// A trailer of an aws-chunked body (lowercase name), once the body has ended.
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        self.aws.as_ref().and_then(|d| d.trailer(name))
+    }
+
+    /// Payload bytes decoded from an aws-chunked body.
+    pub fn decoded(&self) -> Option<u64> {
+        self.aws.as_ref().map(|d| d.decoded)
+    }
+}
+
+impl Drop for BodyStream {
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            engine::give_buffer(raw);
+        }
     }
 }

@@ -16,6 +16,7 @@ pub enum Op {
     GetBucketVersioning,
     PutBucketVersioning,
     GetBucketAcl,
+    PutBucketAcl,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -52,6 +53,7 @@ impl Op {
             Op::GetBucketVersioning => "GetBucketVersioning",
             Op::PutBucketVersioning => "PutBucketVersioning",
             Op::GetBucketAcl => "GetBucketAcl",
+            Op::PutBucketAcl => "PutBucketAcl",
             Op::ListObjects => "ListObjects",
             Op::ListObjectsV2 => "ListObjectsV2",
             Op::ListObjectVersions => "ListObjectVersions",
@@ -245,6 +247,8 @@ impl Route {
                 Method::Put => {
                     if q.has("versioning") {
                         Op::PutBucketVersioning
+                    } else if q.has("acl") {
+                        Op::PutBucketAcl
                     } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, q, m) {
                         Op::Unsupported(name)
                     } else {

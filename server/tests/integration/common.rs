@@ -43,8 +43,29 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        // Ports outside the kernel's ephemeral range, so a restart never finds its port taken by
+        // another test's server bound to port 0 meanwhile; a collision between two tests picking
+        // the same port is retried.
+        let fixed = !self.addr.is_empty();
+        for attempt in 0..50 {
+            let addr =
+                if fixed { self.addr.clone() } else { format!("127.0.0.1:{}", 20_000 + (pseudo_random() % 10_000)) };
+            match self.try_spawn(&addr) {
+                Some(child) => {
+                    self.addr = addr;
+                    self.child = Some(child);
+                    return;
+                }
+                None if attempt < 49 => std::thread::sleep(Duration::from_millis(if fixed { 100 } else { 1 })),
+                None => {}
+            }
+        }
+        panic!("keel did not start");
+    }
+
+    fn try_spawn(&self, addr: &str) -> Option<Child> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-        cmd.arg("serve").arg("--listen").arg(if self.addr.is_empty() { "127.0.0.1:0" } else { &self.addr });
+        cmd.arg("serve").arg("--listen").arg(addr);
         for m in &self.mountpaths {
             cmd.arg("--mountpath").arg(m);
         }
@@ -57,17 +78,19 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn keel");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("banner").expect("banner line");
-        let addr = first
-            .split("listening on http://")
-            .nth(1)
-            .and_then(|r| r.split(['/', ' ']).next())
-            .unwrap_or_else(|| panic!("no address in banner: {first}"))
-            .to_owned();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        self.addr = addr;
-        self.child = Some(child);
+        match lines.next() {
+            Some(Ok(first)) if first.contains("listening on http://") => {
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                Some(child)
+            }
+            _ => {
+                // Could not bind (port in use): it exited.
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        }
     }
 
     /// SIGTERM, wait for exit, start again on the same port and mountpaths.
@@ -153,6 +176,13 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+fn pseudo_random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
 }
 
 pub fn amz_now() -> String {

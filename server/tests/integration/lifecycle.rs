@@ -128,3 +128,16 @@ fn generated_credentials_are_stored_privately() {
     assert!(out.contains(ak), "banner shows the access key: {out}");
     assert!(out.contains("aws --endpoint-url"));
 }
+
+#[test]
+fn a_second_server_cannot_share_the_port() {
+    let s = Server::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["serve", "--listen", &s.addr, "--threads", "2", "--anonymous", "--mountpath"])
+        .arg(s.dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a second keel bound {} too", s.addr);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+    assert_eq!(s.req("GET", "/", &[], b"").status, 200);
+}

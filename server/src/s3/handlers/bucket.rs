@@ -24,7 +24,9 @@ pub async fn list_buckets(call: &mut Call<'_>) -> Result<Response, S3Error> {
     w.open_root("ListAllMyBucketsResult");
     owner(&mut w, call.auth.identity.name());
     w.open("Buckets");
-    for (name, meta) in call.ctx.store.list_buckets() {
+    let me = call.auth.identity.name();
+    let everyone = call.ctx.config.anonymous;
+    for (name, meta) in call.ctx.store.list_buckets().into_iter().filter(|(_, m)| everyone || m.owner == me) {
         w.open("Bucket");
         w.elem("Name", &name);
         w.elem("CreationDate", &time::iso8601_ms(meta.created_ms));
@@ -43,19 +45,44 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
-    let acl = match call.header("x-amz-acl") {
-        None | Some("private") => BucketAcl::Private,
-        Some("public-read") => BucketAcl::PublicRead,
-        Some(other) => {
-            return Err(S3Error::new(S3ErrorCode::NotImplemented, format!("canned ACL {other} is not supported")));
-        }
-    };
+    let acl = canned_acl(call)?.unwrap_or(BucketAcl::Private);
     let store = &call.ctx.store;
+    if let Ok(existing) = store.bucket(&name)
+        && existing.owner != call.auth.identity.name()
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::BucketAlreadyExists,
+            "The requested bucket name is not available. Please select a different name and try again.",
+        ));
+    }
     store.create_bucket(&name, call.auth.identity.name()).await?;
     if acl != BucketAcl::Private {
         store.update_bucket(&name, |m| m.acl = acl).await?;
     }
     Ok(Response::new(200).header("Location", format!("/{name}")))
+}
+
+/// The canned ACL of `x-amz-acl`: `private` or `public-read` (keel's whole ACL model).
+fn canned_acl(call: &Call<'_>) -> Result<Option<BucketAcl>, S3Error> {
+    match call.header("x-amz-acl").map(str::trim) {
+        None => Ok(None),
+        Some("private") => Ok(Some(BucketAcl::Private)),
+        Some("public-read") => Ok(Some(BucketAcl::PublicRead)),
+        Some(other) => Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            format!("The canned ACL {other} is not supported (private and public-read are)"),
+        )),
+    }
+}
+
+/// PutBucketAcl with a canned ACL header.
+pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    call.ctx.store.bucket(call.bucket())?;
+    let Some(acl) = canned_acl(call)? else {
+        return Err(S3Error::new(S3ErrorCode::NotImplemented, "Only canned ACLs (x-amz-acl) are supported"));
+    };
+    call.ctx.store.update_bucket(call.bucket(), |m| m.acl = acl).await?;
+    Ok(Response::new(200))
 }
 
 pub async fn head_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {

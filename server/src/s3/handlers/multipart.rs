@@ -1,15 +1,16 @@
 //! Multipart upload operations: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
 //! ListMultipartUploads.
 
-use engine::{CompletePart, UploadOptions, UploadQuery, limits as engine_limits};
+use engine::{CompletePart, FlexAlgorithm, FlexType, UploadOptions, UploadQuery, limits as engine_limits};
 
 use crate::http::Response;
 use crate::s3::Call;
 use crate::s3::auth::uri_encode;
+use crate::s3::checksum;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::handlers::object::{
-    content_md5, copy_into, copy_source_conditions, declared_length, metadata_from_headers, parse_copy_source,
-    stream_body,
+    content_md5, copy_into, copy_source_conditions, declared_length, expected_checksum, metadata_from_headers,
+    parse_copy_source, stream_body,
 };
 use crate::s3::range;
 use crate::s3::xml::{Element, XmlWriter};
@@ -54,7 +55,8 @@ fn max_param(call: &Call<'_>, name: &str) -> Result<usize, S3Error> {
 pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
     engine::keys::validate_key(call.key())?;
     let (system, user) = metadata_from_headers(call)?;
-    let opts = UploadOptions { system, user, flex_algorithm: None };
+    let flex = upload_checksum(call)?;
+    let opts = UploadOptions { system, user, flex };
     let id = call.ctx.store.create_upload(call.bucket(), call.key(), call.auth.identity.name(), opts).await?;
     let mut w = XmlWriter::new();
     w.open_root("InitiateMultipartUploadResult");
@@ -62,18 +64,75 @@ pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
     w.elem("Key", call.key());
     w.elem("UploadId", &id);
     w.close("InitiateMultipartUploadResult");
-    Ok(xml(w))
+    let mut resp = xml(w);
+    if let Some((alg, kind)) = flex {
+        resp.push_header("x-amz-checksum-algorithm", alg.name());
+        resp.push_header("x-amz-checksum-type", type_name(kind));
+    }
+    Ok(resp)
+}
+
+fn type_name(kind: FlexType) -> &'static str {
+    match kind {
+        FlexType::Composite => "COMPOSITE",
+        FlexType::FullObject => "FULL_OBJECT",
+    }
+}
+
+/// `x-amz-checksum-algorithm` and `x-amz-checksum-type` of CreateMultipartUpload. CRC64NVME is
+/// always full-object; the others default to composite, as on S3.
+fn upload_checksum(call: &Call<'_>) -> Result<Option<(FlexAlgorithm, FlexType)>, S3Error> {
+    let kind = match call.header("x-amz-checksum-type").map(|t| t.trim().to_ascii_uppercase()) {
+        None => None,
+        Some(t) if t == "COMPOSITE" => Some(FlexType::Composite),
+        Some(t) if t == "FULL_OBJECT" => Some(FlexType::FullObject),
+        Some(t) => return Err(S3Error::new(S3ErrorCode::InvalidRequest, format!("Unknown checksum type {t}"))),
+    };
+    let Some(name) = call.header("x-amz-checksum-algorithm") else {
+        return match kind {
+            None => Ok(None),
+            Some(_) => {
+                Err(S3Error::new(S3ErrorCode::InvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm"))
+            }
+        };
+    };
+    let alg = FlexAlgorithm::parse(name)
+        .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, format!("Unsupported checksum algorithm {name:?}")))?;
+    let kind = match (alg, kind) {
+        (FlexAlgorithm::Crc64Nvme, Some(FlexType::Composite)) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "CRC64NVME supports only the FULL_OBJECT checksum type",
+            ));
+        }
+        (a, Some(FlexType::FullObject)) if !a.is_crc() => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "Only CRC algorithms support the FULL_OBJECT checksum type",
+            ));
+        }
+        (FlexAlgorithm::Crc64Nvme, None) => FlexType::FullObject,
+        (_, Some(k)) => k,
+        (_, None) => FlexType::Composite,
+    };
+    Ok(Some((alg, kind)))
 }
 
 pub async fn upload_part(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (id, n) = (upload_id(call)?, part_number(call)?);
     let declared = declared_length(call)?;
     let md5 = content_md5(call)?;
+    let ck = checksum::from_request(call.req)?;
     let store = call.ctx.store.clone();
-    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared)?;
-    stream_body(call, &mut writer).await?;
-    let part = writer.finish_part(md5, None).await?;
-    Ok(Response::new(200).header("ETag", format!("\"{}\"", part.etag())))
+    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared, ck.algorithm)?;
+    let body = stream_body(call, &mut writer).await?;
+    let expected = expected_checksum(&ck, &body)?;
+    let part = writer.finish_part(md5, expected).await?;
+    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", part.etag()));
+    if let Some(f) = &part.flex_checksum {
+        resp.push_header(format!("x-amz-checksum-{}", f.algorithm.suffix()), checksum::encode_value(f));
+    }
+    Ok(resp)
 }
 
 pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -81,6 +140,7 @@ pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> 
     let store = call.ctx.store.clone();
     store.upload(call.bucket(), call.key(), &id)?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
+    crate::s3::handlers::object::may_read(call, &src_bucket)?;
     let reader = store.open_object(&src_bucket, &src_key).await?;
     copy_source_conditions(call, &reader.meta)?;
     let size = reader.meta.size;
@@ -100,7 +160,7 @@ pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> 
     if len > engine_limits::OBJECT_PUT_BYTES_MAX {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest, "A part copied by range may be at most 5 GiB"));
     }
-    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, Some(len))?;
+    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, Some(len), None)?;
     copy_into(&reader, start, len, &mut writer).await?;
     let part = writer.finish_part(None, None).await?;
     let mut w = XmlWriter::new();
@@ -120,8 +180,21 @@ pub fn parse_complete(root: &Element) -> Result<Vec<CompletePart>, S3Error> {
     let mut parts = Vec::new();
     for p in root.children_named("Part") {
         let number = p.child_text("PartNumber").and_then(|t| t.trim().parse::<u32>().ok());
+        // A part may list its checksum (ChecksumCRC32, ...), which must match the stored one.
+        let mut checksum = None;
+        for alg in FlexAlgorithm::ALL {
+            let tag = format!("Checksum{}", alg.name());
+            if let Some(v) = p.child_text(&tag) {
+                checksum = Some(
+                    checksum::decode_value(alg, v)
+                        .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidPart, format!("{tag} is invalid")))?,
+                );
+            }
+        }
         match (number, p.child_text("ETag")) {
-            (Some(part_number), Some(etag)) => parts.push(CompletePart { part_number, etag: etag.to_owned() }),
+            (Some(part_number), Some(etag)) => {
+                parts.push(CompletePart { part_number, etag: etag.to_owned(), checksum })
+            }
             _ => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
         }
     }
@@ -151,7 +224,8 @@ pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     let parts = parse_complete(&root)?;
     let min = call.ctx.config.min_part_size;
-    let meta = call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, min, None).await?;
+    let expected = checksum::from_request(call.req)?.expected;
+    let meta = call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, min, expected).await?;
     let host = call.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new();
     w.open_root("CompleteMultipartUploadResult");
@@ -162,8 +236,16 @@ pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     w.elem("Bucket", call.bucket());
     w.elem("Key", call.key());
     w.elem("ETag", &format!("\"{}\"", meta.etag()));
+    if let Some(f) = &meta.flex_checksum {
+        w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
+        w.elem("ChecksumType", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+    }
     w.close("CompleteMultipartUploadResult");
-    Ok(xml(w))
+    let mut resp = xml(w);
+    if let Some(f) = &meta.flex_checksum {
+        checksum::echo(&mut resp, f);
+    }
+    Ok(resp)
 }
 
 pub async fn abort(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -192,6 +274,10 @@ pub async fn list_parts(call: &mut Call<'_>) -> Result<Response, S3Error> {
     owner(&mut w, "Initiator", &upload.initiator);
     owner(&mut w, "Owner", &upload.initiator);
     w.elem("StorageClass", "STANDARD");
+    if let Some((alg, kind)) = upload.flex {
+        w.elem("ChecksumAlgorithm", alg.name());
+        w.elem("ChecksumType", type_name(kind));
+    }
     w.elem_num("PartNumberMarker", u64::from(marker));
     if let Some((last, _)) = parts.last() {
         w.elem_num("NextPartNumberMarker", u64::from(*last));
@@ -204,6 +290,9 @@ pub async fn list_parts(call: &mut Call<'_>) -> Result<Response, S3Error> {
         w.elem("LastModified", &time::iso8601_ms(p.mtime_ms));
         w.elem("ETag", &format!("\"{}\"", p.etag()));
         w.elem_num("Size", p.size);
+        if let Some(f) = &p.flex_checksum {
+            w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
+        }
         w.close("Part");
     }
     w.close("ListPartsResult");

@@ -6,14 +6,15 @@ use engine::{
     ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, give_buffer, limits as engine_limits, take_buffer,
 };
 
-use crate::http::{Body, Framing, Response};
+use crate::http::{Body, Response};
 use crate::limits;
-use crate::s3::Call;
 use crate::s3::auth::percent_decode;
+use crate::s3::checksum::{self, RequestChecksum};
 use crate::s3::conditional::{Conditions, Outcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::range::{self, RangeCheck};
 use crate::s3::xml::XmlWriter;
+use crate::s3::{BodyStream, Call};
 use crate::time;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -90,15 +91,9 @@ fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
     }
 }
 
-/// Refuses a body-less PUT without Content-Length, and a declared length past the PUT limit.
+/// The declared payload length, refused past the PUT limit.
 pub(crate) fn declared_length(call: &Call<'_>) -> Result<Option<u64>, S3Error> {
-    if call.req.framing == Framing::None && call.header("content-length").is_none() {
-        return Err(S3Error::new(
-            S3ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        ));
-    }
-    let declared = call.req.content_length();
+    let declared = call.declared_length()?;
     if declared.is_some_and(|n| n > engine_limits::OBJECT_PUT_BYTES_MAX) {
         return Err(S3Error::new(
             S3ErrorCode::EntityTooLarge,
@@ -108,8 +103,24 @@ pub(crate) fn declared_length(call: &Call<'_>) -> Result<Option<u64>, S3Error> {
     Ok(declared)
 }
 
+/// The flexible checksum value a finished body must match: from its header, or from the
+/// aws-chunked trailer it promised.
+pub(crate) fn expected_checksum(ck: &RequestChecksum, body: &BodyStream) -> Result<Option<Vec<u8>>, S3Error> {
+    if !ck.trailer {
+        return Ok(ck.expected.clone());
+    }
+    let alg = ck.algorithm.expect("a trailer names its algorithm");
+    let name = format!("x-amz-checksum-{}", alg.suffix());
+    let v = body.trailer(&name).ok_or_else(|| {
+        S3Error::new(S3ErrorCode::InvalidRequest, format!("The body promised a {name} trailer but did not send it."))
+    })?;
+    checksum::decode_value(alg, v).map(Some).ok_or_else(|| {
+        S3Error::new(S3ErrorCode::InvalidRequest, format!("Value for {name} trailing header is invalid."))
+    })
+}
+
 /// Streams the request body into a writer, buffer by buffer.
-pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> Result<(), S3Error> {
+pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> Result<BodyStream, S3Error> {
     let mut body = call.body_stream().await?;
     loop {
         let (r, buf) = body.next(call.conn, take_buffer()).await;
@@ -124,7 +135,7 @@ pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> 
         give_buffer(buf);
         w?;
         if done {
-            return Ok(());
+            return Ok(body);
         }
     }
 }
@@ -179,18 +190,20 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     let declared = declared_length(call)?;
+    let ck = checksum::from_request(call.req)?;
     let (system, user) = metadata_from_headers(call)?;
-    let opts = PutOptions {
-        system,
-        user,
-        if_absent: put_precondition(call)?,
-        content_md5: content_md5(call)?,
-        flex_checksum: None,
-    };
-    let mut writer = store.put_writer(call.bucket(), call.key(), declared)?;
-    stream_body(call, &mut writer).await?;
+    let if_absent = put_precondition(call)?;
+    let content_md5 = content_md5(call)?;
+    let mut writer = store.put_writer(call.bucket(), call.key(), declared, ck.algorithm)?;
+    let body = stream_body(call, &mut writer).await?;
+    let flex_expected = expected_checksum(&ck, &body)?;
+    let opts = PutOptions { system, user, if_absent, content_md5, flex_expected };
     let meta = writer.finish(opts).await?;
-    Ok(Response::new(200).header("ETag", format!("\"{}\"", meta.etag())))
+    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag()));
+    if let Some(f) = &meta.flex_checksum {
+        checksum::echo(&mut resp, f);
+    }
+    Ok(resp)
 }
 
 /// Adds the headers GET and HEAD return for an object, honouring `response-*` overrides.
@@ -319,6 +332,13 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         if let Some(n) = sel.parts_count {
             resp.push_header("x-amz-mp-parts-count", n.to_string());
         }
+        // Checksums describe whole objects: only on request, and never on a partial answer.
+        if sel.status == 200
+            && call.header("x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
+            && let Some(f) = &meta.flex_checksum
+        {
+            checksum::echo(&mut resp, f);
+        }
         if head {
             resp.body = Body::HeadOnly(sel.len);
             return Ok(resp);
@@ -402,11 +422,25 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     Ok((b.to_owned(), k.to_owned()))
 }
 
+/// The caller may read objects of `bucket` (a copy source): its owner, or anyone when public-read.
+pub(crate) fn may_read(call: &Call<'_>, bucket: &str) -> Result<(), S3Error> {
+    if call.ctx.config.anonymous {
+        return Ok(());
+    }
+    let meta = call.ctx.store.bucket(bucket)?;
+    if meta.owner == call.auth.identity.name() || meta.acl == engine::BucketAcl::PublicRead {
+        Ok(())
+    } else {
+        Err(S3Error::code(S3ErrorCode::AccessDenied))
+    }
+}
+
 pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let store = call.ctx.store.clone();
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
+    may_read(call, &src_bucket)?;
     let reader = store.open_object(&src_bucket, &src_key).await?;
     let src = &reader.meta;
     copy_source_conditions(call, src)?;
@@ -424,8 +458,9 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         ));
     }
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
-    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_checksum: None };
-    let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size))?;
+    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_expected: None };
+    let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
+    let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     copy_into(&reader, 0, src.size, &mut writer).await?;
     let meta = writer.finish(opts).await?;
     let mut w = XmlWriter::new();
