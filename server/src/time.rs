@@ -18,6 +18,19 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
+/// Parses the dates signed requests carry: HTTP dates, the same with a `+0000` zone (s3cmd),
+/// or SigV4's compact ISO 8601.
+pub fn parse_any_date(s: &str) -> Option<i64> {
+    let t = s.trim();
+    if let Some(secs) = parse_http_date(t) {
+        return Some(secs as i64);
+    }
+    if let Some(rest) = t.strip_suffix("+0000").or_else(|| t.strip_suffix("-0000")) {
+        return parse_http_date(&format!("{}GMT", rest)).map(|s| s as i64);
+    }
+    parse_amz_date(t)
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -84,6 +97,8 @@ mod tests {
         assert_eq!(parse_amz_date("20250408T145153Z"), Some(1_744_123_913));
         assert_eq!(parse_amz_date("20000229T000000Z"), Some(951_782_400));
         assert_eq!(parse_amz_date("2025-04-08T14:51:53Z"), None);
+        assert_eq!(parse_any_date("Tue, 08 Apr 2025 14:51:53 +0000"), Some(1_744_123_913));
+        assert_eq!(parse_any_date("20250408T145153Z"), Some(1_744_123_913));
         assert_eq!(parse_amz_date("20251308T145153Z"), None);
         for days in [-1000i64, 0, 11_016, 20_000, 60_000] {
             let (y, m, d) = civil_from_days(days);

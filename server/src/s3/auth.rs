@@ -276,10 +276,7 @@ fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Res
         .parse()
         .map_err(|_| err(S3ErrorCode::AuthorizationQueryParametersError, "X-Amz-Expires should be a number"))?;
     if !(1..=PRESIGNED_EXPIRES_SECS_MAX).contains(&expires) {
-        return Err(err(
-            S3ErrorCode::AuthorizationQueryParametersError,
-            "X-Amz-Expires must be between 1 and 604800 seconds",
-        ));
+        return Err(err(S3ErrorCode::AccessDenied, "X-Amz-Expires must be between 1 and 604800 seconds"));
     }
     let secret = creds.secret(access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
     if now_secs > when + expires {
@@ -402,8 +399,8 @@ fn verify_v2(req: &Request, creds: &Credentials, now_secs: i64, header: Option<&
             })?;
             // With x-amz-date, the Date line is empty (x-amz-date is signed among the x-amz headers).
             let when = match req.header("x-amz-date") {
-                Some(d) => time::parse_http_date(d).map(|t| t as i64),
-                None => req.header("date").and_then(time::parse_http_date).map(|t| t as i64),
+                Some(d) => time::parse_any_date(d),
+                None => req.header("date").and_then(time::parse_any_date),
             }
             .ok_or_else(|| {
                 err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header")

@@ -2,6 +2,7 @@
 //! Client tests (aws CLI, boto3, s3cmd) live in `tests/clients/` at the repository root.
 
 mod auth;
+mod aws_chunked;
 mod common;
 mod http_shell;
 mod lifecycle;
