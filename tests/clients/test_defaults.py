@@ -213,3 +213,49 @@ def test_users_own_their_buckets():
         assert {g["Permission"] for g in grants} == {"FULL_CONTROL", "READ"}
     finally:
         k.stop()
+
+
+def test_get_object_attributes(s3):
+    s3.create_bucket(Bucket="b3-attrs")
+    s3.put_object(Bucket="b3-attrs", Key="single", Body=b"attributes", ChecksumAlgorithm="SHA256")
+    a = s3.get_object_attributes(Bucket="b3-attrs", Key="single",
+                                 ObjectAttributes=["ETag", "Checksum", "ObjectSize", "StorageClass"])
+    assert a["ETag"] == hashlib.md5(b"attributes").hexdigest()
+    assert a["ObjectSize"] == 10 and a["StorageClass"] == "STANDARD"
+    assert a["Checksum"]["ChecksumSHA256"] == local_checksum("SHA256", b"attributes")
+    up = s3.create_multipart_upload(Bucket="b3-attrs", Key="mp")
+    etags = []
+    for n, size in ((1, 5 * 1024 * 1024), (2, 123)):
+        etags.append({"PartNumber": n, "ETag": s3.upload_part(Bucket="b3-attrs", Key="mp", UploadId=up["UploadId"],
+                                                             PartNumber=n, Body=b"x" * size)["ETag"]})
+    s3.complete_multipart_upload(Bucket="b3-attrs", Key="mp", UploadId=up["UploadId"], MultipartUpload={"Parts": etags})
+    a = s3.get_object_attributes(Bucket="b3-attrs", Key="mp", ObjectAttributes=["ObjectParts", "ObjectSize"])
+    assert a["ObjectParts"]["TotalPartsCount"] == 2
+    assert [p["Size"] for p in a["ObjectParts"]["Parts"]] == [5 * 1024 * 1024, 123]
+
+
+def test_minio_sdk(keel, tmp_path):
+    from minio import Minio
+    m = Minio(keel.addr, access_key=AK, secret_key=SK, secure=False, region="us-east-1")
+    m.make_bucket("minio-sdk")
+    assert m.bucket_exists("minio-sdk")
+    import io
+    data = os.urandom(300_000)
+    m.put_object("minio-sdk", "dir/obj", io.BytesIO(data), len(data), metadata={"x-amz-meta-k": "v"})
+    assert m.get_object("minio-sdk", "dir/obj").read() == data
+    assert m.get_object("minio-sdk", "dir/obj", offset=10, length=20).read() == data[10:30]
+    assert [o.object_name for o in m.list_objects("minio-sdk", recursive=True)] == ["dir/obj"]
+    st = m.stat_object("minio-sdk", "dir/obj")
+    assert st.size == len(data) and st.metadata.get("x-amz-meta-k") == "v"
+    # Streaming from an unknown-length source: multipart in 5 MiB parts.
+    big = os.urandom(11 * 1024 * 1024)
+    m.put_object("minio-sdk", "big", io.BytesIO(big), -1, part_size=5 * 1024 * 1024)
+    assert m.get_object("minio-sdk", "big").read() == big
+    f = tmp_path / "f"
+    m.fget_object("minio-sdk", "big", str(f))
+    assert f.read_bytes() == big
+    url = m.presigned_get_object("minio-sdk", "dir/obj")
+    assert http("GET", url)[1] == data
+    m.remove_object("minio-sdk", "dir/obj")
+    m.remove_object("minio-sdk", "big")
+    m.remove_bucket("minio-sdk")

@@ -80,6 +80,7 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::CopyObject => object::copy_object(call).await,
         Op::GetObject => object::get_object(call, false).await,
         Op::HeadObject => object::get_object(call, true).await,
+        Op::GetObjectAttributes => object::get_attributes(call).await,
         Op::DeleteObject => object::delete_object(call).await,
         Op::ListMultipartUploads => multipart::list_uploads(call).await,
         Op::CreateMultipartUpload => multipart::create(call).await,
@@ -101,7 +102,13 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
 fn is_public_read(op: Op) -> bool {
     matches!(
         op,
-        Op::GetObject | Op::HeadObject | Op::HeadBucket | Op::ListObjects | Op::ListObjectsV2 | Op::ListObjectVersions
+        Op::GetObject
+            | Op::HeadObject
+            | Op::GetObjectAttributes
+            | Op::HeadBucket
+            | Op::ListObjects
+            | Op::ListObjectsV2
+            | Op::ListObjectVersions
     )
 }
 

@@ -28,6 +28,7 @@ pub enum Op {
     HeadObject,
     DeleteObject,
     GetObjectAcl,
+    GetObjectAttributes,
     CreateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -65,6 +66,7 @@ impl Op {
             Op::HeadObject => "HeadObject",
             Op::DeleteObject => "DeleteObject",
             Op::GetObjectAcl => "GetObjectAcl",
+            Op::GetObjectAttributes => "GetObjectAttributes",
             Op::CreateMultipartUpload => "CreateMultipartUpload",
             Op::UploadPart => "UploadPart",
             Op::UploadPartCopy => "UploadPartCopy",
@@ -274,6 +276,8 @@ impl Route {
                         Op::ListParts
                     } else if q.has("acl") && m == Method::Get {
                         Op::GetObjectAcl
+                    } else if q.has("attributes") && m == Method::Get {
+                        Op::GetObjectAttributes
                     } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
                         Op::Unsupported(name)
                     } else if m == Method::Head {
@@ -372,6 +376,7 @@ mod tests {
             ("GET", "/b/k?uploadId=u", &[], Op::ListParts, Some("b"), Some("k")),
             ("GET", "/b/k?tagging", &[], Op::Unsupported("GetObjectTagging"), Some("b"), Some("k")),
             ("GET", "/b/k?acl", &[], Op::GetObjectAcl, Some("b"), Some("k")),
+            ("GET", "/b/k?attributes", &[], Op::GetObjectAttributes, Some("b"), Some("k")),
             ("PATCH", "/b/k", &[], Op::MethodNotAllowed, Some("b"), Some("k")),
             ("POST", "/", &[], Op::MethodNotAllowed, None, None),
         ];

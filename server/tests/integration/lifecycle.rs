@@ -141,3 +141,16 @@ fn a_second_server_cannot_share_the_port() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
     assert_eq!(s.req("GET", "/", &[], b"").status, 200);
 }
+
+#[test]
+fn virtual_hosted_style_with_a_domain() {
+    let s = Server::with_args(&["--domain", "s3.test"]);
+    let host = format!("vhost.s3.test:{}", s.addr.rsplit(':').next().unwrap());
+    let h = [("Host", host.as_str())];
+    assert_eq!(s.req("PUT", "/", &h, b"").status, 200);
+    assert_eq!(s.req("PUT", "/dir/key", &h, b"virtual").status, 200);
+    assert_eq!(s.req("GET", "/dir/key", &h, b"").body, b"virtual");
+    // Path style still works on the same server.
+    assert_eq!(s.req("GET", "/vhost/dir/key", &[], b"").body, b"virtual");
+    assert!(s.req("GET", "/?list-type=2", &h, b"").text().contains("<Key>dir/key</Key>"));
+}

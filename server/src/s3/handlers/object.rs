@@ -354,6 +354,79 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
     }
 }
 
+/// GetObjectAttributes: the attributes `x-amz-object-attributes` names (ETag, Checksum,
+/// ObjectParts, StorageClass, ObjectSize), without the body.
+pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let meta = call.ctx.store.head_object(call.bucket(), call.key())?;
+    let wanted: Vec<String> = call
+        .req
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-amz-object-attributes")
+        .flat_map(|(_, v)| v.split(',').map(|a| a.trim().to_owned()))
+        .filter(|a| !a.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Err(S3Error::new(S3ErrorCode::InvalidArgument, "x-amz-object-attributes names no attribute"));
+    }
+    let want = |a: &str| wanted.iter().any(|w| w.eq_ignore_ascii_case(a));
+    let mut w = XmlWriter::new();
+    w.open_root("GetObjectAttributesResponse");
+    if want("ETag") {
+        w.elem("ETag", &meta.etag());
+    }
+    if want("Checksum")
+        && let Some(f) = &meta.flex_checksum
+    {
+        w.open("Checksum");
+        w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
+        w.elem("ChecksumType", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+        w.close("Checksum");
+    }
+    if want("ObjectParts")
+        && let engine::DataLoc::Parts(parts) = &meta.data
+    {
+        let max = match call.header("x-amz-max-parts").map(|v| v.trim().parse::<usize>()) {
+            None => engine_limits::LIST_PAGE_KEYS_MAX,
+            Some(Ok(n)) => n.min(engine_limits::LIST_PAGE_KEYS_MAX),
+            Some(Err(_)) => return Err(S3Error::new(S3ErrorCode::InvalidArgument, "x-amz-max-parts must be a number")),
+        };
+        let marker = match call.header("x-amz-part-number-marker").map(|v| v.trim().parse::<usize>()) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                return Err(S3Error::new(S3ErrorCode::InvalidArgument, "x-amz-part-number-marker must be a number"));
+            }
+        };
+        let page: Vec<(usize, &engine::PartLoc)> =
+            parts.iter().enumerate().map(|(i, p)| (i + 1, p)).skip(marker).take(max).collect();
+        let truncated = marker + page.len() < parts.len();
+        w.open("ObjectParts");
+        w.elem_num("PartsCount", parts.len() as u64);
+        w.elem_num("PartNumberMarker", marker as u64);
+        if let Some((n, _)) = page.last() {
+            w.elem_num("NextPartNumberMarker", *n as u64);
+        }
+        w.elem_num("MaxParts", max as u64);
+        w.elem_bool("IsTruncated", truncated);
+        for (n, p) in page {
+            w.open("Part");
+            w.elem_num("PartNumber", n as u64);
+            w.elem_num("Size", p.size);
+            w.close("Part");
+        }
+        w.close("ObjectParts");
+    }
+    if want("StorageClass") {
+        w.elem("StorageClass", "STANDARD");
+    }
+    if want("ObjectSize") {
+        w.elem_num("ObjectSize", meta.size);
+    }
+    w.close("GetObjectAttributesResponse");
+    Ok(Response::with_body(200, "application/xml", w.finish()).header("Last-Modified", time::http_date(meta.mtime_ms)))
+}
+
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.delete_object(call.bucket(), call.key()).await?;
     Ok(Response::new(204))
