@@ -7,9 +7,18 @@ cd "$(dirname "$0")/.."
 cargo build --workspace --bins
 cargo test --workspace
 
+# The real clients live in venvs made on first use: .venv (aws CLI, boto3, s3cmd, minio at their
+# latest releases) and .venv-fsspec (s3fs, whose aiobotocore pins an older botocore).
 if [ ! -x .venv/bin/pytest ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r tests/clients/requirements.txt
 fi
-KEEL_BIN="$PWD/target/debug/keel" .venv/bin/pytest -q tests/clients
+if [ ! -x .venv-fsspec/bin/pytest ]; then
+  python3 -m venv .venv-fsspec
+  .venv-fsspec/bin/pip install -q --upgrade pip
+  .venv-fsspec/bin/pip install -q -r tests/clients/requirements-fsspec.txt
+fi
+export KEEL_BIN="$PWD/target/debug/keel"
+.venv/bin/pytest -q tests/clients
+.venv-fsspec/bin/pytest -q tests/clients/test_s3fs.py
