@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// [default: 604800, a week].
     #[arg(long, value_name = "SECS")]
     pub upload_ttl: Option<u64>,
+    /// Object bodies (or ranges) at least this long are sent file → pipe → socket without a
+    /// user-space copy; 0 disables splicing [default: 256KiB].
+    #[arg(long, value_name = "BYTES")]
+    pub splice_min: Option<String>,
     /// TOML file with any of the settings above.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -75,6 +79,7 @@ pub struct FileConfig {
     pub region: Option<String>,
     pub min_part_size: Option<toml::Value>,
     pub upload_ttl: Option<u64>,
+    pub splice_min: Option<toml::Value>,
 }
 
 /// The effective settings.
@@ -92,6 +97,7 @@ pub struct ServeConfig {
     pub region: String,
     pub min_part_size: u64,
     pub upload_ttl_secs: u64,
+    pub splice_min: u64,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -112,6 +118,17 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         other => return Err(format!("unknown unit {other:?} in {s:?}")),
     };
     n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// A byte-count setting from a flag (string) or the file (integer or string).
+fn bytes_setting(name: &str, flag: &Option<String>, file: &Option<toml::Value>) -> Result<Option<u64>, String> {
+    match (flag, file) {
+        (Some(s), _) => parse_bytes(s).map(Some).map_err(|e| format!("--{}: {e}", name.replace('_', "-"))),
+        (None, Some(toml::Value::Integer(n))) if *n >= 0 => Ok(Some(*n as u64)),
+        (None, Some(toml::Value::String(s))) => parse_bytes(s).map(Some).map_err(|e| format!("{name}: {e}")),
+        (None, Some(_)) => Err(format!("{name} must be a byte count")),
+        (None, None) => Ok(None),
+    }
 }
 
 pub fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -191,13 +208,9 @@ impl ServeConfig {
                 s3_prefix.pop();
             }
         }
-        let min_part_size = match (&args.min_part_size, &file.min_part_size) {
-            (Some(s), _) => parse_bytes(s).map_err(|e| format!("--min-part-size: {e}"))?,
-            (None, Some(toml::Value::Integer(n))) if *n >= 0 => *n as u64,
-            (None, Some(toml::Value::String(s))) => parse_bytes(s).map_err(|e| format!("min_part_size: {e}"))?,
-            (None, Some(_)) => return Err("min_part_size must be a byte count".to_owned()),
-            (None, None) => engine::limits::PART_BYTES_MIN_DEFAULT,
-        };
+        let min_part_size = bytes_setting("min_part_size", &args.min_part_size, &file.min_part_size)?
+            .unwrap_or(engine::limits::PART_BYTES_MIN_DEFAULT);
+        let splice_min = bytes_setting("splice_min", &args.splice_min, &file.splice_min)?.unwrap_or(256 * 1024);
         Ok(ServeConfig {
             listen,
             mountpaths,
@@ -210,6 +223,7 @@ impl ServeConfig {
             region: args.region.clone().or(file.region.clone()).unwrap_or_else(|| "us-east-1".to_owned()),
             min_part_size,
             upload_ttl_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(7 * 24 * 3600),
+            splice_min,
         })
     }
 }

@@ -7,4 +7,5 @@ pub mod limits;
 pub mod s3;
 pub mod server;
 pub mod shard;
+pub mod splice;
 pub mod time;

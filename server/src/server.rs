@@ -101,6 +101,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         anonymous: cfg.anonymous,
         credentials: Credentials::new(users),
         min_part_size: cfg.min_part_size,
+        splice_min: cfg.splice_min,
     });
 
     let listeners =

@@ -127,7 +127,8 @@ pub fn run_shard(
             }
         };
         let _ = started.send(Ok(Started { shard, io_uring }));
-        let ctx = Rc::new(Ctx::new(store, config, shard as u16));
+        let splice = io_uring && config.splice_min > 0;
+        let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice));
         let active = Rc::new(Cell::new(0usize));
         loop {
             let accepted = {
@@ -230,13 +231,40 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper) {
         }
         let status = resp.status;
         let bytes = resp.content_length();
-        let wrote = write_response(&mut conn, resp, keep).await;
+        let wrote = write_response(&mut conn, resp, keep, ctx).await;
         tracing::debug!(op, status, bytes, method = req.method.as_str(), path = %req.path, elapsed_us = started.elapsed().as_micros() as u64, "request");
         if wrote.is_err() || !keep || conn.is_broken() {
             break;
         }
     }
     conn.shutdown().await;
+}
+
+/// The first buffer of a spliced body, sent together with the head.
+const FIRST_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Splices `pos..end` of an opened object to the socket, segment by segment.
+async fn splice_rest(conn: &mut Conn, reader: &engine::ObjectReader, mut pos: u64, end: u64) -> Result<(), ReadError> {
+    while pos < end {
+        let Some(span) = reader.span(pos, end - pos) else {
+            conn.mark_broken();
+            return Err(ReadError::Closed);
+        };
+        let r = compio::time::timeout(
+            limits::IO_STALL_TIMEOUT * 4,
+            crate::splice::send_file_range(span.file, conn.stream(), span.file_offset, span.len),
+        )
+        .await;
+        if !matches!(r, Ok(Ok(()))) {
+            if let Ok(Err(e)) = &r {
+                tracing::debug!(error = %e, "splice to the client failed");
+            }
+            conn.mark_broken();
+            return Err(ReadError::Closed);
+        }
+        pos += span.len;
+    }
+    Ok(())
 }
 
 fn head_error(e: HeadError) -> (u16, S3Error) {
@@ -265,7 +293,7 @@ fn head_error(e: HeadError) -> (u16, S3Error) {
 
 /// Writes a response. Object bodies are read into pooled page-aligned buffers; the head goes out
 /// with the first buffer in one vectored write.
-async fn write_response(conn: &mut Conn, resp: Response, keep: bool) -> Result<(), ReadError> {
+async fn write_response(conn: &mut Conn, resp: Response, keep: bool, ctx: &Ctx) -> Result<(), ReadError> {
     let head = resp.head(keep);
     match resp.body {
         Body::Empty | Body::HeadOnly(_) => {
@@ -287,8 +315,16 @@ async fn write_response(conn: &mut Conn, resp: Response, keep: bool) -> Result<(
             let mut pos = offset;
             let mut head = Some(head);
             let mut buf = take_buffer();
+            // Large bodies: the head goes out with a small first buffer (never alone, see
+            // BENCH-NOTES on Nagle), then the rest is spliced.
+            let splice = ctx.splice && len >= ctx.config.splice_min;
             while pos < end || head.is_some() {
-                let want = ((end - pos) as usize).min(engine_limits::IO_BUFFER_BYTES);
+                if splice && head.is_none() {
+                    give_buffer(buf);
+                    return splice_rest(conn, &reader, pos, end).await;
+                }
+                let chunk = if splice { FIRST_CHUNK_BYTES } else { engine_limits::IO_BUFFER_BYTES };
+                let want = ((end - pos) as usize).min(chunk);
                 let (r, b) = reader.read_at(buf, pos, want).await;
                 buf = b;
                 let n = match r {

@@ -34,6 +34,8 @@ pub struct S3Config {
     pub region: String,
     pub anonymous: bool,
     pub credentials: Credentials,
+    /// Bodies (or ranges) at least this long are spliced; 0 never splices.
+    pub splice_min: u64,
     /// Smallest non-final multipart part (S3: 5 MiB; 0 accepts any size, as AIStore does).
     pub min_part_size: u64,
 }
@@ -44,11 +46,13 @@ pub struct Ctx {
     pub config: Arc<S3Config>,
     shard: u16,
     requests: Cell<u64>,
+    /// Large object bodies go file → pipe → socket (io_uring driver and not disabled).
+    pub splice: bool,
 }
 
 impl Ctx {
-    pub fn new(store: Arc<Store>, config: Arc<S3Config>, shard: u16) -> Ctx {
-        Ctx { store, config, shard, requests: Cell::new(0) }
+    pub fn new(store: Arc<Store>, config: Arc<S3Config>, shard: u16, splice: bool) -> Ctx {
+        Ctx { store, config, shard, requests: Cell::new(0), splice }
     }
 
     /// A request id unique within this process run: shard and sequence, 16 hex digits.

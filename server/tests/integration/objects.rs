@@ -301,3 +301,19 @@ fn errors_are_s3_documents() {
     assert_eq!(s.req("PATCH", "/errs/k", &[], b"").status, 405);
     assert_eq!(s.req("PUT", "/Bad_Name", &[], b"").xml("Code").as_deref(), Some("InvalidBucketName"));
 }
+
+#[test]
+fn spliced_and_copied_bodies_are_the_same_bytes() {
+    // One server splices everything from 1 byte on, the other never does.
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    for splice_min in ["1", "0"] {
+        let s = Server::with_args(&["--splice-min", splice_min]);
+        bucket(&s, "splice");
+        assert_eq!(s.req("PUT", "/splice/big", &[], &data).status, 200);
+        assert_eq!(s.req("GET", "/splice/big", &[], b"").body, data, "splice-min {splice_min}");
+        for (a, b) in [(0usize, 99usize), (65_530, 65_540), (1_000_000, 2_999_999), (2_999_999, 2_999_999)] {
+            let r = s.req("GET", "/splice/big", &[("Range", &format!("bytes={a}-{b}"))], b"");
+            assert_eq!(r.body, &data[a..=b], "splice-min {splice_min} bytes={a}-{b}");
+        }
+    }
+}
