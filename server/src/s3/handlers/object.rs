@@ -122,21 +122,38 @@ pub(crate) fn expected_checksum(ck: &RequestChecksum, body: &BodyStream) -> Resu
 /// Streams the request body into a writer, buffer by buffer.
 pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> Result<BodyStream, S3Error> {
     let mut body = call.body_stream().await?;
+    // Two buffers in flight: while one is hashed and written, the next is read from the socket,
+    // so the client never waits on the disk and the disk never waits on the client.
+    let (r, mut filled) = body.next(call.conn, take_buffer()).await;
+    let mut done = match r {
+        Ok(d) => d,
+        Err(e) => {
+            give_buffer(filled);
+            return Err(e);
+        }
+    };
     loop {
-        let (r, buf) = body.next(call.conn, take_buffer()).await;
-        let done = match r {
+        if done {
+            let (w, buf) = writer.write(filled).await;
+            give_buffer(buf);
+            w?;
+            return Ok(body);
+        }
+        let ((w, written), (r, next)) =
+            futures_util::future::join(writer.write(filled), body.next(call.conn, take_buffer())).await;
+        give_buffer(written);
+        if let Err(e) = w {
+            give_buffer(next);
+            return Err(e.into());
+        }
+        done = match r {
             Ok(d) => d,
             Err(e) => {
-                give_buffer(buf);
+                give_buffer(next);
                 return Err(e);
             }
         };
-        let (w, buf) = writer.write(buf).await;
-        give_buffer(buf);
-        w?;
-        if done {
-            return Ok(body);
-        }
+        filled = next;
     }
 }
 
