@@ -12,6 +12,7 @@
 //!     mountpaths: vec![dir.path().join("mp0")],
 //!     sync: SyncMode::None,
 //!     index: Default::default(),
+//!     odirect: false,
 //! })
 //! .unwrap();
 //! store.create_bucket("photos", "owner").await.unwrap();

@@ -64,6 +64,8 @@ pub struct PutWriter {
     declared: Option<u64>,
     sink: Option<Sink>,
     commit_sent: bool,
+    /// The data file is open with O_DIRECT (cleared at the first unaligned write).
+    direct: bool,
 }
 
 /// The bytes of a finished write, before any index commit.
@@ -124,6 +126,7 @@ impl PutWriter {
             declared,
             sink: Some(sink),
             commit_sent: false,
+            direct: false,
         })
     }
 
@@ -166,6 +169,12 @@ impl PutWriter {
         }
         match &self.sink {
             Some(Sink::File { file, .. }) => {
+                let align = limits::IO_BUFFER_ALIGN_BYTES as u64;
+                if self.direct && (offset % align != 0 || n % align != 0) {
+                    // O_DIRECT needs aligned offsets and lengths: the tail goes through the cache.
+                    clear_odirect(file);
+                    self.direct = false;
+                }
                 let mut f = file;
                 let BufResult(r, buf) = f.write_all_at(buf, offset).await;
                 (r.map_err(|e| self.mp.io_error(e)), buf)
@@ -190,13 +199,30 @@ impl PutWriter {
         r.map_err(|e| self.mp.io_error(e))
     }
 
-    async fn create_file(&self) -> Result<(File, ObjectId)> {
+    async fn create_file(&mut self) -> Result<(File, ObjectId)> {
+        // O_DIRECT only where every write but the last is a whole aligned buffer: a known size
+        // past the inline limit. Filesystems without it (tmpfs) fall back to the page cache.
+        let direct = self.store.odirect() && self.declared.is_some_and(|d| d as usize > limits::INLINE_BYTES_MAX);
         // Ids are unique per process start; O_EXCL guards against a clock that went backwards.
         for _ in 0..4 {
             let id = self.store.next_id();
             let path = self.mp.data_path(id);
-            match OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path).await {
-                Ok(f) => return Ok((f, id)),
+            let mut opts = OpenOptions::new();
+            opts.write(true).create_new(true).mode(0o644);
+            if direct {
+                opts.custom_flags(libc::O_DIRECT);
+            }
+            let opened = match opts.open(&path).await {
+                Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                    OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path).await.map(|f| (f, false))
+                }
+                other => other.map(|f| (f, direct)),
+            };
+            match opened {
+                Ok((f, d)) => {
+                    self.direct = d;
+                    return Ok((f, id));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(self.mp.io_error(e)),
             }
@@ -304,6 +330,19 @@ impl PutWriter {
             stored_checksum: sealed.stored.value.clone(),
             flex_checksum: sealed.flex.clone(),
         })
+    }
+}
+
+/// Turns O_DIRECT off on an open file (Linux allows it through F_SETFL).
+fn clear_odirect(file: &File) {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on an fd we own; only the file status flags change.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT);
+        }
     }
 }
 

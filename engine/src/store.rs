@@ -22,6 +22,8 @@ pub struct StoreConfig {
     pub mountpaths: Vec<PathBuf>,
     pub sync: SyncMode,
     pub index: IndexConfig,
+    /// Write data files of known, non-inline size with O_DIRECT (no page-cache copy).
+    pub odirect: bool,
 }
 
 /// The engine's entry point, shared by every shard.
@@ -32,6 +34,7 @@ pub struct Store {
     /// Serialises bucket creation and deletion (rare; never held across an await).
     bucket_writes: Mutex<()>,
     sync: SyncMode,
+    odirect: bool,
     id_high: u64,
     id_counter: AtomicU64,
 }
@@ -73,6 +76,7 @@ impl Store {
             buckets: ArcSwap::from_pointee(buckets),
             bucket_writes: Mutex::new(()),
             sync: config.sync,
+            odirect: config.odirect,
             id_high: mountpath::random_u64() ^ now_ms().rotate_left(32),
             id_counter: AtomicU64::new(0),
         };
@@ -94,6 +98,10 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    pub fn odirect(&self) -> bool {
+        self.odirect
     }
 
     pub fn sync_mode(&self) -> SyncMode {

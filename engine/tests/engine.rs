@@ -8,7 +8,8 @@ use std::sync::Arc;
 use engine::{CompletePart, Error, IoBuffer, ListQuery, PutOptions, Store, StoreConfig, SyncMode, UploadOptions};
 
 fn open(paths: &[PathBuf]) -> Arc<Store> {
-    let cfg = StoreConfig { mountpaths: paths.to_vec(), sync: SyncMode::None, index: Default::default() };
+    let cfg =
+        StoreConfig { mountpaths: paths.to_vec(), sync: SyncMode::None, index: Default::default(), odirect: false };
     // A store dropped a moment ago may still hold its index lock while its committer exits.
     for _ in 0..200 {
         match Store::open(&cfg) {

@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// user-space copy; 0 disables splicing [default: 256KiB].
     #[arg(long, value_name = "BYTES")]
     pub splice_min: Option<String>,
+    /// Write data files with O_DIRECT: no page-cache copy on PUT (reads still use the cache).
+    #[arg(long)]
+    pub odirect: bool,
     /// TOML file with any of the settings above.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -80,6 +83,7 @@ pub struct FileConfig {
     pub min_part_size: Option<toml::Value>,
     pub upload_ttl: Option<u64>,
     pub splice_min: Option<toml::Value>,
+    pub odirect: Option<bool>,
 }
 
 /// The effective settings.
@@ -98,6 +102,7 @@ pub struct ServeConfig {
     pub min_part_size: u64,
     pub upload_ttl_secs: u64,
     pub splice_min: u64,
+    pub odirect: bool,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -224,6 +229,7 @@ impl ServeConfig {
             min_part_size,
             upload_ttl_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(7 * 24 * 3600),
             splice_min,
+            odirect: args.odirect || file.odirect.unwrap_or(false),
         })
     }
 }

@@ -80,6 +80,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         mountpaths: cfg.mountpaths.clone(),
         sync: cfg.sync,
         index: engine::IndexConfig::default(),
+        odirect: cfg.odirect,
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
 

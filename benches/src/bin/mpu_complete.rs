@@ -42,6 +42,7 @@ fn main() {
             mountpaths: vec![dir.join("mp")],
             sync: SyncMode::Always,
             index: Default::default(),
+            odirect: false,
         })
         .expect("open store");
         store.create_bucket("bench", "bench").await.expect("bucket");

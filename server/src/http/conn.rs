@@ -273,24 +273,26 @@ impl Conn {
     /// Reads a whole (small) body into memory, refusing more than `max` bytes.
     pub async fn read_body_to_vec(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
         let mut out = Vec::new();
-        let mut buf = IoBuffer::with_capacity(64 * 1024);
-        loop {
+        let mut buf = engine::take_buffer();
+        let result = loop {
             buf.clear();
             let (r, b) = self.read_body(buf).await;
             buf = b;
-            let n = r?;
+            let n = match r {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
             if out.len() + n > max {
                 self.broken = true;
-                return Err(ReadError::TooLarge);
+                break Err(ReadError::TooLarge);
             }
             out.extend_from_slice(buf.as_slice());
-            if self.body_done() {
-                return Ok(out);
+            if self.body_done() || n == 0 {
+                break Ok(std::mem::take(&mut out));
             }
-            if n == 0 {
-                return Ok(out);
-            }
-        }
+        };
+        engine::give_buffer(buf);
+        result
     }
 
     /// Reads and discards the rest of the body, up to `max` bytes; true if the connection can be
@@ -300,20 +302,24 @@ impl Conn {
             return false;
         }
         let mut seen = 0u64;
-        let mut buf = IoBuffer::with_capacity(64 * 1024);
-        while !self.body_done() {
+        let mut buf = engine::take_buffer();
+        let reusable = loop {
+            if self.body_done() {
+                break true;
+            }
             if seen > max {
-                return false;
+                break false;
             }
             buf.clear();
             let (r, b) = self.read_body(buf).await;
             buf = b;
             match r {
                 Ok(n) => seen += n as u64,
-                Err(_) => return false,
+                Err(_) => break false,
             }
-        }
-        true
+        };
+        engine::give_buffer(buf);
+        reusable
     }
 
     /// Marks the current body as abandoned (the connection will close).

@@ -317,3 +317,14 @@ fn spliced_and_copied_bodies_are_the_same_bytes() {
         }
     }
 }
+
+#[test]
+fn odirect_writes_read_back() {
+    let s = Server::with_args(&["--odirect"]);
+    bucket(&s, "direct");
+    for (i, len) in [9_000usize, 1 << 20, (3 << 20) + 123, 4096 * 3].into_iter().enumerate() {
+        let data: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+        assert_eq!(s.req("PUT", &format!("/direct/o{i}"), &[], &data).status, 200);
+        assert_eq!(s.req("GET", &format!("/direct/o{i}"), &[], b"").body, data, "{len} bytes");
+    }
+}
