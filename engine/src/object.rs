@@ -170,7 +170,7 @@ impl PutWriter {
         match &self.sink {
             Some(Sink::File { file, .. }) => {
                 let align = limits::IO_BUFFER_ALIGN_BYTES as u64;
-                if self.direct && (offset % align != 0 || n % align != 0) {
+                if self.direct && (!offset.is_multiple_of(align) || !n.is_multiple_of(align)) {
                     // O_DIRECT needs aligned offsets and lengths: the tail goes through the cache.
                     clear_odirect(file);
                     self.direct = false;
