@@ -251,6 +251,20 @@ impl Index {
         Ok(out)
     }
 
+    /// Walks the records of several tables in one consistent snapshot (a multipart completion,
+    /// which moves part files from `parts` to `objects` in one batch, is seen whole or not at all).
+    pub fn for_each_in_snapshot(&self, tables: &[Table], mut f: impl FnMut(Table, &[u8], &[u8]) -> Result<()>) -> Result<()> {
+        use fjall::Readable;
+        let snap = self.db.snapshot();
+        for &t in tables {
+            for guard in snap.iter(self.keyspace(t)) {
+                let (k, v) = guard.into_inner()?;
+                f(t, &k, &v)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies `ops` atomically once `dirs` are durable; resolves after the commit (durable under
     /// `SyncMode::Always`). Returns the records the operations replaced.
     pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous> {

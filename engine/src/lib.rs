@@ -34,6 +34,7 @@ pub mod index;
 pub mod keys;
 pub mod limits;
 pub mod list;
+pub mod maintenance;
 pub mod meta;
 pub mod mountpath;
 pub mod multipart;
@@ -45,6 +46,7 @@ pub use buffer::{IoBuffer, give_buffer, take_buffer};
 pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use error::{Error, Result};
 pub use index::{IndexConfig, SyncMode};
+pub use maintenance::{OrphanReport, ScrubReport};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use meta::{
     BucketAcl, BucketMeta, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta,

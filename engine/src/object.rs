@@ -477,6 +477,58 @@ impl ObjectReader {
         Some(FileSpan { file, file_offset: within, len: len.min(seg.len - within) })
     }
 
+    /// Checks the stored checksum of every segment overlapping `start..start + len` before any
+    /// of it is sent (whole file, or whole parts of a multipart object): corrupt bytes are never
+    /// served. `Error::Corrupt` when they do not match.
+    pub async fn verify(&self, start: u64, len: u64) -> Result<()> {
+        let kind = self.meta.stored_checksum.kind;
+        if kind == ChecksumKind::None || len == 0 {
+            return Ok(());
+        }
+        let end = start.saturating_add(len).min(self.meta.size);
+        let wants: Vec<(usize, &[u8])> = match &self.meta.data {
+            DataLoc::Inline(_) | DataLoc::File(_) => vec![(0, self.meta.stored_checksum.value.as_slice())],
+            DataLoc::Parts(parts) => parts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    let s = &self.segments[*i];
+                    s.start < end && start < s.start + s.len
+                })
+                .map(|(i, p)| (i, p.checksum.as_deref().unwrap_or(&[])))
+                .collect(),
+        };
+        let mut buf = crate::buffer::take_buffer();
+        for (i, want) in wants {
+            let seg_start = self.segments[i].start;
+            let seg_len = self.segments[i].len;
+            let mut h = BodyHasher::new(kind);
+            let mut off = 0u64;
+            while off < seg_len {
+                let (r, b) = self.read_at(buf, seg_start + off, limits::IO_BUFFER_BYTES).await;
+                buf = b;
+                match r {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        h.update(buf.as_slice());
+                        off += n as u64;
+                    }
+                    Err(e) => {
+                        crate::buffer::give_buffer(buf);
+                        return Err(e);
+                    }
+                }
+            }
+            if h.finish().1.value != want {
+                crate::buffer::give_buffer(buf);
+                tracing::error!(mountpath = self.mp.name(), segment = i, "stored checksum mismatch: refusing to serve");
+                return Err(Error::Corrupt { algorithm: kind.name() });
+            }
+        }
+        crate::buffer::give_buffer(buf);
+        Ok(())
+    }
+
     /// Reads up to `want` bytes at `offset` into `buf` (cleared first), staying within one
     /// segment. Returns the buffer holding the bytes read; 0 bytes only at the end of the object.
     pub async fn read_at(&self, mut buf: IoBuffer, offset: u64, want: usize) -> (Result<usize>, IoBuffer) {

@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// user-space copy; 0 disables splicing [default: 256KiB].
     #[arg(long, value_name = "BYTES")]
     pub splice_min: Option<String>,
+    /// Check every object against its stored checksum before serving it (per part for
+    /// multipart objects); corrupt objects answer 500 instead of sending bad bytes.
+    #[arg(long)]
+    pub validate_on_read: bool,
     /// Write data files with O_DIRECT: no page-cache copy on PUT (reads still use the cache).
     #[arg(long)]
     pub odirect: bool,
@@ -84,6 +88,7 @@ pub struct FileConfig {
     pub upload_ttl: Option<u64>,
     pub splice_min: Option<toml::Value>,
     pub odirect: Option<bool>,
+    pub validate_on_read: Option<bool>,
 }
 
 /// The effective settings.
@@ -103,6 +108,7 @@ pub struct ServeConfig {
     pub upload_ttl_secs: u64,
     pub splice_min: u64,
     pub odirect: bool,
+    pub validate_on_read: bool,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -230,6 +236,7 @@ impl ServeConfig {
             upload_ttl_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(7 * 24 * 3600),
             splice_min,
             odirect: args.odirect || file.odirect.unwrap_or(false),
+            validate_on_read: args.validate_on_read || file.validate_on_read.unwrap_or(false),
         })
     }
 }

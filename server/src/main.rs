@@ -14,6 +14,9 @@ struct Cli {
 enum Command {
     /// Serve the S3 API.
     Serve(ServeArgs),
+    /// Check every object on the mountpaths against its stored checksums (offline: the server
+    /// must not be running on them). Exits 1 if any object is corrupt.
+    Scrub(ServeArgs),
 }
 
 fn main() {
@@ -27,6 +30,7 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Serve(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::serve),
+        Command::Scrub(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::scrub),
     };
     if let Err(e) = result {
         eprintln!("keel: {e}");

@@ -84,6 +84,24 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
 
+    // Data files a crash left without a record (or a record without its unlink) go, in the
+    // background: only files older than this start, so nothing written from now on.
+    let started = std::time::SystemTime::now();
+    let collector = store.clone();
+    std::thread::Builder::new()
+        .name("keel-orphans".into())
+        .spawn(move || match collector.collect_orphans(started) {
+            Ok(reports) => {
+                for (mp, r) in reports {
+                    if r.removed > 0 {
+                        tracing::warn!(mountpath = mp, removed = r.removed, bytes = r.bytes_removed, "removed orphaned data files");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "orphan collection failed"),
+        })
+        .map_err(|e| format!("cannot start the orphan collector: {e}"))?;
+
     let mut users = cfg.users.clone();
     let source = if cfg.anonymous {
         CredentialSource::Anonymous
@@ -103,6 +121,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         credentials: Credentials::new(users),
         min_part_size: cfg.min_part_size,
         splice_min: cfg.splice_min,
+        validate_on_read: cfg.validate_on_read,
     });
 
     let listeners =
@@ -241,4 +260,27 @@ fn print_banner(
     }
     print!("{out}");
     let _ = std::io::stdout().flush();
+}
+
+/// `keel scrub`: reads every object and reports what does not match its stored checksum.
+pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
+    let store = engine::Store::open(&engine::StoreConfig {
+        mountpaths: cfg.mountpaths.clone(),
+        sync: engine::SyncMode::None,
+        index: engine::IndexConfig::default(),
+        odirect: false,
+    })
+    .map_err(|e| format!("cannot open the mountpaths (is keel running on them?): {e}"))?;
+    let r = store.scrub().map_err(|e| format!("scrub failed: {e}"))?;
+    println!(
+        "scrubbed {} objects, {} bytes: {} corrupt, {} without a stored checksum (size checked only)",
+        r.objects,
+        r.bytes,
+        r.corrupt.len(),
+        r.unchecked
+    );
+    for (bucket, key, why) in &r.corrupt {
+        println!("CORRUPT {bucket}/{key}: {why}");
+    }
+    if r.corrupt.is_empty() { Ok(()) } else { Err(format!("{} corrupt objects", r.corrupt.len())) }
 }

@@ -34,6 +34,9 @@ pub struct S3Config {
     pub region: String,
     pub anonymous: bool,
     pub credentials: Credentials,
+    /// Check stored checksums before serving objects of every bucket (buckets can also ask for
+    /// it one by one).
+    pub validate_on_read: bool,
     /// Bodies (or ranges) at least this long are spliced; 0 never splices.
     pub splice_min: u64,
     /// Smallest non-final multipart part (S3: 5 MiB; 0 accepts any size, as AIStore does).

@@ -169,6 +169,49 @@ impl Server {
     }
 }
 
+/// A client of a server it does not own (for worker threads): request errors are `None`.
+pub struct Client {
+    addr: String,
+}
+
+impl Server {
+    pub fn client_for(addr: &str) -> Client {
+        Client { addr: addr.to_owned() }
+    }
+}
+
+impl Client {
+    pub fn req(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<Resp> {
+        let mut hs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        hs.push(("Host".into(), self.addr.clone()));
+        hs.push(("Content-Length".into(), body.len().to_string()));
+        sign(method, target, &mut hs, body);
+        let mut out = format!("{method} {target} HTTP/1.1\r\n");
+        for (k, v) in &hs {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(body);
+        let mut s = TcpStream::connect(&self.addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(&bytes).ok()?;
+        try_read_response(&mut s, method == "HEAD")
+    }
+
+    /// A whole multipart upload of `content` in two parts; the ETag on success.
+    pub fn multipart(&self, path: &str, content: &[u8]) -> Option<Option<String>> {
+        let r = self.req("POST", &format!("{path}?uploads"), &[], b"")?;
+        let Some(id) = r.xml("UploadId") else { return Some(None) };
+        let (a, b) = content.split_at(content.len() / 2);
+        let e1 = self.req("PUT", &format!("{path}?partNumber=1&uploadId={id}"), &[], a)?.header("etag")?.to_owned();
+        let e2 = self.req("PUT", &format!("{path}?partNumber=2&uploadId={id}"), &[], b)?.header("etag")?.to_owned();
+        let doc = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>");
+        let r = self.req("POST", &format!("{path}?uploadId={id}"), &[], doc.as_bytes())?;
+        Some(if r.status == 200 { r.xml("ETag") } else { None })
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -246,6 +289,29 @@ impl Resp {
         let end = t[start..].find(&format!("</{tag}>"))? + start;
         Some(t[start..end].to_owned())
     }
+}
+
+/// Like `read_response`, but `None` when the connection fails.
+pub fn try_read_response(s: &mut impl Read, head_only: bool) -> Option<Resp> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? != 1 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    let mut all = head;
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let len: usize = text
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    let status_ok = !head_only && !text.starts_with("HTTP/1.1 304") && !text.starts_with("HTTP/1.1 204");
+    let mut body = vec![0u8; if status_ok { len } else { 0 }];
+    s.read_exact(&mut body).ok()?;
+    all.extend_from_slice(&body);
+    Some(read_response(&mut all.as_slice(), head_only))
 }
 
 /// Reads one response (status line, headers, Content-Length body) from the stream.

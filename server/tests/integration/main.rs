@@ -8,3 +8,4 @@ mod http_shell;
 mod lifecycle;
 mod multipart;
 mod objects;
+mod reliability;

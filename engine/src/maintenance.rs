@@ -1,0 +1,159 @@
+//! Housekeeping over whole mountpaths: collecting orphaned data files (a crash between writing a
+//! file and committing its record, or between a commit and an unlink) and scrubbing every object
+//! against its stored checksums.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use crate::checksum::{BodyHasher, ChecksumKind};
+use crate::error::{Error, Result};
+use crate::index::Table;
+use crate::meta::{DataLoc, ObjectId, ObjectMeta, PartMeta};
+use crate::mountpath::Mountpath;
+use crate::store::Store;
+
+/// What an orphan collection found on one mountpath.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrphanReport {
+    pub files_seen: u64,
+    pub referenced: u64,
+    pub removed: u64,
+    pub bytes_removed: u64,
+}
+
+/// What a scrub found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubReport {
+    pub objects: u64,
+    pub bytes: u64,
+    /// Objects whose bytes do not match their stored checksum or size: (bucket, key, why).
+    pub corrupt: Vec<(String, String, String)>,
+    /// Objects without a stored checksum (kind `none`): only their sizes were checked.
+    pub unchecked: u64,
+}
+
+/// Every data-file id the index references (objects and parts of uploads in progress), read in
+/// one snapshot.
+fn referenced_ids(mp: &Mountpath) -> Result<HashSet<ObjectId>> {
+    let mut ids = HashSet::new();
+    mp.index.for_each_in_snapshot(&[Table::Objects, Table::Parts], |table, _, v| {
+        match table {
+            Table::Objects => ids.extend(ObjectMeta::decode(v)?.data.file_ids()),
+            Table::Parts => {
+                ids.insert(PartMeta::decode(v)?.id);
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(ids)
+}
+
+impl Store {
+    /// Removes data files no index record references and that were last modified before
+    /// `older_than` (files of writes in flight are newer). Blocking; run it on its own thread.
+    pub fn collect_orphans(&self, older_than: SystemTime) -> Result<Vec<(String, OrphanReport)>> {
+        let mut out = Vec::new();
+        for mp in self.mountpaths() {
+            if mp.is_poisoned() {
+                continue;
+            }
+            let referenced = referenced_ids(mp)?;
+            let mut report = OrphanReport { referenced: referenced.len() as u64, ..Default::default() };
+            for fan in 0..=255u8 {
+                let dir = mp.root().join("objects").join(format!("{fan:02x}"));
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let Some(id) = name.to_str().and_then(|n| u128::from_str_radix(n, 16).ok()).map(ObjectId) else {
+                        continue;
+                    };
+                    report.files_seen += 1;
+                    if referenced.contains(&id) {
+                        continue;
+                    }
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.modified().is_ok_and(|m| m >= older_than) {
+                        continue;
+                    }
+                    if std::fs::remove_file(entry.path()).is_ok() {
+                        report.removed += 1;
+                        report.bytes_removed += meta.len();
+                    }
+                }
+            }
+            out.push((mp.name().to_owned(), report));
+        }
+        Ok(out)
+    }
+
+    /// Reads every object on every mountpath and checks its bytes against its stored checksum
+    /// (per part for multipart objects) and its size. Blocking; for `keel scrub`.
+    pub fn scrub(&self) -> Result<ScrubReport> {
+        let mut report = ScrubReport::default();
+        for mp in self.mountpaths() {
+            mp.index.for_each_in_snapshot(&[Table::Objects], |_, k, v| {
+                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
+                let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
+                let key = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+                report.objects += 1;
+                let meta = match ObjectMeta::decode(v) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        report.corrupt.push((bucket, key, format!("record: {e}")));
+                        return Ok(());
+                    }
+                };
+                report.bytes += meta.size;
+                if meta.stored_checksum.kind == ChecksumKind::None {
+                    report.unchecked += 1;
+                }
+                if let Err(why) = verify_blocking(mp, &meta) {
+                    report.corrupt.push((bucket, key, why));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(report)
+    }
+}
+
+/// Checks one object's bytes with blocking reads (scrub runs offline).
+fn verify_blocking(mp: &Mountpath, meta: &ObjectMeta) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let kind = meta.stored_checksum.kind;
+    let check = |data_source: &mut dyn Read, size: u64, want: &[u8]| -> std::result::Result<(), String> {
+        let mut h = BodyHasher::new(kind);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = data_source.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            total += n as u64;
+        }
+        if total != size {
+            return Err(format!("{total} bytes on disk, {size} in the record"));
+        }
+        if kind != ChecksumKind::None && h.finish().1.value != want {
+            return Err(format!("{} checksum mismatch", kind.name()));
+        }
+        Ok(())
+    };
+    match &meta.data {
+        DataLoc::Inline(bytes) => check(&mut bytes.as_slice(), meta.size, &meta.stored_checksum.value),
+        DataLoc::File(id) => {
+            let mut f = std::fs::File::open(mp.data_path(*id)).map_err(|e| format!("data file: {e}"))?;
+            check(&mut f, meta.size, &meta.stored_checksum.value)
+        }
+        DataLoc::Parts(parts) => {
+            for (i, p) in parts.iter().enumerate() {
+                let mut f = std::fs::File::open(mp.data_path(p.id)).map_err(|e| format!("part {}: {e}", i + 1))?;
+                check(&mut f, p.size, p.checksum.as_deref().unwrap_or(&[])).map_err(|e| format!("part {}: {e}", i + 1))?;
+            }
+            Ok(())
+        }
+    }
+}
