@@ -253,7 +253,11 @@ impl Index {
 
     /// Walks the records of several tables in one consistent snapshot (a multipart completion,
     /// which moves part files from `parts` to `objects` in one batch, is seen whole or not at all).
-    pub fn for_each_in_snapshot(&self, tables: &[Table], mut f: impl FnMut(Table, &[u8], &[u8]) -> Result<()>) -> Result<()> {
+    pub fn for_each_in_snapshot(
+        &self,
+        tables: &[Table],
+        mut f: impl FnMut(Table, &[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
         use fjall::Readable;
         let snap = self.db.snapshot();
         for &t in tables {

@@ -46,8 +46,8 @@ pub use buffer::{IoBuffer, give_buffer, take_buffer};
 pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use error::{Error, Result};
 pub use index::{IndexConfig, SyncMode};
-pub use maintenance::{OrphanReport, ScrubReport};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
+pub use maintenance::{OrphanReport, ScrubReport};
 pub use meta::{
     BucketAcl, BucketMeta, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta,
     UploadMeta, Versioning,

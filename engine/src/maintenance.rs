@@ -151,7 +151,8 @@ fn verify_blocking(mp: &Mountpath, meta: &ObjectMeta) -> std::result::Result<(),
         DataLoc::Parts(parts) => {
             for (i, p) in parts.iter().enumerate() {
                 let mut f = std::fs::File::open(mp.data_path(p.id)).map_err(|e| format!("part {}: {e}", i + 1))?;
-                check(&mut f, p.size, p.checksum.as_deref().unwrap_or(&[])).map_err(|e| format!("part {}: {e}", i + 1))?;
+                check(&mut f, p.size, p.checksum.as_deref().unwrap_or(&[]))
+                    .map_err(|e| format!("part {}: {e}", i + 1))?;
             }
             Ok(())
         }

@@ -75,6 +75,31 @@ impl Mountpath {
         }
     }
 
+    /// Bytes free for new data and the size of the filesystem (statvfs).
+    pub fn space(&self) -> Option<(u64, u64)> {
+        let path = std::ffi::CString::new(self.root.as_os_str().as_encoded_bytes()).ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: path is NUL-terminated and st is a valid out-pointer.
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        let frsize = st.f_frsize as u64;
+        Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
+    }
+
+    /// Refuses a write of `bytes` that would eat into the reserve the index needs to keep
+    /// working (1% of the filesystem, at least 16 MiB): a full disk answers a clear error while
+    /// reads, deletes and the index go on.
+    pub fn check_space(&self, bytes: u64) -> Result<()> {
+        if let Some((free, total)) = self.space() {
+            let reserve = (total / 100).max(16 << 20).min(total / 4);
+            if free < reserve.saturating_add(bytes) {
+                return Err(Error::MountpathFull { mountpath: self.name.clone() });
+            }
+        }
+        Ok(())
+    }
+
     pub fn check(&self) -> Result<()> {
         if self.is_poisoned() { Err(Error::Poisoned { mountpath: self.name.clone() }) } else { Ok(()) }
     }

@@ -200,6 +200,7 @@ impl PutWriter {
     }
 
     async fn create_file(&mut self) -> Result<(File, ObjectId)> {
+        self.mp.check_space(self.declared.unwrap_or(limits::IO_BUFFER_BYTES as u64))?;
         // O_DIRECT only where every write but the last is a whole aligned buffer: a known size
         // past the inline limit. Filesystems without it (tmpfs) fall back to the page cache.
         let direct = self.store.odirect() && self.declared.is_some_and(|d| d as usize > limits::INLINE_BYTES_MAX);

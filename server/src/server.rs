@@ -94,7 +94,12 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             Ok(reports) => {
                 for (mp, r) in reports {
                     if r.removed > 0 {
-                        tracing::warn!(mountpath = mp, removed = r.removed, bytes = r.bytes_removed, "removed orphaned data files");
+                        tracing::warn!(
+                            mountpath = mp,
+                            removed = r.removed,
+                            bytes = r.bytes_removed,
+                            "removed orphaned data files"
+                        );
                     }
                 }
             }

@@ -206,7 +206,9 @@ impl Client {
         let (a, b) = content.split_at(content.len() / 2);
         let e1 = self.req("PUT", &format!("{path}?partNumber=1&uploadId={id}"), &[], a)?.header("etag")?.to_owned();
         let e2 = self.req("PUT", &format!("{path}?partNumber=2&uploadId={id}"), &[], b)?.header("etag")?.to_owned();
-        let doc = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>");
+        let doc = format!(
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>"
+        );
         let r = self.req("POST", &format!("{path}?uploadId={id}"), &[], doc.as_bytes())?;
         Some(if r.status == 200 { r.xml("ETag") } else { None })
     }

@@ -46,9 +46,13 @@ fn bit_rot_is_never_served_and_scrub_reports_it() {
     let p2 = vec![2u8; 100_000];
     let r = s.req("POST", "/rot/multi?uploads", &[], b"");
     let id = r.xml("UploadId").unwrap();
-    let e1 = s.req("PUT", &format!("/rot/multi?partNumber=1&uploadId={id}"), &[], &p1).header("etag").unwrap().to_owned();
-    let e2 = s.req("PUT", &format!("/rot/multi?partNumber=2&uploadId={id}"), &[], &p2).header("etag").unwrap().to_owned();
-    let doc = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>");
+    let e1 =
+        s.req("PUT", &format!("/rot/multi?partNumber=1&uploadId={id}"), &[], &p1).header("etag").unwrap().to_owned();
+    let e2 =
+        s.req("PUT", &format!("/rot/multi?partNumber=2&uploadId={id}"), &[], &p2).header("etag").unwrap().to_owned();
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>"
+    );
     assert_eq!(s.req("POST", &format!("/rot/multi?uploadId={id}"), &[], doc.as_bytes()).status, 200);
     assert_eq!(s.req("GET", "/rot/single", &[], b"").body, single);
 
@@ -58,7 +62,11 @@ fn bit_rot_is_never_served_and_scrub_reports_it() {
     assert_eq!(r.status, 500, "a corrupt object is refused before its first byte");
     assert!(r.body.starts_with(b"<?xml"));
     assert_eq!(s.req("GET", "/rot/single", &[("Range", "bytes=0-9")], b"").status, 500);
-    assert_eq!(s.req("GET", "/rot/multi", &[("Range", "bytes=0-99")], b"").body, &p1[..100], "healthy part still served");
+    assert_eq!(
+        s.req("GET", "/rot/multi", &[("Range", "bytes=0-99")], b"").body,
+        &p1[..100],
+        "healthy part still served"
+    );
     assert_eq!(s.req("GET", "/rot/multi?partNumber=2", &[], b"").status, 500);
     assert_eq!(s.req("HEAD", "/rot/single", &[], b"").status, 200, "metadata is intact");
 
@@ -123,7 +131,8 @@ fn crash_rounds(rounds: usize) {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     n += 1;
                     let key = format!("w{w}-k{}", n % 7);
-                    let content: Vec<u8> = format!("round {round} worker {w} op {n} ").repeat(1 + (n as usize * 37) % 3000).into_bytes();
+                    let content: Vec<u8> =
+                        format!("round {round} worker {w} op {n} ").repeat(1 + (n as usize * 37) % 3000).into_bytes();
                     let etag = md5_hex(&content);
                     let op = n % 5;
                     let intent = if op == 3 { None } else { Some(etag.clone()) };
@@ -189,4 +198,79 @@ fn crash_rounds(rounds: usize) {
 fn acknowledged_writes_survive_repeated_kill9_under_load() {
     let rounds = std::env::var("KEEL_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     crash_rounds(rounds);
+}
+
+/// A small tmpfs mounted for the test (root only); `None` where mounting is not allowed.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(dir: &std::path::Path, mib: u64) -> Option<SmallFs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_answers_507_and_recovers() {
+    let holder = tempfile::tempdir().unwrap();
+    let Some(fs) = SmallFs::mount(&holder.path().join("small"), 160) else {
+        // Covered by the engine's space check either way; this run cannot mount a filesystem.
+        eprintln!("SKIPPED a_full_disk_answers_507_and_recovers: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let mp = fs.0.join("mp");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1", "--anonymous", "--mountpath"])
+            .arg(&mp)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let c = Server::client_for(&addr);
+    assert_eq!(c.req("PUT", "/full", &[], b"").unwrap().status, 200);
+    let body = vec![9u8; 8 << 20];
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for i in 0..40 {
+        let r = c.req("PUT", &format!("/full/o{i}"), &[], &body).unwrap();
+        if r.status == 200 {
+            stored.push(i);
+        } else {
+            refused = Some((i, r));
+            break;
+        }
+    }
+    let (i, r) = refused.expect("the disk filled up");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (507, Some("InsufficientStorage")), "{}", r.text());
+    assert!(stored.len() >= 3, "some objects fit first");
+    assert_eq!(c.req("HEAD", &format!("/full/o{i}"), &[], b"").unwrap().status, 404, "no partial object");
+    assert_eq!(c.req("GET", "/full/o0", &[], b"").unwrap().body, body, "reads go on");
+    for k in &stored[..3] {
+        assert_eq!(c.req("DELETE", &format!("/full/o{k}"), &[], b"").unwrap().status, 204);
+    }
+    assert_eq!(c.req("PUT", &format!("/full/o{i}"), &[], &body).unwrap().status, 200, "writes work again");
+    drop(child);
 }

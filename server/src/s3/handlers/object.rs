@@ -360,8 +360,8 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
             resp.body = Body::HeadOnly(sel.len);
             return Ok(resp);
         }
-        let validate = call.ctx.config.validate_on_read
-            || call.ctx.store.bucket(call.bucket()).is_ok_and(|b| b.validate_on_read);
+        let validate =
+            call.ctx.config.validate_on_read || call.ctx.store.bucket(call.bucket()).is_ok_and(|b| b.validate_on_read);
         match located.open(sel.start, sel.len).await {
             Ok(reader) => {
                 if validate {
