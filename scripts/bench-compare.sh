@@ -20,8 +20,18 @@ command -v s3s-fs >/dev/null || cargo install s3s-fs --version 0.14.1 --features
 cargo build --release -q -p keel -p keel-benches
 
 W=$(mktemp -d /tmp/keel-compare-XXXX)
+chmod 755 "$W"  # nginx's workers must read the files
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; nginx -c "$W/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$W"; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 60); do
+    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.5
+  done
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  nginx -c "$W/nginx.conf" -s stop 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
+}
 trap cleanup EXIT
 
 mkdir -p "$W/www"
@@ -68,9 +78,10 @@ echo "| --- | --- | --- | --- |"
 pair "GET 4 KiB req/s vs nginx (wrk -c32)" "wrk_rps 32 http://127.0.0.1:18182/bench/obj4k" "wrk_rps 32 http://127.0.0.1:18181/obj4k"
 pair "GET 64 MiB B/s vs nginx (wrk -c8)" "wrk_bps 8 http://127.0.0.1:18182/bench/obj64m" "wrk_bps 8 http://127.0.0.1:18181/obj64m"
 pair "GET 64 MiB B/s vs nginx (curl)" "curl_get http://127.0.0.1:18182/bench/obj64m" "curl_get http://127.0.0.1:18181/obj64m"
-kb() { cli target/release/keel-bench --endpoint http://127.0.0.1:18184 --workload get --size 4KiB --objects 100 --concurrency 32 --duration "${DUR}s" "$@" 2>/dev/null | awk '$1=="GET" {print $4}'; }
-cli target/release/keel-bench --endpoint http://127.0.0.1:18184 --access-key AK --secret-key SK --workload put --size 4KiB --objects 100 --ops 100 --bucket keel-bench >/dev/null 2>&1 || true
-pair "GET 4 KiB signed vs unsigned req/s (keel-bench)" "kb --access-key AK --secret-key SK --no-prepare" "kb --anonymous --no-prepare --endpoint http://127.0.0.1:18182 --bucket bench"
+kb() { local ep=$1; shift; cli target/release/keel-bench --endpoint "$ep" --workload get --size 4KiB --objects 100 --concurrency 32 --duration "${DUR}s" "$@" 2>/dev/null | awk '$1=="GET" {print $4}'; }
+kb http://127.0.0.1:18184 --access-key AK --secret-key SK --ops 100 >/dev/null
+kb http://127.0.0.1:18182 --anonymous --ops 100 >/dev/null
+pair "GET 4 KiB signed vs unsigned req/s (keel-bench)" "kb http://127.0.0.1:18184 --access-key AK --secret-key SK --no-prepare" "kb http://127.0.0.1:18182 --anonymous --no-prepare"
 md5_bps=$(python3 -c "import hashlib,os,time; d=os.urandom(256<<20); t=time.time(); hashlib.md5(d).digest(); print(256*2**20/(time.time()-t))")
 pair "PUT 64 MiB B/s (sync none) vs MD5 B/s" "curl_put http://127.0.0.1:18182/bench/up" "echo $md5_bps"
 fio_iops() { (cd "$W" && cli fio --name=w --directory="$W" --rw=write --bs=4k --size=64m --fdatasync=1 --numjobs=32 --group_reporting --runtime="$DUR" --time_based --output-format=terse 2>/dev/null | awk -F';' '{print $49}'); rm -f "$W"/w.*; }

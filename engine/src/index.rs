@@ -127,6 +127,31 @@ type Overlay = HashMap<(Table, Vec<u8>), Option<Slice>>;
 /// The current record of an operation's key, and the records a RemovePrefix will remove.
 type Evaluated = (Option<Slice>, Vec<(Slice, Slice)>);
 
+/// Upper bounds of the commit-batch-size histogram (requests per commit).
+pub const BATCH_BOUNDS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+/// Upper bounds (seconds) of the commit-latency histogram.
+pub const COMMIT_SECONDS_BOUNDS: [f64; 10] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
+
+/// Counters the committer keeps for metrics.
+#[derive(Default)]
+struct CommitCounters {
+    commits: std::sync::atomic::AtomicU64,
+    requests: std::sync::atomic::AtomicU64,
+    batch: [std::sync::atomic::AtomicU64; BATCH_BOUNDS.len()],
+    latency: [std::sync::atomic::AtomicU64; COMMIT_SECONDS_BOUNDS.len()],
+    latency_sum_us: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of the committer's counters (histogram buckets are not cumulative).
+#[derive(Clone, Debug, Default)]
+pub struct CommitStats {
+    pub commits: u64,
+    pub requests: u64,
+    pub batch_buckets: Vec<(u64, u64)>,
+    pub latency_buckets: Vec<(f64, u64)>,
+    pub latency_sum_us: u64,
+}
+
 struct CommitRequest {
     ops: Vec<IndexOp>,
     dirs: DirSet,
@@ -144,6 +169,7 @@ pub struct Index {
     tx: mpsc::Sender<CommitRequest>,
     poisoned: Arc<AtomicBool>,
     name: Arc<str>,
+    counters: Arc<CommitCounters>,
 }
 
 /// Tuning of one index (one per drive).
@@ -181,7 +207,9 @@ impl Index {
         let uploads = db.keyspace("uploads", KeyspaceCreateOptions::default)?;
         let parts = db.keyspace("parts", KeyspaceCreateOptions::default)?;
         let (tx, rx) = mpsc::channel();
+        let counters = Arc::new(CommitCounters::default());
         let committer = Committer {
+            counters: counters.clone(),
             db: db.clone(),
             objects: objects.clone(),
             buckets: buckets.clone(),
@@ -197,7 +225,7 @@ impl Index {
             .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
             .spawn(move || committer.run(rx))
             .map_err(Error::Io)?;
-        Ok(Index { db, objects, buckets, uploads, parts, tx, poisoned, name: name.into() })
+        Ok(Index { db, objects, buckets, uploads, parts, tx, poisoned, name: name.into(), counters })
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -280,6 +308,22 @@ impl Index {
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
+    /// The committer's counters (commits, batch sizes, latency).
+    pub fn stats(&self) -> CommitStats {
+        let c = &self.counters;
+        CommitStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            batch_buckets: BATCH_BOUNDS.iter().zip(&c.batch).map(|(b, n)| (*b, n.load(Ordering::Relaxed))).collect(),
+            latency_buckets: COMMIT_SECONDS_BOUNDS
+                .iter()
+                .zip(&c.latency)
+                .map(|(b, n)| (*b, n.load(Ordering::Relaxed)))
+                .collect(),
+            latency_sum_us: c.latency_sum_us.load(Ordering::Relaxed),
+        }
+    }
+
     /// Makes everything committed so far durable (graceful shutdown).
     pub fn persist(&self) -> Result<()> {
         self.db.persist(PersistMode::SyncAll)?;
@@ -298,6 +342,7 @@ struct Committer {
     dir_handles: HashMap<u8, std::fs::File>,
     poisoned: Arc<AtomicBool>,
     name: String,
+    counters: Arc<CommitCounters>,
 }
 
 impl Committer {
@@ -322,7 +367,20 @@ impl Committer {
                 bytes += next.ops.iter().map(IndexOp::bytes).sum::<usize>();
                 batch.push(next);
             }
+            let requests = batch.len() as u64;
+            let started = std::time::Instant::now();
             self.commit_batch(batch);
+            let secs = started.elapsed();
+            let c = &self.counters;
+            c.commits.fetch_add(1, Ordering::Relaxed);
+            c.requests.fetch_add(requests, Ordering::Relaxed);
+            if let Some(i) = BATCH_BOUNDS.iter().position(|b| requests <= *b) {
+                c.batch[i].fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(i) = COMMIT_SECONDS_BOUNDS.iter().position(|b| secs.as_secs_f64() <= *b) {
+                c.latency[i].fetch_add(1, Ordering::Relaxed);
+            }
+            c.latency_sum_us.fetch_add(secs.as_micros() as u64, Ordering::Relaxed);
         }
         tracing::debug!(mountpath = %self.name, "committer stopped");
     }

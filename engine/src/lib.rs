@@ -47,7 +47,7 @@ pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredCh
 pub use error::{Error, Result};
 pub use index::{IndexConfig, SyncMode};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
-pub use maintenance::{OrphanReport, ScrubReport};
+pub use maintenance::{OrphanReport, ScrubReport, Usage};
 pub use meta::{
     BucketAcl, BucketMeta, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta,
     UploadMeta, Versioning,

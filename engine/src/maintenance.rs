@@ -21,6 +21,15 @@ pub struct OrphanReport {
     pub bytes_removed: u64,
 }
 
+/// What `Store::usage` counts.
+#[derive(Clone, Debug, Default)]
+pub struct Usage {
+    /// Bucket → (objects, bytes).
+    pub buckets: std::collections::BTreeMap<String, (u64, u64)>,
+    /// (mountpath, objects, bytes, uploads in progress, (free, total) bytes of its filesystem).
+    pub mountpaths: Vec<(String, u64, u64, u64, Option<(u64, u64)>)>,
+}
+
 /// What a scrub found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScrubReport {
@@ -85,6 +94,34 @@ impl Store {
             out.push((mp.name().to_owned(), report));
         }
         Ok(out)
+    }
+
+    /// Objects and bytes per bucket, and per mountpath (offline views: `keel ls`, `keel stat`).
+    pub fn usage(&self) -> Result<Usage> {
+        let mut u = Usage::default();
+        for mp in self.mountpaths() {
+            let mut here = (0u64, 0u64, 0u64);
+            mp.index.for_each_in_snapshot(&[Table::Objects, Table::Uploads], |table, k, v| {
+                if table == Table::Uploads {
+                    here.2 += 1;
+                    return Ok(());
+                }
+                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
+                let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
+                let (size, _, _) = ObjectMeta::decode_summary(v)?;
+                let e = u.buckets.entry(bucket).or_default();
+                e.0 += 1;
+                e.1 += size;
+                here.0 += 1;
+                here.1 += size;
+                Ok(())
+            })?;
+            u.mountpaths.push((mp.name().to_owned(), here.0, here.1, here.2, mp.space()));
+        }
+        for (name, _) in self.list_buckets() {
+            u.buckets.entry(name).or_default();
+        }
+        Ok(u)
     }
 
     /// Reads every object on every mountpath and checks its bytes against its stored checksum

@@ -25,6 +25,7 @@ pub struct Mountpath {
     pub index: Index,
     poisoned: Arc<AtomicBool>,
     name: String,
+    io_errors: std::sync::atomic::AtomicU64,
 }
 
 impl Mountpath {
@@ -47,7 +48,7 @@ impl Mountpath {
         sync_dir(&root)?;
         let poisoned = Arc::new(AtomicBool::new(false));
         let index = Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name)?;
-        Ok(Mountpath { root, objects, id, index, poisoned, name })
+        Ok(Mountpath { root, objects, id, index, poisoned, name, io_errors: Default::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -100,12 +101,18 @@ impl Mountpath {
         Ok(())
     }
 
+    /// I/O errors seen on this mountpath since start.
+    pub fn io_errors(&self) -> u64 {
+        self.io_errors.load(Ordering::Relaxed)
+    }
+
     pub fn check(&self) -> Result<()> {
         if self.is_poisoned() { Err(Error::Poisoned { mountpath: self.name.clone() }) } else { Ok(()) }
     }
 
     /// Maps an I/O error on this mountpath to a domain error.
     pub fn io_error(&self, err: std::io::Error) -> Error {
+        self.io_errors.fetch_add(1, Ordering::Relaxed);
         Error::from_io(err, &self.name)
     }
 }

@@ -1,9 +1,12 @@
 //! keel's server: the HTTP/1.1 shell, the S3 front end and the shards. The binary is `keel`.
 
+pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod fuzzing;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod s3;
 pub mod server;
 pub mod shard;

@@ -17,6 +17,42 @@ enum Command {
     /// Check every object on the mountpaths against its stored checksums (offline: the server
     /// must not be running on them). Exits 1 if any object is corrupt.
     Scrub(ServeArgs),
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Bucket properties (stored checksum, validate-on-read, versioning, ACL).
+    Bucket {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+    /// Buckets with their object counts and sizes (offline).
+    Ls(ServeArgs),
+    /// Mountpaths with objects, sizes, uploads in progress and free space (offline).
+    Stat(ServeArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a TOML file and print the effective settings, secrets masked.
+    Check { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Show or set properties: `keel bucket props BUCKET [KEY=VALUE]...` with KEY in checksum
+    /// (xxhash|crc32c|md5|none), validate_on_read (true|false), versioning, acl (private|public-read).
+    Props {
+        bucket: String,
+        settings: Vec<String>,
+        /// A running keel to talk to over its loopback admin endpoint, e.g. 127.0.0.1:8080;
+        /// without it the mountpaths are opened offline.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[command(flatten)]
+        offline: ServeArgs,
+    },
 }
 
 fn main() {
@@ -31,6 +67,12 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::serve),
         Command::Scrub(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::scrub),
+        Command::Config { command: ConfigCommand::Check { file } } => keel::cli::config_check(&file),
+        Command::Bucket { command: BucketCommand::Props { bucket, settings, endpoint, offline } } => {
+            keel::cli::bucket_props(endpoint.as_deref(), &offline, &bucket, &settings)
+        }
+        Command::Ls(args) => keel::cli::ls(&args),
+        Command::Stat(args) => keel::cli::stat(&args),
     };
     if let Err(e) = result {
         eprintln!("keel: {e}");

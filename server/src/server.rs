@@ -137,12 +137,19 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let mut handles = Vec::new();
+    let metrics = Arc::new(crate::metrics::Metrics::new(cfg.threads));
     for (i, l) in listeners.into_iter().enumerate() {
-        let (store, s3, stopper, tx) = (store.clone(), s3.clone(), stopper.clone(), started_tx.clone());
+        let shared = shard::Shared {
+            store: store.clone(),
+            config: s3.clone(),
+            stopper: stopper.clone(),
+            metrics: metrics.clone(),
+        };
+        let tx = started_tx.clone();
         let core = if cfg.threads <= cores { Some(i) } else { None };
         let h = std::thread::Builder::new()
             .name(format!("keel-shard-{i}"))
-            .spawn(move || shard::run_shard(i, core, l, store, s3, stopper, tx))
+            .spawn(move || shard::run_shard(i, core, l, shared, tx))
             .map_err(|e| format!("cannot start shard {i}: {e}"))?;
         handles.push(h);
     }
@@ -184,9 +191,21 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             }
         }));
         let second = std::pin::pin!(wait_signal());
-        if let Either::Right(_) = select(joined, second).await {
-            tracing::warn!("second signal: exiting now");
-            std::process::exit(130);
+        // Shards give up on busy connections after SHUTDOWN_DRAIN_TIMEOUT; should one still hang
+        // (an I/O operation that never completes), exit anyway: every acknowledged write is
+        // already durable in the index.
+        let bound = std::pin::pin!(compio::time::sleep(
+            crate::limits::SHUTDOWN_DRAIN_TIMEOUT + std::time::Duration::from_secs(10)
+        ));
+        match select(joined, select(second, bound)).await {
+            Either::Left(_) => {}
+            Either::Right((Either::Left(_), _)) => {
+                tracing::warn!("second signal: exiting now");
+                std::process::exit(130);
+            }
+            Either::Right((Either::Right(_), _)) => {
+                tracing::error!("shards did not stop in time: persisting the index and exiting");
+            }
         }
     });
     for mp in store.mountpaths() {

@@ -94,15 +94,23 @@ pub struct Started {
 }
 
 /// Runs one shard to completion on the current thread.
+/// What every shard shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<engine::Store>,
+    pub config: Arc<S3Config>,
+    pub stopper: Arc<Stopper>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 pub fn run_shard(
     shard: usize,
     core: Option<usize>,
     listener: std::net::TcpListener,
-    store: Arc<engine::Store>,
-    config: Arc<S3Config>,
-    stopper: Arc<Stopper>,
+    shared: Shared,
     started: std::sync::mpsc::Sender<Result<Started, String>>,
 ) {
+    let Shared { store, config, stopper, metrics } = shared;
     let mut builder = compio::runtime::RuntimeBuilder::new();
     let mut proactor = compio::driver::ProactorBuilder::new();
     proactor.capacity(4096);
@@ -128,7 +136,7 @@ pub fn run_shard(
         };
         let _ = started.send(Ok(Started { shard, io_uring }));
         let splice = io_uring && config.splice_min > 0;
-        let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice));
+        let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice, metrics));
         let active = Rc::new(Cell::new(0usize));
         loop {
             let accepted = {
@@ -139,7 +147,7 @@ pub fn run_shard(
                     Either::Right(_) => break,
                 }
             };
-            let (stream, _peer) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(shard, error = %e, "accept failed");
@@ -155,7 +163,10 @@ pub fn run_shard(
             active.set(active.get() + 1);
             let (ctx, active, stopper) = (ctx.clone(), active.clone(), stopper.clone());
             compio::runtime::spawn(async move {
-                connection(&ctx, stream, &stopper).await;
+                let m = ctx.shard_metrics();
+                m.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                connection(&ctx, stream, &stopper, peer.ip().is_loopback()).await;
+                ctx.shard_metrics().connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 active.set(active.get() - 1);
             })
             .detach();
@@ -189,7 +200,7 @@ fn body_bytes(resp: Response) -> Vec<u8> {
 }
 
 /// Serves one connection: requests in order (pipelined ones included) until it closes.
-async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper) {
+async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: bool) {
     let mut conn = Conn::new(stream);
     loop {
         let next = {
@@ -219,7 +230,9 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper) {
             }
         };
         let started = Instant::now();
-        let (resp, op) = dispatch::serve(ctx, &mut conn, &req).await;
+        let metrics = ctx.shard_metrics();
+        metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (resp, op) = dispatch::serve(ctx, &mut conn, &req, loopback).await;
         let mut keep = req.keep_alive && !stopper.is_stopping() && !conn.is_broken();
         if keep && !conn.body_done() {
             // The handler answered without reading the whole body. If the client still waits for
@@ -231,8 +244,23 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper) {
         }
         let status = resp.status;
         let bytes = resp.content_length();
+        let request_id =
+            resp.headers.iter().find(|(k, _)| k == "x-amz-request-id").map(|(_, v)| v.clone()).unwrap_or_default();
         let wrote = write_response(&mut conn, resp, keep, ctx).await;
-        tracing::debug!(op, status, bytes, method = req.method.as_str(), path = %req.path, elapsed_us = started.elapsed().as_micros() as u64, "request");
+        let elapsed = started.elapsed();
+        let sent = if req.method == crate::http::Method::Head || wrote.is_err() { 0 } else { bytes };
+        metrics.record(op, status, req.content_length().unwrap_or(0), sent, elapsed);
+        metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(
+            request_id,
+            op,
+            status,
+            bytes_out = sent,
+            method = req.method.as_str(),
+            path = %req.path,
+            elapsed_us = elapsed.as_micros() as u64,
+            "request"
+        );
         if wrote.is_err() || !keep || conn.is_broken() {
             break;
         }

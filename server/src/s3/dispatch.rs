@@ -12,24 +12,32 @@ use crate::time;
 
 /// Handles one request whose head has been read; returns the response to send. The body may be
 /// left partly unread (the caller drains it or closes the connection).
-pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request) -> (Response, &'static str) {
+pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) -> (Response, &'static str) {
     let request_id = ctx.next_request_id();
     let cfg = &ctx.config;
+
+    // Operator endpoints: unsigned, outside any bucket name (`_` is not allowed in one), or the
+    // classic /health and /metrics paths when no signed request claims them.
+    let unsigned = req.header("authorization").is_none();
+    if unsigned && (req.path == "/_keel/health" || (req.path == "/health" && req.query.is_empty())) {
+        return (health(ctx), "Health");
+    }
+    if unsigned && (req.path == "/_keel/metrics" || (req.path == "/metrics" && req.query.is_empty())) {
+        let body = ctx.metrics.render(&ctx.store).into_bytes();
+        return (Response::with_body(200, "text/plain; version=0.0.4", body), "Metrics");
+    }
+    if let Some(rest) = req.path.strip_prefix("/_keel/") {
+        return (crate::admin::serve(ctx, conn, req, rest, loopback, &request_id).await, "Admin");
+    }
 
     // The API lives under the configured prefix; anything else is not ours.
     let path = match strip_prefix(&req.path, &cfg.prefix) {
         Some(p) => p,
         None => {
-            if req.header("authorization").is_none() && req.query.is_empty() && req.path == "/health" {
-                return (health(ctx), "Health");
-            }
             let err = S3Error::new(S3ErrorCode::NoSuchBucket, format!("The S3 API is served under {}", cfg.prefix));
-            return (error_response(&err, &req.path, &request_id), "Unknown");
+            return (error_response(&err, &req.path, &request_id), "Other");
         }
     };
-    if path == "/health" && req.header("authorization").is_none() && req.query.is_empty() && cfg.prefix.is_empty() {
-        return (health(ctx), "Health");
-    }
     let host_bucket = virtual_host_bucket(req.header("host"), cfg.domain.as_deref());
     let route = Route::from_request(req, path, host_bucket.as_deref());
     let op = route.op;

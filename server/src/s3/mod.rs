@@ -51,11 +51,23 @@ pub struct Ctx {
     requests: Cell<u64>,
     /// Large object bodies go file → pipe → socket (io_uring driver and not disabled).
     pub splice: bool,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Ctx {
-    pub fn new(store: Arc<Store>, config: Arc<S3Config>, shard: u16, splice: bool) -> Ctx {
-        Ctx { store, config, shard, requests: Cell::new(0), splice }
+    pub fn new(
+        store: Arc<Store>,
+        config: Arc<S3Config>,
+        shard: u16,
+        splice: bool,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Ctx {
+        Ctx { store, config, shard, requests: Cell::new(0), splice, metrics }
+    }
+
+    /// This shard's counters.
+    pub fn shard_metrics(&self) -> &crate::metrics::ShardMetrics {
+        &self.metrics.shards[self.shard as usize]
     }
 
     /// A request id unique within this process run: shard and sequence, 16 hex digits.

@@ -1,0 +1,137 @@
+//! The operator's subcommands besides `serve`: `config check`, `bucket props show|set`, `ls`,
+//! `stat` (the last three offline on the mountpaths, or props through a running server's admin
+//! endpoint on loopback).
+
+use std::io::{Read, Write};
+
+use crate::config::{ServeArgs, ServeConfig};
+
+/// `keel config check FILE`: the effective settings, secrets masked, or the error with its line.
+pub fn config_check(file: &std::path::Path) -> Result<(), String> {
+    let args = ServeArgs { config: Some(file.to_path_buf()), ..Default::default() };
+    let c = ServeConfig::resolve(&args, &|_| None)?;
+    println!("listen = {:?}", c.listen.to_string());
+    println!("mountpaths = {:?}", c.mountpaths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+    println!("threads = {}", c.threads);
+    println!("sync = {:?}", if c.sync == engine::SyncMode::Always { "always" } else { "none" });
+    println!("users = {:?}", c.users.iter().map(|(ak, _)| format!("{ak}:****")).collect::<Vec<_>>());
+    println!("anonymous = {}", c.anonymous);
+    println!("s3_prefix = {:?}", c.s3_prefix);
+    println!("domain = {:?}", c.domain.as_deref().unwrap_or(""));
+    println!("region = {:?}", c.region);
+    println!("min_part_size = {}", c.min_part_size);
+    println!("upload_ttl = {}", c.upload_ttl_secs);
+    println!("splice_min = {}", c.splice_min);
+    println!("odirect = {}", c.odirect);
+    println!("validate_on_read = {}", c.validate_on_read);
+    Ok(())
+}
+
+fn open_offline(cfg: &ServeConfig) -> Result<std::sync::Arc<engine::Store>, String> {
+    engine::Store::open(&engine::StoreConfig {
+        mountpaths: cfg.mountpaths.clone(),
+        sync: engine::SyncMode::Always,
+        index: engine::IndexConfig::default(),
+        odirect: false,
+    })
+    .map_err(|e| format!("cannot open the mountpaths (is keel running on them? use --endpoint): {e}"))
+}
+
+/// One HTTP/1.1 request to a running keel's admin endpoint.
+fn admin_request(endpoint: &str, method: &str, path: &str) -> Result<String, String> {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    if head.starts_with("HTTP/1.1 200") {
+        Ok(body.to_owned())
+    } else {
+        Err(format!("{}\n{body}", head.lines().next().unwrap_or("")))
+    }
+}
+
+/// `keel bucket props show|set`: through `--endpoint` when given, else offline.
+pub fn bucket_props(
+    endpoint: Option<&str>,
+    offline: &ServeArgs,
+    bucket: &str,
+    settings: &[String],
+) -> Result<(), String> {
+    let pairs: Vec<(String, String)> = settings
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(ep) = endpoint {
+        let q: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", crate::s3::auth::uri_encode(k, true), crate::s3::auth::uri_encode(v, true)))
+            .collect();
+        let (method, path) = if pairs.is_empty() {
+            ("GET", format!("/_keel/buckets/{bucket}/props"))
+        } else {
+            ("PUT", format!("/_keel/buckets/{bucket}/props?{}", q.join("&")))
+        };
+        print!("{}", admin_request(ep, method, &path)?);
+        return Ok(());
+    }
+    let cfg = ServeConfig::resolve(offline, &|k| std::env::var(k).ok())?;
+    let store = open_offline(&cfg)?;
+    let mut meta = store.bucket(bucket).map_err(|e| format!("{bucket}: {e}"))?;
+    if !pairs.is_empty() {
+        crate::admin::apply(&mut meta, &pairs)?;
+        let want = meta.clone();
+        let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        meta = rt
+            .block_on(store.update_bucket(bucket, |m| *m = want.clone()))
+            .map_err(|e| format!("cannot update {bucket}: {e}"))?;
+        for mp in store.mountpaths() {
+            mp.index.persist().map_err(|e| e.to_string())?;
+        }
+    }
+    print!("{}", crate::admin::props_json(bucket, &meta));
+    Ok(())
+}
+
+fn human(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.2} {}", units[u]) }
+}
+
+/// `keel ls`: buckets with their object counts and bytes (offline).
+pub fn ls(args: &ServeArgs) -> Result<(), String> {
+    let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
+    let store = open_offline(&cfg)?;
+    let usage = store.usage().map_err(|e| e.to_string())?;
+    println!("{:<40} {:>12} {:>14}", "BUCKET", "OBJECTS", "SIZE");
+    for (b, (n, bytes)) in &usage.buckets {
+        println!("{b:<40} {n:>12} {:>14}", human(*bytes));
+    }
+    Ok(())
+}
+
+/// `keel stat`: per mountpath, objects, bytes, uploads in progress and free space (offline).
+pub fn stat(args: &ServeArgs) -> Result<(), String> {
+    let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
+    let store = open_offline(&cfg)?;
+    let usage = store.usage().map_err(|e| e.to_string())?;
+    println!("{:<40} {:>10} {:>12} {:>8} {:>12} {:>12}", "MOUNTPATH", "OBJECTS", "SIZE", "UPLOADS", "FREE", "TOTAL");
+    for (mp, n, bytes, uploads, space) in &usage.mountpaths {
+        let (free, total) = space.map_or(("?".into(), "?".into()), |(f, t)| (human(f), human(t)));
+        println!("{mp:<40} {n:>10} {:>12} {uploads:>8} {free:>12} {total:>12}", human(*bytes));
+    }
+    println!("{} buckets", usage.buckets.len());
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Prometheus metrics. Each shard writes only its own counters (no shared cache lines on the
+//! request path); a scrape sums them. Served as text at `GET /metrics` (unsigned, no query).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use engine::Store;
+
+/// Operations by name, as `Op::name` gives them (anything else counts as "Other").
+pub const OPS: &[&str] = &[
+    "ListBuckets",
+    "CreateBucket",
+    "HeadBucket",
+    "DeleteBucket",
+    "GetBucketLocation",
+    "GetBucketVersioning",
+    "PutBucketVersioning",
+    "GetBucketAcl",
+    "PutBucketAcl",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "DeleteObjects",
+    "ListMultipartUploads",
+    "PutObject",
+    "CopyObject",
+    "GetObject",
+    "HeadObject",
+    "DeleteObject",
+    "GetObjectAcl",
+    "GetObjectAttributes",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+    "Health",
+    "Metrics",
+    "Admin",
+    "Other",
+];
+
+/// Statuses counted one by one; the rest by class.
+const STATUSES: &[u16] = &[200, 204, 206, 304, 400, 403, 404, 405, 409, 411, 412, 416, 431, 500, 501, 503, 507];
+const STATUS_SLOTS: usize = 17 + 1;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+pub const LATENCY_BOUNDS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+fn op_index(op: &str) -> usize {
+    OPS.iter().position(|o| *o == op).unwrap_or(OPS.len() - 1)
+}
+
+fn status_index(status: u16) -> usize {
+    STATUSES.iter().position(|s| *s == status).unwrap_or(STATUS_SLOTS - 1)
+}
+
+fn zeros(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// One shard's counters.
+pub struct ShardMetrics {
+    requests: Box<[AtomicU64]>,
+    latency: Box<[AtomicU64]>,
+    latency_sum_us: Box<[AtomicU64]>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    pub connections: AtomicU64,
+    pub in_flight: AtomicU64,
+}
+
+impl ShardMetrics {
+    fn new() -> ShardMetrics {
+        ShardMetrics {
+            requests: zeros(OPS.len() * STATUS_SLOTS),
+            latency: zeros(OPS.len() * (LATENCY_BOUNDS.len() + 1)),
+            latency_sum_us: zeros(OPS.len()),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn record(&self, op: &str, status: u16, bytes_in: u64, bytes_out: u64, elapsed: std::time::Duration) {
+        let o = op_index(op);
+        self.requests[o * STATUS_SLOTS + status_index(status)].fetch_add(1, Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        let b = LATENCY_BOUNDS.iter().position(|&u| secs <= u).unwrap_or(LATENCY_BOUNDS.len());
+        self.latency[o * (LATENCY_BOUNDS.len() + 1) + b].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us[o].fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+    }
+}
+
+/// All shards' counters.
+pub struct Metrics {
+    pub shards: Vec<ShardMetrics>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn new(shards: usize) -> Metrics {
+        Metrics { shards: (0..shards).map(|_| ShardMetrics::new()).collect() }
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn render(&self, store: &Store) -> String {
+        let mut s = String::with_capacity(16 * 1024);
+        let sum = |f: &dyn Fn(&ShardMetrics) -> u64| self.shards.iter().map(f).sum::<u64>();
+        s.push_str("# HELP keel_requests_total Requests answered, by S3 operation and HTTP status.\n# TYPE keel_requests_total counter\n");
+        for (o, op) in OPS.iter().enumerate() {
+            for si in 0..STATUS_SLOTS {
+                let n = sum(&|m| m.requests[o * STATUS_SLOTS + si].load(Ordering::Relaxed));
+                if n > 0 {
+                    let status = STATUSES.get(si).map_or("other".to_owned(), |c| c.to_string());
+                    let _ = writeln!(s, "keel_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}");
+                }
+            }
+        }
+        s.push_str("# HELP keel_request_errors_total Requests answered with a 4xx or 5xx status, by operation.\n# TYPE keel_request_errors_total counter\n");
+        for (o, op) in OPS.iter().enumerate() {
+            let n: u64 = (0..STATUS_SLOTS)
+                .filter(|&si| STATUSES.get(si).is_none_or(|c| *c >= 400))
+                .map(|si| sum(&|m| m.requests[o * STATUS_SLOTS + si].load(Ordering::Relaxed)))
+                .sum();
+            if n > 0 {
+                let _ = writeln!(s, "keel_request_errors_total{{op=\"{op}\"}} {n}");
+            }
+        }
+        s.push_str("# HELP keel_request_duration_seconds Time from request head to response written.\n# TYPE keel_request_duration_seconds histogram\n");
+        let width = LATENCY_BOUNDS.len() + 1;
+        for (o, op) in OPS.iter().enumerate() {
+            let counts: Vec<u64> =
+                (0..width).map(|b| sum(&|m| m.latency[o * width + b].load(Ordering::Relaxed))).collect();
+            let total: u64 = counts.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let mut acc = 0;
+            for (b, bound) in LATENCY_BOUNDS.iter().enumerate() {
+                acc += counts[b];
+                let _ = writeln!(s, "keel_request_duration_seconds_bucket{{op=\"{op}\",le=\"{bound}\"}} {acc}");
+            }
+            let _ = writeln!(s, "keel_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {total}");
+            let us = sum(&|m| m.latency_sum_us[o].load(Ordering::Relaxed));
+            let _ = writeln!(s, "keel_request_duration_seconds_sum{{op=\"{op}\"}} {}", us as f64 / 1e6);
+            let _ = writeln!(s, "keel_request_duration_seconds_count{{op=\"{op}\"}} {total}");
+        }
+        let _ = writeln!(
+            s,
+            "# HELP keel_received_bytes_total Request body bytes.\n# TYPE keel_received_bytes_total counter\nkeel_received_bytes_total {}",
+            sum(&|m| m.bytes_in.load(Ordering::Relaxed))
+        );
+        let _ = writeln!(
+            s,
+            "# HELP keel_sent_bytes_total Response body bytes.\n# TYPE keel_sent_bytes_total counter\nkeel_sent_bytes_total {}",
+            sum(&|m| m.bytes_out.load(Ordering::Relaxed))
+        );
+        s.push_str("# HELP keel_connections Open client connections, by shard.\n# TYPE keel_connections gauge\n");
+        for (i, m) in self.shards.iter().enumerate() {
+            let _ = writeln!(s, "keel_connections{{shard=\"{i}\"}} {}", m.connections.load(Ordering::Relaxed));
+        }
+        s.push_str(
+            "# HELP keel_requests_in_flight Requests being served, by shard.\n# TYPE keel_requests_in_flight gauge\n",
+        );
+        for (i, m) in self.shards.iter().enumerate() {
+            let _ = writeln!(s, "keel_requests_in_flight{{shard=\"{i}\"}} {}", m.in_flight.load(Ordering::Relaxed));
+        }
+        s.push_str(
+            "# HELP keel_mountpath_free_bytes Bytes free for new data.\n# TYPE keel_mountpath_free_bytes gauge\n",
+        );
+        let mut used = String::from(
+            "# HELP keel_mountpath_used_bytes Bytes in use on the mountpath's filesystem.\n# TYPE keel_mountpath_used_bytes gauge\n",
+        );
+        let mut errs = String::from(
+            "# HELP keel_mountpath_io_errors_total I/O errors on the mountpath.\n# TYPE keel_mountpath_io_errors_total counter\n",
+        );
+        let mut poisoned = String::from(
+            "# HELP keel_mountpath_poisoned 1 when the mountpath failed and serves 503.\n# TYPE keel_mountpath_poisoned gauge\n",
+        );
+        let mut commits = String::from(
+            "# HELP keel_index_commits_total Durable index commits (one per batch).\n# TYPE keel_index_commits_total counter\n",
+        );
+        let mut ops = String::from(
+            "# HELP keel_index_committed_requests_total Requests committed to the index.\n# TYPE keel_index_committed_requests_total counter\n",
+        );
+        let mut batch = String::from(
+            "# HELP keel_index_commit_batch_requests Requests per index commit.\n# TYPE keel_index_commit_batch_requests histogram\n",
+        );
+        let mut lat = String::from(
+            "# HELP keel_index_commit_seconds Time of one index commit, fsyncs included.\n# TYPE keel_index_commit_seconds histogram\n",
+        );
+        for mp in store.mountpaths() {
+            let name = esc(mp.name());
+            if let Some((free, total)) = mp.space() {
+                let _ = writeln!(s, "keel_mountpath_free_bytes{{mountpath=\"{name}\"}} {free}");
+                let _ =
+                    writeln!(used, "keel_mountpath_used_bytes{{mountpath=\"{name}\"}} {}", total.saturating_sub(free));
+            }
+            let _ = writeln!(errs, "keel_mountpath_io_errors_total{{mountpath=\"{name}\"}} {}", mp.io_errors());
+            let _ =
+                writeln!(poisoned, "keel_mountpath_poisoned{{mountpath=\"{name}\"}} {}", u8::from(mp.is_poisoned()));
+            let st = mp.index.stats();
+            let _ = writeln!(commits, "keel_index_commits_total{{mountpath=\"{name}\"}} {}", st.commits);
+            let _ = writeln!(ops, "keel_index_committed_requests_total{{mountpath=\"{name}\"}} {}", st.requests);
+            let mut acc = 0;
+            for (bound, n) in &st.batch_buckets {
+                acc += n;
+                let _ = writeln!(
+                    batch,
+                    "keel_index_commit_batch_requests_bucket{{mountpath=\"{name}\",le=\"{bound}\"}} {acc}"
+                );
+            }
+            let _ = writeln!(
+                batch,
+                "keel_index_commit_batch_requests_bucket{{mountpath=\"{name}\",le=\"+Inf\"}} {}",
+                st.commits
+            );
+            let _ = writeln!(batch, "keel_index_commit_batch_requests_sum{{mountpath=\"{name}\"}} {}", st.requests);
+            let _ = writeln!(batch, "keel_index_commit_batch_requests_count{{mountpath=\"{name}\"}} {}", st.commits);
+            let mut acc = 0;
+            for (bound, n) in &st.latency_buckets {
+                acc += n;
+                let _ = writeln!(lat, "keel_index_commit_seconds_bucket{{mountpath=\"{name}\",le=\"{bound}\"}} {acc}");
+            }
+            let _ =
+                writeln!(lat, "keel_index_commit_seconds_bucket{{mountpath=\"{name}\",le=\"+Inf\"}} {}", st.commits);
+            let _ = writeln!(
+                lat,
+                "keel_index_commit_seconds_sum{{mountpath=\"{name}\"}} {}",
+                st.latency_sum_us as f64 / 1e6
+            );
+            let _ = writeln!(lat, "keel_index_commit_seconds_count{{mountpath=\"{name}\"}} {}", st.commits);
+        }
+        for part in [used, errs, poisoned, commits, ops, batch, lat] {
+            s.push_str(&part);
+        }
+        s
+    }
+}
