@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// multipart objects); corrupt objects answer 500 instead of sending bad bytes.
     #[arg(long)]
     pub validate_on_read: bool,
+    /// Log lines as `text` or `json` [default: text]; the level comes from RUST_LOG.
+    #[arg(long, value_name = "text|json")]
+    pub log_format: Option<String>,
     /// Write data files with O_DIRECT: no page-cache copy on PUT (reads still use the cache).
     #[arg(long)]
     pub odirect: bool,
@@ -89,6 +92,7 @@ pub struct FileConfig {
     pub splice_min: Option<toml::Value>,
     pub odirect: Option<bool>,
     pub validate_on_read: Option<bool>,
+    pub log_format: Option<String>,
 }
 
 /// The effective settings.
@@ -109,6 +113,7 @@ pub struct ServeConfig {
     pub splice_min: u64,
     pub odirect: bool,
     pub validate_on_read: bool,
+    pub log_json: bool,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -237,6 +242,11 @@ impl ServeConfig {
             splice_min,
             odirect: args.odirect || file.odirect.unwrap_or(false),
             validate_on_read: args.validate_on_read || file.validate_on_read.unwrap_or(false),
+            log_json: match args.log_format.clone().or(file.log_format.clone()).as_deref() {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("--log-format must be text or json, got {other:?}")),
+            },
         })
     }
 }

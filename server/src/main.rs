@@ -55,17 +55,27 @@ enum BucketCommand {
     },
 }
 
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { b.json().init() } else { b.init() }
+}
+
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Command::Serve(args) = &cli.command {
+        let resolved = ServeConfig::resolve(args, &|k| std::env::var(k).ok());
+        init_logging(resolved.as_ref().is_ok_and(|c| c.log_json));
+        if let Err(e) = resolved.and_then(keel::server::serve) {
+            eprintln!("keel: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    init_logging(false);
     let result = match cli.command {
-        Command::Serve(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::serve),
+        Command::Serve(_) => unreachable!("handled above"),
         Command::Scrub(args) => ServeConfig::resolve(&args, &|k| std::env::var(k).ok()).and_then(keel::server::scrub),
         Command::Config { command: ConfigCommand::Check { file } } => keel::cli::config_check(&file),
         Command::Bucket { command: BucketCommand::Props { bucket, settings, endpoint, offline } } => {

@@ -255,7 +255,10 @@ fn print_banner(
         if cfg.sync == engine::SyncMode::Always { "always" } else { "none (page cache only)" }
     ));
     for mp in store.mountpaths() {
-        out.push_str(&format!("  mountpath {}\n", mp.name()));
+        let space = mp.space().map_or(String::new(), |(free, total)| {
+            format!(" ({:.1} of {:.1} GiB free)", free as f64 / (1u64 << 30) as f64, total as f64 / (1u64 << 30) as f64)
+        });
+        out.push_str(&format!("  mountpath {}{space}\n", mp.name()));
     }
     match (source, user) {
         (CredentialSource::Anonymous, _) => {

@@ -8,4 +8,5 @@ mod http_shell;
 mod lifecycle;
 mod multipart;
 mod objects;
+mod ops;
 mod reliability;
