@@ -78,6 +78,7 @@ fn engine_put_get(c: &mut Criterion) {
         sync: SyncMode::None,
         index: Default::default(),
         odirect: false,
+        faults: None,
     })
     .unwrap();
     rt.block_on(store.create_bucket("bench", "bench")).unwrap();

@@ -196,6 +196,7 @@ impl Index {
         config: &IndexConfig,
         poisoned: Arc<AtomicBool>,
         name: &str,
+        faults: Option<Arc<crate::faults::Faults>>,
     ) -> Result<Index> {
         let db = Database::builder(dir)
             .cache_size(config.cache_bytes)
@@ -209,6 +210,7 @@ impl Index {
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(CommitCounters::default());
         let committer = Committer {
+            faults,
             counters: counters.clone(),
             db: db.clone(),
             objects: objects.clone(),
@@ -343,6 +345,7 @@ struct Committer {
     poisoned: Arc<AtomicBool>,
     name: String,
     counters: Arc<CommitCounters>,
+    faults: Option<Arc<crate::faults::Faults>>,
 }
 
 impl Committer {
@@ -446,6 +449,14 @@ impl Committer {
             results.push(Ok(previous));
         }
         if writes > 0 {
+            if self.faults.as_ref().is_some_and(|f| f.on_commit()) {
+                let e = Error::Io(crate::faults::injected());
+                self.poison(&e);
+                for req in batch {
+                    let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
+                }
+                return;
+            }
             let committed = write.commit().and_then(|()| match self.sync {
                 SyncMode::Always => self.db.persist(PersistMode::SyncData),
                 SyncMode::None => Ok(()),

@@ -13,6 +13,7 @@
 //!     sync: SyncMode::None,
 //!     index: Default::default(),
 //!     odirect: false,
+//!     faults: None,
 //! })
 //! .unwrap();
 //! store.create_bucket("photos", "owner").await.unwrap();
@@ -30,6 +31,7 @@
 pub mod buffer;
 pub mod checksum;
 pub mod error;
+pub mod faults;
 pub mod index;
 pub mod keys;
 pub mod limits;
@@ -45,6 +47,7 @@ pub mod store;
 pub use buffer::{IoBuffer, give_buffer, take_buffer};
 pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use error::{Error, Result};
+pub use faults::Faults;
 pub use index::{IndexConfig, SyncMode};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, ScrubReport, Usage};

@@ -30,7 +30,12 @@ pub struct Mountpath {
 
 impl Mountpath {
     /// Opens the mountpath at `root`, creating its layout on first use. Blocking: call at start.
-    pub fn open(root: &Path, sync: SyncMode, index_config: &IndexConfig) -> Result<Mountpath> {
+    pub fn open(
+        root: &Path,
+        sync: SyncMode,
+        index_config: &IndexConfig,
+        faults: Option<Arc<crate::faults::Faults>>,
+    ) -> Result<Mountpath> {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
         let name = root.display().to_string();
@@ -47,7 +52,7 @@ impl Mountpath {
         sync_dir(&objects)?;
         sync_dir(&root)?;
         let poisoned = Arc::new(AtomicBool::new(false));
-        let index = Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name)?;
+        let index = Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name, faults)?;
         Ok(Mountpath { root, objects, id, index, poisoned, name, io_errors: Default::default() })
     }
 

@@ -108,6 +108,10 @@ impl PutWriter {
             return Err(Error::ObjectTooLarge);
         }
         mp.check()?;
+        // A known size that does not fit is refused before the client sends it (before 100-continue).
+        if let Some(n) = declared.filter(|n| *n as usize > limits::INLINE_BYTES_MAX) {
+            mp.check_space(n)?;
+        }
         let sink = match declared {
             Some(n) if n as usize <= limits::INLINE_BYTES_MAX => Sink::Memory(Vec::with_capacity(n as usize)),
             _ => Sink::Memory(Vec::new()), // becomes a file on the first write
@@ -174,6 +178,20 @@ impl PutWriter {
                     // O_DIRECT needs aligned offsets and lengths: the tail goes through the cache.
                     clear_odirect(file);
                     self.direct = false;
+                }
+                if let Some(faults) = &self.store.faults {
+                    match faults.on_write() {
+                        crate::faults::WriteFault::None => {}
+                        crate::faults::WriteFault::Fail => {
+                            return (Err(self.mp.io_error(crate::faults::injected())), buf);
+                        }
+                        crate::faults::WriteFault::Tear => {
+                            // Half the bytes reach the file, then the write fails.
+                            let half = buf.as_slice()[..buf.len() / 2].to_vec();
+                            let _ = (&*file).write_all_at(half, offset).await;
+                            return (Err(self.mp.io_error(crate::faults::injected())), buf);
+                        }
+                    }
                 }
                 let mut f = file;
                 let BufResult(r, buf) = f.write_all_at(buf, offset).await;
@@ -267,7 +285,12 @@ impl PutWriter {
             Some(Sink::Memory(v)) => DataLoc::Inline(v.clone()),
             Some(Sink::File { file, id }) => {
                 if self.store.sync_mode() == SyncMode::Always {
-                    if let Err(e) = file.sync_data().await {
+                    let synced = if self.store.faults.as_ref().is_some_and(|f| f.on_fsync()) {
+                        Err(crate::faults::injected())
+                    } else {
+                        file.sync_data().await
+                    };
+                    if let Err(e) = synced {
                         // The drive may have lost the data: never retry, never serve from it again.
                         self.mp.poison(&e);
                         return Err(Error::Poisoned { mountpath: self.mp.name().to_owned() });

@@ -24,6 +24,8 @@ pub struct StoreConfig {
     pub index: IndexConfig,
     /// Write data files of known, non-inline size with O_DIRECT (no page-cache copy).
     pub odirect: bool,
+    /// Faults to inject (tests only).
+    pub faults: Option<Arc<crate::faults::Faults>>,
 }
 
 /// The engine's entry point, shared by every shard.
@@ -35,6 +37,7 @@ pub struct Store {
     bucket_writes: Mutex<()>,
     sync: SyncMode,
     odirect: bool,
+    pub(crate) faults: Option<Arc<crate::faults::Faults>>,
     id_high: u64,
     id_counter: AtomicU64,
 }
@@ -52,7 +55,7 @@ impl Store {
         }
         let mut mountpaths = Vec::with_capacity(config.mountpaths.len());
         for root in &config.mountpaths {
-            let mp = Mountpath::open(root, config.sync, &config.index)?;
+            let mp = Mountpath::open(root, config.sync, &config.index, config.faults.clone())?;
             if mountpaths.iter().any(|m: &Arc<Mountpath>| m.id == mp.id || m.root() == mp.root()) {
                 return Err(Error::Io(std::io::Error::other(format!(
                     "mountpath {} is given twice (or is a copy of another)",
@@ -77,6 +80,7 @@ impl Store {
             bucket_writes: Mutex::new(()),
             sync: config.sync,
             odirect: config.odirect,
+            faults: config.faults.clone(),
             id_high: mountpath::random_u64() ^ now_ms().rotate_left(32),
             id_counter: AtomicU64::new(0),
         };

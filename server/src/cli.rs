@@ -33,6 +33,7 @@ fn open_offline(cfg: &ServeConfig) -> Result<std::sync::Arc<engine::Store>, Stri
         sync: engine::SyncMode::Always,
         index: engine::IndexConfig::default(),
         odirect: false,
+        faults: None,
     })
     .map_err(|e| format!("cannot open the mountpaths (is keel running on them? use --endpoint): {e}"))
 }

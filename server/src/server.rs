@@ -81,6 +81,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         sync: cfg.sync,
         index: engine::IndexConfig::default(),
         odirect: cfg.odirect,
+        faults: faults_from_env()?,
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
 
@@ -296,6 +297,7 @@ pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
         sync: engine::SyncMode::None,
         index: engine::IndexConfig::default(),
         odirect: false,
+        faults: None,
     })
     .map_err(|e| format!("cannot open the mountpaths (is keel running on them?): {e}"))?;
     let r = store.scrub().map_err(|e| format!("scrub failed: {e}"))?;
@@ -310,4 +312,15 @@ pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
         println!("CORRUPT {bucket}/{key}: {why}");
     }
     if r.corrupt.is_empty() { Ok(()) } else { Err(format!("{} corrupt objects", r.corrupt.len())) }
+}
+
+/// `KEEL_FAULTS` (testing only): faults to inject, e.g. `fsync=3` fails the third data fsync.
+fn faults_from_env() -> Result<Option<Arc<engine::Faults>>, String> {
+    match std::env::var("KEEL_FAULTS") {
+        Ok(spec) if !spec.is_empty() => {
+            tracing::warn!(spec, "KEEL_FAULTS is set: injecting faults (testing only)");
+            engine::Faults::parse(&spec).map(|f| Some(Arc::new(f)))
+        }
+        _ => Ok(None),
+    }
 }

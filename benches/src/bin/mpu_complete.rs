@@ -43,6 +43,7 @@ fn main() {
             sync: SyncMode::Always,
             index: Default::default(),
             odirect: false,
+            faults: None,
         })
         .expect("open store");
         store.create_bucket("bench", "bench").await.expect("bucket");

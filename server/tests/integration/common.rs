@@ -16,6 +16,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub mountpaths: Vec<PathBuf>,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -28,7 +29,8 @@ impl Server {
         Server::with_args(&["--anonymous"])
     }
 
-    pub fn with_args(extra: &[&str]) -> Server {
+    /// With environment variables (e.g. `KEEL_FAULTS`) for the server process.
+    pub fn with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mountpaths = vec![dir.path().join("mp1"), dir.path().join("mp2")];
         let mut s = Server {
@@ -37,9 +39,14 @@ impl Server {
             dir,
             mountpaths,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         s.spawn();
         s
+    }
+
+    pub fn with_args(extra: &[&str]) -> Server {
+        Server::with_env(extra, &[])
     }
 
     fn spawn(&mut self) {
@@ -74,6 +81,7 @@ impl Server {
             cmd.args(["--access-key", AK, "--secret-key", SK]);
         }
         cmd.args(&self.extra);
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn keel");
         let stdout = child.stdout.take().expect("stdout");
@@ -111,6 +119,23 @@ impl Server {
                 let _ = child.kill();
                 panic!("keel did not stop within 30 s of SIGTERM");
             }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn clear_env(&mut self) {
+        self.env.clear();
+    }
+
+    /// Waits (up to 30 s) for the server to exit by itself.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                return Some(st);
+            }
+            assert!(Instant::now() < deadline, "keel did not exit");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -195,7 +220,8 @@ impl Client {
         bytes.extend_from_slice(body);
         let mut s = TcpStream::connect(&self.addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        s.write_all(&bytes).ok()?;
+        // A server may answer (and close) before the whole body is sent: read its answer anyway.
+        let _ = s.write_all(&bytes);
         try_read_response(&mut s, method == "HEAD")
     }
 

@@ -156,11 +156,11 @@ fn http10_closes_and_keepalive_stays() {
 fn half_open_connections_do_not_block_others() {
     let s = Server::anonymous();
     let mut idle = Vec::new();
-    for _ in 0..200 {
+    for _ in 0..2000 {
         let mut c = s.connect();
         let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n");
         idle.push(c);
     }
-    // Served while 200 connections sit on half-sent heads (bounded by the client's read timeout).
+    // Served while 2000 connections sit on half-sent heads (bounded by the client's read timeout).
     assert_eq!(s.req("GET", "/", &[], b"").status, 200);
 }

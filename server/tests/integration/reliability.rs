@@ -274,3 +274,120 @@ fn a_full_disk_answers_507_and_recovers() {
     assert_eq!(c.req("PUT", &format!("/full/o{i}"), &[], &body).unwrap().status, 200, "writes work again");
     drop(child);
 }
+
+#[test]
+fn restart_without_a_mountpath_keeps_the_rest_serving() {
+    let mut s = Server::start();
+    assert_eq!(s.req("PUT", "/shrink", &[], b"").status, 200);
+    for i in 0..30 {
+        assert_eq!(
+            s.req("PUT", &format!("/shrink/k{i}"), &[], format!("value {i}").repeat(3000).as_bytes()).status,
+            200
+        );
+    }
+    s.stop();
+    // The second drive is gone: restart on the first only.
+    let gone = s.mountpaths.pop().unwrap();
+    std::fs::rename(&gone, gone.with_extension("removed")).unwrap();
+    s.restart();
+    let mut found = 0;
+    for i in 0..30 {
+        let r = s.req("GET", &format!("/shrink/k{i}"), &[], b"");
+        match r.status {
+            200 => {
+                assert_eq!(r.body, format!("value {i}").repeat(3000).as_bytes());
+                found += 1;
+            }
+            404 => {}
+            other => panic!("k{i}: {other}"),
+        }
+    }
+    assert!(found > 0 && found < 30, "the surviving drive's objects are served ({found} of 30)");
+    assert_eq!(s.req("PUT", "/shrink/new", &[], b"still writable").status, 200);
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    use std::io::Write;
+    let mut s = Server::start();
+    assert_eq!(s.req("PUT", "/drain", &[], b"").status, 200);
+    let body = vec![8u8; 2 << 20];
+    let raw = s.build("PUT", "/drain/slow", &[], &body);
+    let mut c = s.connect();
+    let half = raw.len() / 2;
+    c.write_all(&raw[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // SIGTERM while the body is half sent: the request completes, then the server exits 0.
+    unsafe { libc::kill(s.pid() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    c.write_all(&raw[half..]).unwrap();
+    let r = crate::common::read_response(&mut c, false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"));
+    let st = s.wait_exit().expect("it was running");
+    assert!(st.success(), "{st:?}");
+    s.restart();
+    assert_eq!(s.req("GET", "/drain/slow", &[], b"").body, body, "the acknowledged write survived");
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    use std::io::Write;
+    let s = Server::start();
+    // A request that will not finish (half a body), so the first SIGTERM waits for it.
+    let raw = s.build("PUT", "/x/y", &[], &vec![1u8; 100_000]);
+    let mut c = s.connect();
+    c.write_all(&raw[..raw.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = s.pid() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(alive, "the first signal waits for the request in flight");
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let mut gone = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(20));
+        // A zombie until the harness reaps it: check /proc state instead of kill(0).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.split(' ').nth(2) == Some("Z") {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the second signal exits within a second");
+    drop(c);
+}
+
+#[test]
+fn a_failed_fsync_poisons_only_its_mountpath() {
+    let mut s = Server::with_env(&[], &[("KEEL_FAULTS", "fsync=6")]);
+    assert_eq!(s.req("PUT", "/poison", &[], b"").status, 200);
+    let body = vec![4u8; 100_000];
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        statuses.push(s.req("PUT", &format!("/poison/k{i}"), &[], &body).status);
+    }
+    assert!(statuses[..5].iter().all(|&st| st == 200) && statuses[5] == 503, "the 6th fsync fails: {statuses:?}");
+    assert!(statuses.iter().skip(6).any(|&st| st == 200), "the other mountpath keeps taking writes: {statuses:?}");
+    // Reads: objects on the healthy mountpath are served, those on the poisoned one answer 503.
+    let reads: Vec<u16> = (0..20)
+        .filter(|i| statuses[*i] == 200)
+        .map(|i| s.req("GET", &format!("/poison/k{i}"), &[], b"").status)
+        .collect();
+    assert!(reads.iter().all(|&st| st == 200 || st == 503) && reads.contains(&200), "{reads:?}");
+    let mut c = s.connect();
+    use std::io::Write;
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let h = crate::common::read_response(&mut c, false);
+    assert!(h.text().contains("\"status\":\"degraded\"") && h.text().contains("poisoned"), "{}", h.text());
+    // A restart without the fault brings everything acknowledged back.
+    s.stop();
+    let acked: Vec<usize> = (0..20).filter(|i| statuses[*i] == 200).collect();
+    let mut s = s;
+    s.clear_env();
+    s.restart();
+    for i in acked {
+        assert_eq!(s.req("GET", &format!("/poison/k{i}"), &[], b"").body, body);
+    }
+}
