@@ -50,7 +50,7 @@ pub use error::{Error, Result};
 pub use faults::Faults;
 pub use index::{IndexConfig, SyncMode};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
-pub use maintenance::{OrphanReport, ScrubReport, Usage};
+pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
     BucketAcl, BucketMeta, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta,
     UploadMeta, Versioning,

@@ -30,6 +30,15 @@ pub struct Usage {
     pub mountpaths: Vec<(String, u64, u64, u64, Option<(u64, u64)>)>,
 }
 
+/// What a rebalance did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RebalanceReport {
+    pub moved: u64,
+    /// Misplaced records whose key the owner already held (newer): removed.
+    pub superseded: u64,
+    pub bytes: u64,
+}
+
 /// What a scrub found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScrubReport {
@@ -122,6 +131,71 @@ impl Store {
             u.buckets.entry(name).or_default();
         }
         Ok(u)
+    }
+
+    /// Moves every object whose record sits on a mountpath other than its owner (placed before a
+    /// mountpath was added or removed) to its owner: data files are copied (copy_file_range or
+    /// reflink where the filesystem offers it) and synced, the record is committed on the owner
+    /// (unless a newer one is already there) and then removed from the old mountpath, whose files
+    /// go last. Run offline (`keel rebalance`); uploads in progress are not moved.
+    pub async fn rebalance(&self) -> Result<RebalanceReport> {
+        let mut report = RebalanceReport::default();
+        for mp in self.mountpaths() {
+            let mut misplaced = Vec::new();
+            mp.index.for_each_in_snapshot(&[Table::Objects], |_, k, v| {
+                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
+                let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
+                let key = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+                if !std::sync::Arc::ptr_eq(self.owner(&bucket, &key), mp) {
+                    misplaced.push((k.to_vec(), bucket, key, v.to_vec()));
+                }
+                Ok(())
+            })?;
+            for (ikey, bucket, key, raw) in misplaced {
+                let target = self.owner(&bucket, &key).clone();
+                let mut meta = ObjectMeta::decode(&raw)?;
+                let mut dirs = crate::index::DirSet::default();
+                let mut copied = Vec::new();
+                let mut move_file = |id: ObjectId| -> Result<ObjectId> {
+                    let new = self.next_id();
+                    let to = target.data_path(new);
+                    std::fs::copy(mp.data_path(id), &to).map_err(|e| target.io_error(e))?;
+                    std::fs::File::open(&to).and_then(|f| f.sync_all()).map_err(|e| target.io_error(e))?;
+                    dirs.insert(new.fanout());
+                    copied.push(new);
+                    Ok(new)
+                };
+                meta.data = match meta.data {
+                    DataLoc::Inline(b) => DataLoc::Inline(b),
+                    DataLoc::File(id) => DataLoc::File(move_file(id)?),
+                    DataLoc::Parts(parts) => DataLoc::Parts(
+                        parts
+                            .into_iter()
+                            .map(|mut p| {
+                                p.id = move_file(p.id)?;
+                                Ok(p)
+                            })
+                            .collect::<Result<_>>()?,
+                    ),
+                };
+                let put = crate::index::IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
+                    .when(crate::index::Precondition::Absent);
+                match target.index.commit(vec![put], dirs).await {
+                    Ok(_) => report.moved += 1,
+                    Err(Error::ConditionFailed { .. }) => {
+                        // The owner already holds a newer version: drop the copy and the old one.
+                        self.remove_files(&target, copied).await;
+                        report.superseded += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+                let old = crate::index::IndexOp::remove(Table::Objects, ikey);
+                let previous = mp.index.commit(vec![old], crate::index::DirSet::default()).await?;
+                self.release_previous(mp, previous.into_iter().next().and_then(|v| v.into_iter().next())).await;
+                report.bytes += meta.size;
+            }
+        }
+        Ok(report)
     }
 
     /// Reads every object on every mountpath and checks its bytes against its stored checksum

@@ -283,6 +283,16 @@ fn objects_placed_before_a_mountpath_was_added_still_resolve() {
         }
         let page = store.list_objects("grow", &ListQuery { max_keys: 1000, ..Default::default() }).unwrap();
         assert_eq!(page.entries.len(), 50);
+        // Rebalance moves the misplaced half to the new mountpath; nothing is lost or doubled.
+        let r = store.rebalance().await.unwrap();
+        assert!(r.moved > 5 && r.moved < 45, "{r:?}");
+        assert_eq!(store.rebalance().await.unwrap().moved, 0, "a second pass has nothing to do");
+        for i in 0..50 {
+            assert_eq!(get(&store, "grow", &format!("k{i}")).await.unwrap(), format!("v{i}").as_bytes());
+        }
+        let usage = store.usage().unwrap();
+        assert_eq!(usage.mountpaths.iter().map(|m| m.1).sum::<u64>(), 50);
+        assert!(usage.mountpaths.iter().all(|m| m.1 > 0), "both mountpaths hold objects now");
         for i in 0..50 {
             store.delete_object("grow", &format!("k{i}")).await.unwrap();
         }

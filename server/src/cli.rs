@@ -136,3 +136,13 @@ pub fn stat(args: &ServeArgs) -> Result<(), String> {
     println!("{} buckets", usage.buckets.len());
     Ok(())
 }
+
+/// `keel rebalance`: moves objects to their owner mountpath (offline).
+pub fn rebalance(args: &ServeArgs) -> Result<(), String> {
+    let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
+    let store = open_offline(&cfg)?;
+    let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let r = rt.block_on(store.rebalance()).map_err(|e| format!("rebalance failed: {e}"))?;
+    println!("moved {} objects ({}), removed {} superseded copies", r.moved, human(r.bytes), r.superseded);
+    Ok(())
+}

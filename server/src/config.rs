@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// multipart objects); corrupt objects answer 500 instead of sending bad bytes.
     #[arg(long)]
     pub validate_on_read: bool,
+    /// Connections one shard serves at once; more are answered 503 and closed [default: 16384].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Log lines as `text` or `json` [default: text]; the level comes from RUST_LOG.
     #[arg(long, value_name = "text|json")]
     pub log_format: Option<String>,
@@ -93,6 +96,7 @@ pub struct FileConfig {
     pub odirect: Option<bool>,
     pub validate_on_read: Option<bool>,
     pub log_format: Option<String>,
+    pub max_connections: Option<usize>,
 }
 
 /// The effective settings.
@@ -114,6 +118,7 @@ pub struct ServeConfig {
     pub odirect: bool,
     pub validate_on_read: bool,
     pub log_json: bool,
+    pub max_connections: usize,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -242,6 +247,11 @@ impl ServeConfig {
             splice_min,
             odirect: args.odirect || file.odirect.unwrap_or(false),
             validate_on_read: args.validate_on_read || file.validate_on_read.unwrap_or(false),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(crate::limits::CONNECTIONS_PER_SHARD_MAX)
+                .max(1),
             log_json: match args.log_format.clone().or(file.log_format.clone()).as_deref() {
                 None | Some("text") => false,
                 Some("json") => true,

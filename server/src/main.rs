@@ -31,6 +31,8 @@ enum Command {
     Ls(ServeArgs),
     /// Mountpaths with objects, sizes, uploads in progress and free space (offline).
     Stat(ServeArgs),
+    /// Move objects to the mountpath that owns them after mountpaths were added (offline).
+    Rebalance(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +85,7 @@ fn main() {
         }
         Command::Ls(args) => keel::cli::ls(&args),
         Command::Stat(args) => keel::cli::stat(&args),
+        Command::Rebalance(args) => keel::cli::rebalance(&args),
     };
     if let Err(e) = result {
         eprintln!("keel: {e}");

@@ -128,6 +128,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         min_part_size: cfg.min_part_size,
         splice_min: cfg.splice_min,
         validate_on_read: cfg.validate_on_read,
+        max_connections: cfg.max_connections,
     });
 
     let listeners =

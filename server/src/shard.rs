@@ -155,7 +155,7 @@ pub fn run_shard(
                     continue;
                 }
             };
-            if active.get() >= limits::CONNECTIONS_PER_SHARD_MAX {
+            if active.get() >= ctx.config.max_connections {
                 compio::runtime::spawn(refuse(stream)).detach();
                 continue;
             }

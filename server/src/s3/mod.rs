@@ -37,6 +37,8 @@ pub struct S3Config {
     /// Check stored checksums before serving objects of every bucket (buckets can also ask for
     /// it one by one).
     pub validate_on_read: bool,
+    /// Connections per shard before new ones are refused.
+    pub max_connections: usize,
     /// Bodies (or ranges) at least this long are spliced; 0 never splices.
     pub splice_min: u64,
     /// Smallest non-final multipart part (S3: 5 MiB; 0 accepts any size, as AIStore does).

@@ -76,7 +76,9 @@ impl Server {
         for m in &self.mountpaths {
             cmd.arg("--mountpath").arg(m);
         }
-        cmd.args(["--threads", "2"]);
+        if !self.extra.iter().any(|a| a == "--threads") {
+            cmd.args(["--threads", "2"]);
+        }
         if !self.extra.iter().any(|a| a == "--anonymous") {
             cmd.args(["--access-key", AK, "--secret-key", SK]);
         }

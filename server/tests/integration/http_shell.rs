@@ -164,3 +164,22 @@ fn half_open_connections_do_not_block_others() {
     // Served while 2000 connections sit on half-sent heads (bounded by the client's read timeout).
     assert_eq!(s.req("GET", "/", &[], b"").status, 200);
 }
+
+#[test]
+fn connections_past_the_cap_get_a_clean_503() {
+    let s = Server::with_args(&["--anonymous", "--max-connections", "5", "--threads", "1"]);
+    let mut held: Vec<_> = (0..5).map(|_| s.connect()).collect();
+    // Let the server accept them.
+    for c in held.iter_mut() {
+        c.write_all(&s.build("GET", "/", &[], b"")).unwrap();
+        assert_eq!(read_response(c, false).status, 200);
+    }
+    let mut extra = s.connect();
+    let r = read_response(&mut extra, false);
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("<Code>ServiceUnavailable</Code>"));
+    assert!(closed(&mut extra));
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(s.req("GET", "/", &[], b"").status, 200, "served again once connections close");
+}

@@ -196,7 +196,7 @@ fn crash_rounds(rounds: usize) {
 
 #[test]
 fn acknowledged_writes_survive_repeated_kill9_under_load() {
-    let rounds = std::env::var("KEEL_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let rounds = std::env::var("KEEL_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     crash_rounds(rounds);
 }
 
