@@ -136,7 +136,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
 
     let stopper = Arc::new(Stopper::new());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Shard i is pinned to the i-th CPU this process may run on (taskset, cgroup cpuset), not to
+    // CPU i: `taskset -c 4-7 keel serve --threads 4` keeps the shards on 4-7.
+    let cores = crate::shard::allowed_cpus();
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let mut handles = Vec::new();
     let metrics = Arc::new(crate::metrics::Metrics::new(cfg.threads));
@@ -148,7 +150,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             metrics: metrics.clone(),
         };
         let tx = started_tx.clone();
-        let core = if cfg.threads <= cores { Some(i) } else { None };
+        let core = if cfg.threads <= cores.len() { Some(cores[i]) } else { None };
         let h = std::thread::Builder::new()
             .name(format!("keel-shard-{i}"))
             .spawn(move || shard::run_shard(i, core, l, shared, tx))

@@ -87,6 +87,24 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
+/// The CPUs this process may run on, in ascending order (its affinity mask; `taskset` and cgroup
+/// cpusets narrow it). Falls back to 0..available_parallelism if the mask cannot be read.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most size_of::<cpu_set_t>() bytes.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let cpus: Vec<usize> = if rc == 0 {
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() {
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+    } else {
+        cpus
+    }
+}
+
 /// What a shard reports once it runs.
 pub struct Started {
     pub shard: usize,
@@ -386,4 +404,29 @@ async fn write_response(conn: &mut Conn, resp: Response, keep: bool, ctx: &Ctx) 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_cpus;
+
+    #[test]
+    fn allowed_cpus_follow_the_affinity_mask() {
+        let all = allowed_cpus();
+        assert!(!all.is_empty());
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        let last = *all.last().unwrap();
+        // A thread narrowed to one CPU (as `taskset -c N` narrows a process) sees only that CPU.
+        let seen = std::thread::spawn(move || {
+            // SAFETY: plain data; the mask names one CPU the process may use.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            unsafe { libc::CPU_SET(last, &mut set) };
+            let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+            assert_eq!(rc, 0);
+            allowed_cpus()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, vec![last]);
+    }
 }
