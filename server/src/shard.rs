@@ -98,11 +98,7 @@ pub fn allowed_cpus() -> Vec<usize> {
     } else {
         Vec::new()
     };
-    if cpus.is_empty() {
-        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
-    } else {
-        cpus
-    }
+    if cpus.is_empty() { (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect() } else { cpus }
 }
 
 /// What a shard reports once it runs.

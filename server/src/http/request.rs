@@ -206,16 +206,18 @@ impl Request {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// Every value of header `name`, joined by `,` (the canonical form for signatures).
-    pub fn header_joined(&self, name: &str) -> Option<String> {
+    /// Every value of header `name`, trimmed and joined by `,` (the canonical form for
+    /// signatures); borrowed when the header occurs once.
+    pub fn header_joined(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
         let mut it = self.headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim());
         let first = it.next()?;
-        let mut s = first.to_owned();
+        let Some(second) = it.next() else { return Some(std::borrow::Cow::Borrowed(first)) };
+        let mut s = format!("{first},{second}");
         for v in it {
             s.push(',');
             s.push_str(v);
         }
-        Some(s)
+        Some(std::borrow::Cow::Owned(s))
     }
 
     /// Declared Content-Length, if any.

@@ -129,17 +129,15 @@ pub fn authenticate(
         }
         None => Ok(Authenticated { identity: Identity::Anonymous, payload, signer: None }),
         Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
-            let (identity, signer) = verify_v4_header(req, a, creds, now_secs)?;
+            let streaming_signed =
+                matches!(&payload, Payload::Streaming(kind) if kind.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"));
+            let (identity, signer) = verify_v4_header(req, a, creds, now_secs, streaming_signed)?;
             if req.header("x-amz-content-sha256").is_none() {
                 return Err(err(
                     S3ErrorCode::InvalidRequest,
                     "Missing required header for this request: x-amz-content-sha256",
                 ));
             }
-            let signer = match &payload {
-                Payload::Streaming(kind) if kind.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => Some(signer),
-                _ => None,
-            };
             Ok(Authenticated { identity: Identity::User(identity), payload, signer })
         }
         Some(a) if a.starts_with("AWS ") => {
@@ -154,6 +152,8 @@ pub fn authenticate(
 #[derive(Debug, PartialEq, Eq)]
 pub struct V4Header<'a> {
     pub access_key: &'a str,
+    /// `date/region/service/aws4_request`, as sent.
+    pub scope: &'a str,
     pub date: &'a str,
     pub region: &'a str,
     pub service: &'a str,
@@ -179,12 +179,22 @@ pub fn parse_v4_header(value: &str) -> Result<V4Header<'_>, S3Error> {
     }
     let (cred, signed_headers, signature) =
         (cred.ok_or_else(malformed)?, signed.ok_or_else(malformed)?, sig.ok_or_else(malformed)?);
-    let (access_key, date, region, service) = parse_credential(cred).ok_or_else(malformed)?;
-    Ok(V4Header { access_key, date, region, service, signed_headers, signature })
+    let Credential { access_key, scope, date, region, service } = parse_credential(cred).ok_or_else(malformed)?;
+    Ok(V4Header { access_key, scope, date, region, service, signed_headers, signature })
+}
+
+/// The pieces of a SigV4 credential.
+struct Credential<'a> {
+    access_key: &'a str,
+    /// Everything after the access key: `date/region/service/aws4_request`.
+    scope: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
 }
 
 /// `AK/yyyymmdd/region/service/aws4_request` (the access key may itself contain '/').
-fn parse_credential(cred: &str) -> Option<(&str, &str, &str, &str)> {
+fn parse_credential(cred: &str) -> Option<Credential<'_>> {
     let mut it = cred.rsplitn(5, '/');
     let terminal = it.next()?;
     let service = it.next()?;
@@ -194,7 +204,7 @@ fn parse_credential(cred: &str) -> Option<(&str, &str, &str, &str)> {
     if terminal != "aws4_request" || date.len() != 8 || access_key.is_empty() {
         return None;
     }
-    Some((access_key, date, region, service))
+    Some(Credential { access_key, scope: &cred[access_key.len() + 1..], date, region, service })
 }
 
 fn verify_v4_header(
@@ -202,7 +212,8 @@ fn verify_v4_header(
     auth: &str,
     creds: &Credentials,
     now_secs: i64,
-) -> Result<(String, ChunkSigner), S3Error> {
+    want_signer: bool,
+) -> Result<(String, Option<ChunkSigner>), S3Error> {
     let h = parse_v4_header(auth)?;
     if h.service != "s3" {
         return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "The credential scope must name the s3 service"));
@@ -211,10 +222,10 @@ fn verify_v4_header(
     let amz_date = req.header("x-amz-date").map(str::trim);
     let bad_date = || err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header");
     let (stamp, when) = match amz_date {
-        Some(d) => (d.to_owned(), time::parse_amz_date(d).ok_or_else(bad_date)?),
+        Some(d) => (std::borrow::Cow::Borrowed(d), time::parse_amz_date(d).ok_or_else(bad_date)?),
         None => {
             let secs = req.header("date").and_then(time::parse_http_date).ok_or_else(bad_date)? as i64;
-            (amz_stamp(secs), secs)
+            (std::borrow::Cow::Owned(amz_stamp(secs)), secs)
         }
     };
     if (now_secs - when).abs() > limits::CLOCK_SKEW_SECS_MAX {
@@ -236,15 +247,19 @@ fn verify_v4_header(
         payload_hash,
         false,
     )?;
-    let scope = format!("{}/{}/{}/aws4_request", h.date, h.region, h.service);
-    let sts = string_to_sign(&stamp, &scope, &creq);
-    let key = signing_key(secret, h.date, h.region, h.service);
-    let expected = hex::encode(hmac(&key, sts.as_bytes()));
-    if !constant_time_eq(expected.as_bytes(), h.signature.as_bytes()) {
+    let (key, mac) = signing_mac(secret, h.date, h.region, h.service);
+    let expected = sign_with(mac, &stamp, h.scope, &creq);
+    if !constant_time_eq(&expected, h.signature.as_bytes()) {
         tracing::debug!(canonical_request = %creq, "signature mismatch");
         return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
     }
-    Ok((h.access_key.to_owned(), ChunkSigner { key, amz_date: stamp, scope, prev: expected }))
+    let signer = want_signer.then(|| ChunkSigner {
+        key,
+        amz_date: stamp.into_owned(),
+        scope: h.scope.to_owned(),
+        prev: String::from_utf8_lossy(&expected).into_owned(),
+    });
+    Ok((h.access_key.to_owned(), signer))
 }
 
 /// Longest validity of a presigned URL (S3: 7 days).
@@ -266,7 +281,7 @@ fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Res
             "X-Amz-Algorithm only supports AWS4-HMAC-SHA256",
         ));
     }
-    let (access_key, date, region, service) = parse_credential(need("X-Amz-Credential")?)
+    let Credential { access_key, scope, date, region, service } = parse_credential(need("X-Amz-Credential")?)
         .ok_or_else(|| err(S3ErrorCode::AuthorizationQueryParametersError, "X-Amz-Credential is malformed"))?;
     let stamp = need("X-Amz-Date")?;
     let when = time::parse_amz_date(stamp).ok_or_else(|| {
@@ -298,10 +313,8 @@ fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Res
         payload_hash,
         true,
     )?;
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let sts = string_to_sign(stamp, &scope, &creq);
-    let expected = hex::encode(hmac(&signing_key(secret, date, region, service), sts.as_bytes()));
-    if !constant_time_eq(expected.as_bytes(), need("X-Amz-Signature")?.as_bytes()) {
+    let expected = sign_with(signing_mac(secret, date, region, service).1, stamp, scope, &creq);
+    if !constant_time_eq(&expected, need("X-Amz-Signature")?.as_bytes()) {
         tracing::debug!(canonical_request = %creq, "presigned signature mismatch");
         return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
     }
@@ -352,7 +365,7 @@ pub fn v2_string_to_sign(req: &Request, date_or_expires: &str) -> String {
     let mut amz: Vec<(String, String)> = Vec::new();
     for (k, _) in &req.headers {
         if k.starts_with("x-amz-") && !amz.iter().any(|(n, _)| n == k) {
-            amz.push((k.clone(), req.header_joined(k).unwrap_or_default()));
+            amz.push((k.clone(), req.header_joined(k).unwrap_or_default().into_owned()));
         }
     }
     amz.sort();
@@ -466,15 +479,18 @@ fn amz_stamp(secs: i64) -> String {
 }
 
 /// Builds the canonical request. `header` returns the joined value of a (lowercase) header.
-pub fn canonical_request(
+pub fn canonical_request<V>(
     method: &str,
     path: &str,
     query: &str,
     signed_headers: &str,
-    header: impl Fn(&str) -> Option<String>,
+    header: impl Fn(&str) -> Option<V>,
     payload_hash: &str,
     presigned: bool,
-) -> Result<String, S3Error> {
+) -> Result<String, S3Error>
+where
+    V: AsRef<str>,
+{
     let mut s = String::with_capacity(256 + path.len() + query.len());
     s.push_str(method);
     s.push('\n');
@@ -486,17 +502,27 @@ pub fn canonical_request(
     if names.is_empty() || names.len() > limits::HEADER_COUNT_MAX {
         return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "SignedHeaders is empty or too long"));
     }
+    // Clients send the list sorted; then it is its own canonical form.
+    let sorted = names.windows(2).all(|w| w[0] <= w[1]);
     names.sort_unstable();
     for name in &names {
-        let lower = name.to_ascii_lowercase();
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(*name)
+        };
         let value = header(&lower).ok_or_else(|| S3Error::code(S3ErrorCode::SignatureDoesNotMatch))?;
         s.push_str(&lower);
         s.push(':');
-        push_collapsed(&mut s, &value);
+        push_collapsed(&mut s, value.as_ref());
         s.push('\n');
     }
     s.push('\n');
-    s.push_str(&names.join(";"));
+    if sorted && !signed_headers.contains(";;") && !signed_headers.starts_with(';') && !signed_headers.ends_with(';') {
+        s.push_str(signed_headers);
+    } else {
+        s.push_str(&names.join(";"));
+    }
     s.push('\n');
     s.push_str(payload_hash);
     Ok(s)
@@ -504,6 +530,11 @@ pub fn canonical_request(
 
 /// Trims and collapses runs of spaces to one (SigV4's header value canonicalisation).
 fn push_collapsed(out: &mut String, v: &str) {
+    let v = v.trim();
+    if !v.as_bytes().windows(2).any(|w| w[1] == b' ' && w[0] == b' ') && !v.contains('\t') {
+        out.push_str(v);
+        return;
+    }
     let mut space = false;
     for c in v.trim().chars() {
         if c == ' ' || c == '\t' {
@@ -584,32 +615,72 @@ pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-/// (secret, date, region, service): what a signing key is derived from.
-type KeyScope = (String, String, String, String);
+/// A derived signing key with its HMAC already keyed (the pad blocks hashed once).
+struct CachedKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+    mac: HmacSha256,
+}
 
 thread_local! {
-    /// Derived signing keys by (secret, date, region, service): four HMACs saved per request.
-    static KEY_CACHE: RefCell<HashMap<KeyScope, [u8; 32]>> = RefCell::new(HashMap::new());
+    /// Signing keys by (secret, date, region, service), per shard: four HMACs and two pad-block
+    /// compressions saved per request. Few entries (users × days × regions), scanned in order.
+    static KEY_CACHE: RefCell<Vec<CachedKey>> = const { RefCell::new(Vec::new()) };
 }
-const KEY_CACHE_ENTRIES_MAX: usize = 256;
+const KEY_CACHE_ENTRIES_MAX: usize = 64;
 
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let id = (secret.to_owned(), date.to_owned(), region.to_owned(), service.to_owned());
-    if let Some(k) = KEY_CACHE.with(|c| c.borrow().get(&id).copied()) {
-        return k;
-    }
+fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
-    let key = hmac(&k_service, b"aws4_request");
+    hmac(&k_service, b"aws4_request")
+}
+
+/// The signing key and an HMAC keyed with it, from the shard's cache.
+fn signing_mac(secret: &str, date: &str, region: &str, service: &str) -> ([u8; 32], HmacSha256) {
     KEY_CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.len() >= KEY_CACHE_ENTRIES_MAX {
-            c.clear();
+        if let Some(e) =
+            c.iter().find(|e| e.date == date && e.region == region && e.service == service && e.secret == secret)
+        {
+            return (e.key, e.mac.clone());
         }
-        c.insert(id, key);
-    });
-    key
+        let key = derive_signing_key(secret, date, region, service);
+        let mac = HmacSha256::new_from_slice(&key).expect("HMAC accepts any key length");
+        if c.len() >= KEY_CACHE_ENTRIES_MAX {
+            c.remove(0);
+        }
+        c.push(CachedKey {
+            secret: secret.to_owned(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            key,
+            mac: mac.clone(),
+        });
+        (key, mac)
+    })
+}
+
+pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    signing_mac(secret, date, region, service).0
+}
+
+/// The hex signature of a canonical request: the string to sign is fed to the keyed HMAC piece
+/// by piece (the same bytes `string_to_sign` builds), without building it.
+fn sign_with(mut mac: HmacSha256, amz_date: &str, scope: &str, canonical_request: &str) -> [u8; 64] {
+    let mut digest_hex = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut digest_hex)
+        .expect("64 bytes hold a hex SHA-256");
+    for piece in [b"AWS4-HMAC-SHA256\n".as_slice(), amz_date.as_bytes(), b"\n", scope.as_bytes(), b"\n", &digest_hex] {
+        mac.update(piece);
+    }
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(mac.finalize().into_bytes(), &mut out).expect("64 bytes hold a hex HMAC-SHA256");
+    out
 }
 
 /// Compares without an early exit, so timing says nothing about where signatures differ.
@@ -737,5 +808,24 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert_eq!(amz_stamp(1_369_353_600), "20130524T000000Z");
+        // The no-copy path (single spaces only) agrees with collapsing char by char.
+        for v in ["a b c", " a b ", "a\tb", "a  b", "\ta b\t", "x", "", "  ", "é ü  ß", "a \t b"] {
+            let mut fast = String::new();
+            push_collapsed(&mut fast, v);
+            let slow: Vec<&str> = v.split([' ', '\t']).filter(|p| !p.is_empty()).collect();
+            assert_eq!(fast, slow.join(" "), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn unsorted_or_uppercase_signed_headers_keep_their_meaning() {
+        let headers = [("host", "h"), ("x-amz-date", "d")];
+        let get = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        let sorted = canonical_request("GET", "/", "", "host;x-amz-date", get, "p", false).unwrap();
+        let unsorted = canonical_request("GET", "/", "", "x-amz-date;host", get, "p", false).unwrap();
+        assert_eq!(sorted, unsorted);
+        assert!(sorted.ends_with("\n\nhost;x-amz-date\np"), "{sorted}");
+        let upper = canonical_request("GET", "/", "", "Host;x-amz-date", get, "p", false).unwrap();
+        assert!(upper.contains("host:h\n"), "{upper}");
     }
 }
