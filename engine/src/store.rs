@@ -122,6 +122,11 @@ impl Store {
         ObjectId((u128::from(self.id_high) << 64) | u128::from(low))
     }
 
+    /// The position in `mountpaths()` of the mountpath that owns `bucket/key`.
+    pub(crate) fn owner_index(&self, bucket: &str, key: &[u8]) -> usize {
+        placement::owner(&self.mountpath_ids, bucket, key)
+    }
+
     /// The mountpath that owns `bucket/key`.
     pub fn owner(&self, bucket: &str, key: &str) -> &Arc<Mountpath> {
         &self.mountpaths[placement::owner(&self.mountpath_ids, bucket, key.as_bytes())]
