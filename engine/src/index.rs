@@ -6,10 +6,10 @@
 //! pending at that moment, and writes of one mountpath are serialised, so conditional writes
 //! (`If-None-Match: *`) are atomic and each overwrite learns the exact record it replaced.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
@@ -127,20 +127,6 @@ type Overlay = HashMap<(Table, Vec<u8>), Option<Slice>>;
 /// The current record of an operation's key, and the records a RemovePrefix will remove.
 type Evaluated = (Option<Slice>, Vec<(Slice, Slice)>);
 
-/// What a caller read for its operations' keys before asking for the commit, and when: the
-/// committer uses these records instead of reading the keys again when no batch committed after
-/// `generation` wrote them (optimistic: the reads then run on the shards, in parallel, and the
-/// committer only checks a map). Made by [`Index::read_for_commit`].
-#[derive(Clone, Debug)]
-pub struct ReadHint {
-    generation: u64,
-    current: Vec<Option<Slice>>,
-}
-
-/// Written keys the committer remembers (with the batch that last wrote each) to validate
-/// [`ReadHint`]s; older ones are forgotten, and hints older than what was forgotten are ignored.
-const RECENT_WRITES_MAX: usize = 1 << 16;
-
 /// Upper bounds of the commit-batch-size histogram (requests per commit).
 pub const BATCH_BOUNDS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 /// Upper bounds (seconds) of the commit-latency histogram.
@@ -154,8 +140,6 @@ struct CommitCounters {
     batch: [std::sync::atomic::AtomicU64; BATCH_BOUNDS.len()],
     latency: [std::sync::atomic::AtomicU64; COMMIT_SECONDS_BOUNDS.len()],
     latency_sum_us: std::sync::atomic::AtomicU64,
-    hint_hits: std::sync::atomic::AtomicU64,
-    hint_misses: std::sync::atomic::AtomicU64,
 }
 
 /// A snapshot of the committer's counters (histogram buckets are not cumulative).
@@ -166,16 +150,11 @@ pub struct CommitStats {
     pub batch_buckets: Vec<(u64, u64)>,
     pub latency_buckets: Vec<(f64, u64)>,
     pub latency_sum_us: u64,
-    /// Keys whose current record came from the caller's [`ReadHint`] (no read in the committer).
-    pub hint_hits: u64,
-    /// Hinted keys written after the hint was taken, so read again.
-    pub hint_misses: u64,
 }
 
 struct CommitRequest {
     ops: Vec<IndexOp>,
     dirs: DirSet,
-    hint: Option<ReadHint>,
     reply: oneshot::Sender<Result<Previous>>,
 }
 
@@ -191,8 +170,6 @@ pub struct Index {
     poisoned: Arc<AtomicBool>,
     name: Arc<str>,
     counters: Arc<CommitCounters>,
-    /// The last batch applied (and visible to readers); see [`ReadHint`].
-    generation: Arc<AtomicU64>,
 }
 
 /// Tuning of one index (one per drive).
@@ -239,14 +216,7 @@ impl Index {
         let parts = db.keyspace("parts", KeyspaceCreateOptions::default)?;
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(CommitCounters::default());
-        let generation = Arc::new(AtomicU64::new(0));
         let committer = Committer {
-            generation: generation.clone(),
-            applied: 0,
-            recent: HashMap::new(),
-            recent_log: VecDeque::new(),
-            recent_len: 0,
-            forgotten_through: 0,
             faults,
             counters: counters.clone(),
             db: db.clone(),
@@ -264,7 +234,7 @@ impl Index {
             .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
             .spawn(move || committer.run(rx))
             .map_err(Error::Io)?;
-        Ok(Index { db, objects, buckets, uploads, parts, tx, poisoned, name: name.into(), counters, generation })
+        Ok(Index { db, objects, buckets, uploads, parts, tx, poisoned, name: name.into(), counters })
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -339,30 +309,11 @@ impl Index {
     /// Applies `ops` atomically once `dirs` are durable; resolves after the commit (durable under
     /// `SyncMode::Always`). Returns the records the operations replaced.
     pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous> {
-        self.commit_hinted(ops, dirs, None).await
-    }
-
-    /// Reads the current record of each operation's key (none may be a RemovePrefix), noting the
-    /// last applied batch first, for [`Index::commit_hinted`].
-    pub fn read_for_commit(&self, ops: &[IndexOp]) -> Result<ReadHint> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let mut current = Vec::with_capacity(ops.len());
-        for op in ops {
-            assert!(op.action != Action::RemovePrefix, "a RemovePrefix cannot be hinted");
-            current.push(self.keyspace(op.table).get(&op.key)?);
-        }
-        Ok(ReadHint { generation, current })
-    }
-
-    /// As [`Index::commit`], with the records the caller read for the keys (same result; the
-    /// committer skips reading what no later batch wrote).
-    pub async fn commit_hinted(&self, ops: Vec<IndexOp>, dirs: DirSet, hint: Option<ReadHint>) -> Result<Previous> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned { mountpath: self.name.to_string() });
         }
-        assert!(hint.as_ref().is_none_or(|h| h.current.len() == ops.len()), "one hinted record per operation");
         let (reply, rx) = oneshot::channel();
-        self.tx.send(CommitRequest { ops, dirs, hint, reply }).map_err(|_| Error::ShuttingDown)?;
+        self.tx.send(CommitRequest { ops, dirs, reply }).map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -379,8 +330,6 @@ impl Index {
                 .map(|(b, n)| (*b, n.load(Ordering::Relaxed)))
                 .collect(),
             latency_sum_us: c.latency_sum_us.load(Ordering::Relaxed),
-            hint_hits: c.hint_hits.load(Ordering::Relaxed),
-            hint_misses: c.hint_misses.load(Ordering::Relaxed),
         }
     }
 
@@ -404,17 +353,6 @@ struct Committer {
     name: String,
     counters: Arc<CommitCounters>,
     faults: Option<Arc<crate::faults::Faults>>,
-    /// Published after each applied batch that wrote something (see [`ReadHint`]).
-    generation: Arc<AtomicU64>,
-    /// The committer's own copy of `generation`.
-    applied: u64,
-    /// Recently written keys and the batch that last wrote each.
-    recent: HashMap<(Table, Vec<u8>), u64>,
-    /// The keys each remembered batch wrote, oldest first, to forget them in order.
-    recent_log: VecDeque<(u64, Vec<(Table, Vec<u8>)>)>,
-    recent_len: usize,
-    /// Batches up to this one may have written keys no longer in `recent`.
-    forgotten_through: u64,
 }
 
 impl Committer {
@@ -478,7 +416,7 @@ impl Committer {
         let mut write = self.db.batch();
         let mut writes = 0usize;
         for req in &batch {
-            let evaluated = match self.evaluate(&req.ops, &overlay, req.hint.as_ref()) {
+            let evaluated = match self.evaluate(&req.ops, &overlay) {
                 Ok(e) => e,
                 Err(e) => {
                     results.push(Err(e));
@@ -538,7 +476,6 @@ impl Committer {
                 }
                 return;
             }
-            self.remember(overlay.into_keys().collect());
         }
         for (req, result) in batch.into_iter().zip(results) {
             // A requester that went away (connection closed) is fine: its write stands.
@@ -546,56 +483,18 @@ impl Committer {
         }
     }
 
-    /// Notes the keys the batch just applied wrote, forgets the oldest beyond the bound, then
-    /// publishes the batch as applied: a hint taken from now on has read its writes.
-    fn remember(&mut self, written: Vec<(Table, Vec<u8>)>) {
-        self.applied += 1;
-        let g = self.applied;
-        for k in &written {
-            self.recent.insert(k.clone(), g);
-        }
-        self.recent_len += written.len();
-        self.recent_log.push_back((g, written));
-        while self.recent_len > RECENT_WRITES_MAX {
-            let Some((old, keys)) = self.recent_log.pop_front() else { break };
-            self.recent_len -= keys.len();
-            for k in keys {
-                if self.recent.get(&k) == Some(&old) {
-                    self.recent.remove(&k);
-                }
-            }
-            self.forgotten_through = old;
-        }
-        self.generation.store(g, Ordering::Release);
-    }
-
     /// Checks every precondition of a request and collects what its operations replace: the
     /// current record of each key, and the records under the prefix of a RemovePrefix.
-    fn evaluate(&self, ops: &[IndexOp], overlay: &Overlay, hint: Option<&ReadHint>) -> Result<Vec<Evaluated>> {
+    fn evaluate(&self, ops: &[IndexOp], overlay: &Overlay) -> Result<Vec<Evaluated>> {
         let mut evaluated = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             if op.action == Action::RemovePrefix {
                 evaluated.push((None, self.scan_with_overlay(op.table, &op.key, overlay)?));
                 continue;
             }
-            let id = (op.table, op.key.clone());
-            let current = match overlay.get(&id) {
+            let current = match overlay.get(&(op.table, op.key.clone())) {
                 Some(v) => v.clone(),
-                None => match hint {
-                    // Nothing applied after the caller's read wrote this key: what it read is current.
-                    Some(h)
-                        if h.generation >= self.forgotten_through
-                            && self.recent.get(&id).is_none_or(|w| *w <= h.generation) =>
-                    {
-                        self.counters.hint_hits.fetch_add(1, Ordering::Relaxed);
-                        h.current[i].clone()
-                    }
-                    Some(_) => {
-                        self.counters.hint_misses.fetch_add(1, Ordering::Relaxed);
-                        self.keyspace(op.table).get(&op.key)?
-                    }
-                    None => self.keyspace(op.table).get(&op.key)?,
-                },
+                None => self.keyspace(op.table).get(&op.key)?,
             };
             let holds = match (&op.precondition, &current) {
                 (Precondition::None, _) => true,
@@ -720,68 +619,5 @@ mod tests {
         check(&index);
         drop(index);
         check(&open());
-    }
-
-    /// A hint is used only while no applied batch has written its keys since it was taken: a
-    /// stale hint neither hides the record a commit replaces nor lets a precondition pass on old
-    /// data, and hints older than what the committer still remembers are read again.
-    #[test]
-    fn read_hints_are_used_only_while_valid() {
-        let dir = tempfile::tempdir().unwrap();
-        let index = Index::open(
-            &dir.path().join("index"),
-            dir.path(),
-            SyncMode::None,
-            &IndexConfig::default(),
-            Arc::new(AtomicBool::new(false)),
-            "test",
-            None,
-        )
-        .unwrap();
-        let rt = compio::runtime::Runtime::new().unwrap();
-        let put = |k: &str, v: &str| IndexOp::put(Table::Objects, k.as_bytes().to_vec(), v.as_bytes().to_vec());
-        let commit =
-            |ops: Vec<IndexOp>, hint: Option<ReadHint>| rt.block_on(index.commit_hinted(ops, DirSet::default(), hint));
-        let prev =
-            |p: Previous| -> Vec<Option<Vec<u8>>> { p.into_iter().map(|v| v.first().map(|s| s.to_vec())).collect() };
-
-        commit(vec![put("a", "1")], None).unwrap();
-        // Valid: nothing wrote "a" since the read.
-        let ops = vec![put("a", "2")];
-        let hint = index.read_for_commit(&ops).unwrap();
-        assert_eq!(prev(commit(ops, Some(hint)).unwrap()), vec![Some(b"1".to_vec())]);
-        assert_eq!(index.stats().hint_hits, 1);
-
-        // Stale: "a" was overwritten after the read; the commit must see (and replace) "3".
-        let ops = vec![put("a", "4")];
-        let stale = index.read_for_commit(&ops).unwrap();
-        commit(vec![put("a", "3")], None).unwrap();
-        assert_eq!(prev(commit(ops, Some(stale)).unwrap()), vec![Some(b"3".to_vec())]);
-        assert_eq!(index.stats().hint_misses, 1);
-
-        // A stale hint that saw the key absent does not let If-None-Match pass.
-        let ops = vec![put("b", "x").when(Precondition::Absent)];
-        let stale = index.read_for_commit(&ops).unwrap();
-        commit(vec![put("b", "first")], None).unwrap();
-        assert!(matches!(commit(ops, Some(stale)), Err(Error::ConditionFailed { op: 0 })));
-        assert_eq!(index.get(Table::Objects, b"b").unwrap().as_deref(), Some(&b"first"[..]));
-
-        // Writes to other keys leave a hint valid.
-        let ops = vec![put("a", "5")];
-        let hint = index.read_for_commit(&ops).unwrap();
-        commit(vec![put("c", "c")], None).unwrap();
-        let hits = index.stats().hint_hits;
-        assert_eq!(prev(commit(ops, Some(hint)).unwrap()), vec![Some(b"4".to_vec())]);
-        assert_eq!(index.stats().hint_hits, hits + 1);
-
-        // Once more keys were written than the committer remembers, an older hint is read again,
-        // even for a key those writes did not touch.
-        let ops = vec![put("a", "6")];
-        let old = index.read_for_commit(&ops).unwrap();
-        let many = (0..RECENT_WRITES_MAX + 10).map(|i| put(&format!("m{i:06}"), "")).collect();
-        commit(many, None).unwrap();
-        let misses = index.stats().hint_misses;
-        assert_eq!(prev(commit(ops, Some(old)).unwrap()), vec![Some(b"5".to_vec())]);
-        assert_eq!(index.stats().hint_misses, misses + 1);
     }
 }

@@ -360,11 +360,7 @@ impl Store {
             op = op.when(Precondition::Absent);
         }
         let bucket_check = IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present);
-        let ops = vec![bucket_check, op];
-        // Read what the commit replaces here, on the shard, so the committer (one per mountpath)
-        // only has to check that nothing wrote these keys since (D21).
-        let hint = mp.index.read_for_commit(&ops)?;
-        let previous = mp.index.commit_hinted(ops, dirs, Some(hint)).await.map_err(|e| match e {
+        let previous = mp.index.commit(vec![bucket_check, op], dirs).await.map_err(|e| match e {
             Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
             Error::ConditionFailed { .. } => Error::PreconditionFailed,
             e => e,
