@@ -9,6 +9,7 @@
 #
 #   cargo build --release -p keel -p keel-benches && scripts/scale.sh
 #   BIN=dir-with-keel-and-keel-bench DUR=5 SHARDS="1 2 4 8" scripts/scale.sh
+#   OPS=put SHARED=0 PUT_MPS= TMPDIR=/dev/shm scripts/scale.sh   # PUTs only, data in memory
 # Needs only bash, taskset, python3 and the two binaries (nothing is installed).
 set -euo pipefail
 BIN=${BIN:-target/release}
@@ -16,8 +17,11 @@ DUR=${DUR:-5}
 CPUS=$(nproc)
 SHARDS=${SHARDS:-"1 2 4 8"}
 PUT_MPS=${PUT_MPS-4}
+OPS=${OPS:-"get put"}
+SHARED=${SHARED:-1}
 PORT=18400
-W=$(mktemp -d /tmp/keel-scale-XXXX)
+# The data lives under TMPDIR (default /tmp); TMPDIR=/dev/shm takes the disk out of the picture.
+W=$(mktemp -d "${TMPDIR:-/tmp}/keel-scale-XXXX")
 TCK=$(getconf CLK_TCK)
 PID=
 MPS=1
@@ -93,12 +97,12 @@ stop
 echo "| op   | mode     | shards | keel CPUs | load CPUs | ops/s      | vs 1   | ops/CPU-s | p50 ms | p99 ms | errors |"
 echo "| ---- | -------- | ------ | --------- | --------- | ---------- | ------ | -------- | ------ | ------ | ------ |"
 prepare
-for op in get put; do
+for op in $OPS; do
   for n in $SHARDS; do
     [ "$n" -ge "$CPUS" ] && continue
     row isolated "$n" "0-$((n - 1))" "$n-$((CPUS - 1))" $((CPUS - n)) "$op"
   done
-  row shared "$CPUS" "0-$((CPUS - 1))" "0-$((CPUS - 1))" "$CPUS" "$op"
+  [ "$SHARED" = 1 ] && row shared "$CPUS" "0-$((CPUS - 1))" "0-$((CPUS - 1))" "$CPUS" "$op"
 done
 if [ -n "$PUT_MPS" ]; then
   n=$(for x in $SHARDS; do [ "$x" -lt "$CPUS" ] && echo "$x"; done | tail -1)
