@@ -86,9 +86,9 @@ fn http(c: &mut Criterion) {
     let (greq, _) = keel::http::Request::parse(get.as_bytes()).unwrap();
     let creds = keel::s3::auth::Credentials::new([("AK".to_owned(), "secret".to_owned())]);
     let now = keel::time::parse_amz_date("20261125T191154Z").unwrap();
-    assert!(keel::s3::auth::authenticate(&greq, &creds, false, now).is_ok());
+    assert!(keel::s3::auth::authenticate(&greq, &creds, false, now, None).is_ok());
     g.bench_function("sigv4_authenticate_get", |b| {
-        b.iter(|| keel::s3::auth::authenticate(black_box(&greq), &creds, false, now).is_ok())
+        b.iter(|| keel::s3::auth::authenticate(black_box(&greq), &creds, false, now, None).is_ok())
     });
     g.finish();
     c.bench_function("range_parse_check", |b| {

@@ -558,6 +558,10 @@ impl ObjectReader {
     pub async fn read_at(&self, mut buf: IoBuffer, offset: u64, want: usize) -> (Result<usize>, IoBuffer) {
         buf.clear();
         let want = want.min(buf.capacity());
+        if want == 0 {
+            // Nothing to read (an empty part, or an empty selection at a segment boundary).
+            return (Ok(0), buf);
+        }
         let Some(i) = self.segment_index(offset) else {
             return (Ok(0), buf);
         };

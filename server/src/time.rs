@@ -55,12 +55,13 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `2025-04-08T14:51:53.000Z`
+/// `2025-04-08T14:51:53.000Z`: whole seconds, as S3 writes XML times, so a listing's
+/// `LastModified` is the same instant as the object's `Last-Modified` header.
 pub fn iso8601_ms(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", sod / 3600, sod / 60 % 60, sod % 60, ms % 1000)
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.000Z", sod / 3600, sod / 60 % 60, sod % 60)
 }
 
 /// Parses SigV4's `20130524T000000Z` to seconds since the epoch.
@@ -91,7 +92,7 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601_ms(1_744_123_913_042), "2025-04-08T14:51:53.042Z");
+        assert_eq!(iso8601_ms(1_744_123_913_042), "2025-04-08T14:51:53.000Z");
         assert_eq!(http_date(1_744_123_913_042), "Tue, 08 Apr 2025 14:51:53 GMT");
         assert_eq!(parse_http_date("Tue, 08 Apr 2025 14:51:53 GMT"), Some(1_744_123_913));
         assert_eq!(parse_amz_date("20250408T145153Z"), Some(1_744_123_913));

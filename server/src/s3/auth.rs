@@ -104,12 +104,14 @@ fn payload_of(req: &Request) -> Result<Payload, S3Error> {
 
 /// Authenticates a request: SigV4 (header or presigned query), SigV2 (header or query), or
 /// none. With `anonymous`, unsigned requests are accepted and signatures are not checked
-/// (payload hashes still are).
+/// (payload hashes still are). `host_bucket` is the bucket named by a virtual-hosted `Host`,
+/// which SigV2's canonical resource includes although the path does not.
 pub fn authenticate(
     req: &Request,
     creds: &Credentials,
     anonymous: bool,
     now_secs: i64,
+    host_bucket: Option<&str>,
 ) -> Result<Authenticated, S3Error> {
     let payload = payload_of(req)?;
     if anonymous {
@@ -124,7 +126,7 @@ pub fn authenticate(
             Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
         }
         None if query_has("Signature") && query_has("AWSAccessKeyId") => {
-            let identity = verify_v2(req, creds, now_secs, None)?;
+            let identity = verify_v2(req, creds, now_secs, None, host_bucket)?;
             Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
         }
         None => Ok(Authenticated { identity: Identity::Anonymous, payload, signer: None }),
@@ -141,7 +143,7 @@ pub fn authenticate(
             Ok(Authenticated { identity: Identity::User(identity), payload, signer })
         }
         Some(a) if a.starts_with("AWS ") => {
-            let identity = verify_v2(req, creds, now_secs, Some(a))?;
+            let identity = verify_v2(req, creds, now_secs, Some(a), host_bucket)?;
             Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
         }
         Some(_) => Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "Unsupported authorization type")),
@@ -323,15 +325,21 @@ fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Res
 
 /// Subresources SigV2 includes in the canonical resource, sorted.
 const V2_SUBRESOURCES: &[&str] = &[
+    "accelerate",
     "acl",
+    "analytics",
     "cors",
     "delete",
+    "inventory",
     "lifecycle",
     "location",
     "logging",
+    "metrics",
     "notification",
+    "object-lock",
     "partNumber",
     "policy",
+    "replication",
     "requestPayment",
     "response-cache-control",
     "response-content-disposition",
@@ -340,6 +348,9 @@ const V2_SUBRESOURCES: &[&str] = &[
     "response-content-type",
     "response-expires",
     "restore",
+    "select",
+    "select-type",
+    "storageClass",
     "tagging",
     "torrent",
     "uploadId",
@@ -352,7 +363,7 @@ const V2_SUBRESOURCES: &[&str] = &[
 
 /// SigV2's string to sign: method, Content-MD5, Content-Type, date (or Expires), the
 /// `x-amz-*` headers, and the resource with its subresources.
-pub fn v2_string_to_sign(req: &Request, date_or_expires: &str) -> String {
+pub fn v2_string_to_sign(req: &Request, date_or_expires: &str, host_bucket: Option<&str>) -> String {
     let mut s = String::with_capacity(128 + req.path.len());
     s.push_str(&req.method_raw);
     s.push('\n');
@@ -374,6 +385,11 @@ pub fn v2_string_to_sign(req: &Request, date_or_expires: &str) -> String {
         s.push(':');
         push_collapsed(&mut s, &v);
         s.push('\n');
+    }
+    // The canonical resource names the bucket even when the Host header carries it.
+    if let Some(b) = host_bucket {
+        s.push('/');
+        s.push_str(b);
     }
     s.push_str(&req.path);
     let mut subs: Vec<(String, Option<String>)> = req
@@ -403,7 +419,13 @@ pub fn v2_string_to_sign(req: &Request, date_or_expires: &str) -> String {
 
 /// SigV2 in a header (`Authorization: AWS AK:signature`) or in the query (`AWSAccessKeyId`,
 /// `Signature`, `Expires`): HMAC-SHA1 in base64.
-fn verify_v2(req: &Request, creds: &Credentials, now_secs: i64, header: Option<&str>) -> Result<String, S3Error> {
+fn verify_v2(
+    req: &Request,
+    creds: &Credentials,
+    now_secs: i64,
+    header: Option<&str>,
+    host_bucket: Option<&str>,
+) -> Result<String, S3Error> {
     use base64::Engine;
     let (access_key, signature, date_line) = match header {
         Some(h) => {
@@ -453,7 +475,7 @@ fn verify_v2(req: &Request, creds: &Credentials, now_secs: i64, header: Option<&
         }
     };
     let secret = creds.secret(&access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
-    let sts = v2_string_to_sign(req, &date_line);
+    let sts = v2_string_to_sign(req, &date_line, host_bucket);
     let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(sts.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());

@@ -17,12 +17,19 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
     let cfg = &ctx.config;
 
     // Operator endpoints: unsigned, outside any bucket name (`_` is not allowed in one), or the
-    // classic /health and /metrics paths when no signed request claims them.
+    // classic GET /health and /metrics when no signed request claims them and no bucket of that
+    // name exists (creating or listing a bucket called `metrics` stays S3).
     let unsigned = req.header("authorization").is_none();
-    if unsigned && (req.path == "/_keel/health" || (req.path == "/health" && req.query.is_empty())) {
+    let classic = |name: &str| {
+        matches!(req.method_raw.as_str(), "GET" | "HEAD")
+            && req.path.strip_prefix('/') == Some(name)
+            && req.query.is_empty()
+            && !ctx.store.bucket_exists(name)
+    };
+    if unsigned && (req.path == "/_keel/health" || classic("health")) {
         return (health(ctx), "Health");
     }
-    if unsigned && (req.path == "/_keel/metrics" || (req.path == "/metrics" && req.query.is_empty())) {
+    if unsigned && (req.path == "/_keel/metrics" || classic("metrics")) {
         let body = ctx.metrics.render(&ctx.store).into_bytes();
         return (Response::with_body(200, "text/plain; version=0.0.4", body), "Metrics");
     }
@@ -43,7 +50,8 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
     let op = route.op;
     let resource = req.path.clone();
     let result = async {
-        let auth = auth::authenticate(req, &cfg.credentials, cfg.anonymous, (time::now_ms() / 1000) as i64)?;
+        let now = (time::now_ms() / 1000) as i64;
+        let auth = auth::authenticate(req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;
         authorize(ctx, &route, &auth.identity)?;
         let mut call = Call::new(ctx, conn, req, &route, &auth);
         run(&mut call).await

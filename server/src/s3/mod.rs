@@ -136,8 +136,23 @@ impl<'a> Call<'a> {
         self.conn.send_continue().await.map_err(read_error)
     }
 
-    /// Reads a whole XML body (bounded) and checks its payload hash. Empty body: `None`.
+    /// Reads a whole XML body (bounded) and checks its payload hash, Content-MD5 and (where the
+    /// header describes this body, as on DeleteObjects and PutBucket* requests) an
+    /// `x-amz-checksum-*` header.
     pub async fn read_small_body(&mut self) -> Result<Vec<u8>, S3Error> {
+        let body = self.read_small_body_unchecked().await?;
+        let ck = checksum::from_request(self.req)?;
+        if let (Some(alg), Some(want)) = (ck.algorithm, ck.expected)
+            && alg.digest(&body) != want
+        {
+            return Err(engine::Error::ChecksumMismatch { algorithm: alg.name() }.into());
+        }
+        Ok(body)
+    }
+
+    /// As `read_small_body`, without the `x-amz-checksum-*` check: CompleteMultipartUpload's
+    /// header names the whole object's checksum, not its XML's.
+    pub async fn read_small_body_unchecked(&mut self) -> Result<Vec<u8>, S3Error> {
         self.send_continue().await?;
         let body = self.conn.read_body_to_vec(limits::XML_BODY_BYTES_MAX).await.map_err(|e| match e {
             ReadError::TooLarge => S3Error::new(S3ErrorCode::MalformedXML, "The XML body is too large."),
@@ -170,10 +185,20 @@ impl<'a> Call<'a> {
     /// Parses the XML body; an empty body is `None`.
     pub async fn read_xml(&mut self) -> Result<Option<xml::Element>, S3Error> {
         let body = self.read_small_body().await?;
+        Self::parse_xml(&body)
+    }
+
+    /// As `read_xml`, for CompleteMultipartUpload (see `read_small_body_unchecked`).
+    pub async fn read_complete_xml(&mut self) -> Result<Option<xml::Element>, S3Error> {
+        let body = self.read_small_body_unchecked().await?;
+        Self::parse_xml(&body)
+    }
+
+    fn parse_xml(body: &[u8]) -> Result<Option<xml::Element>, S3Error> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        xml::parse(&body).map(Some).map_err(|e| {
+        xml::parse(body).map(Some).map_err(|e| {
             S3Error::new(S3ErrorCode::MalformedXML, format!("The XML you provided was not well-formed: {}.", e.0))
         })
     }

@@ -163,3 +163,37 @@ fn minimum_part_size_is_enforced_by_default() {
     assert_eq!(s.req("DELETE", &format!("/minsize/obj2?uploadId={id}"), &[], b"").status, 204);
     assert_eq!(s.req("DELETE", "/minsize", &[], b"").status, 204);
 }
+
+/// Empty parts (allowed with `--min-part-size 0`, and always as the last part) read back by
+/// part number as 200 with an empty body, never as a range ending before it starts.
+#[test]
+fn empty_parts_read_back_by_part_number() {
+    let s = Server::with_args(&["--min-part-size", "0"]);
+    assert_eq!(s.req("PUT", "/empty", &[], b"").status, 200);
+    let id = upload(&s, "empty", "mid");
+    let parts = vec![
+        (1, part(&s, "empty", "mid", &id, 1, b"hello")),
+        (2, part(&s, "empty", "mid", &id, 2, b"")),
+        (3, part(&s, "empty", "mid", &id, 3, b"abc")),
+    ];
+    assert_eq!(complete(&s, "empty", "mid", &id, &parts).status, 200);
+    let r = s.req("GET", "/empty/mid?partNumber=2", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("content-length"), Some("0"));
+    assert_eq!(r.header("content-range"), None);
+    assert_eq!(r.header("x-amz-mp-parts-count"), Some("3"));
+    let r = s.req("GET", "/empty/mid?partNumber=3", &[], b"");
+    assert_eq!((r.status, r.body.as_slice()), (206, &b"abc"[..]));
+    assert_eq!(r.header("content-range"), Some("bytes 5-7/8"));
+    let r = s.req("HEAD", "/empty/mid?partNumber=2", &[], b"");
+    assert_eq!((r.status, r.header("content-length")), (200, Some("0")));
+
+    // A one-part upload of nothing: an empty object whose part 1 is empty.
+    let id = upload(&s, "empty", "none");
+    let parts = vec![(1, part(&s, "empty", "none", &id, 1, b""))];
+    assert_eq!(complete(&s, "empty", "none", &id, &parts).status, 200);
+    let r = s.req("GET", "/empty/none?partNumber=1", &[], b"");
+    assert_eq!((r.status, r.body.len(), r.header("content-range")), (200, 0, None));
+    assert_eq!(s.req("GET", "/empty/none", &[], b"").status, 200);
+}

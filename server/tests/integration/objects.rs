@@ -236,6 +236,19 @@ fn overwrite_copy_and_delete_leave_no_orphans() {
     let r = s.req("POST", "/owr?delete", &[], format!("<Delete>{too_many}</Delete>").as_bytes());
     assert_eq!(r.xml("Code").as_deref(), Some("MalformedXML"));
     assert_eq!(s.req("POST", "/owr?delete", &[], b"<Delete><Object>").xml("Code").as_deref(), Some("MalformedXML"));
+    // A flexible checksum header on an XML body (boto3 sends CRC32 on DeleteObjects) is checked:
+    // a wrong one deletes nothing.
+    assert_eq!(s.req("PUT", "/owr/ck", &[], b"x").status, 200);
+    let doc = b"<Delete><Object><Key>ck</Key></Object></Delete>";
+    let b64 = |v: Vec<u8>| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v);
+    let right = b64(engine::FlexAlgorithm::Crc32.digest(doc));
+    let wrong = b64(engine::FlexAlgorithm::Crc32.digest(b"something else"));
+    let r = s.req("POST", "/owr?delete", &[("x-amz-checksum-crc32", &wrong)], doc);
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("BadDigest")), "{}", r.text());
+    assert_eq!(s.req("HEAD", "/owr/ck", &[], b"").status, 200, "nothing was deleted");
+    let r = s.req("POST", "/owr?delete", &[("x-amz-checksum-crc32", &right)], doc);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.req("HEAD", "/owr/ck", &[], b"").status, 404);
     for k in ["copy", "copy2"] {
         assert_eq!(s.req("DELETE", &format!("/owr2/{k}"), &[], b"").status, 204);
     }
@@ -270,6 +283,11 @@ fn headers_metadata_and_overrides() {
     assert_eq!(g.header("content-language"), Some("en"));
     assert_eq!(g.header("x-amz-meta-project"), Some("keel"));
     assert!(g.header("last-modified").unwrap().ends_with(" GMT"));
+    // The listing's LastModified is the same instant, in XML's whole-second form.
+    let secs = keel::time::parse_http_date(g.header("last-modified").unwrap()).unwrap();
+    let listed = s.req("GET", "/hdr?list-type=2", &[], b"").xml("LastModified").unwrap();
+    assert_eq!(listed, keel::time::iso8601_ms(secs * 1000));
+    assert!(listed.ends_with(".000Z"), "{listed}");
     let g = s.req("GET", "/hdr/k?response-content-type=application/json&response-cache-control=no-cache", &[], b"");
     assert_eq!((g.header("content-type"), g.header("cache-control")), (Some("application/json"), Some("no-cache")));
     let r = s.req("PUT", "/hdr/md5", &[("Content-MD5", "AAAAAAAAAAAAAAAAAAAAAA==")], b"data");

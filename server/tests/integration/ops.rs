@@ -65,6 +65,23 @@ fn metrics_count_a_known_mix() {
     assert!(h.text().contains("\"status\":\"ok\""));
 }
 
+/// Buckets may be called `metrics` or `health`: once one exists, an unsigned request for its
+/// path is S3 (an anonymous listing), and the operator endpoints stay under /_keel/.
+#[test]
+fn buckets_named_like_operator_endpoints_win() {
+    let s = Server::anonymous();
+    assert_eq!(unsigned_get(&s, "/metrics").status, 200);
+    assert!(unsigned_get(&s, "/metrics").text().contains("keel_requests_total"));
+    for name in ["metrics", "health"] {
+        assert_eq!(unsigned_put(&s, &format!("/{name}")).status, 200);
+        let r = unsigned_get(&s, &format!("/{name}"));
+        assert_eq!(r.status, 200);
+        assert!(r.text().contains("<ListBucketResult"), "{name}: {}", r.text());
+    }
+    assert!(unsigned_get(&s, "/_keel/metrics").text().contains("keel_requests_total"));
+    assert!(unsigned_get(&s, "/_keel/health").text().contains("\"status\":\"ok\""));
+}
+
 #[test]
 fn bucket_properties_round_trip_and_take_effect() {
     let s = Server::start();

@@ -221,7 +221,7 @@ pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
 pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let id = upload_id(call)?;
     call.ctx.store.upload(call.bucket(), call.key(), &id)?;
-    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    let root = call.read_complete_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     let parts = parse_complete(&root)?;
     let min = call.ctx.config.min_part_size;
     let expected = checksum::from_request(call.req)?.expected;

@@ -298,7 +298,9 @@ fn select(call: &Call<'_>, meta: &ObjectMeta, part: Option<u32>) -> Result<Selec
             engine::DataLoc::Parts(parts) => {
                 let p = parts.get(n as usize - 1).ok_or_else(not_satisfiable)?;
                 let start: u64 = parts[..n as usize - 1].iter().map(|p| p.size).sum();
-                Ok(Selection { status: 206, start, len: p.size, parts_count: Some(parts.len()) })
+                // An empty part has no byte range to name: 200 with an empty body.
+                let status = if p.size == 0 { 200 } else { 206 };
+                Ok(Selection { status, start, len: p.size, parts_count: Some(parts.len()) })
             }
             // A single-part object is its own part 1: a range over all of it.
             _ if n == 1 && size > 0 => Ok(Selection { status: 206, start: 0, len: size, parts_count: None }),
@@ -344,6 +346,7 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         let mut resp = Response::new(sel.status);
         object_headers(call, &mut resp, meta)?;
         if sel.status == 206 {
+            assert!(sel.len > 0, "a partial answer names at least one byte");
             resp.push_header("Content-Range", format!("bytes {}-{}/{}", sel.start, sel.start + sel.len - 1, meta.size));
         }
         if let Some(n) = sel.parts_count {
