@@ -349,4 +349,29 @@ mod tests {
         let long = vec![b'1'; limits::CHUNK_LINE_BYTES_MAX + 1];
         assert_eq!(run(&mut d, &long, 100, 16), Err(AwsChunkError::LineTooLong));
     }
+
+    /// Each decoder limit is enforced at its bound: size digits, one trailer line, all trailers.
+    #[test]
+    fn limits_hold_at_their_bounds() {
+        // 16 hex digits parse (a size, even if absurd, is then bounded by the body's length);
+        // 17 are refused.
+        let digits = "0".repeat(limits::CHUNK_SIZE_HEX_DIGITS_MAX - 1) + "1";
+        let mut d = AwsChunkedDecoder::new(None);
+        assert_eq!(run(&mut d, format!("{digits}\r\nx\r\n0\r\n\r\n").as_bytes(), 7, 16).unwrap(), b"x");
+        let mut d = AwsChunkedDecoder::new(None);
+        let too_many = format!("0{digits}\r\nx\r\n");
+        assert_eq!(run(&mut d, too_many.as_bytes(), 7, 16), Err(AwsChunkError::BadHeader));
+        // One trailer line longer than a line may be.
+        let mut d = AwsChunkedDecoder::new(None);
+        let line = format!("0\r\nx-amz-meta-a:{}\r\n\r\n", "v".repeat(limits::CHUNK_LINE_BYTES_MAX));
+        assert_eq!(run(&mut d, line.as_bytes(), 1000, 16), Err(AwsChunkError::TrailerTooLarge));
+        // Many short trailer lines, together over the trailer budget.
+        let mut d = AwsChunkedDecoder::new(None);
+        let mut many = String::from("0\r\n");
+        while many.len() <= limits::TRAILER_BYTES_MAX + 64 {
+            many.push_str(&format!("x-amz-meta-{}:{}\r\n", many.len(), "v".repeat(100)));
+        }
+        many.push_str("\r\n");
+        assert_eq!(run(&mut d, many.as_bytes(), 4096, 16), Err(AwsChunkError::TrailerTooLarge));
+    }
 }

@@ -89,3 +89,25 @@ fn payload_hash_is_verified() {
     assert_eq!(raw(&s, "PUT", "/payb/u", hs, b"anything").status, 200);
     assert_eq!(s.req("GET", "/payb/u", &[], b"").body, b"anything");
 }
+
+/// Any region in the credential scope is accepted (clients configured for another region, or
+/// none, still work); `/bucket/` is `/bucket`; unknown query parameters such as the SDKs' `x-id`
+/// are ignored.
+#[test]
+fn any_region_trailing_slash_and_unknown_query_parameters() {
+    let s = Server::start();
+    for region in ["eu-west-9", "auto", "us-east-1"] {
+        let mut hs: Vec<(String, String)> = vec![("Host".into(), s.addr.clone())];
+        crate::common::sign_in_region("PUT", &format!("/reg-{region}"), &mut hs, b"", region);
+        hs.retain(|(k, _)| k != "Host");
+        let r = raw(&s, "PUT", &format!("/reg-{region}"), hs, b"");
+        assert_eq!(r.status, 200, "{region}: {}", r.text());
+    }
+    assert_eq!(s.req("PUT", "/reg-auto/k?x-id=PutObject", &[], b"v").status, 200);
+    let r = s.req("GET", "/reg-auto/k?x-id=GetObject", &[], b"");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"v"[..]));
+    let slash = s.req("GET", "/reg-auto/?list-type=2", &[], b"");
+    assert!(slash.text().contains("<Key>k</Key>"), "{}", slash.text());
+    assert_eq!(slash.text(), s.req("GET", "/reg-auto?list-type=2", &[], b"").text());
+    assert_eq!(s.req("HEAD", "/reg-auto/", &[], b"").status, 200);
+}

@@ -151,6 +151,13 @@ fn unsigned_payload_with_trailer_checksum() {
         let g = s.req("GET", &target, &[("x-amz-checksum-mode", "ENABLED")], b"");
         assert_eq!(g.body, data);
         assert_eq!(g.header("x-amz-checksum-crc32"), Some(crc32_b64(&data).as_str()));
+        // Stored checksums come back only when asked for, and never on a partial answer.
+        let plain = s.req("GET", &target, &[], b"");
+        assert_eq!((plain.header("x-amz-checksum-crc32"), plain.header("x-amz-checksum-type")), (None, None));
+        let head = s.req("HEAD", &target, &[], b"");
+        assert_eq!(head.header("x-amz-checksum-crc32"), None);
+        let ranged = s.req("GET", &target, &[("x-amz-checksum-mode", "ENABLED"), ("Range", "bytes=0-9")], b"");
+        assert_eq!((ranged.status, ranged.header("x-amz-checksum-crc32")), (206, None));
         assert_eq!(s.req("HEAD", &target, &[], b"").header("content-encoding"), None, "aws-chunked is not stored");
     }
     // A wrong trailer checksum: refused, nothing stored.

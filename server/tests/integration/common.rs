@@ -267,6 +267,11 @@ pub fn amz_now() -> String {
 
 /// Adds x-amz-date, x-amz-content-sha256 and Authorization (SigV4) to `hs`.
 pub fn sign(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[u8]) {
+    sign_in_region(method, target, hs, body, "us-east-1");
+}
+
+/// As `sign`, with `region` in the credential scope.
+pub fn sign_in_region(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[u8], region: &str) {
     use sha2::Digest;
     let date = amz_now();
     if !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")) {
@@ -285,9 +290,9 @@ pub fn sign(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[
     let payload = hs.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")).unwrap().1.clone();
     let lookup = |n: &str| hs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
     let creq = keel::s3::auth::canonical_request(method, path, query, &signed, lookup, &payload, false).unwrap();
-    let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
+    let scope = format!("{}/{region}/s3/aws4_request", &date[..8]);
     let sts = keel::s3::auth::string_to_sign(&date, &scope, &creq);
-    let key = keel::s3::auth::signing_key(SK, &date[..8], "us-east-1", "s3");
+    let key = keel::s3::auth::signing_key(SK, &date[..8], region, "s3");
     let sig = hex::encode(keel::s3::auth::hmac(&key, sts.as_bytes()));
     hs.push((
         "Authorization".into(),
