@@ -15,6 +15,7 @@ fn hashes(c: &mut Criterion) {
     let mut g = c.benchmark_group("hash_1MiB");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("md5", |b| b.iter(|| md5::Md5::digest(black_box(&data))));
+    g.bench_function("md5_fast", |b| b.iter(|| fast_md5::digest(black_box(&data))));
     g.bench_function("xxh3", |b| b.iter(|| xxhash_rust::xxh3::xxh3_64(black_box(&data))));
     g.bench_function("crc32c", |b| b.iter(|| crc32c::crc32c(black_box(&data))));
     for alg in [FlexAlgorithm::Crc32, FlexAlgorithm::Crc64Nvme, FlexAlgorithm::Sha256] {

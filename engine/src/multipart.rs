@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use md5::{Digest, Md5};
+use fast_md5::Md5;
 
 use crate::checksum::StoredChecksum;
 use crate::checksum::{FlexAlgorithm, FlexHasher, crc_combine};
@@ -204,7 +204,7 @@ impl Store {
                 return Err(Error::InvalidPart { part_number });
             }
             size = size.checked_add(rec.size).ok_or(Error::ObjectTooLarge)?;
-            md5s.update(rec.md5);
+            md5s.update(&rec.md5);
             locs.push(PartLoc {
                 id: rec.id,
                 size: rec.size,
@@ -255,7 +255,7 @@ impl Store {
         let meta = ObjectMeta {
             size,
             mtime_ms: now_ms(),
-            md5: md5s.finalize().into(),
+            md5: md5s.finalize(),
             etag_parts: parts.len() as u32,
             stored_checksum: StoredChecksum { kind: upload.checksum, value: Vec::new() },
             system: upload.system,

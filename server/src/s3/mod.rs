@@ -164,7 +164,7 @@ impl<'a> Call<'a> {
             if want.len() != 16 {
                 return Err(S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."));
             }
-            if md5::Md5::digest(&body).as_slice() != want.as_slice() {
+            if fast_md5::digest(&body).as_slice() != want.as_slice() {
                 return Err(S3Error::new(
                     S3ErrorCode::BadDigest,
                     "The Content-MD5 you specified did not match what we received.",
