@@ -11,13 +11,23 @@ DUR=${DUR:-8}
 RUNS=${RUNS:-3}
 LIST_OBJECTS=${LIST_OBJECTS:-1000000}
 S=core0; C=core1
-srv() { taskset -c 0 "$@"; }
+# Foreground client commands. Servers and other background processes are started with taskset
+# itself (not through a function, whose subshell would be what $! names and what cleanup kills,
+# leaving the server running on its port for the next run to measure by mistake).
 cli() { taskset -c 1 "$@"; }
 
 need() { command -v "$1" >/dev/null || { apt-get install -y -q "$2" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }; }; }
 need wrk wrk; need nginx nginx-light; need fio fio
 command -v s3s-fs >/dev/null || cargo install s3s-fs --version 0.14.1 --features binary --locked
 cargo build --release -q -p keel -p keel-benches
+
+# Refuse to start while anything (a server left by an earlier run) holds one of the ports.
+for p in 18181 18182 18183 18184 18185; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is in use (a server left by an earlier run?); stop it first" >&2
+    exit 1
+  fi
+done
 
 W=$(mktemp -d /tmp/keel-compare-XXXX)
 chmod 755 "$W"  # nginx's workers must read the files
@@ -47,18 +57,23 @@ nginx -c "$W/nginx.conf"
 
 start_keel() { # port, extra args...
   local port=$1; shift
-  srv target/release/keel serve --listen 127.0.0.1:$port --mountpath "$W/keel-$port" --threads 1 "$@" > "$W/keel-$port.out" 2>&1 &
+  taskset -c 0 target/release/keel serve --listen 127.0.0.1:$port --mountpath "$W/keel-$port" --threads 1 "$@" > "$W/keel-$port.out" 2>&1 &
   PIDS+=($!); sleep 1
 }
 start_keel 18182 --anonymous --sync none
 start_keel 18183 --anonymous --sync always
 start_keel 18184 --access-key AK --secret-key SK --sync none
-mkdir -p "$W/s3s"; srv s3s-fs --host 127.0.0.1 --port 18185 "$W/s3s" > "$W/s3s.out" 2>&1 & PIDS+=($!); sleep 1
+mkdir -p "$W/s3s"; taskset -c 0 s3s-fs --host 127.0.0.1 --port 18185 "$W/s3s" > "$W/s3s.out" 2>&1 & PIDS+=($!); sleep 1
 
+for p in "${PIDS[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "a server did not start; see $W/*.out" >&2; KEEP=1; exit 1; }
+done
 for p in 18182 18183 18185; do
-  curl -s -X PUT "http://127.0.0.1:$p/bench" >/dev/null
-  curl -s -X PUT --data-binary @"$W/www/obj4k" "http://127.0.0.1:$p/bench/obj4k" >/dev/null
-  curl -s -X PUT -T "$W/www/obj64m" "http://127.0.0.1:$p/bench/obj64m" >/dev/null
+  curl -sf -X PUT "http://127.0.0.1:$p/bench" >/dev/null
+  curl -sf -X PUT --data-binary @"$W/www/obj4k" "http://127.0.0.1:$p/bench/obj4k" >/dev/null
+  curl -sf -X PUT -T "$W/www/obj64m" "http://127.0.0.1:$p/bench/obj64m" >/dev/null
+  # Every server must serve what it was given before anything is measured.
+  cmp -s <(curl -sf "http://127.0.0.1:$p/bench/obj64m") "$W/www/obj64m" || { echo "server on $p does not serve obj64m" >&2; exit 1; }
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -93,8 +108,8 @@ pair "PUT 64 MiB B/s vs s3s-fs (curl)" "curl_put http://127.0.0.1:18182/bench/up
 
 # ListObjectsV2: a 1000-key page in a large bucket (median of 30, curl, includes connect).
 curl -s -X PUT http://127.0.0.1:18182/list >/dev/null
-cli wrk -t1 -c16 -d600s -s scripts/bench/put_seq.lua http://127.0.0.1:18182 -- list "$LIST_OBJECTS" 0 >/dev/null &
-WRK=$!
+taskset -c 1 wrk -t1 -c16 -d600s -s scripts/bench/put_seq.lua http://127.0.0.1:18182 -- list "$LIST_OBJECTS" 0 >/dev/null &
+WRK=$!; PIDS+=($WRK)
 while [ "$(curl -s "http://127.0.0.1:18182/list?list-type=2&max-keys=1&start-after=$(printf 'obj-%07d' $((LIST_OBJECTS - 2)))" | grep -c '<Key>')" = 0 ]; do sleep 2; done
 kill $WRK 2>/dev/null || true
 lt=$(for _ in $(seq 30); do cli curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:18182/list?list-type=2&max-keys=1000&start-after=$(printf 'obj-%07d' $((LIST_OBJECTS / 2)))"; done | median)

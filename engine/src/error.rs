@@ -24,6 +24,10 @@ pub enum Error {
     ObjectExists,
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A conditional write lost a race: the record it was checked against was replaced before
+    /// it committed (the client should read the ETag again and retry).
+    #[error("a concurrent write replaced the object this conditional write was checked against")]
+    WriteConflict,
     /// An index operation's precondition did not hold (its position in the request); callers
     /// turn it into the domain error it means.
     #[error("index precondition of operation {op} did not hold")]

@@ -57,5 +57,5 @@ pub use meta::{
 };
 pub use mountpath::Mountpath;
 pub use multipart::{CompletePart, UploadOptions};
-pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter};
+pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition};
 pub use store::{Store, StoreConfig};

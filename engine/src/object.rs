@@ -22,13 +22,32 @@ use crate::meta::{DataLoc, FlexChecksum, ObjectId, ObjectMeta, PartMeta, SystemM
 use crate::mountpath::Mountpath;
 use crate::store::{Store, now_ms};
 
+/// When a PUT may replace what the key holds; checked atomically with the commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// `If-None-Match: *`: only if the key does not exist.
+    Absent,
+    /// `If-Match`: only if the key holds an object with one of these ETags (comma-separated,
+    /// quoted or not; `*` is any object).
+    EtagMatches(String),
+}
+
+impl WriteCondition {
+    /// Whether `etag` (unquoted) satisfies an `If-Match` list.
+    pub fn etag_matches(list: &str, etag: &str) -> bool {
+        list.split(',').map(|t| t.trim().trim_matches('"')).any(|t| t == "*" || t.eq_ignore_ascii_case(etag))
+    }
+}
+
 /// What a PUT carries besides its bytes.
 #[derive(Clone, Debug, Default)]
 pub struct PutOptions {
     pub system: SystemMeta,
     pub user: Vec<(String, String)>,
-    /// `If-None-Match: *`: fail if the key exists when the write commits.
-    pub if_absent: bool,
+    /// Conditional write (`If-None-Match: *`, `If-Match`).
+    pub condition: WriteCondition,
     /// `Content-MD5` sent by the client, verified before the commit.
     pub content_md5: Option<[u8; 16]>,
     /// The flexible checksum the client sent (header or trailer), verified before the commit.
@@ -313,7 +332,12 @@ impl PutWriter {
             Ok(_) => self.sink = None,
             // A precondition that failed means nothing of the request was applied.
             Err(
-                Error::ConditionFailed { .. } | Error::PreconditionFailed | Error::NoSuchBucket | Error::NoSuchUpload,
+                Error::ConditionFailed { .. }
+                | Error::PreconditionFailed
+                | Error::WriteConflict
+                | Error::NoSuchObject
+                | Error::NoSuchBucket
+                | Error::NoSuchUpload,
             ) => self.commit_sent = false,
             Err(_) => {}
         }
@@ -336,7 +360,7 @@ impl PutWriter {
             data: sealed.data,
         };
         let (store, mp, bucket, key) = (self.store.clone(), self.mp.clone(), self.bucket.clone(), self.key.clone());
-        self.commit_with(store.commit_object(&mp, &bucket, &key, &meta, sealed.dirs, opts.if_absent)).await?;
+        self.commit_with(store.commit_object(&mp, &bucket, &key, &meta, sealed.dirs, &opts.condition)).await?;
         Ok(meta)
     }
 

@@ -14,6 +14,7 @@ use crate::keys;
 use crate::limits;
 use crate::meta::{BucketMeta, ObjectId, ObjectMeta};
 use crate::mountpath::{self, Mountpath};
+use crate::object::WriteCondition;
 use crate::placement;
 
 /// How to open a store.
@@ -352,16 +353,39 @@ impl Store {
         key: &str,
         meta: &ObjectMeta,
         dirs: DirSet,
-        if_absent: bool,
+        condition: &WriteCondition,
     ) -> Result<()> {
         meta.check()?;
-        let mut op = IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode());
-        if if_absent {
-            op = op.when(Precondition::Absent);
-        }
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let precondition = match condition {
+            WriteCondition::Always => Precondition::None,
+            WriteCondition::Absent => Precondition::Absent,
+            WriteCondition::EtagMatches(list) => match mp.index.get(Table::Objects, &ikey)? {
+                // The commit applies only if the record checked here is still the one there.
+                Some(raw) => {
+                    if !WriteCondition::etag_matches(list, &ObjectMeta::decode(&raw)?.etag()) {
+                        return Err(Error::PreconditionFailed);
+                    }
+                    Precondition::Equals(raw.to_vec())
+                }
+                // Written before a mountpath was added: the copy lives elsewhere, the owner has none.
+                None => {
+                    let (_, current) = self.locate(bucket, key)?;
+                    if !WriteCondition::etag_matches(list, &current.etag()) {
+                        return Err(Error::PreconditionFailed);
+                    }
+                    Precondition::Absent
+                }
+            },
+        };
+        let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(precondition);
         let bucket_check = IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present);
         let previous = mp.index.commit(vec![bucket_check, op], dirs).await.map_err(|e| match e {
             Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
+            // Another write replaced the record between the check and the commit.
+            Error::ConditionFailed { .. } if matches!(condition, WriteCondition::EtagMatches(_)) => {
+                Error::WriteConflict
+            }
             Error::ConditionFailed { .. } => Error::PreconditionFailed,
             e => e,
         })?;

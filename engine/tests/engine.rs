@@ -410,3 +410,48 @@ fn overwrites_after_adding_a_mountpath_read_list_and_delete_as_one() {
         assert!(page.entries.is_empty(), "{:?}", page.entries);
     });
 }
+
+/// If-Match writes are compare-and-swap: of several writers that all checked the same ETag,
+/// exactly one commits; the others fail (lost the race, or found the winner's ETag), and the
+/// object is the winner's.
+#[test]
+fn conditional_writes_on_one_etag_let_exactly_one_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&[dir.path().join("a")]);
+    rt().block_on(async {
+        store.create_bucket("cas", "me").await.unwrap();
+        let first = put(&store, "cas", "k", b"v0").await;
+        for round in 0..5 {
+            let etag = store.head_object("cas", "k").unwrap().etag();
+            if round == 0 {
+                assert_eq!(etag, first.etag());
+            }
+            let mut writers = Vec::new();
+            for i in 0..6u8 {
+                // Unique per round: a writer repeating the current bytes would keep its ETag, and
+                // a later If-Match on that ETag would rightly succeed too.
+                let body = vec![b'a' + i + 6 * round; 9000 + i as usize * 1000];
+                let mut w = store.put_writer("cas", "k", Some(body.len() as u64), None).unwrap();
+                let mut b = IoBuffer::with_capacity(body.len());
+                b.extend_from_slice(&body);
+                let (r, _) = w.write(b).await;
+                r.unwrap();
+                writers.push((w, body));
+            }
+            let finishes = writers.into_iter().map(|(w, body)| {
+                let condition = engine::WriteCondition::EtagMatches(format!("\"{etag}\""));
+                async move { (w.finish(PutOptions { condition, ..Default::default() }).await, body) }
+            });
+            let results = futures_util::future::join_all(finishes).await;
+            let winners: Vec<&Vec<u8>> = results.iter().filter(|(r, _)| r.is_ok()).map(|(_, b)| b).collect();
+            assert_eq!(winners.len(), 1, "round {round}: exactly one conditional write commits");
+            for (r, _) in &results {
+                if let Err(e) = r {
+                    assert!(matches!(e, Error::WriteConflict | Error::PreconditionFailed), "{e:?}");
+                }
+            }
+            assert_eq!(get(&store, "cas", "k").await.unwrap(), *winners[0]);
+        }
+        assert_eq!(data_files(&[dir.path().join("a")]), 1, "losers' data files are gone");
+    });
+}

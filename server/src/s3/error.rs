@@ -37,6 +37,7 @@ pub enum S3ErrorCode {
     NoSuchUpload,
     NotImplemented,
     PreconditionFailed,
+    ConditionalRequestConflict,
     RequestHeaderSectionTooLarge,
     RequestTimeTooSkewed,
     RequestTimeout,
@@ -82,6 +83,7 @@ impl S3ErrorCode {
             NoSuchUpload => "NoSuchUpload",
             NotImplemented => "NotImplemented",
             PreconditionFailed => "PreconditionFailed",
+            ConditionalRequestConflict => "ConditionalRequestConflict",
             RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             RequestTimeout => "RequestTimeout",
@@ -116,7 +118,7 @@ impl S3ErrorCode {
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
             NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
             MethodNotAllowed => 405,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => 409,
+            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | ConditionalRequestConflict => 409,
             MissingContentLength => 411,
             PreconditionFailed => 412,
             UriTooLong => 414,
@@ -141,6 +143,9 @@ impl S3ErrorCode {
             NoSuchKey => "The specified key does not exist.",
             NoSuchUpload => "The specified upload does not exist.",
             PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+            ConditionalRequestConflict => {
+                "The conditional request cannot succeed due to a conflicting operation against this resource."
+            }
             InvalidRange => "The requested range is not satisfiable",
             SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
@@ -213,6 +218,7 @@ impl From<engine::Error> for S3Error {
                 }
             }
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
+            E::WriteConflict => S3Error::code(C::ConditionalRequestConflict),
             E::MetadataTooLarge => {
                 S3Error::new(C::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size.")
             }

@@ -73,6 +73,30 @@ fn conditional_requests() {
     assert_eq!(r.status, 412);
     assert_eq!(s.req("GET", "/cond/k", &[], b"").body, b"abc");
     assert_eq!(s.req("PUT", "/cond/fresh", &[("If-None-Match", "*")], b"new").status, 200);
+    // If-Match on PUT (compare-and-swap on the ETag): a wrong ETag is 412 and writes nothing, a
+    // missing key is 404, the right one replaces the object; the old ETag no longer matches.
+    let r = s.req("PUT", "/cond/k", &[("If-Match", "\"0123\"")], b"lost");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (412, Some("PreconditionFailed")));
+    let r = s.req("PUT", "/cond/missing", &[("If-Match", &etag)], b"x");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (404, Some("NoSuchKey")));
+    let r = s.req("PUT", "/cond/k", &[("If-Match", &etag)], b"swapped");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new_etag = r.header("etag").unwrap().to_owned();
+    assert_eq!(s.req("GET", "/cond/k", &[], b"").body, b"swapped");
+    assert_eq!(s.req("PUT", "/cond/k", &[("If-Match", &etag)], b"stale").status, 412);
+    let unquoted = new_etag.trim_matches('"').to_owned();
+    assert_eq!(s.req("PUT", "/cond/k", &[("If-Match", &unquoted)], b"again").status, 200);
+    assert_eq!(s.req("PUT", "/cond/k", &[("If-Match", "*")], b"any").status, 200);
+    assert_eq!(s.req("GET", "/cond/k", &[], b"").body, b"any");
+    assert_eq!(data_files(&s), 0, "small objects are inline; a refused PUT leaves no file behind");
+    let big = vec![9u8; 100_000];
+    let r = s.req("PUT", "/cond/big", &[], &big);
+    let big_etag = r.header("etag").unwrap().to_owned();
+    assert_eq!(s.req("PUT", "/cond/big", &[("If-Match", "\"feed\"")], &big).status, 412);
+    assert_eq!(s.req("PUT", "/cond/big", &[("If-Match", &big_etag)], &big[1..]).status, 200);
+    assert_eq!(data_files(&s), 1, "the replaced and the refused bodies left no files");
+    let r = s.req("PUT", "/cond/k", &[("If-Match", "*"), ("If-None-Match", "*")], b"both");
+    assert_eq!(r.status, 501);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use engine::{
-    ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, give_buffer, limits as engine_limits, take_buffer,
+    ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, WriteCondition, give_buffer, limits as engine_limits,
+    take_buffer,
 };
 
 use crate::http::{Body, Response};
@@ -79,15 +80,24 @@ pub(crate) fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> 
     }
 }
 
-/// `If-None-Match: *` makes a PUT conditional on the key being absent.
-fn put_precondition(call: &Call<'_>) -> Result<bool, S3Error> {
-    if call.header("if-match").is_some() {
-        return Err(S3Error::new(S3ErrorCode::NotImplemented, "If-Match on PUT is not supported"));
-    }
-    match call.header("if-none-match").map(str::trim) {
-        None => Ok(false),
-        Some("*") => Ok(true),
-        Some(_) => Err(S3Error::new(S3ErrorCode::NotImplemented, "If-None-Match on PUT supports only *")),
+/// `If-None-Match: *` makes a PUT conditional on the key being absent, `If-Match: "etag"` on the
+/// key holding that object. Checked here first, so a body bound to fail is not received, and again
+/// atomically when the write commits.
+fn put_precondition(call: &Call<'_>) -> Result<WriteCondition, S3Error> {
+    match (call.header("if-match").map(str::trim), call.header("if-none-match").map(str::trim)) {
+        (None, None) => Ok(WriteCondition::Always),
+        (None, Some("*")) => Ok(WriteCondition::Absent),
+        (None, Some(_)) => Err(S3Error::new(S3ErrorCode::NotImplemented, "If-None-Match on PUT supports only *")),
+        (Some(list), None) => {
+            let current = call.ctx.store.lookup(call.bucket(), call.key())?;
+            if !WriteCondition::etag_matches(list, &current.meta.etag()) {
+                return Err(S3Error::code(S3ErrorCode::PreconditionFailed));
+            }
+            Ok(WriteCondition::EtagMatches(list.to_owned()))
+        }
+        (Some(_), Some(_)) => {
+            Err(S3Error::new(S3ErrorCode::NotImplemented, "If-Match and If-None-Match together on PUT"))
+        }
     }
 }
 
@@ -209,12 +219,12 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let declared = declared_length(call)?;
     let ck = checksum::from_request(call.req)?;
     let (system, user) = metadata_from_headers(call)?;
-    let if_absent = put_precondition(call)?;
+    let condition = put_precondition(call)?;
     let content_md5 = content_md5(call)?;
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, ck.algorithm)?;
     let body = stream_body(call, &mut writer).await?;
     let flex_expected = expected_checksum(&ck, &body)?;
-    let opts = PutOptions { system, user, if_absent, content_md5, flex_expected };
+    let opts = PutOptions { system, user, condition, content_md5, flex_expected };
     let meta = writer.finish(opts).await?;
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag()));
     if let Some(f) = &meta.flex_checksum {
@@ -557,7 +567,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         ));
     }
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
-    let opts = PutOptions { system, user, if_absent: put_precondition(call)?, content_md5: None, flex_expected: None };
+    let opts = PutOptions { system, user, condition: put_precondition(call)?, content_md5: None, flex_expected: None };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     copy_into(&reader, 0, src.size, &mut writer).await?;
