@@ -56,6 +56,6 @@ pub use meta::{
     UploadMeta, Versioning,
 };
 pub use mountpath::Mountpath;
-pub use multipart::{CompletePart, UploadOptions};
+pub use multipart::{CompleteOptions, CompletePart, UploadOptions};
 pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition};
 pub use store::{Store, StoreConfig};

@@ -18,7 +18,7 @@ use crate::keys;
 use crate::limits;
 use crate::meta::{DataLoc, FlexChecksum, FlexType, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
 use crate::mountpath::{self, Mountpath};
-use crate::object::{PutWriter, Target};
+use crate::object::{PutWriter, Target, WriteCondition};
 use crate::store::{Store, now_ms};
 
 /// Settings of CreateMultipartUpload.
@@ -44,6 +44,17 @@ fn upload_error(e: Error) -> Error {
         Error::ConditionFailed { .. } => Error::NoSuchUpload,
         e => e,
     }
+}
+
+/// How a multipart upload is completed besides its part list.
+#[derive(Clone, Debug, Default)]
+pub struct CompleteOptions {
+    /// Smallest size of a part other than the last (`--min-part-size`).
+    pub min_part_size: u64,
+    /// The whole object's flexible checksum as the client sent it, checked before committing.
+    pub flex_expected: Option<Vec<u8>>,
+    /// `If-None-Match: *` / `If-Match`, as on PUT.
+    pub condition: WriteCondition,
 }
 
 impl Store {
@@ -147,17 +158,18 @@ impl Store {
         Ok((out, truncated))
     }
 
-    /// Completes an upload from the listed parts. `min_part_size` applies to every part but the
-    /// last. Parts not listed are discarded.
+    /// Completes an upload from the listed parts. `opts.min_part_size` applies to every part but
+    /// the last. Parts not listed are discarded.
     pub async fn complete_upload(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         parts: &[CompletePart],
-        min_part_size: u64,
-        flex_expected: Option<Vec<u8>>,
+        opts: CompleteOptions,
     ) -> Result<ObjectMeta> {
+        let CompleteOptions { min_part_size, flex_expected, condition } = opts;
+        let condition = &condition;
         let mp = self.upload_mountpath(bucket, key, upload_id)?.clone();
         if parts.is_empty() || parts.len() > limits::PART_NUMBER_MAX as usize {
             return Err(Error::InvalidPart { part_number: 0 });
@@ -265,10 +277,17 @@ impl Store {
         };
         meta.check()?;
         ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
-        ops.push(IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode()));
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let precondition = self.write_precondition(&mp, bucket, key, &ikey, condition)?;
+        ops.push(IndexOp::put(Table::Objects, ikey, meta.encode()).when(precondition));
+        let object_op = ops.len() - 1;
         let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
             Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
             Error::ConditionFailed { op: 1 } => Error::NoSuchUpload,
+            Error::ConditionFailed { op } if op == object_op => match condition {
+                WriteCondition::EtagMatches(_) => Error::WriteConflict,
+                _ => Error::PreconditionFailed,
+            },
             // A part changed under us: the client raced its own upload.
             Error::ConditionFailed { op } => {
                 Error::InvalidPart { part_number: parts.get(op - 2).map_or(0, |p| p.part_number) }

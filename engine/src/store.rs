@@ -344,24 +344,21 @@ impl Store {
         results
     }
 
-    /// Commits an object record; the record it replaces (if any) has its data files removed.
-    /// The bucket must still exist when the commit applies.
-    pub(crate) async fn commit_object(
+    /// The index precondition that makes a write to `bucket/key` on `mp` conditional: checked
+    /// here against the current object (PreconditionFailed, NoSuchObject), and again atomically
+    /// by the commit (the record seen here must still be there).
+    pub(crate) fn write_precondition(
         &self,
-        mp: &Arc<Mountpath>,
+        mp: &Mountpath,
         bucket: &str,
         key: &str,
-        meta: &ObjectMeta,
-        dirs: DirSet,
+        ikey: &[u8],
         condition: &WriteCondition,
-    ) -> Result<()> {
-        meta.check()?;
-        let ikey = keys::object_index_key(bucket, key.as_bytes());
-        let precondition = match condition {
+    ) -> Result<Precondition> {
+        Ok(match condition {
             WriteCondition::Always => Precondition::None,
             WriteCondition::Absent => Precondition::Absent,
-            WriteCondition::EtagMatches(list) => match mp.index.get(Table::Objects, &ikey)? {
-                // The commit applies only if the record checked here is still the one there.
+            WriteCondition::EtagMatches(list) => match mp.index.get(Table::Objects, ikey)? {
                 Some(raw) => {
                     if !WriteCondition::etag_matches(list, &ObjectMeta::decode(&raw)?.etag()) {
                         return Err(Error::PreconditionFailed);
@@ -377,7 +374,23 @@ impl Store {
                     Precondition::Absent
                 }
             },
-        };
+        })
+    }
+
+    /// Commits an object record; the record it replaces (if any) has its data files removed.
+    /// The bucket must still exist when the commit applies.
+    pub(crate) async fn commit_object(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        dirs: DirSet,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        meta.check()?;
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let precondition = self.write_precondition(mp, bucket, key, &ikey, condition)?;
         let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(precondition);
         let bucket_check = IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present);
         let previous = mp.index.commit(vec![bucket_check, op], dirs).await.map_err(|e| match e {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use engine::{CompletePart, Error, IoBuffer, ListQuery, PutOptions, Store, StoreConfig, SyncMode, UploadOptions};
+use engine::{
+    CompleteOptions, CompletePart, Error, IoBuffer, ListQuery, PutOptions, Store, StoreConfig, SyncMode, UploadOptions,
+};
 
 fn open(paths: &[PathBuf]) -> Arc<Store> {
     let cfg = StoreConfig {
@@ -180,18 +182,36 @@ fn multipart_assembles_without_copying() {
         assert_eq!((page.iter().map(|(n, _)| *n).collect::<Vec<_>>(), truncated), (vec![2, 3], true));
 
         let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: format!("\"{e}\""), checksum: None };
-        let bad = store.complete_upload("mpu", "big", &id, &[cp(2, &etags[1]), cp(1, &etags[0])], 0, None).await;
+        let bad = store
+            .complete_upload("mpu", "big", &id, &[cp(2, &etags[1]), cp(1, &etags[0])], CompleteOptions::default())
+            .await;
         assert!(matches!(bad, Err(Error::InvalidPartOrder)));
-        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, "00")], 0, None).await;
+        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, "00")], CompleteOptions::default()).await;
         assert!(matches!(bad, Err(Error::InvalidPart { part_number: 1 })));
-        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(9, &etags[0])], 0, None).await;
+        let bad = store
+            .complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(9, &etags[0])], CompleteOptions::default())
+            .await;
         assert!(matches!(bad, Err(Error::InvalidPart { part_number: 9 })));
-        let bad = store.complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(2, &etags[1])], 1000, None).await;
+        let bad = store
+            .complete_upload(
+                "mpu",
+                "big",
+                &id,
+                &[cp(1, &etags[0]), cp(2, &etags[1])],
+                CompleteOptions { min_part_size: 1000, ..Default::default() },
+            )
+            .await;
         assert!(matches!(bad, Err(Error::PartTooSmall { part_number: 1 })));
 
         // Complete with parts 1, 2 and 4: part 3 is discarded.
         let meta = store
-            .complete_upload("mpu", "big", &id, &[cp(1, &etags[0]), cp(2, &etags[1]), cp(4, &etags[3])], 0, None)
+            .complete_upload(
+                "mpu",
+                "big",
+                &id,
+                &[cp(1, &etags[0]), cp(2, &etags[1]), cp(4, &etags[3])],
+                CompleteOptions::default(),
+            )
             .await
             .unwrap();
         let want: Vec<u8> = [&parts[0][..], &parts[1], &parts[3]].concat();
@@ -250,7 +270,10 @@ fn uploads_survive_restart_and_list_in_order() {
         assert_eq!((page.uploads[0].upload_id.as_str(), page.truncated), (id_b.as_str(), true));
         let tail = upload_part(&store, "dir/a", &id_a, 2, b" and after").await;
         let cp = |n, e: &str| CompletePart { part_number: n, etag: e.to_owned(), checksum: None };
-        store.complete_upload("mpu", "dir/a", &id_a, &[cp(1, &etag), cp(2, &tail)], 0, None).await.unwrap();
+        store
+            .complete_upload("mpu", "dir/a", &id_a, &[cp(1, &etag), cp(2, &tail)], CompleteOptions::default())
+            .await
+            .unwrap();
         assert_eq!(get(&store, "mpu", "dir/a").await.unwrap(), b"before restart and after");
         assert_eq!(store.abort_uploads_before(u64::MAX).await.unwrap(), 2);
         assert!(

@@ -62,7 +62,10 @@ fn main() {
                     list.push(CompletePart { part_number: n, etag, checksum: None });
                 }
                 let t = Instant::now();
-                let meta = store.complete_upload("bench", "obj", &id, &list, 0, None).await.expect("complete");
+                let meta = store
+                    .complete_upload("bench", "obj", &id, &list, engine::CompleteOptions::default())
+                    .await
+                    .expect("complete");
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert_eq!(meta.size, size);
                 store.delete_object("bench", "obj").await.expect("delete");

@@ -197,3 +197,34 @@ fn empty_parts_read_back_by_part_number() {
     assert_eq!((r.status, r.body.len(), r.header("content-range")), (200, 0, None));
     assert_eq!(s.req("GET", "/empty/none", &[], b"").status, 200);
 }
+
+/// CompleteMultipartUpload honours If-None-Match: * and If-Match like PUT; a refused completion
+/// applies nothing, so the upload can still be completed (or aborted) afterwards.
+#[test]
+fn conditional_completion() {
+    let s = Server::with_args(&["--min-part-size", "0"]);
+    assert_eq!(s.req("PUT", "/condmpu", &[], b"").status, 200);
+    let finish = |hs: &[(&str, &str)], id: &str, etag: &str| {
+        let body = format!(
+            "<CompleteMultipartUpload><Part><ETag>{etag}</ETag><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>"
+        );
+        s.req("POST", &format!("/condmpu/obj?uploadId={id}"), hs, body.as_bytes())
+    };
+    let id = upload(&s, "condmpu", "obj");
+    let e = part(&s, "condmpu", "obj", &id, 1, b"first");
+    let r = finish(&[("If-None-Match", "*")], &id, &e);
+    assert_eq!(r.status, 200, "absent: {}", r.text());
+    let first_etag = s.req("HEAD", "/condmpu/obj", &[], b"").header("etag").unwrap().to_owned();
+
+    let id = upload(&s, "condmpu", "obj");
+    let e = part(&s, "condmpu", "obj", &id, 1, b"second");
+    let r = finish(&[("If-None-Match", "*")], &id, &e);
+    assert_eq!((r.status, r.xml("Code").as_deref()), (412, Some("PreconditionFailed")));
+    let r = finish(&[("If-Match", "\"0000\"")], &id, &e);
+    assert_eq!(r.status, 412);
+    assert_eq!(s.req("GET", "/condmpu/obj", &[], b"").body, b"first", "nothing was applied");
+    let r = finish(&[("If-Match", &first_etag)], &id, &e);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.req("GET", "/condmpu/obj", &[], b"").body, b"second");
+    assert_eq!(data_files(&s), 1, "the replaced object's part file is gone");
+}

@@ -221,11 +221,13 @@ pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
 pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let id = upload_id(call)?;
     call.ctx.store.upload(call.bucket(), call.key(), &id)?;
+    let condition = super::object::put_precondition(call)?;
     let root = call.read_complete_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     let parts = parse_complete(&root)?;
     let min = call.ctx.config.min_part_size;
     let expected = checksum::from_request(call.req)?.expected;
-    let meta = call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, min, expected).await?;
+    let opts = engine::CompleteOptions { min_part_size: min, flex_expected: expected, condition };
+    let meta = call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, opts).await?;
     let host = call.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new();
     w.open_root("CompleteMultipartUploadResult");

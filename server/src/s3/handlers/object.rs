@@ -83,7 +83,7 @@ pub(crate) fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> 
 /// `If-None-Match: *` makes a PUT conditional on the key being absent, `If-Match: "etag"` on the
 /// key holding that object. Checked here first, so a body bound to fail is not received, and again
 /// atomically when the write commits.
-fn put_precondition(call: &Call<'_>) -> Result<WriteCondition, S3Error> {
+pub(crate) fn put_precondition(call: &Call<'_>) -> Result<WriteCondition, S3Error> {
     match (call.header("if-match").map(str::trim), call.header("if-none-match").map(str::trim)) {
         (None, None) => Ok(WriteCondition::Always),
         (None, Some("*")) => Ok(WriteCondition::Absent),
