@@ -211,6 +211,10 @@ impl Index {
         let objects = db.keyspace("objects", || {
             KeyspaceCreateOptions::default().with_kv_separation(Some(fjall::KvSeparationOptions::default()))
         })?;
+        if !objects.is_kv_separated() {
+            // Created before D20: fjall keeps a keyspace's options; inline bodies stay in the LSM.
+            tracing::info!(index = %dir.display(), "object records are not key-value separated (index created before D20)");
+        }
         let buckets = db.keyspace("buckets", KeyspaceCreateOptions::default)?;
         let uploads = db.keyspace("uploads", KeyspaceCreateOptions::default)?;
         let parts = db.keyspace("parts", KeyspaceCreateOptions::default)?;

@@ -277,9 +277,11 @@ impl Store {
         };
         meta.check()?;
         ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
-        let ikey = keys::object_index_key(bucket, key.as_bytes());
-        let precondition = self.write_precondition(&mp, bucket, key, &ikey, condition)?;
-        ops.push(IndexOp::put(Table::Objects, ikey, meta.encode()).when(precondition));
+        let guard = self.write_guard(&mp, bucket, key, condition)?;
+        ops.push(
+            IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())
+                .when(guard.precondition),
+        );
         let object_op = ops.len() - 1;
         let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
             Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,

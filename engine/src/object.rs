@@ -360,7 +360,10 @@ impl PutWriter {
             data: sealed.data,
         };
         let (store, mp, bucket, key) = (self.store.clone(), self.mp.clone(), self.bucket.clone(), self.key.clone());
-        self.commit_with(store.commit_object(&mp, &bucket, &key, &meta, sealed.dirs, &opts.condition)).await?;
+        // Checks that can fail run before the commit is sent, so a failure removes the data file.
+        meta.check()?;
+        let guard = store.write_guard(&mp, &bucket, &key, &opts.condition)?;
+        self.commit_with(store.commit_object(&mp, &bucket, &key, &meta, sealed.dirs, guard)).await?;
         Ok(meta)
     }
 

@@ -478,3 +478,47 @@ fn conditional_writes_on_one_etag_let_exactly_one_win() {
         assert_eq!(data_files(&[dir.path().join("a")]), 1, "losers' data files are gone");
     });
 }
+
+/// If-None-Match: * sees a copy from before a mountpath was added (the owner has none yet), and
+/// If-Match compares against that copy.
+#[test]
+fn conditions_see_copies_on_other_mountpaths() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = vec![dir.path().join("a")];
+    let two = vec![dir.path().join("a"), dir.path().join("b")];
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    let mut etags = Vec::new();
+    rt().block_on(async {
+        let store = open(&one);
+        store.create_bucket("cond", "me").await.unwrap();
+        for k in &keys {
+            etags.push(put(&store, "cond", k, b"old").await.etag());
+        }
+    });
+    rt().block_on(async {
+        let store = open(&two);
+        store.repair_buckets().await.unwrap();
+        let moved: Vec<usize> =
+            (0..keys.len()).filter(|&i| Arc::ptr_eq(store.owner("cond", &keys[i]), &store.mountpaths()[1])).collect();
+        assert!(moved.len() > 5);
+        let put_if = |k: &str, condition: engine::WriteCondition| {
+            let store = store.clone();
+            let k = k.to_owned();
+            async move {
+                let w = store.put_writer("cond", &k, Some(0), None).unwrap();
+                w.finish(PutOptions { condition, ..Default::default() }).await
+            }
+        };
+        for &i in &moved {
+            let r = put_if(&keys[i], engine::WriteCondition::Absent).await;
+            assert!(matches!(r, Err(Error::PreconditionFailed)), "{}: {r:?}", keys[i]);
+            let r = put_if(&keys[i], engine::WriteCondition::EtagMatches("\"0000\"".into())).await;
+            assert!(matches!(r, Err(Error::PreconditionFailed)), "{}: {r:?}", keys[i]);
+            let r = put_if(&keys[i], engine::WriteCondition::EtagMatches(etags[i].clone())).await;
+            assert!(r.is_ok(), "{}: {r:?}", keys[i]);
+            assert_eq!(get(&store, "cond", &keys[i]).await.unwrap(), b"");
+        }
+        let r = put_if("brand-new", engine::WriteCondition::Absent).await;
+        assert!(r.is_ok());
+    });
+}

@@ -27,14 +27,15 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
             && !ctx.store.bucket_exists(name)
     };
     if unsigned && (req.path == "/_keel/health" || classic("health")) {
-        return (health(ctx), "Health");
+        return (head_only(req, health(ctx)), "Health");
     }
     if unsigned && (req.path == "/_keel/metrics" || classic("metrics")) {
         let body = ctx.metrics.render(&ctx.store).into_bytes();
-        return (Response::with_body(200, "text/plain; version=0.0.4", body), "Metrics");
+        return (head_only(req, Response::with_body(200, "text/plain; version=0.0.4", body)), "Metrics");
     }
     if let Some(rest) = req.path.strip_prefix("/_keel/") {
-        return (crate::admin::serve(ctx, conn, req, rest, loopback, &request_id).await, "Admin");
+        let resp = crate::admin::serve(ctx, conn, req, rest, loopback, &request_id).await;
+        return (head_only(req, resp), "Admin");
     }
 
     // The API lives under the configured prefix; anything else is not ours.
@@ -66,15 +67,22 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
             error_response(&e, &resource, &request_id)
         }
     };
+    resp = head_only(req, resp);
+    resp.push_header("x-amz-request-id", request_id.clone());
+    resp.push_header("x-amz-id-2", request_id);
+    (resp, op.name())
+}
+
+/// A HEAD answer carries the headers of the GET answer and no body (Content-Length stays what
+/// the body's length would be, for successes).
+fn head_only(req: &Request, mut resp: Response) -> Response {
     if req.method == crate::http::Method::Head
         && let Body::Bytes(b) = &resp.body
     {
         let n = b.len() as u64;
         resp.body = if resp.status >= 300 { Body::Empty } else { Body::HeadOnly(n) };
     }
-    resp.push_header("x-amz-request-id", request_id.clone());
-    resp.push_header("x-amz-id-2", request_id);
-    (resp, op.name())
+    resp
 }
 
 async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {

@@ -228,3 +228,38 @@ fn conditional_completion() {
     assert_eq!(s.req("GET", "/condmpu/obj", &[], b"").body, b"second");
     assert_eq!(data_files(&s), 1, "the replaced object's part file is gone");
 }
+
+/// A whole-object checksum is echoed (in checksum mode) only for the whole object: not for an
+/// empty part, which also answers 200.
+#[test]
+fn empty_part_does_not_carry_the_object_checksum() {
+    let s = Server::with_args(&["--min-part-size", "0"]);
+    assert_eq!(s.req("PUT", "/ckmpu", &[], b"").status, 200);
+    let b64 = |v: Vec<u8>| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v);
+    let crc = |d: &[u8]| b64(engine::FlexAlgorithm::Crc32.digest(d));
+    let r = s.req(
+        "POST",
+        "/ckmpu/obj?uploads",
+        &[("x-amz-checksum-algorithm", "CRC32"), ("x-amz-checksum-type", "FULL_OBJECT")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = tag(&r.text(), "UploadId");
+    let mut parts = Vec::new();
+    for (n, data) in [(1u32, &b"abc"[..]), (2, b""), (3, b"de")] {
+        let c = crc(data);
+        let r =
+            s.req("PUT", &format!("/ckmpu/obj?partNumber={n}&uploadId={id}"), &[("x-amz-checksum-crc32", &c)], data);
+        assert_eq!(r.status, 200, "{}", r.text());
+        parts.push((n, r.header("etag").unwrap().to_owned()));
+    }
+    let r = complete(&s, "ckmpu", "obj", &id, &parts);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mode = [("x-amz-checksum-mode", "ENABLED")];
+    let whole = s.req("GET", "/ckmpu/obj", &mode, b"");
+    assert_eq!(whole.header("x-amz-checksum-crc32"), Some(crc(b"abcde").as_str()), "positive control");
+    let empty = s.req("GET", "/ckmpu/obj?partNumber=2", &mode, b"");
+    assert_eq!((empty.status, empty.body.len()), (200, 0));
+    assert_eq!(empty.header("x-amz-checksum-crc32"), None);
+    assert_eq!(s.req("HEAD", "/ckmpu/obj?partNumber=2", &mode, b"").header("x-amz-checksum-crc32"), None);
+}

@@ -82,6 +82,25 @@ fn buckets_named_like_operator_endpoints_win() {
     assert!(unsigned_get(&s, "/_keel/health").text().contains("\"status\":\"ok\""));
 }
 
+/// HEAD of an operator endpoint has headers and no body: the next response on the same
+/// connection starts where it should.
+#[test]
+fn head_of_operator_endpoints_has_no_body() {
+    let s = Server::start();
+    for path in ["/health", "/_keel/health", "/metrics", "/_keel/metrics"] {
+        let mut c = s.connect();
+        let two = format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.write_all(two.as_bytes()).unwrap();
+        let head = read_response(&mut c, true);
+        assert_eq!(head.status, 200, "{path}");
+        let len: usize = head.header("content-length").unwrap().parse().unwrap();
+        assert!(len > 0, "{path}: HEAD announces the GET body's length");
+        let get = read_response(&mut c, false);
+        assert_eq!(get.status, 200, "{path}: the GET after the HEAD parses");
+        assert!(!get.body.is_empty());
+    }
+}
+
 #[test]
 fn bucket_properties_round_trip_and_take_effect() {
     let s = Server::start();

@@ -362,8 +362,10 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         if let Some(n) = sel.parts_count {
             resp.push_header("x-amz-mp-parts-count", n.to_string());
         }
-        // Checksums describe whole objects: only on request, and never on a partial answer.
+        // Checksums describe whole objects: only on request, and never on a partial answer (an
+        // empty part answers 200 but is not the whole object).
         if sel.status == 200
+            && sel.len == meta.size
             && call.header("x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
             && let Some(f) = &meta.flex_checksum
         {
