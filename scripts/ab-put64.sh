@@ -5,6 +5,7 @@
 #
 #   scripts/ab-put64.sh /tmp/keel-old target/release/keel [ROUNDS]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 A=$1; B=$2; ROUNDS=${3:-3}
 W=$(mktemp -d /tmp/keel-ab-XXXX)
 PID=
@@ -15,12 +16,12 @@ for round in $(seq "$ROUNDS"); do
     rm -rf "$W/d"
     taskset -c 0 "$bin" serve --mountpath "$W/d" --listen 127.0.0.1:18340 --anonymous --sync none --threads 1 > "$W/log" 2>&1 &
     PID=$!
-    for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18340/ && break; sleep 0.1; done
+    wait_port 18340
     curl -sf -X PUT http://127.0.0.1:18340/bench > /dev/null
     r=$(for _ in 1 2 3 4 5 6; do
       taskset -c 1 curl -sf -X PUT -T "$W/obj" -o /dev/null -w '%{speed_upload}\n' http://127.0.0.1:18340/bench/up
     done | tail -5 | sort -g | sed -n 3p)
-    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+    stop_pid "$PID"; PID=
     printf 'round %s  %-40s %6.0f MB/s\n' "$round" "$bin" "$(echo "$r / 1000000" | bc -l)"
   done
 done

@@ -12,6 +12,7 @@
 #   OPS=put SHARED=0 PUT_MPS= TMPDIR=/dev/shm scripts/scale.sh   # PUTs only, data in memory
 # Needs only bash, taskset, python3 and the two binaries (nothing is installed).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN=${BIN:-target/release}
 DUR=${DUR:-5}
 CPUS=$(nproc)
@@ -34,14 +35,9 @@ start() { # shards, cpu list; MPS mountpaths (directories of one file system)
   taskset -c "$2" "$BIN/keel" serve --listen 127.0.0.1:$PORT "${m[@]}" --anonymous \
     --sync none --threads "$1" > "$W/keel.out" 2>&1 &
   PID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0; sleep 0.1; done
-  cat "$W/keel.out"; return 1
+  wait_port "$PORT" || { cat "$W/keel.out"; return 1; }
 }
-stop() {
-  kill "$PID"
-  for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=
-}
+stop() { stop_pid "$PID"; PID=; }
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 # Per-thread CPU ticks of the server, summed by thread name without digits (keel-shard-N).
 threads() {

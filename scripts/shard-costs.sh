@@ -10,6 +10,7 @@
 #   cargo build --release -p keel -p keel-benches && scripts/shard-costs.sh
 #   BIN=dir-with-keel-and-keel-bench DUR=5 scripts/shard-costs.sh
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN=${BIN:-target/release}
 DUR=${DUR:-5}
 CPUS=$(nproc)
@@ -25,14 +26,9 @@ start() { # extra keel args...
   taskset -c 0 "$BIN/keel" serve --listen 127.0.0.1:$PORT --mountpath "$W/data" --sync none --threads 1 "$@" \
     > "$W/keel.out" 2>&1 &
   PID=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0; sleep 0.1; done
-  cat "$W/keel.out"; return 1
+  wait_port "$PORT" || { cat "$W/keel.out"; return 1; }
 }
-stop() {
-  kill "$PID"
-  for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=
-}
+stop() { stop_pid "$PID"; PID=; }
 bench() { # field (ops_per_sec|mb_per_sec), keel-bench args...
   local f=$1; shift
   taskset -c "$LOAD" "$BIN/keel-bench" --endpoint http://127.0.0.1:$PORT --duration "${DUR}s" --threads "$CT" \

@@ -57,5 +57,5 @@ pub use meta::{
 };
 pub use mountpath::Mountpath;
 pub use multipart::{CompleteOptions, CompletePart, UploadOptions};
-pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition};
+pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition, etag_list_matches};
 pub use store::{Store, StoreConfig};

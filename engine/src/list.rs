@@ -122,15 +122,14 @@ impl Store {
             let Some(mut b) = best else { break };
             // The same key on two mountpaths (placed before a mountpath was added, overwritten
             // after): list it once, and the copy a GET serves, the owner's, where it has one.
-            let head_is = |c: &Cursor, k: &fjall::Slice| c.head.as_ref().is_some_and(|(h, _)| h == k);
-            let first = cursors[b].head.as_ref().map(|(k, _)| k.clone()).expect("picked cursor has a head");
-            if cursors.iter().enumerate().any(|(i, c)| i != b && head_is(c, &first))
+            let holds = |c: &Cursor, k: &[u8]| c.head.as_ref().is_some_and(|(h, _)| &h[..] == k);
+            let first = &cursors[b].head.as_ref().expect("picked cursor has a head").0[..];
+            if cursors.iter().enumerate().any(|(i, c)| i != b && holds(c, first))
                 && let Some(key) = (m.key_of)(&first[base..])
+                && let owner = self.owner_index(m.bucket, key)
+                && cursors.get(owner).is_some_and(|c| holds(c, first))
             {
-                let owner = self.owner_index(m.bucket, key);
-                if cursors.get(owner).is_some_and(|c| head_is(c, &first)) {
-                    b = owner;
-                }
+                b = owner;
             }
             let (ikey, value) = cursors[b].head.clone().expect("picked cursor has a head");
             for (i, c) in cursors.iter_mut().enumerate() {

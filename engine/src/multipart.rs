@@ -286,10 +286,7 @@ impl Store {
         let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
             Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
             Error::ConditionFailed { op: 1 } => Error::NoSuchUpload,
-            Error::ConditionFailed { op } if op == object_op => match condition {
-                WriteCondition::EtagMatches(_) => Error::WriteConflict,
-                _ => Error::PreconditionFailed,
-            },
+            Error::ConditionFailed { op } if op == object_op => condition.refused(),
             // A part changed under us: the client raced its own upload.
             Error::ConditionFailed { op } => {
                 Error::InvalidPart { part_number: parts.get(op - 2).map_or(0, |p| p.part_number) }

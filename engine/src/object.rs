@@ -35,10 +35,27 @@ pub enum WriteCondition {
 }
 
 impl WriteCondition {
-    /// Whether `etag` (unquoted) satisfies an `If-Match` list.
-    pub fn etag_matches(list: &str, etag: &str) -> bool {
-        list.split(',').map(|t| t.trim().trim_matches('"')).any(|t| t == "*" || t.eq_ignore_ascii_case(etag))
+    /// What a commit whose precondition no longer held means: for If-Match, that another write
+    /// replaced the checked object in between; otherwise that the condition failed.
+    pub(crate) fn refused(&self) -> Error {
+        match self {
+            WriteCondition::EtagMatches(_) => Error::WriteConflict,
+            _ => Error::PreconditionFailed,
+        }
     }
+}
+
+/// True when the comma-separated entity-tag list (`If-Match`, `If-None-Match`) matches `etag`
+/// (unquoted), or is `*`. Weak tags compare by their value.
+pub fn etag_list_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| {
+        if t == "*" {
+            return true;
+        }
+        let t = t.strip_prefix("W/").unwrap_or(t);
+        let t = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(t);
+        t == etag
+    })
 }
 
 /// What a PUT carries besides its bytes.
@@ -335,7 +352,6 @@ impl PutWriter {
                 Error::ConditionFailed { .. }
                 | Error::PreconditionFailed
                 | Error::WriteConflict
-                | Error::NoSuchObject
                 | Error::NoSuchBucket
                 | Error::NoSuchUpload,
             ) => self.commit_sent = false,

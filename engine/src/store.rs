@@ -14,7 +14,7 @@ use crate::keys;
 use crate::limits;
 use crate::meta::{BucketMeta, ObjectId, ObjectMeta};
 use crate::mountpath::{self, Mountpath};
-use crate::object::WriteCondition;
+use crate::object::{WriteCondition, etag_list_matches};
 use crate::placement;
 
 /// How to open a store.
@@ -136,7 +136,7 @@ impl Store {
 
     /// The mountpath that owns `bucket/key`.
     pub fn owner(&self, bucket: &str, key: &str) -> &Arc<Mountpath> {
-        &self.mountpaths[placement::owner(&self.mountpath_ids, bucket, key.as_bytes())]
+        &self.mountpaths[self.owner_index(bucket, key.as_bytes())]
     }
 
     // ---- buckets ----
@@ -361,42 +361,40 @@ impl Store {
         key: &str,
         condition: &'c WriteCondition,
     ) -> Result<WriteGuard<'c>> {
-        let ikey = keys::object_index_key(bucket, key.as_bytes());
         let precondition = match condition {
             WriteCondition::Always => Precondition::None,
-            // A copy from before a mountpath was added counts as existing too.
-            WriteCondition::Absent => match mp.index.get(Table::Objects, &ikey)? {
-                Some(_) => return Err(Error::PreconditionFailed),
-                None => match self.locate(bucket, key) {
-                    Ok(_) => return Err(Error::PreconditionFailed),
-                    Err(Error::NoSuchObject) => Precondition::Absent,
-                    Err(e) => return Err(e),
-                },
+            // Every mountpath is asked: a copy from before a mountpath was added exists too.
+            WriteCondition::Absent => match self.locate(bucket, key) {
+                Ok(_) => return Err(Error::PreconditionFailed),
+                Err(Error::NoSuchObject) => Precondition::Absent,
+                Err(e) => return Err(e),
             },
-            WriteCondition::EtagMatches(list) => match mp.index.get(Table::Objects, &ikey)? {
-                Some(raw) => {
-                    if !WriteCondition::etag_matches(list, &ObjectMeta::decode(&raw)?.etag()) {
-                        return Err(Error::PreconditionFailed);
+            WriteCondition::EtagMatches(list) => {
+                match mp.index.get(Table::Objects, &keys::object_index_key(bucket, key.as_bytes()))? {
+                    Some(raw) => {
+                        if !etag_list_matches(list, &ObjectMeta::decode(&raw)?.etag()) {
+                            return Err(Error::PreconditionFailed);
+                        }
+                        Precondition::Equals(raw.to_vec())
                     }
-                    Precondition::Equals(raw.to_vec())
-                }
-                // Written before a mountpath was added: the copy lives elsewhere, the owner has
-                // none. (A DELETE of that copy racing this write is not caught: known limit.)
-                None => {
-                    let (_, current) = self.locate(bucket, key)?;
-                    if !WriteCondition::etag_matches(list, &current.etag()) {
-                        return Err(Error::PreconditionFailed);
+                    // Written before a mountpath was added: the copy lives elsewhere, the owner has
+                    // none. (A DELETE of that copy racing this write is not caught: known limit.)
+                    None => {
+                        let (_, current) = self.locate(bucket, key)?;
+                        if !etag_list_matches(list, &current.etag()) {
+                            return Err(Error::PreconditionFailed);
+                        }
+                        Precondition::Absent
                     }
-                    Precondition::Absent
                 }
-            },
+            }
         };
         Ok(WriteGuard { condition, precondition })
     }
 
-    /// Commits an object record (after `write_guard`); the record it replaces (if any) has its
-    /// data files removed.
-    /// The bucket must still exist when the commit applies.
+    /// Commits an object record (after `write_guard`, and after `meta.check()`: both can fail, and
+    /// must before the commit is sent); the record it replaces (if any) has its data files
+    /// removed. The bucket must still exist when the commit applies.
     pub(crate) async fn commit_object(
         &self,
         mp: &Arc<Mountpath>,
@@ -406,18 +404,13 @@ impl Store {
         dirs: DirSet,
         guard: WriteGuard<'_>,
     ) -> Result<()> {
-        meta.check()?;
         let WriteGuard { condition, precondition } = guard;
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(precondition);
         let bucket_check = IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present);
         let previous = mp.index.commit(vec![bucket_check, op], dirs).await.map_err(|e| match e {
             Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
-            // Another write replaced the record between the check and the commit.
-            Error::ConditionFailed { .. } if matches!(condition, WriteCondition::EtagMatches(_)) => {
-                Error::WriteConflict
-            }
-            Error::ConditionFailed { .. } => Error::PreconditionFailed,
+            Error::ConditionFailed { .. } => condition.refused(),
             e => e,
         })?;
         self.release_previous(mp, previous.into_iter().nth(1).and_then(|v| v.into_iter().next())).await;
@@ -456,5 +449,51 @@ fn clone_err(e: &Error) -> Error {
         Error::MountpathFull { mountpath } => Error::MountpathFull { mountpath: mountpath.clone() },
         Error::ShuttingDown => Error::ShuttingDown,
         other => Error::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::IoBuffer;
+    use crate::object::PutOptions;
+
+    /// An If-Match write whose object is replaced after its check but before its commit is
+    /// refused as a conflict, and the overtaking write stands.
+    #[test]
+    fn an_if_match_write_overtaken_after_its_check_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig {
+            mountpaths: vec![dir.path().join("mp")],
+            sync: SyncMode::None,
+            index: Default::default(),
+            odirect: false,
+            faults: None,
+        })
+        .unwrap();
+        let rt = compio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            store.create_bucket("race", "me").await.unwrap();
+            let put = |data: &'static [u8]| {
+                let store = store.clone();
+                async move {
+                    let mut w = store.put_writer("race", "k", Some(data.len() as u64), None).unwrap();
+                    let mut b = IoBuffer::with_capacity(data.len());
+                    b.extend_from_slice(data);
+                    w.write(b).await.0.unwrap();
+                    w.finish(PutOptions::default()).await.unwrap()
+                }
+            };
+            let first = put(b"one").await;
+            let condition = WriteCondition::EtagMatches(format!("\"{}\"", first.etag()));
+            let mp = store.owner("race", "k").clone();
+            let guard = store.write_guard(&mp, "race", "k", &condition).unwrap();
+            let second = put(b"two").await;
+            let r = store.commit_object(&mp, "race", "k", &first, DirSet::default(), guard).await;
+            assert!(matches!(r, Err(Error::WriteConflict)), "{r:?}");
+            assert_eq!(store.head_object("race", "k").unwrap().etag(), second.etag());
+            // Checked against the new ETag, the same write is refused before anything is sent.
+            assert!(matches!(store.write_guard(&mp, "race", "k", &condition), Err(Error::PreconditionFailed)));
+        });
     }
 }

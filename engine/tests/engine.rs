@@ -394,27 +394,34 @@ fn injected_faults_never_break_the_model() {
     assert!(injected >= 6, "faults were hit ({injected})");
 }
 
+/// Writes keys `k00`..`k39` (each `old`, returning their ETags) into `bucket` with mountpath `a`
+/// alone, then opens the store with `a` and a new `b`: the keys `b` now owns live on `a` only.
+/// Returns the store, the keys, their ETags, and which of them `b` owns.
+fn grown_store(dir: &Path, bucket: &str) -> (Arc<Store>, Vec<String>, Vec<String>, Vec<usize>) {
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    let mut etags = Vec::new();
+    rt().block_on(async {
+        let store = open(&[dir.join("a")]);
+        store.create_bucket(bucket, "me").await.unwrap();
+        for k in &keys {
+            etags.push(put(&store, bucket, k, b"old").await.etag());
+        }
+    });
+    let store = open(&[dir.join("a"), dir.join("b")]);
+    rt().block_on(store.repair_buckets()).unwrap();
+    let moved: Vec<usize> =
+        (0..keys.len()).filter(|&i| Arc::ptr_eq(store.owner(bucket, &keys[i]), &store.mountpaths()[1])).collect();
+    assert!(moved.len() > 5, "some keys belong to the new mountpath");
+    (store, keys, etags, moved)
+}
+
 /// A key written before a mountpath was added and overwritten after it (so that two mountpaths
 /// hold a copy until a rebalance) reads, lists and deletes as one object: the new copy.
 #[test]
 fn overwrites_after_adding_a_mountpath_read_list_and_delete_as_one() {
     let dir = tempfile::tempdir().unwrap();
-    let one = vec![dir.path().join("a")];
-    let two = vec![dir.path().join("a"), dir.path().join("b")];
-    let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    let (store, keys, _, _) = grown_store(dir.path(), "grow");
     rt().block_on(async {
-        let store = open(&one);
-        store.create_bucket("grow", "me").await.unwrap();
-        for k in &keys {
-            put(&store, "grow", k, b"old").await;
-        }
-    });
-    rt().block_on(async {
-        let store = open(&two);
-        store.repair_buckets().await.unwrap();
-        let moved: Vec<&String> =
-            keys.iter().filter(|k| Arc::ptr_eq(store.owner("grow", k), &store.mountpaths()[1])).collect();
-        assert!(moved.len() > 5, "some keys belong to the new mountpath");
         for k in &keys {
             put(&store, "grow", k, b"new copy").await;
         }
@@ -484,23 +491,8 @@ fn conditional_writes_on_one_etag_let_exactly_one_win() {
 #[test]
 fn conditions_see_copies_on_other_mountpaths() {
     let dir = tempfile::tempdir().unwrap();
-    let one = vec![dir.path().join("a")];
-    let two = vec![dir.path().join("a"), dir.path().join("b")];
-    let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
-    let mut etags = Vec::new();
+    let (store, keys, etags, moved) = grown_store(dir.path(), "cond");
     rt().block_on(async {
-        let store = open(&one);
-        store.create_bucket("cond", "me").await.unwrap();
-        for k in &keys {
-            etags.push(put(&store, "cond", k, b"old").await.etag());
-        }
-    });
-    rt().block_on(async {
-        let store = open(&two);
-        store.repair_buckets().await.unwrap();
-        let moved: Vec<usize> =
-            (0..keys.len()).filter(|&i| Arc::ptr_eq(store.owner("cond", &keys[i]), &store.mountpaths()[1])).collect();
-        assert!(moved.len() > 5);
         let put_if = |k: &str, condition: engine::WriteCondition| {
             let store = store.clone();
             let k = k.to_owned();

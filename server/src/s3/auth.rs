@@ -520,12 +520,13 @@ where
     s.push('\n');
     s.push_str(&canonical_query(query, presigned));
     s.push('\n');
+    let listed = signed_headers.split(';').count();
     let mut names: Vec<&str> = signed_headers.split(';').filter(|n| !n.is_empty()).collect();
     if names.is_empty() || names.len() > limits::HEADER_COUNT_MAX {
         return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "SignedHeaders is empty or too long"));
     }
-    // Clients send the list sorted; then it is its own canonical form.
-    let sorted = names.windows(2).all(|w| w[0] <= w[1]);
+    // Clients send the list sorted and without empty names: then it is its own canonical form.
+    let as_sent = names.len() == listed && names.windows(2).all(|w| w[0] <= w[1]);
     names.sort_unstable();
     for name in &names {
         let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -540,7 +541,7 @@ where
         s.push('\n');
     }
     s.push('\n');
-    if sorted && !signed_headers.contains(";;") && !signed_headers.starts_with(';') && !signed_headers.ends_with(';') {
+    if as_sent {
         s.push_str(signed_headers);
     } else {
         s.push_str(&names.join(";"));
@@ -558,7 +559,7 @@ fn push_collapsed(out: &mut String, v: &str) {
         return;
     }
     let mut space = false;
-    for c in v.trim().chars() {
+    for c in v.chars() {
         if c == ' ' || c == '\t' {
             space = true;
         } else {
@@ -847,6 +848,8 @@ mod tests {
         let unsorted = canonical_request("GET", "/", "", "x-amz-date;host", get, "p", false).unwrap();
         assert_eq!(sorted, unsorted);
         assert!(sorted.ends_with("\n\nhost;x-amz-date\np"), "{sorted}");
+        let gaps = canonical_request("GET", "/", "", ";host;;x-amz-date;", get, "p", false).unwrap();
+        assert_eq!(gaps, sorted, "empty names are dropped from the list");
         let upper = canonical_request("GET", "/", "", "Host;x-amz-date", get, "p", false).unwrap();
         assert!(upper.contains("host:h\n"), "{upper}");
     }

@@ -21,17 +21,7 @@ pub struct Conditions<'a> {
     pub if_unmodified_since: Option<&'a str>,
 }
 
-/// True when the comma-separated entity-tag list matches `etag` (unquoted), or is `*`.
-pub fn etag_list_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|t| {
-        if t == "*" {
-            return true;
-        }
-        let t = t.strip_prefix("W/").unwrap_or(t);
-        let t = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(t);
-        t == etag
-    })
-}
+pub use engine::etag_list_matches;
 
 impl Conditions<'_> {
     /// Evaluates in RFC order: If-Match, else If-Unmodified-Since; then If-None-Match, else

@@ -257,3 +257,16 @@ impl From<engine::Error> for S3Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditional_write_errors_map_to_their_s3_codes() {
+        let e = S3Error::from(engine::Error::WriteConflict);
+        assert_eq!((e.status(), e.code.as_str()), (409, "ConditionalRequestConflict"));
+        let e = S3Error::from(engine::Error::PreconditionFailed);
+        assert_eq!((e.status(), e.code.as_str()), (412, "PreconditionFailed"));
+    }
+}

@@ -90,7 +90,7 @@ pub(crate) fn put_precondition(call: &Call<'_>) -> Result<WriteCondition, S3Erro
         (None, Some(_)) => Err(S3Error::new(S3ErrorCode::NotImplemented, "If-None-Match on PUT supports only *")),
         (Some(list), None) => {
             let current = call.ctx.store.lookup(call.bucket(), call.key())?;
-            if !WriteCondition::etag_matches(list, &current.meta.etag()) {
+            if !engine::etag_list_matches(list, &current.meta.etag()) {
                 return Err(S3Error::code(S3ErrorCode::PreconditionFailed));
             }
             Ok(WriteCondition::EtagMatches(list.to_owned()))
