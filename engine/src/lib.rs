@@ -52,10 +52,10 @@ pub use index::{IndexConfig, SyncMode};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
-    BucketAcl, BucketMeta, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta, SystemMeta,
-    UploadMeta, Versioning,
+    BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta,
+    SystemMeta, UploadMeta, Versioning,
 };
 pub use mountpath::Mountpath;
-pub use multipart::{CompleteOptions, CompletePart, UploadOptions};
+pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, UploadOptions};
 pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition, etag_list_matches};
 pub use store::{Store, StoreConfig};

@@ -2,30 +2,42 @@
 //!
 //! Every record starts with a format byte; fields follow in a fixed order. Integers are
 //! little-endian; `bytes` is a `u32` length followed by that many bytes; `str` is `bytes` holding
-//! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present.
+//! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
+//! the newest format; older formats still decode.
 //!
-//! Object record, format 1:
+//! Object record, format 2:
 //! ```text
-//! 0      u8      format = 1
+//! 0      u8      format = 2
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
 //! 33     u32     parts count of the ETag (0 = single-part ETag)
-//!        u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
+//! 37     u64     epoch: the node generation that wrote the record (mountpath reconciliation, D24)
+//! 45     u8      canned ACL (0 private, 1 public-read, 2 authenticated-read)
+//! 46     u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
 //!        opt<str> content-type, content-encoding, content-disposition, cache-control,
 //!                 expires, content-language (in this order)
 //!        u16     user metadata pairs, each str name, str value
 //!        opt<(u8 algorithm, bytes value, u32 composite parts)> flexible checksum
+//!        opt<str> the multipart upload this object completed (a repeated Complete answers again)
 //!        u8      data location: 0 inline (bytes), 1 file (u128 id),
 //!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
-//!                opt<bytes> the part's stored checksum, of the object's stored kind; a
-//!                multipart object's own stored checksum value is empty)
+//!                opt<bytes> the part's stored checksum, of the object's stored kind (a
+//!                multipart object's own stored checksum value is empty), opt<flexible
+//!                checksum> the part's)
 //! ```
+//! Format 1 is format 2 without the epoch, the ACL, the upload id and the parts' flexible
+//! checksums: it reads as epoch 0, private, none.
+//!
 //! Upload and part records (multipart uploads in progress) are described at `UploadMeta` and
 //! `PartMeta`.
-//! Bucket record, format 1: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
+//!
+//! Bucket record, format 2: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
 //! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
-//! 1 public-read)`.
+//! 1 public-read, 2 authenticated-read), u8 policy (0 none, 1 public-read: every object readable
+//! by anyone), u64 incarnation (random, new at every creation), str location constraint`.
+//! Format 1 ends after the acl; its public-read (which let anyone read objects, D18) reads as
+//! acl public-read plus policy public-read, incarnation 0, no location.
 
 use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
 use crate::error::{Error, Result};
@@ -130,7 +142,10 @@ pub struct PartLoc {
     pub id: ObjectId,
     pub size: u64,
     pub md5: [u8; 16],
+    /// The part's stored (bit-rot) checksum, of the object's stored kind.
     pub checksum: Option<Vec<u8>>,
+    /// The part's flexible checksum (`x-amz-checksum-*`), as UploadPart verified it.
+    pub flex: Option<FlexChecksum>,
 }
 
 /// Where an object's bytes are.
@@ -167,6 +182,58 @@ pub struct ObjectMeta {
     pub user: Vec<(String, String)>,
     pub flex_checksum: Option<FlexChecksum>,
     pub data: DataLoc,
+    /// Who may read the object besides its bucket's owner.
+    pub acl: CannedAcl,
+    /// The node generation that wrote this record (D24).
+    pub epoch: u64,
+    /// The multipart upload this object completed, if it did.
+    pub upload_id: Option<String>,
+}
+
+/// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CannedAcl {
+    #[default]
+    Private,
+    PublicRead,
+    AuthenticatedRead,
+}
+
+impl CannedAcl {
+    pub fn code(self) -> u8 {
+        match self {
+            CannedAcl::Private => 0,
+            CannedAcl::PublicRead => 1,
+            CannedAcl::AuthenticatedRead => 2,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<CannedAcl> {
+        Some(match code {
+            0 => CannedAcl::Private,
+            1 => CannedAcl::PublicRead,
+            2 => CannedAcl::AuthenticatedRead,
+            _ => return None,
+        })
+    }
+
+    /// The S3 name (`x-amz-acl` value).
+    pub fn name(self) -> &'static str {
+        match self {
+            CannedAcl::Private => "private",
+            CannedAcl::PublicRead => "public-read",
+            CannedAcl::AuthenticatedRead => "authenticated-read",
+        }
+    }
+}
+
+/// What every object of a bucket allows besides ACLs: a canned bucket policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BucketPolicy {
+    #[default]
+    None,
+    /// Anyone may read every object (AWS's `s3:GetObject` for `"*"` on `bucket/*`).
+    PublicRead,
 }
 
 impl ObjectMeta {
@@ -209,15 +276,18 @@ impl ObjectMeta {
             _ => 0,
         };
         let mut w = Writer(Vec::with_capacity(128 + inline_len));
-        w.u8(1);
+        w.u8(2);
         w.u64(self.size);
         w.u64(self.mtime_ms);
         w.raw(&self.md5);
         w.u32(self.etag_parts);
+        w.u64(self.epoch);
+        w.u8(self.acl.code());
         w.u8(self.stored_checksum.kind.code());
         w.bytes(&self.stored_checksum.value);
         write_headers(&mut w, &self.system, &self.user);
         FlexChecksum::write_opt(&self.flex_checksum, &mut w);
+        w.opt_str(self.upload_id.as_deref());
         match &self.data {
             DataLoc::Inline(b) => {
                 w.u8(0);
@@ -241,6 +311,7 @@ impl ObjectMeta {
                             w.bytes(c);
                         }
                     }
+                    FlexChecksum::write_opt(&p.flex, &mut w);
                 }
             }
         }
@@ -249,7 +320,8 @@ impl ObjectMeta {
 
     pub fn decode(buf: &[u8]) -> Result<ObjectMeta> {
         let mut r = Reader(buf);
-        if r.u8()? != 1 {
+        let format = r.u8()?;
+        if format != 1 && format != 2 {
             return Err(Error::BadMeta("unknown object record format"));
         }
         let size = r.u64()?;
@@ -259,10 +331,16 @@ impl ObjectMeta {
         }
         let md5 = r.array16()?;
         let etag_parts = r.u32()?;
+        let (epoch, acl) = if format >= 2 {
+            (r.u64()?, CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))?)
+        } else {
+            (0, CannedAcl::Private)
+        };
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
         let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
         let (system, user) = read_headers(&mut r)?;
         let flex_checksum = FlexChecksum::read_opt(&mut r)?;
+        let upload_id = if format >= 2 { r.opt_str()? } else { None };
         let data = match r.u8()? {
             0 => DataLoc::Inline(r.bytes()?.to_vec()),
             1 => DataLoc::File(ObjectId(r.u128()?)),
@@ -282,7 +360,8 @@ impl ObjectMeta {
                         1 => Some(r.bytes()?.to_vec()),
                         _ => return Err(Error::BadMeta("part checksum presence")),
                     };
-                    parts.push(PartLoc { id, size, md5, checksum });
+                    let flex = if format >= 2 { FlexChecksum::read_opt(&mut r)? } else { None };
+                    parts.push(PartLoc { id, size, md5, checksum, flex });
                 }
                 DataLoc::Parts(parts)
             }
@@ -291,7 +370,20 @@ impl ObjectMeta {
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        let meta = ObjectMeta { size, mtime_ms, md5, etag_parts, stored_checksum, system, user, flex_checksum, data };
+        let meta = ObjectMeta {
+            size,
+            mtime_ms,
+            md5,
+            etag_parts,
+            stored_checksum,
+            system,
+            user,
+            flex_checksum,
+            data,
+            acl,
+            epoch,
+            upload_id,
+        };
         meta.check()?;
         Ok(meta)
     }
@@ -306,14 +398,6 @@ pub enum Versioning {
     Suspended,
 }
 
-/// Canned ACL of a bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum BucketAcl {
-    #[default]
-    Private,
-    PublicRead,
-}
-
 /// Everything the index knows about one bucket.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct BucketMeta {
@@ -322,13 +406,21 @@ pub struct BucketMeta {
     pub versioning: Versioning,
     pub checksum: ChecksumKind,
     pub validate_on_read: bool,
-    pub acl: BucketAcl,
+    /// Who besides the owner may list the bucket.
+    pub acl: CannedAcl,
+    /// Who besides the owner may read its objects, whatever their ACLs.
+    pub policy: BucketPolicy,
+    /// Random and new at every creation: tells a re-created bucket from the one deleted before
+    /// it under the same name (mountpath reconciliation, D24).
+    pub incarnation: u64,
+    /// The LocationConstraint given at creation (empty: none).
+    pub location: String,
 }
 
 impl BucketMeta {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(32 + self.owner.len()));
-        w.u8(1);
+        let mut w = Writer(Vec::with_capacity(48 + self.owner.len() + self.location.len()));
+        w.u8(2);
         w.u64(self.created_ms);
         w.bytes(self.owner.as_bytes());
         w.u8(match self.versioning {
@@ -338,16 +430,20 @@ impl BucketMeta {
         });
         w.u8(self.checksum.code());
         w.u8(self.validate_on_read as u8);
-        w.u8(match self.acl {
-            BucketAcl::Private => 0,
-            BucketAcl::PublicRead => 1,
+        w.u8(self.acl.code());
+        w.u8(match self.policy {
+            BucketPolicy::None => 0,
+            BucketPolicy::PublicRead => 1,
         });
+        w.u64(self.incarnation);
+        w.bytes(self.location.as_bytes());
         w.0
     }
 
     pub fn decode(buf: &[u8]) -> Result<BucketMeta> {
         let mut r = Reader(buf);
-        if r.u8()? != 1 {
+        let format = r.u8()?;
+        if format != 1 && format != 2 {
             return Err(Error::BadMeta("unknown bucket record format"));
         }
         let created_ms = r.u64()?;
@@ -364,15 +460,26 @@ impl BucketMeta {
             1 => true,
             _ => return Err(Error::BadMeta("validate flag")),
         };
-        let acl = match r.u8()? {
-            0 => BucketAcl::Private,
-            1 => BucketAcl::PublicRead,
-            _ => return Err(Error::BadMeta("acl")),
+        let acl = CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))?;
+        let (policy, incarnation, location) = if format >= 2 {
+            let policy = match r.u8()? {
+                0 => BucketPolicy::None,
+                1 => BucketPolicy::PublicRead,
+                _ => return Err(Error::BadMeta("policy")),
+            };
+            (policy, r.u64()?, r.str()?)
+        } else {
+            // Format 1's public-read let anyone read the objects too (D18).
+            if acl == CannedAcl::AuthenticatedRead {
+                return Err(Error::BadMeta("acl"));
+            }
+            let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };
+            (policy, 0, String::new())
         };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl })
+        Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl, policy, incarnation, location })
     }
 }
 
@@ -407,9 +514,10 @@ fn read_headers(r: &mut Reader<'_>) -> Result<(SystemMeta, Vec<(String, String)>
 
 /// A multipart upload in progress.
 ///
-/// Format 1: `u8 format, u64 created ms, str initiator, u8 stored checksum kind,
+/// Format 2: `u8 format, u64 created ms, str initiator, u8 stored checksum kind,
 /// opt<(u8 flexible checksum algorithm, u8 type: 0 composite, 1 full object)>`, then the headers
-/// as in an object record.
+/// as in an object record, then `u8` the canned ACL the object gets. Format 1 has no ACL
+/// (private).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct UploadMeta {
     pub created_ms: u64,
@@ -418,12 +526,13 @@ pub struct UploadMeta {
     pub flex: Option<(FlexAlgorithm, FlexType)>,
     pub system: SystemMeta,
     pub user: Vec<(String, String)>,
+    pub acl: CannedAcl,
 }
 
 impl UploadMeta {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(64));
-        w.u8(1);
+        w.u8(2);
         w.u64(self.created_ms);
         w.bytes(self.initiator.as_bytes());
         w.u8(self.checksum.code());
@@ -436,12 +545,14 @@ impl UploadMeta {
             }
         }
         write_headers(&mut w, &self.system, &self.user);
+        w.u8(self.acl.code());
         w.0
     }
 
     pub fn decode(buf: &[u8]) -> Result<UploadMeta> {
         let mut r = Reader(buf);
-        if r.u8()? != 1 {
+        let format = r.u8()?;
+        if format != 1 && format != 2 {
             return Err(Error::BadMeta("unknown upload record format"));
         }
         let created_ms = r.u64()?;
@@ -461,10 +572,12 @@ impl UploadMeta {
             _ => return Err(Error::BadMeta("flex algorithm presence")),
         };
         let (system, user) = read_headers(&mut r)?;
+        let acl =
+            if format >= 2 { CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))? } else { CannedAcl::Private };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user })
+        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user, acl })
     }
 }
 
@@ -607,7 +720,7 @@ impl ObjectMeta {
     /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
     pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
         let mut r = Reader(buf);
-        if r.u8()? != 1 {
+        if !matches!(r.u8()?, 1 | 2) {
             return Err(Error::BadMeta("unknown object record format"));
         }
         let size = r.u64()?;
@@ -642,6 +755,9 @@ mod tests {
             user: vec![("a".into(), "b".into()), ("ü".into(), "".into())],
             flex_checksum: Some(FlexChecksum { algorithm: FlexAlgorithm::Crc32, value: vec![9, 9, 9, 9], parts: 0 }),
             data,
+            acl: CannedAcl::PublicRead,
+            epoch: 42,
+            upload_id: Some("0123456789abcdef0123456789ab".into()),
         }
     }
 
@@ -652,8 +768,14 @@ mod tests {
             sample(DataLoc::File(ObjectId(0xdead_beef_u128 << 64 | 42)), 1 << 40),
             sample(
                 DataLoc::Parts(vec![
-                    PartLoc { id: ObjectId(1), size: 10, md5: [1; 16], checksum: None },
-                    PartLoc { id: ObjectId(2), size: 5, md5: [2; 16], checksum: Some(vec![1, 2]) },
+                    PartLoc { id: ObjectId(1), size: 10, md5: [1; 16], checksum: None, flex: None },
+                    PartLoc {
+                        id: ObjectId(2),
+                        size: 5,
+                        md5: [2; 16],
+                        checksum: Some(vec![1, 2]),
+                        flex: Some(FlexChecksum { algorithm: FlexAlgorithm::Sha1, value: vec![3; 20], parts: 0 }),
+                    },
                 ]),
                 15,
             ),
@@ -686,6 +808,7 @@ mod tests {
             flex: Some((FlexAlgorithm::Sha256, FlexType::FullObject)),
             system: SystemMeta { content_type: Some("a/b".into()), ..Default::default() },
             user: vec![("k".into(), "v".into())],
+            acl: CannedAcl::AuthenticatedRead,
         };
         assert_eq!(UploadMeta::decode(&u.encode()).unwrap(), u);
         let p = PartMeta {
@@ -711,10 +834,67 @@ mod tests {
             versioning: Versioning::Suspended,
             checksum: ChecksumKind::Crc32c,
             validate_on_read: true,
-            acl: BucketAcl::PublicRead,
+            acl: CannedAcl::AuthenticatedRead,
+            policy: BucketPolicy::PublicRead,
+            incarnation: 0xfeed,
+            location: "eu-west-1".into(),
         };
-        assert_eq!(BucketMeta::decode(&b.encode()).unwrap(), b);
-        assert!(BucketMeta::decode(&[2]).is_err());
+        let enc = b.encode();
+        assert_eq!(BucketMeta::decode(&enc).unwrap(), b);
+        for cut in 0..enc.len() {
+            assert!(BucketMeta::decode(&enc[..cut]).is_err());
+        }
+        assert!(BucketMeta::decode(&[3]).is_err());
+    }
+
+    /// Records written by the format-1 encoder (before D24) still read, with their defaults.
+    #[test]
+    fn format_1_records_still_decode() {
+        let mut w = Writer(Vec::new());
+        w.u8(1);
+        w.u64(3);
+        w.u64(1_700_000_000_000);
+        w.raw(&[9; 16]);
+        w.u32(0);
+        w.u8(ChecksumKind::Xxhash.code());
+        w.bytes(&[1; 8]);
+        write_headers(&mut w, &SystemMeta { content_type: Some("a/b".into()), ..Default::default() }, &[]);
+        w.u8(0);
+        w.u8(0);
+        w.bytes(b"abc");
+        let m = ObjectMeta::decode(&w.0).unwrap();
+        assert_eq!((m.size, m.epoch, m.acl, m.upload_id.as_deref()), (3, 0, CannedAcl::Private, None));
+        assert_eq!(m.data, DataLoc::Inline(b"abc".to_vec()));
+        assert_eq!(ObjectMeta::decode_summary(&w.0).unwrap().0, 3);
+
+        // A format-1 public-read bucket let anyone read its objects: it keeps doing so.
+        let bucket = |acl: u8| {
+            let mut w = Writer(Vec::new());
+            w.u8(1);
+            w.u64(5);
+            w.bytes(b"AK");
+            w.u8(1);
+            w.u8(ChecksumKind::Md5.code());
+            w.u8(0);
+            w.u8(acl);
+            w.0
+        };
+        let b = BucketMeta::decode(&bucket(1)).unwrap();
+        assert_eq!(
+            (b.acl, b.policy, b.incarnation, b.location.as_str()),
+            (CannedAcl::PublicRead, BucketPolicy::PublicRead, 0, "")
+        );
+        assert_eq!(BucketMeta::decode(&bucket(0)).unwrap().policy, BucketPolicy::None);
+        assert!(BucketMeta::decode(&bucket(2)).is_err());
+
+        let mut w = Writer(Vec::new());
+        w.u8(1);
+        w.u64(9);
+        w.bytes(b"AK");
+        w.u8(ChecksumKind::Md5.code());
+        w.u8(0);
+        write_headers(&mut w, &SystemMeta::default(), &[]);
+        assert_eq!(UploadMeta::decode(&w.0).unwrap().acl, CannedAcl::Private);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::index::{DirSet, IndexOp, Precondition, Table};
 use crate::keys;
 use crate::limits;
-use crate::meta::{DataLoc, FlexChecksum, FlexType, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
+use crate::meta::{CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
 use crate::mountpath::{self, Mountpath};
 use crate::object::{PutWriter, Target, WriteCondition};
 use crate::store::{Store, now_ms};
@@ -27,6 +27,8 @@ pub struct UploadOptions {
     pub system: SystemMeta,
     pub user: Vec<(String, String)>,
     pub flex: Option<(FlexAlgorithm, FlexType)>,
+    /// The canned ACL the completed object gets.
+    pub acl: CannedAcl,
 }
 
 /// One part as CompleteMultipartUpload names it.
@@ -52,9 +54,18 @@ pub struct CompleteOptions {
     /// Smallest size of a part other than the last (`--min-part-size`).
     pub min_part_size: u64,
     /// The whole object's flexible checksum as the client sent it, checked before committing.
-    pub flex_expected: Option<Vec<u8>>,
+    pub flex_expected: Option<ExpectedChecksum>,
     /// `If-None-Match: *` / `If-Match`, as on PUT.
     pub condition: WriteCondition,
+}
+
+/// A completed object's checksum as the client states it (`x-amz-checksum-crc32: xxxx==-3`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedChecksum {
+    pub algorithm: FlexAlgorithm,
+    pub value: Vec<u8>,
+    /// The `-N` of a composite checksum, when given.
+    pub parts: Option<u32>,
 }
 
 impl Store {
@@ -85,6 +96,7 @@ impl Store {
             flex: opts.flex,
             system: opts.system,
             user: opts.user,
+            acl: opts.acl,
         };
         let ops = vec![
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present),
@@ -222,6 +234,7 @@ impl Store {
                 size: rec.size,
                 md5: rec.md5,
                 checksum: Some(rec.stored_checksum.clone()),
+                flex: rec.flex_checksum.clone(),
             });
             ops.push(IndexOp::check(
                 Table::Parts,
@@ -243,7 +256,7 @@ impl Store {
                         _ => return Err(Error::InvalidPart { part_number: p.part_number }),
                     }
                 }
-                Some(match kind {
+                let made = match kind {
                     FlexType::Composite => {
                         let mut h = FlexHasher::new(alg);
                         for (v, _) in &values {
@@ -256,12 +269,21 @@ impl Store {
                         for (v, len) in &values {
                             acc = crc_combine(alg, &acc, v, *len).ok_or(Error::ChecksumAlgorithmMismatch)?;
                         }
-                        if flex_expected.as_ref().is_some_and(|e| e != &acc) {
-                            return Err(Error::ChecksumMismatch { algorithm: alg.name() });
-                        }
                         FlexChecksum { algorithm: alg, value: acc, parts: 0 }
                     }
-                })
+                };
+                // A composite checksum may be stated with or without its `-N`; a full-object one
+                // has none.
+                if let Some(want) = &flex_expected {
+                    let count_ok = match want.parts {
+                        None => true,
+                        Some(n) => made.parts > 0 && n == made.parts,
+                    };
+                    if want.algorithm != alg || want.value != made.value || !count_ok {
+                        return Err(Error::ChecksumMismatch { algorithm: want.algorithm.name() });
+                    }
+                }
+                Some(made)
             }
         };
         let meta = ObjectMeta {
@@ -274,6 +296,9 @@ impl Store {
             user: upload.user,
             flex_checksum,
             data: DataLoc::Parts(locs),
+            acl: upload.acl,
+            epoch: self.epoch(),
+            upload_id: Some(upload_id.to_owned()),
         };
         meta.check()?;
         ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
@@ -322,6 +347,38 @@ impl Store {
         }
         self.remove_files(mp, ids).await;
         Ok(())
+    }
+
+    /// The object a completed upload made, while it is still the key's current object (so a
+    /// repeated CompleteMultipartUpload can answer again).
+    pub fn completed_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<ObjectMeta>> {
+        match self.head_object(bucket, key) {
+            Ok(meta) if meta.upload_id.as_deref() == Some(upload_id) => Ok(Some(meta)),
+            Ok(_) | Err(Error::NoSuchObject) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Aborts every upload of `bucket` (DeleteBucket takes them with it); returns how many.
+    pub(crate) async fn abort_bucket_uploads(&self, bucket: &str) -> Result<usize> {
+        let start = keys::bucket_range_start(bucket, b"");
+        let end = keys::bucket_range_end(bucket);
+        let mut aborted = 0;
+        for mp in self.mountpaths() {
+            if mp.is_poisoned() {
+                continue;
+            }
+            for (k, _) in mp.index.scan(Table::Uploads, &start, &end, usize::MAX)? {
+                let Some((_, upload_id)) = keys::split_upload_suffix(&k[bucket.len() + 1..]) else { continue };
+                let upload_id = upload_id.to_owned();
+                match self.abort_on(mp, k.to_vec(), &upload_id).await {
+                    Ok(()) => aborted += 1,
+                    Err(Error::NoSuchUpload) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(aborted)
     }
 
     /// Aborts every upload started before `created_before_ms`; returns how many.

@@ -69,6 +69,8 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// The flexible checksum the client sent (header or trailer), verified before the commit.
     pub flex_expected: Option<Vec<u8>>,
+    /// Who besides the bucket's owner may read the object.
+    pub acl: crate::meta::CannedAcl,
 }
 
 enum Sink {
@@ -374,6 +376,9 @@ impl PutWriter {
             user: opts.user,
             flex_checksum: sealed.flex,
             data: sealed.data,
+            acl: opts.acl,
+            epoch: self.store.epoch(),
+            upload_id: None,
         };
         let (store, mp, bucket, key) = (self.store.clone(), self.mp.clone(), self.bucket.clone(), self.key.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.
@@ -548,52 +553,93 @@ impl ObjectReader {
     /// of it is sent (whole file, or whole parts of a multipart object): corrupt bytes are never
     /// served. `Error::Corrupt` when they do not match.
     pub async fn verify(&self, start: u64, len: u64) -> Result<()> {
+        self.walk(start, len, None).await
+    }
+
+    /// Copies bytes `start..start + len` into `writer` (CopyObject, UploadPartCopy), checking the
+    /// stored checksum of every segment the range overlaps on the way: a copy reads the bytes
+    /// anyway, and a bit-rotted source must not become a copy with a fresh, matching checksum.
+    /// Bytes of those segments outside the range are read and hashed, not written. On
+    /// `Error::Corrupt` the writer holds part of the copy and must be dropped unfinished.
+    pub async fn copy_verified(&self, start: u64, len: u64, writer: &mut PutWriter) -> Result<()> {
+        self.walk(start, len, Some(writer)).await
+    }
+
+    /// Reads the segments overlapping `start..start + len`: whole, hashing them against their
+    /// stored checksums (unless the object has none), and passing the bytes inside the range to
+    /// `sink` when there is one.
+    async fn walk(&self, start: u64, len: u64, mut sink: Option<&mut PutWriter>) -> Result<()> {
         let kind = self.meta.stored_checksum.kind;
-        if kind == ChecksumKind::None || len == 0 {
+        let end = start.saturating_add(len).min(self.meta.size);
+        if start >= end || (kind == ChecksumKind::None && sink.is_none()) {
             return Ok(());
         }
-        let end = start.saturating_add(len).min(self.meta.size);
-        let wants: Vec<(usize, &[u8])> = match &self.meta.data {
-            DataLoc::Inline(_) | DataLoc::File(_) => vec![(0, self.meta.stored_checksum.value.as_slice())],
-            DataLoc::Parts(parts) => parts
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| {
-                    let s = &self.segments[*i];
-                    s.start < end && start < s.start + s.len
-                })
-                .map(|(i, p)| (i, p.checksum.as_deref().unwrap_or(&[])))
-                .collect(),
-        };
-        let mut buf = crate::buffer::take_buffer();
-        for (i, want) in wants {
-            let seg_start = self.segments[i].start;
-            let seg_len = self.segments[i].len;
-            let mut h = BodyHasher::new(kind);
-            let mut off = 0u64;
-            while off < seg_len {
-                let (r, b) = self.read_at(buf, seg_start + off, limits::IO_BUFFER_BYTES).await;
-                buf = b;
-                match r {
-                    Ok(0) => break,
-                    Ok(n) => {
+        // The buffer lives in a slot so that every way out of the loop below gives it back.
+        let mut slot = Some(crate::buffer::take_buffer());
+        let result = async {
+            for (i, seg) in self.segments.iter().enumerate() {
+                let (seg_start, seg_end) = (seg.start, seg.start + seg.len);
+                if seg_end <= start || end <= seg_start {
+                    continue;
+                }
+                let want: Option<&[u8]> = match &self.meta.data {
+                    _ if kind == ChecksumKind::None => None,
+                    DataLoc::Inline(_) | DataLoc::File(_) => Some(&self.meta.stored_checksum.value),
+                    DataLoc::Parts(parts) => parts[i].checksum.as_deref(),
+                };
+                // Without a checksum to check, only the range itself is read.
+                let (from, to) =
+                    if want.is_some() { (seg_start, seg_end) } else { (start.max(seg_start), end.min(seg_end)) };
+                let mut h = BodyHasher::new(if want.is_some() { kind } else { ChecksumKind::None });
+                let mut pos = from;
+                while pos < to {
+                    let want_bytes = ((to - pos) as usize).min(limits::IO_BUFFER_BYTES);
+                    let buf = slot.take().unwrap_or_else(crate::buffer::take_buffer);
+                    let (r, buf) = self.read_at(buf, pos, want_bytes).await;
+                    let buf = slot.insert(buf);
+                    let n = match r? {
+                        0 => return Err(Error::Corrupt { algorithm: "size" }),
+                        n => n,
+                    };
+                    if want.is_some() {
                         h.update(buf.as_slice());
-                        off += n as u64;
                     }
-                    Err(e) => {
-                        crate::buffer::give_buffer(buf);
-                        return Err(e);
+                    if let Some(w) = sink.as_deref_mut() {
+                        let lo = (start.max(pos) - pos) as usize;
+                        let hi = (end.min(pos + n as u64).max(pos) - pos) as usize;
+                        if lo < hi {
+                            let out = if lo == 0 && hi == n {
+                                slot.take().unwrap_or_else(crate::buffer::take_buffer)
+                            } else {
+                                let mut part = crate::buffer::take_buffer();
+                                part.extend_from_slice(&buf.as_slice()[lo..hi]);
+                                part
+                            };
+                            let (r, back) = w.write(out).await;
+                            crate::buffer::give_buffer(back);
+                            r?;
+                        }
                     }
+                    pos += n as u64;
+                }
+                if let Some(want) = want
+                    && h.finish().1.value != want
+                {
+                    tracing::error!(
+                        mountpath = self.mp.name(),
+                        segment = i,
+                        "stored checksum mismatch: refusing to use the object"
+                    );
+                    return Err(Error::Corrupt { algorithm: kind.name() });
                 }
             }
-            if h.finish().1.value != want {
-                crate::buffer::give_buffer(buf);
-                tracing::error!(mountpath = self.mp.name(), segment = i, "stored checksum mismatch: refusing to serve");
-                return Err(Error::Corrupt { algorithm: kind.name() });
-            }
+            Ok(())
         }
-        crate::buffer::give_buffer(buf);
-        Ok(())
+        .await;
+        if let Some(buf) = slot {
+            crate::buffer::give_buffer(buf);
+        }
+        result
     }
 
     /// Reads up to `want` bytes at `offset` into `buf` (cleared first), staying within one

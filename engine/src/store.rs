@@ -41,6 +41,8 @@ pub struct Store {
     pub(crate) faults: Option<Arc<crate::faults::Faults>>,
     id_high: u64,
     id_counter: AtomicU64,
+    /// This run's node generation, stamped on every record written (D24).
+    epoch: u64,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -90,6 +92,7 @@ impl Store {
             faults: config.faults.clone(),
             id_high: mountpath::random_u64() ^ now_ms().rotate_left(32),
             id_counter: AtomicU64::new(0),
+            epoch: 0,
         };
         Ok(Arc::new(store))
     }
@@ -109,6 +112,11 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// This run's node generation (D24).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn odirect(&self) -> bool {
@@ -160,8 +168,15 @@ impl Store {
     }
 
     pub async fn create_bucket(&self, name: &str, owner: &str) -> Result<BucketMeta> {
+        self.create_bucket_with(name, BucketMeta { owner: owner.to_owned(), ..Default::default() }).await
+    }
+
+    /// Creates a bucket with the given owner, ACL, policy and location (creation time and
+    /// incarnation are set here).
+    pub async fn create_bucket_with(&self, name: &str, mut meta: BucketMeta) -> Result<BucketMeta> {
         keys::validate_bucket_name(name)?;
-        let meta = BucketMeta { created_ms: now_ms(), owner: owner.to_owned(), ..Default::default() };
+        meta.created_ms = now_ms();
+        meta.incarnation = mountpath::random_u64();
         {
             let _guard = self.bucket_guard();
             if self.bucket_exists(name) {
@@ -248,17 +263,18 @@ impl Store {
             });
             return Err(Error::BucketNotEmpty);
         }
+        // Unfinished multipart uploads go with the bucket (as on S3). New ones cannot start: their
+        // commit checks the bucket record, which is gone everywhere.
+        self.abort_bucket_uploads(name).await?;
         Ok(())
     }
 
+    /// True when no mountpath holds an object of the bucket (uploads in progress do not count).
     fn bucket_is_empty(&self, name: &str) -> Result<bool> {
         let start = keys::bucket_range_start(name, b"");
         let end = keys::bucket_range_end(name);
         for mp in &self.mountpaths {
             if !mp.index.scan(Table::Objects, &start, &end, 1)?.is_empty() {
-                return Ok(false);
-            }
-            if !mp.index.scan(Table::Uploads, &start, &end, 1)?.is_empty() {
                 return Ok(false);
             }
         }
@@ -287,6 +303,26 @@ impl Store {
             }
         }
         Err(Error::NoSuchObject)
+    }
+
+    /// Changes an object's canned ACL (PutObjectAcl): its record is rewritten where it lives, on
+    /// condition that it is still the record read (a write that overtakes is retried on).
+    pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: crate::meta::CannedAcl) -> Result<()> {
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        for _ in 0..4 {
+            let (mp, _) = self.locate(bucket, key)?;
+            let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
+            let mut meta = ObjectMeta::decode(&raw)?;
+            meta.acl = acl;
+            meta.epoch = self.epoch;
+            let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode()).when(Precondition::Equals(raw.to_vec()));
+            match mp.index.commit(vec![op], DirSet::default()).await {
+                Ok(_) => return Ok(()),
+                Err(Error::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::WriteConflict)
     }
 
     /// Looks an object up (HEAD, and the first step of GET).

@@ -1,12 +1,15 @@
-//! The operator's endpoint, `/_keel/...` (never a bucket name: `_` is not allowed in one), served
-//! to loopback clients only: bucket properties, as AIStore's `ais bucket props` sets them.
+//! The operator's endpoint, `/_keel/...` (never a bucket name: `_` is not allowed in one): bucket
+//! properties, as AIStore's `ais bucket props` sets them. Every request is signed (SigV4, like
+//! any S3 request) by the bucket's owner or an admin (`--admin AK`); a reverse proxy on the same
+//! host therefore gives remote clients nothing. Only an `--anonymous` server, which signs
+//! nothing, answers unsigned requests here, and then to loopback clients only.
 //!
 //! ```text
 //! GET /_keel/buckets/NAME/props                       -> JSON
-//! PUT /_keel/buckets/NAME/props?checksum=md5&validate_on_read=true&versioning=Enabled&acl=private
+//! PUT /_keel/buckets/NAME/props?checksum=md5&validate_on_read=true&versioning=Enabled&acl=private&policy=public-read
 //! ```
 
-use engine::{BucketAcl, BucketMeta, ChecksumKind, Versioning};
+use engine::{BucketMeta, BucketPolicy, ChecksumKind, Versioning};
 
 use crate::http::{Conn, Request, Response};
 use crate::s3::Ctx;
@@ -16,9 +19,10 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 /// A bucket's properties as JSON.
 pub fn props_json(name: &str, m: &BucketMeta) -> String {
     format!(
-        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?}}}\n",
+        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?}}}\n",
         m.owner,
         crate::time::iso8601_ms(m.created_ms),
+        m.location,
         m.checksum.name(),
         m.validate_on_read,
         match m.versioning {
@@ -26,9 +30,10 @@ pub fn props_json(name: &str, m: &BucketMeta) -> String {
             Versioning::Enabled => "Enabled",
             Versioning::Suspended => "Suspended",
         },
-        match m.acl {
-            BucketAcl::Private => "private",
-            BucketAcl::PublicRead => "public-read",
+        m.acl.name(),
+        match m.policy {
+            BucketPolicy::None => "none",
+            BucketPolicy::PublicRead => "public-read",
         }
     )
 }
@@ -53,16 +58,48 @@ pub fn apply(m: &mut BucketMeta, settings: &[(String, String)]) -> Result<(), St
                 }
             }
             "acl" => {
-                m.acl = match v.as_str() {
-                    "private" => BucketAcl::Private,
-                    "public-read" => BucketAcl::PublicRead,
-                    _ => return Err(format!("acl must be private or public-read, not {v:?}")),
+                m.acl =
+                    crate::s3::access::parse_canned(v, crate::s3::access::AclTarget::Bucket).map_err(|e| e.message)?
+            }
+            "policy" => {
+                m.policy = match v.as_str() {
+                    "none" | "" => BucketPolicy::None,
+                    "public-read" => BucketPolicy::PublicRead,
+                    _ => return Err(format!("policy must be none or public-read, not {v:?}")),
                 }
             }
-            other => return Err(format!("unknown property {other:?} (checksum, validate_on_read, versioning, acl)")),
+            other => {
+                return Err(format!(
+                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy)"
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// Who is asking: `Some(access key)` for a signed request, `None` on an `--anonymous` server
+/// (loopback clients only). Unsigned requests to a server with users are refused.
+fn caller(ctx: &Ctx, req: &Request, loopback: bool) -> Result<Option<String>, S3Error> {
+    if ctx.config.anonymous {
+        return if loopback {
+            Ok(None)
+        } else {
+            Err(S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "An --anonymous server answers the admin endpoint for loopback clients only.",
+            ))
+        };
+    }
+    let now = (crate::time::now_ms() / 1000) as i64;
+    let auth = crate::s3::auth::authenticate(req, &ctx.config.credentials, false, now, None)?;
+    match auth.identity {
+        crate::s3::auth::Identity::User(ak) => Ok(Some(ak)),
+        crate::s3::auth::Identity::Anonymous => Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "The admin endpoint needs a request signed by the bucket's owner or an admin.",
+        )),
+    }
 }
 
 pub async fn serve(
@@ -74,26 +111,33 @@ pub async fn serve(
     request_id: &str,
 ) -> Response {
     let fail = |e: S3Error| error_response(&e, &req.path, request_id);
-    if !loopback {
-        return fail(S3Error::new(S3ErrorCode::AccessDenied, "The admin endpoint answers loopback clients only."));
-    }
+    let caller = match caller(ctx, req, loopback) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     let Some(bucket) = rest.strip_prefix("buckets/").and_then(|r| r.strip_suffix("/props")) else {
         return fail(S3Error::new(S3ErrorCode::NoSuchKey, "Unknown admin endpoint."));
     };
+    let current = match ctx.store.bucket(bucket) {
+        Ok(m) => m,
+        Err(e) => return fail(e.into()),
+    };
+    if let Some(ak) = &caller
+        && !(ctx.config.credentials.is_admin(ak) || current.owner == *ak)
+    {
+        return fail(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "Only the bucket's owner or an admin may read or change its properties.",
+        ));
+    }
     let json = |m: &BucketMeta| Response::with_body(200, "application/json", props_json(bucket, m).into_bytes());
     match req.method {
-        crate::http::Method::Get => match ctx.store.bucket(bucket) {
-            Ok(m) => json(&m),
-            Err(e) => fail(e.into()),
-        },
+        crate::http::Method::Get => json(&current),
         crate::http::Method::Put => {
             let Some(q) = crate::s3::op::Query::parse(&req.query) else {
                 return fail(S3Error::code(S3ErrorCode::InvalidURI));
             };
-            let mut current = match ctx.store.bucket(bucket) {
-                Ok(m) => m,
-                Err(e) => return fail(e.into()),
-            };
+            let mut current = current;
             if let Err(msg) = apply(&mut current, &q.0) {
                 return fail(S3Error::new(S3ErrorCode::InvalidArgument, msg));
             }
@@ -105,6 +149,7 @@ pub async fn serve(
                     m.validate_on_read = want.validate_on_read;
                     m.versioning = want.versioning;
                     m.acl = want.acl;
+                    m.policy = want.policy;
                 })
                 .await
             {

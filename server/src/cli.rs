@@ -15,6 +15,7 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     println!("threads = {}", c.threads);
     println!("sync = {:?}", if c.sync == engine::SyncMode::Always { "always" } else { "none" });
     println!("users = {:?}", c.users.iter().map(|(ak, _)| format!("{ak}:****")).collect::<Vec<_>>());
+    println!("admins = {:?}", c.admins);
     println!("anonymous = {}", c.anonymous);
     println!("s3_prefix = {:?}", c.s3_prefix);
     println!("domain = {:?}", c.domain.as_deref().unwrap_or(""));
@@ -38,12 +39,52 @@ fn open_offline(cfg: &ServeConfig) -> Result<std::sync::Arc<engine::Store>, Stri
     .map_err(|e| format!("cannot open the mountpaths (is keel running on them? use --endpoint): {e}"))
 }
 
-/// One HTTP/1.1 request to a running keel's admin endpoint.
-fn admin_request(endpoint: &str, method: &str, path: &str) -> Result<String, String> {
+/// The key pair the admin subcommands sign with: `--access-key/--secret-key`, else the
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or `KEEL_ACCESS_KEY`/`KEEL_SECRET_KEY` environment,
+/// else the credentials keel generated in the first mountpath.
+fn client_keys(args: &ServeArgs) -> Result<(String, String), String> {
+    if let (Some(a), Some(s)) = (&args.access_key, &args.secret_key) {
+        return Ok((a.clone(), s.clone()));
+    }
+    for (a, s) in [("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), ("KEEL_ACCESS_KEY", "KEEL_SECRET_KEY")] {
+        if let (Ok(a), Ok(s)) = (std::env::var(a), std::env::var(s))
+            && !a.is_empty()
+            && !s.is_empty()
+        {
+            return Ok((a, s));
+        }
+    }
+    let cfg = ServeConfig::resolve(args, &|_| None)?;
+    match crate::server::stored_credentials(&cfg.mountpaths[0]) {
+        Some(pair) => pair,
+        None => Err("no credentials to sign with: give --access-key and --secret-key, or set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY"
+            .to_owned()),
+    }
+}
+
+/// One signed HTTP/1.1 request to a running keel's admin endpoint.
+fn admin_request(endpoint: &str, method: &str, target: &str, keys: (&str, &str)) -> Result<String, String> {
     let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut headers = vec![("Host".to_owned(), addr.to_owned())];
+    let now = (crate::time::now_ms() / 1000) as i64;
+    crate::s3::auth::sign_v4_client(
+        method,
+        target,
+        &mut headers,
+        crate::s3::auth::EMPTY_SHA256,
+        keys,
+        "us-east-1",
+        now,
+    )
+    .map_err(|e| e.message)?;
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
+    let mut head = format!("{method} {target} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
     let mut out = String::new();
     s.read_to_string(&mut out).map_err(|e| e.to_string())?;
     let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
@@ -79,7 +120,8 @@ pub fn bucket_props(
         } else {
             ("PUT", format!("/_keel/buckets/{bucket}/props?{}", q.join("&")))
         };
-        print!("{}", admin_request(ep, method, &path)?);
+        let (ak, sk) = client_keys(offline)?;
+        print!("{}", admin_request(ep, method, &path, (&ak, &sk))?);
         return Ok(());
     }
     let cfg = ServeConfig::resolve(offline, &|k| std::env::var(k).ok())?;

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// A user as ACCESS_KEY:SECRET_KEY (split at the first ':'); repeatable.
     #[arg(long = "user", value_name = "AK:SK")]
     pub users: Vec<String>,
+    /// An access key that may change any bucket's properties through the admin endpoint
+    /// (`/_keel/...`); repeatable. Bucket owners may always change their own buckets'.
+    #[arg(long = "admin", value_name = "AK")]
+    pub admins: Vec<String>,
     /// Accept unsigned requests and ignore signatures.
     #[arg(long)]
     pub anonymous: bool,
@@ -85,7 +89,8 @@ pub struct FileConfig {
     pub sync: Option<String>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
-    pub users: Option<Vec<String>>,
+    pub users: Option<Vec<UserEntry>>,
+    pub admins: Option<Vec<String>>,
     pub anonymous: Option<bool>,
     pub s3_prefix: Option<String>,
     pub domain: Option<String>,
@@ -99,6 +104,24 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
 }
 
+/// A user in the config file: `"AK:SK"`, or a table
+/// `{ access_key = "AK", secret_key = "SK", admin = true }`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum UserEntry {
+    Pair(String),
+    Table(UserTable),
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct UserTable {
+    pub access_key: String,
+    pub secret_key: String,
+    #[serde(default)]
+    pub admin: bool,
+}
+
 /// The effective settings.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -108,6 +131,8 @@ pub struct ServeConfig {
     pub sync: engine::SyncMode,
     /// Users from flags, file and environment (before any generated pair).
     pub users: Vec<(String, String)>,
+    /// Access keys allowed to change any bucket's properties (`--admin`, `admins`, `admin = true`).
+    pub admins: Vec<String>,
     pub anonymous: bool,
     pub s3_prefix: String,
     pub domain: Option<String>,
@@ -211,8 +236,23 @@ impl ServeConfig {
             (None, None) => {}
             _ => return Err("--access-key and --secret-key go together".to_owned()),
         }
-        for u in args.users.iter().chain(file.users.iter().flatten()) {
+        let mut admins: Vec<String> = args.admins.iter().chain(file.admins.iter().flatten()).cloned().collect();
+        for u in &args.users {
             users.push(split_user(u)?);
+        }
+        for u in file.users.iter().flatten() {
+            match u {
+                UserEntry::Pair(p) => users.push(split_user(p)?),
+                UserEntry::Table(t) => {
+                    if t.access_key.is_empty() || t.secret_key.is_empty() {
+                        return Err("a user needs a non-empty access_key and secret_key".to_owned());
+                    }
+                    users.push((t.access_key.clone(), t.secret_key.clone()));
+                    if t.admin {
+                        admins.push(t.access_key.clone());
+                    }
+                }
+            }
         }
         if let (Some(a), Some(s)) = (env("KEEL_ACCESS_KEY"), env("KEEL_SECRET_KEY"))
             && !a.is_empty()
@@ -238,6 +278,7 @@ impl ServeConfig {
             threads,
             sync,
             users,
+            admins,
             anonymous: args.anonymous || file.anonymous.unwrap_or(false),
             s3_prefix,
             domain: args.domain.clone().or(file.domain.clone()),
@@ -308,6 +349,27 @@ mod tests {
             parse_file("min_part_size = \"1MiB\"\n").unwrap().min_part_size,
             Some(toml::Value::String("1MiB".into()))
         );
+    }
+
+    #[test]
+    fn users_as_pairs_or_tables_and_admins() {
+        let f = parse_file(
+            "users = [\"a:b\", { access_key = \"c\", secret_key = \"d\", admin = true }]\nadmins = [\"a\"]\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "users = [\"a:b\", { access_key = \"c\", secret_key = \"d\", admin = true }]\nadmins = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(f.users.as_ref().map(Vec::len), Some(2));
+        let args = ServeArgs { config: Some(path), admins: vec!["x".into()], ..Default::default() };
+        let c = ServeConfig::resolve(&args, &no_env).unwrap();
+        assert_eq!(c.users, vec![("a".into(), "b".into()), ("c".into(), "d".into())]);
+        assert_eq!(c.admins, vec!["x".to_owned(), "a".into(), "c".into()]);
+        assert!(parse_file("users = [{ access_key = \"c\", secret_key = \"d\", root = true }]\n").is_err());
     }
 
     #[test]

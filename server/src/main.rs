@@ -48,8 +48,10 @@ enum BucketCommand {
     Props {
         bucket: String,
         settings: Vec<String>,
-        /// A running keel to talk to over its loopback admin endpoint, e.g. 127.0.0.1:8080;
-        /// without it the mountpaths are opened offline.
+        /// A running keel to talk to over its admin endpoint, e.g. 127.0.0.1:8080; requests are
+        /// signed with --access-key/--secret-key (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or
+        /// the generated credentials in the first mountpath) of the bucket's owner or an admin.
+        /// Without it the mountpaths are opened offline.
         #[arg(long)]
         endpoint: Option<String>,
         #[command(flatten)]
@@ -60,7 +62,9 @@ enum BucketCommand {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,fjall=warn,lsm_tree=warn".into());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: piped into a file or journald, ANSI escapes are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json { b.json().init() } else { b.init() }
 }
 

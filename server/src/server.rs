@@ -36,23 +36,30 @@ fn random_key(len: usize, alphabet: &[u8]) -> String {
     out
 }
 
+/// The generated pair kept in a mountpath, if there is one.
+pub fn stored_credentials(first_mountpath: &Path) -> Option<Result<(String, String), String>> {
+    let path = first_mountpath.join(CREDENTIALS_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let mut ak = None;
+    let mut sk = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("access_key = ") {
+            ak = Some(v.trim().trim_matches('"').to_owned());
+        } else if let Some(v) = line.strip_prefix("secret_key = ") {
+            sk = Some(v.trim().trim_matches('"').to_owned());
+        }
+    }
+    Some(match (ak, sk) {
+        (Some(a), Some(s)) => Ok((a, s)),
+        _ => Err(format!("{} is malformed; remove it to generate new credentials", path.display())),
+    })
+}
+
 /// Reads the generated pair kept in the first mountpath, or makes and stores one (mode 0600).
 fn stored_or_generated(first_mountpath: &Path) -> Result<((String, String), CredentialSource), String> {
     let path = first_mountpath.join(CREDENTIALS_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let mut ak = None;
-        let mut sk = None;
-        for line in text.lines() {
-            if let Some(v) = line.strip_prefix("access_key = ") {
-                ak = Some(v.trim().trim_matches('"').to_owned());
-            } else if let Some(v) = line.strip_prefix("secret_key = ") {
-                sk = Some(v.trim().trim_matches('"').to_owned());
-            }
-        }
-        return match (ak, sk) {
-            (Some(a), Some(s)) => Ok(((a, s), CredentialSource::Stored)),
-            _ => Err(format!("{} is malformed; remove it to generate new credentials", path.display())),
-        };
+    if let Some(stored) = stored_credentials(first_mountpath) {
+        return stored.map(|pair| (pair, CredentialSource::Stored));
     }
     let ak = format!("KEEL{}", random_key(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
     let sk = random_key(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
@@ -109,22 +116,28 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot start the orphan collector: {e}"))?;
 
     let mut users = cfg.users.clone();
+    let mut admins = cfg.admins.clone();
     let source = if cfg.anonymous {
         CredentialSource::Anonymous
     } else if users.is_empty() {
         let (pair, src) = stored_or_generated(store.mountpaths()[0].root())?;
+        // The operator's own generated key administers the node.
+        admins.push(pair.0.clone());
         users.push(pair);
         src
     } else {
         CredentialSource::Configured
     };
+    if let Some(stray) = admins.iter().find(|a| !cfg.anonymous && !users.iter().any(|(ak, _)| ak == *a)) {
+        return Err(format!("--admin {stray} names no user (add it with --user {stray}:SECRET)"));
+    }
     let banner_user = users.first().cloned();
     let s3 = Arc::new(S3Config {
         prefix: cfg.s3_prefix.clone(),
         domain: cfg.domain.clone(),
         region: cfg.region.clone(),
         anonymous: cfg.anonymous,
-        credentials: Credentials::new(users),
+        credentials: Credentials::new(users).with_admins(admins),
         min_part_size: cfg.min_part_size,
         splice_min: cfg.splice_min,
         validate_on_read: cfg.validate_on_read,

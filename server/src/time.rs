@@ -18,17 +18,42 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
-/// Parses the dates signed requests carry: HTTP dates, the same with a `+0000` zone (s3cmd),
-/// or SigV4's compact ISO 8601.
+/// Parses the dates signed requests carry: HTTP dates (RFC 1123 with a `GMT`, `+0000` or `-0000`
+/// zone, as botocore, s3cmd and Python's `formatdate` write them; RFC 850 and asctime), or SigV4's
+/// compact ISO 8601. The weekday of an RFC 1123 date is not checked (S3 does not: a date with
+/// the wrong weekday is still that date). Dates before 1970 are refused.
 pub fn parse_any_date(s: &str) -> Option<i64> {
     let t = s.trim();
+    if let Some(secs) = parse_rfc1123(t) {
+        return Some(secs);
+    }
     if let Some(secs) = parse_http_date(t) {
         return Some(secs as i64);
     }
-    if let Some(rest) = t.strip_suffix("+0000").or_else(|| t.strip_suffix("-0000")) {
-        return parse_http_date(&format!("{}GMT", rest)).map(|s| s as i64);
+    parse_amz_date(t).filter(|s| *s >= 0)
+}
+
+/// `Www, DD Mon YYYY HH:MM:SS GMT` (or `+0000`, `-0000`), weekday ignored.
+fn parse_rfc1123(t: &str) -> Option<i64> {
+    let (_, rest) = t.split_once(", ")?;
+    let mut it = rest.split(' ');
+    let (d, mon, y, hms, zone) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || !matches!(zone, "GMT" | "UTC" | "+0000" | "-0000") {
+        return None;
     }
-    parse_amz_date(t)
+    let num = |s: &str, len: std::ops::RangeInclusive<usize>| -> Option<i64> {
+        (len.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
+    let d = num(d, 1..=2)?;
+    let y = num(y, 4..=4)?;
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mo = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
+    let mut hms = hms.split(':');
+    let (h, mi, se) = (num(hms.next()?, 2..=2)?, num(hms.next()?, 2..=2)?, num(hms.next()?, 2..=2)?);
+    if hms.next().is_some() || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 || y < 1970 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d as u32) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -62,6 +87,18 @@ pub fn iso8601_ms(ms: u64) -> String {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.000Z", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
+/// Parses an XML/ISO 8601 time `2025-04-08T14:51:53Z` (fractional seconds allowed) to seconds
+/// since the epoch.
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let t = s.trim().strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let time = time
+        .split_once('.')
+        .map_or(time, |(whole, frac)| if frac.bytes().all(|c| c.is_ascii_digit()) { whole } else { "invalid" });
+    let compact = format!("{}T{}Z", date.replace('-', ""), time.replace(':', ""));
+    (date.len() == 10 && time.len() == 8).then(|| parse_amz_date(&compact)).flatten()
 }
 
 /// Parses SigV4's `20130524T000000Z` to seconds since the epoch.
@@ -100,6 +137,17 @@ mod tests {
         assert_eq!(parse_amz_date("2025-04-08T14:51:53Z"), None);
         assert_eq!(parse_any_date("Tue, 08 Apr 2025 14:51:53 +0000"), Some(1_744_123_913));
         assert_eq!(parse_any_date("20250408T145153Z"), Some(1_744_123_913));
+        // Python's formatdate(usegmt=False), as botocore's SigV4 sends Date.
+        assert_eq!(parse_any_date("Tue, 08 Apr 2025 14:51:53 -0000"), Some(1_744_123_913));
+        // The weekday is not checked (2010-07-07 was a Wednesday); before 1970 is refused.
+        assert_eq!(parse_any_date("Tue, 07 Jul 2010 21:53:04 GMT"), Some(1_278_539_584));
+        assert!(parse_any_date("Tue, 07 Jul 9999 21:53:04 GMT").is_some());
+        assert_eq!(parse_any_date("Tue, 07 Jul 1950 21:53:04 GMT"), None);
+        assert_eq!(parse_any_date("Bad Date"), None);
+        assert_eq!(parse_any_date(""), None);
+        assert_eq!(parse_iso8601("2025-04-08T14:51:53Z"), Some(1_744_123_913));
+        assert_eq!(parse_iso8601("2025-04-08T14:51:53.042Z"), Some(1_744_123_913));
+        assert_eq!(parse_iso8601("2025-04-08 14:51:53Z"), None);
         assert_eq!(parse_amz_date("20251308T145153Z"), None);
         for days in [-1000i64, 0, 11_016, 20_000, 60_000] {
             let (y, m, d) = civil_from_days(days);

@@ -19,15 +19,26 @@ use crate::time;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Access keys and their secrets.
+/// Access keys, their secrets, and which of them are admins.
 #[derive(Clone, Debug, Default)]
 pub struct Credentials {
     users: HashMap<String, String>,
+    admins: std::collections::HashSet<String>,
 }
 
 impl Credentials {
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Credentials {
-        Credentials { users: pairs.into_iter().collect() }
+        Credentials { users: pairs.into_iter().collect(), admins: Default::default() }
+    }
+
+    /// Marks access keys as admins (they may change any bucket's properties).
+    pub fn with_admins(mut self, admins: impl IntoIterator<Item = String>) -> Credentials {
+        self.admins.extend(admins);
+        self
+    }
+
+    pub fn is_admin(&self, access_key: &str) -> bool {
+        self.admins.contains(access_key)
     }
 
     pub fn secret(&self, access_key: &str) -> Option<&str> {
@@ -221,12 +232,13 @@ fn verify_v4_header(
         return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "The credential scope must name the s3 service"));
     }
     let secret = creds.secret(h.access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
+    require_signed(req, h.signed_headers)?;
     let amz_date = req.header("x-amz-date").map(str::trim);
     let bad_date = || err(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header");
     let (stamp, when) = match amz_date {
         Some(d) => (std::borrow::Cow::Borrowed(d), time::parse_amz_date(d).ok_or_else(bad_date)?),
         None => {
-            let secs = req.header("date").and_then(time::parse_http_date).ok_or_else(bad_date)? as i64;
+            let secs = req.header("date").and_then(time::parse_any_date).ok_or_else(bad_date)?;
             (std::borrow::Cow::Owned(amz_stamp(secs)), secs)
         }
     };
@@ -262,6 +274,25 @@ fn verify_v4_header(
         prev: String::from_utf8_lossy(&expected).into_owned(),
     });
     Ok((h.access_key.to_owned(), signer))
+}
+
+/// Refuses a SigV4 request carrying `Host` or an `x-amz-*` header that its signature does not
+/// cover, as S3 does: otherwise a captured request or a presigned URL could be replayed with
+/// headers that change its meaning (`x-amz-copy-source` turns a PUT into a copy of another
+/// object, `x-amz-acl` publishes it).
+fn require_signed(req: &Request, signed_headers: &str) -> Result<(), S3Error> {
+    let signed = |name: &str| signed_headers.split(';').any(|s| s.trim().eq_ignore_ascii_case(name));
+    let mut missing: Vec<&str> = Vec::new();
+    for (name, _) in &req.headers {
+        if (name == "host" || name.starts_with("x-amz-")) && !signed(name) && !missing.contains(&name.as_str()) {
+            missing.push(name);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(err(S3ErrorCode::AccessDenied, "There were headers present in the request which were not signed")
+        .with_detail("HeadersNotSigned", missing.join(", ")))
 }
 
 /// Longest validity of a presigned URL (S3: 7 days).
@@ -305,12 +336,14 @@ fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Res
     if !stamp.starts_with(date) || service != "s3" {
         return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
     }
+    let signed_headers = need("X-Amz-SignedHeaders")?;
+    require_signed(req, signed_headers)?;
     let payload_hash = req.header("x-amz-content-sha256").map_or("UNSIGNED-PAYLOAD", str::trim);
     let creq = canonical_request(
         req.method_raw.as_str(),
         &req.path,
         &req.query,
-        need("X-Amz-SignedHeaders")?,
+        signed_headers,
         |n| req.header_joined(n),
         payload_hash,
         true,
@@ -329,6 +362,7 @@ const V2_SUBRESOURCES: &[&str] = &[
     "acl",
     "analytics",
     "cors",
+    "defaultObjectAcl",
     "delete",
     "inventory",
     "lifecycle",
@@ -361,9 +395,25 @@ const V2_SUBRESOURCES: &[&str] = &[
     "website",
 ];
 
+/// How the SigV2 canonical resource names a bucket-only path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V2Resource {
+    /// The path as sent.
+    AsSent,
+    /// A bucket-only path with a trailing `/` added: botocore sends `PUT /bucket` and signs
+    /// `/bucket/`.
+    BucketSlash,
+}
+
 /// SigV2's string to sign: method, Content-MD5, Content-Type, date (or Expires), the
-/// `x-amz-*` headers, and the resource with its subresources.
-pub fn v2_string_to_sign(req: &Request, date_or_expires: &str, host_bucket: Option<&str>) -> String {
+/// `x-amz-*` headers (for query authentication, also the `x-amz-*` query parameters, which
+/// presigned SigV2 URLs carry in place of headers), and the resource with its subresources.
+pub fn v2_string_to_sign(
+    req: &Request,
+    date_or_expires: &str,
+    host_bucket: Option<&str>,
+    resource: V2Resource,
+) -> String {
     let mut s = String::with_capacity(128 + req.path.len());
     s.push_str(&req.method_raw);
     s.push('\n');
@@ -379,6 +429,15 @@ pub fn v2_string_to_sign(req: &Request, date_or_expires: &str, host_bucket: Opti
             amz.push((k.clone(), req.header_joined(k).unwrap_or_default().into_owned()));
         }
     }
+    for (k, v) in query_amz_params(req) {
+        match amz.iter_mut().find(|(n, _)| *n == k) {
+            Some((_, existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            None => amz.push((k, v)),
+        }
+    }
     amz.sort();
     for (k, v) in amz {
         s.push_str(&k);
@@ -392,6 +451,9 @@ pub fn v2_string_to_sign(req: &Request, date_or_expires: &str, host_bucket: Opti
         s.push_str(b);
     }
     s.push_str(&req.path);
+    if resource == V2Resource::BucketSlash {
+        s.push('/');
+    }
     let mut subs: Vec<(String, Option<String>)> = req
         .query
         .split('&')
@@ -417,6 +479,37 @@ pub fn v2_string_to_sign(req: &Request, date_or_expires: &str, host_bucket: Opti
     s
 }
 
+/// The `x-amz-*` parameters of a presigned request's query (lowercase names, decoded values),
+/// which S3 reads as headers; SigV4's own `X-Amz-Algorithm`, `-Credential`, `-Date`,
+/// `-Expires`, `-SignedHeaders`, `-Signature` and `-Security-Token` are not among them.
+pub fn query_amz_params(req: &Request) -> Vec<(String, String)> {
+    if !req.query.contains("x-amz-") && !req.query.contains("X-Amz-") && !req.query.contains("X-AMZ-") {
+        return Vec::new();
+    }
+    const AUTH: [&str; 7] = [
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-expires",
+        "x-amz-signedheaders",
+        "x-amz-signature",
+        "x-amz-security-token",
+    ];
+    req.query
+        .split('&')
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let k = percent_decode(k)?.to_ascii_lowercase();
+            (k.starts_with("x-amz-") && !AUTH.contains(&k.as_str())).then(|| Some((k, percent_decode(v)?))).flatten()
+        })
+        .collect()
+}
+
+/// Whether a SigV2 canonical resource may be the bucket-only path with a `/` added.
+fn bucket_only_path(req: &Request, host_bucket: Option<&str>) -> bool {
+    host_bucket.is_none() && req.path.len() > 1 && !req.path[1..].contains('/')
+}
+
 /// SigV2 in a header (`Authorization: AWS AK:signature`) or in the query (`AWSAccessKeyId`,
 /// `Signature`, `Expires`): HMAC-SHA1 in base64.
 fn verify_v2(
@@ -427,12 +520,13 @@ fn verify_v2(
     host_bucket: Option<&str>,
 ) -> Result<String, S3Error> {
     use base64::Engine;
-    let (access_key, signature, date_line) = match header {
+    // The Date line: empty when x-amz-date is present (AWS's rule), but botocore puts its Date
+    // header there anyway, so that is tried too.
+    let (access_key, signature, date_lines) = match header {
         Some(h) => {
             let (ak, sig) = h.strip_prefix("AWS ").and_then(|r| r.trim().rsplit_once(':')).ok_or_else(|| {
                 err(S3ErrorCode::AuthorizationHeaderMalformed, "The authorization header is malformed")
             })?;
-            // With x-amz-date, the Date line is empty (x-amz-date is signed among the x-amz headers).
             let when = match req.header("x-amz-date") {
                 Some(d) => time::parse_any_date(d),
                 None => req.header("date").and_then(time::parse_any_date),
@@ -446,12 +540,9 @@ fn verify_v2(
                     "The difference between the request time and the server's time is too large.",
                 ));
             }
-            let date_line = if req.header("x-amz-date").is_some() {
-                String::new()
-            } else {
-                req.header("date").unwrap_or("").trim().to_owned()
-            };
-            (ak.to_owned(), sig.to_owned(), date_line)
+            let date = req.header("date").unwrap_or("").trim().to_owned();
+            let lines = if req.header("x-amz-date").is_some() { vec![String::new(), date] } else { vec![date] };
+            (ak.to_owned(), sig.to_owned(), lines)
         }
         None => {
             let q = crate::s3::op::Query::parse(&req.query)
@@ -471,19 +562,30 @@ fn verify_v2(
             if now_secs > exp {
                 return Err(err(S3ErrorCode::AccessDenied, "Request has expired"));
             }
-            (get("AWSAccessKeyId")?, get("Signature")?, expires)
+            (get("AWSAccessKeyId")?, get("Signature")?, vec![expires])
         }
     };
     let secret = creds.secret(&access_key).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidAccessKeyId))?;
-    let sts = v2_string_to_sign(req, &date_line, host_bucket);
-    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(sts.as_bytes());
-    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        tracing::debug!(string_to_sign = %sts, "SigV2 signature mismatch");
-        return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
+    let mut resources = vec![V2Resource::AsSent];
+    if bucket_only_path(req, host_bucket) {
+        resources.push(V2Resource::BucketSlash);
     }
-    Ok(access_key)
+    let mut tried = None;
+    for date_line in &date_lines {
+        for &resource in &resources {
+            let sts = v2_string_to_sign(req, date_line, host_bucket, resource);
+            let mut mac =
+                <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+            mac.update(sts.as_bytes());
+            let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            if constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+                return Ok(access_key);
+            }
+            tried.get_or_insert(sts);
+        }
+    }
+    tracing::debug!(string_to_sign = ?tried, "SigV2 signature mismatch");
+    Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch))
 }
 
 fn amz_stamp(secs: i64) -> String {
@@ -704,6 +806,49 @@ fn sign_with(mut mac: HmacSha256, amz_date: &str, scope: &str, canonical_request
     let mut out = [0u8; 64];
     hex::encode_to_slice(mac.finalize().into_bytes(), &mut out).expect("64 bytes hold a hex HMAC-SHA256");
     out
+}
+
+/// Signs a request as an S3 client does (SigV4 in the Authorization header): adds
+/// `x-amz-date`, `x-amz-content-sha256` (when absent) and `Authorization`, signing every header in
+/// `headers` but Content-Length, Transfer-Encoding and Expect. For keel's own clients (the
+/// admin subcommands) and tests.
+pub fn sign_v4_client(
+    method: &str,
+    target: &str,
+    headers: &mut Vec<(String, String)>,
+    payload_sha256_hex: &str,
+    (access_key, secret_key): (&str, &str),
+    region: &str,
+    now_secs: i64,
+) -> Result<(), S3Error> {
+    let date = amz_stamp(now_secs);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")) {
+        headers.push(("x-amz-content-sha256".into(), payload_sha256_hex.to_owned()));
+    }
+    headers.push(("x-amz-date".into(), date.clone()));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .filter(|k| k != "content-length" && k != "transfer-encoding" && k != "expect")
+        .collect();
+    names.sort();
+    names.dedup();
+    let signed = names.join(";");
+    let payload = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256"))
+        .map_or(payload_sha256_hex.to_owned(), |(_, v)| v.clone());
+    let lookup = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let creq = canonical_request(method, path, query, &signed, lookup, &payload, false)?;
+    let scope = format!("{}/{region}/s3/aws4_request", &date[..8]);
+    let sts = string_to_sign(&date, &scope, &creq);
+    let sig = hex::encode(hmac(&signing_key(secret_key, &date[..8], region, "s3"), sts.as_bytes()));
+    headers.push((
+        "Authorization".into(),
+        format!("AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"),
+    ));
+    Ok(())
 }
 
 /// Compares without an early exit, so timing says nothing about where signatures differ.

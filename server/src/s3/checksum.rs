@@ -73,6 +73,33 @@ pub fn from_request(req: &Request) -> Result<RequestChecksum, S3Error> {
     Ok(out)
 }
 
+/// The whole object's checksum a CompleteMultipartUpload states: `x-amz-checksum-<alg>`, its
+/// value with the `-N` of a composite checksum or without. A value that does not decode can
+/// match nothing: BadDigest, as S3 answers.
+pub fn complete_expected(req: &Request) -> Result<Option<engine::ExpectedChecksum>, S3Error> {
+    let mut out = None;
+    for algorithm in FlexAlgorithm::ALL {
+        let header = format!("x-amz-checksum-{}", algorithm.suffix());
+        let Some(v) = req.header(&header) else { continue };
+        if out.is_some() {
+            return Err(invalid("Expecting a single x-amz-checksum- header".to_owned()));
+        }
+        let v = v.trim();
+        let (b64, parts) = match v.rsplit_once('-') {
+            Some((b, n)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => (b, n.parse::<u32>().ok()),
+            _ => (v, None),
+        };
+        let value = decode_value(algorithm, b64).ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::BadDigest,
+                format!("The {} you specified did not match the calculated checksum.", algorithm.name()),
+            )
+        })?;
+        out = Some(engine::ExpectedChecksum { algorithm, value, parts });
+    }
+    Ok(out)
+}
+
 /// Adds `x-amz-checksum-<alg>` and `x-amz-checksum-type` for a stored checksum.
 pub fn echo(resp: &mut Response, f: &FlexChecksum) {
     resp.push_header(format!("x-amz-checksum-{}", f.algorithm.suffix()), encode_value(f));

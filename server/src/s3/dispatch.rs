@@ -1,13 +1,13 @@
 //! One request through the S3 front end: route, authenticate, run the handler, shape errors.
 
 use crate::http::{Body, Conn, Request, Response};
-use engine::BucketAcl;
 
-use crate::s3::auth::{self, Identity};
+use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::handlers::{bucket, list, multipart, object};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
+use crate::s3::{access, unimplemented};
 use crate::time;
 
 /// Handles one request whose head has been read; returns the response to send. The body may be
@@ -47,14 +47,25 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
         }
     };
     let host_bucket = virtual_host_bucket(req.header("host"), cfg.domain.as_deref());
+    // A presigned URL may carry headers as `x-amz-*` query parameters (SigV2 URLs always do,
+    // SigV4 presigners hoist some): S3 applies them as headers, and so does keel — after the
+    // signature, which covers them as query parameters, is checked on the request as sent.
+    let hoisted = match hoist_query_headers(req) {
+        Ok(h) => h,
+        Err(e) => return (error_response(&e, &req.path, &request_id), "Other"),
+    };
+    let signed_req = req;
+    let req = hoisted.as_ref().unwrap_or(req);
     let route = Route::from_request(req, path, host_bucket.as_deref());
     let op = route.op;
     let resource = req.path.clone();
     let result = async {
         let now = (time::now_ms() / 1000) as i64;
-        let auth = auth::authenticate(req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;
-        authorize(ctx, &route, &auth.identity)?;
-        let mut call = Call::new(ctx, conn, req, &route, &auth);
+        let auth = auth::authenticate(signed_req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;
+        let access = access::authorize(ctx, &route, &auth.identity)?;
+        expected_owner(ctx, &route, req)?;
+        unimplemented::check(route.op, req)?;
+        let mut call = Call::new(ctx, conn, req, &route, &auth, access);
         run(&mut call).await
     }
     .await;
@@ -94,8 +105,10 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::GetBucketLocation => bucket::get_location(call).await,
         Op::GetBucketVersioning => bucket::get_versioning(call).await,
         Op::PutBucketVersioning => bucket::put_versioning(call).await,
-        Op::GetBucketAcl | Op::GetObjectAcl => bucket::get_acl(call).await,
+        Op::GetBucketAcl => bucket::get_acl(call).await,
         Op::PutBucketAcl => bucket::put_acl(call).await,
+        Op::GetObjectAcl => object::get_acl(call).await,
+        Op::PutObjectAcl => object::put_acl(call).await,
         Op::ListObjects => list::list_objects_v1(call).await,
         Op::ListObjectsV2 => list::list_objects_v2(call).await,
         Op::ListObjectVersions => list::list_object_versions(call).await,
@@ -122,50 +135,42 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
     }
 }
 
-/// Operations a public-read bucket allows to anyone.
-fn is_public_read(op: Op) -> bool {
-    matches!(
-        op,
-        Op::GetObject
-            | Op::HeadObject
-            | Op::GetObjectAttributes
-            | Op::HeadBucket
-            | Op::ListObjects
-            | Op::ListObjectsV2
-            | Op::ListObjectVersions
-    )
-}
-
-/// Who may do what: a bucket belongs to the user who created it; others (and anonymous
-/// requests) get AccessDenied unless the bucket is public-read and the operation only reads.
-/// `--anonymous` servers let everyone do everything.
-fn authorize(ctx: &Ctx, route: &Route, identity: &Identity) -> Result<(), S3Error> {
-    if ctx.config.anonymous {
-        return Ok(());
+/// The request with the `x-amz-*` query parameters of a presigned URL added as headers, when
+/// it has any; a parameter that contradicts a header of the same name is refused.
+fn hoist_query_headers(req: &Request) -> Result<Option<Request>, S3Error> {
+    let presigned = req.query.contains("X-Amz-Signature=") || req.query.contains("Signature=");
+    if !presigned {
+        return Ok(None);
     }
-    let Some(bucket) = route.bucket.as_deref() else {
-        return match identity {
-            Identity::Anonymous => Err(S3Error::code(S3ErrorCode::AccessDenied)),
-            Identity::User(_) => Ok(()),
-        };
-    };
-    match ctx.store.bucket(bucket) {
-        // Creating it, or learning it does not exist, is for signed requests only.
-        Err(_) => match identity {
-            Identity::Anonymous => Err(S3Error::code(S3ErrorCode::AccessDenied)),
-            Identity::User(_) => Ok(()),
-        },
-        Ok(meta) => {
-            let owner = matches!(identity, Identity::User(ak) if *ak == meta.owner);
-            // CreateBucket on an existing bucket is answered by its handler (409 either way).
-            if owner || route.op == Op::CreateBucket || (meta.acl == BucketAcl::PublicRead && is_public_read(route.op))
-            {
-                Ok(())
-            } else {
-                Err(S3Error::code(S3ErrorCode::AccessDenied))
+    let params = auth::query_amz_params(req);
+    if params.is_empty() {
+        return Ok(None);
+    }
+    let mut out = req.clone();
+    for (k, v) in params {
+        match req.header(&k) {
+            Some(h) if h.trim() != v.trim() => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!("{k} is given as a header and as a query parameter with different values."),
+                ));
             }
+            Some(_) => {}
+            None => out.headers.push((k, v)),
         }
     }
+    Ok(Some(out))
+}
+
+/// `x-amz-expected-bucket-owner`: the request applies only if the bucket belongs to that owner.
+fn expected_owner(ctx: &Ctx, route: &Route, req: &Request) -> Result<(), S3Error> {
+    if let (Some(want), Some(bucket)) = (req.header("x-amz-expected-bucket-owner"), route.bucket.as_deref())
+        && route.op != Op::CreateBucket
+        && ctx.store.bucket(bucket).is_ok_and(|m| m.owner != want.trim())
+    {
+        return Err(S3Error::code(S3ErrorCode::AccessDenied));
+    }
+    Ok(())
 }
 
 /// Strips the configured prefix (`/s3`) from a path; `None` when the path is outside it.

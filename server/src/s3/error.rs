@@ -26,6 +26,7 @@ pub enum S3ErrorCode {
     InvalidPartNumber,
     InvalidRange,
     InvalidRequest,
+    InvalidStorageClass,
     InvalidURI,
     KeyTooLongError,
     MalformedXML,
@@ -72,6 +73,7 @@ impl S3ErrorCode {
             InvalidPartNumber => "InvalidPartNumber",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidStorageClass => "InvalidStorageClass",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
@@ -109,6 +111,7 @@ impl S3ErrorCode {
             | InvalidPart
             | InvalidPartOrder
             | InvalidRequest
+            | InvalidStorageClass
             | InvalidURI
             | KeyTooLongError
             | MalformedXML
@@ -167,19 +170,27 @@ pub struct S3Error {
     pub message: String,
     /// Headers the error response carries besides the usual ones (`Content-Range` on 416).
     pub headers: Vec<(&'static str, String)>,
+    /// Elements the error document carries after `Message` (`HeadersNotSigned`, ...).
+    pub details: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
     pub fn new(code: S3ErrorCode, message: impl Into<String>) -> S3Error {
-        S3Error { code, message: message.into(), headers: Vec::new() }
+        S3Error { code, message: message.into(), headers: Vec::new(), details: Vec::new() }
     }
 
     pub fn code(code: S3ErrorCode) -> S3Error {
-        S3Error { code, message: code.default_message().to_owned(), headers: Vec::new() }
+        S3Error { code, message: code.default_message().to_owned(), headers: Vec::new(), details: Vec::new() }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Adds an element to the error document (after `Message`).
+    pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.details.push((name, value.into()));
         self
     }
 
@@ -193,6 +204,9 @@ impl S3Error {
         w.open_plain("Error");
         w.elem("Code", self.code.as_str());
         w.elem("Message", &self.message);
+        for (name, value) in &self.details {
+            w.elem(name, value);
+        }
         w.elem("Resource", resource);
         w.elem("RequestId", request_id);
         w.close("Error");

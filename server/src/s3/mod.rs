@@ -1,5 +1,6 @@
 //! The S3 front end: routing, authentication, XML, errors and the operation handlers.
 
+pub mod access;
 pub mod auth;
 pub mod checksum;
 pub mod conditional;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod handlers;
 pub mod op;
 pub mod range;
+pub mod unimplemented;
 pub mod xml;
 
 use std::cell::Cell;
@@ -87,6 +89,8 @@ pub struct Call<'a> {
     pub req: &'a Request,
     pub route: &'a Route,
     pub auth: &'a Authenticated,
+    /// What the caller may do in the bucket the request names.
+    pub access: access::Access,
 }
 
 pub fn read_error(e: ReadError) -> S3Error {
@@ -111,8 +115,9 @@ impl<'a> Call<'a> {
         req: &'a Request,
         route: &'a Route,
         auth: &'a Authenticated,
+        access: access::Access,
     ) -> Call<'a> {
-        Call { ctx, conn, req, route, auth }
+        Call { ctx, conn, req, route, auth, access }
     }
 
     pub fn bucket(&self) -> &str {

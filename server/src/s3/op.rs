@@ -28,6 +28,7 @@ pub enum Op {
     HeadObject,
     DeleteObject,
     GetObjectAcl,
+    PutObjectAcl,
     GetObjectAttributes,
     CreateMultipartUpload,
     UploadPart,
@@ -66,6 +67,7 @@ impl Op {
             Op::HeadObject => "HeadObject",
             Op::DeleteObject => "DeleteObject",
             Op::GetObjectAcl => "GetObjectAcl",
+            Op::PutObjectAcl => "PutObjectAcl",
             Op::GetObjectAttributes => "GetObjectAttributes",
             Op::CreateMultipartUpload => "CreateMultipartUpload",
             Op::UploadPart => "UploadPart",
@@ -290,6 +292,8 @@ impl Route {
                     let copy = req.header("x-amz-copy-source").is_some();
                     if q.has("partNumber") && q.has("uploadId") {
                         if copy { Op::UploadPartCopy } else { Op::UploadPart }
+                    } else if q.has("acl") {
+                        Op::PutObjectAcl
                     } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
                         Op::Unsupported(name)
                     } else if copy {

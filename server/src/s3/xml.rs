@@ -103,7 +103,9 @@ impl XmlWriter {
     }
 }
 
-/// Escapes text content; characters XML 1.0 cannot carry at all become U+FFFD.
+/// Escapes text content. Control characters (keys may hold them) become character references
+/// in lowercase hex, exactly as S3 writes them (`&#x1;`), although XML 1.0 parsers refuse all
+/// but `&#xd;`: clients that list such keys ask for `encoding-type=url`.
 fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
@@ -113,11 +115,17 @@ fn escape_into(out: &mut String, text: &str) {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' => out.push(c),
-            '\r' => out.push_str("&#13;"),
-            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("&#x{:x};", c as u32));
+            }
             c => out.push(c),
         }
     }
+}
+
+/// Characters XML 1.0 allows in a document (its `Char` production).
+fn xml_char(c: char) -> bool {
+    matches!(c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
 /// A parsed element: local name, concatenated text, children.
@@ -195,6 +203,9 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
             Event::Text(t) => {
                 let s = t.decode().map_err(|_| XmlError("bad text"))?;
                 let s = quick_xml::escape::unescape(&s).map_err(|_| XmlError("bad entity"))?;
+                if !s.chars().all(xml_char) {
+                    return Err(XmlError("a character XML 1.0 does not allow"));
+                }
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&s),
                     None if s.trim().is_empty() => {}
@@ -203,6 +214,9 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
             }
             Event::CData(t) => {
                 let s = std::str::from_utf8(&t).map_err(|_| XmlError("bad CDATA"))?;
+                if !s.chars().all(xml_char) {
+                    return Err(XmlError("a character XML 1.0 does not allow"));
+                }
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(s),
                     None => return Err(XmlError("CDATA outside the root element")),
@@ -224,7 +238,12 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
                         } else {
                             None
                         };
-                        code.and_then(char::from_u32).ok_or(XmlError("unknown entity"))?.to_string()
+                        // A reference to a character XML 1.0 does not allow (`&#0;`, `&#x1;`) is
+                        // malformed, never a different key.
+                        code.and_then(char::from_u32)
+                            .filter(|c| xml_char(*c))
+                            .ok_or(XmlError("reference to a character XML 1.0 does not allow"))?
+                            .to_string()
                     }
                 };
                 match stack.last_mut() {
@@ -262,6 +281,15 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_written_as_s3_writes_them() {
+        let mut w = XmlWriter::new();
+        w.elem("Key", "a\u{1}b\rc\td\u{1b}");
+        let s = String::from_utf8(w.finish()).unwrap();
+        assert!(s.ends_with("<Key>a&#x1;b&#xd;c\td&#x1b;</Key>"), "{s}");
+        assert_eq!(parse(b"<a>x&#9;&#xD;&#10;y</a>").unwrap().text, "x\t\r\ny");
+    }
+
+    #[test]
     fn parses_delete_documents() {
         let doc = br#"<?xml version="1.0" encoding="UTF-8"?>
 <Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a&amp;b</Key></Object><Object><Key>c&#x41;</Key><VersionId>null</VersionId></Object><Quiet>true</Quiet></Delete>"#;
@@ -282,6 +310,10 @@ mod tests {
             b"<!DOCTYPE x [<!ENTITY e \"boom\">]><a>&e;</a>",
             b"<a>&unknown;</a>",
             b"text",
+            b"<a>&#0;</a>",
+            b"<a>&#x1;</a>",
+            b"<a>\x01</a>",
+            b"<a><![CDATA[\x02]]></a>",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }

@@ -168,6 +168,35 @@ impl Server {
         read_response(&mut s, method == "HEAD")
     }
 
+    /// Sends one request as another user (`Some((ak, sk))`) or unsigned (`None`).
+    pub fn req_as(
+        &self,
+        keys: Option<(&str, &str)>,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut hs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            hs.push(("Host".into(), self.addr.clone()));
+        }
+        hs.push(("Content-Length".into(), body.len().to_string()));
+        if let Some(keys) = keys {
+            sign_as(method, target, &mut hs, body, "us-east-1", keys);
+        }
+        let mut out = format!("{method} {target} HTTP/1.1\r\n");
+        for (k, v) in &hs {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(body);
+        let mut s = self.connect();
+        s.write_all(&bytes).unwrap();
+        read_response(&mut s, method == "HEAD")
+    }
+
     /// Builds raw request bytes with Host, Content-Length and a SigV4 signature.
     pub fn build(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
         let mut hs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -272,32 +301,41 @@ pub fn sign(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[
 
 /// As `sign`, with `region` in the credential scope.
 pub fn sign_in_region(method: &str, target: &str, hs: &mut Vec<(String, String)>, body: &[u8], region: &str) {
+    sign_as(method, target, hs, body, region, (AK, SK));
+}
+
+/// As `sign`, for another user.
+pub fn sign_as(
+    method: &str,
+    target: &str,
+    hs: &mut Vec<(String, String)>,
+    body: &[u8],
+    region: &str,
+    keys: (&str, &str),
+) {
     use sha2::Digest;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let payload = hex::encode(sha2::Sha256::digest(body));
+    keel::s3::auth::sign_v4_client(method, target, hs, &payload, keys, region, now).unwrap();
+}
+
+/// A presigned SigV4 URL path-and-query for `target` (signing only `host`, payload unsigned).
+pub fn presign_v4(method: &str, target: &str, host: &str, keys: (&str, &str), expires: u64) -> String {
     let date = amz_now();
-    if !hs.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")) {
-        hs.push(("x-amz-content-sha256".into(), hex::encode(sha2::Sha256::digest(body))));
-    }
-    hs.push(("x-amz-date".into(), date.clone()));
+    let scope = format!("{}/us-east-1/s3/aws4_request", &date[..8]);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut names: Vec<String> = hs
-        .iter()
-        .map(|(k, _)| k.to_ascii_lowercase())
-        .filter(|k| k != "content-length" && k != "transfer-encoding" && k != "expect")
-        .collect();
-    names.sort();
-    names.dedup();
-    let signed = names.join(";");
-    let payload = hs.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-content-sha256")).unwrap().1.clone();
-    let lookup = |n: &str| hs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
-    let creq = keel::s3::auth::canonical_request(method, path, query, &signed, lookup, &payload, false).unwrap();
-    let scope = format!("{}/{region}/s3/aws4_request", &date[..8]);
-    let sts = keel::s3::auth::string_to_sign(&date, &scope, &creq);
-    let key = keel::s3::auth::signing_key(SK, &date[..8], region, "s3");
-    let sig = hex::encode(keel::s3::auth::hmac(&key, sts.as_bytes()));
-    hs.push((
-        "Authorization".into(),
-        format!("AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={signed}, Signature={sig}"),
+    let mut q = if query.is_empty() { String::new() } else { format!("{query}&") };
+    q.push_str(&format!(
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}%2F{}&X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host",
+        keys.0,
+        scope.replace('/', "%2F")
     ));
+    let lookup = |n: &str| (n == "host").then(|| host.to_owned());
+    let creq = keel::s3::auth::canonical_request(method, path, &q, "host", lookup, "UNSIGNED-PAYLOAD", true).unwrap();
+    let sts = keel::s3::auth::string_to_sign(&date, &scope, &creq);
+    let key = keel::s3::auth::signing_key(keys.1, &date[..8], "us-east-1", "s3");
+    let sig = hex::encode(keel::s3::auth::hmac(&key, sts.as_bytes()));
+    format!("{path}?{q}&X-Amz-Signature={sig}")
 }
 
 #[derive(Debug)]

@@ -10,3 +10,4 @@ mod multipart;
 mod objects;
 mod ops;
 mod reliability;
+mod trust;

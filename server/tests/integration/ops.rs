@@ -105,17 +105,17 @@ fn head_of_operator_endpoints_has_no_body() {
 fn bucket_properties_round_trip_and_take_effect() {
     let s = Server::start();
     assert_eq!(s.req("PUT", "/propsb", &[], b"").status, 200);
-    let r = unsigned_get(&s, "/_keel/buckets/propsb/props");
+    let r = s.req("GET", "/_keel/buckets/propsb/props", &[], b"");
     assert!(
         r.text().contains("\"checksum\":\"xxhash\"") && r.text().contains("\"validate_on_read\":false"),
         "{}",
         r.text()
     );
-    let r = unsigned_put(&s, "/_keel/buckets/propsb/props?checksum=md5&validate_on_read=true");
+    let r = s.req("PUT", "/_keel/buckets/propsb/props?checksum=md5&validate_on_read=true", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("\"checksum\":\"md5\""));
-    assert_eq!(unsigned_put(&s, "/_keel/buckets/propsb/props?checksum=sha3").status, 400);
-    assert_eq!(unsigned_put(&s, "/_keel/buckets/nope/props?checksum=md5").status, 404);
+    assert_eq!(s.req("PUT", "/_keel/buckets/propsb/props?checksum=sha3", &[], b"").status, 400);
+    assert_eq!(s.req("PUT", "/_keel/buckets/nope/props?checksum=md5", &[], b"").status, 404);
     // validate_on_read now guards this bucket (the server has no global flag): a flipped byte is a 500.
     let data = vec![5u8; 300_000];
     assert_eq!(s.req("PUT", "/propsb/obj", &[], &data).status, 200);
@@ -133,7 +133,7 @@ fn bucket_properties_round_trip_and_take_effect() {
     // The property survives a restart.
     let mut s = s;
     s.restart();
-    assert!(unsigned_get(&s, "/_keel/buckets/propsb/props").text().contains("\"checksum\":\"md5\""));
+    assert!(s.req("GET", "/_keel/buckets/propsb/props", &[], b"").text().contains("\"checksum\":\"md5\""));
 }
 
 #[test]

@@ -82,6 +82,60 @@ fn bit_rot_is_never_served_and_scrub_reports_it() {
     assert!(text.contains("CORRUPT rot/single") && text.contains("CORRUPT rot/multi: part 2"), "{text}");
 }
 
+/// A copy reads every byte of its source, so it checks them: a bit-rotted source fails the copy
+/// with 500 and nothing is written (the copy would otherwise carry the rot under a fresh,
+/// matching checksum, where neither validation on read nor scrub could see it).
+#[test]
+fn copies_of_a_bit_rotted_source_fail_and_write_nothing() {
+    let s = Server::with_args(&["--min-part-size", "0"]);
+    assert_eq!(s.req("PUT", "/crot", &[], b"").status, 200);
+    let single: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(s.req("PUT", "/crot/single", &[], &single).status, 200);
+    let (p1, p2) = (vec![3u8; 150_000], vec![4u8; 150_000]);
+    let id = s.req("POST", "/crot/multi?uploads", &[], b"").xml("UploadId").unwrap();
+    let e1 =
+        s.req("PUT", &format!("/crot/multi?partNumber=1&uploadId={id}"), &[], &p1).header("etag").unwrap().to_owned();
+    let e2 =
+        s.req("PUT", &format!("/crot/multi?partNumber=2&uploadId={id}"), &[], &p2).header("etag").unwrap().to_owned();
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>"
+    );
+    assert_eq!(s.req("POST", &format!("/crot/multi?uploadId={id}"), &[], doc.as_bytes()).status, 200);
+    // Healthy sources copy.
+    let healthy = vec![9u8; 200_000];
+    assert_eq!(s.req("PUT", "/crot/healthy", &[], &healthy).status, 200);
+    assert_eq!(s.req("PUT", "/crot/ok", &[("x-amz-copy-source", "/crot/healthy")], b"").status, 200);
+    assert_eq!(s.req("GET", "/crot/ok", &[], b"").body, healthy);
+
+    flip_byte(&file_holding(&s, &single), 300_001);
+    flip_byte(&file_holding(&s, &p2), 7);
+    let files = data_files(&s);
+    for src in ["/crot/single", "/crot/multi"] {
+        let r = s.req("PUT", "/crot/copy", &[("x-amz-copy-source", src)], b"");
+        assert_eq!((r.status, r.xml("Code").as_deref()), (500, Some("InternalError")), "{src}: {}", r.text());
+        assert_eq!(s.req("HEAD", "/crot/copy", &[], b"").status, 404, "{src}: nothing written");
+    }
+    // A part copied by range checks the whole source segment it reads from, even outside the range.
+    let up = s.req("POST", "/crot/dst?uploads", &[], b"").xml("UploadId").unwrap();
+    let part_copy = |range: &str| {
+        s.req(
+            "PUT",
+            &format!("/crot/dst?partNumber=1&uploadId={up}"),
+            &[("x-amz-copy-source", "/crot/single"), ("x-amz-copy-source-range", range)],
+            b"",
+        )
+    };
+    assert_eq!(part_copy("bytes=0-99").status, 500, "the range is healthy but its file is not");
+    let r = s.req(
+        "PUT",
+        &format!("/crot/dst?partNumber=2&uploadId={up}"),
+        &[("x-amz-copy-source", "/crot/multi"), ("x-amz-copy-source-range", "bytes=0-149999")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "part 1 of the source is healthy: {}", r.text());
+    assert_eq!(data_files(&s), files + 1, "only the healthy part copy left a file");
+}
+
 #[test]
 fn orphaned_files_are_collected_at_start() {
     let mut s = Server::start();

@@ -1,9 +1,10 @@
 //! Bucket operations: list, create, head, delete, location, versioning, ACL.
 
-use engine::{BucketAcl, Versioning};
+use engine::{CannedAcl, Versioning};
 
 use crate::http::Response;
 use crate::s3::Call;
+use crate::s3::access::{AclTarget, canned_from};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml::XmlWriter;
 use crate::time;
@@ -12,99 +13,167 @@ fn xml(status: u16, w: XmlWriter) -> Response {
     Response::with_body(status, "application/xml", w.finish())
 }
 
-fn owner(w: &mut XmlWriter, id: &str) {
+pub(crate) fn owner(w: &mut XmlWriter, id: &str) {
     w.open("Owner");
     w.elem("ID", id);
     w.elem("DisplayName", id);
     w.close("Owner");
 }
 
+/// ListBuckets: the caller's buckets in name order, paged with `max-buckets` (1..=10000) and
+/// `continuation-token`, narrowed by `prefix`.
 pub async fn list_buckets(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let mut w = XmlWriter::new();
-    w.open_root("ListAllMyBucketsResult");
-    owner(&mut w, call.auth.identity.name());
-    w.open("Buckets");
+    let max = match call.query("max-buckets") {
+        None => None,
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => Some(n),
+            _ => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    "max-buckets must be an integer from 1 to 10000",
+                )
+                .with_detail("ArgumentName", "max-buckets")
+                .with_detail("ArgumentValue", v));
+            }
+        },
+    };
+    let prefix = call.query("prefix").unwrap_or("");
+    let after = match call.query("continuation-token") {
+        None => None,
+        Some(t) => Some(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    S3Error::new(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect")
+                })?,
+        ),
+    };
     let me = call.auth.identity.name();
     let everyone = call.ctx.config.anonymous;
-    for (name, meta) in call.ctx.store.list_buckets().into_iter().filter(|(_, m)| everyone || m.owner == me) {
+    let mine: Vec<(String, engine::BucketMeta)> = call
+        .ctx
+        .store
+        .list_buckets()
+        .into_iter()
+        .filter(|(name, m)| (everyone || m.owner == me) && name.starts_with(prefix))
+        .filter(|(name, _)| after.as_deref().is_none_or(|a| name.as_str() > a))
+        .collect();
+    let take = max.unwrap_or(mine.len()).min(mine.len());
+    let mut w = XmlWriter::new();
+    w.open_root("ListAllMyBucketsResult");
+    owner(&mut w, me);
+    w.open("Buckets");
+    for (name, meta) in &mine[..take] {
         w.open("Bucket");
-        w.elem("Name", &name);
+        w.elem("Name", name);
         w.elem("CreationDate", &time::iso8601_ms(meta.created_ms));
+        w.elem("BucketRegion", region_of(call, meta));
         w.close("Bucket");
     }
     w.close("Buckets");
+    if take < mine.len()
+        && let Some((last, _)) = mine[..take].last()
+    {
+        w.elem("ContinuationToken", &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, last));
+    }
+    if call.query("prefix").is_some() {
+        w.elem("Prefix", prefix);
+    }
     w.close("ListAllMyBucketsResult");
     Ok(xml(200, w))
 }
 
+/// A bucket's region: its LocationConstraint, or the server's region when none was given.
+fn region_of<'m>(call: &'m Call<'_>, meta: &'m engine::BucketMeta) -> &'m str {
+    if meta.location.is_empty() { &call.ctx.config.region } else { &meta.location }
+}
+
 pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let name = call.bucket().to_owned();
-    // The optional body names a location; any region is accepted (one node has one location).
-    if let Some(root) = call.read_xml().await?
-        && root.name != "CreateBucketConfiguration"
-    {
-        return Err(S3Error::code(S3ErrorCode::MalformedXML));
-    }
-    let acl = canned_acl(call)?.unwrap_or(BucketAcl::Private);
+    let acl = canned_from(call.req, AclTarget::Bucket)?.unwrap_or(CannedAcl::Private);
+    // The optional body names a location; any region is accepted (one node has one location)
+    // and kept, for GetBucketLocation.
+    let location = match call.read_xml().await? {
+        None => String::new(),
+        Some(root) if root.name == "CreateBucketConfiguration" => {
+            root.child_text("LocationConstraint").map(str::trim).unwrap_or("").to_owned()
+        }
+        Some(_) => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
+    };
     let store = &call.ctx.store;
-    if let Ok(existing) = store.bucket(&name)
-        && existing.owner != call.auth.identity.name()
-    {
-        return Err(S3Error::new(
-            S3ErrorCode::BucketAlreadyExists,
-            "The requested bucket name is not available. Please select a different name and try again.",
-        ));
+    let me = call.auth.identity.name();
+    let exists = |existing: &engine::BucketMeta| {
+        if existing.owner != me {
+            S3Error::new(
+                S3ErrorCode::BucketAlreadyExists,
+                "The requested bucket name is not available. Please select a different name and try again.",
+            )
+        } else {
+            S3Error::code(S3ErrorCode::BucketAlreadyOwnedByYou)
+        }
+    };
+    if let Ok(existing) = store.bucket(&name) {
+        // S3's legacy behaviour in us-east-1: creating a bucket you own succeeds.
+        if existing.owner == me && call.ctx.config.region == "us-east-1" {
+            return Ok(Response::new(200).header("Location", format!("/{name}")));
+        }
+        return Err(exists(&existing));
     }
-    store.create_bucket(&name, call.auth.identity.name()).await?;
-    if acl != BucketAcl::Private {
-        store.update_bucket(&name, |m| m.acl = acl).await?;
+    let template = engine::BucketMeta { owner: me.to_owned(), acl, location, ..Default::default() };
+    match store.create_bucket_with(&name, template).await {
+        Ok(_) => Ok(Response::new(200).header("Location", format!("/{name}"))),
+        // Created by someone else since the check above.
+        Err(engine::Error::BucketExists) => match store.bucket(&name) {
+            Ok(existing) => Err(exists(&existing)),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
     }
-    Ok(Response::new(200).header("Location", format!("/{name}")))
 }
 
-/// The canned ACL of `x-amz-acl`: `private` or `public-read` (keel's whole ACL model).
-fn canned_acl(call: &Call<'_>) -> Result<Option<BucketAcl>, S3Error> {
-    match call.header("x-amz-acl").map(str::trim) {
-        None => Ok(None),
-        Some("private") => Ok(Some(BucketAcl::Private)),
-        Some("public-read") => Ok(Some(BucketAcl::PublicRead)),
-        Some(other) => Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            format!("The canned ACL {other} is not supported (private and public-read are)"),
-        )),
-    }
-}
-
-/// PutBucketAcl with a canned ACL header.
+/// PutBucketAcl with a canned ACL header (`x-amz-acl`); ACL documents and grants are not
+/// implemented.
 pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
-    let Some(acl) = canned_acl(call)? else {
-        return Err(S3Error::new(S3ErrorCode::NotImplemented, "Only canned ACLs (x-amz-acl) are supported"));
-    };
+    let acl = canned_acl_only(call, AclTarget::Bucket).await?;
     call.ctx.store.update_bucket(call.bucket(), |m| m.acl = acl).await?;
     Ok(Response::new(200))
 }
 
-pub async fn head_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.bucket(call.bucket())?;
-    Ok(Response::new(200).header("x-amz-bucket-region", call.ctx.config.region.clone()))
+/// The canned ACL of a Put*Acl request, which must carry `x-amz-acl` and no ACL document.
+pub(crate) async fn canned_acl_only(call: &mut Call<'_>, target: AclTarget) -> Result<CannedAcl, S3Error> {
+    let acl = canned_from(call.req, target)?;
+    let body = call.read_small_body().await?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "Access control policy documents are not implemented; use a canned ACL (x-amz-acl).",
+        ));
+    }
+    acl.ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, "The request names no ACL (x-amz-acl)."))
 }
 
+pub async fn head_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let meta = call.ctx.store.bucket(call.bucket())?;
+    Ok(Response::new(200).header("x-amz-bucket-region", region_of(call, &meta).to_owned()))
+}
+
+/// DeleteBucket: a bucket holding objects is refused; its unfinished multipart uploads go with it.
 pub async fn delete_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.delete_bucket(call.bucket()).await?;
     Ok(Response::new(204))
 }
 
+/// GetBucketLocation: the LocationConstraint given at creation (empty for us-east-1 and none).
 pub async fn get_location(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.bucket(call.bucket())?;
+    let meta = call.ctx.store.bucket(call.bucket())?;
     let mut w = XmlWriter::new();
-    let region = &call.ctx.config.region;
-    // S3 answers an empty constraint for us-east-1.
-    if region == "us-east-1" {
+    if meta.location.is_empty() || meta.location == "us-east-1" {
         w.empty_root("LocationConstraint");
     } else {
         w.open_root("LocationConstraint");
-        w.elem_text(region);
+        w.elem_text(&meta.location);
         w.close("LocationConstraint");
     }
     Ok(xml(200, w))
@@ -141,25 +210,32 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(Response::new(200))
 }
 
-/// A minimal ACL: the owner holds FULL_CONTROL (plus READ for everyone on public-read buckets).
+/// GetBucketAcl: the owner holds FULL_CONTROL, plus READ for the group the canned ACL names.
 pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let meta = call.ctx.store.bucket(call.bucket())?;
-    if let Some(key) = call.route.key.as_deref() {
-        call.ctx.store.head_object(call.bucket(), key)?;
-    }
+    Ok(xml(200, acl_document(&meta.owner, meta.acl)))
+}
+
+/// An AccessControlPolicy document for a canned ACL.
+pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
     let mut w = XmlWriter::new();
     w.open_root("AccessControlPolicy");
-    owner(&mut w, &meta.owner);
+    owner(&mut w, owner_id);
     w.open("AccessControlList");
-    w.open_grant_canonical(&meta.owner);
+    w.open_grant_canonical(owner_id);
     w.elem("Permission", "FULL_CONTROL");
     w.close("Grant");
-    if meta.acl == BucketAcl::PublicRead {
-        w.open_grant_group("http://acs.amazonaws.com/groups/global/AllUsers");
+    let group = match acl {
+        CannedAcl::Private => None,
+        CannedAcl::PublicRead => Some("http://acs.amazonaws.com/groups/global/AllUsers"),
+        CannedAcl::AuthenticatedRead => Some("http://acs.amazonaws.com/groups/global/AuthenticatedUsers"),
+    };
+    if let Some(uri) = group {
+        w.open_grant_group(uri);
         w.elem("Permission", "READ");
         w.close("Grant");
     }
     w.close("AccessControlList");
     w.close("AccessControlPolicy");
-    Ok(xml(200, w))
+    w
 }

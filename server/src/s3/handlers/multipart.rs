@@ -5,12 +5,13 @@ use engine::{CompletePart, FlexAlgorithm, FlexType, UploadOptions, UploadQuery, 
 
 use crate::http::Response;
 use crate::s3::Call;
+use crate::s3::access::{AclTarget, canned_from};
 use crate::s3::auth::uri_encode;
 use crate::s3::checksum;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::handlers::object::{
     content_md5, copy_into, copy_source_conditions, declared_length, expected_checksum, metadata_from_headers,
-    parse_copy_source, stream_body,
+    open_source, parse_copy_source, stream_body,
 };
 use crate::s3::range;
 use crate::s3::xml::{Element, XmlWriter};
@@ -56,7 +57,8 @@ pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
     engine::keys::validate_key(call.key())?;
     let (system, user) = metadata_from_headers(call)?;
     let flex = upload_checksum(call)?;
-    let opts = UploadOptions { system, user, flex };
+    let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
+    let opts = UploadOptions { system, user, flex, acl };
     let id = call.ctx.store.create_upload(call.bucket(), call.key(), call.auth.identity.name(), opts).await?;
     let mut w = XmlWriter::new();
     w.open_root("InitiateMultipartUploadResult");
@@ -140,15 +142,23 @@ pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> 
     let store = call.ctx.store.clone();
     store.upload(call.bucket(), call.key(), &id)?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
-    crate::s3::handlers::object::may_read(call, &src_bucket)?;
-    let reader = store.open_object(&src_bucket, &src_key).await?;
+    let reader = open_source(call, &src_bucket, &src_key).await?;
     copy_source_conditions(call, &reader.meta)?;
     let size = reader.meta.size;
     let (start, len) = match call.header("x-amz-copy-source-range") {
         None => (0, size),
         Some(v) => match range::parse(v) {
-            // S3 requires a first-last range here, inside the source.
-            Some(range::ByteRange::From { first, last: Some(last) }) if last < size => (first, last - first + 1),
+            // S3 requires a first-last range here; one reaching past the source is unsatisfiable.
+            Some(range::ByteRange::From { first, last: Some(last) }) if first <= last => {
+                if last >= size {
+                    return Err(S3Error::new(
+                        S3ErrorCode::InvalidRange,
+                        "The x-amz-copy-source-range reaches past the end of the source object.",
+                    )
+                    .with_header("Content-Range", format!("bytes */{size}")));
+                }
+                (first, last - first + 1)
+            }
             _ => {
                 return Err(S3Error::new(
                     S3ErrorCode::InvalidArgument,
@@ -218,16 +228,37 @@ pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
     w.finish()
 }
 
+/// CompleteMultipartUpload. Repeated after it succeeded (a client retrying a lost answer), it
+/// answers the same result again, as S3 does, for as long as the object it made is current.
 pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let id = upload_id(call)?;
-    call.ctx.store.upload(call.bucket(), call.key(), &id)?;
-    let condition = super::object::put_precondition(call)?;
-    let root = call.read_complete_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
-    let parts = parse_complete(&root)?;
-    let min = call.ctx.config.min_part_size;
-    let expected = checksum::from_request(call.req)?.expected;
-    let opts = engine::CompleteOptions { min_part_size: min, flex_expected: expected, condition };
-    let meta = call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, opts).await?;
+    let done = |call: &Call<'_>, e: engine::Error| -> Result<engine::ObjectMeta, S3Error> {
+        match e {
+            engine::Error::NoSuchUpload => {
+                call.ctx.store.completed_upload(call.bucket(), call.key(), &id)?.ok_or_else(|| e.into())
+            }
+            e => Err(e.into()),
+        }
+    };
+    let meta = match call.ctx.store.upload(call.bucket(), call.key(), &id) {
+        Err(e) => {
+            let meta = done(call, e)?;
+            call.read_complete_xml().await?;
+            meta
+        }
+        Ok(_) => {
+            let condition = super::object::put_precondition(call)?;
+            let root = call.read_complete_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+            let parts = parse_complete(&root)?;
+            let min = call.ctx.config.min_part_size;
+            let expected = checksum::complete_expected(call.req)?;
+            let opts = engine::CompleteOptions { min_part_size: min, flex_expected: expected, condition };
+            match call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, opts).await {
+                Ok(meta) => meta,
+                Err(e) => done(call, e)?,
+            }
+        }
+    };
     let host = call.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new();
     w.open_root("CompleteMultipartUploadResult");

@@ -9,6 +9,7 @@ use engine::{
 
 use crate::http::{Body, Response};
 use crate::limits;
+use crate::s3::access::{self, AclTarget, canned_from};
 use crate::s3::auth::percent_decode;
 use crate::s3::checksum::{self, RequestChecksum};
 use crate::s3::conditional::{Conditions, Outcome};
@@ -167,35 +168,15 @@ pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> 
     }
 }
 
-/// Copies `len` bytes of an opened source from `start` into a writer.
+/// Copies `len` bytes of an opened source from `start` into a writer, checking the source's
+/// stored checksums on the way: a bit-rotted source fails the copy (500) and nothing is written.
 pub(crate) async fn copy_into(
     reader: &ObjectReader,
     start: u64,
     len: u64,
     writer: &mut PutWriter,
 ) -> Result<(), S3Error> {
-    let end = start + len;
-    let mut offset = start;
-    while offset < end {
-        let want = ((end - offset) as usize).min(engine_limits::IO_BUFFER_BYTES);
-        let (r, buf) = reader.read_at(take_buffer(), offset, want).await;
-        let n = match r {
-            Ok(n) if n > 0 => n,
-            Ok(_) => {
-                give_buffer(buf);
-                return Err(S3Error::code(S3ErrorCode::InternalError));
-            }
-            Err(e) => {
-                give_buffer(buf);
-                return Err(e.into());
-            }
-        };
-        let (w, buf) = writer.write(buf).await;
-        give_buffer(buf);
-        w?;
-        offset += n as u64;
-    }
-    Ok(())
+    reader.copy_verified(start, len, writer).await.map_err(S3Error::from)
 }
 
 /// Checks the `x-amz-copy-source-if-*` conditions; every failure is 412 (never 304).
@@ -221,10 +202,11 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (system, user) = metadata_from_headers(call)?;
     let condition = put_precondition(call)?;
     let content_md5 = content_md5(call)?;
+    let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, ck.algorithm)?;
     let body = stream_body(call, &mut writer).await?;
     let flex_expected = expected_checksum(&ck, &body)?;
-    let opts = PutOptions { system, user, condition, content_md5, flex_expected };
+    let opts = PutOptions { system, user, condition, content_md5, flex_expected, acl };
     let meta = writer.finish(opts).await?;
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag()));
     if let Some(f) = &meta.flex_checksum {
@@ -330,11 +312,35 @@ fn select(call: &Call<'_>, meta: &ObjectMeta, part: Option<u32>) -> Result<Selec
 /// How many times GET looks an object up again when an overwrite unlinked its files in between.
 const GET_ATTEMPTS_MAX: usize = 4;
 
+/// `?versionId=`: keel keeps one version per key, the `null` version; any other id names a
+/// version that cannot exist.
+pub(crate) fn version_query(call: &Call<'_>) -> Result<(), S3Error> {
+    match call.query("versionId") {
+        None | Some("null") => Ok(()),
+        Some(v) => Err(invalid_version(v)),
+    }
+}
+
+pub(crate) fn invalid_version(v: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidArgument, "Invalid version id specified")
+        .with_detail("ArgumentName", "versionId")
+        .with_detail("ArgumentValue", v)
+}
+
+/// Looks an object up for a reader: a missing key is 404 only to who may list the bucket, and
+/// the object's ACL (or the bucket's policy) must let the caller read it.
+fn lookup_readable(call: &Call<'_>) -> Result<engine::Located, S3Error> {
+    let located = call.ctx.store.lookup(call.bucket(), call.key()).map_err(|e| call.access.missing(e))?;
+    call.access.check_read(&call.auth.identity, located.meta.acl)?;
+    Ok(located)
+}
+
 pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
     let part = part_number_query(call)?;
+    version_query(call)?;
     let mut attempts = 0;
     loop {
-        let located = call.ctx.store.lookup(call.bucket(), call.key())?;
+        let located = lookup_readable(call)?;
         let meta = &located.meta;
         let etag = meta.etag();
         let conditions = Conditions {
@@ -362,14 +368,25 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
         if let Some(n) = sel.parts_count {
             resp.push_header("x-amz-mp-parts-count", n.to_string());
         }
-        // Checksums describe whole objects: only on request, and never on a partial answer (an
-        // empty part answers 200 but is not the whole object).
-        if sel.status == 200
-            && sel.len == meta.size
-            && call.header("x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
+        // Checksums only on request: the whole object's on a whole answer, a part's on a part
+        // number's answer (its own checksum, with the object's checksum type), never on a range.
+        if call.header("x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
             && let Some(f) = &meta.flex_checksum
         {
-            checksum::echo(&mut resp, f);
+            match (part, &meta.data) {
+                (Some(n), engine::DataLoc::Parts(parts)) => {
+                    if let Some(pf) = parts.get(n as usize - 1).and_then(|p| p.flex.as_ref()) {
+                        resp.push_header(
+                            format!("x-amz-checksum-{}", pf.algorithm.suffix()),
+                            checksum::encode_value(pf),
+                        );
+                        resp.push_header("x-amz-checksum-type", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+                    }
+                }
+                (Some(_), _) => checksum::echo(&mut resp, f),
+                (None, _) if sel.status == 200 && sel.len == meta.size => checksum::echo(&mut resp, f),
+                (None, _) => {}
+            }
         }
         if head {
             resp.body = Body::HeadOnly(sel.len);
@@ -395,7 +412,8 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
 /// GetObjectAttributes: the attributes `x-amz-object-attributes` names (ETag, Checksum,
 /// ObjectParts, StorageClass, ObjectSize), without the body.
 pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let meta = call.ctx.store.head_object(call.bucket(), call.key())?;
+    version_query(call)?;
+    let meta = lookup_readable(call)?.meta;
     let wanted: Vec<String> = call
         .req
         .headers
@@ -449,6 +467,9 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
         w.elem_bool("IsTruncated", truncated);
         for (n, p) in page {
             w.open("Part");
+            if let Some(f) = &p.flex {
+                w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
+            }
             w.elem_num("PartNumber", n as u64);
             w.elem_num("Size", p.size);
             w.close("Part");
@@ -466,8 +487,27 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    version_query(call)?;
     call.ctx.store.delete_object(call.bucket(), call.key()).await?;
     Ok(Response::new(204))
+}
+
+/// GetObjectAcl: the owner's FULL_CONTROL plus what the object's canned ACL grants.
+pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    version_query(call)?;
+    let bucket = call.ctx.store.bucket(call.bucket())?;
+    let meta = call.ctx.store.head_object(call.bucket(), call.key())?;
+    let w = super::bucket::acl_document(&bucket.owner, meta.acl);
+    Ok(Response::with_body(200, "application/xml", w.finish()))
+}
+
+/// PutObjectAcl with a canned ACL (`x-amz-acl`): rewrites the object's record with the new ACL,
+/// on the condition that the record is still the one read (a concurrent write wins).
+pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    version_query(call)?;
+    let acl = super::bucket::canned_acl_only(call, AclTarget::Object).await?;
+    call.ctx.store.set_object_acl(call.bucket(), call.key(), acl).await?;
+    Ok(Response::new(200))
 }
 
 pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -482,8 +522,13 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
     let mut keys = Vec::with_capacity(objects.len());
+    let mut refused = Vec::new();
     for o in &objects {
-        keys.push(o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?);
+        let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+        match o.child_text("VersionId").map(str::trim) {
+            None | Some("null") => keys.push(key),
+            Some(v) => refused.push((key, invalid_version(v))),
+        }
     }
     let results = call.ctx.store.delete_objects(call.bucket(), &keys).await;
     let mut w = XmlWriter::new();
@@ -497,21 +542,26 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
                     w.close("Deleted");
                 }
             }
-            Err(e) => {
-                let e = S3Error::from(e);
-                w.open("Error");
-                w.elem("Key", key);
-                w.elem("Code", e.code.as_str());
-                w.elem("Message", &e.message);
-                w.close("Error");
-            }
+            Err(e) => delete_error(&mut w, key, &S3Error::from(e)),
         }
+    }
+    for (key, e) in &refused {
+        delete_error(&mut w, key, e);
     }
     w.close("DeleteResult");
     Ok(Response::with_body(200, "application/xml", w.finish()))
 }
 
-/// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded.
+fn delete_error(w: &mut XmlWriter, key: &str, e: &S3Error) {
+    w.open("Error");
+    w.elem("Key", key);
+    w.elem("Code", e.code.as_str());
+    w.elem("Message", &e.message);
+    w.close("Error");
+}
+
+/// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded. keel keeps one version per
+/// key: `null` names it, any other id is refused.
 pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     let bad = || {
         S3Error::new(
@@ -520,10 +570,11 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
         )
     };
     let v = v.trim();
-    let v = v.split_once("?versionId=").map_or(v, |(p, version)| {
-        let _ = version; // keel keeps one version; any id names the current one
-        p
-    });
+    let v = match v.split_once("?versionId=") {
+        None => v,
+        Some((p, "null")) => p,
+        Some((_, version)) => return Err(invalid_version(version)),
+    };
     let decoded = percent_decode(v).ok_or_else(bad)?;
     let path = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (b, k) = path.split_once('/').ok_or_else(bad)?;
@@ -533,17 +584,18 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     Ok((b.to_owned(), k.to_owned()))
 }
 
-/// The caller may read objects of `bucket` (a copy source): its owner, or anyone when public-read.
-pub(crate) fn may_read(call: &Call<'_>, bucket: &str) -> Result<(), S3Error> {
-    if call.ctx.config.anonymous {
-        return Ok(());
+/// Opens a copy source the caller may read (as GetObject would decide), honouring
+/// `x-amz-source-expected-bucket-owner`.
+pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Result<ObjectReader, S3Error> {
+    let access = access::to_source(call.ctx, &call.auth.identity, bucket)?;
+    if let Some(want) = call.header("x-amz-source-expected-bucket-owner")
+        && call.ctx.store.bucket(bucket)?.owner != want.trim()
+    {
+        return Err(S3Error::code(S3ErrorCode::AccessDenied));
     }
-    let meta = call.ctx.store.bucket(bucket)?;
-    if meta.owner == call.auth.identity.name() || meta.acl == engine::BucketAcl::PublicRead {
-        Ok(())
-    } else {
-        Err(S3Error::code(S3ErrorCode::AccessDenied))
-    }
+    let reader = call.ctx.store.open_object(bucket, key).await.map_err(|e| access.missing(e))?;
+    access.check_read(&call.auth.identity, reader.meta.acl)?;
+    Ok(reader)
 }
 
 pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -551,8 +603,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
-    may_read(call, &src_bucket)?;
-    let reader = store.open_object(&src_bucket, &src_key).await?;
+    let reader = open_source(call, &src_bucket, &src_key).await?;
     let src = &reader.meta;
     copy_source_conditions(call, src)?;
     let replace = match call.header("x-amz-metadata-directive").map(str::trim) {
@@ -569,7 +620,10 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         ));
     }
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
-    let opts = PutOptions { system, user, condition: put_precondition(call)?, content_md5: None, flex_expected: None };
+    // S3 does not copy ACLs: the copy is private unless the request names one.
+    let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
+    let condition = put_precondition(call)?;
+    let opts = PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     copy_into(&reader, 0, src.size, &mut writer).await?;

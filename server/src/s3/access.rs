@@ -1,0 +1,176 @@
+//! Who may do what, decided in one place (DESIGN D25).
+//!
+//! Each access key owns the buckets it creates and may do everything in them. Others get what
+//! the owner granted:
+//! - the bucket's canned ACL (`private`, `public-read`, `authenticated-read`) grants listing it;
+//! - an object's canned ACL grants reading that object;
+//! - the bucket's canned policy (`public-read`, set with `keel bucket props B policy=public-read`)
+//!   grants reading every object, as AWS's bucket policy allowing `s3:GetObject` to `"*"` does.
+//!
+//! A missing object is 404 only to callers who may list the bucket; others get 403, so absent
+//! keys do not leak. `--anonymous` servers let everyone do everything.
+
+use engine::{BucketMeta, BucketPolicy, CannedAcl};
+
+use crate::s3::Ctx;
+use crate::s3::auth::Identity;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::op::{Op, Route};
+
+/// What the caller may do in the bucket a request names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The bucket's owner (or anyone, on an `--anonymous` server): everything.
+    pub owner: bool,
+    /// May list the bucket's keys.
+    pub list: bool,
+    /// May read every object, whatever its ACL.
+    pub read_all: bool,
+}
+
+impl Access {
+    pub const FULL: Access = Access { owner: true, list: true, read_all: true };
+
+    /// The caller's access to a bucket with these properties.
+    pub fn to_bucket(ctx: &Ctx, identity: &Identity, bucket: &BucketMeta) -> Access {
+        if ctx.config.anonymous {
+            return Access::FULL;
+        }
+        let owner = matches!(identity, Identity::User(ak) if *ak == bucket.owner);
+        Access {
+            owner,
+            list: owner || grants(bucket.acl, identity),
+            read_all: owner || bucket.policy == BucketPolicy::PublicRead,
+        }
+    }
+
+    /// Whether the caller may read an object with this ACL.
+    pub fn may_read(&self, identity: &Identity, acl: CannedAcl) -> bool {
+        self.read_all || grants(acl, identity)
+    }
+
+    /// Refuses to read an object the caller may not read.
+    pub fn check_read(&self, identity: &Identity, acl: CannedAcl) -> Result<(), S3Error> {
+        if self.may_read(identity, acl) { Ok(()) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) }
+    }
+
+    /// What a missing object is to this caller: NoSuchKey to whoever may list the bucket,
+    /// AccessDenied to others.
+    pub fn missing(&self, e: engine::Error) -> S3Error {
+        match e {
+            engine::Error::NoSuchObject if !self.list => S3Error::code(S3ErrorCode::AccessDenied),
+            e => e.into(),
+        }
+    }
+}
+
+/// Whether a canned ACL grants READ to the caller (beyond the owner, who always has it).
+fn grants(acl: CannedAcl, identity: &Identity) -> bool {
+    match acl {
+        CannedAcl::Private => false,
+        CannedAcl::PublicRead => true,
+        CannedAcl::AuthenticatedRead => matches!(identity, Identity::User(_)),
+    }
+}
+
+/// Operations a bucket's READ grant allows.
+fn lists(op: Op) -> bool {
+    matches!(
+        op,
+        Op::HeadBucket | Op::ListObjects | Op::ListObjectsV2 | Op::ListObjectVersions | Op::ListMultipartUploads
+    )
+}
+
+/// Operations an object's READ grant (or the bucket's read policy) allows; the handler checks the
+/// object's ACL once it has read the record.
+fn reads_object(op: Op) -> bool {
+    matches!(op, Op::GetObject | Op::HeadObject | Op::GetObjectAttributes)
+}
+
+/// Decides whether a routed request may run, before its handler does.
+pub fn authorize(ctx: &Ctx, route: &Route, identity: &Identity) -> Result<Access, S3Error> {
+    if ctx.config.anonymous {
+        return Ok(Access::FULL);
+    }
+    let signed = matches!(identity, Identity::User(_));
+    let Some(bucket) = route.bucket.as_deref() else {
+        // ListBuckets lists the caller's own buckets.
+        return if signed { Ok(Access::FULL) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) };
+    };
+    if route.op == Op::CreateBucket {
+        // Who may create may learn that a name is taken (the handler answers 409); nobody else.
+        return if signed { Ok(Access::FULL) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) };
+    }
+    let meta = ctx.store.bucket(bucket)?;
+    let access = Access::to_bucket(ctx, identity, &meta);
+    if access.owner || (lists(route.op) && access.list) || reads_object(route.op) {
+        Ok(access)
+    } else {
+        Err(S3Error::code(S3ErrorCode::AccessDenied))
+    }
+}
+
+/// The caller's access to objects of another bucket (a copy source).
+pub fn to_source(ctx: &Ctx, identity: &Identity, bucket: &str) -> Result<Access, S3Error> {
+    let meta = ctx.store.bucket(bucket)?;
+    Ok(Access::to_bucket(ctx, identity, &meta))
+}
+
+/// Where a canned ACL is given: buckets and objects accept slightly different sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AclTarget {
+    Bucket,
+    Object,
+}
+
+/// Parses an `x-amz-acl` value. Unknown values are 400; ACLs S3 knows but keel does not
+/// implement (write grants, log delivery) are 501.
+pub fn parse_canned(value: &str, target: AclTarget) -> Result<CannedAcl, S3Error> {
+    match value.trim() {
+        "private" => Ok(CannedAcl::Private),
+        "public-read" => Ok(CannedAcl::PublicRead),
+        "authenticated-read" => Ok(CannedAcl::AuthenticatedRead),
+        // The bucket's owner is every object's owner (the only one who may write): both grant
+        // nothing beyond private. S3 ignores them on buckets.
+        "bucket-owner-read" | "bucket-owner-full-control" => Ok(CannedAcl::Private),
+        v @ ("public-read-write" | "aws-exec-read" | "log-delivery-write") => Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "The canned ACL {v} is not implemented on {} (private, public-read and authenticated-read are).",
+                if target == AclTarget::Bucket { "buckets" } else { "objects" }
+            ),
+        )),
+        v => Err(S3Error::new(S3ErrorCode::InvalidArgument, format!("{v:?} is not a canned ACL."))
+            .with_detail("ArgumentName", "x-amz-acl")
+            .with_detail("ArgumentValue", v)),
+    }
+}
+
+/// The canned ACL of a request's `x-amz-acl` header, if it has one.
+pub fn canned_from(req: &crate::http::Request, target: AclTarget) -> Result<Option<CannedAcl>, S3Error> {
+    req.header("x-amz-acl").map(|v| parse_canned(v, target)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canned_acls() {
+        assert_eq!(parse_canned("public-read", AclTarget::Object).unwrap(), CannedAcl::PublicRead);
+        assert_eq!(parse_canned(" private ", AclTarget::Bucket).unwrap(), CannedAcl::Private);
+        assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(), CannedAcl::Private);
+        assert_eq!(parse_canned("public-read-write", AclTarget::Bucket).unwrap_err().code, S3ErrorCode::NotImplemented);
+        assert_eq!(parse_canned("everyone", AclTarget::Bucket).unwrap_err().code, S3ErrorCode::InvalidArgument);
+        let anon = Identity::Anonymous;
+        let user = Identity::User("u".into());
+        assert!(grants(CannedAcl::PublicRead, &anon));
+        assert!(!grants(CannedAcl::AuthenticatedRead, &anon) && grants(CannedAcl::AuthenticatedRead, &user));
+        assert!(!grants(CannedAcl::Private, &user));
+        let reader = Access { owner: false, list: true, read_all: false };
+        assert!(!reader.may_read(&anon, CannedAcl::Private) && reader.may_read(&anon, CannedAcl::PublicRead));
+        assert_eq!(reader.missing(engine::Error::NoSuchObject).code, S3ErrorCode::NoSuchKey);
+        let stranger = Access { owner: false, list: false, read_all: true };
+        assert_eq!(stranger.missing(engine::Error::NoSuchObject).code, S3ErrorCode::AccessDenied);
+    }
+}
