@@ -62,6 +62,9 @@ pub enum Error {
     BadMeta(&'static str),
     #[error("index: {0}")]
     Index(String),
+    /// The mountpaths given do not make up the node (a member missing, a foreign one, ...).
+    #[error("{0}")]
+    Membership(String),
     #[error("the engine is shutting down")]
     ShuttingDown,
     #[error("I/O: {0}")]

@@ -15,7 +15,14 @@ pub struct Faults {
     pub fail_fsync_at: AtomicU64,
     /// The Nth index commit batch fails (the mountpath is poisoned).
     pub fail_commit_at: AtomicU64,
+    /// The process aborts (as kill -9 would stop it) once reconciling a returning mountpath
+    /// has examined N records.
+    pub abort_reconcile_at: AtomicU64,
+    /// Every data-file read from the Nth on fails with EIO (a dying drive).
+    pub fail_reads_from: AtomicU64,
     writes: AtomicU64,
+    reads: AtomicU64,
+    reconciled: AtomicU64,
     fsyncs: AtomicU64,
     commits: AtomicU64,
 }
@@ -29,7 +36,8 @@ pub enum WriteFault {
 }
 
 impl Faults {
-    /// Parses `fsync=3,write=10,tear=5,commit=2` (the `KEEL_FAULTS` test variable).
+    /// Parses `fsync=3,write=10,tear=5,commit=2,reconcile=100,reads=7` (the `KEEL_FAULTS` test
+    /// variable).
     pub fn parse(spec: &str) -> Result<Faults, String> {
         let f = Faults::default();
         for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
@@ -40,7 +48,11 @@ impl Faults {
                 "tear" => f.tear_write_at.store(n, Ordering::Relaxed),
                 "fsync" => f.fail_fsync_at.store(n, Ordering::Relaxed),
                 "commit" => f.fail_commit_at.store(n, Ordering::Relaxed),
-                other => return Err(format!("unknown fault {other:?} (write, tear, fsync, commit)")),
+                "reconcile" => f.abort_reconcile_at.store(n, Ordering::Relaxed),
+                "reads" => f.fail_reads_from.store(n, Ordering::Relaxed),
+                other => {
+                    return Err(format!("unknown fault {other:?} (write, tear, fsync, commit, reconcile, reads)"));
+                }
             }
         }
         Ok(f)
@@ -69,6 +81,23 @@ impl Faults {
 
     pub(crate) fn on_commit(&self) -> bool {
         Faults::hit(&self.commits, &self.fail_commit_at)
+    }
+
+    /// True when this data-file read must fail.
+    pub(crate) fn on_read(&self) -> bool {
+        let n = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
+        let from = self.fail_reads_from.load(Ordering::Relaxed);
+        from != 0 && n >= from
+    }
+
+    /// Counts records a reconciliation examined; aborts the process at the chosen count.
+    pub(crate) fn on_reconciled(&self, records: u64) {
+        let n = self.reconciled.fetch_add(records, Ordering::Relaxed) + records;
+        let at = self.abort_reconcile_at.load(Ordering::Relaxed);
+        if at != 0 && n >= at {
+            eprintln!("KEEL_FAULTS: aborting after reconciling {n} records");
+            std::process::abort();
+        }
     }
 }
 

@@ -37,6 +37,9 @@ pub enum Table {
     Uploads,
     /// Parts of uploads in progress: `upload-id` then the part number as a big-endian u32.
     Parts,
+    /// Deletes made while a mountpath of the node was detached: `bucket \0 key` → the epoch
+    /// (`u64` little-endian) of the delete, so the mountpath's copy loses when it returns (D24).
+    Tombstones,
 }
 
 /// Precondition checked by the committer right before an operation is applied.
@@ -166,6 +169,7 @@ pub struct Index {
     buckets: Keyspace,
     uploads: Keyspace,
     parts: Keyspace,
+    tombstones: Keyspace,
     tx: mpsc::Sender<CommitRequest>,
     poisoned: Arc<AtomicBool>,
     name: Arc<str>,
@@ -218,6 +222,7 @@ impl Index {
         let buckets = db.keyspace("buckets", KeyspaceCreateOptions::default)?;
         let uploads = db.keyspace("uploads", KeyspaceCreateOptions::default)?;
         let parts = db.keyspace("parts", KeyspaceCreateOptions::default)?;
+        let tombstones = db.keyspace("tombstones", KeyspaceCreateOptions::default)?;
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(CommitCounters::default());
         let committer = Committer {
@@ -228,6 +233,7 @@ impl Index {
             buckets: buckets.clone(),
             uploads: uploads.clone(),
             parts: parts.clone(),
+            tombstones: tombstones.clone(),
             sync,
             objects_dir: objects_dir.to_path_buf(),
             dir_handles: HashMap::new(),
@@ -238,7 +244,7 @@ impl Index {
             .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
             .spawn(move || committer.run(rx))
             .map_err(Error::Io)?;
-        Ok(Index { db, objects, buckets, uploads, parts, tx, poisoned, name: name.into(), counters })
+        Ok(Index { db, objects, buckets, uploads, parts, tombstones, tx, poisoned, name: name.into(), counters })
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -247,6 +253,7 @@ impl Index {
             Table::Buckets => &self.buckets,
             Table::Uploads => &self.uploads,
             Table::Parts => &self.parts,
+            Table::Tombstones => &self.tombstones,
         }
     }
 
@@ -310,6 +317,12 @@ impl Index {
         Ok(())
     }
 
+    /// `commit`, waited for on the calling thread: for work at start, before any runtime runs
+    /// (mountpath reconciliation).
+    pub fn commit_blocking(&self, ops: Vec<IndexOp>) -> Result<Previous> {
+        block_on(self.commit(ops, DirSet::default()))
+    }
+
     /// Applies `ops` atomically once `dirs` are durable; resolves after the commit (durable under
     /// `SyncMode::Always`). Returns the records the operations replaced.
     pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous> {
@@ -344,12 +357,33 @@ impl Index {
     }
 }
 
+/// Runs a future to completion on this thread, parking between polls (the committer it waits
+/// for is another thread).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
 struct Committer {
     db: Database,
     objects: Keyspace,
     buckets: Keyspace,
     uploads: Keyspace,
     parts: Keyspace,
+    tombstones: Keyspace,
     sync: SyncMode,
     objects_dir: PathBuf,
     dir_handles: HashMap<u8, std::fs::File>,
@@ -366,6 +400,7 @@ impl Committer {
             Table::Buckets => &self.buckets,
             Table::Uploads => &self.uploads,
             Table::Parts => &self.parts,
+            Table::Tombstones => &self.tombstones,
         }
     }
 

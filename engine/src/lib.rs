@@ -37,11 +37,13 @@ pub mod keys;
 pub mod limits;
 pub mod list;
 pub mod maintenance;
+pub mod membership;
 pub mod meta;
 pub mod mountpath;
 pub mod multipart;
 pub mod object;
 pub mod placement;
+pub mod reconcile;
 pub mod store;
 
 pub use buffer::{IoBuffer, give_buffer, take_buffer};
@@ -55,7 +57,8 @@ pub use meta::{
     BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta,
     SystemMeta, UploadMeta, Versioning,
 };
-pub use mountpath::Mountpath;
+pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, UploadOptions};
 pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition, etag_list_matches};
+pub use reconcile::ReconcileReport;
 pub use store::{Store, StoreConfig};

@@ -33,6 +33,10 @@ pub const IO_BUFFER_BYTES: usize = 1024 * 1024;
 pub const IO_BUFFER_ALIGN_BYTES: usize = 4096;
 /// Stored index record size limit (keys + metadata + inline bodies fit well below fjall's value limit).
 pub const META_RECORD_BYTES_MAX: usize = 64 * 1024;
+/// I/O errors on one mountpath within `IO_ERROR_WINDOW_MS` that poison it (a failing drive).
+pub const IO_ERRORS_TO_POISON: u64 = 16;
+/// The window I/O errors are counted in; a mountpath with an error this recent is degraded.
+pub const IO_ERROR_WINDOW_MS: u64 = 60_000;
 /// Mountpaths one node may have.
 pub const MOUNTPATHS_MAX: usize = 256;
 

@@ -717,6 +717,19 @@ impl<'a> Reader<'a> {
 }
 
 impl ObjectMeta {
+    /// The epoch that wrote a record, from its fixed head (0 for format 1).
+    pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
+        match buf.first() {
+            Some(1) => Ok(0),
+            Some(2) => {
+                let b: [u8; 8] =
+                    buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
+                Ok(u64::from_le_bytes(b))
+            }
+            _ => Err(Error::BadMeta("unknown object record format")),
+        }
+    }
+
     /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
     pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
         let mut r = Reader(buf);
@@ -783,6 +796,7 @@ mod tests {
         for m in metas {
             let enc = m.encode();
             assert_eq!(ObjectMeta::decode(&enc).unwrap(), m);
+            assert_eq!(ObjectMeta::decode_epoch(&enc).unwrap(), 42);
             // Every strict prefix is rejected, never a panic.
             for cut in 0..enc.len() {
                 assert!(ObjectMeta::decode(&enc[..cut]).is_err());
@@ -864,6 +878,7 @@ mod tests {
         w.bytes(b"abc");
         let m = ObjectMeta::decode(&w.0).unwrap();
         assert_eq!((m.size, m.epoch, m.acl, m.upload_id.as_deref()), (3, 0, CannedAcl::Private, None));
+        assert_eq!(ObjectMeta::decode_epoch(&w.0).unwrap(), 0);
         assert_eq!(m.data, DataLoc::Inline(b"abc".to_vec()));
         assert_eq!(ObjectMeta::decode_summary(&w.0).unwrap().0, 3);
 

@@ -9,10 +9,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexConfig, SyncMode};
+use crate::limits;
 use crate::meta::ObjectId;
 
 const ID_FILE: &str = "keel-mountpath";
@@ -25,7 +26,35 @@ pub struct Mountpath {
     pub index: Index,
     poisoned: Arc<AtomicBool>,
     name: String,
-    io_errors: std::sync::atomic::AtomicU64,
+    io_errors: AtomicU64,
+    /// Errors in the current window: (window start in ms, count).
+    recent: std::sync::Mutex<(u64, u64)>,
+    /// When the last I/O error happened (ms since the epoch; 0: never).
+    last_error_ms: AtomicU64,
+    /// The root directory's device and inode at open: a drive unmounted or a directory replaced
+    /// under keel shows as a change.
+    identity: (u64, u64),
+    pub(crate) faults: Option<Arc<crate::faults::Faults>>,
+}
+
+/// How a mountpath is doing, for `/health` and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    /// I/O errors within the last `IO_ERROR_WINDOW_MS`.
+    Degraded,
+    /// Failed: its objects answer 503 until a restart.
+    Poisoned,
+}
+
+impl Health {
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Poisoned => "poisoned",
+        }
+    }
 }
 
 impl Mountpath {
@@ -52,8 +81,51 @@ impl Mountpath {
         sync_dir(&objects)?;
         sync_dir(&root)?;
         let poisoned = Arc::new(AtomicBool::new(false));
-        let index = Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name, faults)?;
-        Ok(Mountpath { root, objects, id, index, poisoned, name, io_errors: Default::default() })
+        let index =
+            Index::open(&root.join("index"), &objects, sync, index_config, poisoned.clone(), &name, faults.clone())?;
+        let identity = dir_identity(&root)?;
+        Ok(Mountpath {
+            root,
+            objects,
+            id,
+            index,
+            poisoned,
+            name,
+            io_errors: AtomicU64::new(0),
+            recent: std::sync::Mutex::new((0, 0)),
+            last_error_ms: AtomicU64::new(0),
+            identity,
+            faults,
+        })
+    }
+
+    /// How the mountpath is doing.
+    pub fn health(&self) -> Health {
+        if self.is_poisoned() {
+            Health::Poisoned
+        } else if crate::store::now_ms().saturating_sub(self.last_error_ms.load(Ordering::Relaxed))
+            < limits::IO_ERROR_WINDOW_MS
+        {
+            Health::Degraded
+        } else {
+            Health::Ok
+        }
+    }
+
+    /// Checks that the mountpath is still the directory opened at start, holding its id (a
+    /// vanished, unmounted or replaced directory poisons it). Cheap: a stat and a small read.
+    pub fn probe(&self) {
+        if self.is_poisoned() {
+            return;
+        }
+        let same = dir_identity(&self.root).is_ok_and(|i| i == self.identity)
+            && read_id(&self.root).is_ok_and(|id| id == Some(self.id))
+            && self.objects.is_dir();
+        if !same {
+            self.io_errors.fetch_add(1, Ordering::Relaxed);
+            self.last_error_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+            self.poison(&"its directory vanished or was replaced");
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -115,26 +187,54 @@ impl Mountpath {
         if self.is_poisoned() { Err(Error::Poisoned { mountpath: self.name.clone() }) } else { Ok(()) }
     }
 
-    /// Maps an I/O error on this mountpath to a domain error.
+    /// Maps an I/O error on this mountpath to a domain error, and counts it: past
+    /// `IO_ERRORS_TO_POISON` within `IO_ERROR_WINDOW_MS` the drive is failing and the mountpath
+    /// is poisoned. A full disk is a condition, not a failure: not counted.
     pub fn io_error(&self, err: std::io::Error) -> Error {
+        let e = Error::from_io(err, &self.name);
+        if matches!(e, Error::MountpathFull { .. }) {
+            return e;
+        }
         self.io_errors.fetch_add(1, Ordering::Relaxed);
-        Error::from_io(err, &self.name)
+        let now = crate::store::now_ms();
+        self.last_error_ms.store(now, Ordering::Relaxed);
+        let count = {
+            let mut w = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if now.saturating_sub(w.0) > limits::IO_ERROR_WINDOW_MS {
+                *w = (now, 0);
+            }
+            w.1 += 1;
+            w.1
+        };
+        if count >= limits::IO_ERRORS_TO_POISON {
+            self.poison(&format!("{count} I/O errors within {} s (last: {e})", limits::IO_ERROR_WINDOW_MS / 1000));
+        }
+        e
+    }
+}
+
+/// The mountpath id kept in `root`, if the directory is a mountpath (nothing is created).
+pub fn read_id(root: &Path) -> Result<Option<u64>> {
+    match std::fs::read_to_string(root.join(ID_FILE)) {
+        Ok(s) => {
+            let mut parts = s.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("keel-mountpath"), Some("1"), Some(hex)) => {
+                    u64::from_str_radix(hex, 16).map(Some).map_err(|_| Error::BadMeta("mountpath id file"))
+                }
+                _ => Err(Error::BadMeta("mountpath id file")),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
 fn read_or_create_id(root: &Path) -> Result<u64> {
     let path = root.join(ID_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => {
-            let mut parts = s.split_whitespace();
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("keel-mountpath"), Some("1"), Some(hex)) => {
-                    u64::from_str_radix(hex, 16).map_err(|_| Error::BadMeta("mountpath id file"))
-                }
-                _ => Err(Error::BadMeta("mountpath id file")),
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match read_id(root)? {
+        Some(id) => Ok(id),
+        None => {
             let id = random_u64();
             let tmp = root.join(format!("{ID_FILE}.tmp"));
             let mut f = std::fs::File::create(&tmp)?;
@@ -144,8 +244,14 @@ fn read_or_create_id(root: &Path) -> Result<u64> {
             sync_dir(root)?;
             Ok(id)
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// A directory's (device, inode).
+fn dir_identity(dir: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// 64 random bits from the OS.

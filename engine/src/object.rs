@@ -5,6 +5,7 @@
 //! synced does the index entry swap; then the replaced object's files are unlinked. A GET that
 //! opened the old files before the swap keeps reading them whole.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use compio::BufResult;
@@ -514,9 +515,14 @@ impl Located {
     }
 
     async fn open_file(&self, id: ObjectId) -> Result<File> {
-        match File::open(self.mp.data_path(id)).await {
+        let path = self.mp.data_path(id);
+        match File::open(&path).await {
             Ok(f) => Ok(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::ObjectChanged),
+            // An overwrite unlinked it since the lookup, unless its directory is gone too: then
+            // the mountpath is failing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.parent().is_some_and(Path::is_dir) => {
+                Err(Error::ObjectChanged)
+            }
             Err(e) => Err(self.mp.io_error(e)),
         }
     }
@@ -664,6 +670,9 @@ impl ObjectReader {
                 (Ok(n), buf)
             }
             (Some(file), _) => {
+                if self.mp.faults.as_ref().is_some_and(|f| f.on_read()) {
+                    return (Err(self.mp.io_error(crate::faults::injected())), buf);
+                }
                 let mut filled = 0;
                 let mut buf = buf;
                 while filled < n {

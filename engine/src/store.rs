@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::index::{DirSet, IndexConfig, IndexOp, Precondition, SyncMode, Table};
 use crate::keys;
 use crate::limits;
+use crate::membership;
 use crate::meta::{BucketMeta, ObjectId, ObjectMeta};
 use crate::mountpath::{self, Mountpath};
 use crate::object::{WriteCondition, etag_list_matches};
@@ -43,6 +44,8 @@ pub struct Store {
     id_counter: AtomicU64,
     /// This run's node generation, stamped on every record written (D24).
     epoch: u64,
+    /// A member is detached: deletes leave tombstones so its copies lose when it returns (D24).
+    pub(crate) tombstones: bool,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -56,12 +59,18 @@ pub(crate) struct WriteGuard<'c> {
 }
 
 impl Store {
-    /// Opens every mountpath (blocking; call before the shards start).
+    /// Opens every mountpath (blocking; call before the shards start). The mountpaths must make
+    /// up the node (D24): a member missing refuses the open until it is detached; a detached
+    /// member given again is reconciled first; the node record is then written to every
+    /// mountpath with this run's epoch.
     pub fn open(config: &StoreConfig) -> Result<Arc<Store>> {
         assert!(!config.mountpaths.is_empty(), "a store needs at least one mountpath");
         if config.mountpaths.len() > limits::MOUNTPATHS_MAX {
             return Err(Error::Io(std::io::Error::other("too many mountpaths")));
         }
+        let seen: Vec<membership::Seen> =
+            config.mountpaths.iter().map(|p| membership::peek(p)).collect::<Result<_>>()?;
+        let plan = membership::plan(&seen, mountpath::random_u64()).map_err(Error::Membership)?;
         let mut mountpaths = Vec::with_capacity(config.mountpaths.len());
         for root in &config.mountpaths {
             let mp = Mountpath::open(root, config.sync, &config.index, config.faults.clone())?;
@@ -73,10 +82,26 @@ impl Store {
             }
             mountpaths.push(Arc::new(mp));
         }
+        for &i in &plan.unrecorded {
+            let mp = &mountpaths[i];
+            if !mp.index.scan(Table::Objects, b"", &[0xff], 1)?.is_empty()
+                || !mp.index.scan(Table::Uploads, b"", &[0xff], 1)?.is_empty()
+            {
+                return Err(Error::Membership(format!(
+                    "mountpath {} holds objects but is not a member of this node; keel cannot tell whether they are current (move its data away to add it as a new mountpath)",
+                    mp.name()
+                )));
+            }
+        }
         let mountpath_ids = mountpaths.iter().map(|m| m.id).collect();
-        // Buckets live on every mountpath; take the union and repair mountpaths added later.
+        let returning: Vec<usize> = plan.returning.iter().map(|(i, _)| *i).collect();
+        // Buckets live on every mountpath; take the union over the mountpaths in step (a
+        // returning one may hold buckets deleted meanwhile) and repair mountpaths added later.
         let mut buckets = BTreeMap::new();
-        for mp in &mountpaths {
+        for (i, mp) in mountpaths.iter().enumerate() {
+            if returning.contains(&i) {
+                continue;
+            }
             for (k, v) in mp.index.all(Table::Buckets)? {
                 let name = String::from_utf8(k.to_vec()).map_err(|_| Error::BadMeta("bucket name"))?;
                 buckets.entry(name).or_insert(BucketMeta::decode(&v)?);
@@ -92,8 +117,38 @@ impl Store {
             faults: config.faults.clone(),
             id_high: mountpath::random_u64() ^ now_ms().rotate_left(32),
             id_counter: AtomicU64::new(0),
-            epoch: 0,
+            epoch: plan.epoch,
+            tombstones: !plan.detached.is_empty(),
         };
+        for &(i, last_epoch) in &plan.returning {
+            let report = store.reconcile(i, last_epoch, &returning)?;
+            tracing::warn!(
+                mountpath = store.mountpaths[i].name(),
+                last_epoch,
+                kept = report.kept,
+                superseded = report.superseded,
+                of_deleted_buckets = report.of_deleted_buckets,
+                uploads_aborted = report.uploads_aborted,
+                "a detached mountpath returned: reconciled"
+            );
+        }
+        let mut members: Vec<membership::Member> = store
+            .mountpaths
+            .iter()
+            .map(|m| membership::Member {
+                id: m.id,
+                path: m.root().to_path_buf(),
+                state: membership::MemberState::Active,
+            })
+            .collect();
+        members.extend(plan.detached.iter().cloned());
+        let record = membership::NodeRecord { node: plan.node, epoch: plan.epoch, members };
+        for mp in &store.mountpaths {
+            record.write(mp.root())?;
+        }
+        if !store.tombstones {
+            store.purge_tombstones()?;
+        }
         Ok(Arc::new(store))
     }
 
@@ -360,20 +415,29 @@ impl Store {
                     plans[m].1.push(i);
                 }
             }
+            // With a member detached, the delete is remembered, so that the member's copy of the
+            // key loses when it returns (D24).
+            if self.tombstones {
+                plans[owner].0.push(IndexOp::put(Table::Tombstones, ikey, self.epoch.to_le_bytes().to_vec()));
+                plans[owner].1.push(i);
+            }
         }
         for (m, (ops, owners)) in plans.into_iter().enumerate() {
             if ops.is_empty() {
                 continue;
             }
             let mp = &self.mountpaths[m];
+            let ops_tables: Vec<Table> = ops.iter().map(|o| o.table).collect();
             let outcome = match mp.check() {
                 Ok(()) => mp.index.commit(ops, DirSet::default()).await,
                 Err(e) => Err(e),
             };
             match outcome {
                 Ok(previous) => {
-                    for prev in previous {
-                        self.release_previous(mp, prev.into_iter().next()).await;
+                    for (op, prev) in ops_tables.iter().zip(previous) {
+                        if *op == Table::Objects {
+                            self.release_previous(mp, prev.into_iter().next()).await;
+                        }
                     }
                 }
                 Err(e) => {

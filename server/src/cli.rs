@@ -188,3 +188,50 @@ pub fn rebalance(args: &ServeArgs) -> Result<(), String> {
     println!("moved {} objects ({}), removed {} superseded copies", r.moved, human(r.bytes), r.superseded);
     Ok(())
 }
+
+/// `keel mountpath list`: the node record the given mountpaths hold (the newest).
+pub fn mountpath_list(args: &ServeArgs) -> Result<(), String> {
+    let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
+    let seen: Vec<engine::membership::Seen> = cfg
+        .mountpaths
+        .iter()
+        .map(|p| engine::membership::peek(p))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let Some(record) = seen.iter().filter_map(|s| s.record.clone()).max_by_key(|r| r.epoch) else {
+        println!("no node record on the mountpaths given (a node that never started with them)");
+        return Ok(());
+    };
+    print_record(&record);
+    Ok(())
+}
+
+fn print_record(record: &engine::membership::NodeRecord) {
+    println!("node {:016x}, epoch {}", record.node, record.epoch);
+    println!("{:<18} {:<22} PATH", "ID", "STATE");
+    for m in &record.members {
+        let state = match m.state {
+            engine::membership::MemberState::Active => "active".to_owned(),
+            engine::membership::MemberState::Detached { at } => format!("detached at epoch {at}"),
+        };
+        println!("{:016x}   {state:<22} {}", m.id, m.path.display());
+    }
+}
+
+/// `keel mountpath detach DIR`: with the node's other mountpaths given, records DIR as detached.
+pub fn mountpath_detach(args: &ServeArgs, dir: &str) -> Result<(), String> {
+    let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
+    // Holding the indexes proves no keel serves them while their records change.
+    let mut held = Vec::new();
+    for root in &cfg.mountpaths {
+        held.push(
+            engine::Mountpath::open(root, engine::SyncMode::Always, &engine::IndexConfig::default(), None)
+                .map_err(|e| format!("cannot open {} (is keel running on it?): {e}", root.display()))?,
+        );
+    }
+    let record = engine::membership::detach(&cfg.mountpaths, dir).map_err(|e| e.to_string())?;
+    drop(held);
+    println!("detached {dir}: keel now starts without it; give it again to bring it back (it is reconciled first)");
+    print_record(&record);
+    Ok(())
+}

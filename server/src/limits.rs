@@ -35,6 +35,8 @@ pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 pub const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// Allowed clock skew for signed requests (S3: 15 minutes).
 pub const CLOCK_SKEW_SECS_MAX: i64 = 15 * 60;
+/// How often each mountpath checks that its directory is still there.
+pub const MOUNTPATH_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// Connections one shard serves at once; more are refused with 503.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 16 * 1024;
 

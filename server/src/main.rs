@@ -33,6 +33,25 @@ enum Command {
     Stat(ServeArgs),
     /// Move objects to the mountpath that owns them after mountpaths were added (offline).
     Rebalance(ServeArgs),
+    /// The node's mountpaths: list them, or detach one that is gone (offline).
+    Mountpath {
+        #[command(subcommand)]
+        command: MountpathCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MountpathCommand {
+    /// The node's members (active or detached), as the mountpaths given record them.
+    List(ServeArgs),
+    /// Lets the node start without the member DIR (a path or an id in hex), given the others
+    /// with --mountpath or --config. Its objects are unavailable until it is given again; it is
+    /// then reconciled (what was written or deleted meanwhile wins) before it serves.
+    Detach {
+        dir: String,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +109,10 @@ fn main() {
         Command::Ls(args) => keel::cli::ls(&args),
         Command::Stat(args) => keel::cli::stat(&args),
         Command::Rebalance(args) => keel::cli::rebalance(&args),
+        Command::Mountpath { command: MountpathCommand::List(args) } => keel::cli::mountpath_list(&args),
+        Command::Mountpath { command: MountpathCommand::Detach { dir, args } } => {
+            keel::cli::mountpath_detach(&args, &dir)
+        }
     };
     if let Err(e) = result {
         eprintln!("keel: {e}");

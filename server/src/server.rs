@@ -115,6 +115,21 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start the orphan collector: {e}"))?;
 
+    // Every few seconds, each mountpath checks that its directory is still the one opened: a
+    // drive unmounted or a directory removed under keel is poisoned, and /health says so.
+    let prober = store.clone();
+    std::thread::Builder::new()
+        .name("keel-probe".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(crate::limits::MOUNTPATH_PROBE_INTERVAL);
+                for mp in prober.mountpaths() {
+                    mp.probe();
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the mountpath prober: {e}"))?;
+
     let mut users = cfg.users.clone();
     let mut admins = cfg.admins.clone();
     let source = if cfg.anonymous {

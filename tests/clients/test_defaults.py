@@ -201,10 +201,24 @@ def test_users_own_their_buckets():
             bob.create_bucket(Bucket="alices")
         assert e.value.response["Error"]["Code"] == "BucketAlreadyExists"
         assert http("GET", f"{k.endpoint}/alices/doc")[0] == 403
-        # public-read: anyone may read, only the owner may write.
+        # A public-read bucket: anyone may list it; its objects' own ACLs decide who reads them;
+        # only the owner may write.
         alice.put_bucket_acl(Bucket="alices", ACL="public-read")
+        assert http("GET", f"{k.endpoint}/alices?list-type=2")[0] == 200
+        assert [o["Key"] for o in bob.list_objects_v2(Bucket="alices")["Contents"]] == ["doc"]
+        assert http("GET", f"{k.endpoint}/alices/doc")[0] == 403
+        with pytest.raises(ClientError) as e:
+            bob.get_object(Bucket="alices", Key="doc")
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+        alice.put_object_acl(Bucket="alices", Key="doc", ACL="public-read")
         assert http("GET", f"{k.endpoint}/alices/doc")[:2] == (200, b"private")
         assert bob.get_object(Bucket="alices", Key="doc")["Body"].read() == b"private"
+        alice.put_object(Bucket="alices", Key="members", Body=b"m", ACL="authenticated-read")
+        assert http("GET", f"{k.endpoint}/alices/members")[0] == 403
+        assert bob.get_object(Bucket="alices", Key="members")["Body"].read() == b"m"
+        grants = alice.get_object_acl(Bucket="alices", Key="members")["Grants"]
+        assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants} == {
+            (None, "FULL_CONTROL"), ("http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ")}
         with pytest.raises(ClientError) as e:
             bob.put_object(Bucket="alices", Key="x", Body=b"x")
         assert e.value.response["Error"]["Code"] == "AccessDenied"

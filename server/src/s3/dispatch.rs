@@ -206,24 +206,24 @@ pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response
     r
 }
 
+/// `/health`: `ok` when every mountpath is, `degraded` when one has had I/O errors lately or is
+/// poisoned (503 when all are).
 fn health(ctx: &Ctx) -> Response {
-    let mut s = String::from("{\"status\":\"");
     let mps = ctx.store.mountpaths();
-    let bad = mps.iter().filter(|m| m.is_poisoned()).count();
-    s.push_str(if bad == 0 { "ok" } else { "degraded" });
+    let states: Vec<engine::Health> = mps.iter().map(|m| m.health()).collect();
+    let all_ok = states.iter().all(|h| *h == engine::Health::Ok);
+    let mut s = String::from("{\"status\":\"");
+    s.push_str(if all_ok { "ok" } else { "degraded" });
     s.push_str("\",\"mountpaths\":[");
-    for (i, m) in mps.iter().enumerate() {
+    for (i, (m, h)) in mps.iter().zip(&states).enumerate() {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!(
-            "{{\"path\":{:?},\"state\":\"{}\"}}",
-            m.name(),
-            if m.is_poisoned() { "poisoned" } else { "ok" }
-        ));
+        s.push_str(&format!("{{\"path\":{:?},\"state\":\"{}\",\"io_errors\":{}}}", m.name(), h.name(), m.io_errors()));
     }
     s.push_str("]}\n");
-    Response::with_body(if bad == mps.len() { 503 } else { 200 }, "application/json", s.into_bytes())
+    let dead = states.iter().all(|h| *h == engine::Health::Poisoned);
+    Response::with_body(if dead { 503 } else { 200 }, "application/json", s.into_bytes())
 }
 
 #[cfg(test)]

@@ -103,6 +103,39 @@ impl Server {
         }
     }
 
+    /// Starts the (stopped) server again on the same port, with `mountpaths` as they are now.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
+    /// Runs `keel serve` with this server's settings to its end (for starts that must fail):
+    /// the exit status and stderr.
+    pub fn run_serve(&self, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--threads", "1", "--access-key", AK, "--secret-key", SK]);
+        for m in &self.mountpaths {
+            cmd.arg("--mountpath").arg(m);
+        }
+        cmd.args(&self.extra);
+        cmd.envs(env.iter().copied());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn keel");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).unwrap();
+                return (st, err);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("keel serve did not stop by itself");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, wait for exit, start again on the same port and mountpaths.
     pub fn restart(&mut self) {
         self.stop();

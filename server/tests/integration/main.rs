@@ -6,6 +6,7 @@ mod aws_chunked;
 mod common;
 mod http_shell;
 mod lifecycle;
+mod mountpaths;
 mod multipart;
 mod objects;
 mod ops;

@@ -340,10 +340,20 @@ fn restart_without_a_mountpath_keeps_the_rest_serving() {
         );
     }
     s.stop();
-    // The second drive is gone: restart on the first only.
+    // The second drive is gone: the node refuses to start without it until it is detached.
     let gone = s.mountpaths.pop().unwrap();
     std::fs::rename(&gone, gone.with_extension("removed")).unwrap();
-    s.restart();
+    let (status, err) = s.run_serve(&[]);
+    assert!(!status.success() && err.contains("keel mountpath detach"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["mountpath", "detach"])
+        .arg(&gone)
+        .arg("--mountpath")
+        .arg(&s.mountpaths[0])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.start_again();
     let mut found = 0;
     for i in 0..30 {
         let r = s.req("GET", &format!("/shrink/k{i}"), &[], b"");
@@ -444,4 +454,64 @@ fn a_failed_fsync_poisons_only_its_mountpath() {
     for i in acked {
         assert_eq!(s.req("GET", &format!("/poison/k{i}"), &[], b"").body, body);
     }
+}
+
+fn health(s: &Server) -> String {
+    use std::io::Write;
+    let mut c = s.connect();
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    crate::common::read_response(&mut c, false).text()
+}
+
+/// A drive whose reads fail with EIO: its errors are counted, /health says degraded at once and
+/// poisoned past the threshold, after which its objects answer 503 without touching it.
+#[test]
+fn a_mountpath_returning_eio_is_degraded_then_poisoned() {
+    let s = Server::with_env(&[], &[("KEEL_FAULTS", "reads=1")]);
+    assert_eq!(s.req("PUT", "/eio", &[], b"").status, 200);
+    let body = vec![6u8; 100_000];
+    for i in 0..6 {
+        assert_eq!(s.req("PUT", &format!("/eio/k{i}"), &[], &body).status, 200);
+    }
+    assert!(health(&s).contains("\"status\":\"ok\""), "writes do not read: {}", health(&s));
+    let first = s.req("GET", "/eio/k0", &[], b"");
+    assert_eq!(first.status, 500, "{}", first.text());
+    let h = health(&s);
+    assert!(h.contains("\"status\":\"degraded\"") && h.contains("\"state\":\"degraded\""), "{h}");
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        for i in 0..6 {
+            statuses.push(s.req("GET", &format!("/eio/k{i}"), &[], b"").status);
+        }
+    }
+    assert!(statuses.iter().all(|&st| st == 500 || st == 503), "{statuses:?}");
+    assert!(statuses.contains(&503), "past the threshold the mountpath is poisoned: {statuses:?}");
+    let h = health(&s);
+    assert!(h.contains("\"state\":\"poisoned\""), "{h}");
+}
+
+/// A mountpath whose directory vanishes under a running keel (a drive unmounted, a directory
+/// removed) is poisoned within seconds, and /health says so.
+#[test]
+fn a_vanished_mountpath_is_reported() {
+    let s = Server::start();
+    assert_eq!(s.req("PUT", "/gone", &[], b"").status, 200);
+    for i in 0..20 {
+        assert_eq!(s.req("PUT", &format!("/gone/k{i}"), &[], &vec![1u8; 50_000]).status, 200);
+    }
+    assert!(health(&s).contains("\"status\":\"ok\""));
+    let victim = s.mountpaths[1].clone();
+    std::fs::rename(&victim, victim.with_extension("vanished")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = health(&s);
+        if h.contains("\"state\":\"poisoned\"") {
+            assert!(h.contains("\"status\":\"degraded\""), "{h}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {h}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let statuses: Vec<u16> = (0..20).map(|i| s.req("GET", &format!("/gone/k{i}"), &[], b"").status).collect();
+    assert!(statuses.contains(&200) && statuses.contains(&503), "{statuses:?}");
 }

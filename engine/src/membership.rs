@@ -1,0 +1,360 @@
+//! Which mountpaths make up this node, and in which generation (DESIGN D24).
+//!
+//! Every mountpath of a node holds the same record, `<root>/keel-node`, rewritten (to a
+//! temporary file, fsynced, renamed) at every start with a new epoch:
+//! ```text
+//! keel-node 1
+//! node <16 hex digits: the node's id, the same on all its mountpaths>
+//! epoch <decimal: the generation of the node's last start>
+//! member <16 hex: mountpath id> active <path>
+//! member <16 hex: mountpath id> detached <decimal: epoch of the detach> <path>
+//! ```
+//! Every index record a run writes carries its epoch. A member missing at start stops the start
+//! until it is detached (`keel mountpath detach DIR`): writes made without it must be able to win
+//! over what it holds when it returns. A returning member is reconciled before it serves: its
+//! records of keys written or deleted after its last epoch, and of buckets deleted (or deleted
+//! and created again) meanwhile, go.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The record's file name in a mountpath's root.
+pub const NODE_FILE: &str = "keel-node";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberState {
+    Active,
+    /// Detached by the operator at this epoch: the node runs without it.
+    Detached {
+        at: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The mountpath's placement id (its `keel-mountpath` file).
+    pub id: u64,
+    /// Where it was last seen.
+    pub path: PathBuf,
+    pub state: MemberState,
+}
+
+/// The node record every mountpath holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub node: u64,
+    pub epoch: u64,
+    pub members: Vec<Member>,
+}
+
+fn bad(why: &str) -> Error {
+    Error::Membership(format!("malformed {NODE_FILE} file: {why}"))
+}
+
+impl NodeRecord {
+    pub fn encode(&self) -> String {
+        let mut s = format!("keel-node 1\nnode {:016x}\nepoch {}\n", self.node, self.epoch);
+        for m in &self.members {
+            match m.state {
+                MemberState::Active => s.push_str(&format!("member {:016x} active {}\n", m.id, m.path.display())),
+                MemberState::Detached { at } => {
+                    s.push_str(&format!("member {:016x} detached {at} {}\n", m.id, m.path.display()))
+                }
+            }
+        }
+        s
+    }
+
+    pub fn decode(text: &str) -> Result<NodeRecord> {
+        let mut lines = text.lines();
+        if lines.next() != Some("keel-node 1") {
+            return Err(bad("unknown format"));
+        }
+        let hex = |v: &str| u64::from_str_radix(v, 16).map_err(|_| bad("id is not hex"));
+        let node = hex(lines.next().and_then(|l| l.strip_prefix("node ")).ok_or_else(|| bad("no node line"))?)?;
+        let epoch = lines
+            .next()
+            .and_then(|l| l.strip_prefix("epoch "))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("no epoch line"))?;
+        let mut members = Vec::new();
+        for line in lines {
+            let rest = line.strip_prefix("member ").ok_or_else(|| bad("unknown line"))?;
+            let (id, rest) = rest.split_once(' ').ok_or_else(|| bad("short member line"))?;
+            let (state, path) = if let Some(path) = rest.strip_prefix("active ") {
+                (MemberState::Active, path)
+            } else if let Some(rest) = rest.strip_prefix("detached ") {
+                let (at, path) = rest.split_once(' ').ok_or_else(|| bad("short member line"))?;
+                (MemberState::Detached { at: at.parse().map_err(|_| bad("detach epoch"))? }, path)
+            } else {
+                return Err(bad("member state"));
+            };
+            members.push(Member { id: hex(id)?, path: PathBuf::from(path), state });
+        }
+        Ok(NodeRecord { node, epoch, members })
+    }
+
+    /// The record in `root`, if there is one.
+    pub fn read(root: &Path) -> Result<Option<NodeRecord>> {
+        match std::fs::read_to_string(root.join(NODE_FILE)) {
+            Ok(text) => NodeRecord::decode(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the record into `root` durably: a temporary file, fsynced, renamed over the old one.
+    pub fn write(&self, root: &Path) -> Result<()> {
+        let tmp = root.join(format!("{NODE_FILE}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(self.encode().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, root.join(NODE_FILE))?;
+        crate::mountpath::sync_dir(root)?;
+        Ok(())
+    }
+
+    pub fn member(&self, id: u64) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Members detached and not back.
+    pub fn detached(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| matches!(m.state, MemberState::Detached { .. }))
+    }
+}
+
+/// What a mountpath directory given at start holds, read without creating anything.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// The directory as given, made absolute (canonical when it exists).
+    pub path: PathBuf,
+    /// Its mountpath id, if it has one.
+    pub id: Option<u64>,
+    pub record: Option<NodeRecord>,
+}
+
+/// An absolute form of `p`: canonical when it exists, else joined to the working directory.
+pub fn absolute(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p)))
+}
+
+pub fn peek(root: &Path) -> Result<Seen> {
+    let path = absolute(root);
+    let id = crate::mountpath::read_id(&path)?;
+    let record = if id.is_some() { NodeRecord::read(&path)? } else { None };
+    Ok(Seen { path, id, record })
+}
+
+/// What a start does with the mountpaths it was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub node: u64,
+    /// The epoch this run stamps on what it writes (one past the newest record's).
+    pub epoch: u64,
+    /// Given mountpaths coming back after being detached: (position among the given, the last
+    /// epoch they saw). They are reconciled before the node serves.
+    pub returning: Vec<(usize, u64)>,
+    /// Given mountpaths that have an id but no record: they join only if they hold no objects.
+    pub unrecorded: Vec<usize>,
+    /// Members that stay detached.
+    pub detached: Vec<Member>,
+}
+
+/// Decides a start: who is a member, who is missing, who returns, who is new.
+pub fn plan(given: &[Seen], new_node: u64) -> std::result::Result<Plan, String> {
+    let newest = given.iter().filter_map(|g| g.record.as_ref()).max_by_key(|r| r.epoch);
+    let Some(a) = newest else {
+        // A new node, or one from before node records: every given mountpath is a member.
+        return Ok(Plan {
+            node: new_node,
+            epoch: 1,
+            returning: Vec::new(),
+            unrecorded: given.iter().enumerate().filter(|(_, g)| g.id.is_some()).map(|(i, _)| i).collect(),
+            detached: Vec::new(),
+        });
+    };
+    let mut plan =
+        Plan { node: a.node, epoch: a.epoch + 1, returning: Vec::new(), unrecorded: Vec::new(), detached: Vec::new() };
+    for (i, g) in given.iter().enumerate() {
+        let Some(id) = g.id else {
+            if let Some(m) = a.members.iter().find(|m| m.path == g.path && m.state == MemberState::Active) {
+                return Err(format!(
+                    "mountpath {} (member {:016x}) holds no keel data: is its drive mounted? If the drive is gone, run `keel mountpath detach {}` with the other mountpaths to go on without it",
+                    g.path.display(),
+                    m.id,
+                    g.path.display()
+                ));
+            }
+            continue; // a new, empty mountpath
+        };
+        match (&g.record, a.member(id)) {
+            (Some(r), _) if r.node != a.node => {
+                return Err(format!("mountpath {} belongs to another keel node ({:016x})", g.path.display(), r.node));
+            }
+            // Listed active: it was here at the last start (a record older than the newest one
+            // means that start stopped while writing the records, before serving).
+            (Some(_), Some(Member { state: MemberState::Active, .. })) => {}
+            (Some(r), Some(Member { state: MemberState::Detached { at }, .. })) => {
+                if r.epoch >= *at {
+                    return Err(format!(
+                        "mountpath {} served without the others after it was detached from them: the two histories cannot be merged. Detach it or the others for good (move their data away)",
+                        g.path.display()
+                    ));
+                }
+                plan.returning.push((i, r.epoch));
+            }
+            (Some(_), None) => {
+                return Err(format!(
+                    "mountpath {} has a node record but is not a member of this node",
+                    g.path.display()
+                ));
+            }
+            // A member whose record was never written (the first start with node records
+            // stopped before reaching it): as the active case; a detached one saw no epoch.
+            (None, Some(Member { state: MemberState::Active, .. })) => {}
+            (None, Some(Member { state: MemberState::Detached { .. }, .. })) => plan.returning.push((i, 0)),
+            (None, None) => plan.unrecorded.push(i),
+        }
+    }
+    for m in &a.members {
+        let here = given.iter().any(|g| g.id == Some(m.id));
+        match m.state {
+            MemberState::Active if !here => {
+                return Err(format!(
+                    "mountpath {} (member {:016x}) is missing. Give it again, or run `keel mountpath detach {}` with the other mountpaths to go on without it (its objects are unavailable until it returns; what is written meanwhile wins over what it holds)",
+                    m.path.display(),
+                    m.id,
+                    m.path.display()
+                ));
+            }
+            MemberState::Detached { .. } if !here => plan.detached.push(m.clone()),
+            _ => {}
+        }
+    }
+    Ok(plan)
+}
+
+/// `keel mountpath detach TARGET` over the `remaining` mountpaths: marks the member TARGET (a
+/// path or an id in hex) detached in a new epoch, on every remaining mountpath. Returns the new
+/// record.
+pub fn detach(remaining: &[PathBuf], target: &str) -> Result<NodeRecord> {
+    let seen: Vec<Seen> = remaining.iter().map(|p| peek(p)).collect::<Result<_>>()?;
+    let mut record = seen
+        .iter()
+        .filter_map(|g| g.record.clone())
+        .max_by_key(|r| r.epoch)
+        .ok_or_else(|| Error::Membership("none of the given mountpaths holds a node record".into()))?;
+    let target_path = absolute(Path::new(target));
+    let at = record.epoch + 1;
+    let m = record
+        .members
+        .iter_mut()
+        .find(|m| m.path == target_path || format!("{:016x}", m.id) == target)
+        .ok_or_else(|| Error::Membership(format!("{target} is not a member of this node")))?;
+    if seen.iter().any(|g| g.id == Some(m.id)) {
+        return Err(Error::Membership(format!("{target} is among the mountpaths given: give the others")));
+    }
+    if m.state != MemberState::Active {
+        return Err(Error::Membership(format!("{target} is detached already")));
+    }
+    m.state = MemberState::Detached { at };
+    record.epoch = at;
+    if !record.members.iter().any(|m| m.state == MemberState::Active) {
+        return Err(Error::Membership("cannot detach the last mountpath".into()));
+    }
+    for g in &seen {
+        if g.record.is_some() {
+            record.write(&g.path)?;
+        }
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(node: u64, epoch: u64, members: &[(u64, &str, Option<u64>)]) -> NodeRecord {
+        NodeRecord {
+            node,
+            epoch,
+            members: members
+                .iter()
+                .map(|(id, p, at)| Member {
+                    id: *id,
+                    path: PathBuf::from(p),
+                    state: at.map_or(MemberState::Active, |at| MemberState::Detached { at }),
+                })
+                .collect(),
+        }
+    }
+
+    fn seen(path: &str, id: Option<u64>, record: Option<NodeRecord>) -> Seen {
+        Seen { path: PathBuf::from(path), id, record }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let r = rec(0xabc, 7, &[(1, "/mnt/a b", None), (2, "/mnt/c", Some(5))]);
+        assert_eq!(NodeRecord::decode(&r.encode()).unwrap(), r);
+        assert!(NodeRecord::decode("keel-node 2\n").is_err());
+        assert!(NodeRecord::decode("keel-node 1\nnode zz\nepoch 1\n").is_err());
+    }
+
+    #[test]
+    fn a_start_is_planned_from_the_newest_record() {
+        let both = rec(9, 4, &[(1, "/a", None), (2, "/b", None)]);
+        // First start: everyone joins.
+        let p = plan(&[seen("/a", None, None), seen("/b", Some(2), None)], 9).unwrap();
+        assert_eq!((p.epoch, p.unrecorded.clone()), (1, vec![1]));
+        // All here: next epoch.
+        let p = plan(&[seen("/a", Some(1), Some(both.clone())), seen("/b", Some(2), Some(both.clone()))], 0).unwrap();
+        assert_eq!((p.node, p.epoch, p.returning.len()), (9, 5, 0));
+        // A member missing refuses the start, and says how to go on.
+        let e = plan(&[seen("/a", Some(1), Some(both.clone()))], 0).unwrap_err();
+        assert!(e.contains("/b") && e.contains("keel mountpath detach"), "{e}");
+        // Its path given but empty (drive not mounted): refused too.
+        let e = plan(&[seen("/a", Some(1), Some(both.clone())), seen("/b", None, None)], 0).unwrap_err();
+        assert!(e.contains("holds no keel data"), "{e}");
+        // Detached: the rest starts; it returns and is reconciled from its last epoch.
+        let detached = rec(9, 5, &[(1, "/a", None), (2, "/b", Some(5))]);
+        let p = plan(&[seen("/a", Some(1), Some(detached.clone()))], 0).unwrap();
+        assert_eq!(p.detached.len(), 1);
+        let p =
+            plan(&[seen("/a", Some(1), Some(detached.clone())), seen("/b", Some(2), Some(both.clone()))], 0).unwrap();
+        assert_eq!((p.epoch, p.returning.clone(), p.detached.len()), (6, vec![(1, 4)], 0));
+        // A detached member that served alone meanwhile cannot be merged back.
+        let alone = rec(9, 6, &[(1, "/a", Some(5)), (2, "/b", None)]);
+        let e = plan(&[seen("/a", Some(1), Some(detached)), seen("/b", Some(2), Some(alone))], 0).unwrap_err();
+        assert!(e.contains("cannot be merged"), "{e}");
+        // Another node's mountpath is refused; a stray one with an id but no record may join.
+        let other = rec(8, 2, &[(3, "/c", None)]);
+        assert!(
+            plan(
+                &[
+                    seen("/a", Some(1), Some(both.clone())),
+                    seen("/b", Some(2), Some(both.clone())),
+                    seen("/c", Some(3), Some(other))
+                ],
+                0
+            )
+            .is_err()
+        );
+        let p = plan(
+            &[
+                seen("/a", Some(1), Some(both.clone())),
+                seen("/b", Some(2), Some(both.clone())),
+                seen("/d", Some(4), None),
+            ],
+            0,
+        )
+        .unwrap();
+        assert_eq!(p.unrecorded, vec![2]);
+        // A start that stopped while writing records left an older one on a member: fine.
+        let older = rec(9, 3, &[(1, "/a", None), (2, "/b", None)]);
+        assert!(plan(&[seen("/a", Some(1), Some(both)), seen("/b", Some(2), Some(older))], 0).is_ok());
+    }
+}
