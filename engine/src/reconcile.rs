@@ -60,6 +60,7 @@ impl Store {
                 stale_records.push(IndexOp::remove(Table::Buckets, k.to_vec()));
             }
         }
+        let gone = |bucket: &[u8]| dead.contains(bucket) || !current.contains_key(&*String::from_utf8_lossy(bucket));
         let mut report = ReconcileReport::default();
         let mut cursor = Vec::new();
         loop {
@@ -71,7 +72,7 @@ impl Store {
             for (k, v) in &page {
                 let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
                 let bucket = &k[..nul];
-                let bucket_gone = dead.contains(bucket) || !current.contains_key(&*String::from_utf8_lossy(bucket));
+                let bucket_gone = gone(bucket);
                 let superseded = !bucket_gone && newer_elsewhere(&in_step, k, last_epoch)?;
                 if bucket_gone || superseded {
                     if bucket_gone {
@@ -104,7 +105,7 @@ impl Store {
         for (k, _) in mp.index.all(Table::Uploads)? {
             let Some(nul) = k.iter().position(|&b| b == 0) else { continue };
             let bucket = &k[..nul];
-            if !(dead.contains(bucket) || !current.contains_key(&*String::from_utf8_lossy(bucket))) {
+            if !gone(bucket) {
                 continue;
             }
             let Some((_, upload_id)) = crate::keys::split_upload_suffix(&k[nul + 1..]) else { continue };
