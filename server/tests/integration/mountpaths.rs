@@ -54,7 +54,7 @@ fn a_returning_mountpath_loses_what_was_rewritten_or_deleted_without_it() {
     let (status, err) = s.run_serve(&[]);
     assert!(!status.success());
     assert!(err.contains("is missing") && err.contains("keel mountpath detach"), "{err}");
-    detach(&mp2, &[mp1.clone()]);
+    detach(&mp2, std::slice::from_ref(&mp1));
     let listed = keel(&["mountpath", "list", "--mountpath", &mp1.display().to_string()]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("detached"));
 
@@ -101,7 +101,7 @@ fn a_bucket_deleted_and_recreated_without_a_mountpath_shows_none_of_its_old_obje
         assert_eq!(s.req("PUT", &format!("/shared/s{i:02}"), &[], format!("A's {i}").as_bytes()).status, 200);
     }
     s.kill9();
-    detach(&mp2, &[mp1.clone()]);
+    detach(&mp2, std::slice::from_ref(&mp1));
     s.mountpaths = vec![mp1.clone()];
     s.start_again();
     // A empties what it can see and deletes the bucket; B takes the name.
