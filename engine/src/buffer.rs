@@ -26,13 +26,28 @@ unsafe impl Send for IoBuffer {}
 unsafe impl Sync for IoBuffer {}
 
 impl IoBuffer {
-    /// Allocates a zero-length buffer of `cap` bytes (a multiple of the alignment, at least one page).
+    /// Allocates a zero-length buffer of `cap` bytes (a multiple of the alignment, at least one
+    /// page). The memory is mapped for the buffer alone (anonymous pages, zero until written), so
+    /// dropping a buffer gives its pages back to the system at once: a burst of large bodies
+    /// does not leave the heap grown.
     pub fn with_capacity(cap: usize) -> IoBuffer {
         let cap = cap.max(limits::IO_BUFFER_ALIGN_BYTES).next_multiple_of(limits::IO_BUFFER_ALIGN_BYTES);
-        let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc::alloc_zeroed(layout) };
-        let Some(ptr) = NonNull::new(raw) else { alloc::handle_alloc_error(layout) };
+        // SAFETY: an anonymous private mapping of `cap` bytes; checked for failure below.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                cap,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
+            alloc::handle_alloc_error(layout);
+        }
+        let Some(ptr) = NonNull::new(raw.cast::<u8>()) else { unreachable!("mmap never maps page 0 here") };
         IoBuffer { ptr, len: 0, cap }
     }
 
@@ -100,9 +115,8 @@ impl IoBuffer {
 
 impl Drop for IoBuffer {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
-        // SAFETY: allocated in with_capacity with this same layout.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
+        // SAFETY: mapped in with_capacity with this length; nothing refers to it any more.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.cap) };
     }
 }
 
@@ -131,11 +145,36 @@ const POOL_BUFFERS_MAX: usize = 64;
 
 thread_local! {
     static POOL: RefCell<Vec<IoBuffer>> = const { RefCell::new(Vec::new()) };
+    /// Buffers taken since the last `trim_idle_pool`.
+    static TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Takes a standard-size buffer from this thread's pool, or allocates one.
 pub fn take_buffer() -> IoBuffer {
+    TAKEN.with(|t| t.set(t.get() + 1));
     POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| IoBuffer::with_capacity(limits::IO_BUFFER_BYTES))
+}
+
+/// Gives this thread's pooled buffers back to the system, down to `keep`, if none was taken
+/// since the last call (the shard was idle for a whole period), and asks the allocator to return
+/// the free pages it holds (what many connections' small buffers left behind). Returns how many
+/// buffers were freed.
+pub fn trim_idle_pool(keep: usize) -> usize {
+    if TAKEN.with(|t| t.replace(0)) > 0 {
+        return 0;
+    }
+    let freed = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let freed = p.len().saturating_sub(keep);
+        p.truncate(keep);
+        freed
+    });
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    freed
 }
 
 /// Returns a buffer to this thread's pool (buffers of other sizes are dropped).
@@ -168,5 +207,15 @@ mod tests {
         let p = take_buffer();
         assert_eq!(p.capacity(), limits::IO_BUFFER_BYTES);
         give_buffer(p);
+    }
+
+    #[test]
+    fn an_idle_pool_is_trimmed() {
+        let bufs: Vec<IoBuffer> = (0..5).map(|_| take_buffer()).collect();
+        bufs.into_iter().for_each(give_buffer);
+        assert_eq!(trim_idle_pool(1), 0, "buffers were taken in this period");
+        assert_eq!(trim_idle_pool(1), 4, "a period without takes frees all but one");
+        let b = take_buffer();
+        assert!(b.as_slice().is_empty() && b.capacity() == limits::IO_BUFFER_BYTES);
     }
 }

@@ -21,8 +21,20 @@ pub const CHUNK_LINE_BYTES_MAX: usize = 4096;
 pub const CHUNK_SIZE_HEX_DIGITS_MAX: usize = 16;
 /// Chunked encoding: bytes of all trailer lines together.
 pub const TRAILER_BYTES_MAX: usize = 16 * 1024;
-/// Unread body bytes the server drains to keep a connection alive after an early answer.
+/// Unread body bytes the server drains to keep a connection alive after an early answer
+/// (larger remainders close the connection).
 pub const DRAIN_BYTES_MAX: u64 = 256 * 1024;
+/// Time that drain may take.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// After answering early, a closing connection discards what the client still sends for at
+/// most this long and this many bytes, so the client reads the answer rather than a reset.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+pub const LINGER_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// A request body gets this long before its minimum rate applies...
+pub const BODY_GRACE: Duration = Duration::from_secs(30);
+/// ...and then must have arrived at this average rate (bytes per second) since it started: a
+/// client trickling a byte every half minute cannot hold a connection and its buffers forever.
+pub const BODY_BYTES_PER_SEC_MIN: u64 = 1024;
 /// Time to receive a whole request head once its first byte arrived.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a keep-alive connection may sit idle between requests.
@@ -35,6 +47,10 @@ pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 pub const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// Allowed clock skew for signed requests (S3: 15 minutes).
 pub const CLOCK_SKEW_SECS_MAX: i64 = 15 * 60;
+/// How often a shard looks whether its pool of body buffers sat unused...
+pub const BUFFER_POOL_TRIM_INTERVAL: Duration = Duration::from_secs(5);
+/// ...and how many buffers it keeps when it did.
+pub const BUFFER_POOL_IDLE_KEEP: usize = 2;
 /// How often each mountpath checks that its directory is still there.
 pub const MOUNTPATH_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// Connections one shard serves at once; more are refused with 503.

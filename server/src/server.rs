@@ -157,6 +157,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         splice_min: cfg.splice_min,
         validate_on_read: cfg.validate_on_read,
         max_connections: cfg.max_connections,
+        body_grace: body_grace_from_env(),
     });
 
     let listeners =
@@ -343,6 +344,15 @@ pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
         println!("CORRUPT {bucket}/{key}: {why}");
     }
     if r.corrupt.is_empty() { Ok(()) } else { Err(format!("{} corrupt objects", r.corrupt.len())) }
+}
+
+/// `KEEL_BODY_GRACE_MS` (testing only): a shorter grace before request bodies must keep their
+/// minimum rate, so tests need not wait `limits::BODY_GRACE`.
+fn body_grace_from_env() -> std::time::Duration {
+    std::env::var("KEEL_BODY_GRACE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(crate::limits::BODY_GRACE, std::time::Duration::from_millis)
 }
 
 /// `KEEL_FAULTS` (testing only): faults to inject, e.g. `fsync=3` fails the third data fsync.

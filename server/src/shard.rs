@@ -152,6 +152,15 @@ pub fn run_shard(
         let splice = io_uring && config.splice_min > 0;
         let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice, metrics));
         let active = Rc::new(Cell::new(0usize));
+        // Buffers a burst of large bodies left in the pool go back to the system once the shard
+        // has not needed them for a while.
+        compio::runtime::spawn(async {
+            loop {
+                compio::time::sleep(limits::BUFFER_POOL_TRIM_INTERVAL).await;
+                engine::buffer::trim_idle_pool(limits::BUFFER_POOL_IDLE_KEEP);
+            }
+        })
+        .detach();
         loop {
             let accepted = {
                 let accept = std::pin::pin!(listener.accept());
@@ -215,7 +224,7 @@ fn body_bytes(resp: Response) -> Vec<u8> {
 
 /// Serves one connection: requests in order (pipelined ones included) until it closes.
 async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: bool) {
-    let mut conn = Conn::new(stream);
+    let mut conn = Conn::with_body_grace(stream, ctx.config.body_grace);
     loop {
         let next = {
             let head = std::pin::pin!(conn.next_head(limits::IDLE_TIMEOUT));
@@ -250,7 +259,8 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: b
         let mut keep = req.keep_alive && !stopper.is_stopping() && !conn.is_broken();
         if keep && !conn.body_done() {
             // The handler answered without reading the whole body. If the client still waits for
-            // 100-continue it may never send it: close. Otherwise read a bounded remainder.
+            // 100-continue it may never send it: close. Otherwise read a small, known remainder
+            // (a larger one closes the connection: never read a body whose answer is decided).
             keep = !conn.continue_pending() && conn.drain_body(limits::DRAIN_BYTES_MAX).await;
         }
         if !keep {

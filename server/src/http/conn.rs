@@ -49,6 +49,15 @@ pub struct Conn {
     broken: bool,
     /// The client sent `Expect: 100-continue` and has not been answered yet.
     continue_pending: bool,
+    /// When the current body's first byte was asked for, and how many bytes came since: a
+    /// body must keep a minimum average rate (`body_deadline`).
+    body_started: Option<Instant>,
+    body_read: u64,
+    /// Time a body gets before the minimum rate applies (`BODY_GRACE`; tests shorten it).
+    body_grace: Duration,
+    /// The connection closes with part of a body unread: read and discard it for a moment
+    /// first, so the client sees the answer instead of a reset.
+    linger: bool,
 }
 
 #[derive(Debug)]
@@ -64,6 +73,10 @@ async fn timed<F: Future>(d: Duration, f: F) -> Result<F::Output, ReadError> {
 
 impl Conn {
     pub fn new(stream: TcpStream) -> Conn {
+        Conn::with_body_grace(stream, limits::BODY_GRACE)
+    }
+
+    pub fn with_body_grace(stream: TcpStream, body_grace: Duration) -> Conn {
         Conn {
             stream,
             rbuf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
@@ -71,6 +84,26 @@ impl Conn {
             body: BodyState::Done,
             broken: false,
             continue_pending: false,
+            body_started: None,
+            body_read: 0,
+            body_grace,
+            linger: false,
+        }
+    }
+
+    /// How long the next body read may wait: the stall timeout, or less when the body is behind
+    /// its minimum rate (`BODY_GRACE` plus one second per `BODY_BYTES_PER_SEC_MIN` received),
+    /// so a client trickling a byte now and then cannot hold the connection and its buffers.
+    fn body_wait(&mut self) -> Result<Duration, ReadError> {
+        let started = *self.body_started.get_or_insert_with(Instant::now);
+        let allowed = self.body_grace
+            + Duration::from_secs_f64(self.body_read as f64 / limits::BODY_BYTES_PER_SEC_MIN as f64);
+        match allowed.checked_sub(started.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(left.min(limits::IO_STALL_TIMEOUT)),
+            _ => {
+                self.broken = true;
+                Err(ReadError::TimedOut)
+            }
         }
     }
 
@@ -129,6 +162,8 @@ impl Conn {
                 match Request::parse(self.buffered()) {
                     Ok((req, n)) => {
                         self.rpos += n;
+                        self.body_started = None;
+                        self.body_read = 0;
                         self.body = match req.framing {
                             Framing::None => BodyState::Done,
                             Framing::Length(n) => BodyState::Length { remaining: n },
@@ -208,12 +243,17 @@ impl Conn {
                         buf.extend_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
                         self.rpos += n;
                         *remaining -= n as u64;
+                        self.body_read += n as u64;
                         continue;
                     }
                     // Nothing buffered: read from the socket straight into the caller's buffer.
+                    let wait = match self.body_wait() {
+                        Ok(w) => w,
+                        Err(e) => return (Err(e), buf),
+                    };
                     let len = buf.len();
                     let fut = self.stream.read(buf.slice(len..len + want));
-                    match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
+                    match compio::time::timeout(wait, fut).await {
                         Ok(BufResult(r, slice)) => {
                             buf = slice.into_inner();
                             match r {
@@ -225,6 +265,7 @@ impl Conn {
                                     if let BodyState::Length { remaining } = &mut self.body {
                                         *remaining -= n as u64;
                                     }
+                                    self.body_read += n as u64;
                                 }
                             }
                         }
@@ -246,6 +287,7 @@ impl Conn {
                         match dec.decode(&self.rbuf[self.rpos..], buf.spare_mut()) {
                             Ok((consumed, produced)) => {
                                 self.rpos += consumed;
+                                self.body_read += consumed as u64;
                                 buf.grow(produced);
                             }
                             Err(e) => {
@@ -255,7 +297,11 @@ impl Conn {
                         }
                         continue;
                     }
-                    match self.fill(limits::IO_STALL_TIMEOUT).await {
+                    let wait = match self.body_wait() {
+                        Ok(w) => w,
+                        Err(e) => return (Err(e), buf),
+                    };
+                    match self.fill(wait).await {
                         Ok(0) => {
                             self.broken = true;
                             return (Err(ReadError::Truncated), buf);
@@ -295,37 +341,52 @@ impl Conn {
         result
     }
 
-    /// Reads and discards the rest of the body, up to `max` bytes; true if the connection can be
-    /// reused afterwards.
+    /// Reads and discards the rest of a body whose answer is already decided, when that rest is
+    /// known and at most `max` bytes and arrives within `DRAIN_TIMEOUT`, through the connection's
+    /// own small read buffer (never a pooled body buffer); true if the connection can be reused
+    /// afterwards. Anything larger, unknown (chunked) or slower closes the connection instead.
     pub async fn drain_body(&mut self, max: u64) -> bool {
         if self.broken {
             return false;
         }
-        let mut seen = 0u64;
-        let mut buf = engine::take_buffer();
-        let reusable = loop {
-            if self.body_done() {
-                break true;
+        let deadline = Instant::now() + limits::DRAIN_TIMEOUT;
+        loop {
+            let remaining = match &mut self.body {
+                BodyState::Done => return true,
+                BodyState::Length { remaining } if *remaining <= max => remaining,
+                _ => return false,
+            };
+            if *remaining == 0 {
+                self.body = BodyState::Done;
+                return true;
             }
-            if seen > max {
-                break false;
+            let avail = (self.rbuf.len() - self.rpos) as u64;
+            if avail > 0 {
+                let n = avail.min(*remaining);
+                *remaining -= n;
+                self.rpos += n as usize;
+                continue;
             }
-            buf.clear();
-            let (r, b) = self.read_body(buf).await;
-            buf = b;
-            match r {
-                Ok(n) => seen += n as u64,
-                Err(_) => break false,
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.broken = true;
+                return false;
             }
-        };
-        engine::give_buffer(buf);
-        reusable
+            match self.fill(left).await {
+                Ok(n) if n > 0 => {}
+                _ => {
+                    self.broken = true;
+                    return false;
+                }
+            }
+        }
     }
 
     /// Marks the current body as abandoned (the connection will close).
     pub fn abandon_body(&mut self) {
         if !self.body_done() {
             self.broken = true;
+            self.linger = true;
             self.body = BodyState::Done;
         }
     }
@@ -358,8 +419,35 @@ impl Conn {
         &self.stream
     }
 
+    /// Closes the connection. With a body left unread, the write side closes first and what
+    /// the client still sends is read and discarded for a moment (bounded in time and bytes, in
+    /// the connection's small read buffer): closing with unread bytes would reset the
+    /// connection and could destroy the answer before the client reads it.
     pub async fn shutdown(mut self) {
         let _ = timed(Duration::from_secs(1), compio::io::AsyncWrite::shutdown(&mut self.stream)).await;
+        if !self.linger {
+            return;
+        }
+        let deadline = Instant::now() + limits::LINGER_TIMEOUT;
+        let mut discarded = 0usize;
+        let mut buf = std::mem::take(&mut self.rbuf);
+        buf.clear();
+        buf.shrink_to(limits::READ_BUFFER_BYTES);
+        while discarded < limits::LINGER_BYTES_MAX {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            buf.clear();
+            let cap = buf.capacity().max(4096);
+            match compio::time::timeout(left, self.stream.read(buf.slice(0..cap))).await {
+                Ok(BufResult(Ok(n), slice)) if n > 0 => {
+                    discarded += n;
+                    buf = slice.into_inner();
+                }
+                _ => break,
+            }
+        }
     }
 }
 

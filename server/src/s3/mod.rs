@@ -45,6 +45,8 @@ pub struct S3Config {
     pub splice_min: u64,
     /// Smallest non-final multipart part (S3: 5 MiB; 0 accepts any size, as AIStore does).
     pub min_part_size: u64,
+    /// Time a request body gets before its minimum rate applies (`limits::BODY_GRACE`).
+    pub body_grace: std::time::Duration,
 }
 
 /// One shard's view of the server.
