@@ -46,8 +46,8 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 bucket="readme-$(date +%s)-$$"
 head -c 3000000 /dev/urandom >"$work/up"
 "$aws" --endpoint-url "$endpoint" s3 mb "s3://$bucket"
-"$aws" --endpoint-url "$endpoint" s3 cp "$work/up" "s3://$bucket/first-object"
-"$aws" --endpoint-url "$endpoint" s3 cp "s3://$bucket/first-object" "$work/down"
+"$aws" --endpoint-url "$endpoint" s3 cp --only-show-errors "$work/up" "s3://$bucket/first-object"
+"$aws" --endpoint-url "$endpoint" s3 cp --only-show-errors "s3://$bucket/first-object" "$work/down"
 cmp "$work/up" "$work/down"
 "$aws" --endpoint-url "$endpoint" s3 ls "s3://$bucket" | grep -q first-object
 

@@ -361,43 +361,42 @@ impl Store {
 
     /// Aborts every upload of `bucket` (DeleteBucket takes them with it); returns how many.
     pub(crate) async fn abort_bucket_uploads(&self, bucket: &str) -> Result<usize> {
-        let start = keys::bucket_range_start(bucket, b"");
-        let end = keys::bucket_range_end(bucket);
+        let (start, end) = (keys::bucket_range_start(bucket, b""), keys::bucket_range_end(bucket));
+        self.abort_uploads_where(|mp| mp.index.scan(Table::Uploads, &start, &end, usize::MAX), |_| true).await
+    }
+
+    /// Aborts every upload started before `created_before_ms`; returns how many.
+    pub async fn abort_uploads_before(&self, created_before_ms: u64) -> Result<usize> {
+        self.abort_uploads_where(
+            |mp| mp.index.all(Table::Uploads),
+            |upload_id| keys::upload_id_created_ms(upload_id).is_some_and(|t| t < created_before_ms),
+        )
+        .await
+    }
+
+    /// Aborts the uploads `records` lists on each healthy mountpath whose id `pick` chooses
+    /// (one gone meanwhile is not an error); returns how many.
+    async fn abort_uploads_where(
+        &self,
+        records: impl Fn(&Mountpath) -> Result<Vec<(fjall::Slice, fjall::Slice)>>,
+        pick: impl Fn(&str) -> bool,
+    ) -> Result<usize> {
         let mut aborted = 0;
         for mp in self.mountpaths() {
             if mp.is_poisoned() {
                 continue;
             }
-            for (k, _) in mp.index.scan(Table::Uploads, &start, &end, usize::MAX)? {
-                let Some((_, upload_id)) = keys::split_upload_suffix(&k[bucket.len() + 1..]) else { continue };
+            for (k, _) in records(mp)? {
+                let Some(nul) = k.iter().position(|&b| b == 0) else { continue };
+                let Some((_, upload_id)) = keys::split_upload_suffix(&k[nul + 1..]) else { continue };
+                if !pick(upload_id) {
+                    continue;
+                }
                 let upload_id = upload_id.to_owned();
                 match self.abort_on(mp, k.to_vec(), &upload_id).await {
                     Ok(()) => aborted += 1,
                     Err(Error::NoSuchUpload) => {}
                     Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(aborted)
-    }
-
-    /// Aborts every upload started before `created_before_ms`; returns how many.
-    pub async fn abort_uploads_before(&self, created_before_ms: u64) -> Result<usize> {
-        let mut aborted = 0;
-        for mp in self.mountpaths() {
-            if mp.is_poisoned() {
-                continue;
-            }
-            for (k, _) in mp.index.all(Table::Uploads)? {
-                let Some(nul) = k.iter().position(|&b| b == 0) else { continue };
-                let Some((_, upload_id)) = keys::split_upload_suffix(&k[nul + 1..]) else { continue };
-                if keys::upload_id_created_ms(upload_id).is_some_and(|t| t < created_before_ms) {
-                    let upload_id = upload_id.to_owned();
-                    match self.abort_on(mp, k.to_vec(), &upload_id).await {
-                        Ok(()) => aborted += 1,
-                        Err(Error::NoSuchUpload) => {}
-                        Err(e) => return Err(e),
-                    }
                 }
             }
         }

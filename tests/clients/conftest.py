@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -86,3 +88,17 @@ def s3(keel):
     import boto3
     return boto3.client("s3", endpoint_url=keel.endpoint, aws_access_key_id=AK,
                         aws_secret_access_key=SK, region_name="us-east-1")
+
+
+def http(method, url, data=None, headers=None):
+    """One plain HTTP request (presigned URLs, anonymous access): (status, body, headers)."""
+    headers = dict(headers or {})
+    # urllib would add a form Content-Type to bodies; presigned PUTs signed none.
+    if data is not None:
+        headers.setdefault("Content-Type", "")
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)

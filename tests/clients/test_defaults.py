@@ -6,32 +6,16 @@ import hashlib
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 import zlib
 
 import boto3
-import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import AK, BIN_DIR, SK, Keel, run
+from conftest import AK, BIN_DIR, SK, Keel, http, run
 
 AWS = str(BIN_DIR / "aws")
-
-
-def http(method, url, data=None, headers=None):
-    headers = dict(headers or {})
-    # urllib would add a form Content-Type to bodies; presigned PUTs signed none.
-    if data is not None:
-        headers.setdefault("Content-Type", "")
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read(), dict(r.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), dict(e.headers)
 
 
 def test_presigned_urls_at_boto3_defaults(s3, keel):

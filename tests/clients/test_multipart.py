@@ -1,10 +1,8 @@
 """Multipart uploads with boto3 (transfer manager and the raw API) and s3cmd."""
 import concurrent.futures
 import hashlib
-import io
 import os
 
-import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError

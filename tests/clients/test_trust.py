@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import urllib.error
-import urllib.request
 import zlib
 
 import boto3
@@ -17,20 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import AK, SK
-
-
-def http(method, url, data=None, headers=None):
-    headers = dict(headers or {})
-    # urllib would add a form Content-Type to bodies; presigned PUTs signed none.
-    if data is not None:
-        headers.setdefault("Content-Type", "")
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read(), dict(r.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), dict(e.headers)
+from conftest import AK, SK, http
 
 
 def client(keel, **config):
@@ -212,3 +197,23 @@ def test_crc32_part_checksums_match_what_clients_compute(keel):
     for n, d in enumerate(data, 1):
         got = s3.get_object(Bucket="tr-crc", Key="k", PartNumber=n, ChecksumMode="ENABLED")
         assert got["Body"].read() == d and got["ChecksumType"] == "FULL_OBJECT"
+
+
+@pytest.mark.parametrize("date,expected", [
+    ("Tue, 07 Jul 2010 21:53:04 GMT", "RequestTimeTooSkewed"),  # a Wednesday: still a date
+    ("Tue, 07 Jul 2030 21:53:04 GMT", "RequestTimeTooSkewed"),
+    ("Tue, 07 Jul 1950 21:53:04 GMT", "AccessDenied"),
+    ("Bad Date", "AccessDenied"),
+])
+def test_sigv2_dates_as_s3_judges_them(keel, date, expected):
+    """s3-tests' aws2 date cases: x-amz-date decides the request time; a wrong weekday does not
+    make a date invalid (the skew does), dates before 1970 and garbage do."""
+    v2 = client(keel, signature_version="s3")
+    v2.create_bucket(Bucket="tr-v2dates")
+
+    def add(params, **_):
+        params["headers"]["x-amz-date"] = date
+    v2.meta.events.register("before-call.s3.PutObject", add)
+    with pytest.raises(ClientError) as e:
+        v2.put_object(Bucket="tr-v2dates", Key="k", Body=b"x")
+    assert code(e) == expected

@@ -96,8 +96,8 @@ impl Conn {
     /// so a client trickling a byte now and then cannot hold the connection and its buffers.
     fn body_wait(&mut self) -> Result<Duration, ReadError> {
         let started = *self.body_started.get_or_insert_with(Instant::now);
-        let allowed = self.body_grace
-            + Duration::from_secs_f64(self.body_read as f64 / limits::BODY_BYTES_PER_SEC_MIN as f64);
+        let allowed =
+            self.body_grace + Duration::from_secs_f64(self.body_read as f64 / limits::BODY_BYTES_PER_SEC_MIN as f64);
         match allowed.checked_sub(started.elapsed()) {
             Some(left) if !left.is_zero() => Ok(left.min(limits::IO_STALL_TIMEOUT)),
             _ => {

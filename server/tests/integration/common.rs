@@ -218,15 +218,8 @@ impl Server {
         if let Some(keys) = keys {
             sign_as(method, target, &mut hs, body, "us-east-1", keys);
         }
-        let mut out = format!("{method} {target} HTTP/1.1\r\n");
-        for (k, v) in &hs {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(body);
         let mut s = self.connect();
-        s.write_all(&bytes).unwrap();
+        s.write_all(&assemble(method, target, &hs, body)).unwrap();
         read_response(&mut s, method == "HEAD")
     }
 
@@ -247,15 +240,20 @@ impl Server {
         {
             sign(method, target, &mut hs, body);
         }
-        let mut out = format!("{method} {target} HTTP/1.1\r\n");
-        for (k, v) in &hs {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(body);
-        bytes
+        assemble(method, target, &hs, body)
     }
+}
+
+/// The bytes of a request: request line, headers, blank line, body.
+pub fn assemble(method: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {target} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 /// A client of a server it does not own (for worker threads): request errors are `None`.
@@ -275,13 +273,7 @@ impl Client {
         hs.push(("Host".into(), self.addr.clone()));
         hs.push(("Content-Length".into(), body.len().to_string()));
         sign(method, target, &mut hs, body);
-        let mut out = format!("{method} {target} HTTP/1.1\r\n");
-        for (k, v) in &hs {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(body);
+        let bytes = assemble(method, target, &hs, body);
         let mut s = TcpStream::connect(&self.addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         // A server may answer (and close) before the whole body is sent: read its answer anyway.
