@@ -159,6 +159,12 @@ fn bucket_names_do_not_leak_to_anonymous_callers() {
     assert_eq!(s.req("PUT", "/taken/k", &[], b"kept").status, 200);
     assert_eq!(s.req("PUT", "/taken", &[], b"").status, 200);
     assert_eq!(s.req("GET", "/taken/k", &[], b"").body, b"kept");
+    // ... and it resets the bucket's ACL to the one named, as S3 does there.
+    assert_eq!(s.req("PUT", "/taken", &[("x-amz-acl", "public-read")], b"").status, 200);
+    assert_eq!(s.req_as(None, "GET", "/taken?list-type=2", &[], b"").status, 200);
+    assert_eq!(s.req("PUT", "/taken", &[], b"").status, 200);
+    assert_eq!(s.req_as(None, "GET", "/taken?list-type=2", &[], b"").status, 403);
+    assert_eq!(s.req("GET", "/taken/k", &[], b"").body, b"kept");
     // Reads of a missing bucket say so, to anyone (as S3 does).
     let r = s.req_as(None, "GET", "/no-such-bucket/k", &[], b"");
     assert_eq!((r.status, r.xml("Code").as_deref()), (404, Some("NoSuchBucket")));
@@ -330,6 +336,11 @@ fn keys_with_control_characters_list_as_s3_lists_them() {
     assert!(!text.contains('\u{FFFD}'), "nothing is replaced");
     let r = s.req("GET", "/ctl?list-type=2&encoding-type=url", &[], b"");
     assert!(r.text().contains("<Key>a%01b</Key>"), "{}", r.text());
+    // ListObjects v1 never encodes its Prefix; v2 does (botocore decodes it only there).
+    let r = s.req("GET", "/ctl?prefix=a%01&encoding-type=url", &[], b"");
+    assert!(r.text().contains("<Prefix>a&#x1;</Prefix>") && r.text().contains("<Key>a%01b</Key>"), "{}", r.text());
+    let r = s.req("GET", "/ctl?list-type=2&prefix=a%01&encoding-type=url", &[], b"");
+    assert!(r.text().contains("<Prefix>a%01</Prefix>"), "{}", r.text());
     // Character references XML 1.0 forbids are malformed, never a different key.
     for bad in ["&#0;", "&#x1;", "\u{1}"] {
         let doc = format!("<Delete><Object><Key>a{bad}b</Key></Object></Delete>");

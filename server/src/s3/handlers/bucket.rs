@@ -114,8 +114,12 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
         }
     };
     if let Ok(existing) = store.bucket(&name) {
-        // S3's legacy behaviour in us-east-1: creating a bucket you own succeeds.
+        // S3's legacy behaviour in us-east-1: creating a bucket you own succeeds, and resets its
+        // ACL to the one the request names (private when none).
         if existing.owner == me && call.ctx.config.region == "us-east-1" {
+            if existing.acl != acl {
+                store.update_bucket(&name, |m| m.acl = acl).await?;
+            }
             return Ok(Response::new(200).header("Location", format!("/{name}")));
         }
         return Err(exists(&existing));
@@ -222,9 +226,7 @@ pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
     w.open_root("AccessControlPolicy");
     owner(&mut w, owner_id);
     w.open("AccessControlList");
-    w.open_grant_canonical(owner_id);
-    w.elem("Permission", "FULL_CONTROL");
-    w.close("Grant");
+    // Group grants first, then the owner's (the order Ceph's s3-tests compare in).
     let group = match acl {
         CannedAcl::Private => None,
         CannedAcl::PublicRead => Some("http://acs.amazonaws.com/groups/global/AllUsers"),
@@ -235,6 +237,9 @@ pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
         w.elem("Permission", "READ");
         w.close("Grant");
     }
+    w.open_grant_canonical(owner_id);
+    w.elem("Permission", "FULL_CONTROL");
+    w.close("Grant");
     w.close("AccessControlList");
     w.close("AccessControlPolicy");
     w

@@ -61,9 +61,11 @@ impl Common {
         Ok(call.ctx.store.list_objects(call.bucket(), &q)?)
     }
 
-    fn head(&self, w: &mut XmlWriter, bucket: &str) {
+    /// Name and Prefix. ListObjects v1 never URL-encodes its Prefix (S3 does not, and botocore
+    /// decodes it only in v2 and version listings).
+    fn head(&self, w: &mut XmlWriter, bucket: &str, encode_prefix: bool) {
         w.elem("Name", bucket);
-        w.elem("Prefix", &self.enc(&self.prefix));
+        w.elem("Prefix", &if encode_prefix { self.enc(&self.prefix) } else { self.prefix.clone() });
     }
 
     fn tail(&self, w: &mut XmlWriter, page: &ListPage) {
@@ -96,7 +98,7 @@ pub async fn list_objects_v1(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let page = c.page(call, marker.as_deref())?;
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
-    c.head(&mut w, call.bucket());
+    c.head(&mut w, call.bucket(), false);
     w.elem("Marker", &c.enc(marker.as_deref().unwrap_or("")));
     w.elem_num("MaxKeys", c.max_keys as u64);
     if let Some(d) = &c.delimiter {
@@ -136,7 +138,7 @@ pub async fn list_objects_v2(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let page = c.page(call, after.as_deref())?;
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
-    c.head(&mut w, call.bucket());
+    c.head(&mut w, call.bucket(), true);
     w.elem_num("KeyCount", (page.entries.len() + page.common_prefixes.len()) as u64);
     w.elem_num("MaxKeys", c.max_keys as u64);
     if let Some(d) = &c.delimiter {
@@ -185,7 +187,7 @@ pub async fn list_object_versions(call: &mut Call<'_>) -> Result<Response, S3Err
     let page = c.page(call, key_marker.as_deref())?;
     let mut w = XmlWriter::new();
     w.open_root("ListVersionsResult");
-    c.head(&mut w, call.bucket());
+    c.head(&mut w, call.bucket(), true);
     w.elem("KeyMarker", &c.enc(key_marker.as_deref().unwrap_or("")));
     w.elem("VersionIdMarker", call.query("version-id-marker").unwrap_or(""));
     w.elem_num("MaxKeys", c.max_keys as u64);
