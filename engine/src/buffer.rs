@@ -145,36 +145,22 @@ const POOL_BUFFERS_MAX: usize = 64;
 
 thread_local! {
     static POOL: RefCell<Vec<IoBuffer>> = const { RefCell::new(Vec::new()) };
-    /// Buffers taken since the last `trim_idle_pool`.
-    static TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Takes a standard-size buffer from this thread's pool, or allocates one.
 pub fn take_buffer() -> IoBuffer {
-    TAKEN.with(|t| t.set(t.get() + 1));
     POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| IoBuffer::with_capacity(limits::IO_BUFFER_BYTES))
 }
 
-/// Gives this thread's pooled buffers back to the system, down to `keep`, if none was taken
-/// since the last call (the shard was idle for a whole period), and asks the allocator to return
-/// the free pages it holds (what many connections' small buffers left behind). Returns how many
-/// buffers were freed.
-pub fn trim_idle_pool(keep: usize) -> usize {
-    if TAKEN.with(|t| t.replace(0)) > 0 {
-        return 0;
-    }
-    let freed = POOL.with(|p| {
+/// Gives this thread's pooled buffers back to the system, down to `keep` (a shard that sat
+/// idle: a burst of large bodies should not hold its memory forever). Returns how many.
+pub fn trim_pool(keep: usize) -> usize {
+    POOL.with(|p| {
         let mut p = p.borrow_mut();
         let freed = p.len().saturating_sub(keep);
         p.truncate(keep);
         freed
-    });
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    freed
+    })
 }
 
 /// Returns a buffer to this thread's pool (buffers of other sizes are dropped).
@@ -210,11 +196,11 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_pool_is_trimmed() {
+    fn a_pool_is_trimmed() {
         let bufs: Vec<IoBuffer> = (0..5).map(|_| take_buffer()).collect();
         bufs.into_iter().for_each(give_buffer);
-        assert_eq!(trim_idle_pool(1), 0, "buffers were taken in this period");
-        assert_eq!(trim_idle_pool(1), 4, "a period without takes frees all but one");
+        assert_eq!(trim_pool(1), 4);
+        assert_eq!(trim_pool(1), 0);
         let b = take_buffer();
         assert!(b.as_slice().is_empty() && b.capacity() == limits::IO_BUFFER_BYTES);
     }

@@ -152,12 +152,24 @@ pub fn run_shard(
         let splice = io_uring && config.splice_min > 0;
         let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice, metrics));
         let active = Rc::new(Cell::new(0usize));
-        // Buffers a burst of large bodies left in the pool go back to the system once the shard
-        // has not needed them for a while.
-        compio::runtime::spawn(async {
+        // Once the shard has served nothing for a whole period, the buffers a burst of large
+        // bodies left in its pool go back to the system, and so do the free pages many
+        // connections' small buffers left in the allocator (D27).
+        let idle_ctx = ctx.clone();
+        compio::runtime::spawn(async move {
+            let mut seen = idle_ctx.requests_served();
             loop {
                 compio::time::sleep(limits::BUFFER_POOL_TRIM_INTERVAL).await;
-                engine::buffer::trim_idle_pool(limits::BUFFER_POOL_IDLE_KEEP);
+                let now = idle_ctx.requests_served();
+                if now == seen {
+                    engine::buffer::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
+                    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+                    // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                }
+                seen = now;
             }
         })
         .detach();

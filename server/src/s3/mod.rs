@@ -76,6 +76,11 @@ impl Ctx {
         &self.metrics.shards[self.shard as usize]
     }
 
+    /// Requests this shard has started.
+    pub fn requests_served(&self) -> u64 {
+        self.requests.get()
+    }
+
     /// A request id unique within this process run: shard and sequence, 16 hex digits.
     pub fn next_request_id(&self) -> String {
         let n = self.requests.get() + 1;
