@@ -68,7 +68,8 @@ impl NodeRecord {
     }
 
     pub fn decode(text: &str) -> Result<NodeRecord> {
-        let mut lines = text.lines();
+        // Lines end at '\n' only: a path may hold any other byte, '\r' included.
+        let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
         if lines.next() != Some("keel-node 1") {
             return Err(bad("unknown format"));
         }
@@ -107,6 +108,9 @@ impl NodeRecord {
 
     /// Writes the record into `root` durably: a temporary file, fsynced, renamed over the old one.
     pub fn write(&self, root: &Path) -> Result<()> {
+        if let Some(m) = self.members.iter().find(|m| m.path.as_os_str().as_encoded_bytes().contains(&b'\n')) {
+            return Err(Error::Membership(format!("a mountpath path may not contain a newline: {:?}", m.path)));
+        }
         let tmp = root.join(format!("{NODE_FILE}.tmp"));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(self.encode().as_bytes())?;
@@ -298,7 +302,7 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let r = rec(0xabc, 7, &[(1, "/mnt/a b", None), (2, "/mnt/c", Some(5))]);
+        let r = rec(0xabc, 7, &[(1, "/mnt/a b", None), (2, "/mnt/c\r", Some(5))]);
         assert_eq!(NodeRecord::decode(&r.encode()).unwrap(), r);
         assert!(NodeRecord::decode("keel-node 2\n").is_err());
         assert!(NodeRecord::decode("keel-node 1\nnode zz\nepoch 1\n").is_err());

@@ -127,23 +127,23 @@ pub fn xml_complete_multipart(data: &[u8]) {
         return;
     }
     let doc = crate::s3::handlers::multipart::encode_complete(&parts);
+    // The writer puts control characters as S3 writes them (`&#x1;`); XML 1.0, and so the
+    // parser, refuses those (but tab, newline and carriage return) and U+FFFE/U+FFFF: such a
+    // document is malformed, never read as other text.
+    if !parts.iter().all(|p| p.etag.chars().all(xml::xml_char)) {
+        assert!(xml::parse(&doc).is_err(), "a character XML 1.0 forbids was read back");
+        return;
+    }
     let root = xml::parse(&doc).expect("our own document parses");
     let back = crate::s3::handlers::multipart::parse_complete(&root).expect("our own document is valid");
-    // XML cannot carry every character: compare after the writer's replacement of controls.
-    let expect: Vec<String> = parts
-        .iter()
-        .map(|p| {
-            p.etag
-                .chars()
-                .map(|c| if (c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r' { '\u{FFFD}' } else { c })
-                .collect()
-        })
-        .collect();
     assert_eq!(
         back.iter().map(|p| p.part_number).collect::<Vec<_>>(),
         parts.iter().map(|p| p.part_number).collect::<Vec<_>>()
     );
-    assert_eq!(back.into_iter().map(|p| p.etag).collect::<Vec<_>>(), expect);
+    assert_eq!(
+        back.into_iter().map(|p| p.etag).collect::<Vec<_>>(),
+        parts.into_iter().map(|p| p.etag).collect::<Vec<_>>()
+    );
 }
 
 /// aws-chunked bodies: any re-chunking of the input and any output size decode to the same

@@ -124,7 +124,7 @@ fn escape_into(out: &mut String, text: &str) {
 }
 
 /// Characters XML 1.0 allows in a document (its `Char` production).
-fn xml_char(c: char) -> bool {
+pub fn xml_char(c: char) -> bool {
     matches!(c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
