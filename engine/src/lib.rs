@@ -28,7 +28,6 @@
 //! # });
 //! ```
 
-pub mod buffer;
 pub mod checksum;
 pub mod error;
 pub mod faults;
@@ -46,11 +45,11 @@ pub mod placement;
 pub mod reconcile;
 pub mod store;
 
-pub use buffer::{IoBuffer, give_buffer, take_buffer};
 pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use error::{Error, Result};
 pub use faults::Faults;
 pub use index::{IndexConfig, SyncMode};
+pub use iobuf::{IoBuffer, give_buffer, take_buffer, trim_pool};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{

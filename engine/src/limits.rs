@@ -27,10 +27,10 @@ pub const COMMIT_BATCH_OPS_MAX: usize = 1024;
 pub const COMMIT_BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// Fan-out directories under `objects/` (two hex digits of the id).
 pub const FANOUT_DIRS_COUNT: usize = 256;
-/// Size of one page-aligned I/O buffer used for object data.
-pub const IO_BUFFER_BYTES: usize = 1024 * 1024;
+/// Size of one page-aligned I/O buffer used for object data (the pool's, `iobuf`).
+pub const IO_BUFFER_BYTES: usize = iobuf::BUFFER_BYTES;
 /// Alignment of I/O buffers (a misaligned copy from the page cache ran 4x slower here).
-pub const IO_BUFFER_ALIGN_BYTES: usize = 4096;
+pub const IO_BUFFER_ALIGN_BYTES: usize = iobuf::ALIGN_BYTES;
 /// Stored index record size limit (keys + metadata + inline bodies fit well below fjall's value limit).
 pub const META_RECORD_BYTES_MAX: usize = 64 * 1024;
 /// I/O errors on one mountpath within `IO_ERROR_WINDOW_MS` that poison it (a failing drive).

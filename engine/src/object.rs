@@ -13,7 +13,6 @@ use compio::buf::IntoInner;
 use compio::fs::{File, OpenOptions};
 use compio::io::{AsyncReadAt, AsyncWriteAtExt};
 
-use crate::buffer::IoBuffer;
 use crate::checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 use crate::error::{Error, Result};
 use crate::index::{DirSet, SyncMode};
@@ -22,6 +21,7 @@ use crate::limits;
 use crate::meta::{DataLoc, FlexChecksum, ObjectId, ObjectMeta, PartMeta, SystemMeta};
 use crate::mountpath::Mountpath;
 use crate::store::{Store, now_ms};
+use iobuf::IoBuffer;
 
 /// When a PUT may replace what the key holds; checked atomically with the commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -581,7 +581,7 @@ impl ObjectReader {
             return Ok(());
         }
         // The buffer lives in a slot so that every way out of the loop below gives it back.
-        let mut slot = Some(crate::buffer::take_buffer());
+        let mut slot = Some(iobuf::take_buffer());
         let result = async {
             for (i, seg) in self.segments.iter().enumerate() {
                 let (seg_start, seg_end) = (seg.start, seg.start + seg.len);
@@ -600,7 +600,7 @@ impl ObjectReader {
                 let mut pos = from;
                 while pos < to {
                     let want_bytes = ((to - pos) as usize).min(limits::IO_BUFFER_BYTES);
-                    let buf = slot.take().unwrap_or_else(crate::buffer::take_buffer);
+                    let buf = slot.take().unwrap_or_else(iobuf::take_buffer);
                     let (r, buf) = self.read_at(buf, pos, want_bytes).await;
                     let buf = slot.insert(buf);
                     let n = match r? {
@@ -615,14 +615,14 @@ impl ObjectReader {
                         let hi = (end.min(pos + n as u64).max(pos) - pos) as usize;
                         if lo < hi {
                             let out = if lo == 0 && hi == n {
-                                slot.take().unwrap_or_else(crate::buffer::take_buffer)
+                                slot.take().unwrap_or_else(iobuf::take_buffer)
                             } else {
-                                let mut part = crate::buffer::take_buffer();
+                                let mut part = iobuf::take_buffer();
                                 part.extend_from_slice(&buf.as_slice()[lo..hi]);
                                 part
                             };
                             let (r, back) = w.write(out).await;
-                            crate::buffer::give_buffer(back);
+                            iobuf::give_buffer(back);
                             r?;
                         }
                     }
@@ -643,7 +643,7 @@ impl ObjectReader {
         }
         .await;
         if let Some(buf) = slot {
-            crate::buffer::give_buffer(buf);
+            iobuf::give_buffer(buf);
         }
         result
     }

@@ -555,8 +555,8 @@ fn clone_err(e: &Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::IoBuffer;
     use crate::object::PutOptions;
+    use iobuf::IoBuffer;
 
     /// An If-Match write whose object is replaced after its check but before its commit is
     /// refused as a conflict, and the overtaking write stands.

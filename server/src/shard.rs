@@ -162,7 +162,7 @@ pub fn run_shard(
                 compio::time::sleep(limits::BUFFER_POOL_TRIM_INTERVAL).await;
                 let now = idle_ctx.requests_served();
                 if now == seen {
-                    engine::buffer::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
+                    iobuf::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
                     #[cfg(all(target_os = "linux", target_env = "gnu"))]
                     // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
                     unsafe {

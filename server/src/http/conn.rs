@@ -8,7 +8,7 @@ use compio::BufResult;
 use compio::buf::{IntoInner, IoBuf};
 use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
-use engine::IoBuffer;
+use iobuf::IoBuffer;
 
 use super::chunked::{ChunkError, ChunkedDecoder};
 use super::request::{Framing, HeadError, Request};
@@ -319,7 +319,7 @@ impl Conn {
     /// Reads a whole (small) body into memory, refusing more than `max` bytes.
     pub async fn read_body_to_vec(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
         let mut out = Vec::new();
-        let mut buf = engine::take_buffer();
+        let mut buf = iobuf::take_buffer();
         let result = loop {
             buf.clear();
             let (r, b) = self.read_body(buf).await;
@@ -337,7 +337,7 @@ impl Conn {
                 break Ok(std::mem::take(&mut out));
             }
         };
-        engine::give_buffer(buf);
+        iobuf::give_buffer(buf);
         result
     }
 

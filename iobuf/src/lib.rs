@@ -1,4 +1,6 @@
-//! Page-aligned I/O buffers and a per-thread pool of them.
+//! Page-aligned I/O buffers and a per-thread pool of them: the one memory type both the HTTP
+//! shell (socket reads and writes) and the engine (data-file reads and writes) move bytes in, so
+//! neither layer needs the other's.
 //!
 //! Body bytes are read from the socket straight into these buffers, hashed in place and written to
 //! the data file from the same memory. Alignment matters: a misaligned copy from the page cache ran
@@ -9,9 +11,14 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use compio::buf::{IoBuf, IoBufMut, SetLen};
+use compio_buf::{IoBuf, IoBufMut, SetLen};
 
-use crate::limits;
+/// Size of one pooled buffer.
+pub const BUFFER_BYTES: usize = 1024 * 1024;
+/// Alignment (and size granularity) of every buffer.
+pub const ALIGN_BYTES: usize = 4096;
+
+const _: () = assert!(BUFFER_BYTES.is_multiple_of(ALIGN_BYTES));
 
 /// A fixed-capacity, page-aligned byte buffer. All `cap` bytes are initialised (zeroed at
 /// allocation; buffers are pooled, so that cost is paid once); `len` of them hold data.
@@ -31,7 +38,7 @@ impl IoBuffer {
     /// dropping a buffer gives its pages back to the system at once: a burst of large bodies
     /// does not leave the heap grown.
     pub fn with_capacity(cap: usize) -> IoBuffer {
-        let cap = cap.max(limits::IO_BUFFER_ALIGN_BYTES).next_multiple_of(limits::IO_BUFFER_ALIGN_BYTES);
+        let cap = cap.max(ALIGN_BYTES).next_multiple_of(ALIGN_BYTES);
         // SAFETY: an anonymous private mapping of `cap` bytes; checked for failure below.
         let raw = unsafe {
             libc::mmap(
@@ -44,7 +51,7 @@ impl IoBuffer {
             )
         };
         if raw == libc::MAP_FAILED {
-            let layout = Layout::from_size_align(cap, limits::IO_BUFFER_ALIGN_BYTES).expect("valid buffer layout");
+            let layout = Layout::from_size_align(cap, ALIGN_BYTES).expect("valid buffer layout");
             alloc::handle_alloc_error(layout);
         }
         let Some(ptr) = NonNull::new(raw.cast::<u8>()) else { unreachable!("mmap never maps page 0 here") };
@@ -149,7 +156,7 @@ thread_local! {
 
 /// Takes a standard-size buffer from this thread's pool, or allocates one.
 pub fn take_buffer() -> IoBuffer {
-    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| IoBuffer::with_capacity(limits::IO_BUFFER_BYTES))
+    POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| IoBuffer::with_capacity(BUFFER_BYTES))
 }
 
 /// Gives this thread's pooled buffers back to the system, down to `keep` (a shard that sat
@@ -165,7 +172,7 @@ pub fn trim_pool(keep: usize) -> usize {
 
 /// Returns a buffer to this thread's pool (buffers of other sizes are dropped).
 pub fn give_buffer(mut buf: IoBuffer) {
-    if buf.capacity() != limits::IO_BUFFER_BYTES {
+    if buf.capacity() != BUFFER_BYTES {
         return;
     }
     buf.clear();
@@ -191,7 +198,7 @@ mod tests {
         b.consume_front(4000);
         assert_eq!(b.len(), 96);
         let p = take_buffer();
-        assert_eq!(p.capacity(), limits::IO_BUFFER_BYTES);
+        assert_eq!(p.capacity(), BUFFER_BYTES);
         give_buffer(p);
     }
 
@@ -202,6 +209,6 @@ mod tests {
         assert_eq!(trim_pool(1), 4);
         assert_eq!(trim_pool(1), 0);
         let b = take_buffer();
-        assert!(b.as_slice().is_empty() && b.capacity() == limits::IO_BUFFER_BYTES);
+        assert!(b.as_slice().is_empty() && b.capacity() == BUFFER_BYTES);
     }
 }
