@@ -134,7 +134,7 @@ pub async fn serve(
     match req.method {
         crate::http::Method::Get => json(&current),
         crate::http::Method::Put => {
-            let Some(q) = crate::s3::op::Query::parse(&req.query) else {
+            let Some(q) = crate::http::uri::Query::parse(&req.query) else {
                 return fail(S3Error::code(S3ErrorCode::InvalidURI));
             };
             let mut current = current;

@@ -113,7 +113,9 @@ pub fn bucket_props(
     if let Some(ep) = endpoint {
         let q: Vec<String> = pairs
             .iter()
-            .map(|(k, v)| format!("{}={}", crate::s3::auth::uri_encode(k, true), crate::s3::auth::uri_encode(v, true)))
+            .map(|(k, v)| {
+                format!("{}={}", crate::http::uri::uri_encode(k, true), crate::http::uri::uri_encode(v, true))
+            })
             .collect();
         let (method, path) = if pairs.is_empty() {
             ("GET", format!("/_keel/buckets/{bucket}/props"))

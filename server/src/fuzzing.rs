@@ -4,7 +4,7 @@
 
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{HeadError, Request};
-use crate::s3::{auth, op, range, xml};
+use crate::s3::{auth, range, xml};
 
 /// A complete head parses to the same request however little of it has arrived: every strict
 /// prefix is `Partial`, never a different answer.
@@ -79,7 +79,7 @@ pub fn range_header(data: &[u8]) {
 /// Query parsing never panics, and SigV4's canonical query is a fixed point.
 pub fn list_query(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Some(q) = op::Query::parse(&text) {
+    if let Some(q) = crate::http::uri::Query::parse(&text) {
         for (k, _) in &q.0 {
             assert!(!k.contains('&') || text.contains('%'));
         }

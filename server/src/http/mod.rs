@@ -5,6 +5,7 @@ pub mod chunked;
 pub mod conn;
 pub mod request;
 pub mod response;
+pub mod uri;
 
 pub use conn::Conn;
 pub use request::{Framing, Method, Request};

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::Request;
 use crate::http::aws_chunked::ChunkSigner;
+use crate::http::uri::{percent_decode, percent_decode_bytes, uri_encode_bytes};
 use crate::limits;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::time;
@@ -301,7 +302,7 @@ const PRESIGNED_EXPIRES_SECS_MAX: i64 = 604_800;
 /// Presigned SigV4: `X-Amz-Algorithm`, `-Credential`, `-Date`, `-Expires`, `-SignedHeaders`,
 /// `-Signature` in the query; the payload is `UNSIGNED-PAYLOAD` unless a header says otherwise.
 fn verify_v4_presigned(req: &Request, creds: &Credentials, now_secs: i64) -> Result<String, S3Error> {
-    let q = crate::s3::op::Query::parse(&req.query)
+    let q = crate::http::uri::Query::parse(&req.query)
         .ok_or_else(|| err(S3ErrorCode::AuthorizationQueryParametersError, "The query does not decode to UTF-8"))?;
     let need = |k: &str| {
         q.get(k).ok_or_else(|| {
@@ -545,7 +546,7 @@ fn verify_v2(
             (ak.to_owned(), sig.to_owned(), lines)
         }
         None => {
-            let q = crate::s3::op::Query::parse(&req.query)
+            let q = crate::http::uri::Query::parse(&req.query)
                 .ok_or_else(|| err(S3ErrorCode::AccessDenied, "The query does not decode to UTF-8"))?;
             let get = |k: &str| {
                 q.get(k).map(str::to_owned).ok_or_else(|| {
@@ -696,37 +697,6 @@ pub fn canonical_query(query: &str, presigned: bool) -> String {
         s.push_str(v);
     }
     s
-}
-
-/// Percent-decodes to bytes (invalid escapes stay literal), then to a string (lossy).
-pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(s).collect()
-}
-
-/// Percent-decodes once to UTF-8; `None` when the bytes are not UTF-8 (never replaced, so two
-/// different names cannot collapse into one).
-pub fn percent_decode(s: &str) -> Option<String> {
-    String::from_utf8(percent_decode_bytes(s)).ok()
-}
-
-/// AWS's URI encoding: everything but `A-Z a-z 0-9 - _ . ~` is `%XX` (and `/` too unless it is
-/// a path being encoded).
-pub fn uri_encode(s: &str, encode_slash: bool) -> String {
-    uri_encode_bytes(s.as_bytes(), encode_slash)
-}
-
-pub fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3 / 2);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (b == b'/' && !encode_slash) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
-            out.push(char::from(b"0123456789ABCDEF"[(b & 15) as usize]));
-        }
-    }
-    out
 }
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {

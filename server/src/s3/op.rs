@@ -1,8 +1,8 @@
 //! S3 routing as data: method, then path shape (service / bucket / object), then query keys most
 //! specific first, then `x-amz-copy-source`.
 
+use crate::http::uri::{Query, percent_decode};
 use crate::http::{Method, Request};
-use crate::s3::auth::percent_decode;
 
 /// Every operation keel knows by name. Unsupported ones still route, to answer NotImplemented
 /// with their name.
@@ -89,32 +89,6 @@ impl Op {
     /// Whether the body is object data, streamed.
     pub fn streams_body(self) -> bool {
         matches!(self, Op::PutObject | Op::UploadPart)
-    }
-}
-
-/// The decoded query: parameters in order, each name and value percent-decoded once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Query(pub Vec<(String, String)>);
-
-impl Query {
-    /// Decodes every parameter once; `None` if one does not decode to UTF-8.
-    pub fn parse(raw: &str) -> Option<Query> {
-        raw.split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                Some((percent_decode(k)?, percent_decode(v)?))
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Query)
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
     }
 }
 
@@ -395,15 +369,5 @@ mod tests {
         assert_eq!(split_path("/", Some("b")), Some((Some("b".into()), None)));
         assert_eq!(split_path("/k/x", Some("b")), Some((Some("b".into()), Some("k/x".into()))));
         assert_eq!(split_path("/b/%FF", None), None);
-    }
-
-    #[test]
-    fn query_decodes_once() {
-        assert_eq!(Query::parse("prefix=%FE"), None);
-        let q = Query::parse("prefix=a%2520b&delimiter=%2F&empty&x=").unwrap();
-        assert_eq!(q.get("prefix"), Some("a%20b"));
-        assert_eq!(q.get("delimiter"), Some("/"));
-        assert_eq!(q.get("empty"), Some(""));
-        assert!(q.has("x"));
     }
 }

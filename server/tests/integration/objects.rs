@@ -177,7 +177,7 @@ fn listing_pages_prefixes_and_delimiters() {
         let target = match &token {
             None => "/lst?list-type=2&max-keys=3".to_owned(),
             Some(t) => {
-                format!("/lst?list-type=2&max-keys=3&continuation-token={}", keel::s3::auth::uri_encode(t, true))
+                format!("/lst?list-type=2&max-keys=3&continuation-token={}", keel::http::uri::uri_encode(t, true))
             }
         };
         let r = s.req("GET", &target, &[], b"");

@@ -5,8 +5,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use engine::{ListPage, ListQuery, limits as engine_limits};
 
 use crate::http::Response;
+use crate::http::uri::uri_encode;
 use crate::s3::Call;
-use crate::s3::auth::uri_encode;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::xml::XmlWriter;
 use crate::time;

@@ -4,9 +4,9 @@
 use engine::{CompletePart, FlexAlgorithm, FlexType, UploadOptions, UploadQuery, limits as engine_limits};
 
 use crate::http::Response;
+use crate::http::uri::uri_encode;
 use crate::s3::Call;
 use crate::s3::access::{AclTarget, canned_from};
-use crate::s3::auth::uri_encode;
 use crate::s3::checksum;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::handlers::object::{

@@ -7,10 +7,10 @@ use engine::{
     take_buffer,
 };
 
+use crate::http::uri::percent_decode;
 use crate::http::{Body, Response};
 use crate::limits;
 use crate::s3::access::{self, AclTarget, canned_from};
-use crate::s3::auth::percent_decode;
 use crate::s3::checksum::{self, RequestChecksum};
 use crate::s3::conditional::{Conditions, Outcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
