@@ -149,7 +149,7 @@ pub fn xml_complete_multipart(data: &[u8]) {
 /// aws-chunked bodies: any re-chunking of the input and any output size decode to the same
 /// payload, trailers and outcome; the decoder never produces more than it consumed.
 pub fn aws_chunked(data: &[u8]) {
-    use crate::http::aws_chunked::AwsChunkedDecoder;
+    use crate::s3::payload::AwsChunkedDecoder;
     if data.len() < 2 {
         return;
     }

@@ -1,6 +1,5 @@
 //! Our HTTP/1.1 shell (DESIGN D2): head parsing on httparse, body framing, responses.
 
-pub mod aws_chunked;
 pub mod chunked;
 pub mod conn;
 pub mod request;

@@ -12,10 +12,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::http::Request;
-use crate::http::aws_chunked::ChunkSigner;
 use crate::http::uri::{percent_decode, percent_decode_bytes, uri_encode_bytes};
 use crate::limits;
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::payload::{ChunkSigner, Payload, STREAMING_KINDS};
 use crate::time;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -71,23 +71,12 @@ impl Identity {
     }
 }
 
-/// What the signature says about the body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// Nothing to verify.
-    Unsigned,
-    /// The body's SHA-256 must equal this.
-    Sha256([u8; 32]),
-    /// An aws-chunked streaming body (`STREAMING-...`); decoded and verified by the body layer.
-    Streaming(String),
-}
-
 #[derive(Clone, Debug)]
 pub struct Authenticated {
     pub identity: Identity,
+    /// What the signature says about the body (with the chunk-signature chain's seed for
+    /// signed streaming bodies).
     pub payload: Payload,
-    /// For signed streaming payloads: what each chunk's signature chains from.
-    pub signer: Option<ChunkSigner>,
 }
 
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -96,11 +85,15 @@ fn err(code: S3ErrorCode, msg: &str) -> S3Error {
     S3Error::new(code, msg)
 }
 
-/// Reads what `x-amz-content-sha256` promises.
-fn payload_of(req: &Request) -> Result<Payload, S3Error> {
+/// Reads what `x-amz-content-sha256` promises, and whether its chunks carry signatures (whose
+/// chain the header signature seeds).
+fn payload_of(req: &Request) -> Result<(Payload, bool), S3Error> {
     match req.header("x-amz-content-sha256").map(str::trim) {
-        None | Some("UNSIGNED-PAYLOAD") => Ok(Payload::Unsigned),
-        Some(v) if v.starts_with("STREAMING-") => Ok(Payload::Streaming(v.to_owned())),
+        None | Some("UNSIGNED-PAYLOAD") => Ok((Payload::Unsigned, false)),
+        Some(v) if v.starts_with("STREAMING-") => match STREAMING_KINDS.iter().find(|(name, ..)| *name == v) {
+            Some(&(_, signed, trailer)) => Ok((Payload::Chunked { signed: None, trailer }, signed)),
+            None => Err(err(S3ErrorCode::NotImplemented, &format!("{v} payloads are not supported"))),
+        },
         Some(v) => {
             let mut h = [0u8; 32];
             if v.len() != 64 || hex::decode_to_slice(v, &mut h).is_err() {
@@ -109,7 +102,7 @@ fn payload_of(req: &Request) -> Result<Payload, S3Error> {
                     "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or a SHA-256 in hex",
                 ));
             }
-            Ok(Payload::Sha256(h))
+            Ok((Payload::Sha256(h), false))
         }
     }
 }
@@ -125,9 +118,11 @@ pub fn authenticate(
     now_secs: i64,
     host_bucket: Option<&str>,
 ) -> Result<Authenticated, S3Error> {
-    let payload = payload_of(req)?;
+    let (mut payload, chunks_signed) = payload_of(req)?;
+    let user = |identity: String, payload: Payload| Ok(Authenticated { identity: Identity::User(identity), payload });
     if anonymous {
-        return Ok(Authenticated { identity: Identity::Anonymous, payload, signer: None });
+        // Signatures are not checked, chunk signatures included.
+        return Ok(Authenticated { identity: Identity::Anonymous, payload });
     }
     let query_has = |k: &str| req.query.split('&').any(|p| p.split('=').next() == Some(k));
     match req.header("authorization") {
@@ -135,29 +130,26 @@ pub fn authenticate(
             let identity = verify_v4_presigned(req, creds, now_secs)?;
             // A presigned request's body is not signed unless the URL says so.
             let payload = if req.header("x-amz-content-sha256").is_some() { payload } else { Payload::Unsigned };
-            Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
+            user(identity, payload)
         }
         None if query_has("Signature") && query_has("AWSAccessKeyId") => {
-            let identity = verify_v2(req, creds, now_secs, None, host_bucket)?;
-            Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
+            user(verify_v2(req, creds, now_secs, None, host_bucket)?, payload)
         }
-        None => Ok(Authenticated { identity: Identity::Anonymous, payload, signer: None }),
+        None => Ok(Authenticated { identity: Identity::Anonymous, payload }),
         Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
-            let streaming_signed =
-                matches!(&payload, Payload::Streaming(kind) if kind.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"));
-            let (identity, signer) = verify_v4_header(req, a, creds, now_secs, streaming_signed)?;
+            let (identity, signer) = verify_v4_header(req, a, creds, now_secs, chunks_signed)?;
             if req.header("x-amz-content-sha256").is_none() {
                 return Err(err(
                     S3ErrorCode::InvalidRequest,
                     "Missing required header for this request: x-amz-content-sha256",
                 ));
             }
-            Ok(Authenticated { identity: Identity::User(identity), payload, signer })
+            if let Payload::Chunked { signed, .. } = &mut payload {
+                *signed = signer;
+            }
+            user(identity, payload)
         }
-        Some(a) if a.starts_with("AWS ") => {
-            let identity = verify_v2(req, creds, now_secs, Some(a), host_bucket)?;
-            Ok(Authenticated { identity: Identity::User(identity), payload, signer: None })
-        }
+        Some(a) if a.starts_with("AWS ") => user(verify_v2(req, creds, now_secs, Some(a), host_bucket)?, payload),
         Some(_) => Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "Unsupported authorization type")),
     }
 }

@@ -7,11 +7,11 @@ use crate::http::Response;
 use crate::http::uri::uri_encode;
 use crate::s3::Call;
 use crate::s3::access::{AclTarget, canned_from};
-use crate::s3::checksum;
+use crate::s3::checksum::{self, ExpectedChecksums};
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::handlers::object::{
-    content_md5, copy_into, copy_source_conditions, declared_length, expected_checksum, metadata_from_headers,
-    open_source, parse_copy_source, stream_body,
+    copy_into, copy_source_conditions, declared_length, metadata_from_headers, open_source, parse_copy_source,
+    stream_body,
 };
 use crate::s3::range;
 use crate::s3::xml::{Element, XmlWriter};
@@ -123,13 +123,11 @@ fn upload_checksum(call: &Call<'_>) -> Result<Option<(FlexAlgorithm, FlexType)>,
 pub async fn upload_part(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (id, n) = (upload_id(call)?, part_number(call)?);
     let declared = declared_length(call)?;
-    let md5 = content_md5(call)?;
-    let ck = checksum::from_request(call.req)?;
+    let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let store = call.ctx.store.clone();
-    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared, ck.algorithm)?;
-    let body = stream_body(call, &mut writer).await?;
-    let expected = expected_checksum(&ck, &body)?;
-    let part = writer.finish_part(md5, expected).await?;
+    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared, expected.algorithm())?;
+    let body = stream_body(call, &mut writer, &expected).await?;
+    let part = writer.finish_part(expected.content_md5, body.expected_flex()?).await?;
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", part.etag()));
     if let Some(f) = &part.flex_checksum {
         resp.push_header(format!("x-amz-checksum-{}", f.algorithm.suffix()), checksum::encode_value(f));

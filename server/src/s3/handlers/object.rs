@@ -1,7 +1,5 @@
 //! Object operations: PUT, GET/HEAD (ranges, conditionals), DELETE, DeleteObjects, CopyObject.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use engine::{
     ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, WriteCondition, give_buffer, limits as engine_limits,
     take_buffer,
@@ -10,13 +8,14 @@ use engine::{
 use crate::http::uri::percent_decode;
 use crate::http::{Body, Response};
 use crate::limits;
+use crate::s3::Call;
 use crate::s3::access::{self, AclTarget, canned_from};
-use crate::s3::checksum::{self, RequestChecksum};
+use crate::s3::checksum::{self, ExpectedChecksums};
 use crate::s3::conditional::{Conditions, Outcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::payload::BodyStream;
 use crate::s3::range::{self, RangeCheck};
 use crate::s3::xml::XmlWriter;
-use crate::s3::{BodyStream, Call};
 use crate::time;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -66,21 +65,6 @@ pub(crate) fn metadata_from_headers(call: &Call<'_>) -> Result<(SystemMeta, Vec<
     Ok((system, user))
 }
 
-pub(crate) fn content_md5(call: &Call<'_>) -> Result<Option<[u8; 16]>, S3Error> {
-    match call.header("content-md5") {
-        None => Ok(None),
-        Some(v) => {
-            let bytes = B64
-                .decode(v.trim())
-                .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
-            let arr: [u8; 16] = bytes
-                .try_into()
-                .map_err(|_| S3Error::new(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
-            Ok(Some(arr))
-        }
-    }
-}
-
 /// `If-None-Match: *` makes a PUT conditional on the key being absent, `If-Match: "etag"` on the
 /// key holding that object. Checked here first, so a body bound to fail is not received, and again
 /// atomically when the write commits.
@@ -114,25 +98,14 @@ pub(crate) fn declared_length(call: &Call<'_>) -> Result<Option<u64>, S3Error> {
     Ok(declared)
 }
 
-/// The flexible checksum value a finished body must match: from its header, or from the
-/// aws-chunked trailer it promised.
-pub(crate) fn expected_checksum(ck: &RequestChecksum, body: &BodyStream) -> Result<Option<Vec<u8>>, S3Error> {
-    if !ck.trailer {
-        return Ok(ck.expected.clone());
-    }
-    let alg = ck.algorithm.expect("a trailer names its algorithm");
-    let name = format!("x-amz-checksum-{}", alg.suffix());
-    let v = body.trailer(&name).ok_or_else(|| {
-        S3Error::new(S3ErrorCode::InvalidRequest, format!("The body promised a {name} trailer but did not send it."))
-    })?;
-    checksum::decode_value(alg, v).map(Some).ok_or_else(|| {
-        S3Error::new(S3ErrorCode::InvalidRequest, format!("Value for {name} trailing header is invalid."))
-    })
-}
-
-/// Streams the request body into a writer, buffer by buffer.
-pub(crate) async fn stream_body(call: &mut Call<'_>, writer: &mut PutWriter) -> Result<BodyStream, S3Error> {
-    let mut body = call.body_stream().await?;
+/// Streams the request body into a writer, buffer by buffer; returns the finished stream (it
+/// knows the flexible checksum value the bytes must match, once they are all in).
+pub(crate) async fn stream_body(
+    call: &mut Call<'_>,
+    writer: &mut PutWriter,
+    expected: &ExpectedChecksums,
+) -> Result<BodyStream, S3Error> {
+    let mut body = call.body_stream(expected).await?;
     // Two buffers in flight: while one is hashed and written, the next is read from the socket,
     // so the client never waits on the disk and the disk never waits on the client.
     let (r, mut filled) = body.next(call.conn, take_buffer()).await;
@@ -198,15 +171,14 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     let declared = declared_length(call)?;
-    let ck = checksum::from_request(call.req)?;
+    let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let (system, user) = metadata_from_headers(call)?;
     let condition = put_precondition(call)?;
-    let content_md5 = content_md5(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
-    let mut writer = store.put_writer(call.bucket(), call.key(), declared, ck.algorithm)?;
-    let body = stream_body(call, &mut writer).await?;
-    let flex_expected = expected_checksum(&ck, &body)?;
-    let opts = PutOptions { system, user, condition, content_md5, flex_expected, acl };
+    let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
+    let body = stream_body(call, &mut writer, &expected).await?;
+    let flex_expected = body.expected_flex()?;
+    let opts = PutOptions { system, user, condition, content_md5: expected.content_md5, flex_expected, acl };
     let meta = writer.finish(opts).await?;
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag()));
     if let Some(f) = &meta.flex_checksum {

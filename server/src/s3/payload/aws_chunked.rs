@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::limits;
-use crate::s3::auth::{constant_time_eq, hmac};
+use crate::s3::auth::{EMPTY_SHA256, constant_time_eq, hmac};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AwsChunkError {
@@ -29,8 +29,6 @@ pub struct ChunkSigner {
     /// The previous signature: the request's own (seed) signature to begin with.
     pub prev: String,
 }
-
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 impl ChunkSigner {
     fn chunk_signature(&self, data_sha: &[u8]) -> String {

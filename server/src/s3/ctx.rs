@@ -1,0 +1,71 @@
+//! What every shard shares with the S3 front end: settings, and one shard's view of the node.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use engine::Store;
+
+use crate::s3::auth::Credentials;
+
+/// Settings the S3 front end reads on every request.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// Path prefix the API is served under (`/s3`), or empty.
+    pub prefix: String,
+    /// Base domain for virtual-hosted-style requests (`bucket.<domain>`).
+    pub domain: Option<String>,
+    pub region: String,
+    pub anonymous: bool,
+    pub credentials: Credentials,
+    /// Check stored checksums before serving objects of every bucket (buckets can also ask for
+    /// it one by one).
+    pub validate_on_read: bool,
+    /// Connections per shard before new ones are refused.
+    pub max_connections: usize,
+    /// Bodies (or ranges) at least this long are spliced; 0 never splices.
+    pub splice_min: u64,
+    /// Smallest non-final multipart part (S3: 5 MiB; 0 accepts any size, as AIStore does).
+    pub min_part_size: u64,
+    /// Time a request body gets before its minimum rate applies (`limits::BODY_GRACE`).
+    pub body_grace: std::time::Duration,
+}
+
+/// One shard's view of the server.
+pub struct Ctx {
+    pub store: Arc<Store>,
+    pub config: Arc<S3Config>,
+    shard: u16,
+    requests: Cell<u64>,
+    /// Large object bodies go file → pipe → socket (io_uring driver and not disabled).
+    pub splice: bool,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Ctx {
+    pub fn new(
+        store: Arc<Store>,
+        config: Arc<S3Config>,
+        shard: u16,
+        splice: bool,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Ctx {
+        Ctx { store, config, shard, requests: Cell::new(0), splice, metrics }
+    }
+
+    /// This shard's counters.
+    pub fn shard_metrics(&self) -> &crate::metrics::ShardMetrics {
+        &self.metrics.shards[self.shard as usize]
+    }
+
+    /// Requests this shard has started.
+    pub fn requests_served(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// A request id unique within this process run: shard and sequence, 16 hex digits.
+    pub fn next_request_id(&self) -> String {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        format!("{:04X}{:012X}", self.shard, n & 0xFFFF_FFFF_FFFF)
+    }
+}
