@@ -18,7 +18,7 @@ pub struct Faults {
     /// The process aborts (as kill -9 would stop it) once reconciling a returning mountpath
     /// has examined N records.
     pub abort_reconcile_at: AtomicU64,
-    /// Every data-file read from the Nth on fails with EIO (a dying drive).
+    /// Every data-file open or read from the Nth on fails with EIO (a dying drive).
     pub fail_reads_from: AtomicU64,
     writes: AtomicU64,
     reads: AtomicU64,

@@ -58,6 +58,6 @@ pub use meta::{
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, UploadOptions};
-pub use object::{FileSpan, Located, ObjectReader, PutOptions, PutWriter, WriteCondition, etag_list_matches};
+pub use object::{Located, ObjectReader, Piece, PutOptions, PutWriter, WriteCondition, etag_list_matches};
 pub use reconcile::ReconcileReport;
 pub use store::{Store, StoreConfig};

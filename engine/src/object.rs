@@ -457,11 +457,12 @@ pub struct ObjectReader {
     mp: Arc<Mountpath>,
 }
 
-/// A piece of an object as it lies on disk, for splicing or positioned reads.
-pub struct FileSpan<'a> {
-    pub file: &'a File,
-    pub file_offset: u64,
-    pub len: u64,
+/// A piece of an object's bytes as it lies: a range of an open data file, or bytes from the
+/// index record (small objects). What a GET sends, in order. `mountpath` names where the file
+/// lives, for `Store::read_failed` should reading it fail.
+pub enum Piece {
+    File { file: File, offset: u64, len: u64, mountpath: u64 },
+    Inline(Vec<u8>),
 }
 
 /// How many times a read retries when an overwrite unlinked the files it was about to open.
@@ -515,6 +516,9 @@ impl Located {
     }
 
     async fn open_file(&self, id: ObjectId) -> Result<File> {
+        if self.mp.faults.as_ref().is_some_and(|f| f.on_read()) {
+            return Err(self.mp.io_error(crate::faults::injected()));
+        }
         let path = self.mp.data_path(id);
         match File::open(&path).await {
             Ok(f) => Ok(f),
@@ -529,14 +533,6 @@ impl Located {
 }
 
 impl ObjectReader {
-    /// The object's bytes when they live in the index record.
-    pub fn inline(&self) -> Option<&[u8]> {
-        match &self.meta.data {
-            DataLoc::Inline(v) => Some(v),
-            _ => None,
-        }
-    }
-
     fn segment_index(&self, offset: u64) -> Option<usize> {
         if offset >= self.meta.size {
             return None;
@@ -546,13 +542,28 @@ impl ObjectReader {
         Some(i - 1)
     }
 
-    /// The on-disk span holding `offset`, at most `len` bytes long (None for inline objects and
-    /// for bytes outside the range the reader was opened for).
-    pub fn span(&self, offset: u64, len: u64) -> Option<FileSpan<'_>> {
-        let seg = &self.segments[self.segment_index(offset)?];
-        let file = seg.file.as_ref()?;
-        let within = offset - seg.start;
-        Some(FileSpan { file, file_offset: within, len: len.min(seg.len - within) })
+    /// Gives up the reader for the pieces holding bytes `start..start + len`, in order: the open
+    /// files of the segments the range overlaps, with their offsets, or the inline bytes.
+    pub fn into_pieces(self, start: u64, len: u64) -> Vec<Piece> {
+        let end = start.saturating_add(len).min(self.meta.size);
+        if start >= end {
+            return Vec::new();
+        }
+        if let DataLoc::Inline(mut bytes) = self.meta.data {
+            bytes.truncate(end as usize);
+            bytes.drain(..start as usize);
+            return vec![Piece::Inline(bytes)];
+        }
+        let mut pieces = Vec::new();
+        for seg in self.segments {
+            let (from, to) = (start.max(seg.start), end.min(seg.start + seg.len));
+            if from >= to {
+                continue;
+            }
+            let file = seg.file.expect("Located::open opened every segment the range overlaps");
+            pieces.push(Piece::File { file, offset: from - seg.start, len: to - from, mountpath: self.mp.id });
+        }
+        pieces
     }
 
     /// Checks the stored checksum of every segment overlapping `start..start + len` before any

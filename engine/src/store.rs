@@ -192,6 +192,14 @@ impl Store {
         ObjectId((u128::from(self.id_high) << 64) | u128::from(low))
     }
 
+    /// Counts a failure to read a data file of mountpath `id` (a GET's body read by the server
+    /// from a `Piece`), as the engine counts its own: enough of them poison the mountpath.
+    pub fn read_failed(&self, id: u64, err: std::io::Error) {
+        if let Some(mp) = self.mountpaths.iter().find(|m| m.id == id) {
+            mp.io_error(err);
+        }
+    }
+
     /// The position in `mountpaths()` of the mountpath that owns `bucket/key`.
     pub(crate) fn owner_index(&self, bucket: &str, key: &[u8]) -> usize {
         placement::owner(&self.mountpath_ids, bucket, key)

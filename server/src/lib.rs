@@ -10,5 +10,4 @@ pub mod metrics;
 pub mod s3;
 pub mod server;
 pub mod shard;
-pub mod splice;
 pub mod time;

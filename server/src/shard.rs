@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use compio::net::{TcpListener, TcpStream};
-use engine::{give_buffer, limits as engine_limits, take_buffer};
 use event_listener::Event;
 use futures_util::future::{Either, select};
 
 use crate::http::conn::{NextHead, ReadError};
 use crate::http::request::HeadError;
-use crate::http::{Body, Conn, Response};
+use crate::http::send::{SendError, SendPolicy, send};
+use crate::http::{Conn, Response};
 use crate::limits;
 use crate::s3::dispatch;
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -222,16 +222,8 @@ pub fn run_shard(
 async fn refuse(stream: TcpStream) {
     let mut conn = Conn::new(stream);
     let err = S3Error::new(S3ErrorCode::ServiceUnavailable, "Too many connections; retry later.");
-    let resp = dispatch::error_response(&err, "/", "0");
-    let _ = conn.write_all(resp.head(false).into_iter().chain(body_bytes(resp)).collect::<Vec<u8>>()).await;
+    let _ = send(&mut conn, dispatch::error_response(&err, "/", "0"), false, SendPolicy::default()).await;
     conn.shutdown().await;
-}
-
-fn body_bytes(resp: Response) -> Vec<u8> {
-    match resp.body {
-        Body::Bytes(b) => b,
-        _ => Vec::new(),
-    }
 }
 
 /// Serves one connection: requests in order (pipelined ones included) until it closes.
@@ -254,9 +246,7 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: b
                 let (status, err) = head_error(e);
                 let mut resp = dispatch::error_response(&err, "/", "0");
                 resp.status = status;
-                let mut bytes = resp.head(false);
-                bytes.extend(body_bytes(resp));
-                let _ = conn.write_all(bytes).await;
+                let _ = send(&mut conn, resp, false, SendPolicy::default()).await;
                 break;
             }
             Err(e) => {
@@ -330,33 +320,6 @@ impl std::fmt::Display for LoggedQuery<'_> {
     }
 }
 
-/// The first buffer of a spliced body, sent together with the head.
-const FIRST_CHUNK_BYTES: usize = 64 * 1024;
-
-/// Splices `pos..end` of an opened object to the socket, segment by segment.
-async fn splice_rest(conn: &mut Conn, reader: &engine::ObjectReader, mut pos: u64, end: u64) -> Result<(), ReadError> {
-    while pos < end {
-        let Some(span) = reader.span(pos, end - pos) else {
-            conn.mark_broken();
-            return Err(ReadError::Closed);
-        };
-        let r = compio::time::timeout(
-            limits::IO_STALL_TIMEOUT * 4,
-            crate::splice::send_file_range(span.file, conn.stream(), span.file_offset, span.len),
-        )
-        .await;
-        if !matches!(r, Ok(Ok(()))) {
-            if let Ok(Err(e)) = &r {
-                tracing::debug!(error = %e, "splice to the client failed");
-            }
-            conn.mark_broken();
-            return Err(ReadError::Closed);
-        }
-        pos += span.len;
-    }
-    Ok(())
-}
-
 fn head_error(e: HeadError) -> (u16, S3Error) {
     match e {
         HeadError::TooLarge => (
@@ -381,73 +344,23 @@ fn head_error(e: HeadError) -> (u16, S3Error) {
     }
 }
 
-/// Writes a response. Object bodies are read into pooled page-aligned buffers; the head goes out
-/// with the first buffer in one vectored write.
-async fn write_response(conn: &mut Conn, resp: Response, keep: bool, ctx: &Ctx) -> Result<(), ReadError> {
-    let head = resp.head(keep);
-    match resp.body {
-        Body::Empty | Body::HeadOnly(_) => {
-            conn.write_all(head).await?;
-        }
-        Body::Bytes(b) => {
-            let mut out = head;
-            out.extend_from_slice(&b);
-            conn.write_all(out).await?;
-        }
-        Body::Object { reader, offset, len } => {
-            if let Some(bytes) = reader.inline() {
-                let mut out = head;
-                out.extend_from_slice(&bytes[offset as usize..(offset + len) as usize]);
-                conn.write_all(out).await?;
-                return Ok(());
+/// Sends a response; a body that fails to read before its head went out is answered 500.
+async fn write_response(conn: &mut Conn, resp: Response, keep: bool, ctx: &Ctx) -> Result<(), SendError> {
+    let policy = SendPolicy { splice: ctx.splice, splice_min: ctx.config.splice_min };
+    match send(conn, resp, keep, policy).await {
+        Err(SendError::Read { head_sent, error, origin }) => {
+            tracing::error!(error = %error, "object read failed while sending");
+            ctx.store.read_failed(origin, error);
+            if !head_sent {
+                // Nothing sent yet: an honest 500, then close. (With the head out, the only honest
+                // signal left is the connection cut before the announced length.)
+                let err = S3Error::code(S3ErrorCode::InternalError);
+                let _ = send(conn, dispatch::error_response(&err, "/", "0"), false, SendPolicy::default()).await;
             }
-            let end = offset + len;
-            let mut pos = offset;
-            let mut head = Some(head);
-            let mut buf = take_buffer();
-            // Large bodies: the head goes out with a small first buffer (never alone, see
-            // BENCH-NOTES on Nagle), then the rest is spliced.
-            let splice = ctx.splice && len >= ctx.config.splice_min;
-            while pos < end || head.is_some() {
-                if splice && head.is_none() {
-                    give_buffer(buf);
-                    return splice_rest(conn, &reader, pos, end).await;
-                }
-                let chunk = if splice { FIRST_CHUNK_BYTES } else { engine_limits::IO_BUFFER_BYTES };
-                let want = ((end - pos) as usize).min(chunk);
-                let (r, b) = reader.read_at(buf, pos, want).await;
-                buf = b;
-                let n = match r {
-                    Ok(n) if n > 0 || want == 0 => n,
-                    Ok(_) | Err(_) => {
-                        if let Err(e) = &r {
-                            tracing::error!(error = %e, "object read failed while sending");
-                        }
-                        give_buffer(buf);
-                        if head.is_some() {
-                            // Nothing sent yet: an honest 500, then close.
-                            let err = S3Error::code(S3ErrorCode::InternalError);
-                            let resp = dispatch::error_response(&err, "/", "0");
-                            let mut out = resp.head(false);
-                            out.extend(body_bytes(resp));
-                            let _ = conn.write_all(out).await;
-                        }
-                        // Headers may already be out: the only honest signal left is to cut the
-                        // connection before the announced length.
-                        conn.mark_broken();
-                        return Err(ReadError::Closed);
-                    }
-                };
-                pos += n as u64;
-                buf = match head.take() {
-                    Some(h) => conn.write_head_and(h, buf).await?,
-                    None => conn.write_all(buf).await?,
-                };
-            }
-            give_buffer(buf);
+            Err(SendError::Closed)
         }
+        other => other,
     }
-    Ok(())
 }
 
 #[cfg(test)]

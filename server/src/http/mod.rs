@@ -4,8 +4,9 @@ pub mod chunked;
 pub mod conn;
 pub mod request;
 pub mod response;
+pub mod send;
 pub mod uri;
 
 pub use conn::Conn;
 pub use request::{Framing, Method, Request};
-pub use response::{Body, Response};
+pub use response::{Body, Response, Span};

@@ -1,9 +1,10 @@
-//! Responses: a status, headers and a body that is either bytes in memory or a range of an object.
+//! Responses: a status, headers and a body: bytes in memory, or spans of open files and bytes
+//! (an object's ranges), sent by `send.rs`.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use engine::ObjectReader;
+use compio::fs::File;
 
 use crate::time;
 
@@ -11,14 +12,37 @@ pub enum Body {
     /// No body; `Content-Length: 0` is still sent (except on 204/304).
     Empty,
     Bytes(Vec<u8>),
-    /// `len` bytes of an object starting at `offset`.
-    Object {
-        reader: Box<ObjectReader>,
-        offset: u64,
-        len: u64,
-    },
+    /// Pieces sent in order: byte ranges of open files and bytes in memory.
+    Spans(Vec<Span>),
     /// A HEAD answer: announces `Content-Length` but sends no bytes.
     HeadOnly(u64),
+}
+
+/// One piece of a body.
+pub enum Span {
+    /// `len` bytes of `file` from `offset` (the file was opened before the answer was decided,
+    /// so an overwrite meanwhile does not disturb it). `origin` is opaque here: a failure to read
+    /// the file is reported with it (`SendError::Read`).
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+        origin: u64,
+    },
+    Bytes(Vec<u8>),
+}
+
+impl Span {
+    pub fn len(&self) -> u64 {
+        match self {
+            Span::File { len, .. } => *len,
+            Span::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 pub struct Response {
@@ -82,7 +106,7 @@ impl Response {
         match &self.body {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
-            Body::Object { len, .. } => *len,
+            Body::Spans(spans) => spans.iter().map(Span::len).sum(),
             Body::HeadOnly(n) => *n,
         }
     }

@@ -515,3 +515,36 @@ fn a_vanished_mountpath_is_reported() {
     let statuses: Vec<u16> = (0..20).map(|i| s.req("GET", &format!("/gone/k{i}"), &[], b"").status).collect();
     assert!(statuses.contains(&200) && statuses.contains(&503), "{statuses:?}");
 }
+
+/// A data file shorter than its record (a drive that lost a tail): the GET fails honestly —
+/// 500 when nothing was sent yet, a cut connection once the head is out (spliced bodies) — and
+/// the failure counts against its mountpath (/health degraded), whichever path sent it.
+#[test]
+fn a_data_file_shorter_than_its_record_is_never_served_short() {
+    let s = Server::start();
+    assert_eq!(s.req("PUT", "/short", &[], b"").status, 200);
+    let small: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let large: Vec<u8> = (0..1_000_000u32).map(|i| (i % 247) as u8).collect();
+    assert_eq!(s.req("PUT", "/short/small", &[], &small).status, 200);
+    assert_eq!(s.req("PUT", "/short/large", &[], &large).status, 200);
+    let cut = |content: &[u8], keep: u64| {
+        let f = std::fs::OpenOptions::new().write(true).open(file_holding(&s, content)).unwrap();
+        f.set_len(keep).unwrap();
+    };
+    cut(&small, 1000);
+    cut(&large, 200_000);
+    // Copied through a buffer: the first read is short, nothing has gone out: 500.
+    let r = s.req("GET", "/short/small", &[], b"");
+    assert_eq!(r.status, 500, "{}", r.text());
+    // Spliced: the head went out with the first 64 KiB; the connection is cut before the end.
+    let mut c = s.connect();
+    use std::io::{Read, Write};
+    c.write_all(&s.build("GET", "/short/large", &[], b"")).unwrap();
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got[..got.len().min(200)]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(got.len() < 1_000_000, "never the announced length: {} bytes", got.len());
+    let h = health(&s);
+    assert!(h.contains("\"status\":\"degraded\""), "{h}");
+}

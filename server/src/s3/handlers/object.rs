@@ -6,7 +6,7 @@ use engine::{
 };
 
 use crate::http::uri::percent_decode;
-use crate::http::{Body, Response};
+use crate::http::{Body, Response, Span};
 use crate::limits;
 use crate::s3::Call;
 use crate::s3::access::{self, AclTarget, canned_from};
@@ -372,7 +372,13 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
                     // Before the first byte goes out: a corrupt object is a 500, never bad bytes.
                     reader.verify(sel.start, sel.len).await?;
                 }
-                resp.body = Body::Object { reader: Box::new(reader), offset: sel.start, len: sel.len };
+                let spans = reader.into_pieces(sel.start, sel.len).into_iter().map(|p| match p {
+                    engine::Piece::File { file, offset, len, mountpath } => {
+                        Span::File { file, offset, len, origin: mountpath }
+                    }
+                    engine::Piece::Inline(bytes) => Span::Bytes(bytes),
+                });
+                resp.body = Body::Spans(spans.collect());
                 return Ok(resp);
             }
             Err(engine::Error::ObjectChanged) if attempts + 1 < GET_ATTEMPTS_MAX => attempts += 1,
