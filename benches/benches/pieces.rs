@@ -138,7 +138,7 @@ fn engine_put_get(c: &mut Criterion) {
                     for chunk in data.chunks(1 << 20) {
                         let mut buf = engine::take_buffer();
                         buf.extend_from_slice(chunk);
-                        let (r, buf) = w.write(buf).await;
+                        let (r, buf) = w.data().write(buf).await;
                         r.unwrap();
                         engine::give_buffer(buf);
                     }

@@ -5,6 +5,15 @@ use std::io;
 /// Result of every fallible engine call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why an object key is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("empty key")]
+    Empty,
+    #[error("key longer than 1024 bytes")]
+    TooLong,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -19,7 +28,7 @@ pub enum Error {
     #[error("no such object")]
     NoSuchObject,
     #[error("invalid object key: {0}")]
-    InvalidKey(&'static str),
+    InvalidKey(KeyError),
     #[error("object already exists")]
     ObjectExists,
     #[error("precondition failed")]
@@ -28,10 +37,6 @@ pub enum Error {
     /// it committed (the client should read the ETag again and retry).
     #[error("a concurrent write replaced the object this conditional write was checked against")]
     WriteConflict,
-    /// An index operation's precondition did not hold (its position in the request); callers
-    /// turn it into the domain error it means.
-    #[error("index precondition of operation {op} did not hold")]
-    ConditionFailed { op: usize },
     #[error("metadata too large")]
     MetadataTooLarge,
     #[error("object too large")]

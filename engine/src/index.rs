@@ -65,6 +65,40 @@ pub enum Action {
     RemovePrefix,
 }
 
+/// What a precondition that did not hold means, in the domain's words: the request's commit is
+/// refused with it, and nothing of the request is applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NoSuchBucket,
+    NoSuchUpload,
+    /// A conditional write's condition (`If-None-Match`, `If-Match`, a record read before).
+    Condition,
+    /// A part a completion uses changed or vanished.
+    InvalidPart(u32),
+}
+
+/// Why a commit did not apply.
+#[derive(Debug)]
+pub enum CommitError {
+    /// A precondition did not hold: nothing of the request was applied.
+    Refused(Refusal),
+    /// The commit could not be made (the mountpath is poisoned, the engine stops): whether the
+    /// request applied is not known, so what it references must stay.
+    Failed(Error),
+}
+
+impl From<CommitError> for Error {
+    fn from(e: CommitError) -> Error {
+        match e {
+            CommitError::Refused(Refusal::NoSuchBucket) => Error::NoSuchBucket,
+            CommitError::Refused(Refusal::NoSuchUpload) => Error::NoSuchUpload,
+            CommitError::Refused(Refusal::Condition) => Error::PreconditionFailed,
+            CommitError::Refused(Refusal::InvalidPart(part_number)) => Error::InvalidPart { part_number },
+            CommitError::Failed(e) => e,
+        }
+    }
+}
+
 /// One index operation.
 #[derive(Clone, Debug)]
 pub struct IndexOp {
@@ -72,27 +106,36 @@ pub struct IndexOp {
     pub key: Vec<u8>,
     pub action: Action,
     pub precondition: Precondition,
+    /// What it means when the precondition does not hold.
+    pub refusal: Refusal,
 }
 
 impl IndexOp {
+    fn new(table: Table, key: Vec<u8>, action: Action) -> IndexOp {
+        IndexOp { table, key, action, precondition: Precondition::None, refusal: Refusal::Condition }
+    }
+
     pub fn put(table: Table, key: Vec<u8>, value: Vec<u8>) -> IndexOp {
-        IndexOp { table, key, action: Action::Put(value), precondition: Precondition::None }
+        IndexOp::new(table, key, Action::Put(value))
     }
 
     pub fn remove(table: Table, key: Vec<u8>) -> IndexOp {
-        IndexOp { table, key, action: Action::Remove, precondition: Precondition::None }
+        IndexOp::new(table, key, Action::Remove)
     }
 
-    pub fn check(table: Table, key: Vec<u8>, precondition: Precondition) -> IndexOp {
-        IndexOp { table, key, action: Action::Check, precondition }
+    /// Only a precondition, refused with `refusal` when it does not hold.
+    pub fn check(table: Table, key: Vec<u8>, precondition: Precondition, refusal: Refusal) -> IndexOp {
+        IndexOp::new(table, key, Action::Check).when(precondition, refusal)
     }
 
     pub fn remove_prefix(table: Table, prefix: Vec<u8>) -> IndexOp {
-        IndexOp { table, key: prefix, action: Action::RemovePrefix, precondition: Precondition::None }
+        IndexOp::new(table, prefix, Action::RemovePrefix)
     }
 
-    pub fn when(mut self, precondition: Precondition) -> IndexOp {
+    /// Applies only if `precondition` holds; refused with `refusal` otherwise.
+    pub fn when(mut self, precondition: Precondition, refusal: Refusal) -> IndexOp {
         self.precondition = precondition;
+        self.refusal = refusal;
         self
     }
 
@@ -158,7 +201,7 @@ pub struct CommitStats {
 struct CommitRequest {
     ops: Vec<IndexOp>,
     dirs: DirSet,
-    reply: oneshot::Sender<Result<Previous>>,
+    reply: oneshot::Sender<Result<Previous, CommitError>>,
 }
 
 /// Handle to one mountpath's index. Cheap to clone; reads run on the caller's thread.
@@ -319,19 +362,22 @@ impl Index {
 
     /// `commit`, waited for on the calling thread: for work at start, before any runtime runs
     /// (mountpath reconciliation).
-    pub fn commit_blocking(&self, ops: Vec<IndexOp>) -> Result<Previous> {
+    pub fn commit_blocking(&self, ops: Vec<IndexOp>) -> Result<Previous, CommitError> {
         block_on(self.commit(ops, DirSet::default()))
     }
 
     /// Applies `ops` atomically once `dirs` are durable; resolves after the commit (durable under
     /// `SyncMode::Always`). Returns the records the operations replaced.
-    pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous> {
+    pub async fn commit(&self, ops: Vec<IndexOp>, dirs: DirSet) -> Result<Previous, CommitError> {
+        let failed = |e| Err(CommitError::Failed(e));
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned { mountpath: self.name.to_string() });
+            return failed(Error::Poisoned { mountpath: self.name.to_string() });
         }
         let (reply, rx) = oneshot::channel();
-        self.tx.send(CommitRequest { ops, dirs, reply }).map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::ShuttingDown)?
+        if self.tx.send(CommitRequest { ops, dirs, reply }).is_err() {
+            return failed(Error::ShuttingDown);
+        }
+        rx.await.unwrap_or(Err(CommitError::Failed(Error::ShuttingDown)))
     }
 
     /// The committer's counters (commits, batch sizes, latency).
@@ -434,24 +480,25 @@ impl Committer {
         tracing::debug!(mountpath = %self.name, "committer stopped");
     }
 
+    /// Answers every request of a batch that cannot be committed: the mountpath is poisoned.
+    fn fail_batch(&self, batch: Vec<CommitRequest>) {
+        for req in batch {
+            let _ = req.reply.send(Err(CommitError::Failed(Error::Poisoned { mountpath: self.name.clone() })));
+        }
+    }
+
     fn commit_batch(&mut self, batch: Vec<CommitRequest>) {
         if self.poisoned.load(Ordering::Acquire) {
-            for req in batch {
-                let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
-            }
-            return;
+            return self.fail_batch(batch);
         }
         if let Err(e) = self.sync_dirs(&batch) {
             self.poison(&e);
-            for req in batch {
-                let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
-            }
-            return;
+            return self.fail_batch(batch);
         }
         // Evaluate preconditions in arrival order against the index plus what this batch already
         // wrote, so two requests in one batch see each other.
         let mut overlay: Overlay = HashMap::new();
-        let mut results: Vec<Result<Previous>> = Vec::with_capacity(batch.len());
+        let mut results: Vec<Result<Previous, CommitError>> = Vec::with_capacity(batch.len());
         let mut write = self.db.batch();
         let mut writes = 0usize;
         for req in &batch {
@@ -496,24 +543,16 @@ impl Committer {
         }
         if writes > 0 {
             if self.faults.as_ref().is_some_and(|f| f.on_commit()) {
-                let e = Error::Io(crate::faults::injected());
-                self.poison(&e);
-                for req in batch {
-                    let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
-                }
-                return;
+                self.poison(&Error::Io(crate::faults::injected()));
+                return self.fail_batch(batch);
             }
             let committed = write.commit().and_then(|()| match self.sync {
                 SyncMode::Always => self.db.persist(PersistMode::SyncData),
                 SyncMode::None => Ok(()),
             });
             if let Err(e) = committed {
-                let e = Error::from(e);
-                self.poison(&e);
-                for req in batch {
-                    let _ = req.reply.send(Err(Error::Poisoned { mountpath: self.name.clone() }));
-                }
-                return;
+                self.poison(&Error::from(e));
+                return self.fail_batch(batch);
             }
         }
         for (req, result) in batch.into_iter().zip(results) {
@@ -524,16 +563,17 @@ impl Committer {
 
     /// Checks every precondition of a request and collects what its operations replace: the
     /// current record of each key, and the records under the prefix of a RemovePrefix.
-    fn evaluate(&self, ops: &[IndexOp], overlay: &Overlay) -> Result<Vec<Evaluated>> {
+    fn evaluate(&self, ops: &[IndexOp], overlay: &Overlay) -> Result<Vec<Evaluated>, CommitError> {
         let mut evaluated = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
+        for op in ops {
             if op.action == Action::RemovePrefix {
-                evaluated.push((None, self.scan_with_overlay(op.table, &op.key, overlay)?));
+                evaluated
+                    .push((None, self.scan_with_overlay(op.table, &op.key, overlay).map_err(CommitError::Failed)?));
                 continue;
             }
             let current = match overlay.get(&(op.table, op.key.clone())) {
                 Some(v) => v.clone(),
-                None => self.keyspace(op.table).get(&op.key)?,
+                None => self.keyspace(op.table).get(&op.key).map_err(|e| CommitError::Failed(e.into()))?,
             };
             let holds = match (&op.precondition, &current) {
                 (Precondition::None, _) => true,
@@ -543,7 +583,7 @@ impl Committer {
                 (Precondition::Equals(_), None) => false,
             };
             if !holds {
-                return Err(Error::ConditionFailed { op: i });
+                return Err(CommitError::Refused(op.refusal));
             }
             evaluated.push((current, Vec::new()));
         }

@@ -1,7 +1,7 @@
 //! Bucket names and object keys: validation and the index key layout.
 //! Keys are bytes inside index records and never become file paths.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 use crate::limits;
 
 /// Checks a bucket name against S3's rules for new buckets (3..=63 of `a-z 0-9 . -`, starting
@@ -19,10 +19,10 @@ pub fn validate_bucket_name(name: &str) -> Result<()> {
 /// `..`, `//` and trailing `/` included.
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::InvalidKey("empty key"));
+        return Err(Error::InvalidKey(KeyError::Empty));
     }
     if key.len() > limits::KEY_BYTES_MAX {
-        return Err(Error::InvalidKey("key longer than 1024 bytes"));
+        return Err(Error::InvalidKey(KeyError::TooLong));
     }
     Ok(())
 }

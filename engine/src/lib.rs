@@ -20,7 +20,7 @@
 //! let mut w = store.put_writer("photos", "cat.jpg", Some(5), None).unwrap();
 //! let mut buf = IoBuffer::with_capacity(4096);
 //! buf.extend_from_slice(b"meow!");
-//! let (r, _buf) = w.write(buf).await;
+//! let (r, _buf) = w.data().write(buf).await;
 //! r.unwrap();
 //! let meta = w.finish(PutOptions::default()).await.unwrap();
 //! assert_eq!(meta.etag(), "f427e90cc3b78024ebbd99a731ca1b4f");
@@ -46,9 +46,9 @@ pub mod reconcile;
 pub mod store;
 
 pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
-pub use error::{Error, Result};
+pub use error::{Error, KeyError, Result};
 pub use faults::Faults;
-pub use index::{IndexConfig, SyncMode};
+pub use index::{CommitError, IndexConfig, Refusal, SyncMode};
 pub use iobuf::{IoBuffer, give_buffer, take_buffer, trim_pool};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
@@ -57,7 +57,9 @@ pub use meta::{
     SystemMeta, UploadMeta, Versioning,
 };
 pub use mountpath::{Health, Mountpath};
-pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, UploadOptions};
-pub use object::{Located, ObjectReader, Piece, PutOptions, PutWriter, WriteCondition, etag_list_matches};
+pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};
+pub use object::{
+    DataWriter, Located, ObjectReader, ObjectWriter, Piece, PutOptions, WriteCondition, etag_list_matches,
+};
 pub use reconcile::ReconcileReport;
 pub use store::{Store, StoreConfig};

@@ -179,15 +179,15 @@ impl Store {
                     ),
                 };
                 let put = crate::index::IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
-                    .when(crate::index::Precondition::Absent);
+                    .when(crate::index::Precondition::Absent, crate::index::Refusal::Condition);
                 match target.index.commit(vec![put], dirs).await {
                     Ok(_) => report.moved += 1,
-                    Err(Error::ConditionFailed { .. }) => {
+                    Err(crate::index::CommitError::Refused(_)) => {
                         // The owner already holds a newer version: drop the copy and the old one.
                         self.remove_files(&target, copied).await;
                         report.superseded += 1;
                     }
-                    Err(e) => return Err(e),
+                    Err(crate::index::CommitError::Failed(e)) => return Err(e),
                 }
                 let old = crate::index::IndexOp::remove(Table::Objects, ikey);
                 let previous = mp.index.commit(vec![old], crate::index::DirSet::default()).await?;

@@ -13,12 +13,12 @@ use fast_md5::Md5;
 use crate::checksum::StoredChecksum;
 use crate::checksum::{FlexAlgorithm, FlexHasher, crc_combine};
 use crate::error::{Error, Result};
-use crate::index::{DirSet, IndexOp, Precondition, Table};
+use crate::index::{CommitError, DirSet, IndexOp, Precondition, Refusal, Table};
 use crate::keys;
 use crate::limits;
 use crate::meta::{CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
 use crate::mountpath::{self, Mountpath};
-use crate::object::{PutWriter, Target, WriteCondition};
+use crate::object::{DataWriter, WriteCondition};
 use crate::store::{Store, now_ms};
 
 /// Settings of CreateMultipartUpload.
@@ -39,13 +39,6 @@ pub struct CompletePart {
     pub etag: String,
     /// The part's flexible checksum as the client lists it, verified against the stored one.
     pub checksum: Option<Vec<u8>>,
-}
-
-fn upload_error(e: Error) -> Error {
-    match e {
-        Error::ConditionFailed { .. } => Error::NoSuchUpload,
-        e => e,
-    }
 }
 
 /// How a multipart upload is completed besides its part list.
@@ -99,14 +92,11 @@ impl Store {
             acl: opts.acl,
         };
         let ops = vec![
-            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present),
+            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket),
             IndexOp::put(Table::Uploads, keys::upload_index_key(bucket, key.as_bytes(), &upload_id), meta.encode())
-                .when(Precondition::Absent),
+                .when(Precondition::Absent, Refusal::Condition),
         ];
-        mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
-            Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
-            e => e,
-        })?;
+        mp.index.commit(ops, DirSet::default()).await?;
         Ok(upload_id)
     }
 
@@ -129,20 +119,24 @@ impl Store {
         part_number: u32,
         declared: Option<u64>,
         flex: Option<FlexAlgorithm>,
-    ) -> Result<PutWriter> {
+    ) -> Result<PartWriter> {
         if !(1..=limits::PART_NUMBER_MAX).contains(&part_number) {
             return Err(Error::InvalidPart { part_number });
         }
         let upload = self.upload(bucket, key, upload_id)?;
         let mp = self.owner(bucket, key).clone();
-        let target = Target::Part { upload_id: upload_id.to_owned(), part_number };
         if let (Some((upload_alg, _)), Some(f)) = (upload.flex, flex)
             && upload_alg != f
         {
             return Err(Error::ChecksumAlgorithmMismatch);
         }
         let flex = upload.flex.map(|(a, _)| a).or(flex);
-        PutWriter::new(self, mp, bucket, key, target, (upload.checksum, flex), declared)
+        let data = DataWriter::new(self, mp, key, (upload.checksum, flex), declared, false)?;
+        Ok(PartWriter {
+            data,
+            upload_key: keys::upload_index_key(bucket, key.as_bytes(), upload_id),
+            part_key: keys::part_index_key(upload_id, part_number),
+        })
     }
 
     /// Lists an upload's parts after `after` (a part number), at most `max`; true if more follow.
@@ -209,8 +203,8 @@ impl Store {
         // Every part the manifest uses must still be exactly what was read here when the
         // commit applies (a concurrent re-upload of a part would otherwise unlink its file).
         let mut ops = vec![
-            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present),
-            IndexOp::remove(Table::Uploads, ukey.clone()).when(Precondition::Present),
+            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket),
+            IndexOp::remove(Table::Uploads, ukey.clone()).when(Precondition::Present, Refusal::NoSuchUpload),
         ];
         for (i, p) in parts.iter().enumerate() {
             let part_number = p.part_number;
@@ -236,10 +230,12 @@ impl Store {
                 checksum: Some(rec.stored_checksum.clone()),
                 flex: rec.flex_checksum.clone(),
             });
+            // A part changed under us: the client raced its own upload.
             ops.push(IndexOp::check(
                 Table::Parts,
                 keys::part_index_key(upload_id, part_number),
                 Precondition::Equals(raw.clone()),
+                Refusal::InvalidPart(part_number),
             ));
         }
         if size > limits::OBJECT_BYTES_MAX {
@@ -305,19 +301,9 @@ impl Store {
         let guard = self.write_guard(&mp, bucket, key, condition)?;
         ops.push(
             IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())
-                .when(guard.precondition),
+                .when(guard, Refusal::Condition),
         );
-        let object_op = ops.len() - 1;
-        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| match e {
-            Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
-            Error::ConditionFailed { op: 1 } => Error::NoSuchUpload,
-            Error::ConditionFailed { op } if op == object_op => condition.refused(),
-            // A part changed under us: the client raced its own upload.
-            Error::ConditionFailed { op } => {
-                Error::InvalidPart { part_number: parts.get(op - 2).map_or(0, |p| p.part_number) }
-            }
-            e => e,
-        })?;
+        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| condition.commit_error(e))?;
         // Parts uploaded but left out of the manifest, and the object this one replaced.
         let used: std::collections::HashSet<_> = parts.iter().map(|p| p.part_number).collect();
         let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
@@ -334,10 +320,10 @@ impl Store {
 
     async fn abort_on(&self, mp: &Arc<Mountpath>, ukey: Vec<u8>, upload_id: &str) -> Result<()> {
         let ops = vec![
-            IndexOp::remove(Table::Uploads, ukey).when(Precondition::Present),
+            IndexOp::remove(Table::Uploads, ukey).when(Precondition::Present, Refusal::NoSuchUpload),
             IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()),
         ];
-        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(upload_error)?;
+        let previous = mp.index.commit(ops, DirSet::default()).await?;
         let mut ids = Vec::new();
         for raw in previous.get(1).into_iter().flatten() {
             match PartMeta::decode(raw) {
@@ -403,20 +389,21 @@ impl Store {
         Ok(aborted)
     }
 
-    /// Commits a finished part writer's record (replacing an earlier upload of the same part).
-    pub(crate) async fn commit_part(
+    /// Commits a finished part's record (replacing an earlier upload of the same part, whose file
+    /// goes); refused with `NoSuchUpload` when the upload is gone.
+    async fn commit_part(
         &self,
         mp: &Arc<Mountpath>,
         ukey: Vec<u8>,
         pkey: Vec<u8>,
         part: &PartMeta,
         dirs: DirSet,
-    ) -> Result<()> {
+    ) -> Result<(), CommitError> {
         let ops = vec![
-            IndexOp::check(Table::Uploads, ukey, Precondition::Present),
+            IndexOp::check(Table::Uploads, ukey, Precondition::Present, Refusal::NoSuchUpload),
             IndexOp::put(Table::Parts, pkey, part.encode()),
         ];
-        let previous = mp.index.commit(ops, dirs).await.map_err(upload_error)?;
+        let previous = mp.index.commit(ops, dirs).await?;
         if let Some(old) = previous.get(1).and_then(|v| v.first()) {
             match PartMeta::decode(old) {
                 Ok(p) => self.remove_files(mp, [p.id]).await,
@@ -427,22 +414,35 @@ impl Store {
     }
 }
 
-impl PutWriter {
-    /// Finishes an UploadPart: verifies, syncs and records the part; returns its record.
-    pub async fn finish_part(
-        mut self,
-        content_md5: Option<[u8; 16]>,
-        flex_expected: Option<Vec<u8>>,
-    ) -> Result<PartMeta> {
-        let Target::Part { upload_id, part_number } = self.target.clone() else {
-            panic!("finish_part on an object writer");
+/// An UploadPart (or UploadPartCopy) in progress: its bytes always go to a data file (manifests
+/// reference files), recorded under the upload when finished.
+pub struct PartWriter {
+    data: DataWriter,
+    upload_key: Vec<u8>,
+    part_key: Vec<u8>,
+}
+
+impl PartWriter {
+    /// The bytes, to write into.
+    pub fn data(&mut self) -> &mut DataWriter {
+        &mut self.data
+    }
+
+    /// Verifies, syncs and records the part; returns its record.
+    pub async fn finish(mut self, content_md5: Option<[u8; 16]>, flex_expected: Option<Vec<u8>>) -> Result<PartMeta> {
+        let sealed = self.data.seal(content_md5, flex_expected.as_deref(), true).await?;
+        let DataLoc::File(id) = sealed.data else { unreachable!("a part sealed into a file") };
+        let part = PartMeta {
+            id,
+            size: self.data.written(),
+            md5: sealed.md5,
+            mtime_ms: now_ms(),
+            stored_checksum: sealed.stored.value,
+            flex_checksum: sealed.flex,
         };
-        let sealed = self.seal(content_md5, flex_expected.as_deref()).await?;
-        let part = self.part_meta(&sealed)?;
-        let ukey = keys::upload_index_key(&self.bucket, self.key.as_bytes(), &upload_id);
-        let pkey = keys::part_index_key(&upload_id, part_number);
-        let (store, mp) = (self.store.clone(), self.mp.clone());
-        self.commit_with(store.commit_part(&mp, ukey, pkey, &part, sealed.dirs)).await?;
+        let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
+        let (ukey, pkey) = (std::mem::take(&mut self.upload_key), std::mem::take(&mut self.part_key));
+        self.data.commit_with(store.commit_part(&mp, ukey, pkey, &part, sealed.dirs)).await?;
         Ok(part)
     }
 }

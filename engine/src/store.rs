@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use crate::error::{Error, Result};
-use crate::index::{DirSet, IndexConfig, IndexOp, Precondition, SyncMode, Table};
+use crate::index::{CommitError, DirSet, IndexConfig, IndexOp, Precondition, Refusal, SyncMode, Table};
 use crate::keys;
 use crate::limits;
 use crate::membership;
@@ -50,12 +50,6 @@ pub struct Store {
 
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A write's condition with the index precondition that enforces it at commit.
-pub(crate) struct WriteGuard<'c> {
-    pub(crate) condition: &'c WriteCondition,
-    pub(crate) precondition: Precondition,
 }
 
 impl Store {
@@ -378,11 +372,12 @@ impl Store {
             let mut meta = ObjectMeta::decode(&raw)?;
             meta.acl = acl;
             meta.epoch = self.epoch;
-            let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode()).when(Precondition::Equals(raw.to_vec()));
+            let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
+                .when(Precondition::Equals(raw.to_vec()), Refusal::Condition);
             match mp.index.commit(vec![op], DirSet::default()).await {
                 Ok(_) => return Ok(()),
-                Err(Error::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e),
+                Err(CommitError::Refused(_)) => continue,
+                Err(CommitError::Failed(e)) => return Err(e),
             }
         }
         Err(Error::WriteConflict)
@@ -437,7 +432,7 @@ impl Store {
             let mp = &self.mountpaths[m];
             let ops_tables: Vec<Table> = ops.iter().map(|o| o.table).collect();
             let outcome = match mp.check() {
-                Ok(()) => mp.index.commit(ops, DirSet::default()).await,
+                Ok(()) => mp.index.commit(ops, DirSet::default()).await.map_err(Error::from),
                 Err(e) => Err(e),
             };
             match outcome {
@@ -462,13 +457,13 @@ impl Store {
     /// here against the current object (PreconditionFailed, NoSuchObject), and again atomically
     /// by the commit (the record seen here must still be there). Call it before anything is
     /// committed: its errors mean nothing was applied.
-    pub(crate) fn write_guard<'c>(
+    pub(crate) fn write_guard(
         &self,
         mp: &Mountpath,
         bucket: &str,
         key: &str,
-        condition: &'c WriteCondition,
-    ) -> Result<WriteGuard<'c>> {
+        condition: &WriteCondition,
+    ) -> Result<Precondition> {
         let precondition = match condition {
             WriteCondition::Always => Precondition::None,
             // Every mountpath is asked: a copy from before a mountpath was added exists too.
@@ -497,12 +492,13 @@ impl Store {
                 }
             }
         };
-        Ok(WriteGuard { condition, precondition })
+        Ok(precondition)
     }
 
     /// Commits an object record (after `write_guard`, and after `meta.check()`: both can fail, and
     /// must before the commit is sent); the record it replaces (if any) has its data files
-    /// removed. The bucket must still exist when the commit applies.
+    /// removed. Refused with `NoSuchBucket` when the bucket is gone when the commit applies, with
+    /// `Condition` when the guard's precondition no longer holds.
     pub(crate) async fn commit_object(
         &self,
         mp: &Arc<Mountpath>,
@@ -510,17 +506,13 @@ impl Store {
         key: &str,
         meta: &ObjectMeta,
         dirs: DirSet,
-        guard: WriteGuard<'_>,
-    ) -> Result<()> {
-        let WriteGuard { condition, precondition } = guard;
+        guard: Precondition,
+    ) -> Result<(), CommitError> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
-        let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(precondition);
-        let bucket_check = IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present);
-        let previous = mp.index.commit(vec![bucket_check, op], dirs).await.map_err(|e| match e {
-            Error::ConditionFailed { op: 0 } => Error::NoSuchBucket,
-            Error::ConditionFailed { .. } => condition.refused(),
-            e => e,
-        })?;
+        let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(guard, Refusal::Condition);
+        let bucket_check =
+            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket);
+        let previous = mp.index.commit(vec![bucket_check, op], dirs).await?;
         self.release_previous(mp, previous.into_iter().nth(1).and_then(|v| v.into_iter().next())).await;
         Ok(())
     }
@@ -588,7 +580,7 @@ mod tests {
                     let mut w = store.put_writer("race", "k", Some(data.len() as u64), None).unwrap();
                     let mut b = IoBuffer::with_capacity(data.len());
                     b.extend_from_slice(data);
-                    w.write(b).await.0.unwrap();
+                    w.data().write(b).await.0.unwrap();
                     w.finish(PutOptions::default()).await.unwrap()
                 }
             };
@@ -598,7 +590,8 @@ mod tests {
             let guard = store.write_guard(&mp, "race", "k", &condition).unwrap();
             let second = put(b"two").await;
             let r = store.commit_object(&mp, "race", "k", &first, DirSet::default(), guard).await;
-            assert!(matches!(r, Err(Error::WriteConflict)), "{r:?}");
+            assert!(matches!(r, Err(CommitError::Refused(Refusal::Condition))), "{r:?}");
+            assert!(matches!(condition.commit_error(r.unwrap_err()), Error::WriteConflict));
             assert_eq!(store.head_object("race", "k").unwrap().etag(), second.etag());
             // Checked against the new ETag, the same write is refused before anything is sent.
             assert!(matches!(store.write_guard(&mp, "race", "k", &condition), Err(Error::PreconditionFailed)));

@@ -37,7 +37,7 @@ async fn put(store: &Arc<Store>, bucket: &str, key: &str, data: &[u8]) -> engine
     for chunk in data.chunks(300_000) {
         let mut b = IoBuffer::with_capacity(chunk.len().max(1));
         b.extend_from_slice(chunk);
-        let (r, _) = w.write(b).await;
+        let (r, _) = w.data().write(b).await;
         r.unwrap();
     }
     w.finish(PutOptions::default()).await.unwrap()
@@ -152,10 +152,10 @@ async fn upload_part(store: &Arc<Store>, key: &str, id: &str, n: u32, data: &[u8
     if !data.is_empty() {
         let mut b = IoBuffer::with_capacity(data.len());
         b.extend_from_slice(data);
-        let (r, _) = w.write(b).await;
+        let (r, _) = w.data().write(b).await;
         r.unwrap();
     }
-    w.finish_part(None, None).await.unwrap().etag()
+    w.finish(None, None).await.unwrap().etag()
 }
 
 #[test]
@@ -232,9 +232,9 @@ fn multipart_assembles_without_copying() {
         let mut late = store.part_writer("mpu", "k2", &id2, 2, Some(3), None).unwrap();
         let mut b = IoBuffer::with_capacity(3);
         b.extend_from_slice(b"abc");
-        late.write(b).await.0.unwrap();
+        late.data().write(b).await.0.unwrap();
         store.abort_upload("mpu", "k2", &id2).await.unwrap();
-        assert!(matches!(late.finish_part(None, None).await, Err(Error::NoSuchUpload)));
+        assert!(matches!(late.finish(None, None).await, Err(Error::NoSuchUpload)));
         assert_eq!(data_files(&paths), 0);
     });
 }
@@ -370,7 +370,7 @@ fn injected_faults_never_break_the_model() {
                 for chunk in data.chunks(4096) {
                     let mut b = IoBuffer::with_capacity(chunk.len());
                     b.extend_from_slice(chunk);
-                    if w.write(b).await.0.is_err() {
+                    if w.data().write(b).await.0.is_err() {
                         ok = false;
                         break;
                     }
@@ -464,7 +464,7 @@ fn conditional_writes_on_one_etag_let_exactly_one_win() {
                 let mut w = store.put_writer("cas", "k", Some(body.len() as u64), None).unwrap();
                 let mut b = IoBuffer::with_capacity(body.len());
                 b.extend_from_slice(&body);
-                let (r, _) = w.write(b).await;
+                let (r, _) = w.data().write(b).await;
                 r.unwrap();
                 writers.push((w, body));
             }

@@ -22,12 +22,12 @@ async fn write_part(store: &Arc<Store>, id: &str, n: u32, size: u64, buf: &mut O
         b.truncate(0);
         let fill = vec![(n & 0xff) as u8; take];
         b.extend_from_slice(&fill);
-        let (r, back) = w.write(b).await;
+        let (r, back) = w.data().write(b).await;
         r.expect("write part");
         *buf = Some(back);
         left -= take as u64;
     }
-    w.finish_part(None, None).await.expect("finish part").etag()
+    w.finish(None, None).await.expect("finish part").etag()
 }
 
 fn main() {

@@ -224,13 +224,8 @@ impl From<engine::Error> for S3Error {
             E::BucketNotEmpty => S3Error::code(C::BucketNotEmpty),
             E::InvalidBucketName => S3Error::new(C::InvalidBucketName, "The specified bucket is not valid."),
             E::NoSuchObject => S3Error::code(C::NoSuchKey),
-            E::InvalidKey(why) => {
-                if why.contains("longer") {
-                    S3Error::new(C::KeyTooLongError, "Your key is too long")
-                } else {
-                    S3Error::new(C::InvalidArgument, why)
-                }
-            }
+            E::InvalidKey(engine::KeyError::TooLong) => S3Error::new(C::KeyTooLongError, "Your key is too long"),
+            E::InvalidKey(why) => S3Error::new(C::InvalidArgument, why.to_string()),
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
             E::WriteConflict => S3Error::code(C::ConditionalRequestConflict),
             E::MetadataTooLarge => {

@@ -126,8 +126,8 @@ pub async fn upload_part(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let store = call.ctx.store.clone();
     let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared, expected.algorithm())?;
-    let body = stream_body(call, &mut writer, &expected).await?;
-    let part = writer.finish_part(expected.content_md5, body.expected_flex()?).await?;
+    let body = stream_body(call, writer.data(), &expected).await?;
+    let part = writer.finish(expected.content_md5, body.expected_flex()?).await?;
     let mut resp = Response::new(200).header("ETag", format!("\"{}\"", part.etag()));
     if let Some(f) = &part.flex_checksum {
         resp.push_header(format!("x-amz-checksum-{}", f.algorithm.suffix()), checksum::encode_value(f));
@@ -169,8 +169,8 @@ pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> 
         return Err(S3Error::new(S3ErrorCode::InvalidRequest, "A part copied by range may be at most 5 GiB"));
     }
     let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, Some(len), None)?;
-    copy_into(&reader, start, len, &mut writer).await?;
-    let part = writer.finish_part(None, None).await?;
+    copy_into(&reader, start, len, writer.data()).await?;
+    let part = writer.finish(None, None).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyPartResult");
     w.elem("LastModified", &time::iso8601_ms(part.mtime_ms));

@@ -1,7 +1,7 @@
 //! Object operations: PUT, GET/HEAD (ranges, conditionals), DELETE, DeleteObjects, CopyObject.
 
 use engine::{
-    ObjectMeta, ObjectReader, PutOptions, PutWriter, SystemMeta, WriteCondition, give_buffer, limits as engine_limits,
+    DataWriter, ObjectMeta, ObjectReader, PutOptions, SystemMeta, WriteCondition, give_buffer, limits as engine_limits,
     take_buffer,
 };
 
@@ -102,7 +102,7 @@ pub(crate) fn declared_length(call: &Call<'_>) -> Result<Option<u64>, S3Error> {
 /// knows the flexible checksum value the bytes must match, once they are all in).
 pub(crate) async fn stream_body(
     call: &mut Call<'_>,
-    writer: &mut PutWriter,
+    writer: &mut DataWriter,
     expected: &ExpectedChecksums,
 ) -> Result<BodyStream, S3Error> {
     let mut body = call.body_stream(expected).await?;
@@ -147,7 +147,7 @@ pub(crate) async fn copy_into(
     reader: &ObjectReader,
     start: u64,
     len: u64,
-    writer: &mut PutWriter,
+    writer: &mut DataWriter,
 ) -> Result<(), S3Error> {
     reader.copy_verified(start, len, writer).await.map_err(S3Error::from)
 }
@@ -176,7 +176,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let condition = put_precondition(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
-    let body = stream_body(call, &mut writer, &expected).await?;
+    let body = stream_body(call, writer.data(), &expected).await?;
     let flex_expected = body.expected_flex()?;
     let opts = PutOptions { system, user, condition, content_md5: expected.content_md5, flex_expected, acl };
     let meta = writer.finish(opts).await?;
@@ -604,7 +604,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let opts = PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
-    copy_into(&reader, 0, src.size, &mut writer).await?;
+    copy_into(&reader, 0, src.size, writer.data()).await?;
     let meta = writer.finish(opts).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyObjectResult");

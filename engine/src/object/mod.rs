@@ -1,0 +1,57 @@
+//! Object data: streaming writes (PUT, UploadPart: `data`, `put`, and `multipart`'s part
+//! writer) and positioned reads (GET: `get`).
+//!
+//! A PUT streams into a fresh data file named by a new id (or into memory for objects small
+//! enough to live in the index record), hashing as it goes. Only when every byte is written and
+//! synced does the index entry swap; then the replaced object's files are unlinked. A GET that
+//! opened the old files before the swap keeps reading them whole.
+
+pub mod data;
+pub mod get;
+pub mod put;
+
+pub use data::DataWriter;
+pub use get::{Located, ObjectReader, Piece};
+pub use put::ObjectWriter;
+
+use crate::meta::SystemMeta;
+
+/// When a PUT may replace what the key holds; checked atomically with the commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// `If-None-Match: *`: only if the key does not exist.
+    Absent,
+    /// `If-Match`: only if the key holds an object with one of these ETags (comma-separated,
+    /// quoted or not; `*` is any object).
+    EtagMatches(String),
+}
+
+/// True when the comma-separated entity-tag list (`If-Match`, `If-None-Match`) matches `etag`
+/// (unquoted), or is `*`. Weak tags compare by their value.
+pub fn etag_list_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| {
+        if t == "*" {
+            return true;
+        }
+        let t = t.strip_prefix("W/").unwrap_or(t);
+        let t = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(t);
+        t == etag
+    })
+}
+
+/// What a PUT carries besides its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub system: SystemMeta,
+    pub user: Vec<(String, String)>,
+    /// Conditional write (`If-None-Match: *`, `If-Match`).
+    pub condition: WriteCondition,
+    /// `Content-MD5` sent by the client, verified before the commit.
+    pub content_md5: Option<[u8; 16]>,
+    /// The flexible checksum the client sent (header or trailer), verified before the commit.
+    pub flex_expected: Option<Vec<u8>>,
+    /// Who besides the bucket's owner may read the object.
+    pub acl: crate::meta::CannedAcl,
+}

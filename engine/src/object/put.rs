@@ -1,0 +1,88 @@
+//! PUT (and the copies a CopyObject writes): the bytes through a `DataWriter`, then one index
+//! commit that swaps the key's record, conditionally where the request asked.
+
+use std::sync::Arc;
+
+use super::data::DataWriter;
+use super::{PutOptions, WriteCondition};
+use crate::checksum::FlexAlgorithm;
+use crate::error::{Error, Result};
+use crate::index::{CommitError, Refusal};
+use crate::meta::ObjectMeta;
+use crate::store::{Store, now_ms};
+
+/// A PUT of `bucket/key` in progress.
+pub struct ObjectWriter {
+    data: DataWriter,
+    bucket: String,
+    key: String,
+}
+
+impl Store {
+    /// Starts a PUT of `bucket/key`; `declared` is the body length when the client said it;
+    /// `flex` the flexible checksum to compute alongside the MD5.
+    pub fn put_writer(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        declared: Option<u64>,
+        flex: Option<FlexAlgorithm>,
+    ) -> Result<ObjectWriter> {
+        let bucket_meta = self.bucket(bucket)?;
+        let mp = self.owner(bucket, key).clone();
+        let data = DataWriter::new(self, mp, key, (bucket_meta.checksum, flex), declared, true)?;
+        Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned() })
+    }
+}
+
+impl WriteCondition {
+    /// What a commit refused on its condition means: for If-Match, that another write replaced
+    /// the checked object in between; otherwise that the condition failed.
+    pub(crate) fn refused(&self) -> Error {
+        match self {
+            WriteCondition::EtagMatches(_) => Error::WriteConflict,
+            _ => Error::PreconditionFailed,
+        }
+    }
+
+    /// The domain error of a refused or failed commit of a write under this condition.
+    pub(crate) fn commit_error(&self, e: CommitError) -> Error {
+        match e {
+            CommitError::Refused(Refusal::Condition) => self.refused(),
+            e => e.into(),
+        }
+    }
+}
+
+impl ObjectWriter {
+    /// The bytes, to write into.
+    pub fn data(&mut self) -> &mut DataWriter {
+        &mut self.data
+    }
+
+    /// Verifies, syncs and commits the object; returns its metadata.
+    pub async fn finish(mut self, opts: PutOptions) -> Result<ObjectMeta> {
+        let sealed = self.data.seal(opts.content_md5, opts.flex_expected.as_deref(), false).await?;
+        let meta = ObjectMeta {
+            size: self.data.written(),
+            mtime_ms: now_ms(),
+            md5: sealed.md5,
+            etag_parts: 0,
+            stored_checksum: sealed.stored,
+            system: opts.system,
+            user: opts.user,
+            flex_checksum: sealed.flex,
+            data: sealed.data,
+            acl: opts.acl,
+            epoch: self.data.store.epoch(),
+            upload_id: None,
+        };
+        let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
+        // Checks that can fail run before the commit is sent, so a failure removes the data file.
+        meta.check()?;
+        let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
+        let commit = store.commit_object(&mp, &self.bucket, &self.key, &meta, sealed.dirs, guard);
+        self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
+        Ok(meta)
+    }
+}
