@@ -4,6 +4,7 @@
 
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{HeadError, Request};
+use crate::s3::op::Op;
 use crate::s3::{auth, range, xml};
 
 /// A complete head parses to the same request however little of it has arrived: every strict
@@ -87,6 +88,27 @@ pub fn list_query(data: &[u8]) {
     let once = auth::canonical_query(&text, false);
     let twice = auth::canonical_query(&once, false);
     assert_eq!(once, twice);
+    // Routed as any operation, the query's parameters parse into their types or into one error,
+    // and what parses is in range.
+    for target in ["/", "/b", "/b/k"] {
+        for method in ["GET", "HEAD", "PUT", "POST", "DELETE"] {
+            let raw = format!("{method} {target}?{text} HTTP/1.1\r\nHost: h\r\n\r\n");
+            let Ok((req, _)) = Request::parse(raw.as_bytes()) else { continue };
+            let route = crate::s3::op::Route::from_request(&req, &req.path, None);
+            if route.invalid.is_some() {
+                continue;
+            }
+            match &route.op {
+                Op::UploadPart(t) | Op::UploadPartCopy(t) => assert!((1..=10_000).contains(&t.part_number)),
+                Op::GetObject(r) | Op::HeadObject(r) => {
+                    assert!(r.part.is_none_or(|n| (1..=10_000).contains(&n)));
+                    assert!(r.overrides.0.iter().flatten().all(|v| !v.contains(['\r', '\n'])));
+                }
+                Op::ListObjectsV2(l) => assert!(l.listing.max_keys <= engine::limits::LIST_PAGE_KEYS_MAX),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The XML parser stays within its bounds and never panics.

@@ -15,11 +15,13 @@ use engine::{BucketMeta, BucketPolicy, CannedAcl};
 use crate::s3::Ctx;
 use crate::s3::auth::Identity;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::op::{Op, Route};
+use crate::s3::op::{AccessClass, Route};
 
-/// What the caller may do in the bucket a request names.
+/// What the caller has been granted in the bucket a request names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
+    /// The request is signed by a known key (or the server is `--anonymous`).
+    pub signed: bool,
     /// The bucket's owner (or anyone, on an `--anonymous` server): everything.
     pub owner: bool,
     /// May list the bucket's keys.
@@ -29,62 +31,65 @@ pub struct Access {
 }
 
 impl Access {
-    pub const FULL: Access = Access { owner: true, list: true, read_all: true };
+    pub const FULL: Access = Access { signed: true, owner: true, list: true, read_all: true };
 
-    /// The caller's access to a bucket with these properties.
+    /// The caller's grants in a bucket with these properties.
     pub fn to_bucket(ctx: &Ctx, identity: &Identity, bucket: &BucketMeta) -> Access {
         if ctx.config.anonymous {
             return Access::FULL;
         }
         let owner = matches!(identity, Identity::User(ak) if *ak == bucket.owner);
+        let signed = matches!(identity, Identity::User(_));
         Access {
+            signed,
             owner,
-            list: owner || grants(bucket.acl, identity),
+            list: owner || grants(bucket.acl, signed),
             read_all: owner || bucket.policy == BucketPolicy::PublicRead,
         }
     }
 
-    /// Whether the caller may read an object with this ACL.
-    pub fn may_read(&self, identity: &Identity, acl: CannedAcl) -> bool {
-        self.read_all || grants(acl, identity)
+    /// The rule, the only one: whether these grants allow what `class` names. For `ReadObject`,
+    /// `object_acl` is the object's ACL once its record is read; before (`None`), whether the
+    /// caller may ask at all — anyone may, since an object's ACL can grant it.
+    pub fn permits(&self, class: AccessClass, object_acl: Option<CannedAcl>) -> bool {
+        match class {
+            AccessClass::Signed => self.signed,
+            AccessClass::List => self.owner || self.list,
+            AccessClass::ReadObject => {
+                self.owner || self.read_all || object_acl.is_none_or(|acl| grants(acl, self.signed))
+            }
+            AccessClass::Owner => self.owner,
+        }
     }
 
-    /// Refuses to read an object the caller may not read.
-    pub fn check_read(&self, identity: &Identity, acl: CannedAcl) -> Result<(), S3Error> {
-        if self.may_read(identity, acl) { Ok(()) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) }
+    /// Refuses to read an object (its record read) the caller may not read.
+    pub fn check_object(&self, acl: CannedAcl) -> Result<(), S3Error> {
+        if self.permits(AccessClass::ReadObject, Some(acl)) {
+            Ok(())
+        } else {
+            Err(S3Error::code(S3ErrorCode::AccessDenied))
+        }
     }
 
     /// What a missing object is to this caller: NoSuchKey to whoever may list the bucket,
     /// AccessDenied to others.
     pub fn missing(&self, e: engine::Error) -> S3Error {
         match e {
-            engine::Error::NoSuchObject if !self.list => S3Error::code(S3ErrorCode::AccessDenied),
+            engine::Error::NoSuchObject if !self.permits(AccessClass::List, None) => {
+                S3Error::code(S3ErrorCode::AccessDenied)
+            }
             e => e.into(),
         }
     }
 }
 
 /// Whether a canned ACL grants READ to the caller (beyond the owner, who always has it).
-fn grants(acl: CannedAcl, identity: &Identity) -> bool {
+fn grants(acl: CannedAcl, signed: bool) -> bool {
     match acl {
         CannedAcl::Private => false,
         CannedAcl::PublicRead => true,
-        CannedAcl::AuthenticatedRead => matches!(identity, Identity::User(_)),
+        CannedAcl::AuthenticatedRead => signed,
     }
-}
-
-/// Operations a bucket's READ grant allows.
-fn lists(op: Op) -> bool {
-    matches!(
-        op,
-        Op::HeadBucket | Op::ListObjects | Op::ListObjectsV2 | Op::ListObjectVersions | Op::ListMultipartUploads
-    )
-}
-
-/// Operations an object's READ grant (or the bucket's read policy) allows; the handler checks the
-/// object's ACL once it has read the record.
-fn reads_object(op: Op) -> bool {
-    matches!(op, Op::GetObject | Op::HeadObject | Op::GetObjectAttributes)
 }
 
 /// Decides whether a routed request may run, before its handler does.
@@ -92,22 +97,14 @@ pub fn authorize(ctx: &Ctx, route: &Route, identity: &Identity) -> Result<Access
     if ctx.config.anonymous {
         return Ok(Access::FULL);
     }
-    let signed = matches!(identity, Identity::User(_));
-    let Some(bucket) = route.bucket.as_deref() else {
-        // ListBuckets lists the caller's own buckets.
-        return if signed { Ok(Access::FULL) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) };
+    let class = if route.bucket.is_none() { AccessClass::Signed } else { route.op.access() };
+    let access = match route.bucket.as_deref() {
+        Some(bucket) if class != AccessClass::Signed => Access::to_bucket(ctx, identity, &ctx.store.bucket(bucket)?),
+        // Outside a bucket (ListBuckets lists the caller's own), and CreateBucket: any signed
+        // caller (who may create may learn that a name is taken: the handler answers 409).
+        _ => Access { signed: matches!(identity, Identity::User(_)), ..Access::FULL },
     };
-    if route.op == Op::CreateBucket {
-        // Who may create may learn that a name is taken (the handler answers 409); nobody else.
-        return if signed { Ok(Access::FULL) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) };
-    }
-    let meta = ctx.store.bucket(bucket)?;
-    let access = Access::to_bucket(ctx, identity, &meta);
-    if access.owner || (lists(route.op) && access.list) || reads_object(route.op) {
-        Ok(access)
-    } else {
-        Err(S3Error::code(S3ErrorCode::AccessDenied))
-    }
+    if access.permits(class, None) { Ok(access) } else { Err(S3Error::code(S3ErrorCode::AccessDenied)) }
 }
 
 /// The caller's access to objects of another bucket (a copy source).
@@ -162,15 +159,15 @@ mod tests {
         assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(), CannedAcl::Private);
         assert_eq!(parse_canned("public-read-write", AclTarget::Bucket).unwrap_err().code, S3ErrorCode::NotImplemented);
         assert_eq!(parse_canned("everyone", AclTarget::Bucket).unwrap_err().code, S3ErrorCode::InvalidArgument);
-        let anon = Identity::Anonymous;
-        let user = Identity::User("u".into());
-        assert!(grants(CannedAcl::PublicRead, &anon));
-        assert!(!grants(CannedAcl::AuthenticatedRead, &anon) && grants(CannedAcl::AuthenticatedRead, &user));
-        assert!(!grants(CannedAcl::Private, &user));
-        let reader = Access { owner: false, list: true, read_all: false };
-        assert!(!reader.may_read(&anon, CannedAcl::Private) && reader.may_read(&anon, CannedAcl::PublicRead));
+        assert!(grants(CannedAcl::PublicRead, false));
+        assert!(!grants(CannedAcl::AuthenticatedRead, false) && grants(CannedAcl::AuthenticatedRead, true));
+        assert!(!grants(CannedAcl::Private, true));
+        let reader = Access { signed: false, owner: false, list: true, read_all: false };
+        assert!(reader.check_object(CannedAcl::Private).is_err() && reader.check_object(CannedAcl::PublicRead).is_ok());
+        assert!(reader.permits(AccessClass::ReadObject, None) && !reader.permits(AccessClass::Owner, None));
         assert_eq!(reader.missing(engine::Error::NoSuchObject).code, S3ErrorCode::NoSuchKey);
-        let stranger = Access { owner: false, list: false, read_all: true };
+        let stranger = Access { signed: true, owner: false, list: false, read_all: true };
         assert_eq!(stranger.missing(engine::Error::NoSuchObject).code, S3ErrorCode::AccessDenied);
+        assert!(stranger.check_object(CannedAcl::Private).is_ok() && !stranger.permits(AccessClass::List, None));
     }
 }

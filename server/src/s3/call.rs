@@ -63,10 +63,6 @@ impl<'a> Call<'a> {
         self.req.header(name)
     }
 
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.route.query.get(name)
-    }
-
     /// Answers `Expect: 100-continue` once the request has passed its checks.
     pub async fn send_continue(&mut self) -> Result<(), S3Error> {
         self.conn.send_continue().await.map_err(read_error)

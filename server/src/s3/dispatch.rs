@@ -57,14 +57,17 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
     let signed_req = req;
     let req = hoisted.as_ref().unwrap_or(req);
     let route = Route::from_request(req, path, host_bucket.as_deref());
-    let op = route.op;
+    let op = route.op.name();
     let resource = req.path.clone();
     let result = async {
         let now = (time::now_ms() / 1000) as i64;
         let auth = auth::authenticate(signed_req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;
         let access = access::authorize(ctx, &route, &auth.identity)?;
         expected_owner(ctx, &route, req)?;
-        unimplemented::check(route.op, req)?;
+        unimplemented::check(&route.op, req)?;
+        if let Some(e) = &route.invalid {
+            return Err(e.clone());
+        }
         let mut call = Call::new(ctx, conn, req, &route, &auth, access);
         run(&mut call).await
     }
@@ -73,7 +76,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
         Ok(r) => r,
         Err(e) => {
             if e.status() >= 500 {
-                tracing::warn!(op = op.name(), code = e.code.as_str(), message = %e.message, "request failed");
+                tracing::warn!(op, code = e.code.as_str(), message = %e.message, "request failed");
             }
             error_response(&e, &resource, &request_id)
         }
@@ -81,7 +84,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
     resp = head_only(req, resp);
     resp.push_header("x-amz-request-id", request_id.clone());
     resp.push_header("x-amz-id-2", request_id);
-    (resp, op.name())
+    (resp, op)
 }
 
 /// A HEAD answer carries the headers of the GET answer and no body (Content-Length stays what
@@ -97,8 +100,9 @@ fn head_only(req: &Request, mut resp: Response) -> Response {
 }
 
 async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    match call.route.op {
-        Op::ListBuckets => bucket::list_buckets(call).await,
+    let route = call.route;
+    match &route.op {
+        Op::ListBuckets(p) => bucket::list_buckets(call, p).await,
         Op::CreateBucket => bucket::create_bucket(call).await,
         Op::HeadBucket => bucket::head_bucket(call).await,
         Op::DeleteBucket => bucket::delete_bucket(call).await,
@@ -109,23 +113,23 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::PutBucketAcl => bucket::put_acl(call).await,
         Op::GetObjectAcl => object::get_acl(call).await,
         Op::PutObjectAcl => object::put_acl(call).await,
-        Op::ListObjects => list::list_objects_v1(call).await,
-        Op::ListObjectsV2 => list::list_objects_v2(call).await,
-        Op::ListObjectVersions => list::list_object_versions(call).await,
+        Op::ListObjects(p) => list::list_objects_v1(call, p).await,
+        Op::ListObjectsV2(p) => list::list_objects_v2(call, p).await,
+        Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,
         Op::DeleteObjects => object::delete_objects(call).await,
         Op::PutObject => object::put_object(call).await,
         Op::CopyObject => object::copy_object(call).await,
-        Op::GetObject => object::get_object(call, false).await,
-        Op::HeadObject => object::get_object(call, true).await,
+        Op::GetObject(p) => object::get_object(call, p, false).await,
+        Op::HeadObject(p) => object::get_object(call, p, true).await,
         Op::GetObjectAttributes => object::get_attributes(call).await,
         Op::DeleteObject => object::delete_object(call).await,
-        Op::ListMultipartUploads => multipart::list_uploads(call).await,
+        Op::ListMultipartUploads(p) => multipart::list_uploads(call, p).await,
         Op::CreateMultipartUpload => multipart::create(call).await,
-        Op::UploadPart => multipart::upload_part(call).await,
-        Op::UploadPartCopy => multipart::upload_part_copy(call).await,
-        Op::CompleteMultipartUpload => multipart::complete(call).await,
-        Op::AbortMultipartUpload => multipart::abort(call).await,
-        Op::ListParts => multipart::list_parts(call).await,
+        Op::UploadPart(t) => multipart::upload_part(call, t).await,
+        Op::UploadPartCopy(t) => multipart::upload_part_copy(call, t).await,
+        Op::CompleteMultipartUpload { upload_id } => multipart::complete(call, upload_id).await,
+        Op::AbortMultipartUpload { upload_id } => multipart::abort(call, upload_id).await,
+        Op::ListParts(p) => multipart::list_parts(call, p).await,
         Op::Unsupported(name) => Err(S3Error::new(S3ErrorCode::NotImplemented, format!("{name} is not implemented"))),
         Op::InvalidUri => Err(S3Error::new(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.")),
         Op::MethodNotAllowed => Err(S3Error::new(
@@ -165,7 +169,7 @@ fn hoist_query_headers(req: &Request) -> Result<Option<Request>, S3Error> {
 /// `x-amz-expected-bucket-owner`: the request applies only if the bucket belongs to that owner.
 fn expected_owner(ctx: &Ctx, route: &Route, req: &Request) -> Result<(), S3Error> {
     if let (Some(want), Some(bucket)) = (req.header("x-amz-expected-bucket-owner"), route.bucket.as_deref())
-        && route.op != Op::CreateBucket
+        && !matches!(route.op, Op::CreateBucket)
         && ctx.store.bucket(bucket).is_ok_and(|m| m.owner != want.trim())
     {
         return Err(S3Error::code(S3ErrorCode::AccessDenied));

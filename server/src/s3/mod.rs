@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod op;
+pub mod params;
 pub mod payload;
 pub mod range;
 pub mod unimplemented;

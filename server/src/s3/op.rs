@@ -3,12 +3,14 @@
 
 use crate::http::uri::{Query, percent_decode};
 use crate::http::{Method, Request};
+use crate::s3::error::S3Error;
+use crate::s3::params;
 
-/// Every operation keel knows by name. Unsupported ones still route, to answer NotImplemented
-/// with their name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Every operation keel knows by name, with the parameters its query carries, parsed once.
+/// Unsupported ones still route, to answer NotImplemented with their name.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    ListBuckets,
+    ListBuckets(params::ListBuckets),
     CreateBucket,
     HeadBucket,
     DeleteBucket,
@@ -17,25 +19,29 @@ pub enum Op {
     PutBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
-    ListObjects,
-    ListObjectsV2,
-    ListObjectVersions,
+    ListObjects(params::ListV1),
+    ListObjectsV2(params::ListV2),
+    ListObjectVersions(params::ListVersions),
     DeleteObjects,
-    ListMultipartUploads,
+    ListMultipartUploads(params::ListUploads),
     PutObject,
     CopyObject,
-    GetObject,
-    HeadObject,
+    GetObject(params::Read),
+    HeadObject(params::Read),
     DeleteObject,
     GetObjectAcl,
     PutObjectAcl,
     GetObjectAttributes,
     CreateMultipartUpload,
-    UploadPart,
-    UploadPartCopy,
-    CompleteMultipartUpload,
-    AbortMultipartUpload,
-    ListParts,
+    UploadPart(params::PartTarget),
+    UploadPartCopy(params::PartTarget),
+    CompleteMultipartUpload {
+        upload_id: String,
+    },
+    AbortMultipartUpload {
+        upload_id: String,
+    },
+    ListParts(params::ListParts),
     /// A known S3 operation keel does not implement.
     Unsupported(&'static str),
     /// A method S3 does not define for this resource.
@@ -44,10 +50,23 @@ pub enum Op {
     InvalidUri,
 }
 
+/// What a caller must be granted to run an operation (decided in `access.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessClass {
+    /// Any signed caller: ListBuckets (their own), CreateBucket, anything outside a bucket.
+    Signed,
+    /// The bucket's READ grant: listing it.
+    List,
+    /// Reading one object: its ACL or the bucket's read policy, decided once the record is read.
+    ReadObject,
+    /// Everything else: the bucket's owner only.
+    Owner,
+}
+
 impl Op {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            Op::ListBuckets => "ListBuckets",
+            Op::ListBuckets(_) => "ListBuckets",
             Op::CreateBucket => "CreateBucket",
             Op::HeadBucket => "HeadBucket",
             Op::DeleteBucket => "DeleteBucket",
@@ -56,39 +75,43 @@ impl Op {
             Op::PutBucketVersioning => "PutBucketVersioning",
             Op::GetBucketAcl => "GetBucketAcl",
             Op::PutBucketAcl => "PutBucketAcl",
-            Op::ListObjects => "ListObjects",
-            Op::ListObjectsV2 => "ListObjectsV2",
-            Op::ListObjectVersions => "ListObjectVersions",
+            Op::ListObjects(_) => "ListObjects",
+            Op::ListObjectsV2(_) => "ListObjectsV2",
+            Op::ListObjectVersions(_) => "ListObjectVersions",
             Op::DeleteObjects => "DeleteObjects",
-            Op::ListMultipartUploads => "ListMultipartUploads",
+            Op::ListMultipartUploads(_) => "ListMultipartUploads",
             Op::PutObject => "PutObject",
             Op::CopyObject => "CopyObject",
-            Op::GetObject => "GetObject",
-            Op::HeadObject => "HeadObject",
+            Op::GetObject(_) => "GetObject",
+            Op::HeadObject(_) => "HeadObject",
             Op::DeleteObject => "DeleteObject",
             Op::GetObjectAcl => "GetObjectAcl",
             Op::PutObjectAcl => "PutObjectAcl",
             Op::GetObjectAttributes => "GetObjectAttributes",
             Op::CreateMultipartUpload => "CreateMultipartUpload",
-            Op::UploadPart => "UploadPart",
-            Op::UploadPartCopy => "UploadPartCopy",
-            Op::CompleteMultipartUpload => "CompleteMultipartUpload",
-            Op::AbortMultipartUpload => "AbortMultipartUpload",
-            Op::ListParts => "ListParts",
+            Op::UploadPart(_) => "UploadPart",
+            Op::UploadPartCopy(_) => "UploadPartCopy",
+            Op::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            Op::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            Op::ListParts(_) => "ListParts",
             Op::Unsupported(name) => name,
             Op::MethodNotAllowed => "MethodNotAllowed",
             Op::InvalidUri => "InvalidURI",
         }
     }
 
-    /// Whether the body is read by the handler as XML (buffered, bounded).
-    pub fn xml_body(self) -> bool {
-        matches!(self, Op::CreateBucket | Op::PutBucketVersioning | Op::DeleteObjects | Op::CompleteMultipartUpload)
-    }
-
-    /// Whether the body is object data, streamed.
-    pub fn streams_body(self) -> bool {
-        matches!(self, Op::PutObject | Op::UploadPart)
+    /// The access class the operation needs in the bucket it names.
+    pub fn access(&self) -> AccessClass {
+        match self {
+            Op::ListBuckets(_) | Op::CreateBucket => AccessClass::Signed,
+            Op::HeadBucket
+            | Op::ListObjects(_)
+            | Op::ListObjectsV2(_)
+            | Op::ListObjectVersions(_)
+            | Op::ListMultipartUploads(_) => AccessClass::List,
+            Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes => AccessClass::ReadObject,
+            _ => AccessClass::Owner,
+        }
     }
 }
 
@@ -98,7 +121,10 @@ pub struct Route {
     pub op: Op,
     pub bucket: Option<String>,
     pub key: Option<String>,
-    pub query: Query,
+    /// The operation's parameters did not parse (`op` then holds defaults, never used): the
+    /// answer, once the caller has been authenticated and authorized — who may not ask at all
+    /// learns nothing from a malformed parameter.
+    pub invalid: Option<S3Error>,
 }
 
 /// Bucket subresources S3 defines that keel does not serve yet: (query key, Get name, Put name,
@@ -192,122 +218,137 @@ pub fn split_path(path: &str, host_bucket: Option<&str>) -> Option<Target> {
 impl Route {
     pub fn from_request(req: &Request, path: &str, host_bucket: Option<&str>) -> Route {
         let (Some(query), Some((bucket, key))) = (Query::parse(&req.query), split_path(path, host_bucket)) else {
-            return Route { op: Op::InvalidUri, bucket: None, key: None, query: Query::default() };
+            return Route { op: Op::InvalidUri, bucket: None, key: None, invalid: None };
         };
+        let mut p = Parsed { q: &query, invalid: None };
         let m = req.method;
-        let q = &query;
         let op = match (&bucket, &key) {
             (None, _) => match m {
-                Method::Get | Method::Head => Op::ListBuckets,
+                Method::Get | Method::Head => p.typed(params::ListBuckets::parse, Op::ListBuckets),
                 _ => Op::MethodNotAllowed,
             },
-            (Some(_), None) => match m {
-                Method::Head => Op::HeadBucket,
-                Method::Get => {
-                    if q.has("location") {
-                        Op::GetBucketLocation
-                    } else if q.has("versioning") {
-                        Op::GetBucketVersioning
-                    } else if q.has("versions") {
-                        Op::ListObjectVersions
-                    } else if q.has("uploads") {
-                        Op::ListMultipartUploads
-                    } else if q.has("acl") {
-                        Op::GetBucketAcl
-                    } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, q, m) {
-                        Op::Unsupported(name)
-                    } else if q.get("list-type") == Some("2") {
-                        Op::ListObjectsV2
-                    } else {
-                        Op::ListObjects
-                    }
-                }
-                Method::Put => {
-                    if q.has("versioning") {
-                        Op::PutBucketVersioning
-                    } else if q.has("acl") {
-                        Op::PutBucketAcl
-                    } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, q, m) {
-                        Op::Unsupported(name)
-                    } else {
-                        Op::CreateBucket
-                    }
-                }
-                Method::Delete => match subresource(BUCKET_SUBRESOURCES, q, m) {
-                    Some(name) => Op::Unsupported(name),
-                    None => Op::DeleteBucket,
-                },
-                Method::Post => {
-                    if q.has("delete") {
-                        Op::DeleteObjects
-                    } else {
-                        Op::Unsupported("PostObject")
-                    }
-                }
-                _ => Op::MethodNotAllowed,
-            },
-            (Some(_), Some(_)) => match m {
-                Method::Get | Method::Head => {
-                    if q.has("uploadId") && m == Method::Get {
-                        Op::ListParts
-                    } else if q.has("acl") && m == Method::Get {
-                        Op::GetObjectAcl
-                    } else if q.has("attributes") && m == Method::Get {
-                        Op::GetObjectAttributes
-                    } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
-                        Op::Unsupported(name)
-                    } else if m == Method::Head {
-                        Op::HeadObject
-                    } else {
-                        Op::GetObject
-                    }
-                }
-                Method::Put => {
-                    let copy = req.header("x-amz-copy-source").is_some();
-                    if q.has("partNumber") && q.has("uploadId") {
-                        if copy { Op::UploadPartCopy } else { Op::UploadPart }
-                    } else if q.has("acl") {
-                        Op::PutObjectAcl
-                    } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
-                        Op::Unsupported(name)
-                    } else if copy {
-                        Op::CopyObject
-                    } else {
-                        Op::PutObject
-                    }
-                }
-                Method::Post => {
-                    if q.has("uploads") {
-                        Op::CreateMultipartUpload
-                    } else if q.has("uploadId") {
-                        Op::CompleteMultipartUpload
-                    } else if q.has("restore") {
-                        Op::Unsupported("RestoreObject")
-                    } else if q.has("select") {
-                        Op::Unsupported("SelectObjectContent")
-                    } else {
-                        Op::MethodNotAllowed
-                    }
-                }
-                Method::Delete => {
-                    if q.has("uploadId") {
-                        Op::AbortMultipartUpload
-                    } else if let Some(name) = subresource(OBJECT_SUBRESOURCES, q, m) {
-                        Op::Unsupported(name)
-                    } else {
-                        Op::DeleteObject
-                    }
-                }
-                _ => Op::MethodNotAllowed,
-            },
+            (Some(_), None) => bucket_op(m, &mut p),
+            (Some(_), Some(_)) => object_op(m, req.header("x-amz-copy-source").is_some(), &mut p),
         };
-        Route { op, bucket, key, query }
+        Route { op, bucket, key, invalid: p.invalid }
+    }
+}
+
+/// The query being routed, and the first parameter error found in it.
+struct Parsed<'q> {
+    q: &'q Query,
+    invalid: Option<S3Error>,
+}
+
+impl Parsed<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.q.has(name)
+    }
+
+    /// The operation with its parsed parameters; or, when they do not parse, with defaults and
+    /// the error kept for dispatch to answer.
+    fn typed<P: Default>(&mut self, parse: fn(&Query) -> Result<P, S3Error>, op: fn(P) -> Op) -> Op {
+        match parse(self.q) {
+            Ok(params) => op(params),
+            Err(e) => {
+                self.invalid = Some(e);
+                op(P::default())
+            }
+        }
+    }
+
+    /// An operation whose only parameter is `versionId`, which must name the null version.
+    fn versioned(&mut self, op: Op) -> Op {
+        if let Err(e) = params::null_version(self.q) {
+            self.invalid = Some(e);
+        }
+        op
+    }
+
+    fn upload_id(&self) -> String {
+        self.q.get("uploadId").unwrap_or_default().to_owned()
+    }
+}
+
+fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
+    match m {
+        Method::Head => Op::HeadBucket,
+        Method::Get => {
+            if p.has("location") {
+                Op::GetBucketLocation
+            } else if p.has("versioning") {
+                Op::GetBucketVersioning
+            } else if p.has("versions") {
+                p.typed(params::ListVersions::parse, Op::ListObjectVersions)
+            } else if p.has("uploads") {
+                p.typed(params::ListUploads::parse, Op::ListMultipartUploads)
+            } else if p.has("acl") {
+                Op::GetBucketAcl
+            } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
+                Op::Unsupported(name)
+            } else if p.q.get("list-type") == Some("2") {
+                p.typed(params::ListV2::parse, Op::ListObjectsV2)
+            } else {
+                p.typed(params::ListV1::parse, Op::ListObjects)
+            }
+        }
+        Method::Put => {
+            if p.has("versioning") {
+                Op::PutBucketVersioning
+            } else if p.has("acl") {
+                Op::PutBucketAcl
+            } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
+                Op::Unsupported(name)
+            } else {
+                Op::CreateBucket
+            }
+        }
+        Method::Delete => match subresource(BUCKET_SUBRESOURCES, p.q, m) {
+            Some(name) => Op::Unsupported(name),
+            None => Op::DeleteBucket,
+        },
+        Method::Post if p.has("delete") => Op::DeleteObjects,
+        Method::Post => Op::Unsupported("PostObject"),
+        _ => Op::MethodNotAllowed,
+    }
+}
+
+fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
+    match m {
+        Method::Get if p.has("uploadId") => p.typed(params::ListParts::parse, Op::ListParts),
+        Method::Get if p.has("acl") => p.versioned(Op::GetObjectAcl),
+        Method::Get if p.has("attributes") => p.versioned(Op::GetObjectAttributes),
+        Method::Get | Method::Head => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
+            Some(name) => Op::Unsupported(name),
+            None if m == Method::Head => p.typed(params::Read::parse, Op::HeadObject),
+            None => p.typed(params::Read::parse, Op::GetObject),
+        },
+        Method::Put if p.has("partNumber") && p.has("uploadId") => {
+            p.typed(params::PartTarget::parse, if copy { Op::UploadPartCopy } else { Op::UploadPart })
+        }
+        Method::Put if p.has("acl") => p.versioned(Op::PutObjectAcl),
+        Method::Put => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
+            Some(name) => Op::Unsupported(name),
+            None if copy => Op::CopyObject,
+            None => Op::PutObject,
+        },
+        Method::Post if p.has("uploads") => Op::CreateMultipartUpload,
+        Method::Post if p.has("uploadId") => Op::CompleteMultipartUpload { upload_id: p.upload_id() },
+        Method::Post if p.has("restore") => Op::Unsupported("RestoreObject"),
+        Method::Post if p.has("select") => Op::Unsupported("SelectObjectContent"),
+        Method::Delete if p.has("uploadId") => Op::AbortMultipartUpload { upload_id: p.upload_id() },
+        Method::Delete => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
+            Some(name) => Op::Unsupported(name),
+            None => p.versioned(Op::DeleteObject),
+        },
+        _ => Op::MethodNotAllowed,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::error::S3ErrorCode;
 
     fn route(method: &str, target: &str, headers: &[(&str, &str)]) -> Route {
         let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\n");
@@ -322,46 +363,65 @@ mod tests {
     #[test]
     fn table() {
         let copy = [("x-amz-copy-source", "/b/src")];
-        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Op, Option<&'a str>, Option<&'a str>);
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str, Option<&'a str>, Option<&'a str>);
         let cases: &[Case] = &[
-            ("GET", "/", &[], Op::ListBuckets, None, None),
-            ("PUT", "/b", &[], Op::CreateBucket, Some("b"), None),
-            ("PUT", "/b/", &[], Op::CreateBucket, Some("b"), None),
-            ("HEAD", "/b", &[], Op::HeadBucket, Some("b"), None),
-            ("DELETE", "/b", &[], Op::DeleteBucket, Some("b"), None),
-            ("GET", "/b?location", &[], Op::GetBucketLocation, Some("b"), None),
-            ("GET", "/b/?location=", &[], Op::GetBucketLocation, Some("b"), None),
-            ("GET", "/b?versioning", &[], Op::GetBucketVersioning, Some("b"), None),
-            ("PUT", "/b?versioning", &[], Op::PutBucketVersioning, Some("b"), None),
-            ("GET", "/b?versions", &[], Op::ListObjectVersions, Some("b"), None),
-            ("GET", "/b?list-type=2&prefix=a", &[], Op::ListObjectsV2, Some("b"), None),
-            ("GET", "/b?prefix=a&x-id=ListObjects", &[], Op::ListObjects, Some("b"), None),
-            ("POST", "/b?delete", &[], Op::DeleteObjects, Some("b"), None),
-            ("GET", "/b?uploads", &[], Op::ListMultipartUploads, Some("b"), None),
-            ("GET", "/b?policy", &[], Op::Unsupported("GetBucketPolicy"), Some("b"), None),
-            ("PUT", "/b/k", &[], Op::PutObject, Some("b"), Some("k")),
-            ("PUT", "/b/k?x-id=PutObject", &[], Op::PutObject, Some("b"), Some("k")),
-            ("PUT", "/b/k", &copy, Op::CopyObject, Some("b"), Some("k")),
-            ("GET", "/b/a%2Fb/c%20d+e", &[], Op::GetObject, Some("b"), Some("a/b/c d+e")),
-            ("GET", "/b/a//b/../c/", &[], Op::GetObject, Some("b"), Some("a//b/../c/")),
-            ("HEAD", "/b/k", &[], Op::HeadObject, Some("b"), Some("k")),
-            ("DELETE", "/b/k", &[], Op::DeleteObject, Some("b"), Some("k")),
-            ("POST", "/b/k?uploads", &[], Op::CreateMultipartUpload, Some("b"), Some("k")),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", &[], Op::UploadPart, Some("b"), Some("k")),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", &copy, Op::UploadPartCopy, Some("b"), Some("k")),
-            ("POST", "/b/k?uploadId=u", &[], Op::CompleteMultipartUpload, Some("b"), Some("k")),
-            ("DELETE", "/b/k?uploadId=u", &[], Op::AbortMultipartUpload, Some("b"), Some("k")),
-            ("GET", "/b/k?uploadId=u", &[], Op::ListParts, Some("b"), Some("k")),
-            ("GET", "/b/k?tagging", &[], Op::Unsupported("GetObjectTagging"), Some("b"), Some("k")),
-            ("GET", "/b/k?acl", &[], Op::GetObjectAcl, Some("b"), Some("k")),
-            ("GET", "/b/k?attributes", &[], Op::GetObjectAttributes, Some("b"), Some("k")),
-            ("PATCH", "/b/k", &[], Op::MethodNotAllowed, Some("b"), Some("k")),
-            ("POST", "/", &[], Op::MethodNotAllowed, None, None),
+            ("GET", "/", &[], "ListBuckets", None, None),
+            ("PUT", "/b", &[], "CreateBucket", Some("b"), None),
+            ("PUT", "/b/", &[], "CreateBucket", Some("b"), None),
+            ("HEAD", "/b", &[], "HeadBucket", Some("b"), None),
+            ("DELETE", "/b", &[], "DeleteBucket", Some("b"), None),
+            ("GET", "/b?location", &[], "GetBucketLocation", Some("b"), None),
+            ("GET", "/b/?location=", &[], "GetBucketLocation", Some("b"), None),
+            ("GET", "/b?versioning", &[], "GetBucketVersioning", Some("b"), None),
+            ("PUT", "/b?versioning", &[], "PutBucketVersioning", Some("b"), None),
+            ("GET", "/b?versions", &[], "ListObjectVersions", Some("b"), None),
+            ("GET", "/b?list-type=2&prefix=a", &[], "ListObjectsV2", Some("b"), None),
+            ("GET", "/b?prefix=a&x-id=ListObjects", &[], "ListObjects", Some("b"), None),
+            ("POST", "/b?delete", &[], "DeleteObjects", Some("b"), None),
+            ("GET", "/b?uploads", &[], "ListMultipartUploads", Some("b"), None),
+            ("GET", "/b?policy", &[], "GetBucketPolicy", Some("b"), None),
+            ("PUT", "/b/k", &[], "PutObject", Some("b"), Some("k")),
+            ("PUT", "/b/k?x-id=PutObject", &[], "PutObject", Some("b"), Some("k")),
+            ("PUT", "/b/k", &copy, "CopyObject", Some("b"), Some("k")),
+            ("GET", "/b/a%2Fb/c%20d+e", &[], "GetObject", Some("b"), Some("a/b/c d+e")),
+            ("GET", "/b/a//b/../c/", &[], "GetObject", Some("b"), Some("a//b/../c/")),
+            ("HEAD", "/b/k", &[], "HeadObject", Some("b"), Some("k")),
+            ("DELETE", "/b/k", &[], "DeleteObject", Some("b"), Some("k")),
+            ("POST", "/b/k?uploads", &[], "CreateMultipartUpload", Some("b"), Some("k")),
+            ("PUT", "/b/k?partNumber=1&uploadId=u", &[], "UploadPart", Some("b"), Some("k")),
+            ("PUT", "/b/k?partNumber=1&uploadId=u", &copy, "UploadPartCopy", Some("b"), Some("k")),
+            ("POST", "/b/k?uploadId=u", &[], "CompleteMultipartUpload", Some("b"), Some("k")),
+            ("DELETE", "/b/k?uploadId=u", &[], "AbortMultipartUpload", Some("b"), Some("k")),
+            ("GET", "/b/k?uploadId=u", &[], "ListParts", Some("b"), Some("k")),
+            ("GET", "/b/k?tagging", &[], "GetObjectTagging", Some("b"), Some("k")),
+            ("GET", "/b/k?acl", &[], "GetObjectAcl", Some("b"), Some("k")),
+            ("GET", "/b/k?attributes", &[], "GetObjectAttributes", Some("b"), Some("k")),
+            ("PATCH", "/b/k", &[], "MethodNotAllowed", Some("b"), Some("k")),
+            ("POST", "/", &[], "MethodNotAllowed", None, None),
         ];
         for (m, t, h, op, b, k) in cases {
             let r = route(m, t, h);
-            assert_eq!((r.op, r.bucket.as_deref(), r.key.as_deref()), (*op, *b, *k), "{m} {t}");
+            assert_eq!((r.op.name(), r.bucket.as_deref(), r.key.as_deref()), (*op, *b, *k), "{m} {t}");
+            assert!(r.invalid.is_none(), "{m} {t}");
         }
+    }
+
+    #[test]
+    fn parameters_are_typed() {
+        let r = route("PUT", "/b/k?partNumber=3&uploadId=u1", &[]);
+        assert_eq!(r.op, Op::UploadPart(params::PartTarget { upload_id: "u1".into(), part_number: 3 }));
+        let r = route("DELETE", "/b/k?uploadId=u2", &[]);
+        assert_eq!(r.op, Op::AbortMultipartUpload { upload_id: "u2".into() });
+        let r = route("GET", "/b/k?partNumber=2", &[]);
+        assert!(matches!(r.op, Op::GetObject(params::Read { part: Some(2), .. })));
+        // A malformed parameter keeps the operation (its name, its access class) and the error.
+        let r = route("PUT", "/b/k?partNumber=0&uploadId=u", &[]);
+        assert_eq!((r.op.name(), r.invalid.map(|e| e.code)), ("UploadPart", Some(S3ErrorCode::InvalidArgument)));
+        let r = route("DELETE", "/b/k?versionId=7", &[]);
+        assert_eq!((r.op.name(), r.invalid.is_some()), ("DeleteObject", true));
+        assert_eq!(route("GET", "/b?max-keys=x", &[]).op.access(), AccessClass::List);
+        assert_eq!(route("HEAD", "/b/k", &[]).op.access(), AccessClass::ReadObject);
+        assert_eq!(route("PUT", "/b/k", &[]).op.access(), AccessClass::Owner);
     }
 
     #[test]

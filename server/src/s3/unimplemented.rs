@@ -8,7 +8,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::op::Op;
 
 /// Operations that create an object (or an upload that becomes one).
-fn writes_object(op: Op) -> bool {
+fn writes_object(op: &Op) -> bool {
     matches!(op, Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload)
 }
 
@@ -42,7 +42,7 @@ const STORAGE_CLASSES: &[&str] = &[
 ];
 
 /// Refuses a request carrying a header whose meaning keel would not carry out.
-pub fn check(op: Op, req: &Request) -> Result<(), S3Error> {
+pub fn check(op: &Op, req: &Request) -> Result<(), S3Error> {
     for (name, value) in &req.headers {
         let v = value.trim();
         let Some(rest) = name.strip_prefix("x-amz-") else { continue };
@@ -89,7 +89,7 @@ pub fn check(op: Op, req: &Request) -> Result<(), S3Error> {
                 "ON" => return Err(not_implemented(name, "object lock")),
                 _ => return Err(invalid(name, v)),
             },
-            "bucket-object-lock-enabled" if op == Op::CreateBucket => match v.to_ascii_lowercase().as_str() {
+            "bucket-object-lock-enabled" if matches!(op, Op::CreateBucket) => match v.to_ascii_lowercase().as_str() {
                 "false" => {}
                 "true" => return Err(not_implemented(name, "object lock")),
                 _ => return Err(invalid(name, v)),
@@ -115,7 +115,7 @@ pub fn check(op: Op, req: &Request) -> Result<(), S3Error> {
             "write-offset-bytes" => return Err(not_implemented(name, "appends")),
             // Objects are always owned by the bucket's owner (the only writer), which both of
             // these mean; BucketOwnerEnforced would also switch ACLs off, which keel does not do.
-            "object-ownership" if op == Op::CreateBucket => match v {
+            "object-ownership" if matches!(op, Op::CreateBucket) => match v {
                 "BucketOwnerPreferred" | "ObjectWriter" => {}
                 "BucketOwnerEnforced" => return Err(not_implemented(name, "disabling ACLs")),
                 _ => return Err(invalid(name, v)),
@@ -139,19 +139,25 @@ mod tests {
         Request::parse(raw.as_bytes()).unwrap().0
     }
 
-    fn code(op: Op, headers: &[(&str, &str)]) -> Option<&'static str> {
+    fn code(op: &Op, headers: &[(&str, &str)]) -> Option<&'static str> {
         check(op, &req("PUT", headers)).err().map(|e| e.code.as_str())
     }
 
     #[test]
     fn meaningful_headers_are_refused_never_ignored() {
-        let put = Op::PutObject;
+        let put = &Op::PutObject;
         assert_eq!(code(put, &[]), None);
         assert_eq!(code(put, &[("x-amz-server-side-encryption", "AES256")]), Some("NotImplemented"));
         assert_eq!(code(put, &[("x-amz-server-side-encryption", "rot13")]), Some("InvalidArgument"));
-        assert_eq!(code(Op::GetObject, &[("x-amz-server-side-encryption", "AES256")]), Some("InvalidArgument"));
+        assert_eq!(
+            code(&Op::GetObject(Default::default()), &[("x-amz-server-side-encryption", "AES256")]),
+            Some("InvalidArgument")
+        );
         assert_eq!(code(put, &[("x-amz-server-side-encryption-customer-algorithm", "AES256")]), Some("NotImplemented"));
-        assert_eq!(code(Op::GetObject, &[("x-amz-server-side-encryption-customer-key", "a")]), Some("NotImplemented"));
+        assert_eq!(
+            code(&Op::GetObject(Default::default()), &[("x-amz-server-side-encryption-customer-key", "a")]),
+            Some("NotImplemented")
+        );
         assert_eq!(code(put, &[("x-amz-server-side-encryption-aws-kms-key-id", "k")]), Some("NotImplemented"));
         assert_eq!(code(put, &[("x-amz-object-lock-mode", "GOVERNANCE")]), Some("NotImplemented"));
         assert_eq!(code(put, &[("x-amz-object-lock-mode", "forever")]), Some("InvalidArgument"));
@@ -162,12 +168,12 @@ mod tests {
         assert_eq!(code(put, &[("x-amz-object-lock-retain-until-date", "someday")]), Some("InvalidArgument"));
         assert_eq!(code(put, &[("x-amz-object-lock-legal-hold", "ON")]), Some("NotImplemented"));
         assert_eq!(code(put, &[("x-amz-object-lock-legal-hold", "OFF")]), None);
-        assert_eq!(code(Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "true")]), Some("NotImplemented"));
-        assert_eq!(code(Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "false")]), None);
+        assert_eq!(code(&Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "true")]), Some("NotImplemented"));
+        assert_eq!(code(&Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "false")]), None);
         assert_eq!(code(put, &[("x-amz-tagging", "a=b")]), Some("NotImplemented"));
         assert_eq!(code(put, &[("x-amz-tagging", "")]), None);
-        assert_eq!(code(Op::CopyObject, &[("x-amz-tagging-directive", "REPLACE")]), None);
-        assert_eq!(code(Op::CopyObject, &[("x-amz-tagging-directive", "MERGE")]), Some("InvalidArgument"));
+        assert_eq!(code(&Op::CopyObject, &[("x-amz-tagging-directive", "REPLACE")]), None);
+        assert_eq!(code(&Op::CopyObject, &[("x-amz-tagging-directive", "MERGE")]), Some("InvalidArgument"));
         assert_eq!(
             code(put, &[("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")]),
             Some("NotImplemented")
@@ -177,10 +183,10 @@ mod tests {
         assert_eq!(code(put, &[("x-amz-storage-class", "COLD")]), Some("InvalidStorageClass"));
         assert_eq!(code(put, &[("x-amz-website-redirect-location", "/x")]), Some("NotImplemented"));
         assert_eq!(
-            code(Op::CreateBucket, &[("x-amz-object-ownership", "BucketOwnerEnforced")]),
+            code(&Op::CreateBucket, &[("x-amz-object-ownership", "BucketOwnerEnforced")]),
             Some("NotImplemented")
         );
-        assert_eq!(code(Op::CreateBucket, &[("x-amz-object-ownership", "ObjectWriter")]), None);
+        assert_eq!(code(&Op::CreateBucket, &[("x-amz-object-ownership", "ObjectWriter")]), None);
         // Headers that change nothing keel does are not refused.
         assert_eq!(code(put, &[("x-amz-request-payer", "requester"), ("x-amz-meta-a", "b")]), None);
     }

@@ -7,6 +7,11 @@ use crate::limits;
 
 pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+/// An ETag as S3 sends it, in headers and XML alike: in double quotes.
+pub fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
+}
+
 /// Writes XML into a buffer. Element names are static; text is escaped.
 pub struct XmlWriter {
     out: String,
@@ -96,6 +101,19 @@ impl XmlWriter {
 
     pub fn elem_bool(&mut self, name: &str, b: bool) {
         self.elem(name, if b { "true" } else { "false" });
+    }
+
+    /// An owner or initiator: `<Tag><ID>id</ID><DisplayName>id</DisplayName></Tag>`.
+    pub fn owner(&mut self, tag: &str, id: &str) {
+        self.open(tag);
+        self.elem("ID", id);
+        self.elem("DisplayName", id);
+        self.close(tag);
+    }
+
+    /// `<ETag>"etag"</ETag>`.
+    pub fn etag(&mut self, etag: &str) {
+        self.elem("ETag", &quoted(etag));
     }
 
     pub fn finish(self) -> Vec<u8> {

@@ -6,6 +6,7 @@ use crate::http::Response;
 use crate::s3::Call;
 use crate::s3::access::{AclTarget, canned_from};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::params;
 use crate::s3::xml::XmlWriter;
 use crate::time;
 
@@ -13,42 +14,10 @@ fn xml(status: u16, w: XmlWriter) -> Response {
     Response::with_body(status, "application/xml", w.finish())
 }
 
-pub(crate) fn owner(w: &mut XmlWriter, id: &str) {
-    w.open("Owner");
-    w.elem("ID", id);
-    w.elem("DisplayName", id);
-    w.close("Owner");
-}
-
 /// ListBuckets: the caller's buckets in name order, paged with `max-buckets` (1..=10000) and
 /// `continuation-token`, narrowed by `prefix`.
-pub async fn list_buckets(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let max = match call.query("max-buckets") {
-        None => None,
-        Some(v) => match v.trim().parse::<usize>() {
-            Ok(n) if (1..=10_000).contains(&n) => Some(n),
-            _ => {
-                return Err(S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    "max-buckets must be an integer from 1 to 10000",
-                )
-                .with_detail("ArgumentName", "max-buckets")
-                .with_detail("ArgumentValue", v));
-            }
-        },
-    };
-    let prefix = call.query("prefix").unwrap_or("");
-    let after = match call.query("continuation-token") {
-        None => None,
-        Some(t) => Some(
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    S3Error::new(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect")
-                })?,
-        ),
-    };
+pub async fn list_buckets(call: &mut Call<'_>, p: &params::ListBuckets) -> Result<Response, S3Error> {
+    let (max, prefix, after) = (p.max, p.prefix.as_deref().unwrap_or(""), &p.after);
     let me = call.auth.identity.name();
     let everyone = call.ctx.config.anonymous;
     let mine: Vec<(String, engine::BucketMeta)> = call
@@ -62,7 +31,7 @@ pub async fn list_buckets(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let take = max.unwrap_or(mine.len()).min(mine.len());
     let mut w = XmlWriter::new();
     w.open_root("ListAllMyBucketsResult");
-    owner(&mut w, me);
+    w.owner("Owner", me);
     w.open("Buckets");
     for (name, meta) in &mine[..take] {
         w.open("Bucket");
@@ -75,9 +44,9 @@ pub async fn list_buckets(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if take < mine.len()
         && let Some((last, _)) = mine[..take].last()
     {
-        w.elem("ContinuationToken", &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, last));
+        w.elem("ContinuationToken", &params::encode_token(last));
     }
-    if call.query("prefix").is_some() {
+    if let Some(prefix) = &p.prefix {
         w.elem("Prefix", prefix);
     }
     w.close("ListAllMyBucketsResult");
@@ -224,7 +193,7 @@ pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
 pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
     let mut w = XmlWriter::new();
     w.open_root("AccessControlPolicy");
-    owner(&mut w, owner_id);
+    w.owner("Owner", owner_id);
     w.open("AccessControlList");
     // Group grants first, then the owner's (the order Ceph's s3-tests compare in).
     let group = match acl {

@@ -13,44 +13,13 @@ use crate::s3::handlers::object::{
     copy_into, copy_source_conditions, declared_length, metadata_from_headers, open_source, parse_copy_source,
     stream_body,
 };
+use crate::s3::params::{self, PartTarget};
 use crate::s3::range;
-use crate::s3::xml::{Element, XmlWriter};
+use crate::s3::xml::{Element, XmlWriter, quoted};
 use crate::time;
 
 fn xml(w: XmlWriter) -> Response {
     Response::with_body(200, "application/xml", w.finish())
-}
-
-fn upload_id(call: &Call<'_>) -> Result<String, S3Error> {
-    call.query("uploadId").map(str::to_owned).ok_or_else(|| S3Error::code(S3ErrorCode::NoSuchUpload))
-}
-
-fn part_number(call: &Call<'_>) -> Result<u32, S3Error> {
-    match call.query("partNumber").map(|v| v.trim().parse::<u32>()) {
-        Some(Ok(n)) if (1..=engine_limits::PART_NUMBER_MAX).contains(&n) => Ok(n),
-        _ => Err(S3Error::new(
-            S3ErrorCode::InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive",
-        )),
-    }
-}
-
-fn owner(w: &mut XmlWriter, tag: &str, id: &str) {
-    w.open(tag);
-    w.elem("ID", id);
-    w.elem("DisplayName", id);
-    w.close(tag);
-}
-
-/// A bounded integer query parameter (`max-parts`, `max-uploads`).
-fn max_param(call: &Call<'_>, name: &str) -> Result<usize, S3Error> {
-    match call.query(name) {
-        None => Ok(engine_limits::LIST_PAGE_KEYS_MAX),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if n >= 0 => Ok((n as usize).min(engine_limits::LIST_PAGE_KEYS_MAX)),
-            _ => Err(S3Error::new(S3ErrorCode::InvalidArgument, format!("{name} must be a non-negative integer"))),
-        },
-    }
 }
 
 pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -120,25 +89,25 @@ fn upload_checksum(call: &Call<'_>) -> Result<Option<(FlexAlgorithm, FlexType)>,
     Ok(Some((alg, kind)))
 }
 
-pub async fn upload_part(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let (id, n) = (upload_id(call)?, part_number(call)?);
+pub async fn upload_part(call: &mut Call<'_>, target: &PartTarget) -> Result<Response, S3Error> {
+    let (id, n) = (&target.upload_id, target.part_number);
     let declared = declared_length(call)?;
     let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let store = call.ctx.store.clone();
-    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, declared, expected.algorithm())?;
+    let mut writer = store.part_writer(call.bucket(), call.key(), id, n, declared, expected.algorithm())?;
     let body = stream_body(call, writer.data(), &expected).await?;
     let part = writer.finish(expected.content_md5, body.expected_flex()?).await?;
-    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", part.etag()));
+    let mut resp = Response::new(200).header("ETag", quoted(&part.etag()));
     if let Some(f) = &part.flex_checksum {
         resp.push_header(format!("x-amz-checksum-{}", f.algorithm.suffix()), checksum::encode_value(f));
     }
     Ok(resp)
 }
 
-pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let (id, n) = (upload_id(call)?, part_number(call)?);
+pub async fn upload_part_copy(call: &mut Call<'_>, target: &PartTarget) -> Result<Response, S3Error> {
+    let (id, n) = (&target.upload_id, target.part_number);
     let store = call.ctx.store.clone();
-    store.upload(call.bucket(), call.key(), &id)?;
+    store.upload(call.bucket(), call.key(), id)?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
     let reader = open_source(call, &src_bucket, &src_key).await?;
     copy_source_conditions(call, &reader.meta)?;
@@ -168,13 +137,13 @@ pub async fn upload_part_copy(call: &mut Call<'_>) -> Result<Response, S3Error> 
     if len > engine_limits::OBJECT_PUT_BYTES_MAX {
         return Err(S3Error::new(S3ErrorCode::InvalidRequest, "A part copied by range may be at most 5 GiB"));
     }
-    let mut writer = store.part_writer(call.bucket(), call.key(), &id, n, Some(len), None)?;
+    let mut writer = store.part_writer(call.bucket(), call.key(), id, n, Some(len), None)?;
     copy_into(&reader, start, len, writer.data()).await?;
     let part = writer.finish(None, None).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyPartResult");
     w.elem("LastModified", &time::iso8601_ms(part.mtime_ms));
-    w.elem("ETag", &format!("\"{}\"", part.etag()));
+    w.etag(&part.etag());
     w.close("CopyPartResult");
     Ok(xml(w))
 }
@@ -228,17 +197,16 @@ pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
 
 /// CompleteMultipartUpload. Repeated after it succeeded (a client retrying a lost answer), it
 /// answers the same result again, as S3 does, for as long as the object it made is current.
-pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let id = upload_id(call)?;
+pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error> {
     let done = |call: &Call<'_>, e: engine::Error| -> Result<engine::ObjectMeta, S3Error> {
         match e {
             engine::Error::NoSuchUpload => {
-                call.ctx.store.completed_upload(call.bucket(), call.key(), &id)?.ok_or_else(|| e.into())
+                call.ctx.store.completed_upload(call.bucket(), call.key(), id)?.ok_or_else(|| e.into())
             }
             e => Err(e.into()),
         }
     };
-    let meta = match call.ctx.store.upload(call.bucket(), call.key(), &id) {
+    let meta = match call.ctx.store.upload(call.bucket(), call.key(), id) {
         Err(e) => {
             let meta = done(call, e)?;
             call.read_complete_xml().await?;
@@ -251,7 +219,7 @@ pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
             let min = call.ctx.config.min_part_size;
             let expected = checksum::complete_expected(call.req)?;
             let opts = engine::CompleteOptions { min_part_size: min, flex_expected: expected, condition };
-            match call.ctx.store.complete_upload(call.bucket(), call.key(), &id, &parts, opts).await {
+            match call.ctx.store.complete_upload(call.bucket(), call.key(), id, &parts, opts).await {
                 Ok(meta) => meta,
                 Err(e) => done(call, e)?,
             }
@@ -266,7 +234,7 @@ pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     );
     w.elem("Bucket", call.bucket());
     w.elem("Key", call.key());
-    w.elem("ETag", &format!("\"{}\"", meta.etag()));
+    w.etag(&meta.etag());
     if let Some(f) = &meta.flex_checksum {
         w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
         w.elem("ChecksumType", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
@@ -279,31 +247,22 @@ pub async fn complete(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(resp)
 }
 
-pub async fn abort(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let id = upload_id(call)?;
-    call.ctx.store.abort_upload(call.bucket(), call.key(), &id).await?;
+pub async fn abort(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error> {
+    call.ctx.store.abort_upload(call.bucket(), call.key(), id).await?;
     Ok(Response::new(204))
 }
 
-pub async fn list_parts(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let id = upload_id(call)?;
-    let upload = call.ctx.store.upload(call.bucket(), call.key(), &id)?;
-    let marker = match call.query("part-number-marker") {
-        None | Some("") => 0,
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument, "part-number-marker must be an integer"))?,
-    };
-    let max = max_param(call, "max-parts")?;
-    let (parts, truncated) = call.ctx.store.list_parts(call.bucket(), call.key(), &id, marker, max)?;
+pub async fn list_parts(call: &mut Call<'_>, p: &params::ListParts) -> Result<Response, S3Error> {
+    let (id, marker, max) = (&p.upload_id, p.marker, p.max_parts);
+    let upload = call.ctx.store.upload(call.bucket(), call.key(), id)?;
+    let (parts, truncated) = call.ctx.store.list_parts(call.bucket(), call.key(), id, marker, max)?;
     let mut w = XmlWriter::new();
     w.open_root("ListPartsResult");
     w.elem("Bucket", call.bucket());
     w.elem("Key", call.key());
-    w.elem("UploadId", &id);
-    owner(&mut w, "Initiator", &upload.initiator);
-    owner(&mut w, "Owner", &upload.initiator);
+    w.elem("UploadId", id);
+    w.owner("Initiator", &upload.initiator);
+    w.owner("Owner", &upload.initiator);
     w.elem("StorageClass", "STANDARD");
     if let Some((alg, kind)) = upload.flex {
         w.elem("ChecksumAlgorithm", alg.name());
@@ -319,7 +278,7 @@ pub async fn list_parts(call: &mut Call<'_>) -> Result<Response, S3Error> {
         w.open("Part");
         w.elem_num("PartNumber", u64::from(*n));
         w.elem("LastModified", &time::iso8601_ms(p.mtime_ms));
-        w.elem("ETag", &format!("\"{}\"", p.etag()));
+        w.etag(&p.etag());
         w.elem_num("Size", p.size);
         if let Some(f) = &p.flex_checksum {
             w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
@@ -330,22 +289,13 @@ pub async fn list_parts(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(xml(w))
 }
 
-pub async fn list_uploads(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let url = match call.query("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request"));
-        }
-    };
-    let enc = |s: &str| if url { uri_encode(s, false) } else { s.to_owned() };
-    let prefix = call.query("prefix").unwrap_or("").to_owned();
-    let delimiter = call.query("delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
-    let key_marker = call.query("key-marker").filter(|k| !k.is_empty()).map(str::to_owned);
-    let upload_id_marker = call.query("upload-id-marker").filter(|k| !k.is_empty()).map(str::to_owned);
-    let max = max_param(call, "max-uploads")?;
+pub async fn list_uploads(call: &mut Call<'_>, p: &params::ListUploads) -> Result<Response, S3Error> {
+    let enc = |s: &str| p.encoding.name(s);
+    let (prefix, delimiter, key_marker, upload_id_marker) =
+        (&p.prefix, &p.delimiter, &p.key_marker, &p.upload_id_marker);
+    let max = p.max_uploads;
     let q = UploadQuery {
-        prefix: &prefix,
+        prefix,
         delimiter: delimiter.as_deref(),
         key_marker: key_marker.as_deref(),
         upload_id_marker: upload_id_marker.as_deref(),
@@ -364,27 +314,20 @@ pub async fn list_uploads(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if let Some(d) = &delimiter {
         w.elem("Delimiter", &enc(d));
     }
-    w.elem("Prefix", &enc(&prefix));
+    w.elem("Prefix", &enc(prefix));
     w.elem_num("MaxUploads", max as u64);
     w.elem_bool("IsTruncated", page.truncated);
     for u in &page.uploads {
         w.open("Upload");
         w.elem("Key", &enc(&u.key));
         w.elem("UploadId", &u.upload_id);
-        owner(&mut w, "Initiator", &u.meta.initiator);
-        owner(&mut w, "Owner", &u.meta.initiator);
+        w.owner("Initiator", &u.meta.initiator);
+        w.owner("Owner", &u.meta.initiator);
         w.elem("StorageClass", "STANDARD");
         w.elem("Initiated", &time::iso8601_ms(u.meta.created_ms));
         w.close("Upload");
     }
-    for p in &page.common_prefixes {
-        w.open("CommonPrefixes");
-        w.elem("Prefix", &enc(p));
-        w.close("CommonPrefixes");
-    }
-    if url {
-        w.elem("EncodingType", "url");
-    }
+    super::list::common_prefixes(&mut w, p.encoding, &page.common_prefixes);
     w.close("ListMultipartUploadsResult");
     Ok(xml(w))
 }

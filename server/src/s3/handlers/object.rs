@@ -13,9 +13,10 @@ use crate::s3::access::{self, AclTarget, canned_from};
 use crate::s3::checksum::{self, ExpectedChecksums};
 use crate::s3::conditional::{Conditions, Outcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::params::{self, OVERRIDES, Overrides, Read};
 use crate::s3::payload::BodyStream;
 use crate::s3::range::{self, RangeCheck};
-use crate::s3::xml::XmlWriter;
+use crate::s3::xml::{XmlWriter, quoted};
 use crate::time;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -180,7 +181,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let flex_expected = body.expected_flex()?;
     let opts = PutOptions { system, user, condition, content_md5: expected.content_md5, flex_expected, acl };
     let meta = writer.finish(opts).await?;
-    let mut resp = Response::new(200).header("ETag", format!("\"{}\"", meta.etag()));
+    let mut resp = Response::new(200).header("ETag", quoted(&meta.etag()));
     if let Some(f) = &meta.flex_checksum {
         checksum::echo(&mut resp, f);
     }
@@ -188,53 +189,28 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 /// Adds the headers GET and HEAD return for an object, honouring `response-*` overrides.
-fn object_headers(call: &Call<'_>, resp: &mut Response, meta: &ObjectMeta) -> Result<(), S3Error> {
-    let q = |n: &str| -> Result<Option<String>, S3Error> {
-        match call.query(n) {
-            // A header value must not carry control characters (response splitting).
-            Some(v) if v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) => {
-                Err(S3Error::new(S3ErrorCode::InvalidArgument, format!("{n} holds a control character")))
-            }
-            v => Ok(v.map(str::to_owned)),
-        }
-    };
+fn object_headers(resp: &mut Response, meta: &ObjectMeta, overrides: &Overrides) {
     let s = &meta.system;
-    resp.push_header("ETag", format!("\"{}\"", meta.etag()));
+    resp.push_header("ETag", quoted(&meta.etag()));
     resp.push_header("Last-Modified", time::http_date(meta.mtime_ms));
     resp.push_header("Accept-Ranges", "bytes");
-    let ct = q("response-content-type")?
-        .or_else(|| s.content_type.clone())
-        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
-    resp.push_header("Content-Type", ct);
-    let pairs: [(&'static str, &str, &Option<String>); 5] = [
-        ("Content-Encoding", "response-content-encoding", &s.content_encoding),
-        ("Content-Disposition", "response-content-disposition", &s.content_disposition),
-        ("Cache-Control", "response-cache-control", &s.cache_control),
-        ("Expires", "response-expires", &s.expires),
-        ("Content-Language", "response-content-language", &s.content_language),
+    let stored = [
+        &s.content_type,
+        &s.content_encoding,
+        &s.content_disposition,
+        &s.cache_control,
+        &s.expires,
+        &s.content_language,
     ];
-    for (name, over, stored) in pairs {
-        if let Some(v) = q(over)?.or_else(|| stored.clone()) {
-            resp.push_header(name, v);
+    for (((name, _), over), stored) in OVERRIDES.iter().zip(&overrides.0).zip(stored) {
+        match over.as_ref().or(stored.as_ref()) {
+            Some(v) => resp.push_header(*name, v.clone()),
+            None if *name == "Content-Type" => resp.push_header(*name, DEFAULT_CONTENT_TYPE),
+            None => {}
         }
     }
     for (k, v) in &meta.user {
         resp.push_header(format!("x-amz-meta-{k}"), v.clone());
-    }
-    Ok(())
-}
-
-/// `?partNumber=N` (1..=10000), if given.
-fn part_number_query(call: &Call<'_>) -> Result<Option<u32>, S3Error> {
-    match call.query("partNumber") {
-        None => Ok(None),
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if (1..=engine_limits::PART_NUMBER_MAX).contains(&n) => Ok(Some(n)),
-            _ => Err(S3Error::new(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )),
-        },
     }
 }
 
@@ -284,32 +260,16 @@ fn select(call: &Call<'_>, meta: &ObjectMeta, part: Option<u32>) -> Result<Selec
 /// How many times GET looks an object up again when an overwrite unlinked its files in between.
 const GET_ATTEMPTS_MAX: usize = 4;
 
-/// `?versionId=`: keel keeps one version per key, the `null` version; any other id names a
-/// version that cannot exist.
-pub(crate) fn version_query(call: &Call<'_>) -> Result<(), S3Error> {
-    match call.query("versionId") {
-        None | Some("null") => Ok(()),
-        Some(v) => Err(invalid_version(v)),
-    }
-}
-
-pub(crate) fn invalid_version(v: &str) -> S3Error {
-    S3Error::new(S3ErrorCode::InvalidArgument, "Invalid version id specified")
-        .with_detail("ArgumentName", "versionId")
-        .with_detail("ArgumentValue", v)
-}
-
 /// Looks an object up for a reader: a missing key is 404 only to who may list the bucket, and
 /// the object's ACL (or the bucket's policy) must let the caller read it.
 fn lookup_readable(call: &Call<'_>) -> Result<engine::Located, S3Error> {
     let located = call.ctx.store.lookup(call.bucket(), call.key()).map_err(|e| call.access.missing(e))?;
-    call.access.check_read(&call.auth.identity, located.meta.acl)?;
+    call.access.check_object(located.meta.acl)?;
     Ok(located)
 }
 
-pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3Error> {
-    let part = part_number_query(call)?;
-    version_query(call)?;
+pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Result<Response, S3Error> {
+    let part = params.part;
     let mut attempts = 0;
     loop {
         let located = lookup_readable(call)?;
@@ -325,14 +285,14 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
             Outcome::Proceed => {}
             Outcome::NotModified => {
                 return Ok(Response::new(304)
-                    .header("ETag", format!("\"{etag}\""))
+                    .header("ETag", quoted(&etag))
                     .header("Last-Modified", time::http_date(meta.mtime_ms)));
             }
             Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
         }
         let sel = select(call, meta, part)?;
         let mut resp = Response::new(sel.status);
-        object_headers(call, &mut resp, meta)?;
+        object_headers(&mut resp, meta, &params.overrides);
         if sel.status == 206 {
             assert!(sel.len > 0, "a partial answer names at least one byte");
             resp.push_header("Content-Range", format!("bytes {}-{}/{}", sel.start, sel.start + sel.len - 1, meta.size));
@@ -390,7 +350,6 @@ pub async fn get_object(call: &mut Call<'_>, head: bool) -> Result<Response, S3E
 /// GetObjectAttributes: the attributes `x-amz-object-attributes` names (ETag, Checksum,
 /// ObjectParts, StorageClass, ObjectSize), without the body.
 pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    version_query(call)?;
     let meta = lookup_readable(call)?.meta;
     let wanted: Vec<String> = call
         .req
@@ -465,14 +424,12 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    version_query(call)?;
     call.ctx.store.delete_object(call.bucket(), call.key()).await?;
     Ok(Response::new(204))
 }
 
 /// GetObjectAcl: the owner's FULL_CONTROL plus what the object's canned ACL grants.
 pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    version_query(call)?;
     let bucket = call.ctx.store.bucket(call.bucket())?;
     let meta = call.ctx.store.head_object(call.bucket(), call.key())?;
     let w = super::bucket::acl_document(&bucket.owner, meta.acl);
@@ -482,7 +439,6 @@ pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// PutObjectAcl with a canned ACL (`x-amz-acl`): rewrites the object's record with the new ACL,
 /// on the condition that the record is still the one read (a concurrent write wins).
 pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    version_query(call)?;
     let acl = super::bucket::canned_acl_only(call, AclTarget::Object).await?;
     call.ctx.store.set_object_acl(call.bucket(), call.key(), acl).await?;
     Ok(Response::new(200))
@@ -505,7 +461,7 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
         let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
         match o.child_text("VersionId").map(str::trim) {
             None | Some("null") => keys.push(key),
-            Some(v) => refused.push((key, invalid_version(v))),
+            Some(v) => refused.push((key, params::invalid_version(v))),
         }
     }
     let results = call.ctx.store.delete_objects(call.bucket(), &keys).await;
@@ -551,7 +507,7 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     let v = match v.split_once("?versionId=") {
         None => v,
         Some((p, "null")) => p,
-        Some((_, version)) => return Err(invalid_version(version)),
+        Some((_, version)) => return Err(params::invalid_version(version)),
     };
     let decoded = percent_decode(v).ok_or_else(bad)?;
     let path = decoded.strip_prefix('/').unwrap_or(&decoded);
@@ -572,7 +528,7 @@ pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Res
         return Err(S3Error::code(S3ErrorCode::AccessDenied));
     }
     let reader = call.ctx.store.open_object(bucket, key).await.map_err(|e| access.missing(e))?;
-    access.check_read(&call.auth.identity, reader.meta.acl)?;
+    access.check_object(reader.meta.acl)?;
     Ok(reader)
 }
 
@@ -609,7 +565,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut w = XmlWriter::new();
     w.open_root("CopyObjectResult");
     w.elem("LastModified", &time::iso8601_ms(meta.mtime_ms));
-    w.elem("ETag", &format!("\"{}\"", meta.etag()));
+    w.etag(&meta.etag());
     w.close("CopyObjectResult");
     Ok(Response::with_body(200, "application/xml", w.finish()))
 }
