@@ -37,6 +37,12 @@ pub fn object_index_key(bucket: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Splits an object (or upload) index key into its bucket and the rest after the `\0`.
+pub fn split_object_index_key(k: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nul = k.iter().position(|&b| b == 0)?;
+    Some((&k[..nul], &k[nul + 1..]))
+}
+
 /// The first index key of `bucket`'s objects at or after `key`.
 pub fn bucket_range_start(bucket: &str, key: &[u8]) -> Vec<u8> {
     object_index_key(bucket, key)
@@ -145,6 +151,8 @@ mod tests {
         assert!(valid_upload_id(id));
         assert!(!valid_upload_id("../../x"));
         assert_eq!(upload_id_created_ms(id), Some(0x0123456789ab));
+        assert_eq!(split_object_index_key(&object_index_key("b", b"k\0x")), Some((&b"b"[..], &b"k\0x"[..])));
+        assert_eq!(split_object_index_key(b"nonul"), None);
         let k = upload_index_key("bkt", b"a\0b", id);
         let (key, uid) = split_upload_suffix(&k[4..]).unwrap();
         assert_eq!((key, uid), (&b"a\0b"[..], id));

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crate::checksum::{BodyHasher, ChecksumKind};
 use crate::error::{Error, Result};
 use crate::index::Table;
+use crate::keys;
 use crate::meta::{DataLoc, ObjectId, ObjectMeta, PartMeta};
 use crate::mountpath::Mountpath;
 use crate::store::Store;
@@ -115,8 +116,8 @@ impl Store {
                     here.2 += 1;
                     return Ok(());
                 }
-                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
-                let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
+                let (bucket, _) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
+                let bucket = String::from_utf8_lossy(bucket).into_owned();
                 let (size, _, _) = ObjectMeta::decode_summary(v)?;
                 let e = u.buckets.entry(bucket).or_default();
                 e.0 += 1;
@@ -143,9 +144,9 @@ impl Store {
         for mp in self.mountpaths() {
             let mut misplaced = Vec::new();
             mp.index.for_each_in_snapshot(&[Table::Objects], |_, k, v| {
-                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
-                let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
-                let key = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+                let (bucket, key) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
+                let (bucket, key) =
+                    (String::from_utf8_lossy(bucket).into_owned(), String::from_utf8_lossy(key).into_owned());
                 if !std::sync::Arc::ptr_eq(self.owner(&bucket, &key), mp) {
                     misplaced.push((k.to_vec(), bucket, key, v.to_vec()));
                 }
@@ -204,9 +205,9 @@ impl Store {
         let mut report = ScrubReport::default();
         for mp in self.mountpaths() {
             mp.index.for_each_in_snapshot(&[Table::Objects], |_, k, v| {
-                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
-                let bucket = String::from_utf8_lossy(&k[..nul]).into_owned();
-                let key = String::from_utf8_lossy(&k[nul + 1..]).into_owned();
+                let (bucket, key) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
+                let (bucket, key) =
+                    (String::from_utf8_lossy(bucket).into_owned(), String::from_utf8_lossy(key).into_owned());
                 report.objects += 1;
                 let meta = match ObjectMeta::decode(v) {
                     Ok(m) => m,

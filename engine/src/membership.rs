@@ -41,6 +41,10 @@ pub struct Member {
     pub state: MemberState,
 }
 
+/// The first line of a node record, naming its format. A change of what the record holds is a
+/// new format (and a new fixture in `engine/tests/record_format.rs`).
+pub const NODE_RECORD_FORMAT: &str = "keel-node 1";
+
 /// The node record every mountpath holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRecord {
@@ -55,7 +59,7 @@ fn bad(why: &str) -> Error {
 
 impl NodeRecord {
     pub fn encode(&self) -> String {
-        let mut s = format!("keel-node 1\nnode {:016x}\nepoch {}\n", self.node, self.epoch);
+        let mut s = format!("{NODE_RECORD_FORMAT}\nnode {:016x}\nepoch {}\n", self.node, self.epoch);
         for m in &self.members {
             match m.state {
                 MemberState::Active => s.push_str(&format!("member {:016x} active {}\n", m.id, m.path.display())),
@@ -70,7 +74,7 @@ impl NodeRecord {
     pub fn decode(text: &str) -> Result<NodeRecord> {
         // Lines end at '\n' only: a path may hold any other byte, '\r' included.
         let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
-        if lines.next() != Some("keel-node 1") {
+        if lines.next() != Some(NODE_RECORD_FORMAT) {
             return Err(bad("unknown format"));
         }
         let hex = |v: &str| u64::from_str_radix(v, 16).map_err(|_| bad("id is not hex"));

@@ -373,8 +373,8 @@ impl Store {
                 continue;
             }
             for (k, _) in records(mp)? {
-                let Some(nul) = k.iter().position(|&b| b == 0) else { continue };
-                let Some((_, upload_id)) = keys::split_upload_suffix(&k[nul + 1..]) else { continue };
+                let Some((_, suffix)) = keys::split_object_index_key(&k) else { continue };
+                let Some((_, upload_id)) = keys::split_upload_suffix(suffix) else { continue };
                 if !pick(upload_id) {
                     continue;
                 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::index::{IndexOp, Table};
+use crate::keys;
 use crate::meta::{BucketMeta, ObjectMeta, PartMeta};
 use crate::mountpath::Mountpath;
 use crate::store::Store;
@@ -70,8 +71,7 @@ impl Store {
             let mut ops = Vec::new();
             let mut files = Vec::new();
             for (k, v) in &page {
-                let nul = k.iter().position(|&b| b == 0).ok_or(Error::BadMeta("object key"))?;
-                let bucket = &k[..nul];
+                let (bucket, _) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
                 let bucket_gone = gone(bucket);
                 let superseded = !bucket_gone && newer_elsewhere(&in_step, k, last_epoch)?;
                 if bucket_gone || superseded {
@@ -103,12 +103,11 @@ impl Store {
         }
         // Uploads of dead buckets go with their parts.
         for (k, _) in mp.index.all(Table::Uploads)? {
-            let Some(nul) = k.iter().position(|&b| b == 0) else { continue };
-            let bucket = &k[..nul];
+            let Some((bucket, suffix)) = keys::split_object_index_key(&k) else { continue };
             if !gone(bucket) {
                 continue;
             }
-            let Some((_, upload_id)) = crate::keys::split_upload_suffix(&k[nul + 1..]) else { continue };
+            let Some((_, upload_id)) = keys::split_upload_suffix(suffix) else { continue };
             let previous = mp.index.commit_blocking(vec![
                 IndexOp::remove(Table::Uploads, k.to_vec()),
                 IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()),

@@ -13,7 +13,6 @@ use engine::{BucketMeta, BucketPolicy, ChecksumKind, Versioning};
 
 use crate::http::{Conn, Request, Response};
 use crate::s3::Ctx;
-use crate::s3::dispatch::error_response;
 use crate::s3::error::{S3Error, S3ErrorCode};
 
 /// A bucket's properties as JSON.
@@ -110,7 +109,7 @@ pub async fn serve(
     loopback: bool,
     request_id: &str,
 ) -> Response {
-    let fail = |e: S3Error| error_response(&e, &req.path, request_id);
+    let fail = |e: S3Error| e.response(&req.path, request_id);
     let caller = match caller(ctx, req, loopback) {
         Ok(c) => c,
         Err(e) => return fail(e),

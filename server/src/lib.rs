@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod endpoints;
 pub mod fuzzing;
 pub mod http;
 pub mod limits;

@@ -116,11 +116,23 @@ impl Metrics {
     /// The Prometheus text exposition of everything.
     pub fn render(&self, store: &Store) -> String {
         let mut s = String::with_capacity(16 * 1024);
-        let sum = |f: &dyn Fn(&ShardMetrics) -> u64| self.shards.iter().map(f).sum::<u64>();
+        self.render_requests(&mut s);
+        self.render_connections(&mut s);
+        render_mountpaths(&mut s, store);
+        s
+    }
+
+    fn sum(&self, f: impl Fn(&ShardMetrics) -> u64) -> u64 {
+        self.shards.iter().map(f).sum()
+    }
+
+    /// Requests by operation and status, errors by operation, and their latency.
+    fn render_requests(&self, s: &mut String) {
+        let count = |o: usize, si: usize| self.sum(|m| m.requests[o * STATUS_SLOTS + si].load(Ordering::Relaxed));
         s.push_str("# HELP keel_requests_total Requests answered, by S3 operation and HTTP status.\n# TYPE keel_requests_total counter\n");
         for (o, op) in OPS.iter().enumerate() {
             for si in 0..STATUS_SLOTS {
-                let n = sum(&|m| m.requests[o * STATUS_SLOTS + si].load(Ordering::Relaxed));
+                let n = count(o, si);
                 if n > 0 {
                     let status = STATUSES.get(si).map_or("other".to_owned(), |c| c.to_string());
                     let _ = writeln!(s, "keel_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}");
@@ -129,10 +141,8 @@ impl Metrics {
         }
         s.push_str("# HELP keel_request_errors_total Requests answered with a 4xx or 5xx status, by operation.\n# TYPE keel_request_errors_total counter\n");
         for (o, op) in OPS.iter().enumerate() {
-            let n: u64 = (0..STATUS_SLOTS)
-                .filter(|&si| STATUSES.get(si).is_none_or(|c| *c >= 400))
-                .map(|si| sum(&|m| m.requests[o * STATUS_SLOTS + si].load(Ordering::Relaxed)))
-                .sum();
+            let n: u64 =
+                (0..STATUS_SLOTS).filter(|&si| STATUSES.get(si).is_none_or(|c| *c >= 400)).map(|si| count(o, si)).sum();
             if n > 0 {
                 let _ = writeln!(s, "keel_request_errors_total{{op=\"{op}\"}} {n}");
             }
@@ -141,30 +151,28 @@ impl Metrics {
         let width = LATENCY_BOUNDS.len() + 1;
         for (o, op) in OPS.iter().enumerate() {
             let counts: Vec<u64> =
-                (0..width).map(|b| sum(&|m| m.latency[o * width + b].load(Ordering::Relaxed))).collect();
+                (0..width).map(|b| self.sum(|m| m.latency[o * width + b].load(Ordering::Relaxed))).collect();
             let total: u64 = counts.iter().sum();
             if total == 0 {
                 continue;
             }
-            let mut acc = 0;
-            for (b, bound) in LATENCY_BOUNDS.iter().enumerate() {
-                acc += counts[b];
-                let _ = writeln!(s, "keel_request_duration_seconds_bucket{{op=\"{op}\",le=\"{bound}\"}} {acc}");
-            }
-            let _ = writeln!(s, "keel_request_duration_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {total}");
-            let us = sum(&|m| m.latency_sum_us[o].load(Ordering::Relaxed));
-            let _ = writeln!(s, "keel_request_duration_seconds_sum{{op=\"{op}\"}} {}", us as f64 / 1e6);
-            let _ = writeln!(s, "keel_request_duration_seconds_count{{op=\"{op}\"}} {total}");
+            let us = self.sum(|m| m.latency_sum_us[o].load(Ordering::Relaxed));
+            let buckets = LATENCY_BOUNDS.iter().zip(counts.iter().copied());
+            histogram(s, "keel_request_duration_seconds", &format!("op=\"{op}\""), buckets, total, us as f64 / 1e6);
         }
+    }
+
+    /// Bytes in and out, open connections and requests in flight.
+    fn render_connections(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "# HELP keel_received_bytes_total Request body bytes.\n# TYPE keel_received_bytes_total counter\nkeel_received_bytes_total {}",
-            sum(&|m| m.bytes_in.load(Ordering::Relaxed))
+            self.sum(|m| m.bytes_in.load(Ordering::Relaxed))
         );
         let _ = writeln!(
             s,
             "# HELP keel_sent_bytes_total Response body bytes.\n# TYPE keel_sent_bytes_total counter\nkeel_sent_bytes_total {}",
-            sum(&|m| m.bytes_out.load(Ordering::Relaxed))
+            self.sum(|m| m.bytes_out.load(Ordering::Relaxed))
         );
         s.push_str("# HELP keel_connections Open client connections, by shard.\n# TYPE keel_connections gauge\n");
         for (i, m) in self.shards.iter().enumerate() {
@@ -176,75 +184,57 @@ impl Metrics {
         for (i, m) in self.shards.iter().enumerate() {
             let _ = writeln!(s, "keel_requests_in_flight{{shard=\"{i}\"}} {}", m.in_flight.load(Ordering::Relaxed));
         }
-        s.push_str(
-            "# HELP keel_mountpath_free_bytes Bytes free for new data.\n# TYPE keel_mountpath_free_bytes gauge\n",
-        );
-        let mut used = String::from(
-            "# HELP keel_mountpath_used_bytes Bytes in use on the mountpath's filesystem.\n# TYPE keel_mountpath_used_bytes gauge\n",
-        );
-        let mut errs = String::from(
-            "# HELP keel_mountpath_io_errors_total I/O errors on the mountpath.\n# TYPE keel_mountpath_io_errors_total counter\n",
-        );
-        let mut poisoned = String::from(
-            "# HELP keel_mountpath_poisoned 1 when the mountpath failed and serves 503.\n# TYPE keel_mountpath_poisoned gauge\n",
-        );
-        let mut commits = String::from(
-            "# HELP keel_index_commits_total Durable index commits (one per batch).\n# TYPE keel_index_commits_total counter\n",
-        );
-        let mut ops = String::from(
-            "# HELP keel_index_committed_requests_total Requests committed to the index.\n# TYPE keel_index_committed_requests_total counter\n",
-        );
-        let mut batch = String::from(
-            "# HELP keel_index_commit_batch_requests Requests per index commit.\n# TYPE keel_index_commit_batch_requests histogram\n",
-        );
-        let mut lat = String::from(
-            "# HELP keel_index_commit_seconds Time of one index commit, fsyncs included.\n# TYPE keel_index_commit_seconds histogram\n",
-        );
-        for mp in store.mountpaths() {
-            let name = esc(mp.name());
-            if let Some((free, total)) = mp.space() {
-                let _ = writeln!(s, "keel_mountpath_free_bytes{{mountpath=\"{name}\"}} {free}");
-                let _ =
-                    writeln!(used, "keel_mountpath_used_bytes{{mountpath=\"{name}\"}} {}", total.saturating_sub(free));
-            }
-            let _ = writeln!(errs, "keel_mountpath_io_errors_total{{mountpath=\"{name}\"}} {}", mp.io_errors());
-            let _ =
-                writeln!(poisoned, "keel_mountpath_poisoned{{mountpath=\"{name}\"}} {}", u8::from(mp.is_poisoned()));
-            let st = mp.index.stats();
-            let _ = writeln!(commits, "keel_index_commits_total{{mountpath=\"{name}\"}} {}", st.commits);
-            let _ = writeln!(ops, "keel_index_committed_requests_total{{mountpath=\"{name}\"}} {}", st.requests);
-            let mut acc = 0;
-            for (bound, n) in &st.batch_buckets {
-                acc += n;
-                let _ = writeln!(
-                    batch,
-                    "keel_index_commit_batch_requests_bucket{{mountpath=\"{name}\",le=\"{bound}\"}} {acc}"
-                );
-            }
-            let _ = writeln!(
-                batch,
-                "keel_index_commit_batch_requests_bucket{{mountpath=\"{name}\",le=\"+Inf\"}} {}",
-                st.commits
-            );
-            let _ = writeln!(batch, "keel_index_commit_batch_requests_sum{{mountpath=\"{name}\"}} {}", st.requests);
-            let _ = writeln!(batch, "keel_index_commit_batch_requests_count{{mountpath=\"{name}\"}} {}", st.commits);
-            let mut acc = 0;
-            for (bound, n) in &st.latency_buckets {
-                acc += n;
-                let _ = writeln!(lat, "keel_index_commit_seconds_bucket{{mountpath=\"{name}\",le=\"{bound}\"}} {acc}");
-            }
-            let _ =
-                writeln!(lat, "keel_index_commit_seconds_bucket{{mountpath=\"{name}\",le=\"+Inf\"}} {}", st.commits);
-            let _ = writeln!(
-                lat,
-                "keel_index_commit_seconds_sum{{mountpath=\"{name}\"}} {}",
-                st.latency_sum_us as f64 / 1e6
-            );
-            let _ = writeln!(lat, "keel_index_commit_seconds_count{{mountpath=\"{name}\"}} {}", st.commits);
+    }
+}
+
+/// One histogram's series: cumulative buckets from per-bucket counts, `+Inf`, sum and count.
+fn histogram<B: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl IntoIterator<Item = (B, u64)>,
+    count: u64,
+    sum: impl std::fmt::Display,
+) {
+    let mut acc = 0;
+    for (bound, n) in buckets {
+        acc += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {acc}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+}
+
+/// Each mountpath's space, errors and state, and its index's commits.
+fn render_mountpaths(s: &mut String, store: &Store) {
+    let help = |name: &str, kind: &str, text: &str| format!("# HELP {name} {text}\n# TYPE {name} {kind}\n");
+    s.push_str(&help("keel_mountpath_free_bytes", "gauge", "Bytes free for new data."));
+    let mut used = help("keel_mountpath_used_bytes", "gauge", "Bytes in use on the mountpath's filesystem.");
+    let mut errs = help("keel_mountpath_io_errors_total", "counter", "I/O errors on the mountpath.");
+    let mut poisoned = help("keel_mountpath_poisoned", "gauge", "1 when the mountpath failed and serves 503.");
+    let mut commits = help("keel_index_commits_total", "counter", "Durable index commits (one per batch).");
+    let mut ops = help("keel_index_committed_requests_total", "counter", "Requests committed to the index.");
+    let mut batch = help("keel_index_commit_batch_requests", "histogram", "Requests per index commit.");
+    let mut lat = help("keel_index_commit_seconds", "histogram", "Time of one index commit, fsyncs included.");
+    for mp in store.mountpaths() {
+        let name = esc(mp.name());
+        if let Some((free, total)) = mp.space() {
+            let _ = writeln!(s, "keel_mountpath_free_bytes{{mountpath=\"{name}\"}} {free}");
+            let _ = writeln!(used, "keel_mountpath_used_bytes{{mountpath=\"{name}\"}} {}", total.saturating_sub(free));
         }
-        for part in [used, errs, poisoned, commits, ops, batch, lat] {
-            s.push_str(&part);
-        }
-        s
+        let _ = writeln!(errs, "keel_mountpath_io_errors_total{{mountpath=\"{name}\"}} {}", mp.io_errors());
+        let _ = writeln!(poisoned, "keel_mountpath_poisoned{{mountpath=\"{name}\"}} {}", u8::from(mp.is_poisoned()));
+        let st = mp.index.stats();
+        let _ = writeln!(commits, "keel_index_commits_total{{mountpath=\"{name}\"}} {}", st.commits);
+        let _ = writeln!(ops, "keel_index_committed_requests_total{{mountpath=\"{name}\"}} {}", st.requests);
+        let labels = format!("mountpath=\"{name}\"");
+        let b = st.batch_buckets.iter().map(|(bound, n)| (bound, *n));
+        histogram(&mut batch, "keel_index_commit_batch_requests", &labels, b, st.commits, st.requests);
+        let l = st.latency_buckets.iter().map(|(bound, n)| (bound, *n));
+        histogram(&mut lat, "keel_index_commit_seconds", &labels, l, st.commits, st.latency_sum_us as f64 / 1e6);
+    }
+    for part in [used, errs, poisoned, commits, ops, batch, lat] {
+        s.push_str(&part);
     }
 }

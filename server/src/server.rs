@@ -91,7 +91,37 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         faults: faults_from_env()?,
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
+    start_housekeeping(&store)?;
+    let (s3, banner_user, source) = s3_config(&cfg, &store)?;
 
+    let listeners =
+        shard::bind_shards(cfg.listen, cfg.threads).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    let stopper = Arc::new(Stopper::new());
+    let (handles, io_uring) = start_shards(&cfg, listeners, &store, s3, &stopper)?;
+
+    // Repair bucket records on mountpaths added since the buckets were made.
+    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
+    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
+
+    print_banner(&cfg, addr, io_uring, banner_user.as_ref(), &source, &store);
+    if cfg.upload_ttl_secs > 0 {
+        let ttl = cfg.upload_ttl_secs;
+        let expiring = store.clone();
+        rt.block_on(async move { compio::runtime::spawn(expire_uploads(expiring, ttl)).detach() });
+    }
+    rt.block_on(stop_on_signal(&stopper, handles));
+    for mp in store.mountpaths() {
+        if let Err(e) = mp.index.persist() {
+            tracing::error!(mountpath = mp.name(), error = %e, "could not persist the index at shutdown");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The background threads every node runs: the orphan collector, once, and the mountpath prober.
+fn start_housekeeping(store: &Arc<engine::Store>) -> Result<(), String> {
     // Data files a crash left without a record (or a record without its unlink) go, in the
     // background: only files older than this start, so nothing written from now on.
     let started = std::time::SystemTime::now();
@@ -100,15 +130,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         .name("keel-orphans".into())
         .spawn(move || match collector.collect_orphans(started) {
             Ok(reports) => {
-                for (mp, r) in reports {
-                    if r.removed > 0 {
-                        tracing::warn!(
-                            mountpath = mp,
-                            removed = r.removed,
-                            bytes = r.bytes_removed,
-                            "removed orphaned data files"
-                        );
-                    }
+                for (mp, r) in reports.into_iter().filter(|(_, r)| r.removed > 0) {
+                    tracing::warn!(
+                        mountpath = mp,
+                        removed = r.removed,
+                        bytes = r.bytes_removed,
+                        "removed orphaned data files"
+                    );
                 }
             }
             Err(e) => tracing::warn!(error = %e, "orphan collection failed"),
@@ -129,7 +157,15 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start the mountpath prober: {e}"))?;
+    Ok(())
+}
 
+/// The S3 front end's settings: the users (configured, stored or generated on first start),
+/// the admins, and the first user for the banner.
+fn s3_config(
+    cfg: &ServeConfig,
+    store: &engine::Store,
+) -> Result<(Arc<S3Config>, Option<(String, String)>, CredentialSource), String> {
     let mut users = cfg.users.clone();
     let mut admins = cfg.admins.clone();
     let source = if cfg.anonymous {
@@ -159,12 +195,18 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         max_connections: cfg.max_connections,
         body_grace: body_grace_from_env(),
     });
+    Ok((s3, banner_user, source))
+}
 
-    let listeners =
-        shard::bind_shards(cfg.listen, cfg.threads).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
-
-    let stopper = Arc::new(Stopper::new());
+/// Starts one shard thread per listener and waits until each has started; returns their
+/// handles and whether all of them run on io_uring.
+fn start_shards(
+    cfg: &ServeConfig,
+    listeners: Vec<std::net::TcpListener>,
+    store: &Arc<engine::Store>,
+    s3: Arc<S3Config>,
+    stopper: &Arc<Stopper>,
+) -> Result<(Vec<std::thread::JoinHandle<()>>, bool), String> {
     // Shard i is pinned to the i-th CPU this process may run on (taskset, cgroup cpuset), not to
     // CPU i: `taskset -c 4-7 keel serve --threads 4` keeps the shards on 4-7.
     let cores = crate::shard::allowed_cpus();
@@ -203,51 +245,36 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
             "io_uring is not available here: shards run on the poll driver (slower file I/O through a thread pool)"
         );
     }
+    Ok((handles, io_uring))
+}
 
-    // Repair bucket records on mountpaths added since the buckets were made.
-    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
-    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
-
-    print_banner(&cfg, addr, io_uring, banner_user.as_ref(), &source, &store);
-
-    // Wait for SIGTERM or SIGINT; a second one exits at once.
-    rt.block_on(async {
-        if cfg.upload_ttl_secs > 0 {
-            compio::runtime::spawn(expire_uploads(store.clone(), cfg.upload_ttl_secs)).detach();
+/// Waits for SIGTERM or SIGINT, then stops the shards and waits for them; a second signal exits
+/// at once.
+async fn stop_on_signal(stopper: &Stopper, handles: Vec<std::thread::JoinHandle<()>>) {
+    wait_signal().await;
+    tracing::info!("stopping: no new connections; finishing requests in flight");
+    stopper.stop();
+    let joined = std::pin::pin!(compio::runtime::spawn_blocking(move || {
+        for h in handles {
+            let _ = h.join();
         }
-        wait_signal().await;
-        tracing::info!("stopping: no new connections; finishing requests in flight");
-        stopper.stop();
-        let joined = std::pin::pin!(compio::runtime::spawn_blocking(move || {
-            for h in handles {
-                let _ = h.join();
-            }
-        }));
-        let second = std::pin::pin!(wait_signal());
-        // Shards give up on busy connections after SHUTDOWN_DRAIN_TIMEOUT; should one still hang
-        // (an I/O operation that never completes), exit anyway: every acknowledged write is
-        // already durable in the index.
-        let bound = std::pin::pin!(compio::time::sleep(
-            crate::limits::SHUTDOWN_DRAIN_TIMEOUT + std::time::Duration::from_secs(10)
-        ));
-        match select(joined, select(second, bound)).await {
-            Either::Left(_) => {}
-            Either::Right((Either::Left(_), _)) => {
-                tracing::warn!("second signal: exiting now");
-                std::process::exit(130);
-            }
-            Either::Right((Either::Right(_), _)) => {
-                tracing::error!("shards did not stop in time: persisting the index and exiting");
-            }
+    }));
+    let second = std::pin::pin!(wait_signal());
+    // Shards give up on busy connections after SHUTDOWN_DRAIN_TIMEOUT; should one still hang
+    // (an I/O operation that never completes), exit anyway: every acknowledged write is
+    // already durable in the index.
+    let bound =
+        std::pin::pin!(compio::time::sleep(crate::limits::SHUTDOWN_DRAIN_TIMEOUT + std::time::Duration::from_secs(10)));
+    match select(joined, select(second, bound)).await {
+        Either::Left(_) => {}
+        Either::Right((Either::Left(_), _)) => {
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
         }
-    });
-    for mp in store.mountpaths() {
-        if let Err(e) = mp.index.persist() {
-            tracing::error!(mountpath = mp.name(), error = %e, "could not persist the index at shutdown");
+        Either::Right((Either::Right(_), _)) => {
+            tracing::error!("shards did not stop in time: persisting the index and exiting");
         }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Aborts uploads older than `ttl_secs`, checking a few times per TTL (at least hourly).

@@ -13,12 +13,12 @@ use compio::net::{TcpListener, TcpStream};
 use event_listener::Event;
 use futures_util::future::{Either, select};
 
+use crate::endpoints;
 use crate::http::conn::{NextHead, ReadError};
 use crate::http::request::HeadError;
 use crate::http::send::{SendError, SendPolicy, send};
 use crate::http::{Conn, Response};
 use crate::limits;
-use crate::s3::dispatch;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::{Ctx, S3Config};
 
@@ -107,7 +107,6 @@ pub struct Started {
     pub io_uring: bool,
 }
 
-/// Runs one shard to completion on the current thread.
 /// What every shard shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -117,6 +116,7 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// Runs one shard to completion on the current thread.
 pub fn run_shard(
     shard: usize,
     core: Option<usize>,
@@ -152,60 +152,8 @@ pub fn run_shard(
         let splice = io_uring && config.splice_min > 0;
         let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice, metrics));
         let active = Rc::new(Cell::new(0usize));
-        // Once the shard has served nothing for a whole period, the buffers a burst of large
-        // bodies left in its pool go back to the system, and so do the free pages many
-        // connections' small buffers left in the allocator (D27).
-        let idle_ctx = ctx.clone();
-        compio::runtime::spawn(async move {
-            let mut seen = idle_ctx.requests_served();
-            loop {
-                compio::time::sleep(limits::BUFFER_POOL_TRIM_INTERVAL).await;
-                let now = idle_ctx.requests_served();
-                if now == seen {
-                    iobuf::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
-                    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-                    // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
-                    unsafe {
-                        libc::malloc_trim(0);
-                    }
-                }
-                seen = now;
-            }
-        })
-        .detach();
-        loop {
-            let accepted = {
-                let accept = std::pin::pin!(listener.accept());
-                let stop = std::pin::pin!(stopper.wait());
-                match select(accept, stop).await {
-                    Either::Left((r, _)) => r,
-                    Either::Right(_) => break,
-                }
-            };
-            let (stream, peer) = match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(shard, error = %e, "accept failed");
-                    compio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            if active.get() >= ctx.config.max_connections {
-                compio::runtime::spawn(refuse(stream)).detach();
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            active.set(active.get() + 1);
-            let (ctx, active, stopper) = (ctx.clone(), active.clone(), stopper.clone());
-            compio::runtime::spawn(async move {
-                let m = ctx.shard_metrics();
-                m.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                connection(&ctx, stream, &stopper, peer.ip().is_loopback()).await;
-                ctx.shard_metrics().connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                active.set(active.get() - 1);
-            })
-            .detach();
-        }
+        trim_when_idle(ctx.clone());
+        accept_until_stopped(&listener, &ctx, &stopper, &active).await;
         drop(listener);
         // Let in-flight requests finish, within a bound.
         let deadline = Instant::now() + limits::SHUTDOWN_DRAIN_TIMEOUT;
@@ -218,11 +166,72 @@ pub fn run_shard(
     });
 }
 
+/// Once the shard has served nothing for a whole period, the buffers a burst of large bodies
+/// left in its pool go back to the system, and so do the free pages many connections' small
+/// buffers left in the allocator (D27).
+fn trim_when_idle(ctx: Rc<Ctx>) {
+    compio::runtime::spawn(async move {
+        let mut seen = ctx.requests_served();
+        loop {
+            compio::time::sleep(limits::BUFFER_POOL_TRIM_INTERVAL).await;
+            let now = ctx.requests_served();
+            if now == seen {
+                iobuf::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
+                #[cfg(all(target_os = "linux", target_env = "gnu"))]
+                // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+            seen = now;
+        }
+    })
+    .detach();
+}
+
+/// Accepts connections, each served by its own task, until the stopper fires; connections past
+/// the shard's limit get a 503.
+async fn accept_until_stopped(listener: &TcpListener, ctx: &Rc<Ctx>, stopper: &Arc<Stopper>, active: &Rc<Cell<usize>>) {
+    loop {
+        let accepted = {
+            let accept = std::pin::pin!(listener.accept());
+            let stop = std::pin::pin!(stopper.wait());
+            match select(accept, stop).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return,
+            }
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(shard = ctx.shard(), error = %e, "accept failed");
+                compio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if active.get() >= ctx.config.max_connections {
+            compio::runtime::spawn(refuse(stream)).detach();
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        active.set(active.get() + 1);
+        let (ctx, active, stopper) = (ctx.clone(), active.clone(), stopper.clone());
+        compio::runtime::spawn(async move {
+            let m = ctx.shard_metrics();
+            m.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            connection(&ctx, stream, &stopper, peer.ip().is_loopback()).await;
+            ctx.shard_metrics().connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            active.set(active.get() - 1);
+        })
+        .detach();
+    }
+}
+
 /// Answers 503 to a connection beyond the shard's limit.
 async fn refuse(stream: TcpStream) {
     let mut conn = Conn::new(stream);
     let err = S3Error::new(S3ErrorCode::ServiceUnavailable, "Too many connections; retry later.");
-    let _ = send(&mut conn, dispatch::error_response(&err, "/", "0"), false, SendPolicy::default()).await;
+    let _ = send(&mut conn, err.response("/", "0"), false, SendPolicy::default()).await;
     conn.shutdown().await;
 }
 
@@ -244,7 +253,7 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: b
             Ok(NextHead::Closed) => break,
             Err(ReadError::Head(e)) => {
                 let (status, err) = head_error(e);
-                let mut resp = dispatch::error_response(&err, "/", "0");
+                let mut resp = err.response("/", "0");
                 resp.status = status;
                 let _ = send(&mut conn, resp, false, SendPolicy::default()).await;
                 break;
@@ -257,7 +266,7 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: b
         let started = Instant::now();
         let metrics = ctx.shard_metrics();
         metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (resp, op) = dispatch::serve(ctx, &mut conn, &req, loopback).await;
+        let (resp, op) = endpoints::serve(ctx, &mut conn, &req, loopback).await;
         let mut keep = req.keep_alive && !stopper.is_stopping() && !conn.is_broken();
         if keep && !conn.body_done() {
             // The handler answered without reading the whole body. If the client still waits for
@@ -355,7 +364,7 @@ async fn write_response(conn: &mut Conn, resp: Response, keep: bool, ctx: &Ctx) 
                 // Nothing sent yet: an honest 500, then close. (With the head out, the only honest
                 // signal left is the connection cut before the announced length.)
                 let err = S3Error::code(S3ErrorCode::InternalError);
-                let _ = send(conn, dispatch::error_response(&err, "/", "0"), false, SendPolicy::default()).await;
+                let _ = send(conn, err.response("/", "0"), false, SendPolicy::default()).await;
             }
             Err(SendError::Closed)
         }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use compio::fs::File;
 
+use crate::http::Method;
 use crate::time;
 
 pub enum Body {
@@ -80,6 +81,18 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 impl Response {
+    /// The answer to a HEAD request: the headers of the GET answer and no body (Content-Length
+    /// stays what the body's length would be, for successes).
+    pub fn for_head(mut self, method: Method) -> Response {
+        if method == Method::Head
+            && let Body::Bytes(b) = &self.body
+        {
+            let n = b.len() as u64;
+            self.body = if self.status >= 300 { Body::Empty } else { Body::HeadOnly(n) };
+        }
+        self
+    }
+
     pub fn new(status: u16) -> Response {
         Response { status, headers: Vec::new(), body: Body::Empty }
     }

@@ -52,6 +52,11 @@ impl Ctx {
         Ctx { store, config, shard, requests: Cell::new(0), splice, metrics }
     }
 
+    /// This shard's number.
+    pub fn shard(&self) -> u16 {
+        self.shard
+    }
+
     /// This shard's counters.
     pub fn shard_metrics(&self) -> &crate::metrics::ShardMetrics {
         &self.metrics.shards[self.shard as usize]

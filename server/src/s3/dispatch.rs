@@ -1,6 +1,6 @@
 //! One request through the S3 front end: route, authenticate, run the handler, shape errors.
 
-use crate::http::{Body, Conn, Request, Response};
+use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -10,40 +10,17 @@ use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
 use crate::time;
 
-/// Handles one request whose head has been read; returns the response to send. The body may be
-/// left partly unread (the caller drains it or closes the connection).
-pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) -> (Response, &'static str) {
-    let request_id = ctx.next_request_id();
+/// Handles one S3 request whose head has been read; returns the response to send and the
+/// operation's name. The body may be left partly unread (the caller drains it or closes the
+/// connection).
+pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) -> (Response, &'static str) {
     let cfg = &ctx.config;
-
-    // Operator endpoints: unsigned, outside any bucket name (`_` is not allowed in one), or the
-    // classic GET /health and /metrics when no signed request claims them and no bucket of that
-    // name exists (creating or listing a bucket called `metrics` stays S3).
-    let unsigned = req.header("authorization").is_none();
-    let classic = |name: &str| {
-        matches!(req.method_raw.as_str(), "GET" | "HEAD")
-            && req.path.strip_prefix('/') == Some(name)
-            && req.query.is_empty()
-            && !ctx.store.bucket_exists(name)
-    };
-    if unsigned && (req.path == "/_keel/health" || classic("health")) {
-        return (head_only(req, health(ctx)), "Health");
-    }
-    if unsigned && (req.path == "/_keel/metrics" || classic("metrics")) {
-        let body = ctx.metrics.render(&ctx.store).into_bytes();
-        return (head_only(req, Response::with_body(200, "text/plain; version=0.0.4", body)), "Metrics");
-    }
-    if let Some(rest) = req.path.strip_prefix("/_keel/") {
-        let resp = crate::admin::serve(ctx, conn, req, rest, loopback, &request_id).await;
-        return (head_only(req, resp), "Admin");
-    }
-
     // The API lives under the configured prefix; anything else is not ours.
     let path = match strip_prefix(&req.path, &cfg.prefix) {
         Some(p) => p,
         None => {
             let err = S3Error::new(S3ErrorCode::NoSuchBucket, format!("The S3 API is served under {}", cfg.prefix));
-            return (error_response(&err, &req.path, &request_id), "Other");
+            return (err.response(&req.path, request_id), "Other");
         }
     };
     let host_bucket = virtual_host_bucket(req.header("host"), cfg.domain.as_deref());
@@ -52,7 +29,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
     // signature, which covers them as query parameters, is checked on the request as sent.
     let hoisted = match hoist_query_headers(req) {
         Ok(h) => h,
-        Err(e) => return (error_response(&e, &req.path, &request_id), "Other"),
+        Err(e) => return (e.response(&req.path, request_id), "Other"),
     };
     let signed_req = req;
     let req = hoisted.as_ref().unwrap_or(req);
@@ -78,25 +55,13 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
             if e.status() >= 500 {
                 tracing::warn!(op, code = e.code.as_str(), message = %e.message, "request failed");
             }
-            error_response(&e, &resource, &request_id)
+            e.response(&resource, request_id)
         }
     };
-    resp = head_only(req, resp);
-    resp.push_header("x-amz-request-id", request_id.clone());
-    resp.push_header("x-amz-id-2", request_id);
+    resp = resp.for_head(req.method);
+    resp.push_header("x-amz-request-id", request_id.to_owned());
+    resp.push_header("x-amz-id-2", request_id.to_owned());
     (resp, op)
-}
-
-/// A HEAD answer carries the headers of the GET answer and no body (Content-Length stays what
-/// the body's length would be, for successes).
-fn head_only(req: &Request, mut resp: Response) -> Response {
-    if req.method == crate::http::Method::Head
-        && let Body::Bytes(b) = &resp.body
-    {
-        let n = b.len() as u64;
-        resp.body = if resp.status >= 300 { Body::Empty } else { Body::HeadOnly(n) };
-    }
-    resp
 }
 
 async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -202,32 +167,6 @@ fn virtual_host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<Strin
     };
     let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
     if bucket.is_empty() { None } else { Some(bucket.to_ascii_lowercase()) }
-}
-
-pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response {
-    let mut r = Response::with_body(e.status(), "application/xml", e.to_xml(resource, request_id));
-    r.headers.extend(e.headers.iter().map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone())));
-    r
-}
-
-/// `/health`: `ok` when every mountpath is, `degraded` when one has had I/O errors lately or is
-/// poisoned (503 when all are).
-fn health(ctx: &Ctx) -> Response {
-    let mps = ctx.store.mountpaths();
-    let states: Vec<engine::Health> = mps.iter().map(|m| m.health()).collect();
-    let all_ok = states.iter().all(|h| *h == engine::Health::Ok);
-    let mut s = String::from("{\"status\":\"");
-    s.push_str(if all_ok { "ok" } else { "degraded" });
-    s.push_str("\",\"mountpaths\":[");
-    for (i, (m, h)) in mps.iter().zip(&states).enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&format!("{{\"path\":{:?},\"state\":\"{}\",\"io_errors\":{}}}", m.name(), h.name(), m.io_errors()));
-    }
-    s.push_str("]}\n");
-    let dead = states.iter().all(|h| *h == engine::Health::Poisoned);
-    Response::with_body(if dead { 503 } else { 200 }, "application/json", s.into_bytes())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! S3 errors: each code owns its string and HTTP status, and `From<engine::Error>` is the one
 //! place where engine failures become S3 codes.
 
+use crate::http::Response;
 use crate::s3::xml::XmlWriter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +212,13 @@ impl S3Error {
         w.elem("RequestId", request_id);
         w.close("Error");
         w.finish()
+    }
+
+    /// The error as an HTTP answer: its status, the XML document and the headers it carries.
+    pub fn response(&self, resource: &str, request_id: &str) -> Response {
+        let mut r = Response::with_body(self.status(), "application/xml", self.to_xml(resource, request_id));
+        r.headers.extend(self.headers.iter().map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone())));
+        r
     }
 }
 

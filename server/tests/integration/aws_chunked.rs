@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{AK, SK, Server, amz_now, data_files, read_response};
 
+// Written out here, not taken from keel: the test checks keel against the published value.
 const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 struct Signed {

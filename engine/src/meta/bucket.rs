@@ -1,0 +1,156 @@
+//! Bucket records.
+//!
+//! Format 2: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
+//! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
+//! 1 public-read, 2 authenticated-read), u8 policy (0 none, 1 public-read: every object readable
+//! by anyone), u64 incarnation (random, new at every creation), str location constraint`.
+//! Format 1 ends after the acl; its public-read (which let anyone read objects, D18) reads as
+//! acl public-read plus policy public-read, incarnation 0, no location.
+
+use crate::checksum::ChecksumKind;
+use crate::error::{Error, Result};
+
+use super::codec::{Reader, Writer};
+
+/// The format byte bucket records are written with (format 1 still decodes).
+pub const BUCKET_RECORD_FORMAT: u8 = 2;
+
+/// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CannedAcl {
+    #[default]
+    Private,
+    PublicRead,
+    AuthenticatedRead,
+}
+
+impl CannedAcl {
+    pub fn code(self) -> u8 {
+        match self {
+            CannedAcl::Private => 0,
+            CannedAcl::PublicRead => 1,
+            CannedAcl::AuthenticatedRead => 2,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<CannedAcl> {
+        Some(match code {
+            0 => CannedAcl::Private,
+            1 => CannedAcl::PublicRead,
+            2 => CannedAcl::AuthenticatedRead,
+            _ => return None,
+        })
+    }
+
+    /// The S3 name (`x-amz-acl` value).
+    pub fn name(self) -> &'static str {
+        match self {
+            CannedAcl::Private => "private",
+            CannedAcl::PublicRead => "public-read",
+            CannedAcl::AuthenticatedRead => "authenticated-read",
+        }
+    }
+}
+
+/// What every object of a bucket allows besides ACLs: a canned bucket policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BucketPolicy {
+    #[default]
+    None,
+    /// Anyone may read every object (AWS's `s3:GetObject` for `"*"` on `bucket/*`).
+    PublicRead,
+}
+
+/// Versioning state of a bucket; `Unset` until first configured (S3 then omits `Status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Versioning {
+    #[default]
+    Unset,
+    Enabled,
+    Suspended,
+}
+
+/// Everything the index knows about one bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BucketMeta {
+    pub created_ms: u64,
+    pub owner: String,
+    pub versioning: Versioning,
+    pub checksum: ChecksumKind,
+    pub validate_on_read: bool,
+    /// Who besides the owner may list the bucket.
+    pub acl: CannedAcl,
+    /// Who besides the owner may read its objects, whatever their ACLs.
+    pub policy: BucketPolicy,
+    /// Random and new at every creation: tells a re-created bucket from the one deleted before
+    /// it under the same name (mountpath reconciliation, D24).
+    pub incarnation: u64,
+    /// The LocationConstraint given at creation (empty: none).
+    pub location: String,
+}
+
+impl BucketMeta {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(48 + self.owner.len() + self.location.len()));
+        w.u8(BUCKET_RECORD_FORMAT);
+        w.u64(self.created_ms);
+        w.bytes(self.owner.as_bytes());
+        w.u8(match self.versioning {
+            Versioning::Unset => 0,
+            Versioning::Enabled => 1,
+            Versioning::Suspended => 2,
+        });
+        w.u8(self.checksum.code());
+        w.u8(self.validate_on_read as u8);
+        w.u8(self.acl.code());
+        w.u8(match self.policy {
+            BucketPolicy::None => 0,
+            BucketPolicy::PublicRead => 1,
+        });
+        w.u64(self.incarnation);
+        w.bytes(self.location.as_bytes());
+        w.0
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<BucketMeta> {
+        let mut r = Reader(buf);
+        let format = r.u8()?;
+        if !(1..=BUCKET_RECORD_FORMAT).contains(&format) {
+            return Err(Error::BadMeta("unknown bucket record format"));
+        }
+        let created_ms = r.u64()?;
+        let owner = r.str()?;
+        let versioning = match r.u8()? {
+            0 => Versioning::Unset,
+            1 => Versioning::Enabled,
+            2 => Versioning::Suspended,
+            _ => return Err(Error::BadMeta("versioning state")),
+        };
+        let checksum = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
+        let validate_on_read = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(Error::BadMeta("validate flag")),
+        };
+        let acl = CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))?;
+        let (policy, incarnation, location) = if format >= 2 {
+            let policy = match r.u8()? {
+                0 => BucketPolicy::None,
+                1 => BucketPolicy::PublicRead,
+                _ => return Err(Error::BadMeta("policy")),
+            };
+            (policy, r.u64()?, r.str()?)
+        } else {
+            // Format 1's public-read let anyone read the objects too (D18).
+            if acl == CannedAcl::AuthenticatedRead {
+                return Err(Error::BadMeta("acl"));
+            }
+            let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };
+            (policy, 0, String::new())
+        };
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl, policy, incarnation, location })
+    }
+}

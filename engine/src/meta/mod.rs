@@ -1,0 +1,384 @@
+//! Index records: object and bucket metadata and their on-disk encoding.
+//!
+//! Every record starts with a format byte; fields follow in a fixed order. Integers are
+//! little-endian; `bytes` is a `u32` length followed by that many bytes; `str` is `bytes` holding
+//! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
+//! the newest format; older formats still decode.
+//!
+//! Object record, format 2:
+//! ```text
+//! 0      u8      format = 2
+//! 1      u64     size in bytes
+//! 9      u64     mtime, milliseconds since the Unix epoch
+//! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
+//! 33     u32     parts count of the ETag (0 = single-part ETag)
+//! 37     u64     epoch: the node generation that wrote the record (mountpath reconciliation, D24)
+//! 45     u8      canned ACL (0 private, 1 public-read, 2 authenticated-read)
+//! 46     u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
+//!        opt<str> content-type, content-encoding, content-disposition, cache-control,
+//!                 expires, content-language (in this order)
+//!        u16     user metadata pairs, each str name, str value
+//!        opt<(u8 algorithm, bytes value, u32 composite parts)> flexible checksum
+//!        opt<str> the multipart upload this object completed (a repeated Complete answers again)
+//!        u8      data location: 0 inline (bytes), 1 file (u128 id),
+//!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
+//!                opt<bytes> the part's stored checksum, of the object's stored kind (a
+//!                multipart object's own stored checksum value is empty), opt<flexible
+//!                checksum> the part's)
+//! ```
+//! Format 1 is format 2 without the epoch, the ACL, the upload id and the parts' flexible
+//! checksums: it reads as epoch 0, private, none.
+//!
+//! Upload and part records (multipart uploads in progress) are described at `UploadMeta` and
+//! `PartMeta`.
+
+mod bucket;
+mod codec;
+#[cfg(test)]
+mod tests;
+mod upload;
+
+use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
+use crate::error::{Error, Result};
+
+pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, Versioning};
+use codec::{Reader, Writer, read_headers, write_headers};
+pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta};
+
+/// The format byte object records are written with (format 1 still decodes). Changing what a
+/// record holds means a new format number, a decoder for the old one, and a new fixture in
+/// `engine/tests/record_format.rs`.
+pub const OBJECT_RECORD_FORMAT: u8 = 2;
+
+/// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
+/// dates, which end there.
+pub const MTIME_MS_MAX: u64 = 253_402_300_799_999;
+
+/// Unique name of a data file on a mountpath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub u128);
+
+impl ObjectId {
+    /// File name: 32 lowercase hex digits.
+    pub fn file_name(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    /// Fan-out directory index (0..256) the file lives under.
+    pub fn fanout(self) -> u8 {
+        (self.0 & 0xff) as u8
+    }
+}
+
+/// Standard headers S3 stores with an object and returns on GET/HEAD.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemMeta {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub content_language: Option<String>,
+}
+
+impl SystemMeta {
+    fn fields(&self) -> [&Option<String>; 6] {
+        [
+            &self.content_type,
+            &self.content_encoding,
+            &self.content_disposition,
+            &self.cache_control,
+            &self.expires,
+            &self.content_language,
+        ]
+    }
+}
+
+/// A flexible checksum (`x-amz-checksum-*`) of an object or part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlexChecksum {
+    pub algorithm: FlexAlgorithm,
+    pub value: Vec<u8>,
+    /// 0 for a full-object checksum; N for a composite checksum over N parts (shown as `-N`).
+    pub parts: u32,
+}
+
+impl FlexChecksum {
+    fn write(&self, w: &mut Writer) {
+        w.u8(self.algorithm.code());
+        w.bytes(&self.value);
+        w.u32(self.parts);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<FlexChecksum> {
+        let algorithm = FlexAlgorithm::from_code(r.u8()?).ok_or(Error::BadMeta("flex checksum algorithm"))?;
+        Ok(FlexChecksum { algorithm, value: r.bytes()?.to_vec(), parts: r.u32()? })
+    }
+
+    fn write_opt(f: &Option<FlexChecksum>, w: &mut Writer) {
+        match f {
+            None => w.u8(0),
+            Some(f) => {
+                w.u8(1);
+                f.write(w);
+            }
+        }
+    }
+
+    fn read_opt(r: &mut Reader<'_>) -> Result<Option<FlexChecksum>> {
+        match r.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(FlexChecksum::read(r)?)),
+            _ => Err(Error::BadMeta("flex checksum presence")),
+        }
+    }
+}
+
+/// How a multipart upload's flexible checksum covers the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlexType {
+    /// A checksum of the parts' checksums, shown with `-N` (SHA and CRC32/CRC32C default).
+    Composite,
+    /// The checksum of the whole object, combined from the parts' CRCs (CRC64NVME default).
+    FullObject,
+}
+
+/// One part of a multipart object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartLoc {
+    pub id: ObjectId,
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// The part's stored (bit-rot) checksum, of the object's stored kind.
+    pub checksum: Option<Vec<u8>>,
+    /// The part's flexible checksum (`x-amz-checksum-*`), as UploadPart verified it.
+    pub flex: Option<FlexChecksum>,
+}
+
+/// Where an object's bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataLoc {
+    /// In the index record itself (small objects).
+    Inline(Vec<u8>),
+    /// One data file, bytes from offset 0.
+    File(ObjectId),
+    /// A manifest over part files, in order.
+    Parts(Vec<PartLoc>),
+}
+
+impl DataLoc {
+    /// Every data file this location holds.
+    pub fn file_ids(&self) -> Vec<ObjectId> {
+        match self {
+            DataLoc::Inline(_) => Vec::new(),
+            DataLoc::File(id) => vec![*id],
+            DataLoc::Parts(parts) => parts.iter().map(|p| p.id).collect(),
+        }
+    }
+}
+
+/// Everything the index knows about one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub mtime_ms: u64,
+    pub md5: [u8; 16],
+    pub etag_parts: u32,
+    pub stored_checksum: StoredChecksum,
+    pub system: SystemMeta,
+    pub user: Vec<(String, String)>,
+    pub flex_checksum: Option<FlexChecksum>,
+    pub data: DataLoc,
+    /// Who may read the object besides its bucket's owner.
+    pub acl: CannedAcl,
+    /// The node generation that wrote this record (D24).
+    pub epoch: u64,
+    /// The multipart upload this object completed, if it did.
+    pub upload_id: Option<String>,
+}
+
+impl ObjectMeta {
+    /// The ETag without quotes: hex MD5, plus `-N` for multipart objects.
+    pub fn etag(&self) -> String {
+        let mut s = hex::encode(self.md5);
+        if self.etag_parts > 0 {
+            s.push('-');
+            s.push_str(&self.etag_parts.to_string());
+        }
+        s
+    }
+
+    /// Validates the invariants a record must hold before it is written and after it is read.
+    pub fn check(&self) -> Result<()> {
+        match &self.data {
+            DataLoc::Inline(bytes) => {
+                if bytes.len() as u64 != self.size {
+                    return Err(Error::BadMeta("inline length differs from size"));
+                }
+            }
+            DataLoc::File(_) => {}
+            DataLoc::Parts(parts) => {
+                if parts.is_empty() {
+                    return Err(Error::BadMeta("multipart object without parts"));
+                }
+                let total = parts.iter().try_fold(0u64, |acc, p| acc.checked_add(p.size));
+                if total != Some(self.size) {
+                    return Err(Error::BadMeta("part sizes differ from size"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        assert!(self.check().is_ok(), "encoding invalid object meta");
+        let inline_len = match &self.data {
+            DataLoc::Inline(b) => b.len(),
+            _ => 0,
+        };
+        let mut w = Writer(Vec::with_capacity(128 + inline_len));
+        w.u8(OBJECT_RECORD_FORMAT);
+        w.u64(self.size);
+        w.u64(self.mtime_ms);
+        w.raw(&self.md5);
+        w.u32(self.etag_parts);
+        w.u64(self.epoch);
+        w.u8(self.acl.code());
+        w.u8(self.stored_checksum.kind.code());
+        w.bytes(&self.stored_checksum.value);
+        write_headers(&mut w, &self.system, &self.user);
+        FlexChecksum::write_opt(&self.flex_checksum, &mut w);
+        w.opt_str(self.upload_id.as_deref());
+        match &self.data {
+            DataLoc::Inline(b) => {
+                w.u8(0);
+                w.bytes(b);
+            }
+            DataLoc::File(id) => {
+                w.u8(1);
+                w.u128(id.0);
+            }
+            DataLoc::Parts(parts) => {
+                w.u8(2);
+                w.u32(parts.len() as u32);
+                for p in parts {
+                    w.u128(p.id.0);
+                    w.u64(p.size);
+                    w.raw(&p.md5);
+                    match &p.checksum {
+                        None => w.u8(0),
+                        Some(c) => {
+                            w.u8(1);
+                            w.bytes(c);
+                        }
+                    }
+                    FlexChecksum::write_opt(&p.flex, &mut w);
+                }
+            }
+        }
+        w.0
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<ObjectMeta> {
+        let mut r = Reader(buf);
+        let format = r.u8()?;
+        if !(1..=OBJECT_RECORD_FORMAT).contains(&format) {
+            return Err(Error::BadMeta("unknown object record format"));
+        }
+        let size = r.u64()?;
+        let mtime_ms = r.u64()?;
+        if mtime_ms > MTIME_MS_MAX {
+            return Err(Error::BadMeta("mtime past year 9999"));
+        }
+        let md5 = r.array16()?;
+        let etag_parts = r.u32()?;
+        let (epoch, acl) = if format >= 2 {
+            (r.u64()?, CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))?)
+        } else {
+            (0, CannedAcl::Private)
+        };
+        let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
+        let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
+        let (system, user) = read_headers(&mut r)?;
+        let flex_checksum = FlexChecksum::read_opt(&mut r)?;
+        let upload_id = if format >= 2 { r.opt_str()? } else { None };
+        let data = match r.u8()? {
+            0 => DataLoc::Inline(r.bytes()?.to_vec()),
+            1 => DataLoc::File(ObjectId(r.u128()?)),
+            2 => {
+                let count = r.u32()? as usize;
+                // Each part takes at least 41 bytes: bound the allocation by what the buffer holds.
+                if count > r.0.len() / 41 {
+                    return Err(Error::BadMeta("part count exceeds record"));
+                }
+                let mut parts = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let id = ObjectId(r.u128()?);
+                    let size = r.u64()?;
+                    let md5 = r.array16()?;
+                    let checksum = match r.u8()? {
+                        0 => None,
+                        1 => Some(r.bytes()?.to_vec()),
+                        _ => return Err(Error::BadMeta("part checksum presence")),
+                    };
+                    let flex = if format >= 2 { FlexChecksum::read_opt(&mut r)? } else { None };
+                    parts.push(PartLoc { id, size, md5, checksum, flex });
+                }
+                DataLoc::Parts(parts)
+            }
+            _ => return Err(Error::BadMeta("data location tag")),
+        };
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        let meta = ObjectMeta {
+            size,
+            mtime_ms,
+            md5,
+            etag_parts,
+            stored_checksum,
+            system,
+            user,
+            flex_checksum,
+            data,
+            acl,
+            epoch,
+            upload_id,
+        };
+        meta.check()?;
+        Ok(meta)
+    }
+}
+
+impl ObjectMeta {
+    /// The epoch that wrote a record, from its fixed head (0 for format 1).
+    pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
+        match buf.first() {
+            Some(1) => Ok(0),
+            Some(2) => {
+                let b: [u8; 8] =
+                    buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
+                Ok(u64::from_le_bytes(b))
+            }
+            _ => Err(Error::BadMeta("unknown object record format")),
+        }
+    }
+
+    /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
+    pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
+        let mut r = Reader(buf);
+        if !(1..=OBJECT_RECORD_FORMAT).contains(&r.u8()?) {
+            return Err(Error::BadMeta("unknown object record format"));
+        }
+        let size = r.u64()?;
+        let mtime_ms = r.u64()?;
+        let md5 = r.array16()?;
+        let parts = r.u32()?;
+        let mut etag = hex::encode(md5);
+        if parts > 0 {
+            etag.push('-');
+            etag.push_str(&parts.to_string());
+        }
+        Ok((size, mtime_ms, etag))
+    }
+}

@@ -1,0 +1,325 @@
+//! The on-disk formats, byte for byte. Every record keel has written must stay readable, so a
+//! change here is never incidental: an encoder that writes other bytes fails these tests, and
+//! the fix is a new format number (with a decoder for the old one and a new fixture), not a new
+//! expected string.
+
+use std::path::PathBuf;
+
+use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
+use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
+use engine::{
+    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, FlexAlgorithm, FlexChecksum, FlexType, ObjectId,
+    ObjectMeta, PartLoc, PartMeta, StoredChecksum, SystemMeta, UploadMeta, Versioning,
+};
+
+/// Checks that `encoded` is `fixture` (hex, whitespace ignored) and that the fixture decodes
+/// back to the value.
+fn check<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    encoded: &[u8],
+    fixture: &str,
+    decode: impl Fn(&[u8]) -> T,
+    value: &T,
+) {
+    let fixture: String = fixture.split_whitespace().collect();
+    assert_eq!(hex::encode(encoded), fixture, "{name}: the encoder writes other bytes than the fixture");
+    let bytes = hex::decode(&fixture).expect("fixture is hex");
+    assert_eq!(&decode(&bytes), value, "{name}: the fixture decodes to another value");
+}
+
+fn system() -> SystemMeta {
+    SystemMeta { content_type: Some("text/plain".into()), cache_control: Some("no-cache".into()), ..Default::default() }
+}
+
+fn flex(parts: u32) -> FlexChecksum {
+    FlexChecksum { algorithm: FlexAlgorithm::Crc32c, value: vec![0xde, 0xad, 0xbe, 0xef], parts }
+}
+
+#[test]
+fn object_record_inline() {
+    assert_eq!(OBJECT_RECORD_FORMAT, 2);
+    let m = ObjectMeta {
+        size: 5,
+        mtime_ms: 1_700_000_000_123,
+        md5: [0x11; 16],
+        etag_parts: 0,
+        stored_checksum: StoredChecksum { kind: ChecksumKind::Xxhash, value: vec![1, 2, 3, 4, 5, 6, 7, 8] },
+        system: system(),
+        user: vec![("color".into(), "blue".into())],
+        flex_checksum: Some(flex(0)),
+        data: DataLoc::Inline(b"hello".to_vec()),
+        acl: CannedAcl::PublicRead,
+        epoch: 3,
+        upload_id: None,
+    };
+    check(
+        "object inline",
+        &m.encode(),
+        concat!(
+            "02",                               // format
+            "0500000000000000",                 // size
+            "7b68e5cf8b010000",                 // mtime ms
+            "11111111111111111111111111111111", // MD5
+            "00000000",                         // ETag parts
+            "0300000000000000",                 // epoch
+            "01",                               // ACL public-read
+            "01",
+            "08000000",
+            "0102030405060708", // stored checksum: xxhash, 8 bytes
+            "01",
+            "0a000000",
+            "746578742f706c61696e", // content-type "text/plain"
+            "00",
+            "00", // content-encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865", // cache-control "no-cache"
+            "00",
+            "00",   // expires, content-language
+            "0100", // one user metadata pair
+            "05000000",
+            "636f6c6f72",
+            "04000000",
+            "626c7565", // "color" = "blue"
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // flexible: CRC32C, full object
+            "00",       // no upload id
+            "00",
+            "05000000",
+            "68656c6c6f", // inline data "hello"
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &m,
+    );
+}
+
+#[test]
+fn object_record_parts() {
+    let part = |id: u128, size: u64, with_flex: bool| PartLoc {
+        id: ObjectId(id),
+        size,
+        md5: [id as u8; 16],
+        checksum: Some(vec![id as u8; 8]),
+        flex: with_flex.then(|| flex(0)),
+    };
+    let m = ObjectMeta {
+        size: 7,
+        mtime_ms: 1_700_000_000_456,
+        md5: [0x22; 16],
+        etag_parts: 2,
+        stored_checksum: StoredChecksum { kind: ChecksumKind::Xxhash, value: Vec::new() },
+        system: SystemMeta::default(),
+        user: Vec::new(),
+        flex_checksum: Some(flex(2)),
+        data: DataLoc::Parts(vec![part(0xa1, 4, true), part(0xb2, 3, false)]),
+        acl: CannedAcl::Private,
+        epoch: 9,
+        upload_id: Some("upload-1".into()),
+    };
+    check(
+        "object parts",
+        &m.encode(),
+        concat!(
+            "02",
+            "0700000000000000",
+            "c869e5cf8b010000", // format, size, mtime
+            "22222222222222222222222222222222",
+            "02000000", // MD5 of part MD5s, 2 parts
+            "0900000000000000",
+            "00", // epoch, ACL private
+            "01",
+            "00000000", // stored checksum: xxhash, per part
+            "000000000000",
+            "0000", // no system headers, no user pairs
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "02000000", // flexible: CRC32C composite of 2
+            "01",
+            "08000000",
+            "75706c6f61642d31", // upload id "upload-1"
+            "02",
+            "02000000", // parts, 2 of them:
+            "a1000000000000000000000000000000",
+            "0400000000000000",                 // id, size
+            "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", // MD5
+            "01",
+            "08000000",
+            "a1a1a1a1a1a1a1a1", // the part's stored checksum
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // the part's flexible checksum
+            "b2000000000000000000000000000000",
+            "0300000000000000",
+            "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+            "01",
+            "08000000",
+            "b2b2b2b2b2b2b2b2",
+            "00", // no flexible checksum
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &m,
+    );
+    let file = ObjectMeta {
+        data: DataLoc::File(ObjectId(0x0123_4567_89ab_cdef)),
+        etag_parts: 0,
+        flex_checksum: None,
+        upload_id: None,
+        ..m
+    };
+    check(
+        "object file",
+        &file.encode(),
+        concat!(
+            "02",
+            "0700000000000000",
+            "c869e5cf8b010000", // format, size, mtime
+            "22222222222222222222222222222222",
+            "00000000", // MD5, single-part ETag
+            "0900000000000000",
+            "00",
+            "01",
+            "00000000", // epoch, ACL, stored checksum
+            "000000000000",
+            "0000",
+            "00",
+            "00", // no headers, no user pairs, flex, upload
+            "01",
+            "efcdab89674523010000000000000000", // one data file, its id
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &file,
+    );
+}
+
+#[test]
+fn bucket_record() {
+    assert_eq!(BUCKET_RECORD_FORMAT, 2);
+    let b = BucketMeta {
+        created_ms: 1_700_000_000_000,
+        owner: "ak".into(),
+        versioning: Versioning::Suspended,
+        checksum: ChecksumKind::Crc32c,
+        validate_on_read: true,
+        acl: CannedAcl::AuthenticatedRead,
+        policy: BucketPolicy::PublicRead,
+        incarnation: 0x0102_0304_0506_0708,
+        location: "eu-west-1".into(),
+    };
+    check(
+        "bucket",
+        &b.encode(),
+        concat!(
+            "02",
+            "0068e5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // owner "ak"
+            "02",
+            "02",
+            "01", // versioning Suspended, CRC32C, validate on read
+            "02",
+            "01",               // ACL authenticated-read, policy public-read
+            "0807060504030201", // incarnation
+            "09000000",
+            "65752d776573742d31", // location "eu-west-1"
+        ),
+        |x| BucketMeta::decode(x).unwrap(),
+        &b,
+    );
+}
+
+#[test]
+fn upload_and_part_records() {
+    assert_eq!((UPLOAD_RECORD_FORMAT, PART_RECORD_FORMAT), (2, 1));
+    let u = UploadMeta {
+        created_ms: 1_700_000_000_789,
+        initiator: "ak".into(),
+        checksum: ChecksumKind::Xxhash,
+        flex: Some((FlexAlgorithm::Sha256, FlexType::Composite)),
+        system: system(),
+        user: vec![("k".into(), "v".into())],
+        acl: CannedAcl::PublicRead,
+    };
+    check(
+        "upload",
+        &u.encode(),
+        concat!(
+            "02",
+            "156be5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // initiator "ak"
+            "01",
+            "01",
+            "05",
+            "00", // xxhash; flexible: SHA256, composite
+            "01",
+            "0a000000",
+            "746578742f706c61696e",
+            "00",
+            "00", // content-type, -encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865",
+            "00",
+            "00", // cache-control, expires, -language
+            "0100",
+            "01000000",
+            "6b",
+            "01000000",
+            "76", // "k" = "v"
+            "01", // ACL public-read
+        ),
+        |x| UploadMeta::decode(x).unwrap(),
+        &u,
+    );
+    let p = PartMeta {
+        id: ObjectId(0xfeed),
+        size: 5 << 20,
+        md5: [0x33; 16],
+        mtime_ms: 1_700_000_001_000,
+        stored_checksum: vec![9; 8],
+        flex_checksum: Some(flex(0)),
+    };
+    check(
+        "part",
+        &p.encode(),
+        concat!(
+            "01",                               // format
+            "edfe0000000000000000000000000000", // data file id
+            "0000500000000000",                 // size
+            "33333333333333333333333333333333", // MD5
+            "e86be5cf8b010000",                 // mtime ms
+            "08000000",
+            "0909090909090909", // stored checksum value
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // flexible: CRC32C
+        ),
+        |x| PartMeta::decode(x).unwrap(),
+        &p,
+    );
+}
+
+#[test]
+fn node_record() {
+    assert_eq!(NODE_RECORD_FORMAT, "keel-node 1");
+    let r = NodeRecord {
+        node: 0x00ab_cdef_0123_4567,
+        epoch: 12,
+        members: vec![
+            Member { id: 1, path: PathBuf::from("/mnt/a"), state: MemberState::Active },
+            Member { id: 0xff, path: PathBuf::from("/mnt/b c"), state: MemberState::Detached { at: 11 } },
+        ],
+    };
+    let text = "keel-node 1\nnode 00abcdef01234567\nepoch 12\nmember 0000000000000001 active /mnt/a\nmember 00000000000000ff detached 11 /mnt/b c\n";
+    assert_eq!(r.encode(), text);
+    assert_eq!(NodeRecord::decode(text).unwrap(), r);
+}

@@ -1,0 +1,54 @@
+//! Which front end a request is for: the operator's endpoints (health, metrics, `/_keel/` admin)
+//! or the S3 API. The shard calls this for every request head it reads.
+
+use crate::http::{Conn, Request, Response};
+use crate::s3::{Ctx, dispatch};
+
+/// Handles one request whose head has been read; returns the response to send and the name it
+/// is counted under. The body may be left partly unread (the caller drains it or closes the
+/// connection).
+pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) -> (Response, &'static str) {
+    let request_id = ctx.next_request_id();
+    // Operator endpoints: unsigned, outside any bucket name (`_` is not allowed in one), or the
+    // classic GET /health and /metrics when no signed request claims them and no bucket of that
+    // name exists (creating or listing a bucket called `metrics` stays S3).
+    let unsigned = req.header("authorization").is_none();
+    let classic = |name: &str| {
+        matches!(req.method_raw.as_str(), "GET" | "HEAD")
+            && req.path.strip_prefix('/') == Some(name)
+            && req.query.is_empty()
+            && !ctx.store.bucket_exists(name)
+    };
+    if unsigned && (req.path == "/_keel/health" || classic("health")) {
+        return (health(ctx).for_head(req.method), "Health");
+    }
+    if unsigned && (req.path == "/_keel/metrics" || classic("metrics")) {
+        let body = ctx.metrics.render(&ctx.store).into_bytes();
+        return (Response::with_body(200, "text/plain; version=0.0.4", body).for_head(req.method), "Metrics");
+    }
+    if let Some(rest) = req.path.strip_prefix("/_keel/") {
+        let resp = crate::admin::serve(ctx, conn, req, rest, loopback, &request_id).await;
+        return (resp.for_head(req.method), "Admin");
+    }
+    dispatch::serve(ctx, conn, req, &request_id).await
+}
+
+/// `/health`: `ok` when every mountpath is, `degraded` when one has had I/O errors lately or is
+/// poisoned (503 when all are).
+fn health(ctx: &Ctx) -> Response {
+    let mps = ctx.store.mountpaths();
+    let states: Vec<engine::Health> = mps.iter().map(|m| m.health()).collect();
+    let all_ok = states.iter().all(|h| *h == engine::Health::Ok);
+    let mut s = String::from("{\"status\":\"");
+    s.push_str(if all_ok { "ok" } else { "degraded" });
+    s.push_str("\",\"mountpaths\":[");
+    for (i, (m, h)) in mps.iter().zip(&states).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!("{{\"path\":{:?},\"state\":\"{}\",\"io_errors\":{}}}", m.name(), h.name(), m.io_errors()));
+    }
+    s.push_str("]}\n");
+    let dead = states.iter().all(|h| *h == engine::Health::Poisoned);
+    Response::with_body(if dead { 503 } else { 200 }, "application/json", s.into_bytes())
+}
