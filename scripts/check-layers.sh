@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The layering DESIGN.md describes ("Map of the code"), checked: .ci/run and scripts/test.sh call
-# this, and it fails on the first rule broken.
+# The layering DESIGN.md describes ("Map of the code"), checked: scripts/test.sh (which .ci/run
+# runs) calls this first, and it fails if any rule is broken.
 #
 #   1. The HTTP shell (server/src/http) knows only bytes: it imports neither the S3 layer nor the
 #      engine nor anything built on them (only crate::http, crate::limits, crate::time).
@@ -8,7 +8,8 @@
 #      server built on it.
 #   3. The engine and the buffer pool import nothing of the server: no `keel::` path, and their
 #      Cargo.toml names no keel crate above them.
-#   4. No source file passes 900 lines, and no function passes 70 (tests and fuzz inputs aside).
+#   4. No source file passes 900 lines and no function passes 100 (tests aside); functions over 70
+#      are listed as worth splitting, without failing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,7 @@ if out=$(grep -nE 'path\s*=\s*"\.\./' iobuf/Cargo.toml); then
   broken "iobuf/Cargo.toml depends on another keel crate:"$'\n'"$out"
 fi
 
-# 4. Sizes: files of at most 900 lines; functions of at most 70 outside test modules.
+# 4. Sizes: files of at most 900 lines; functions of at most 100 outside test modules.
 while read -r n file; do
   [ "$file" = total ] && continue
   if [ "$n" -gt 900 ]; then
@@ -64,12 +65,17 @@ long=$(find server/src engine/src iobuf/src -name '*.rs' -not -name 'tests.rs' -
   open_fn != "" && pending && /;$/ && !/[{]/ { open_fn = ""; next }
   open_fn != "" && pending && /[{]$/ { pending = 0; if ($0 ~ /}$/ && FNR == start) { open_fn = ""; next } }
   open_fn != "" && !pending && $0 == closer {
-    if (FNR - start + 1 > 70) printf "%s:%d %s is %d lines\n", FILENAME, start, open_fn, FNR - start + 1
+    if (FNR - start + 1 > 70) printf "%d %s:%d %s is %d lines\n", FNR - start + 1, FILENAME, start, open_fn, FNR - start + 1
     open_fn = ""
   }
 ')
-if [ -n "$long" ]; then
-  broken "functions over 70 lines (split them into named steps):"$'\n'"$long"
+too_long=$(awk '$1 > 100 { $1 = ""; print substr($0, 2) }' <<<"$long")
+if [ -n "$too_long" ]; then
+  broken "functions over 100 lines (split them into named steps):"$'\n'"$too_long"
+fi
+worth=$(awk '$1 <= 100 { $1 = ""; print substr($0, 2) }' <<<"$long")
+if [ -n "$worth" ]; then
+  echo "check-layers: note: functions over 70 lines, worth splitting:"$'\n'"$worth" >&2
 fi
 
 if [ "$fail" -ne 0 ]; then

@@ -197,95 +197,24 @@ impl Store {
             .map(|(k, v)| Ok((part_number_of(&k)?, (v.to_vec(), PartMeta::decode(&v)?))))
             .collect::<Result<_>>()?;
 
-        let mut locs = Vec::with_capacity(parts.len());
-        let mut md5s = Md5::new();
-        let mut size = 0u64;
         // Every part the manifest uses must still be exactly what was read here when the
         // commit applies (a concurrent re-upload of a part would otherwise unlink its file).
         let mut ops = vec![
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket),
             IndexOp::remove(Table::Uploads, ukey.clone()).when(Precondition::Present, Refusal::NoSuchUpload),
         ];
-        for (i, p) in parts.iter().enumerate() {
-            let part_number = p.part_number;
-            let (raw, rec) = records.get(&part_number).ok_or(Error::InvalidPart { part_number })?;
-            let etag = p.etag.trim().trim_matches('"');
-            if !etag.eq_ignore_ascii_case(&rec.etag()) {
-                return Err(Error::InvalidPart { part_number });
-            }
-            if i + 1 < parts.len() && rec.size < min_part_size {
-                return Err(Error::PartTooSmall { part_number });
-            }
-            if let Some(want) = &p.checksum
-                && rec.flex_checksum.as_ref().is_none_or(|f| &f.value != want)
-            {
-                return Err(Error::InvalidPart { part_number });
-            }
-            size = size.checked_add(rec.size).ok_or(Error::ObjectTooLarge)?;
-            md5s.update(&rec.md5);
-            locs.push(PartLoc {
-                id: rec.id,
-                size: rec.size,
-                md5: rec.md5,
-                checksum: Some(rec.stored_checksum.clone()),
-                flex: rec.flex_checksum.clone(),
-            });
-            // A part changed under us: the client raced its own upload.
-            ops.push(IndexOp::check(
-                Table::Parts,
-                keys::part_index_key(upload_id, part_number),
-                Precondition::Equals(raw.clone()),
-                Refusal::InvalidPart(part_number),
-            ));
-        }
+        let Manifest { locs, md5, size } = manifest(upload_id, parts, &records, min_part_size, &mut ops)?;
         if size > limits::OBJECT_BYTES_MAX {
             return Err(Error::ObjectTooLarge);
         }
         let flex_checksum = match upload.flex {
             None => None,
-            Some((alg, kind)) => {
-                let mut values = Vec::with_capacity(parts.len());
-                for p in parts {
-                    let rec = &records[&p.part_number].1;
-                    match &rec.flex_checksum {
-                        Some(f) if f.algorithm == alg => values.push((f.value.clone(), rec.size)),
-                        _ => return Err(Error::InvalidPart { part_number: p.part_number }),
-                    }
-                }
-                let made = match kind {
-                    FlexType::Composite => {
-                        let mut h = FlexHasher::new(alg);
-                        for (v, _) in &values {
-                            h.update(v);
-                        }
-                        FlexChecksum { algorithm: alg, value: h.finish(), parts: parts.len() as u32 }
-                    }
-                    FlexType::FullObject => {
-                        let mut acc = alg.digest(b"");
-                        for (v, len) in &values {
-                            acc = crc_combine(alg, &acc, v, *len).ok_or(Error::ChecksumAlgorithmMismatch)?;
-                        }
-                        FlexChecksum { algorithm: alg, value: acc, parts: 0 }
-                    }
-                };
-                // A composite checksum may be stated with or without its `-N`; a full-object one
-                // has none.
-                if let Some(want) = &flex_expected {
-                    let count_ok = match want.parts {
-                        None => true,
-                        Some(n) => made.parts > 0 && n == made.parts,
-                    };
-                    if want.algorithm != alg || want.value != made.value || !count_ok {
-                        return Err(Error::ChecksumMismatch { algorithm: want.algorithm.name() });
-                    }
-                }
-                Some(made)
-            }
+            Some((alg, kind)) => Some(combined_checksum(alg, kind, parts, &records, flex_expected.as_ref())?),
         };
         let meta = ObjectMeta {
             size,
             mtime_ms: now_ms(),
-            md5: md5s.finalize(),
+            md5,
             etag_parts: parts.len() as u32,
             stored_checksum: StoredChecksum { kind: upload.checksum, value: Vec::new() },
             system: upload.system,
@@ -451,4 +380,104 @@ fn part_number_of(key: &[u8]) -> Result<u32> {
     let tail: [u8; 4] =
         key.get(key.len().wrapping_sub(4)..).and_then(|t| t.try_into().ok()).ok_or(Error::BadMeta("part key"))?;
     Ok(u32::from_be_bytes(tail))
+}
+
+/// What the listed parts add up to.
+struct Manifest {
+    locs: Vec<PartLoc>,
+    md5: [u8; 16],
+    size: u64,
+}
+
+/// Checks the listed parts against their records (ETag, size, checksum) and adds to `ops` a check
+/// that each record is unchanged when the commit applies.
+fn manifest(
+    upload_id: &str,
+    parts: &[CompletePart],
+    records: &HashMap<u32, (Vec<u8>, PartMeta)>,
+    min_part_size: u64,
+    ops: &mut Vec<IndexOp>,
+) -> Result<Manifest> {
+    let mut locs = Vec::with_capacity(parts.len());
+    let mut md5s = Md5::new();
+    let mut size = 0u64;
+    for (i, p) in parts.iter().enumerate() {
+        let part_number = p.part_number;
+        let (raw, rec) = records.get(&part_number).ok_or(Error::InvalidPart { part_number })?;
+        let etag = p.etag.trim().trim_matches('"');
+        if !etag.eq_ignore_ascii_case(&rec.etag()) {
+            return Err(Error::InvalidPart { part_number });
+        }
+        if i + 1 < parts.len() && rec.size < min_part_size {
+            return Err(Error::PartTooSmall { part_number });
+        }
+        if let Some(want) = &p.checksum
+            && rec.flex_checksum.as_ref().is_none_or(|f| &f.value != want)
+        {
+            return Err(Error::InvalidPart { part_number });
+        }
+        size = size.checked_add(rec.size).ok_or(Error::ObjectTooLarge)?;
+        md5s.update(&rec.md5);
+        locs.push(PartLoc {
+            id: rec.id,
+            size: rec.size,
+            md5: rec.md5,
+            checksum: Some(rec.stored_checksum.clone()),
+            flex: rec.flex_checksum.clone(),
+        });
+        // A part changed under us: the client raced its own upload.
+        ops.push(IndexOp::check(
+            Table::Parts,
+            keys::part_index_key(upload_id, part_number),
+            Precondition::Equals(raw.clone()),
+            Refusal::InvalidPart(part_number),
+        ));
+    }
+    Ok(Manifest { locs, md5: md5s.finalize(), size })
+}
+
+/// The checksum of a completed upload from its parts' checksums (`kind` says how they combine),
+/// checked against the one the client stated, if any.
+fn combined_checksum(
+    alg: FlexAlgorithm,
+    kind: FlexType,
+    parts: &[CompletePart],
+    records: &HashMap<u32, (Vec<u8>, PartMeta)>,
+    expected: Option<&ExpectedChecksum>,
+) -> Result<FlexChecksum> {
+    let mut values = Vec::with_capacity(parts.len());
+    for p in parts {
+        let rec = &records[&p.part_number].1;
+        match &rec.flex_checksum {
+            Some(f) if f.algorithm == alg => values.push((f.value.clone(), rec.size)),
+            _ => return Err(Error::InvalidPart { part_number: p.part_number }),
+        }
+    }
+    let made = match kind {
+        FlexType::Composite => {
+            let mut h = FlexHasher::new(alg);
+            for (v, _) in &values {
+                h.update(v);
+            }
+            FlexChecksum { algorithm: alg, value: h.finish(), parts: parts.len() as u32 }
+        }
+        FlexType::FullObject => {
+            let mut acc = alg.digest(b"");
+            for (v, len) in &values {
+                acc = crc_combine(alg, &acc, v, *len).ok_or(Error::ChecksumAlgorithmMismatch)?;
+            }
+            FlexChecksum { algorithm: alg, value: acc, parts: 0 }
+        }
+    };
+    // A composite checksum may be stated with or without its `-N`; a full-object one has none.
+    if let Some(want) = expected {
+        let count_ok = match want.parts {
+            None => true,
+            Some(n) => made.parts > 0 && n == made.parts,
+        };
+        if want.algorithm != alg || want.value != made.value || !count_ok {
+            return Err(Error::ChecksumMismatch { algorithm: want.algorithm.name() });
+        }
+    }
+    Ok(made)
 }

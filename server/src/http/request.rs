@@ -105,86 +105,21 @@ impl Request {
             return Err(HeadError::UriTooLong);
         }
         let version = req.version.ok_or(HeadError::Malformed("no version"))?;
-        // Absolute-form targets (proxies) are accepted by taking their path.
-        let origin = if let Some(rest) = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) {
-            rest.find('/').map_or("/", |i| &rest[i..])
-        } else {
-            target
-        };
-        if !origin.starts_with('/') {
-            return Err(HeadError::Malformed("request target must start with /"));
-        }
-        let (path, query) = match origin.split_once('?') {
-            Some((p, q)) => (p, q),
-            None => (origin, ""),
-        };
-
+        let (path, query) = split_target(target)?;
         let mut out_headers = Vec::with_capacity(req.headers.len());
-        let mut content_length: Option<u64> = None;
-        let mut chunked = false;
-        let mut saw_te = false;
-        let mut connection_close = false;
-        let mut connection_keep_alive = false;
-        let mut expect_continue = false;
+        let mut seen = FramingHeaders::default();
         for h in req.headers.iter() {
             let name = h.name.to_ascii_lowercase();
             let value = std::str::from_utf8(h.value)
                 .map(str::to_owned)
                 .unwrap_or_else(|_| String::from_utf8_lossy(h.value).into_owned());
-            match name.as_str() {
-                "content-length" => {
-                    let v = value.trim();
-                    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 19 {
-                        return Err(HeadError::Malformed("invalid Content-Length"));
-                    }
-                    let len: u64 = v.parse().map_err(|_| HeadError::Malformed("invalid Content-Length"))?;
-                    if content_length.is_some_and(|c| c != len) {
-                        return Err(HeadError::Malformed("conflicting Content-Length headers"));
-                    }
-                    content_length = Some(len);
-                }
-                "transfer-encoding" => {
-                    if saw_te {
-                        return Err(HeadError::Malformed("repeated Transfer-Encoding"));
-                    }
-                    saw_te = true;
-                    if value.trim().eq_ignore_ascii_case("chunked") {
-                        chunked = true;
-                    } else {
-                        return Err(HeadError::UnsupportedEncoding);
-                    }
-                }
-                "connection" => {
-                    for token in value.split(',') {
-                        let t = token.trim();
-                        if t.eq_ignore_ascii_case("close") {
-                            connection_close = true;
-                        } else if t.eq_ignore_ascii_case("keep-alive") {
-                            connection_keep_alive = true;
-                        }
-                    }
-                }
-                "expect" if value.trim().eq_ignore_ascii_case("100-continue") => {
-                    expect_continue = true;
-                }
-                _ => {}
-            }
+            seen.note(&name, &value)?;
             out_headers.push((name, value));
         }
-        if chunked && content_length.is_some() {
-            return Err(HeadError::Malformed("both Content-Length and Transfer-Encoding"));
-        }
-        let framing = if chunked {
-            Framing::Chunked
-        } else {
-            match content_length {
-                Some(0) | None => Framing::None,
-                Some(n) => Framing::Length(n),
-            }
-        };
+        let framing = seen.framing()?;
         let keep_alive = match version {
-            1 => !connection_close,
-            _ => connection_keep_alive && !connection_close,
+            1 => !seen.connection_close,
+            _ => seen.connection_keep_alive && !seen.connection_close,
         };
         Ok((
             Request {
@@ -195,7 +130,7 @@ impl Request {
                 headers: out_headers,
                 framing,
                 keep_alive,
-                expect_continue: expect_continue && version == 1,
+                expect_continue: seen.expect_continue && version == 1,
             },
             n,
         ))
@@ -231,6 +166,87 @@ impl Request {
 
     pub fn has_body(&self) -> bool {
         self.framing != Framing::None
+    }
+}
+
+/// The path and query of a request target. Absolute-form targets (proxies) are accepted by taking
+/// their path.
+fn split_target(target: &str) -> Result<(&str, &str), HeadError> {
+    let origin = if let Some(rest) = target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) {
+        rest.find('/').map_or("/", |i| &rest[i..])
+    } else {
+        target
+    };
+    if !origin.starts_with('/') {
+        return Err(HeadError::Malformed("request target must start with /"));
+    }
+    Ok(origin.split_once('?').unwrap_or((origin, "")))
+}
+
+/// The headers that decide how a request is framed and whether its connection stays open.
+#[derive(Default)]
+struct FramingHeaders {
+    content_length: Option<u64>,
+    chunked: bool,
+    saw_te: bool,
+    connection_close: bool,
+    connection_keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl FramingHeaders {
+    /// Takes note of one header (`name` lowercase).
+    fn note(&mut self, name: &str, value: &str) -> Result<(), HeadError> {
+        match name {
+            "content-length" => {
+                let v = value.trim();
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 19 {
+                    return Err(HeadError::Malformed("invalid Content-Length"));
+                }
+                let len: u64 = v.parse().map_err(|_| HeadError::Malformed("invalid Content-Length"))?;
+                if self.content_length.is_some_and(|c| c != len) {
+                    return Err(HeadError::Malformed("conflicting Content-Length headers"));
+                }
+                self.content_length = Some(len);
+            }
+            "transfer-encoding" => {
+                if self.saw_te {
+                    return Err(HeadError::Malformed("repeated Transfer-Encoding"));
+                }
+                self.saw_te = true;
+                if !value.trim().eq_ignore_ascii_case("chunked") {
+                    return Err(HeadError::UnsupportedEncoding);
+                }
+                self.chunked = true;
+            }
+            "connection" => {
+                for token in value.split(',') {
+                    let t = token.trim();
+                    if t.eq_ignore_ascii_case("close") {
+                        self.connection_close = true;
+                    } else if t.eq_ignore_ascii_case("keep-alive") {
+                        self.connection_keep_alive = true;
+                    }
+                }
+            }
+            "expect" if value.trim().eq_ignore_ascii_case("100-continue") => self.expect_continue = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn framing(&self) -> Result<Framing, HeadError> {
+        if self.chunked && self.content_length.is_some() {
+            return Err(HeadError::Malformed("both Content-Length and Transfer-Encoding"));
+        }
+        Ok(if self.chunked {
+            Framing::Chunked
+        } else {
+            match self.content_length {
+                Some(0) | None => Framing::None,
+                Some(n) => Framing::Length(n),
+            }
+        })
     }
 }
 

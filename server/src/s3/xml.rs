@@ -180,104 +180,109 @@ pub fn parse(doc: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(doc).map_err(|_| XmlError("not UTF-8"))?;
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut count = 0usize;
+    let mut tree = Tree::default();
     loop {
         match reader.read_event().map_err(|_| XmlError("malformed XML"))? {
-            Event::Start(e) => {
-                if root.is_some() {
-                    return Err(XmlError("content after the root element"));
-                }
-                count += 1;
-                if count > limits::XML_ELEMENTS_MAX || stack.len() >= limits::XML_DEPTH_MAX {
-                    return Err(XmlError("document too complex"));
-                }
-                let name = std::str::from_utf8(e.local_name().into_inner()).map_err(|_| XmlError("bad name"))?;
-                stack.push(Element { name: name.to_owned(), ..Default::default() });
-            }
+            Event::Start(e) => tree.open(e.local_name().into_inner())?,
             Event::Empty(e) => {
-                if root.is_some() {
-                    return Err(XmlError("content after the root element"));
-                }
-                count += 1;
-                if count > limits::XML_ELEMENTS_MAX || stack.len() >= limits::XML_DEPTH_MAX {
-                    return Err(XmlError("document too complex"));
-                }
-                let name = std::str::from_utf8(e.local_name().into_inner()).map_err(|_| XmlError("bad name"))?;
-                let el = Element { name: name.to_owned(), ..Default::default() };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
+                tree.open(e.local_name().into_inner())?;
+                tree.close()?;
             }
-            Event::End(_) => {
-                let el = stack.pop().ok_or(XmlError("unbalanced end tag"))?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
+            Event::End(_) => tree.close()?,
             Event::Text(t) => {
                 let s = t.decode().map_err(|_| XmlError("bad text"))?;
                 let s = quick_xml::escape::unescape(&s).map_err(|_| XmlError("bad entity"))?;
-                if !s.chars().all(xml_char) {
-                    return Err(XmlError("a character XML 1.0 does not allow"));
-                }
-                match stack.last_mut() {
-                    Some(el) => el.text.push_str(&s),
-                    None if s.trim().is_empty() => {}
-                    None => return Err(XmlError("text outside the root element")),
+                // Whitespace around the root is allowed.
+                if !(tree.stack.is_empty() && s.trim().is_empty()) {
+                    tree.text(&s, "text outside the root element")?;
                 }
             }
             Event::CData(t) => {
                 let s = std::str::from_utf8(&t).map_err(|_| XmlError("bad CDATA"))?;
-                if !s.chars().all(xml_char) {
-                    return Err(XmlError("a character XML 1.0 does not allow"));
-                }
-                match stack.last_mut() {
-                    Some(el) => el.text.push_str(s),
-                    None => return Err(XmlError("CDATA outside the root element")),
-                }
+                tree.text(s, "CDATA outside the root element")?;
             }
             Event::GeneralRef(r) => {
                 let name = std::str::from_utf8(&r).map_err(|_| XmlError("bad entity"))?;
-                let resolved = match name {
-                    "amp" => "&".to_owned(),
-                    "lt" => "<".to_owned(),
-                    "gt" => ">".to_owned(),
-                    "quot" => "\"".to_owned(),
-                    "apos" => "'".to_owned(),
-                    _ => {
-                        let code = if let Some(hex) = name.strip_prefix("#x") {
-                            u32::from_str_radix(hex, 16).ok()
-                        } else if let Some(dec) = name.strip_prefix('#') {
-                            dec.parse::<u32>().ok()
-                        } else {
-                            None
-                        };
-                        // A reference to a character XML 1.0 does not allow (`&#0;`, `&#x1;`) is
-                        // malformed, never a different key.
-                        code.and_then(char::from_u32)
-                            .filter(|c| xml_char(*c))
-                            .ok_or(XmlError("reference to a character XML 1.0 does not allow"))?
-                            .to_string()
-                    }
-                };
-                match stack.last_mut() {
-                    Some(el) => el.text.push_str(&resolved),
-                    None => return Err(XmlError("entity outside the root element")),
-                }
+                let c = resolve_reference(name)?;
+                tree.text(c.encode_utf8(&mut [0; 4]), "entity outside the root element")?;
             }
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
             Event::DocType(_) => return Err(XmlError("DTDs are not accepted")),
             Event::Eof => break,
         }
     }
-    if !stack.is_empty() {
+    if !tree.stack.is_empty() {
         return Err(XmlError("unclosed element"));
     }
-    root.ok_or(XmlError("empty document"))
+    tree.root.ok_or(XmlError("empty document"))
+}
+
+/// The document as far as it has been read: the open elements and, once closed, the root.
+#[derive(Default)]
+struct Tree {
+    stack: Vec<Element>,
+    root: Option<Element>,
+    count: usize,
+}
+
+impl Tree {
+    fn open(&mut self, name: &[u8]) -> Result<(), XmlError> {
+        if self.root.is_some() {
+            return Err(XmlError("content after the root element"));
+        }
+        self.count += 1;
+        if self.count > limits::XML_ELEMENTS_MAX || self.stack.len() >= limits::XML_DEPTH_MAX {
+            return Err(XmlError("document too complex"));
+        }
+        let name = std::str::from_utf8(name).map_err(|_| XmlError("bad name"))?;
+        self.stack.push(Element { name: name.to_owned(), ..Default::default() });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), XmlError> {
+        let el = self.stack.pop().ok_or(XmlError("unbalanced end tag"))?;
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(el),
+            None => self.root = Some(el),
+        }
+        Ok(())
+    }
+
+    /// Adds text to the open element; `outside` says what was found when none is open.
+    fn text(&mut self, s: &str, outside: &'static str) -> Result<(), XmlError> {
+        if !s.chars().all(xml_char) {
+            return Err(XmlError("a character XML 1.0 does not allow"));
+        }
+        match self.stack.last_mut() {
+            Some(el) => el.text.push_str(s),
+            None => return Err(XmlError(outside)),
+        }
+        Ok(())
+    }
+}
+
+/// The character an entity or character reference stands for. A reference to a character XML 1.0
+/// does not allow (`&#0;`, `&#x1;`) is malformed, never a different key.
+fn resolve_reference(name: &str) -> Result<char, XmlError> {
+    match name {
+        "amp" => Ok('&'),
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "quot" => Ok('"'),
+        "apos" => Ok('\''),
+        _ => {
+            let code = if let Some(hex) = name.strip_prefix("#x") {
+                u32::from_str_radix(hex, 16).ok()
+            } else if let Some(dec) = name.strip_prefix('#') {
+                dec.parse::<u32>().ok()
+            } else {
+                None
+            };
+            code.and_then(char::from_u32)
+                .filter(|c| xml_char(*c))
+                .ok_or(XmlError("reference to a character XML 1.0 does not allow"))
+        }
+    }
 }
 
 #[cfg(test)]
