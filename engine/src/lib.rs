@@ -54,7 +54,7 @@ pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQu
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
     BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta,
-    SystemMeta, UploadMeta, Versioning,
+    RemoteBucket, RemoteVersion, SystemMeta, UploadMeta, Versioning,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

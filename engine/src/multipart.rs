@@ -224,6 +224,7 @@ impl Store {
             acl: upload.acl,
             epoch: self.epoch(),
             upload_id: Some(upload_id.to_owned()),
+            remote: None,
         };
         meta.check()?;
         ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));

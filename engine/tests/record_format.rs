@@ -9,7 +9,7 @@ use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
 use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
 use engine::{
     BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, FlexAlgorithm, FlexChecksum, FlexType, ObjectId,
-    ObjectMeta, PartLoc, PartMeta, StoredChecksum, SystemMeta, UploadMeta, Versioning,
+    ObjectMeta, PartLoc, PartMeta, RemoteBucket, RemoteVersion, StoredChecksum, SystemMeta, UploadMeta, Versioning,
 };
 
 /// Checks that `encoded` is `fixture` (hex, whitespace ignored) and that the fixture decodes
@@ -27,6 +27,13 @@ fn check<T: PartialEq + std::fmt::Debug>(
     assert_eq!(&decode(&bytes), value, "{name}: the fixture decodes to another value");
 }
 
+/// Checks that a record written in an older format still decodes to the value.
+fn check_old<T: PartialEq + std::fmt::Debug>(name: &str, fixture: &str, decode: impl Fn(&[u8]) -> T, value: &T) {
+    let fixture: String = fixture.split_whitespace().collect();
+    let bytes = hex::decode(&fixture).expect("fixture is hex");
+    assert_eq!(&decode(&bytes), value, "{name}: the old fixture decodes to another value");
+}
+
 fn system() -> SystemMeta {
     SystemMeta { content_type: Some("text/plain".into()), cache_control: Some("no-cache".into()), ..Default::default() }
 }
@@ -37,7 +44,7 @@ fn flex(parts: u32) -> FlexChecksum {
 
 #[test]
 fn object_record_inline() {
-    assert_eq!(OBJECT_RECORD_FORMAT, 2);
+    assert_eq!(OBJECT_RECORD_FORMAT, 3);
     let m = ObjectMeta {
         size: 5,
         mtime_ms: 1_700_000_000_123,
@@ -51,10 +58,77 @@ fn object_record_inline() {
         acl: CannedAcl::PublicRead,
         epoch: 3,
         upload_id: None,
+        remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
     };
     check(
         "object inline",
         &m.encode(),
+        concat!(
+            "03",                               // format
+            "0500000000000000",                 // size
+            "7b68e5cf8b010000",                 // mtime ms
+            "11111111111111111111111111111111", // MD5
+            "00000000",                         // ETag parts
+            "0300000000000000",                 // epoch
+            "01",                               // ACL public-read
+            "01",
+            "05000000",
+            "6162632d32", // cached copy of a remote object: ETag "abc-2"
+            "01",
+            "02000000",
+            "7637", // remote version "v7"
+            "01",
+            "08000000",
+            "0102030405060708", // stored checksum: xxhash, 8 bytes
+            "01",
+            "0a000000",
+            "746578742f706c61696e", // content-type "text/plain"
+            "00",
+            "00", // content-encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865", // cache-control "no-cache"
+            "00",
+            "00",   // expires, content-language
+            "0100", // one user metadata pair
+            "05000000",
+            "636f6c6f72",
+            "04000000",
+            "626c7565", // "color" = "blue"
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // flexible: CRC32C, full object
+            "00",       // no upload id
+            "00",
+            "05000000",
+            "68656c6c6f", // inline data "hello"
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &m,
+    );
+}
+
+#[test]
+fn object_record_inline_format_2_still_decodes() {
+    let m = ObjectMeta {
+        size: 5,
+        mtime_ms: 1_700_000_000_123,
+        md5: [0x11; 16],
+        etag_parts: 0,
+        stored_checksum: StoredChecksum { kind: ChecksumKind::Xxhash, value: vec![1, 2, 3, 4, 5, 6, 7, 8] },
+        system: system(),
+        user: vec![("color".into(), "blue".into())],
+        flex_checksum: Some(flex(0)),
+        data: DataLoc::Inline(b"hello".to_vec()),
+        acl: CannedAcl::PublicRead,
+        epoch: 3,
+        upload_id: None,
+        remote: None,
+    };
+    check_old(
+        "object inline, format 2",
         concat!(
             "02",                               // format
             "0500000000000000",                 // size
@@ -118,18 +192,20 @@ fn object_record_parts() {
         acl: CannedAcl::Private,
         epoch: 9,
         upload_id: Some("upload-1".into()),
+        remote: None,
     };
     check(
         "object parts",
         &m.encode(),
         concat!(
-            "02",
+            "03",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
             "02000000", // MD5 of part MD5s, 2 parts
             "0900000000000000",
             "00", // epoch, ACL private
+            "00", // not a cached copy of a remote object
             "01",
             "00000000", // stored checksum: xxhash, per part
             "000000000000",
@@ -177,13 +253,14 @@ fn object_record_parts() {
         "object file",
         &file.encode(),
         concat!(
-            "02",
+            "03",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
             "00000000", // MD5, single-part ETag
             "0900000000000000",
             "00",
+            "00", // epoch, ACL, no remote
             "01",
             "00000000", // epoch, ACL, stored checksum
             "000000000000",
@@ -200,7 +277,7 @@ fn object_record_parts() {
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 2);
+    assert_eq!(BUCKET_RECORD_FORMAT, 3);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -211,10 +288,51 @@ fn bucket_record() {
         policy: BucketPolicy::PublicRead,
         incarnation: 0x0102_0304_0506_0708,
         location: "eu-west-1".into(),
+        backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
     };
     check(
         "bucket",
         &b.encode(),
+        concat!(
+            "03",
+            "0068e5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // owner "ak"
+            "02",
+            "02",
+            "01", // versioning Suspended, CRC32C, validate on read
+            "02",
+            "01",               // ACL authenticated-read, policy public-read
+            "0807060504030201", // incarnation
+            "09000000",
+            "65752d776573742d31", // location "eu-west-1"
+            "01",
+            "02000000",
+            "7570", // backend "up"
+            "04000000",
+            "64617461", // remote bucket "data"
+        ),
+        |x| BucketMeta::decode(x).unwrap(),
+        &b,
+    );
+}
+
+#[test]
+fn bucket_record_format_2_still_decodes() {
+    let b = BucketMeta {
+        created_ms: 1_700_000_000_000,
+        owner: "ak".into(),
+        versioning: Versioning::Suspended,
+        checksum: ChecksumKind::Crc32c,
+        validate_on_read: true,
+        acl: CannedAcl::AuthenticatedRead,
+        policy: BucketPolicy::PublicRead,
+        incarnation: 0x0102_0304_0506_0708,
+        location: "eu-west-1".into(),
+        backend: None,
+    };
+    check_old(
+        "bucket, format 2",
         concat!(
             "02",
             "0068e5cf8b010000", // format, created ms

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! GET /_keel/buckets/NAME/props                       -> JSON
-//! PUT /_keel/buckets/NAME/props?checksum=md5&validate_on_read=true&versioning=Enabled&acl=private&policy=public-read
+//! PUT /_keel/buckets/NAME/props?checksum=md5&validate_on_read=true&versioning=Enabled&acl=private&policy=public-read&backend=up/remote-bucket
 //! ```
 
 use engine::{BucketMeta, BucketPolicy, ChecksumKind, Versioning};
@@ -18,7 +18,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 /// A bucket's properties as JSON.
 pub fn props_json(name: &str, m: &BucketMeta) -> String {
     format!(
-        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?}}}\n",
+        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?},\"backend\":{:?}}}\n",
         m.owner,
         crate::time::iso8601_ms(m.created_ms),
         m.location,
@@ -33,7 +33,8 @@ pub fn props_json(name: &str, m: &BucketMeta) -> String {
         match m.policy {
             BucketPolicy::None => "none",
             BucketPolicy::PublicRead => "public-read",
-        }
+        },
+        m.backend.as_ref().map(|b| format!("{}/{}", b.backend, b.bucket)).unwrap_or_default()
     )
 }
 
@@ -67,9 +68,18 @@ pub fn apply(m: &mut BucketMeta, settings: &[(String, String)]) -> Result<(), St
                     _ => return Err(format!("policy must be none or public-read, not {v:?}")),
                 }
             }
+            "backend" | "backend_bck" => {
+                m.backend = match v.split_once('/') {
+                    _ if v.is_empty() => None,
+                    Some((backend, bucket)) if !backend.is_empty() && !bucket.is_empty() && !bucket.contains('/') => {
+                        Some(engine::RemoteBucket { backend: backend.to_owned(), bucket: bucket.to_owned() })
+                    }
+                    _ => return Err(format!("backend must be NAME/BUCKET (or empty to detach), not {v:?}")),
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy)"
+                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy, backend)"
                 ));
             }
         }
@@ -140,6 +150,14 @@ pub async fn serve(
             if let Err(msg) = apply(&mut current, &q.0) {
                 return fail(S3Error::new(S3ErrorCode::InvalidArgument, msg));
             }
+            if let Some(b) = &current.backend
+                && !ctx.config.backends.as_ref().is_some_and(|a| a.has(&b.backend))
+            {
+                return fail(S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    format!("no backend named {:?} is configured ([backends.NAME] in the config file)", b.backend),
+                ));
+            }
             let want = current;
             match ctx
                 .store
@@ -149,6 +167,7 @@ pub async fn serve(
                     m.versioning = want.versioning;
                     m.acl = want.acl;
                     m.policy = want.policy;
+                    m.backend = want.backend;
                 })
                 .await
             {

@@ -74,7 +74,11 @@ pub struct ServeArgs {
     /// Write data files with O_DIRECT: no page-cache copy on PUT (reads still use the cache).
     #[arg(long)]
     pub odirect: bool,
-    /// TOML file with any of the settings above.
+    /// Bound on one call to a backend bucket's remote, in seconds; an uncached object whose
+    /// remote does not answer in time is 504 [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub backend_timeout: Option<u64>,
+    /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -102,6 +106,9 @@ pub struct FileConfig {
     pub validate_on_read: Option<bool>,
     pub log_format: Option<String>,
     pub max_connections: Option<usize>,
+    pub backend_timeout: Option<u64>,
+    /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
+    pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
 
 /// A user in the config file: `"AK:SK"`, or a table
@@ -144,6 +151,8 @@ pub struct ServeConfig {
     pub validate_on_read: bool,
     pub log_json: bool,
     pub max_connections: usize,
+    pub backends: Vec<crate::backend::BackendConfig>,
+    pub backend_timeout: std::time::Duration,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -272,7 +281,20 @@ impl ServeConfig {
         let min_part_size = bytes_setting("min_part_size", &args.min_part_size, &file.min_part_size)?
             .unwrap_or(engine::limits::PART_BYTES_MIN_DEFAULT);
         let splice_min = bytes_setting("splice_min", &args.splice_min, &file.splice_min)?.unwrap_or(256 * 1024);
+        let backends = file
+            .backends
+            .iter()
+            .flatten()
+            .map(|(name, t)| crate::backend::BackendConfig::from_table(name, t.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let backend_timeout = match args.backend_timeout.or(file.backend_timeout) {
+            Some(0) => return Err("--backend-timeout must be at least 1 second".to_owned()),
+            Some(s) => std::time::Duration::from_secs(s),
+            None => crate::backend::DEFAULT_TIMEOUT,
+        };
         Ok(ServeConfig {
+            backends,
+            backend_timeout,
             listen,
             mountpaths,
             threads,

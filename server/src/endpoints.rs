@@ -23,7 +23,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
         return (health(ctx).for_head(req.method), "Health");
     }
     if unsigned && (req.path == "/_keel/metrics" || classic("metrics")) {
-        let body = ctx.metrics.render(&ctx.store).into_bytes();
+        let body = ctx.metrics.render(&ctx.store, ctx.config.backends.as_deref()).into_bytes();
         return (Response::with_body(200, "text/plain; version=0.0.4", body).for_head(req.method), "Metrics");
     }
     if let Some(rest) = req.path.strip_prefix("/_keel/") {
@@ -48,7 +48,24 @@ fn health(ctx: &Ctx) -> Response {
         }
         s.push_str(&format!("{{\"path\":{:?},\"state\":\"{}\",\"io_errors\":{}}}", m.name(), h.name(), m.io_errors()));
     }
-    s.push_str("]}\n");
+    s.push(']');
+    // Backends are reported, not judged: a failing remote leaves the node serving what it holds.
+    if let Some(agent) = &ctx.config.backends {
+        s.push_str(",\"backends\":[");
+        for (i, (name, st)) in agent.stats().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!(
+                "{{\"name\":{name:?},\"state\":\"{}\",\"requests\":{},\"errors\":{}}}",
+                st.state(),
+                st.requests.load(std::sync::atomic::Ordering::Relaxed),
+                st.errors.load(std::sync::atomic::Ordering::Relaxed)
+            ));
+        }
+        s.push(']');
+    }
+    s.push_str("}\n");
     let dead = states.iter().all(|h| *h == engine::Health::Poisoned);
     Response::with_body(if dead { 503 } else { 200 }, "application/json", s.into_bytes())
 }

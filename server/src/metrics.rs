@@ -114,11 +114,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of everything.
-    pub fn render(&self, store: &Store) -> String {
+    pub fn render(&self, store: &Store, backends: Option<&crate::backend::Agent>) -> String {
         let mut s = String::with_capacity(16 * 1024);
         self.render_requests(&mut s);
         self.render_connections(&mut s);
         render_mountpaths(&mut s, store);
+        if let Some(agent) = backends {
+            render_backends(&mut s, agent);
+        }
         s
     }
 
@@ -207,6 +210,30 @@ fn histogram<B: std::fmt::Display>(
 }
 
 /// Each mountpath's space, errors and state, and its index's commits.
+/// Each configured backend's calls, failures, bytes and state.
+fn render_backends(s: &mut String, agent: &crate::backend::Agent) {
+    let series = [
+        ("keel_backend_requests_total", "counter", "Calls to the backend's remote."),
+        ("keel_backend_errors_total", "counter", "Calls to the backend's remote that failed or timed out."),
+        ("keel_backend_received_bytes_total", "counter", "Bytes fetched from the remote into the cache."),
+        ("keel_backend_sent_bytes_total", "counter", "Bytes written through to the remote."),
+        ("keel_backend_failing", "gauge", "1 while the backend's newest call failed."),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (backend, st) in agent.stats() {
+            let v = match i {
+                0 => st.requests.load(Ordering::Relaxed),
+                1 => st.errors.load(Ordering::Relaxed),
+                2 => st.bytes_in.load(Ordering::Relaxed),
+                3 => st.bytes_out.load(Ordering::Relaxed),
+                _ => (st.state() == "failing") as u64,
+            };
+            let _ = writeln!(s, "{name}{{backend=\"{}\"}} {v}", esc(backend));
+        }
+    }
+}
+
 fn render_mountpaths(s: &mut String, store: &Store) {
     let help = |name: &str, kind: &str, text: &str| format!("# HELP {name} {text}\n# TYPE {name} {kind}\n");
     s.push_str(&help("keel_mountpath_free_bytes", "gauge", "Bytes free for new data."));

@@ -194,6 +194,8 @@ fn s3_config(
         validate_on_read: cfg.validate_on_read,
         max_connections: cfg.max_connections,
         body_grace: body_grace_from_env(),
+        backends: crate::backend::Agent::start(cfg.backends.clone(), cfg.backend_timeout)
+            .map_err(|e| format!("cannot start the backend agent: {e}"))?,
     });
     Ok((s3, banner_user, source))
 }

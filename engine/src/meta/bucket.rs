@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 3: format 2 followed by `opt<(str backend, str remote bucket)>`, the remote bucket
+//! this one is a cache of (format 2 reads as none).
+//!
 //! Format 2: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
 //! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
 //! 1 public-read, 2 authenticated-read), u8 policy (0 none, 1 public-read: every object readable
@@ -13,7 +16,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 2;
+pub const BUCKET_RECORD_FORMAT: u8 = 3;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -70,6 +73,14 @@ pub enum Versioning {
     Suspended,
 }
 
+/// The remote bucket a backend bucket caches: a backend named in the configuration and a
+/// bucket (container) there.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct RemoteBucket {
+    pub backend: String,
+    pub bucket: String,
+}
+
 /// Everything the index knows about one bucket.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct BucketMeta {
@@ -87,6 +98,8 @@ pub struct BucketMeta {
     pub incarnation: u64,
     /// The LocationConstraint given at creation (empty: none).
     pub location: String,
+    /// The remote bucket this one is a cache of, if any (issue 13, backend buckets).
+    pub backend: Option<RemoteBucket>,
 }
 
 impl BucketMeta {
@@ -109,6 +122,14 @@ impl BucketMeta {
         });
         w.u64(self.incarnation);
         w.bytes(self.location.as_bytes());
+        match &self.backend {
+            None => w.u8(0),
+            Some(b) => {
+                w.u8(1);
+                w.bytes(b.backend.as_bytes());
+                w.bytes(b.bucket.as_bytes());
+            }
+        }
         w.0
     }
 
@@ -148,9 +169,29 @@ impl BucketMeta {
             let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };
             (policy, 0, String::new())
         };
+        let backend = if format >= 3 {
+            match r.u8()? {
+                0 => None,
+                1 => Some(RemoteBucket { backend: r.str()?, bucket: r.str()? }),
+                _ => return Err(Error::BadMeta("backend presence")),
+            }
+        } else {
+            None
+        };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(BucketMeta { created_ms, owner, versioning, checksum, validate_on_read, acl, policy, incarnation, location })
+        Ok(BucketMeta {
+            created_ms,
+            owner,
+            versioning,
+            checksum,
+            validate_on_read,
+            acl,
+            policy,
+            incarnation,
+            location,
+            backend,
+        })
     }
 }

@@ -5,16 +5,18 @@
 //! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
 //! the newest format; older formats still decode.
 //!
-//! Object record, format 2:
+//! Object record, format 3:
 //! ```text
-//! 0      u8      format = 2
+//! 0      u8      format = 3
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
 //! 33     u32     parts count of the ETag (0 = single-part ETag)
 //! 37     u64     epoch: the node generation that wrote the record (mountpath reconciliation, D24)
 //! 45     u8      canned ACL (0 private, 1 public-read, 2 authenticated-read)
-//! 46     u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
+//! 46     opt<(str ETag, opt<str> version)> the remote object this is a cached copy of (backend
+//!                buckets): its ETag as the remote sent it, without quotes, and its version
+//!        u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
 //!        opt<str> content-type, content-encoding, content-disposition, cache-control,
 //!                 expires, content-language (in this order)
 //!        u16     user metadata pairs, each str name, str value
@@ -26,8 +28,9 @@
 //!                multipart object's own stored checksum value is empty), opt<flexible
 //!                checksum> the part's)
 //! ```
-//! Format 1 is format 2 without the epoch, the ACL, the upload id and the parts' flexible
-//! checksums: it reads as epoch 0, private, none.
+//! Format 2 is format 3 without the remote object (it reads as none). Format 1 is format 2
+//! without the epoch, the ACL, the upload id and the parts' flexible checksums: it reads as
+//! epoch 0, private, none.
 //!
 //! Upload and part records (multipart uploads in progress) are described at `UploadMeta` and
 //! `PartMeta`.
@@ -41,14 +44,14 @@ mod upload;
 use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
 use crate::error::{Error, Result};
 
-pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, Versioning};
+pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, RemoteBucket, Versioning};
 use codec::{Reader, Writer, read_headers, write_headers};
 pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta};
 
 /// The format byte object records are written with (format 1 still decodes). Changing what a
 /// record holds means a new format number, a decoder for the old one, and a new fixture in
 /// `engine/tests/record_format.rs`.
-pub const OBJECT_RECORD_FORMAT: u8 = 2;
+pub const OBJECT_RECORD_FORMAT: u8 = 3;
 
 /// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
 /// dates, which end there.
@@ -195,11 +198,46 @@ pub struct ObjectMeta {
     pub epoch: u64,
     /// The multipart upload this object completed, if it did.
     pub upload_id: Option<String>,
+    /// The remote object this is a cached copy of (backend buckets).
+    pub remote: Option<RemoteVersion>,
+}
+
+/// A remote object's identity as its store gave it: what a cached copy was made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteVersion {
+    /// The remote's ETag, without quotes (not necessarily an MD5: multipart, GCS, Azure).
+    pub etag: String,
+    pub version: Option<String>,
+}
+
+impl RemoteVersion {
+    fn write_opt(v: &Option<RemoteVersion>, w: &mut Writer) {
+        match v {
+            None => w.u8(0),
+            Some(v) => {
+                w.u8(1);
+                w.bytes(v.etag.as_bytes());
+                w.opt_str(v.version.as_deref());
+            }
+        }
+    }
+
+    fn read_opt(r: &mut Reader) -> Result<Option<RemoteVersion>> {
+        Ok(match r.u8()? {
+            0 => None,
+            1 => Some(RemoteVersion { etag: r.str()?, version: r.opt_str()? }),
+            _ => return Err(Error::BadMeta("remote presence")),
+        })
+    }
 }
 
 impl ObjectMeta {
-    /// The ETag without quotes: hex MD5, plus `-N` for multipart objects.
+    /// The ETag without quotes: hex MD5, plus `-N` for multipart objects; a cached copy of a
+    /// remote object has the remote's.
     pub fn etag(&self) -> String {
+        if let Some(r) = &self.remote {
+            return r.etag.clone();
+        }
         let mut s = hex::encode(self.md5);
         if self.etag_parts > 0 {
             s.push('-');
@@ -244,6 +282,7 @@ impl ObjectMeta {
         w.u32(self.etag_parts);
         w.u64(self.epoch);
         w.u8(self.acl.code());
+        RemoteVersion::write_opt(&self.remote, &mut w);
         w.u8(self.stored_checksum.kind.code());
         w.bytes(&self.stored_checksum.value);
         write_headers(&mut w, &self.system, &self.user);
@@ -297,6 +336,7 @@ impl ObjectMeta {
         } else {
             (0, CannedAcl::Private)
         };
+        let remote = if format >= 3 { RemoteVersion::read_opt(&mut r)? } else { None };
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
         let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
         let (system, user) = read_headers(&mut r)?;
@@ -344,6 +384,7 @@ impl ObjectMeta {
             acl,
             epoch,
             upload_id,
+            remote,
         };
         meta.check()?;
         Ok(meta)
@@ -355,7 +396,7 @@ impl ObjectMeta {
     pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
         match buf.first() {
             Some(1) => Ok(0),
-            Some(2) => {
+            Some(2 | 3) => {
                 let b: [u8; 8] =
                     buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
                 Ok(u64::from_le_bytes(b))
@@ -367,13 +408,21 @@ impl ObjectMeta {
     /// Size, mtime and ETag from the fixed head of a record, without decoding the rest (listings).
     pub fn decode_summary(buf: &[u8]) -> Result<(u64, u64, String)> {
         let mut r = Reader(buf);
-        if !(1..=OBJECT_RECORD_FORMAT).contains(&r.u8()?) {
+        let format = r.u8()?;
+        if !(1..=OBJECT_RECORD_FORMAT).contains(&format) {
             return Err(Error::BadMeta("unknown object record format"));
         }
         let size = r.u64()?;
         let mtime_ms = r.u64()?;
         let md5 = r.array16()?;
         let parts = r.u32()?;
+        if format >= 3 {
+            let _epoch = r.u64()?;
+            let _acl = r.u8()?;
+            if let Some(remote) = RemoteVersion::read_opt(&mut r)? {
+                return Ok((size, mtime_ms, remote.etag));
+            }
+        }
         let mut etag = hex::encode(md5);
         if parts > 0 {
             etag.push('-');

@@ -16,6 +16,7 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         acl: CannedAcl::PublicRead,
         epoch: 42,
         upload_id: Some("0123456789abcdef0123456789ab".into()),
+        remote: None,
     }
 }
 
@@ -37,11 +38,17 @@ fn object_round_trips() {
             ]),
             15,
         ),
+        ObjectMeta {
+            remote: Some(RemoteVersion { etag: "abc-3".into(), version: Some("v1".into()) }),
+            ..sample(DataLoc::Inline(b"hi".to_vec()), 2)
+        },
     ];
     for m in metas {
         let enc = m.encode();
         assert_eq!(ObjectMeta::decode(&enc).unwrap(), m);
         assert_eq!(ObjectMeta::decode_epoch(&enc).unwrap(), 42);
+        // Listings read the ETag from the record's head: a cached copy lists the remote's.
+        assert_eq!(ObjectMeta::decode_summary(&enc).unwrap(), (m.size, m.mtime_ms, m.etag()));
         // Every strict prefix is rejected, never a panic.
         for cut in 0..enc.len() {
             assert!(ObjectMeta::decode(&enc[..cut]).is_err());
@@ -97,13 +104,14 @@ fn bucket_round_trips() {
         policy: BucketPolicy::PublicRead,
         incarnation: 0xfeed,
         location: "eu-west-1".into(),
+        backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);
     for cut in 0..enc.len() {
         assert!(BucketMeta::decode(&enc[..cut]).is_err());
     }
-    assert!(BucketMeta::decode(&[3]).is_err());
+    assert!(BucketMeta::decode(&[4]).is_err());
 }
 
 /// Records written by the format-1 encoder (before D24) still read, with their defaults.

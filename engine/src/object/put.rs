@@ -61,11 +61,28 @@ impl ObjectWriter {
     }
 
     /// Verifies, syncs and commits the object; returns its metadata.
-    pub async fn finish(mut self, opts: PutOptions) -> Result<ObjectMeta> {
+    pub async fn finish(self, opts: PutOptions) -> Result<ObjectMeta> {
+        self.finish_gated(opts, std::future::ready(Ok(None))).await
+    }
+
+    /// Verifies and syncs the object, then awaits `gate`, then commits: a backend bucket's
+    /// write-through lets the remote finish its copy there, after the body checked out and before
+    /// anything is visible locally. An error from `gate` abandons the write; what it returns is
+    /// the remote object this one is a copy of (overriding `opts.remote`).
+    pub async fn finish_gated<E: From<Error>>(
+        mut self,
+        opts: PutOptions,
+        gate: impl std::future::Future<Output = std::result::Result<Option<(crate::meta::RemoteVersion, u64)>, E>>,
+    ) -> std::result::Result<ObjectMeta, E> {
         let sealed = self.data.seal(opts.content_md5, opts.flex_expected.as_deref(), false).await?;
+        let remote = gate.await?.or(opts.remote);
+        let (remote, mtime_ms) = match remote {
+            Some((version, mtime_ms)) => (Some(version), mtime_ms.min(crate::meta::MTIME_MS_MAX)),
+            None => (None, now_ms()),
+        };
         let meta = ObjectMeta {
             size: self.data.written(),
-            mtime_ms: now_ms(),
+            mtime_ms,
             md5: sealed.md5,
             etag_parts: 0,
             stored_checksum: sealed.stored,
@@ -76,6 +93,7 @@ impl ObjectWriter {
             acl: opts.acl,
             epoch: self.data.store.epoch(),
             upload_id: None,
+            remote,
         };
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.

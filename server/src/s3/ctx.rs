@@ -28,6 +28,9 @@ pub struct S3Config {
     pub min_part_size: u64,
     /// Time a request body gets before its minimum rate applies (`limits::BODY_GRACE`).
     pub body_grace: std::time::Duration,
+    /// The remote stores backend buckets name, reached through the backend agent (none
+    /// configured: `None`).
+    pub backends: Option<Arc<crate::backend::Agent>>,
 }
 
 /// One shard's view of the server.

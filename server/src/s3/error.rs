@@ -10,11 +10,15 @@ pub enum S3ErrorCode {
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
+    /// A backend bucket's remote refused or failed (keel's code; S3 has none for it).
+    BadGateway,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     EntityTooLarge,
     EntityTooSmall,
+    /// A backend bucket's remote did not answer in time (keel's code).
+    GatewayTimeout,
     IncompleteBody,
     InsufficientStorage,
     InternalError,
@@ -54,6 +58,8 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            BadGateway => "BadGateway",
+            GatewayTimeout => "GatewayTimeout",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadDigest => "BadDigest",
@@ -130,7 +136,9 @@ impl S3ErrorCode {
             RequestHeaderSectionTooLarge => 431,
             InternalError => 500,
             NotImplemented => 501,
+            BadGateway => 502,
             ServiceUnavailable => 503,
+            GatewayTimeout => 504,
             InsufficientStorage => 507,
         }
     }
@@ -271,6 +279,22 @@ impl From<engine::Error> for S3Error {
                 tracing::warn!(error = %other, "internal error");
                 S3Error::code(C::InternalError)
             }
+        }
+    }
+}
+
+impl From<crate::backend::RemoteError> for S3Error {
+    fn from(e: crate::backend::RemoteError) -> S3Error {
+        use crate::backend::RemoteError as R;
+        use S3ErrorCode as C;
+        let message = format!("Backend: {e}.");
+        match e {
+            R::NotFound => S3Error::code(C::NoSuchKey),
+            R::Denied(_) | R::Changed => S3Error::new(C::BadGateway, message),
+            R::Timeout => S3Error::new(C::GatewayTimeout, message),
+            R::Unavailable(_) | R::NoSuchBackend(_) => S3Error::new(C::ServiceUnavailable, message),
+            R::BadKey => S3Error::new(C::InvalidArgument, message),
+            R::NotSupported(_) => S3Error::new(C::NotImplemented, message),
         }
     }
 }

@@ -120,6 +120,8 @@ pub struct Listing {
     pub delimiter: Option<String>,
     pub max_keys: usize,
     pub encoding: Encoding,
+    /// `x-keel-cached=true`: a backend bucket lists what it holds locally, not its remote.
+    pub cached: bool,
 }
 
 impl Listing {
@@ -143,6 +145,7 @@ impl Listing {
             }
         };
         Ok(Listing {
+            cached: q.get("x-keel-cached").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             prefix: q.get("prefix").unwrap_or("").to_owned(),
             delimiter: non_empty(q, "delimiter"),
             max_keys,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod aws_chunked;
+mod backend;
 mod common;
 mod http_shell;
 mod lifecycle;

@@ -2,6 +2,7 @@
 
 use engine::{ListEntry, ListPage, ListQuery};
 
+use crate::backend::RemoteListQuery;
 use crate::http::Response;
 use crate::s3::Call;
 use crate::s3::error::S3Error;
@@ -10,7 +11,29 @@ use crate::s3::xml::XmlWriter;
 use crate::time;
 
 impl Listing {
-    fn page(&self, call: &Call<'_>, after: Option<&str>) -> Result<ListPage, S3Error> {
+    async fn page(&self, call: &Call<'_>, after: Option<&str>) -> Result<ListPage, S3Error> {
+        if !self.cached
+            && let Some((agent, remote)) = super::remote::remote_of(call)?
+        {
+            let q = RemoteListQuery {
+                prefix: self.prefix.clone(),
+                delimiter: self.delimiter.clone(),
+                start_after: after.map(str::to_owned),
+                max_keys: self.max_keys,
+            };
+            let p = agent.list(&remote, q).await?;
+            let last = match (p.objects.last(), p.common_prefixes.last()) {
+                (Some(o), Some(c)) => Some(o.key.clone().max(c.clone())),
+                (Some(o), None) => Some(o.key.clone()),
+                (None, c) => c.cloned(),
+            };
+            let entries = p
+                .objects
+                .into_iter()
+                .map(|o| ListEntry { key: o.key, size: o.size, mtime_ms: o.mtime_ms, etag: o.etag.unwrap_or_default() })
+                .collect();
+            return Ok(ListPage { entries, common_prefixes: p.common_prefixes, truncated: p.truncated, last });
+        }
         let q =
             ListQuery { prefix: &self.prefix, delimiter: self.delimiter.as_deref(), after, max_keys: self.max_keys };
         Ok(call.ctx.store.list_objects(call.bucket(), &q)?)
@@ -78,7 +101,7 @@ fn xml(w: XmlWriter) -> Response {
 pub async fn list_objects_v1(call: &mut Call<'_>, p: &params::ListV1) -> Result<Response, S3Error> {
     let c = &p.listing;
     let bucket = call.ctx.store.bucket(call.bucket())?;
-    let page = c.page(call, p.marker.as_deref())?;
+    let page = c.page(call, p.marker.as_deref()).await?;
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
     c.head(&mut w, call.bucket(), false);
@@ -100,7 +123,7 @@ pub async fn list_objects_v1(call: &mut Call<'_>, p: &params::ListV1) -> Result<
 pub async fn list_objects_v2(call: &mut Call<'_>, p: &params::ListV2) -> Result<Response, S3Error> {
     let c = &p.listing;
     let bucket = call.ctx.store.bucket(call.bucket())?;
-    let page = c.page(call, p.after.as_deref())?;
+    let page = c.page(call, p.after.as_deref()).await?;
     let mut w = XmlWriter::new();
     w.open_root("ListBucketResult");
     c.head(&mut w, call.bucket(), true);
@@ -130,7 +153,7 @@ pub async fn list_objects_v2(call: &mut Call<'_>, p: &params::ListV2) -> Result<
 pub async fn list_object_versions(call: &mut Call<'_>, p: &params::ListVersions) -> Result<Response, S3Error> {
     let c = &p.listing;
     let bucket = call.ctx.store.bucket(call.bucket())?;
-    let page = c.page(call, p.key_marker.as_deref())?;
+    let page = c.page(call, p.key_marker.as_deref()).await?;
     let mut w = XmlWriter::new();
     w.open_root("ListVersionsResult");
     c.head(&mut w, call.bucket(), true);

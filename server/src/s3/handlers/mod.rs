@@ -4,3 +4,4 @@ pub mod bucket;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod remote;

@@ -1,8 +1,8 @@
 //! Object operations: PUT, GET/HEAD (ranges, conditionals), DELETE, DeleteObjects, CopyObject.
 
 use engine::{
-    DataWriter, ObjectMeta, ObjectReader, PutOptions, SystemMeta, WriteCondition, give_buffer, limits as engine_limits,
-    take_buffer,
+    DataWriter, ObjectMeta, ObjectReader, PutOptions, RemoteVersion, SystemMeta, WriteCondition, give_buffer,
+    limits as engine_limits, take_buffer,
 };
 
 use crate::http::uri::percent_decode;
@@ -13,6 +13,7 @@ use crate::s3::access::{self, AclTarget, canned_from};
 use crate::s3::checksum::{self, ExpectedChecksums};
 use crate::s3::conditional::{Conditions, Outcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::handlers::remote;
 use crate::s3::params::{self, OVERRIDES, Overrides, Read};
 use crate::s3::payload::BodyStream;
 use crate::s3::range::{self, RangeCheck};
@@ -106,6 +107,16 @@ pub(crate) async fn stream_body(
     writer: &mut DataWriter,
     expected: &ExpectedChecksums,
 ) -> Result<BodyStream, S3Error> {
+    stream_body_to(call, writer, expected, None).await
+}
+
+/// `stream_body`, each buffer also sent to `tee` (a backend bucket's remote) as it arrives.
+pub(crate) async fn stream_body_to(
+    call: &mut Call<'_>,
+    writer: &mut DataWriter,
+    expected: &ExpectedChecksums,
+    mut tee: Option<&mut crate::backend::BodySink>,
+) -> Result<BodyStream, S3Error> {
     let mut body = call.body_stream(expected).await?;
     // Two buffers in flight: while one is hashed and written, the next is read from the socket,
     // so the client never waits on the disk and the disk never waits on the client.
@@ -118,6 +129,12 @@ pub(crate) async fn stream_body(
         }
     };
     loop {
+        if let Some(t) = tee.as_deref_mut()
+            && let Err(e) = t.send(filled.as_slice()).await
+        {
+            give_buffer(filled);
+            return Err(e.into());
+        }
         if done {
             let (w, buf) = writer.write(filled).await;
             give_buffer(buf);
@@ -177,10 +194,31 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let condition = put_precondition(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
-    let body = stream_body(call, writer.data(), &expected).await?;
+    // A backend bucket's object is written through: the remote gets the body as it arrives and
+    // must have it whole before the local copy commits.
+    let mut sink = match remote::remote_of(call)? {
+        Some((agent, remote)) => {
+            if !matches!(condition, WriteCondition::Always) {
+                return Err(S3Error::new(
+                    S3ErrorCode::NotImplemented,
+                    "Conditional writes to a backend bucket are not implemented.",
+                ));
+            }
+            Some(agent.put(&remote, call.key(), declared, system.content_type.clone(), user.clone())?)
+        }
+        None => None,
+    };
+    let body = stream_body_to(call, writer.data(), &expected, sink.as_mut()).await?;
     let flex_expected = body.expected_flex()?;
-    let opts = PutOptions { system, user, condition, content_md5: expected.content_md5, flex_expected, acl };
-    let meta = writer.finish(opts).await?;
+    let opts =
+        PutOptions { system, user, condition, content_md5: expected.content_md5, flex_expected, acl, remote: None };
+    let meta = writer
+        .finish_gated(opts, async move {
+            let Some(sink) = sink else { return Ok(None) };
+            let put = sink.finish().await?;
+            Ok::<_, S3Error>(put.etag.map(|etag| (RemoteVersion { etag, version: put.version }, time::now_ms())))
+        })
+        .await?;
     let mut resp = Response::new(200).header("ETag", quoted(&meta.etag()));
     if let Some(f) = &meta.flex_checksum {
         checksum::echo(&mut resp, f);
@@ -268,58 +306,101 @@ fn lookup_readable(call: &Call<'_>) -> Result<engine::Located, S3Error> {
     Ok(located)
 }
 
-pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Result<Response, S3Error> {
+/// A GET or HEAD's answer before its body: 304/412 from the conditions, or the status and
+/// headers with the byte selection to send.
+enum Answer {
+    Done(Response),
+    Send(Response, Selection),
+}
+
+fn answer(call: &Call<'_>, meta: &ObjectMeta, params: &Read) -> Result<Answer, S3Error> {
     let part = params.part;
-    let mut attempts = 0;
-    loop {
-        let located = lookup_readable(call)?;
-        let meta = &located.meta;
-        let etag = meta.etag();
-        let conditions = Conditions {
-            if_match: call.header("if-match"),
-            if_none_match: call.header("if-none-match"),
-            if_modified_since: call.header("if-modified-since"),
-            if_unmodified_since: call.header("if-unmodified-since"),
-        };
-        match conditions.evaluate(&etag, meta.mtime_ms / 1000, true) {
-            Outcome::Proceed => {}
-            Outcome::NotModified => {
-                return Ok(Response::new(304)
+    let etag = meta.etag();
+    let conditions = Conditions {
+        if_match: call.header("if-match"),
+        if_none_match: call.header("if-none-match"),
+        if_modified_since: call.header("if-modified-since"),
+        if_unmodified_since: call.header("if-unmodified-since"),
+    };
+    match conditions.evaluate(&etag, meta.mtime_ms / 1000, true) {
+        Outcome::Proceed => {}
+        Outcome::NotModified => {
+            return Ok(Answer::Done(
+                Response::new(304)
                     .header("ETag", quoted(&etag))
-                    .header("Last-Modified", time::http_date(meta.mtime_ms)));
+                    .header("Last-Modified", time::http_date(meta.mtime_ms)),
+            ));
+        }
+        Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
+    }
+    let sel = select(call, meta, part)?;
+    let mut resp = Response::new(sel.status);
+    object_headers(&mut resp, meta, &params.overrides);
+    if sel.status == 206 {
+        assert!(sel.len > 0, "a partial answer names at least one byte");
+        resp.push_header("Content-Range", format!("bytes {}-{}/{}", sel.start, sel.start + sel.len - 1, meta.size));
+    }
+    if let Some(n) = sel.parts_count {
+        resp.push_header("x-amz-mp-parts-count", n.to_string());
+    }
+    // Checksums only on request: the whole object's on a whole answer, a part's on a part
+    // number's answer (its own checksum, with the object's checksum type), never on a range.
+    if call.header("x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
+        && let Some(f) = &meta.flex_checksum
+    {
+        match (part, &meta.data) {
+            (Some(n), engine::DataLoc::Parts(parts)) => {
+                if let Some(pf) = parts.get(n as usize - 1).and_then(|p| p.flex.as_ref()) {
+                    resp.push_header(format!("x-amz-checksum-{}", pf.algorithm.suffix()), checksum::encode_value(pf));
+                    resp.push_header("x-amz-checksum-type", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+                }
             }
-            Outcome::PreconditionFailed => return Err(S3Error::code(S3ErrorCode::PreconditionFailed)),
+            (Some(_), _) => checksum::echo(&mut resp, f),
+            (None, _) if sel.status == 200 && sel.len == meta.size => checksum::echo(&mut resp, f),
+            (None, _) => {}
         }
-        let sel = select(call, meta, part)?;
-        let mut resp = Response::new(sel.status);
-        object_headers(&mut resp, meta, &params.overrides);
-        if sel.status == 206 {
-            assert!(sel.len > 0, "a partial answer names at least one byte");
-            resp.push_header("Content-Range", format!("bytes {}-{}/{}", sel.start, sel.start + sel.len - 1, meta.size));
-        }
-        if let Some(n) = sel.parts_count {
-            resp.push_header("x-amz-mp-parts-count", n.to_string());
-        }
-        // Checksums only on request: the whole object's on a whole answer, a part's on a part
-        // number's answer (its own checksum, with the object's checksum type), never on a range.
-        if call.header("x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
-            && let Some(f) = &meta.flex_checksum
-        {
-            match (part, &meta.data) {
-                (Some(n), engine::DataLoc::Parts(parts)) => {
-                    if let Some(pf) = parts.get(n as usize - 1).and_then(|p| p.flex.as_ref()) {
-                        resp.push_header(
-                            format!("x-amz-checksum-{}", pf.algorithm.suffix()),
-                            checksum::encode_value(pf),
-                        );
-                        resp.push_header("x-amz-checksum-type", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
+    }
+    Ok(Answer::Send(resp, sel))
+}
+
+/// How many times a GET of a backend bucket's key fetches it before giving up (a fetch another
+/// reader led may have failed).
+const FETCH_ATTEMPTS_MAX: usize = 2;
+
+pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Result<Response, S3Error> {
+    let mut attempts = 0;
+    let mut fetches = 0;
+    loop {
+        let located = match call.ctx.store.lookup(call.bucket(), call.key()) {
+            Ok(l) => {
+                call.access.check_object(l.meta.acl)?;
+                l
+            }
+            Err(engine::Error::NoSuchObject) if fetches < FETCH_ATTEMPTS_MAX => {
+                match remote::on_miss(call, head).await? {
+                    remote::Miss::Local => return Err(call.access.missing(engine::Error::NoSuchObject)),
+                    remote::Miss::Cached => {
+                        fetches += 1;
+                        continue;
+                    }
+                    remote::Miss::Remote(meta) => {
+                        return match answer(call, &meta, params)? {
+                            Answer::Done(r) => Ok(r),
+                            Answer::Send(mut resp, sel) => {
+                                resp.body = Body::HeadOnly(sel.len);
+                                Ok(resp)
+                            }
+                        };
                     }
                 }
-                (Some(_), _) => checksum::echo(&mut resp, f),
-                (None, _) if sel.status == 200 && sel.len == meta.size => checksum::echo(&mut resp, f),
-                (None, _) => {}
             }
-        }
+            Err(e) => return Err(call.access.missing(e)),
+        };
+        let meta = &located.meta;
+        let (mut resp, sel) = match answer(call, meta, params)? {
+            Answer::Done(r) => return Ok(r),
+            Answer::Send(resp, sel) => (resp, sel),
+        };
         if head {
             resp.body = Body::HeadOnly(sel.len);
             return Ok(resp);
@@ -424,8 +505,14 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.delete_object(call.bucket(), call.key()).await?;
-    Ok(Response::new(204))
+    // A backend bucket's object goes on the remote first: if that fails, nothing changes here.
+    if let Some((agent, remote)) = remote::remote_of(call)? {
+        agent.delete(&remote, call.key()).await?;
+    }
+    match call.ctx.store.delete_object(call.bucket(), call.key()).await {
+        Ok(()) | Err(engine::Error::NoSuchObject) => Ok(Response::new(204)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// GetObjectAcl: the owner's FULL_CONTROL plus what the object's canned ACL grants.
@@ -463,6 +550,17 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
             None | Some("null") => keys.push(key),
             Some(v) => refused.push((key, params::invalid_version(v))),
         }
+    }
+    // A backend bucket's keys go on the remote first; a key the remote would not delete stays.
+    if let Some((agent, remote)) = remote::remote_of(call)? {
+        let mut local = Vec::with_capacity(keys.len());
+        for key in keys {
+            match agent.delete(&remote, key).await {
+                Ok(()) => local.push(key),
+                Err(e) => refused.push((key, e.into())),
+            }
+        }
+        keys = local;
     }
     let results = call.ctx.store.delete_objects(call.bucket(), &keys).await;
     let mut w = XmlWriter::new();
@@ -557,7 +655,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     // S3 does not copy ACLs: the copy is private unless the request names one.
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let condition = put_precondition(call)?;
-    let opts = PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl };
+    let opts = PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl, remote: None };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     copy_into(&reader, 0, src.size, writer.data()).await?;

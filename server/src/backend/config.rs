@@ -1,0 +1,139 @@
+//! `[backends.NAME]` tables of the config file, and the `object_store` client each one builds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use serde::Deserialize;
+
+use super::RemoteError;
+
+/// A backend as the config file writes it.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTable {
+    /// `s3`, `gcs`, `azure` or `http` (read-only).
+    pub provider: String,
+    /// The service's URL; optional for the public clouds.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// S3: access key id; Azure: the storage account's key goes in `secret_key`.
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    /// Azure: the storage account.
+    pub account: Option<String>,
+    /// GCS: a service account JSON file.
+    pub service_account: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    S3,
+    Gcs,
+    Azure,
+    Http,
+}
+
+/// A checked backend.
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    pub name: String,
+    pub provider: Provider,
+    pub table: BackendTable,
+}
+
+impl BackendConfig {
+    /// Checks a table; the message names the backend and the problem.
+    pub fn from_table(name: &str, table: BackendTable) -> Result<BackendConfig, String> {
+        if name.is_empty() || name.contains('/') {
+            return Err(format!("backend name {name:?} must be non-empty and without '/'"));
+        }
+        let provider = match table.provider.as_str() {
+            "s3" | "aws" => Provider::S3,
+            "gcs" | "gcp" => Provider::Gcs,
+            "azure" => Provider::Azure,
+            "http" => Provider::Http,
+            other => return Err(format!("backends.{name}: provider must be s3, gcs, azure or http, not {other:?}")),
+        };
+        if provider == Provider::Http && table.endpoint.is_none() {
+            return Err(format!("backends.{name}: an http backend needs an endpoint"));
+        }
+        if table.access_key.is_some() != table.secret_key.is_some() && provider == Provider::S3 {
+            return Err(format!("backends.{name}: access_key and secret_key go together"));
+        }
+        Ok(BackendConfig { name: name.to_owned(), provider, table })
+    }
+
+    /// A client for `bucket` on this backend. Unset credentials come from the provider's usual
+    /// environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    pub fn client(&self, bucket: &str, timeout: Duration) -> Result<Arc<dyn ObjectStore>, RemoteError> {
+        let t = &self.table;
+        let http = t.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        let options = object_store::ClientOptions::new()
+            .with_allow_http(http)
+            .with_timeout(timeout)
+            .with_connect_timeout(timeout.min(Duration::from_secs(5)));
+        let retry = object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: timeout,
+            backoff: object_store::BackoffConfig::default(),
+        };
+        let built: object_store::Result<Arc<dyn ObjectStore>> = match self.provider {
+            Provider::S3 => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_client_options(options)
+                    .with_retry(retry)
+                    .with_virtual_hosted_style_request(false);
+                if let Some(e) = &t.endpoint {
+                    b = b.with_endpoint(e);
+                }
+                b = b.with_region(t.region.as_deref().unwrap_or("us-east-1"));
+                if let (Some(ak), Some(sk)) = (&t.access_key, &t.secret_key) {
+                    b = b.with_access_key_id(ak).with_secret_access_key(sk);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Provider::Gcs => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_client_options(options)
+                    .with_retry(retry);
+                if let Some(e) = &t.endpoint {
+                    b = b.with_base_url(e);
+                }
+                if let Some(p) = &t.service_account {
+                    b = b.with_service_account_path(p);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Provider::Azure => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(bucket)
+                    .with_client_options(options)
+                    .with_retry(retry);
+                if let Some(a) = &t.account {
+                    b = b.with_account(a);
+                }
+                if let Some(k) = &t.secret_key {
+                    b = b.with_access_key(k);
+                }
+                if let Some(e) = &t.endpoint {
+                    b = b.with_endpoint(e.clone()).with_allow_http(http);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Provider::Http => {
+                let url = t.endpoint.clone().unwrap_or_default();
+                let url = format!("{}/{bucket}", url.trim_end_matches('/'));
+                object_store::http::HttpBuilder::new()
+                    .with_url(url)
+                    .with_client_options(options)
+                    .with_retry(retry)
+                    .build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+        };
+        built.map_err(|e| RemoteError::Unavailable(format!("backend {}: {e}", self.name)))
+    }
+}

@@ -1,0 +1,158 @@
+//! Backend buckets: a keel bucket in front of a remote one (S3, GCS, Azure, or read-only HTTP),
+//! AIStore's "cloud bucket behind an ais bucket". The remote is reached through the
+//! `object_store` crate, on one agent thread with its own tokio runtime; shards hand it work and
+//! await runtime-agnostic channels, so they never block on the network (the same shape as the
+//! cluster's etcd agent, CLUSTER.md).
+//!
+//! What crosses the channel is plain data: the remote's answer (`RemoteObject`, `RemotePage`) or
+//! a `RemoteError` in domain words, which `s3/error.rs` maps to an S3 answer.
+
+mod agent;
+mod config;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use agent::{Agent, BodySink, Chunks};
+pub use config::{BackendConfig, BackendTable, Provider};
+
+/// A remote object as its store describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteObject {
+    pub key: String,
+    pub size: u64,
+    pub mtime_ms: u64,
+    /// Without quotes.
+    pub etag: Option<String>,
+    pub version: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// One page of a remote listing, already cut to the caller's page size.
+#[derive(Clone, Debug, Default)]
+pub struct RemotePage {
+    pub objects: Vec<RemoteObject>,
+    pub common_prefixes: Vec<String>,
+    /// More keys follow: the page ended at `max_keys`.
+    pub truncated: bool,
+}
+
+/// A listing of a remote bucket, S3's way: keys after `start_after` under `prefix`, keys sharing
+/// the part up to the next `delimiter` rolled into common prefixes.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub start_after: Option<String>,
+    pub max_keys: usize,
+}
+
+/// Why a remote call did not succeed, in domain words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteError {
+    /// The remote has no such object (or bucket).
+    NotFound,
+    /// The remote refused our credentials or the operation.
+    Denied(String),
+    /// The remote did not answer within the backend timeout.
+    Timeout,
+    /// The remote could not be reached or failed (after the client's retries).
+    Unavailable(String),
+    /// The remote's copy changed while it was being read.
+    Changed,
+    /// The key cannot be named on this remote (`object_store` paths have no empty segments, no
+    /// `.` or `..` segments and no trailing `/`).
+    BadKey,
+    /// The backend named by the bucket is not configured here.
+    NoSuchBackend(String),
+    /// The provider cannot do this (an `http` backend is read-only).
+    NotSupported(&'static str),
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteError::NotFound => write!(f, "not found on the remote"),
+            RemoteError::Denied(m) => write!(f, "the remote refused: {m}"),
+            RemoteError::Timeout => write!(f, "the remote did not answer in time"),
+            RemoteError::Unavailable(m) => write!(f, "the remote is unavailable: {m}"),
+            RemoteError::Changed => write!(f, "the remote object changed while it was read"),
+            RemoteError::BadKey => write!(f, "the key cannot be named on the remote"),
+            RemoteError::NoSuchBackend(n) => write!(f, "no backend named {n:?} is configured"),
+            RemoteError::NotSupported(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// Counters of one backend, for /metrics and /health.
+#[derive(Default)]
+pub struct BackendStats {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    /// Bytes fetched from the remote into the cache.
+    pub bytes_in: AtomicU64,
+    /// Bytes written through to the remote.
+    pub bytes_out: AtomicU64,
+    /// When the last call failed (ms since the epoch; 0 never) and when one last succeeded.
+    pub last_error_ms: AtomicU64,
+    pub last_ok_ms: AtomicU64,
+}
+
+impl BackendStats {
+    /// `ok`, or `failing` while the newest outcome is an error.
+    pub fn state(&self) -> &'static str {
+        if self.last_error_ms.load(Ordering::Relaxed) > self.last_ok_ms.load(Ordering::Relaxed) {
+            "failing"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// Cold reads in flight, one per key across all shards: the first reader fetches, the others
+/// wait for it and then read the cached copy (single flight).
+#[derive(Default)]
+pub struct Flights {
+    inflight: Mutex<HashMap<(String, String), std::sync::Arc<event_listener::Event>>>,
+}
+
+/// What a reader of a missing key does.
+pub enum Flight {
+    /// Fetch it; the guard ends the flight (and wakes the waiters) when dropped.
+    Lead(FlightGuard),
+    /// Someone else fetches it: wait for this, then look again.
+    Wait(event_listener::EventListener),
+}
+
+pub struct FlightGuard {
+    flights: std::sync::Arc<Flights>,
+    key: (String, String),
+}
+
+impl Flights {
+    pub fn join(self: &std::sync::Arc<Self>, bucket: &str, key: &str) -> Flight {
+        let k = (bucket.to_owned(), key.to_owned());
+        let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get(&k) {
+            Some(ev) => Flight::Wait(ev.listen()),
+            None => {
+                m.insert(k.clone(), std::sync::Arc::new(event_listener::Event::new()));
+                Flight::Lead(FlightGuard { flights: self.clone(), key: k })
+            }
+        }
+    }
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let ev = self.flights.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        if let Some(ev) = ev {
+            ev.notify(usize::MAX);
+        }
+    }
+}
+
+/// The default bound on one remote call (`backend_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,167 @@
+//! Backend buckets (issue 13): a keel bucket in front of a remote S3 bucket, here a second keel
+//! process. Cold and warm reads, one remote GET however many readers, listings of the remote,
+//! write-through, and a remote that is gone.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::common::{AK, SK, Server, read_response};
+
+/// The remote's count of answered requests of one operation and status, from its /metrics.
+fn remote_count(remote: &Server, op: &str, status: u16) -> u64 {
+    let mut c = remote.connect();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let r = read_response(&mut c, false);
+    let prefix = format!("keel_requests_total{{op=\"{op}\",status=\"{status}\"}} ");
+    r.text().lines().find_map(|l| l.strip_prefix(&prefix).map(|n| n.trim().parse().unwrap())).unwrap_or(0)
+}
+
+/// A front keel whose config names `remote` as backend `up`, with bucket `cache` attached to the
+/// remote's bucket `data`.
+fn front_of(remote: &Server, timeout_secs: u64) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keel.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "backend_timeout = {timeout_secs}\n\n[backends.up]\nprovider = \"s3\"\nendpoint = \"http://{}\"\nregion = \"us-east-1\"\naccess_key = \"{AK}\"\nsecret_key = \"{SK}\"\n",
+            remote.addr
+        ),
+    )
+    .unwrap();
+    let front = Server::with_args(&["--config", cfg.to_str().unwrap()]);
+    assert_eq!(front.req("PUT", "/cache", &[], b"").status, 200);
+    let r = front.req("PUT", "/_keel/buckets/cache/props?backend=up/data", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"backend\":\"up/data\""), "{}", r.text());
+    (front, dir)
+}
+
+fn listing_keys(body: &str, tag: &str) -> Vec<String> {
+    body.split(&format!("<{tag}>"))
+        .skip(1)
+        .filter_map(|s| s.split(&format!("</{tag}>")).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn data(n: usize, seed: u32) -> Vec<u8> {
+    (0..n as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
+}
+
+#[test]
+fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
+    let remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let big = data(3 << 20, 1);
+    let small = b"hello from the remote".to_vec();
+    assert_eq!(remote.req("PUT", "/data/a.txt", &[("content-type", "text/plain")], &small).status, 200);
+    assert_eq!(remote.req("PUT", "/data/dir/b.bin", &[], &big).status, 200);
+    assert_eq!(remote.req("PUT", "/data/dir/c.bin", &[], &data(1000, 2)).status, 200);
+    let remote_etag = remote.req("HEAD", "/data/dir/b.bin", &[], b"").header("etag").unwrap().to_owned();
+    let (front, _cfg) = front_of(&remote, 5);
+
+    // The listing is the remote's, before anything is cached; the cached listing is empty.
+    let r = front.req("GET", "/cache?list-type=2", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(listing_keys(&r.text(), "Key"), ["a.txt", "dir/b.bin", "dir/c.bin"]);
+    let r = front.req("GET", "/cache?list-type=2&delimiter=/", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["a.txt"]);
+    assert_eq!(listing_keys(&r.text(), "Prefix"), ["", "dir/"]);
+    let r = front.req("GET", "/cache?list-type=2&max-keys=2", &[], b"");
+    assert!(r.text().contains("<IsTruncated>true</IsTruncated>"));
+    let token = listing_keys(&r.text(), "NextContinuationToken").pop().unwrap();
+    let r = front.req("GET", &format!("/cache?list-type=2&max-keys=2&continuation-token={token}"), &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["dir/c.bin"]);
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(listing_keys(&r.text(), "Key").is_empty(), "{}", r.text());
+
+    // A HEAD of an uncached key asks the remote and caches nothing.
+    let r = front.req("HEAD", "/cache/a.txt", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some(small.len().to_string().as_str()));
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+
+    // Twenty concurrent cold GETs of one object: one remote GET, every reader gets it whole.
+    let gets_before = remote_count(&remote, "GetObject", 200);
+    let readers: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = front.addr.clone();
+            std::thread::spawn(move || Server::client_for(&addr).req("GET", "/cache/dir/b.bin", &[], b""))
+        })
+        .collect();
+    for r in readers {
+        let r = r.join().unwrap().expect("an answer");
+        assert_eq!(r.status, 200);
+        assert!(r.body == big, "a reader got other bytes");
+        assert_eq!(r.header("etag"), Some(remote_etag.as_str()), "the remote's ETag");
+    }
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets_before, 1, "one remote GET for 20 readers");
+    // Warm: served locally, the remote not asked.
+    let r = front.req("GET", "/cache/dir/b.bin", &[("range", "bytes=1000-1999")], b"");
+    assert_eq!(r.status, 206);
+    assert!(r.body == big[1000..2000]);
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets_before, 1);
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["dir/b.bin"]);
+    assert_eq!(listing_keys(&r.text(), "ETag"), [remote_etag.replace('"', "&quot;")]);
+
+    // A key the remote does not have either.
+    assert_eq!(front.req("GET", "/cache/nope", &[], b"").status, 404);
+
+    // Writes go through: the remote has the object, and so does the cache.
+    let body = data(100_000, 3);
+    let r = front.req("PUT", "/cache/new/x.bin", &[], &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = remote.req("GET", "/data/new/x.bin", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body == body);
+    let gets = remote_count(&remote, "GetObject", 200);
+    assert!(front.req("GET", "/cache/new/x.bin", &[], b"").body == body);
+    assert_eq!(remote_count(&remote, "GetObject", 200), gets, "a written object is cached");
+    // Deletes too.
+    assert_eq!(front.req("DELETE", "/cache/new/x.bin", &[], b"").status, 204);
+    assert_eq!(remote.req("GET", "/data/new/x.bin", &[], b"").status, 404);
+    assert_eq!(front.req("GET", "/cache/new/x.bin", &[], b"").status, 404);
+
+    // What a backend bucket cannot do yet is refused, never half done.
+    let r = front.req("POST", "/cache/mp?uploads", &[], b"");
+    assert_eq!(r.status, 501, "{}", r.text());
+    // An unknown backend is refused when attached.
+    let r = front.req("PUT", "/_keel/buckets/cache/props?backend=nowhere/data", &[], b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+#[test]
+fn a_dead_remote_leaves_cached_objects_readable_and_fails_the_rest_fast() {
+    let mut remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let warm = data(200_000, 4);
+    assert_eq!(remote.req("PUT", "/data/warm", &[], &warm).status, 200);
+    assert_eq!(remote.req("PUT", "/data/cold", &[], b"never fetched").status, 200);
+    let (front, _cfg) = front_of(&remote, 2);
+    assert_eq!(front.req("GET", "/cache/warm", &[], b"").status, 200);
+    remote.kill9();
+
+    let r = front.req("GET", "/cache/warm", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body == warm);
+    for (method, path, body) in
+        [("GET", "/cache/cold", &b""[..]), ("PUT", "/cache/new", &b"x"[..]), ("DELETE", "/cache/warm", &b""[..])]
+    {
+        let t = Instant::now();
+        let r = front.req(method, path, &[], body);
+        assert!(matches!(r.status, 502..=504), "{method} {path}: {} {}", r.status, r.text());
+        assert!(t.elapsed() < Duration::from_secs(10), "{method} {path} took {:?}", t.elapsed());
+    }
+    // Nothing changed locally: the failed PUT left nothing, the failed DELETE removed nothing.
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["warm"]);
+    let r = front.req("GET", "/cache/warm", &[], b"");
+    assert_eq!(r.status, 200);
+    let mut c = front.connect();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let m = read_response(&mut c, false).text();
+    assert!(m.contains("keel_backend_errors_total{backend=\"up\"}"), "{m}");
+}
