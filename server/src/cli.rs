@@ -25,6 +25,19 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     println!("splice_min = {}", c.splice_min);
     println!("odirect = {}", c.odirect);
     println!("validate_on_read = {}", c.validate_on_read);
+    println!("backend_timeout = {}", c.backend_timeout.as_secs());
+    for b in &c.backends {
+        let t = &b.table;
+        println!(
+            "[backends.{}] provider = {:?}, endpoint = {:?}, region = {:?}, access_key = {:?}, secret_key = {:?}",
+            b.name,
+            t.provider,
+            t.endpoint.as_deref().unwrap_or(""),
+            t.region.as_deref().unwrap_or(""),
+            t.access_key.as_deref().unwrap_or(""),
+            if t.secret_key.is_some() { "****" } else { "" }
+        );
+    }
     Ok(())
 }
 
@@ -131,6 +144,11 @@ pub fn bucket_props(
     let mut meta = store.bucket(bucket).map_err(|e| format!("{bucket}: {e}"))?;
     if !pairs.is_empty() {
         crate::admin::apply(&mut meta, &pairs)?;
+        if let Some(b) = &meta.backend
+            && !cfg.backends.iter().any(|c| c.name == b.backend)
+        {
+            return Err(format!("no backend named {:?} in the config ([backends.NAME])", b.backend));
+        }
         let want = meta.clone();
         let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
         meta = rt

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::RemoteError;
 
 /// A backend as the config file writes it.
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BackendTable {
     /// `s3`, `gcs`, `azure` or `http` (read-only).
@@ -24,6 +24,21 @@ pub struct BackendTable {
     pub account: Option<String>,
     /// GCS: a service account JSON file.
     pub service_account: Option<String>,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for BackendTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendTable")
+            .field("provider", &self.provider)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "****"))
+            .field("account", &self.account)
+            .field("service_account", &self.service_account)
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -120,6 +120,12 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     let gets = remote_count(&remote, "GetObject", 200);
     assert!(front.req("GET", "/cache/new/x.bin", &[], b"").body == body);
     assert_eq!(remote_count(&remote, "GetObject", 200), gets, "a written object is cached");
+    // A body that fails its checksum reaches neither side.
+    let wrong_md5 = "AAAAAAAAAAAAAAAAAAAAAA==";
+    let r = front.req("PUT", "/cache/bad.bin", &[("content-md5", wrong_md5)], &data(50_000, 5));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(remote.req("GET", "/data/bad.bin", &[], b"").status, 404, "the remote upload was not completed");
+    assert_eq!(front.req("GET", "/cache/bad.bin", &[], b"").status, 404);
     // Deletes too.
     assert_eq!(front.req("DELETE", "/cache/new/x.bin", &[], b"").status, 204);
     assert_eq!(remote.req("GET", "/data/new/x.bin", &[], b"").status, 404);
