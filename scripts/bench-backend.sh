@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Backend buckets, measured: a remote keel (the "cloud") and a front keel whose bucket `cache`
+# is attached to the remote's bucket `data`, both release builds on loopback, --sync none.
+# For N objects of SIZE: GET each straight from the remote, then through the front cold (first
+# read: fetched and cached), then warm (local), and from a plain bucket on the front holding the
+# same bytes. Prints MB/s per object and the medians; boto3 reads whole bodies.
+#
+#   scripts/bench-backend.sh [N=4] [SIZE_MIB=64]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+N=${1:-4}; SIZE_MIB=${2:-64}
+BIN=${KEEL_BIN:-target/release/keel}
+W=$(mktemp -d /tmp/keel-backend-bench-XXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
+"$BIN" serve --mountpath "$W/remote" --listen 127.0.0.1:18361 --sync none --threads 1 \
+  --access-key AK --secret-key SK > "$W/remote.log" 2>&1 &
+PIDS+=($!)
+cat > "$W/keel.toml" <<EOF
+[backends.up]
+provider = "s3"
+endpoint = "http://127.0.0.1:18361"
+region = "us-east-1"
+access_key = "AK"
+secret_key = "SK"
+EOF
+"$BIN" serve --mountpath "$W/front" --listen 127.0.0.1:18362 --sync none --threads 1 \
+  --access-key AK --secret-key SK --config "$W/keel.toml" > "$W/front.log" 2>&1 &
+PIDS+=($!)
+wait_port 18361
+wait_port 18362
+.venv/bin/python - "$N" "$SIZE_MIB" "$BIN" <<'EOF'
+import os, statistics, subprocess, sys, time
+import boto3
+n, size, binary = int(sys.argv[1]), int(sys.argv[2]) << 20, sys.argv[3]
+def c(port):
+    return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="AK",
+                        aws_secret_access_key="SK", region_name="us-east-1")
+remote, front = c(18361), c(18362)
+remote.create_bucket(Bucket="data")
+front.create_bucket(Bucket="cache")
+front.create_bucket(Bucket="plain")
+p = subprocess.run([binary, "bucket", "props", "cache", "backend=up/data", "--endpoint", "http://127.0.0.1:18362",
+                    "--access-key", "AK", "--secret-key", "SK"], capture_output=True, text=True)
+assert p.returncode == 0, p.stderr
+body = os.urandom(size)
+for i in range(n):
+    remote.put_object(Bucket="data", Key=f"k{i}", Body=body)
+    front.put_object(Bucket="plain", Key=f"k{i}", Body=body)
+def rate(client, bucket, key):
+    t = time.perf_counter()
+    got = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    dt = time.perf_counter() - t
+    assert len(got) == size
+    return size / dt / 1e6
+rows = {"direct from the remote": [], "through keel, cold": [], "through keel, warm": [], "plain keel bucket": []}
+for i in range(n):
+    rows["direct from the remote"].append(rate(remote, "data", f"k{i}"))
+    rows["through keel, cold"].append(rate(front, "cache", f"k{i}"))
+    rows["through keel, warm"].append(rate(front, "cache", f"k{i}"))
+    rows["plain keel bucket"].append(rate(front, "plain", f"k{i}"))
+med = {k: statistics.median(v) for k, v in rows.items()}
+for k, v in rows.items():
+    print(f"{k:26} " + " ".join(f"{x:7.0f}" for x in v) + f"   median {med[k]:7.0f} MB/s")
+print(f"cold / direct {med['through keel, cold'] / med['direct from the remote']:.2f}x, "
+      f"warm / plain {med['through keel, warm'] / med['plain keel bucket']:.2f}x")
+EOF
