@@ -210,6 +210,66 @@ fn split_user(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Users from flags, file and environment, and the admins among them.
+fn users_and_admins(
+    args: &ServeArgs,
+    file: &FileConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+    let mut users = Vec::new();
+    let ak = args.access_key.clone().or(file.access_key.clone());
+    let sk = args.secret_key.clone().or(file.secret_key.clone());
+    match (ak, sk) {
+        (Some(a), Some(s)) => users.push((a, s)),
+        (None, None) => {}
+        _ => return Err("--access-key and --secret-key go together".to_owned()),
+    }
+    let mut admins: Vec<String> = args.admins.iter().chain(file.admins.iter().flatten()).cloned().collect();
+    for u in &args.users {
+        users.push(split_user(u)?);
+    }
+    for u in file.users.iter().flatten() {
+        match u {
+            UserEntry::Pair(p) => users.push(split_user(p)?),
+            UserEntry::Table(t) => {
+                if t.access_key.is_empty() || t.secret_key.is_empty() {
+                    return Err("a user needs a non-empty access_key and secret_key".to_owned());
+                }
+                users.push((t.access_key.clone(), t.secret_key.clone()));
+                if t.admin {
+                    admins.push(t.access_key.clone());
+                }
+            }
+        }
+    }
+    if let (Some(a), Some(s)) = (env("KEEL_ACCESS_KEY"), env("KEEL_SECRET_KEY"))
+        && !a.is_empty()
+        && !s.is_empty()
+    {
+        users.push((a, s));
+    }
+    Ok((users, admins))
+}
+
+/// The `[backends.NAME]` tables, checked, and the bound on one remote call.
+fn backends_of(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> Result<(Vec<crate::backend::BackendConfig>, std::time::Duration), String> {
+    let backends = file
+        .backends
+        .iter()
+        .flatten()
+        .map(|(name, t)| crate::backend::BackendConfig::from_table(name, t.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = match args.backend_timeout.or(file.backend_timeout) {
+        Some(0) => return Err("--backend-timeout must be at least 1 second".to_owned()),
+        Some(s) => std::time::Duration::from_secs(s),
+        None => crate::backend::DEFAULT_TIMEOUT,
+    };
+    Ok((backends, timeout))
+}
+
 impl ServeConfig {
     /// Merges flags over the file (if any) over the environment over defaults.
     pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
@@ -237,38 +297,7 @@ impl ServeConfig {
             Some("none") => engine::SyncMode::None,
             Some(other) => return Err(format!("--sync must be always or none, got {other:?}")),
         };
-        let mut users = Vec::new();
-        let ak = args.access_key.clone().or(file.access_key.clone());
-        let sk = args.secret_key.clone().or(file.secret_key.clone());
-        match (ak, sk) {
-            (Some(a), Some(s)) => users.push((a, s)),
-            (None, None) => {}
-            _ => return Err("--access-key and --secret-key go together".to_owned()),
-        }
-        let mut admins: Vec<String> = args.admins.iter().chain(file.admins.iter().flatten()).cloned().collect();
-        for u in &args.users {
-            users.push(split_user(u)?);
-        }
-        for u in file.users.iter().flatten() {
-            match u {
-                UserEntry::Pair(p) => users.push(split_user(p)?),
-                UserEntry::Table(t) => {
-                    if t.access_key.is_empty() || t.secret_key.is_empty() {
-                        return Err("a user needs a non-empty access_key and secret_key".to_owned());
-                    }
-                    users.push((t.access_key.clone(), t.secret_key.clone()));
-                    if t.admin {
-                        admins.push(t.access_key.clone());
-                    }
-                }
-            }
-        }
-        if let (Some(a), Some(s)) = (env("KEEL_ACCESS_KEY"), env("KEEL_SECRET_KEY"))
-            && !a.is_empty()
-            && !s.is_empty()
-        {
-            users.push((a, s));
-        }
+        let (users, admins) = users_and_admins(args, &file, env)?;
         let mut s3_prefix = args.s3_prefix.clone().or(file.s3_prefix.clone()).unwrap_or_default();
         if !s3_prefix.is_empty() {
             if !s3_prefix.starts_with('/') {
@@ -281,17 +310,7 @@ impl ServeConfig {
         let min_part_size = bytes_setting("min_part_size", &args.min_part_size, &file.min_part_size)?
             .unwrap_or(engine::limits::PART_BYTES_MIN_DEFAULT);
         let splice_min = bytes_setting("splice_min", &args.splice_min, &file.splice_min)?.unwrap_or(256 * 1024);
-        let backends = file
-            .backends
-            .iter()
-            .flatten()
-            .map(|(name, t)| crate::backend::BackendConfig::from_table(name, t.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let backend_timeout = match args.backend_timeout.or(file.backend_timeout) {
-            Some(0) => return Err("--backend-timeout must be at least 1 second".to_owned()),
-            Some(s) => std::time::Duration::from_secs(s),
-            None => crate::backend::DEFAULT_TIMEOUT,
-        };
+        let (backends, backend_timeout) = backends_of(args, &file)?;
         Ok(ServeConfig {
             backends,
             backend_timeout,

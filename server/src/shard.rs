@@ -368,6 +368,14 @@ async fn write_response(conn: &mut Conn, resp: Response, keep: bool, ctx: &Ctx) 
             }
             Err(SendError::Closed)
         }
+        Err(SendError::Stream { head_sent, error }) => {
+            tracing::warn!(error = %error, "a streamed body failed while sending");
+            if !head_sent {
+                let err = S3Error::code(S3ErrorCode::BadGateway);
+                let _ = send(conn, err.response("/", "0"), false, SendPolicy::default()).await;
+            }
+            Err(SendError::Closed)
+        }
         other => other,
     }
 }

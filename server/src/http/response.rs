@@ -17,6 +17,12 @@ pub enum Body {
     Spans(Vec<Span>),
     /// A HEAD answer: announces `Content-Length` but sends no bytes.
     HeadOnly(u64),
+    /// `len` bytes that arrive as they are produced (a backend bucket's cold read). A chunk that
+    /// is an error, or a channel that ends short of `len`, cuts the connection.
+    Stream {
+        len: u64,
+        chunks: futures_channel::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    },
 }
 
 /// One piece of a body.
@@ -121,6 +127,7 @@ impl Response {
             Body::Bytes(b) => b.len() as u64,
             Body::Spans(spans) => spans.iter().map(Span::len).sum(),
             Body::HeadOnly(n) => *n,
+            Body::Stream { len, .. } => *len,
         }
     }
 

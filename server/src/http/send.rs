@@ -64,6 +64,39 @@ enum SpliceError {
     Socket(std::io::Error),
 }
 
+/// Sends a streamed body: the head with the first chunk, then each chunk as it comes.
+async fn send_stream(
+    conn: &mut Conn,
+    head: &mut Option<Vec<u8>>,
+    len: u64,
+    mut chunks: futures_channel::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+) -> Result<(), SendError> {
+    use futures_util::StreamExt;
+    let mut sent = 0u64;
+    while sent < len {
+        let error = match chunks.next().await {
+            Some(Ok(c)) if sent + c.len() as u64 <= len => {
+                sent += c.len() as u64;
+                let out = match head.take() {
+                    Some(mut h) => {
+                        h.extend_from_slice(&c);
+                        h
+                    }
+                    None => c,
+                };
+                conn.write_all(out).await?;
+                continue;
+            }
+            Some(Ok(_)) => std::io::Error::other("a streamed body longer than announced"),
+            Some(Err(e)) => e,
+            None => std::io::ErrorKind::UnexpectedEof.into(),
+        };
+        conn.mark_broken();
+        return Err(SendError::Stream { head_sent: head.is_none(), error });
+    }
+    Ok(())
+}
+
 /// Sends `len` bytes of `file` from `offset` to `sock`. On error the connection must be cut: some
 /// bytes may have gone out.
 async fn send_file_range(file: &File, sock: &TcpStream, mut offset: u64, mut len: u64) -> Result<(), SpliceError> {
@@ -116,6 +149,8 @@ pub enum SendError {
     /// is the span's. When the head had not gone out yet the caller may still answer an error;
     /// either way the connection is broken.
     Read { head_sent: bool, error: std::io::Error, origin: u64 },
+    /// A streamed body failed or ended short; the connection is broken.
+    Stream { head_sent: bool, error: std::io::Error },
 }
 
 impl From<ReadError> for SendError {
@@ -138,6 +173,7 @@ pub async fn send(conn: &mut Conn, resp: Response, keep: bool, policy: SendPolic
             out.extend_from_slice(&b);
             conn.write_all(out).await?;
         }
+        Body::Stream { len, chunks } => send_stream(conn, &mut head, len, chunks).await?,
         Body::Spans(spans) => {
             let splice = policy.splice && total >= policy.splice_min;
             for span in spans {

@@ -107,6 +107,30 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     assert_eq!(listing_keys(&r.text(), "Key"), ["dir/b.bin"]);
     assert_eq!(listing_keys(&r.text(), "ETag"), [remote_etag.replace('"', "&quot;")]);
 
+    // One cold GET streams the object while it is cached; the copy then serves the next GET.
+    let stream_body = data(2 << 20, 9);
+    assert_eq!(remote.req("PUT", "/data/stream.bin", &[], &stream_body).status, 200);
+    let gets = remote_count(&remote, "GetObject", 200);
+    let r = front.req("GET", "/cache/stream.bin", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body == stream_body, "the streamed body");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true&prefix=stream", &[], b"");
+        if listing_keys(&r.text(), "Key") == ["stream.bin"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the streamed object was not cached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(front.req("GET", "/cache/stream.bin", &[], b"").body == stream_body);
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets, 1, "streamed once, then served locally");
+    // A ranged cold GET answers its range (from the fetched copy).
+    let c = data(1000, 2);
+    let r = front.req("GET", "/cache/dir/c.bin", &[("range", "bytes=10-19")], b"");
+    assert_eq!(r.status, 206);
+    assert!(r.body == c[10..20]);
+
     // A key the remote does not have either.
     assert_eq!(front.req("GET", "/cache/nope", &[], b"").status, 404);
 

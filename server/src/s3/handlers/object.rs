@@ -377,7 +377,14 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                 l
             }
             Err(engine::Error::NoSuchObject) if fetches < FETCH_ATTEMPTS_MAX => {
-                match remote::on_miss(call, head).await? {
+                // A plain GET of the whole object streams while it is cached; ranges, parts and
+                // conditions are answered from the cached copy.
+                let whole = !head
+                    && params.part.is_none()
+                    && ["range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
+                        .iter()
+                        .all(|h| call.header(h).is_none());
+                match remote::on_miss(call, head, whole).await? {
                     remote::Miss::Local => return Err(call.access.missing(engine::Error::NoSuchObject)),
                     remote::Miss::Cached => {
                         fetches += 1;
@@ -388,6 +395,15 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                             Answer::Done(r) => Ok(r),
                             Answer::Send(mut resp, sel) => {
                                 resp.body = Body::HeadOnly(sel.len);
+                                Ok(resp)
+                            }
+                        };
+                    }
+                    remote::Miss::Streaming(meta, body) => {
+                        return match answer(call, &meta, params)? {
+                            Answer::Done(r) => Ok(r),
+                            Answer::Send(mut resp, _) => {
+                                resp.body = body;
                                 Ok(resp)
                             }
                         };

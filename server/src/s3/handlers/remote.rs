@@ -51,10 +51,13 @@ pub enum Miss {
     Cached,
     /// A HEAD: the remote's description, not cached.
     Remote(Box<ObjectMeta>),
+    /// A whole-object GET: the remote's description and its bytes as they arrive (being cached).
+    Streaming(Box<ObjectMeta>, crate::http::Body),
 }
 
 /// A GET or HEAD of a key the local store does not have.
-pub async fn on_miss(call: &Call<'_>, head: bool) -> Result<Miss, S3Error> {
+/// `stream`: a GET of the whole object, which the leader of the fetch serves while it caches.
+pub async fn on_miss(call: &Call<'_>, head: bool, stream_whole: bool) -> Result<Miss, S3Error> {
     let Some((agent, remote)) = remote_of(call)? else {
         return Ok(Miss::Local);
     };
@@ -70,11 +73,17 @@ pub async fn on_miss(call: &Call<'_>, head: bool) -> Result<Miss, S3Error> {
         Flight::Wait(done) => {
             // Someone else is fetching it; whatever they got, look again (a failed fetch leaves
             // nothing, and the caller's next miss fetches anew).
-            let _ = compio::time::timeout(agent.timeout * 4, done).await;
+            if compio::time::timeout(agent.timeout * 4, done).await.is_err() {
+                return Err(RemoteError::Timeout.into());
+            }
         }
-        Flight::Lead(_flight) => {
+        Flight::Lead(flight) => {
             // It may have landed between our miss and the flight.
             if call.ctx.store.lookup(call.bucket(), call.key()).is_err() {
+                if stream_whole {
+                    let (meta, body) = stream(call, &agent, &remote, flight).await?;
+                    return Ok(Miss::Streaming(Box::new(meta), body));
+                }
                 fetch(call, &agent, &remote).await?;
             }
         }
@@ -108,18 +117,35 @@ fn etag_md5(etag: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-/// Writes the chunks as they arrive, in whole pooled buffers.
-async fn copy_chunks(chunks: &mut crate::backend::Chunks, writer: &mut engine::DataWriter) -> Result<(), S3Error> {
+/// A client reading a cold object while it is cached.
+type ClientTx = futures_channel::mpsc::Sender<std::io::Result<Vec<u8>>>;
+
+/// Writes the chunks as they arrive, in whole pooled buffers, and hands each to `client` too
+/// while it listens (a client that leaves does not stop the copy).
+async fn copy_chunks(
+    chunks: &mut crate::backend::Chunks,
+    writer: &mut engine::DataWriter,
+    mut client: Option<&mut ClientTx>,
+) -> Result<(), S3Error> {
+    use futures_util::SinkExt;
     let mut buf: IoBuffer = engine::take_buffer();
     loop {
         let chunk = match chunks.next().await {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
                 give_buffer(buf);
+                if let Some(tx) = client {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                }
                 return Err(e.into());
             }
             None => None,
         };
+        if let (Some(tx), Some(c)) = (client.as_deref_mut(), &chunk)
+            && tx.send(Ok(c.to_vec())).await.is_err()
+        {
+            client = None;
+        }
         let mut rest: &[u8] = chunk.as_deref().unwrap_or(&[]);
         loop {
             let n = (buf.capacity() - buf.len()).min(rest.len());
@@ -149,10 +175,18 @@ async fn copy_chunks(chunks: &mut crate::backend::Chunks, writer: &mut engine::D
 /// Copies a remote object into the local store: the bytes as they arrive, checked against the
 /// remote's size and (when its ETag is an MD5) its ETag; nothing is committed otherwise.
 async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<(), S3Error> {
-    let (obj, mut chunks) = agent.get(remote, call.key()).await?;
-    let store = call.ctx.store.clone();
-    let mut writer = store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
-    copy_chunks(&mut chunks, writer.data()).await?;
+    let (obj, chunks) = agent.get(remote, call.key()).await?;
+    let writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
+    fill(obj, chunks, writer, None).await
+}
+
+async fn fill(
+    obj: RemoteObject,
+    mut chunks: crate::backend::Chunks,
+    mut writer: engine::ObjectWriter,
+    client: Option<&mut ClientTx>,
+) -> Result<(), S3Error> {
+    copy_chunks(&mut chunks, writer.data(), client).await?;
     if writer.data().written() != obj.size {
         return Err(RemoteError::Changed.into());
     }
@@ -169,4 +203,30 @@ async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<
         Err(engine::Error::ChecksumMismatch { .. }) => Err(RemoteError::Changed.into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Starts a cold read that streams to the client while the copy is written: the remote is read
+/// once, the client gets each chunk as it arrives, and the flight ends (waking the readers that
+/// waited) when the copy is committed, or failed. A client that leaves early does not stop the
+/// copy.
+async fn stream(
+    call: &Call<'_>,
+    agent: &Agent,
+    remote: &RemoteBucket,
+    flight: crate::backend::FlightGuard,
+) -> Result<(ObjectMeta, crate::http::Body), S3Error> {
+    let (obj, chunks) = agent.get(remote, call.key()).await?;
+    let writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
+    let (mut tx, rx) = futures_channel::mpsc::channel(4);
+    let meta = described(&obj);
+    let len = obj.size;
+    let key = call.key().to_owned();
+    compio::runtime::spawn(async move {
+        let _flight = flight;
+        if let Err(e) = fill(obj, chunks, writer, Some(&mut tx)).await {
+            tracing::warn!(key, error = %e.message, "a cold read was not cached");
+        }
+    })
+    .detach();
+    Ok((meta, crate::http::Body::Stream { len, chunks: rx }))
 }
