@@ -289,6 +289,7 @@ fn bucket_record() {
         incarnation: 0x0102_0304_0506_0708,
         location: "eu-west-1".into(),
         backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
+        validate_warm_get: true,
     };
     check(
         "bucket",
@@ -311,6 +312,7 @@ fn bucket_record() {
             "7570", // backend "up"
             "04000000",
             "64617461", // remote bucket "data"
+            "01",       // validate warm GETs
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,
@@ -330,6 +332,7 @@ fn bucket_record_format_2_still_decodes() {
         incarnation: 0x0102_0304_0506_0708,
         location: "eu-west-1".into(),
         backend: None,
+        validate_warm_get: false,
     };
     check_old(
         "bucket, format 2",

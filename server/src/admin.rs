@@ -18,7 +18,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 /// A bucket's properties as JSON.
 pub fn props_json(name: &str, m: &BucketMeta) -> String {
     format!(
-        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?},\"backend\":{:?}}}\n",
+        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?},\"backend\":{:?},\"validate_warm_get\":{}}}\n",
         m.owner,
         crate::time::iso8601_ms(m.created_ms),
         m.location,
@@ -34,7 +34,8 @@ pub fn props_json(name: &str, m: &BucketMeta) -> String {
             BucketPolicy::None => "none",
             BucketPolicy::PublicRead => "public-read",
         },
-        m.backend.as_ref().map(|b| format!("{}/{}", b.backend, b.bucket)).unwrap_or_default()
+        m.backend.as_ref().map(|b| format!("{}/{}", b.backend, b.bucket)).unwrap_or_default(),
+        m.validate_warm_get
     )
 }
 
@@ -68,6 +69,10 @@ pub fn apply(m: &mut BucketMeta, settings: &[(String, String)]) -> Result<(), St
                     _ => return Err(format!("policy must be none or public-read, not {v:?}")),
                 }
             }
+            "validate_warm_get" => {
+                m.validate_warm_get =
+                    v.parse().map_err(|_| format!("validate_warm_get must be true or false, not {v:?}"))?
+            }
             "backend" | "backend_bck" => {
                 m.backend = match v.split_once('/') {
                     _ if v.is_empty() => None,
@@ -79,7 +84,7 @@ pub fn apply(m: &mut BucketMeta, settings: &[(String, String)]) -> Result<(), St
             }
             other => {
                 return Err(format!(
-                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy, backend)"
+                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy, backend, validate_warm_get)"
                 ));
             }
         }
@@ -168,6 +173,7 @@ pub async fn serve(
                     m.acl = want.acl;
                     m.policy = want.policy;
                     m.backend = want.backend;
+                    m.validate_warm_get = want.validate_warm_get;
                 })
                 .await
             {

@@ -1,7 +1,7 @@
 //! Bucket records.
 //!
 //! Format 3: format 2 followed by `opt<(str backend, str remote bucket)>`, the remote bucket
-//! this one is a cache of (format 2 reads as none).
+//! this one is a cache of, and `u8 validate-warm-get` (format 2 reads as none, 0).
 //!
 //! Format 2: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
 //! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
@@ -100,6 +100,9 @@ pub struct BucketMeta {
     pub location: String,
     /// The remote bucket this one is a cache of, if any (issue 13, backend buckets).
     pub backend: Option<RemoteBucket>,
+    /// A backend bucket asks the remote before serving a cached object (refetched if changed,
+    /// dropped if deleted there).
+    pub validate_warm_get: bool,
 }
 
 impl BucketMeta {
@@ -130,6 +133,7 @@ impl BucketMeta {
                 w.bytes(b.bucket.as_bytes());
             }
         }
+        w.u8(self.validate_warm_get as u8);
         w.0
     }
 
@@ -169,14 +173,20 @@ impl BucketMeta {
             let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };
             (policy, 0, String::new())
         };
-        let backend = if format >= 3 {
-            match r.u8()? {
+        let (backend, validate_warm_get) = if format >= 3 {
+            let backend = match r.u8()? {
                 0 => None,
                 1 => Some(RemoteBucket { backend: r.str()?, bucket: r.str()? }),
                 _ => return Err(Error::BadMeta("backend presence")),
-            }
+            };
+            let validate = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(Error::BadMeta("validate-warm-get flag")),
+            };
+            (backend, validate)
         } else {
-            None
+            (None, false)
         };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
@@ -192,6 +202,7 @@ impl BucketMeta {
             incarnation,
             location,
             backend,
+            validate_warm_get,
         })
     }
 }

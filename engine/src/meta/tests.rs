@@ -105,6 +105,7 @@ fn bucket_round_trips() {
         incarnation: 0xfeed,
         location: "eu-west-1".into(),
         backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
+        validate_warm_get: true,
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

@@ -131,6 +131,22 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     assert_eq!(r.status, 206);
     assert!(r.body == c[10..20]);
 
+    // validate_warm_get: a cached copy is checked against the remote before it is served.
+    let stale = b"the cached copy".to_vec();
+    assert_eq!(remote.req("PUT", "/data/v.txt", &[], &stale).status, 200);
+    assert!(front.req("GET", "/cache/v.txt", &[("range", "bytes=0-")], b"").body == stale);
+    let fresh = b"changed on the remote".to_vec();
+    assert_eq!(remote.req("PUT", "/data/v.txt", &[], &fresh).status, 200);
+    assert!(front.req("GET", "/cache/v.txt", &[], b"").body == stale, "off by default: the copy is served");
+    let r = front.req("PUT", "/_keel/buckets/cache/props?validate_warm_get=true", &[], b"");
+    assert!(r.text().contains("\"validate_warm_get\":true"), "{}", r.text());
+    assert!(front.req("GET", "/cache/v.txt", &[], b"").body == fresh, "refetched once changed");
+    assert_eq!(remote.req("DELETE", "/data/v.txt", &[], b"").status, 204);
+    assert_eq!(front.req("GET", "/cache/v.txt", &[], b"").status, 404, "dropped once deleted remotely");
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true&prefix=v", &[], b"");
+    assert!(listing_keys(&r.text(), "Key").is_empty(), "{}", r.text());
+    assert_eq!(front.req("PUT", "/_keel/buckets/cache/props?validate_warm_get=false", &[], b"").status, 200);
+
     // A key the remote does not have either.
     assert_eq!(front.req("GET", "/cache/nope", &[], b"").status, 404);
 
@@ -172,6 +188,8 @@ fn a_dead_remote_leaves_cached_objects_readable_and_fails_the_rest_fast() {
     assert_eq!(remote.req("PUT", "/data/cold", &[], b"never fetched").status, 200);
     let (front, _cfg) = front_of(&remote, 2);
     assert_eq!(front.req("GET", "/cache/warm", &[], b"").status, 200);
+    // Even when asked to validate cached copies, a remote that cannot answer leaves them served.
+    assert_eq!(front.req("PUT", "/_keel/buckets/cache/props?validate_warm_get=true", &[], b"").status, 200);
     remote.kill9();
 
     let r = front.req("GET", "/cache/warm", &[], b"");

@@ -374,6 +374,16 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
         let located = match call.ctx.store.lookup(call.bucket(), call.key()) {
             Ok(l) => {
                 call.access.check_object(l.meta.acl)?;
+                if l.meta.remote.is_some() && fetches < FETCH_ATTEMPTS_MAX {
+                    match remote::validate_warm(call, &l.meta).await? {
+                        remote::Warm::Fresh => {}
+                        remote::Warm::Stale => {
+                            fetches += 1;
+                            continue;
+                        }
+                        remote::Warm::Gone => return Err(call.access.missing(engine::Error::NoSuchObject)),
+                    }
+                }
                 l
             }
             Err(engine::Error::NoSuchObject) if fetches < FETCH_ATTEMPTS_MAX => {

@@ -43,6 +43,39 @@ pub fn supports(call: &Call<'_>) -> Result<(), S3Error> {
     Ok(())
 }
 
+/// What asking the remote about a cached copy found.
+pub enum Warm {
+    /// Serve the copy.
+    Fresh,
+    /// The remote's object changed: the copy is dropped, look again (and fetch anew).
+    Stale,
+    /// The remote's object is gone: so is the copy.
+    Gone,
+}
+
+/// With the bucket's `validate_warm_get`, a cached copy is served only if the remote still has
+/// the same object (same ETag). A remote that cannot be asked leaves the copy served.
+pub async fn validate_warm(call: &Call<'_>, meta: &ObjectMeta) -> Result<Warm, S3Error> {
+    let Some(cached) = &meta.remote else { return Ok(Warm::Fresh) };
+    if !call.ctx.store.bucket(call.bucket())?.validate_warm_get {
+        return Ok(Warm::Fresh);
+    }
+    let Some((agent, remote)) = remote_of(call)? else { return Ok(Warm::Fresh) };
+    let verdict = match agent.head(&remote, call.key()).await {
+        Ok(obj) if obj.etag.as_deref() == Some(cached.etag.as_str()) => return Ok(Warm::Fresh),
+        Ok(_) => Warm::Stale,
+        Err(RemoteError::NotFound) => Warm::Gone,
+        Err(e) => {
+            tracing::warn!(key = call.key(), error = %e, "serving a cached copy unvalidated");
+            return Ok(Warm::Fresh);
+        }
+    };
+    match call.ctx.store.delete_object(call.bucket(), call.key()).await {
+        Ok(()) | Err(engine::Error::NoSuchObject) => Ok(verdict),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What a read of a key missing locally found.
 pub enum Miss {
     /// Not a backend bucket, or the caller may not read its objects: the local answer stands.
