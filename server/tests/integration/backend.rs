@@ -213,3 +213,50 @@ fn a_dead_remote_leaves_cached_objects_readable_and_fails_the_rest_fast() {
     let m = read_response(&mut c, false).text();
     assert!(m.contains("keel_backend_errors_total{backend=\"up\"}"), "{m}");
 }
+
+/// The remote dies while a cold GET streams: the client sees its connection end before the
+/// announced length (never a short body passed off as whole), and nothing is cached.
+#[test]
+fn a_remote_killed_mid_get_caches_nothing() {
+    use std::io::Read;
+    let mut remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let size = 96 << 20;
+    assert_eq!(remote.req("PUT", "/data/huge", &[], &data(size, 7)).status, 200);
+    let (front, _cfg) = front_of(&remote, 5);
+    let mut c = front.connect();
+    c.write_all(&front.build("GET", "/cache/huge", &[], b"")).unwrap();
+    // The head and the first bytes, read slowly so the remote is still sending when it dies.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    while got.len() < (1 << 20) {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains(&format!("content-length: {size}")), "{head}");
+    remote.kill9();
+    let mut body = got.len() - head_end;
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body += n,
+        }
+    }
+    assert!(body < size, "a body cut by the remote's death must end short, not pretend to be whole");
+    // Nothing partial was cached: the key is not listed, and a GET (the remote dead) fails.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+        assert!(listing_keys(&r.text(), "Key").is_empty(), "a partial object was cached");
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let r = front.req("GET", "/cache/huge", &[], b"");
+    assert!(matches!(r.status, 502..=504), "{} {}", r.status, r.text());
+}
