@@ -7,6 +7,7 @@
 //! ```text
 //! GET /_keel/buckets/NAME/props                       -> JSON
 //! PUT /_keel/buckets/NAME/props?checksum=md5&validate_on_read=true&versioning=Enabled&acl=private&policy=public-read&backend=up/remote-bucket
+//! PUT /_keel/buckets/NAME/evict?prefix=P               -> {"evicted": N, "bytes": B}: drop cached copies
 //! ```
 
 use engine::{BucketMeta, BucketPolicy, ChecksumKind, Versioning};
@@ -92,6 +93,35 @@ pub fn apply(m: &mut BucketMeta, settings: &[(String, String)]) -> Result<(), St
     Ok(())
 }
 
+/// Drops the local copies of a backend bucket's objects under `prefix` (the remote keeps them;
+/// the next GET fetches again). An object that exists only here (no remote identity) is never
+/// evicted. Returns how many and their bytes.
+async fn evict_cached(ctx: &Ctx, bucket: &str, prefix: &str) -> Result<(u64, u64), engine::Error> {
+    let mut after: Option<String> = None;
+    let (mut n, mut bytes) = (0u64, 0u64);
+    loop {
+        let q = engine::ListQuery { prefix, delimiter: None, after: after.as_deref(), max_keys: 1000 };
+        let page = ctx.store.list_objects(bucket, &q)?;
+        for e in &page.entries {
+            let cached = ctx.store.head_object(bucket, &e.key).is_ok_and(|m| m.remote.is_some());
+            if cached {
+                match ctx.store.delete_object(bucket, &e.key).await {
+                    Ok(()) => {
+                        n += 1;
+                        bytes += e.size;
+                    }
+                    Err(engine::Error::NoSuchObject) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        if !page.truncated {
+            return Ok((n, bytes));
+        }
+        after = page.last;
+    }
+}
+
 /// Who is asking: `Some(access key)` for a signed request, `None` on an `--anonymous` server
 /// (loopback clients only). Unsigned requests to a server with users are refused.
 fn caller(ctx: &Ctx, req: &Request, loopback: bool) -> Result<Option<String>, S3Error> {
@@ -129,8 +159,10 @@ pub async fn serve(
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let Some(bucket) = rest.strip_prefix("buckets/").and_then(|r| r.strip_suffix("/props")) else {
-        return fail(S3Error::new(S3ErrorCode::NoSuchKey, "Unknown admin endpoint."));
+    let (bucket, evict) = match rest.strip_prefix("buckets/") {
+        Some(r) if r.ends_with("/props") => (&r[..r.len() - "/props".len()], false),
+        Some(r) if r.ends_with("/evict") => (&r[..r.len() - "/evict".len()], true),
+        _ => return fail(S3Error::new(S3ErrorCode::NoSuchKey, "Unknown admin endpoint.")),
     };
     let current = match ctx.store.bucket(bucket) {
         Ok(m) => m,
@@ -143,6 +175,22 @@ pub async fn serve(
             S3ErrorCode::AccessDenied,
             "Only the bucket's owner or an admin may read or change its properties.",
         ));
+    }
+    if evict {
+        if req.method != crate::http::Method::Put {
+            return fail(S3Error::code(S3ErrorCode::MethodNotAllowed));
+        }
+        let prefix = crate::http::uri::Query::parse(&req.query)
+            .and_then(|q| q.get("prefix").map(str::to_owned))
+            .unwrap_or_default();
+        return match evict_cached(ctx, bucket, &prefix).await {
+            Ok((n, bytes)) => Response::with_body(
+                200,
+                "application/json",
+                format!("{{\"bucket\":{bucket:?},\"evicted\":{n},\"bytes\":{bytes}}}\n").into_bytes(),
+            ),
+            Err(e) => fail(e.into()),
+        };
     }
     let json = |m: &BucketMeta| Response::with_body(200, "application/json", props_json(bucket, m).into_bytes());
     match req.method {

@@ -76,10 +76,24 @@ fn client_keys(args: &ServeArgs) -> Result<(String, String), String> {
     }
 }
 
-/// One signed HTTP/1.1 request to a running keel's admin endpoint.
+/// One signed HTTP/1.1 request to a running keel's admin endpoint; the body of a 200.
 fn admin_request(endpoint: &str, method: &str, target: &str, keys: (&str, &str)) -> Result<String, String> {
+    let (status, head, body) = signed_request(endpoint, method, target, &[], keys)?;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if status == 200 { Ok(body) } else { Err(format!("{head}\n{body}")) }
+}
+
+/// One signed HTTP/1.1 request with an empty body: status, status line, body.
+fn signed_request(
+    endpoint: &str,
+    method: &str,
+    target: &str,
+    extra: &[(&str, &str)],
+    keys: (&str, &str),
+) -> Result<(u16, String, Vec<u8>), String> {
     let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut headers = vec![("Host".to_owned(), addr.to_owned())];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let now = (crate::time::now_ms() / 1000) as i64;
     crate::s3::auth::sign_v4_client(
         method,
@@ -98,14 +112,138 @@ fn admin_request(endpoint: &str, method: &str, target: &str, keys: (&str, &str))
     }
     head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    if head.starts_with("HTTP/1.1 200") {
-        Ok(body.to_owned())
-    } else {
-        Err(format!("{}\n{body}", head.lines().next().unwrap_or("")))
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").ok_or("a response without a head")?;
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status_line = head.lines().next().unwrap_or("").to_owned();
+    let status = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or("a response without a status")?;
+    Ok((status, status_line, out[split + 4..].to_vec()))
+}
+
+/// The keys (and sizes) a bucket lists under `prefix`; `cached`: what a backend bucket holds
+/// locally rather than its remote's listing.
+fn list_keys(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    cached: bool,
+    keys: (&str, &str),
+) -> Result<Vec<(String, u64)>, String> {
+    use crate::http::uri::{percent_decode, uri_encode};
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut target = format!("/{bucket}?list-type=2&encoding-type=url&prefix={}", uri_encode(prefix, true));
+        if cached {
+            target.push_str("&x-keel-cached=true");
+        }
+        if let Some(t) = &token {
+            target.push_str(&format!("&continuation-token={}", uri_encode(t, true)));
+        }
+        let (status, line, body) = signed_request(endpoint, "GET", &target, &[], keys)?;
+        if status != 200 {
+            return Err(format!("listing {bucket}: {line}\n{}", String::from_utf8_lossy(&body)));
+        }
+        let root = crate::s3::xml::parse(&body).map_err(|e| format!("listing {bucket}: {}", e.0))?;
+        for c in root.children_named("Contents") {
+            let key = c.child_text("Key").and_then(percent_decode).ok_or("a listing without keys")?;
+            out.push((key, c.child_text("Size").and_then(|s| s.parse().ok()).unwrap_or(0)));
+        }
+        match root.child_text("NextContinuationToken") {
+            Some(t) if root.child_text("IsTruncated") == Some("true") => token = Some(t.to_owned()),
+            _ => return Ok(out),
+        }
     }
+}
+
+/// `keel prefetch`: a ranged GET of one byte makes keel fetch the whole object into the cache;
+/// `parallel` of them at once, with progress on stderr.
+pub fn prefetch(
+    endpoint: &str,
+    args: &ServeArgs,
+    bucket: &str,
+    prefix: Option<&str>,
+    list: Option<&std::path::Path>,
+    parallel: usize,
+) -> Result<(), String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (ak, sk) = client_keys(args)?;
+    let prefix = prefix.unwrap_or("");
+    let wanted: Vec<(String, u64)> = match list {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| format!("{}: {e}", f.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| (l.to_owned(), 0))
+            .collect(),
+        None => list_keys(endpoint, bucket, prefix, false, (&ak, &sk))?,
+    };
+    let cached: std::collections::HashSet<String> =
+        list_keys(endpoint, bucket, prefix, true, (&ak, &sk))?.into_iter().map(|(k, _)| k).collect();
+    let total = wanted.len();
+    let todo: Vec<(String, u64)> = wanted.into_iter().filter(|(k, _)| !cached.contains(k)).collect();
+    eprintln!("prefetch {bucket}: {total} objects, {} already cached", total - todo.len());
+    let left = todo.len() as u64;
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(todo));
+    let (done, bytes, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.max(1) {
+            let (queue, done, bytes, failed, ak, sk) = (&queue, &done, &bytes, &failed, &ak, &sk);
+            scope.spawn(move || {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                    let Some((key, size)) = next else { return };
+                    let target = format!("/{bucket}/{}", crate::http::uri::uri_encode(&key, false));
+                    match signed_request(endpoint, "GET", &target, &[("Range", "bytes=0-0")], (ak, sk)) {
+                        Ok((200 | 206, _, _)) => {
+                            bytes.fetch_add(size, Ordering::Relaxed);
+                        }
+                        Ok((_, line, body)) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("\nprefetch {key}: {line} {}", String::from_utf8_lossy(&body));
+                        }
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("\nprefetch {key}: {e}");
+                        }
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let progress = || {
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            let b = bytes.load(Ordering::Relaxed) as f64 / (1 << 20) as f64;
+            eprint!(
+                "\rprefetch {bucket}: {}/{left} objects, {b:.1} MiB, {:.1} MiB/s, {} failed   ",
+                done.load(Ordering::Relaxed),
+                b / secs,
+                failed.load(Ordering::Relaxed)
+            );
+        };
+        while done.load(Ordering::Relaxed) < left {
+            progress();
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        progress();
+        eprintln!();
+    });
+    match failed.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        n => Err(format!("{n} objects were not prefetched (run again to retry them)")),
+    }
+}
+
+/// `keel evict`: drops the cached copies under a prefix through the admin endpoint.
+pub fn evict(endpoint: &str, args: &ServeArgs, bucket: &str, prefix: Option<&str>) -> Result<(), String> {
+    let (ak, sk) = client_keys(args)?;
+    let target =
+        format!("/_keel/buckets/{bucket}/evict?prefix={}", crate::http::uri::uri_encode(prefix.unwrap_or(""), true));
+    print!("{}", admin_request(endpoint, "PUT", &target, (&ak, &sk))?);
+    Ok(())
 }
 
 /// `keel bucket props show|set`: through `--endpoint` when given, else offline.

@@ -33,6 +33,35 @@ enum Command {
     Stat(ServeArgs),
     /// Move objects to the mountpath that owns them after mountpaths were added (offline).
     Rebalance(ServeArgs),
+    /// Fetch a backend bucket's objects into the cache ahead of reading (through a running keel):
+    /// the remote's listing under --prefix, or the keys in --list FILE (one per line); objects
+    /// already cached are skipped, so an interrupted prefetch resumes where it stopped.
+    Prefetch {
+        bucket: String,
+        /// The running keel, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        list: Option<std::path::PathBuf>,
+        /// Objects fetched at once.
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+        #[command(flatten)]
+        keys: ServeArgs,
+    },
+    /// Drop cached copies of a backend bucket's objects (the remote keeps them; objects that
+    /// exist only locally are never dropped), through a running keel.
+    Evict {
+        bucket: String,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        prefix: Option<String>,
+        #[command(flatten)]
+        keys: ServeArgs,
+    },
     /// The node's mountpaths: list them, or detach one that is gone (offline).
     Mountpath {
         #[command(subcommand)]
@@ -105,6 +134,12 @@ fn main() {
         Command::Config { command: ConfigCommand::Check { file } } => keel::cli::config_check(&file),
         Command::Bucket { command: BucketCommand::Props { bucket, settings, endpoint, offline } } => {
             keel::cli::bucket_props(endpoint.as_deref(), &offline, &bucket, &settings)
+        }
+        Command::Prefetch { bucket, endpoint, prefix, list, parallel, keys } => {
+            keel::cli::prefetch(&endpoint, &keys, &bucket, prefix.as_deref(), list.as_deref(), parallel)
+        }
+        Command::Evict { bucket, endpoint, prefix, keys } => {
+            keel::cli::evict(&endpoint, &keys, &bucket, prefix.as_deref())
         }
         Command::Ls(args) => keel::cli::ls(&args),
         Command::Stat(args) => keel::cli::stat(&args),

@@ -19,6 +19,10 @@ fn remote_count(remote: &Server, op: &str, status: u16) -> u64 {
 /// A front keel whose config names `remote` as backend `up`, with bucket `cache` attached to the
 /// remote's bucket `data`.
 fn front_of(remote: &Server, timeout_secs: u64) -> (Server, tempfile::TempDir) {
+    front_with(remote, timeout_secs, &[])
+}
+
+fn front_with(remote: &Server, timeout_secs: u64, extra: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("keel.toml");
     std::fs::write(
@@ -29,7 +33,9 @@ fn front_of(remote: &Server, timeout_secs: u64) -> (Server, tempfile::TempDir) {
         ),
     )
     .unwrap();
-    let front = Server::with_args(&["--config", cfg.to_str().unwrap()]);
+    let mut args = vec!["--config", cfg.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let front = Server::with_args(&args);
     assert_eq!(front.req("PUT", "/cache", &[], b"").status, 200);
     let r = front.req("PUT", "/_keel/buckets/cache/props?backend=up/data", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -259,4 +265,61 @@ fn a_remote_killed_mid_get_caches_nothing() {
     }
     let r = front.req("GET", "/cache/huge", &[], b"");
     assert!(matches!(r.status, 502..=504), "{} {}", r.status, r.text());
+}
+
+/// `keel prefetch` fills the cache with a thousand objects (with progress), skips what is cached
+/// when run again, and `keel evict` drops the copies but never an object that exists only here.
+#[test]
+fn prefetch_and_evict() {
+    let remote = Server::with_args(&["--sync", "none"]);
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let n = 1000;
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let addr = remote.addr.clone();
+            std::thread::spawn(move || {
+                let c = Server::client_for(&addr);
+                for i in (w..n).step_by(8) {
+                    let r = c.req("PUT", &format!("/data/ds/{i:04}"), &[], &data(1024, i as u32)).expect("put");
+                    assert_eq!(r.status, 200);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (front, _cfg) = front_with(&remote, 10, &["--sync", "none"]);
+    let endpoint = format!("http://{}", front.addr);
+    let keel = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(args)
+            .args(["--endpoint", &endpoint, "--access-key", AK, "--secret-key", SK])
+            .output()
+            .expect("run keel")
+    };
+    let gets = remote_count(&remote, "GetObject", 200);
+    let out = keel(&["prefetch", "cache", "--prefix", "ds/", "--parallel", "8"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1000 objects, 0 already cached"), "{err}");
+    assert!(err.contains("1000/1000 objects"), "progress: {err}");
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets, n as u64, "each object fetched once");
+    // Cached: reads do not reach the remote, and a second prefetch has nothing to do.
+    assert!(front.req("GET", "/cache/ds/0123", &[], b"").body == data(1024, 123));
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets, n as u64);
+    let out = keel(&["prefetch", "cache", "--prefix", "ds/"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1000 already cached"));
+    // An object only here (written while detached) is never evicted.
+    assert_eq!(front.req("PUT", "/_keel/buckets/cache/props?backend=", &[], b"").status, 200);
+    assert_eq!(front.req("PUT", "/cache/ds/local-only", &[], b"mine").status, 200);
+    assert_eq!(front.req("PUT", "/_keel/buckets/cache/props?backend=up/data", &[], b"").status, 200);
+    let out = keel(&["evict", "cache", "--prefix", "ds/"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("\"evicted\":1000"), "{text}");
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true&prefix=ds/", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["ds/local-only"]);
+    // Evicted objects come back from the remote on the next read.
+    assert!(front.req("GET", "/cache/ds/0007", &[], b"").body == data(1024, 7));
 }
