@@ -5,6 +5,9 @@
 # read: fetched and cached), then warm (local), and from a plain bucket on the front holding the
 # same bytes. Prints MB/s per object and the medians; boto3 reads whole bodies.
 #
+# With PREFETCH=M, also M objects of 1 MiB: `keel prefetch` of them into the cache against
+# `aws s3 sync` of them from the remote to a local directory (both 16 at a time).
+#
 #   scripts/bench-backend.sh [N=4] [SIZE_MIB=64]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -65,3 +68,24 @@ for k, v in rows.items():
 print(f"cold / direct {med['through keel, cold'] / med['direct from the remote']:.2f}x, "
       f"warm / plain {med['through keel, warm'] / med['plain keel bucket']:.2f}x")
 EOF
+if [ -n "${PREFETCH:-}" ]; then
+  .venv/bin/python - "$PREFETCH" <<'EOF'
+import concurrent.futures, os, sys
+import boto3
+m = int(sys.argv[1])
+r = boto3.client("s3", endpoint_url="http://127.0.0.1:18361", aws_access_key_id="AK",
+                 aws_secret_access_key="SK", region_name="us-east-1")
+body = os.urandom(1 << 20)
+with concurrent.futures.ThreadPoolExecutor(16) as ex:
+    list(ex.map(lambda i: r.put_object(Bucket="data", Key=f"ds/{i:05}", Body=body), range(m)))
+EOF
+  export AWS_ACCESS_KEY_ID=AK AWS_SECRET_ACCESS_KEY=SK AWS_DEFAULT_REGION=us-east-1
+  export AWS_CONFIG_FILE="$W/aws-config"
+  printf '[default]\ns3 =\n  max_concurrent_requests = 16\n' > "$AWS_CONFIG_FILE"
+  t0=$(date +%s.%N)
+  "$BIN" prefetch cache --prefix ds/ --parallel 16 --endpoint http://127.0.0.1:18362 2>/dev/null
+  t1=$(date +%s.%N)
+  .venv/bin/aws --endpoint-url http://127.0.0.1:18361 s3 sync s3://data/ds "$W/sync" --only-show-errors
+  t2=$(date +%s.%N)
+  python3 -c "m=$PREFETCH; a=$t1-$t0; b=$t2-$t1; print(f'prefetch {m} x 1 MiB: keel prefetch {a:.1f} s ({m/a:.0f} obj/s), aws s3 sync {b:.1f} s ({m/b:.0f} obj/s), sync/prefetch time {b/a:.2f}x')"
+fi
