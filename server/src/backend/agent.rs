@@ -19,6 +19,8 @@ use super::{BackendConfig, BackendStats, Flights, RemoteError, RemoteListQuery, 
 
 /// Chunks in flight between the agent and a shard, each way.
 const CHANNEL_CHUNKS: usize = 4;
+/// Bytes gathered into one chunk of a remote object before it crosses to the shard.
+const CHUNK_BYTES: usize = 1 << 20;
 /// Bodies up to this size go to the remote in one PUT; larger ones as a multipart upload.
 const SINGLE_PUT_BYTES_MAX: u64 = 16 << 20;
 /// Part size of multipart uploads to the remote.
@@ -254,12 +256,29 @@ impl Agent {
                 let r = client.get_opts(&path, GetOptions::default()).await.map_err(remote_error)?;
                 let obj = remote_object(&r.meta, Some(&r.attributes));
                 let mut stream = r.into_stream();
+                // The remote's frames are small: they cross to the shard gathered into chunks of
+                // about CHUNK_BYTES, so each crossing (and each socket write there) carries much.
                 tokio::spawn(async move {
-                    while let Some(c) = stream.next().await {
-                        let c = c.map_err(remote_error);
-                        let failed = c.is_err();
-                        if tx.send(c).await.is_err() || failed {
-                            break;
+                    let mut batch = bytes::BytesMut::new();
+                    loop {
+                        let next = stream.next().await;
+                        let flush = match &next {
+                            Some(Ok(c)) => {
+                                batch.extend_from_slice(c);
+                                batch.len() >= CHUNK_BYTES
+                            }
+                            _ => !batch.is_empty(),
+                        };
+                        if flush && tx.send(Ok(batch.split().freeze())).await.is_err() {
+                            return;
+                        }
+                        match next {
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                let _ = tx.send(Err(remote_error(e))).await;
+                                return;
+                            }
+                            None => return,
                         }
                     }
                 });
