@@ -31,8 +31,8 @@ pub struct Agent {
     backends: HashMap<String, BackendConfig>,
     clients: Mutex<HashMap<(String, String), Arc<dyn ObjectStore>>>,
     stats: HashMap<String, BackendStats>,
-    pub flights: Arc<Flights>,
-    pub timeout: Duration,
+    flights: Arc<Flights>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Agent {
@@ -168,6 +168,16 @@ impl Agent {
             flights: Arc::new(Flights::default()),
             timeout,
         })))
+    }
+
+    /// Cold reads in flight, one per key.
+    pub fn flights(&self) -> &Arc<Flights> {
+        &self.flights
+    }
+
+    /// The bound on one remote call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn has(&self, name: &str) -> bool {

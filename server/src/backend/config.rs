@@ -1,11 +1,15 @@
 //! `[backends.NAME]` tables of the config file, and the `object_store` client each one builds.
 
+#[cfg(feature = "backends")]
 use std::sync::Arc;
+#[cfg(feature = "backends")]
 use std::time::Duration;
 
+#[cfg(feature = "backends")]
 use object_store::ObjectStore;
 use serde::Deserialize;
 
+#[cfg(feature = "backends")]
 use super::RemoteError;
 
 /// A backend as the config file writes it.
@@ -81,6 +85,7 @@ impl BackendConfig {
 
     /// A client for `bucket` on this backend. Unset credentials come from the provider's usual
     /// environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    #[cfg(feature = "backends")]
     pub fn client(&self, bucket: &str, timeout: Duration) -> Result<Arc<dyn ObjectStore>, RemoteError> {
         let t = &self.table;
         let http = t.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));

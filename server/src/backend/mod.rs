@@ -7,6 +7,12 @@
 //! What crosses the channel is plain data: the remote's answer (`RemoteObject`, `RemotePage`) or
 //! a `RemoteError` in domain words, which `s3/error.rs` maps to an S3 answer.
 
+#[cfg(feature = "backends")]
+mod agent;
+/// Built without the `backends` feature (the fuzz targets' build): no agent can exist, and a
+/// configuration that names backends is refused at start.
+#[cfg(not(feature = "backends"))]
+#[path = "agent_none.rs"]
 mod agent;
 mod config;
 

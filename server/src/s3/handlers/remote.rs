@@ -102,11 +102,11 @@ pub async fn on_miss(call: &Call<'_>, head: bool, stream_whole: bool) -> Result<
         let obj = agent.head(&remote, call.key()).await?;
         return Ok(Miss::Remote(Box::new(described(&obj))));
     }
-    match agent.flights.join(call.bucket(), call.key()) {
+    match agent.flights().join(call.bucket(), call.key()) {
         Flight::Wait(done) => {
             // Someone else is fetching it; whatever they got, look again (a failed fetch leaves
             // nothing, and the caller's next miss fetches anew).
-            if compio::time::timeout(agent.timeout * 4, done).await.is_err() {
+            if compio::time::timeout(agent.timeout() * 4, done).await.is_err() {
                 return Err(RemoteError::Timeout.into());
             }
         }
