@@ -238,12 +238,7 @@ impl ObjectMeta {
         if let Some(r) = &self.remote {
             return r.etag.clone();
         }
-        let mut s = hex::encode(self.md5);
-        if self.etag_parts > 0 {
-            s.push('-');
-            s.push_str(&self.etag_parts.to_string());
-        }
-        s
+        md5_etag(&self.md5, self.etag_parts)
     }
 
     /// Validates the invariants a record must hold before it is written and after it is read.
@@ -423,11 +418,16 @@ impl ObjectMeta {
                 return Ok((size, mtime_ms, remote.etag));
             }
         }
-        let mut etag = hex::encode(md5);
-        if parts > 0 {
-            etag.push('-');
-            etag.push_str(&parts.to_string());
-        }
-        Ok((size, mtime_ms, etag))
+        Ok((size, mtime_ms, md5_etag(&md5, parts)))
     }
+}
+
+/// An ETag from an MD5: hex, plus `-N` for an object of N parts.
+fn md5_etag(md5: &[u8; 16], parts: u32) -> String {
+    let mut s = hex::encode(md5);
+    if parts > 0 {
+        s.push('-');
+        s.push_str(&parts.to_string());
+    }
+    s
 }

@@ -30,7 +30,7 @@ pub struct Agent {
     rt: tokio::runtime::Runtime,
     backends: HashMap<String, BackendConfig>,
     clients: Mutex<HashMap<(String, String), Arc<dyn ObjectStore>>>,
-    stats: HashMap<String, BackendStats>,
+    stats: std::collections::BTreeMap<String, BackendStats>,
     flights: Arc<Flights>,
     timeout: Duration,
 }
@@ -66,7 +66,6 @@ enum Piece {
 pub struct BodySink {
     tx: mpsc::Sender<Piece>,
     done: oneshot::Receiver<Result<RemoteObject, RemoteError>>,
-    task: tokio::task::AbortHandle,
     timeout: Duration,
 }
 
@@ -108,7 +107,6 @@ impl Drop for BodySink {
         // Unfinished: the remote upload is abandoned (a multipart upload is aborted by the
         // task when its channel closes without an end).
         self.tx.close_channel();
-        let _ = &self.task;
     }
 }
 
@@ -186,13 +184,7 @@ impl Agent {
 
     /// Configured backends and their counters, by name.
     pub fn stats(&self) -> impl Iterator<Item = (&str, &BackendStats)> {
-        let mut v: Vec<_> = self.stats.iter().map(|(n, s)| (n.as_str(), s)).collect();
-        v.sort_by_key(|(n, _)| *n);
-        v.into_iter()
-    }
-
-    pub fn stats_of(&self, name: &str) -> Option<&BackendStats> {
-        self.stats.get(name)
+        self.stats.iter().map(|(n, s)| (n.as_str(), s))
     }
 
     fn client(&self, remote: &RemoteBucket) -> Result<Arc<dyn ObjectStore>, RemoteError> {
@@ -326,7 +318,7 @@ impl Agent {
         if let Some(s) = self.stats.get(&remote.backend) {
             s.bytes_out.fetch_add(size.unwrap_or(0), Ordering::Relaxed);
         }
-        let task = self.rt.spawn(async move {
+        self.rt.spawn(async move {
             let r = async {
                 let opts = object_store::PutOptions { attributes: attributes.clone(), ..Default::default() };
                 if size.is_some_and(|s| s <= SINGLE_PUT_BYTES_MAX) {
@@ -371,7 +363,7 @@ impl Agent {
                 content_type: None,
             }));
         });
-        Ok(BodySink { tx, done, task: task.abort_handle(), timeout: self.timeout })
+        Ok(BodySink { tx, done, timeout: self.timeout })
     }
 
     /// Deletes a remote object; one that is not there is deleted already.

@@ -177,6 +177,15 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     assert_eq!(remote.req("GET", "/data/new/x.bin", &[], b"").status, 404);
     assert_eq!(front.req("GET", "/cache/new/x.bin", &[], b"").status, 404);
 
+    // A key the remote's client cannot name is refused, on reads and writes, and nothing lands.
+    for (method, body) in [("GET", &b""[..]), ("PUT", &b"x"[..])] {
+        let r = front.req(method, "/cache/a//b", &[], body);
+        assert_eq!(r.status, 400, "{method}: {}", r.text());
+        assert!(r.text().contains("InvalidArgument"), "{}", r.text());
+    }
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true&prefix=a/", &[], b"");
+    assert!(listing_keys(&r.text(), "Key").is_empty(), "{}", r.text());
+
     // What a backend bucket cannot do yet is refused, never half done.
     let r = front.req("POST", "/cache/mp?uploads", &[], b"");
     assert_eq!(r.status, 501, "{}", r.text());

@@ -186,7 +186,7 @@ pub(crate) fn copy_source_conditions(call: &Call<'_>, src: &ObjectMeta) -> Resul
 
 pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let store = call.ctx.store.clone();
-    store.bucket(call.bucket())?;
+    let bucket = store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     let declared = declared_length(call)?;
     let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
@@ -196,7 +196,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
     // A backend bucket's object is written through: the remote gets the body as it arrives and
     // must have it whole before the local copy commits.
-    let mut sink = match remote::remote_of(call)? {
+    let mut sink = match remote::remote_in(call, bucket)? {
         Some((agent, remote)) => {
             if !matches!(condition, WriteCondition::Always) {
                 return Err(S3Error::new(

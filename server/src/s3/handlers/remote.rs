@@ -13,7 +13,12 @@ use crate::s3::error::S3Error;
 /// The remote behind the call's bucket, if it has one. A bucket naming a backend this node does
 /// not configure is an error, never a silent local bucket.
 pub fn remote_of(call: &Call<'_>) -> Result<Option<(Arc<Agent>, RemoteBucket)>, S3Error> {
-    let Some(remote) = call.ctx.store.bucket(call.bucket())?.backend else {
+    remote_in(call, call.ctx.store.bucket(call.bucket())?)
+}
+
+/// `remote_of` for a bucket record the caller already holds.
+pub fn remote_in(call: &Call<'_>, bucket: engine::BucketMeta) -> Result<Option<(Arc<Agent>, RemoteBucket)>, S3Error> {
+    let Some(remote) = bucket.backend else {
         return Ok(None);
     };
     match &call.ctx.config.backends {
