@@ -10,10 +10,16 @@ cargo test --workspace
 
 # The real clients live in venvs made on first use: .venv (aws CLI, boto3, s3cmd, minio at their
 # latest releases) and .venv-fsspec (s3fs, whose aiobotocore pins an older botocore).
-if [ ! -x .venv/bin/pytest ]; then
-  python3 -m venv .venv
+# A venv older than requirements.txt is brought up to date.
+if [ ! -x .venv/bin/pytest ] || [ tests/clients/requirements.txt -nt .venv/.requirements ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r tests/clients/requirements.txt
+  touch .venv/.requirements
+fi
+# Azurite (Azure Blob Storage's emulator) for the backend-bucket tests, from npm.
+if [ ! -x tests/clients/node_modules/.bin/azurite-blob ]; then
+  npm install --prefix tests/clients --silent --no-audit --no-fund
 fi
 if [ ! -x .venv-fsspec/bin/pytest ]; then
   python3 -m venv .venv-fsspec

@@ -1,5 +1,7 @@
-"""Backend buckets against moto: a real S3 API server (moto_server, started here on a loopback
-port) behind a keel bucket, driven with boto3 and `keel bucket props` as a user would."""
+"""Backend buckets against real servers started here on loopback ports: moto_server (the S3 API)
+and Azurite (Azure Blob Storage's emulator), each behind a keel bucket, driven with boto3 and
+`keel bucket props` as a user would; the remote side is checked with its own client (boto3,
+azure-storage-blob)."""
 import os
 import socket
 import subprocess
@@ -8,7 +10,7 @@ import time
 import boto3
 import pytest
 
-from conftest import AK, BIN_DIR, SK, Keel, keel_bin
+from conftest import AK, BIN_DIR, ROOT, SK, Keel, keel_bin
 
 MOTO_KEYS = ("testing", "testing")
 
@@ -19,33 +21,58 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def moto():
-    port = free_port()
-    proc = subprocess.Popen([str(BIN_DIR / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def serve(args, port, name):
+    """Starts a server process and waits until its port accepts connections."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return proc
         except OSError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start")
+    proc.kill()
+    pytest.fail(f"{name} did not start")
+
+
+@pytest.fixture(scope="module")
+def moto():
+    port = free_port()
+    proc = serve([str(BIN_DIR / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, "moto_server")
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
 
 
+# Azurite's well-known development account (documented by Microsoft; not a secret).
+AZ_ACCOUNT = "devstoreaccount1"
+AZ_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE = ROOT / "tests" / "clients" / "node_modules" / ".bin" / "azurite-blob"
+
+
 @pytest.fixture(scope="module")
-def front(moto, tmp_path_factory):
+def azurite(tmp_path_factory):
+    """Azurite's blob service (npm `azurite`, installed by scripts/test.sh under
+    tests/clients/node_modules)."""
+    assert AZURITE.exists(), "Azurite is missing: npm install --prefix tests/clients"
+    port = free_port()
+    data = tmp_path_factory.mktemp("azurite")
+    proc = serve([str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data),
+                  "--skipApiVersionCheck", "--loose", "--silent"], port, "azurite-blob")
+    yield f"http://127.0.0.1:{port}/{AZ_ACCOUNT}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def front(moto, azurite, tmp_path_factory):
     cfg = tmp_path_factory.mktemp("cfg") / "keel.toml"
     cfg.write_text(
         "backend_timeout = 10\n\n[backends.moto]\nprovider = \"s3\"\n"
         f"endpoint = \"{moto}\"\nregion = \"us-east-1\"\n"
-        f"access_key = \"{MOTO_KEYS[0]}\"\nsecret_key = \"{MOTO_KEYS[1]}\"\n")
+        f"access_key = \"{MOTO_KEYS[0]}\"\nsecret_key = \"{MOTO_KEYS[1]}\"\n\n"
+        "[backends.az]\nprovider = \"azure\"\n"
+        f"endpoint = \"{azurite}\"\naccount = \"{AZ_ACCOUNT}\"\nsecret_key = \"{AZ_KEY}\"\n")
     k = Keel("--config", str(cfg))
     yield k
     k.stop()
@@ -54,6 +81,14 @@ def front(moto, tmp_path_factory):
 def client(endpoint, keys):
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=keys[0],
                         aws_secret_access_key=keys[1], region_name="us-east-1")
+
+
+def attach(front, bucket, backend):
+    p = subprocess.run([keel_bin(), "bucket", "props", bucket, f"backend={backend}",
+                        "--endpoint", front.endpoint, "--access-key", AK, "--secret-key", SK],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert f'"backend":"{backend}"' in p.stdout
 
 
 def test_a_moto_bucket_behind_keel(moto, front):
@@ -66,11 +101,7 @@ def test_a_moto_bucket_behind_keel(moto, front):
 
     k = client(front.endpoint, (AK, SK))
     k.create_bucket(Bucket="cache")
-    p = subprocess.run([keel_bin(), "bucket", "props", "cache", "backend=moto/dataset",
-                        "--endpoint", front.endpoint, "--access-key", AK, "--secret-key", SK],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert '"backend":"moto/dataset"' in p.stdout
+    attach(front, "cache", "moto/dataset")
 
     # The listing is the remote's: paged, with prefix and delimiter.
     pages = k.get_paginator("list_objects_v2").paginate(Bucket="cache", PaginationConfig={"PageSize": 2})
@@ -103,3 +134,56 @@ def test_a_moto_bucket_behind_keel(moto, front):
         remote.head_object(Bucket="dataset", Key="README")
     k.delete_objects(Bucket="cache", Delete={"Objects": [{"Key": "train/shard-000.tar"}]})
     assert "train/shard-000.tar" not in [o["Key"] for o in remote.list_objects_v2(Bucket="dataset")["Contents"]]
+
+
+def test_an_azurite_container_behind_keel(azurite, front):
+    from azure.storage.blob import BlobServiceClient, ContentSettings
+    conn = (f"DefaultEndpointsProtocol=http;AccountName={AZ_ACCOUNT};AccountKey={AZ_KEY};"
+            f"BlobEndpoint={azurite};")
+    remote = BlobServiceClient.from_connection_string(conn).get_container_client("images")
+    remote.create_container()
+    blobs = {f"val/img-{i:04}.jpg": os.urandom(50_000 + 7 * i) for i in range(7)}
+    for key, body in blobs.items():
+        remote.upload_blob(key, body, content_settings=ContentSettings(content_type="image/jpeg"))
+    remote.upload_blob("labels.csv", b"img,label\n")
+
+    k = client(front.endpoint, (AK, SK))
+    k.create_bucket(Bucket="azcache")
+    attach(front, "azcache", "az/images")
+
+    # The container's listing, paged, with prefix and delimiter.
+    pages = k.get_paginator("list_objects_v2").paginate(Bucket="azcache", PaginationConfig={"PageSize": 3})
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    assert keys == ["labels.csv"] + sorted(blobs)
+    top = k.list_objects_v2(Bucket="azcache", Delimiter="/")
+    assert [o["Key"] for o in top["Contents"]] == ["labels.csv"]
+    assert [c["Prefix"] for c in top["CommonPrefixes"]] == ["val/"]
+
+    # HEAD and GET carry the blob's size, type and ETag; a range is served; the second GET is local.
+    key = "val/img-0003.jpg"
+    props = remote.get_blob_client(key).get_blob_properties()
+    head = k.head_object(Bucket="azcache", Key=key)
+    assert head["ContentLength"] == len(blobs[key])
+    assert head["ContentType"] == "image/jpeg"
+    got = k.get_object(Bucket="azcache", Key=key)
+    assert got["Body"].read() == blobs[key]
+    assert got["ETag"].strip('"') == props.etag.strip('"')
+    assert k.get_object(Bucket="azcache", Key=key, Range="bytes=-10")["Body"].read() == blobs[key][-10:]
+    # `x-keel-cached=true` lists only what keel holds (added to the query before signing).
+    only_cached = client(front.endpoint, (AK, SK))
+    only_cached.meta.events.register(
+        "before-sign.s3.ListObjectsV2", lambda request, **_: setattr(request, "url", request.url + "&x-keel-cached=true"))
+    assert [o["Key"] for o in only_cached.list_objects_v2(Bucket="azcache")["Contents"]] == [key]
+
+    # Writes and deletes go through to the container.
+    k.put_object(Bucket="azcache", Key="preds/run1.json", Body=b'{"top1": 0.76}', ContentType="application/json")
+    blob = remote.get_blob_client("preds/run1.json")
+    assert blob.download_blob().readall() == b'{"top1": 0.76}'
+    assert blob.get_blob_properties().content_settings.content_type == "application/json"
+    k.delete_object(Bucket="azcache", Key="labels.csv")
+    k.delete_objects(Bucket="azcache", Delete={"Objects": [{"Key": "val/img-0000.jpg"}]})
+    left = sorted(b.name for b in remote.list_blobs())
+    assert "labels.csv" not in left and "val/img-0000.jpg" not in left
+    assert "preds/run1.json" in left and key in left
+    with pytest.raises(k.exceptions.NoSuchKey):
+        k.get_object(Bucket="azcache", Key="labels.csv")

@@ -28,6 +28,9 @@ pub struct BackendTable {
     pub account: Option<String>,
     /// GCS: a service account JSON file.
     pub service_account: Option<String>,
+    /// Send unsigned requests: public buckets and emulators that want no credentials.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// Never prints the secret.
@@ -41,6 +44,7 @@ impl std::fmt::Debug for BackendTable {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "****"))
             .field("account", &self.account)
             .field("service_account", &self.service_account)
+            .field("anonymous", &self.anonymous)
             .finish()
     }
 }
@@ -104,7 +108,8 @@ impl BackendConfig {
                     .with_bucket_name(bucket)
                     .with_client_options(options)
                     .with_retry(retry)
-                    .with_virtual_hosted_style_request(false);
+                    .with_virtual_hosted_style_request(false)
+                    .with_skip_signature(t.anonymous);
                 if let Some(e) = &t.endpoint {
                     b = b.with_endpoint(e);
                 }
@@ -118,7 +123,8 @@ impl BackendConfig {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
                     .with_client_options(options)
-                    .with_retry(retry);
+                    .with_retry(retry)
+                    .with_skip_signature(t.anonymous);
                 if let Some(e) = &t.endpoint {
                     b = b.with_base_url(e);
                 }
@@ -131,7 +137,8 @@ impl BackendConfig {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_container_name(bucket)
                     .with_client_options(options)
-                    .with_retry(retry);
+                    .with_retry(retry)
+                    .with_skip_signature(t.anonymous);
                 if let Some(a) = &t.account {
                     b = b.with_account(a);
                 }
