@@ -30,6 +30,7 @@
 
 pub mod checksum;
 pub mod error;
+pub mod evict;
 pub mod faults;
 pub mod index;
 pub mod keys;

@@ -35,6 +35,8 @@ pub struct Mountpath {
     /// under keel shows as a change.
     identity: (u64, u64),
     pub(crate) faults: Option<Arc<crate::faults::Faults>>,
+    /// When its cached copies were last read, and what eviction dropped.
+    pub reads: crate::evict::ReadClock,
 }
 
 /// How a mountpath is doing, for `/health` and metrics.
@@ -96,6 +98,7 @@ impl Mountpath {
             last_error_ms: AtomicU64::new(0),
             identity,
             faults,
+            reads: Default::default(),
         })
     }
 

@@ -26,6 +26,8 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     println!("odirect = {}", c.odirect);
     println!("validate_on_read = {}", c.validate_on_read);
     println!("backend_timeout = {}", c.backend_timeout.as_secs());
+    println!("space_highwm = {}", c.space_watermarks.0);
+    println!("space_lowwm = {}", c.space_watermarks.1);
     for b in &c.backends {
         let t = &b.table;
         println!(

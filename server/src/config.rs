@@ -78,6 +78,13 @@ pub struct ServeArgs {
     /// remote does not answer in time is 504 [default: 30].
     #[arg(long, value_name = "SECS")]
     pub backend_timeout: Option<u64>,
+    /// When a mountpath's filesystem is this full (percent), cached copies of backend buckets'
+    /// objects are evicted, least recently read first, down to --space-lowwm [default: 90].
+    #[arg(long, value_name = "PERCENT")]
+    pub space_highwm: Option<u8>,
+    /// Where eviction stops (percent full) [default: 75].
+    #[arg(long, value_name = "PERCENT")]
+    pub space_lowwm: Option<u8>,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -107,6 +114,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub max_connections: Option<usize>,
     pub backend_timeout: Option<u64>,
+    pub space_highwm: Option<u8>,
+    pub space_lowwm: Option<u8>,
     /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
     pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
@@ -153,6 +162,8 @@ pub struct ServeConfig {
     pub max_connections: usize,
     pub backends: Vec<crate::backend::BackendConfig>,
     pub backend_timeout: std::time::Duration,
+    /// Eviction of cached copies: (start above, stop at) percent of a mountpath's filesystem.
+    pub space_watermarks: (u8, u8),
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -270,6 +281,16 @@ fn backends_of(
     Ok((backends, timeout))
 }
 
+/// `--space-highwm` / `--space-lowwm`: AIStore's 90/75 by default; low below high, high ≤ 100.
+fn watermarks_of(args: &ServeArgs, file: &FileConfig) -> Result<(u8, u8), String> {
+    let high = args.space_highwm.or(file.space_highwm).unwrap_or(90);
+    let low = args.space_lowwm.or(file.space_lowwm).unwrap_or(75.min(high.saturating_sub(1)));
+    if high == 0 || high > 100 || low >= high {
+        return Err(format!("space watermarks must satisfy low < high <= 100 (percent), got low {low}, high {high}"));
+    }
+    Ok((high, low))
+}
+
 impl ServeConfig {
     /// Merges flags over the file (if any) over the environment over defaults.
     pub fn resolve(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
@@ -314,6 +335,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             backends,
             backend_timeout,
+            space_watermarks: watermarks_of(args, &file)?,
             listen,
             mountpaths,
             threads,
@@ -358,6 +380,20 @@ mod tests {
         assert_eq!(c.mountpaths, vec![PathBuf::from("keel-data")]);
         assert_eq!(c.sync, engine::SyncMode::Always);
         assert!(c.users.is_empty() && !c.anonymous && c.s3_prefix.is_empty());
+        assert_eq!(c.space_watermarks, (90, 75));
+    }
+
+    #[test]
+    fn space_watermarks() {
+        let with = |high: Option<u8>, low: Option<u8>| {
+            let args = ServeArgs { space_highwm: high, space_lowwm: low, ..Default::default() };
+            ServeConfig::resolve(&args, &no_env).map(|c| c.space_watermarks)
+        };
+        assert_eq!(with(Some(60), Some(40)), Ok((60, 40)));
+        assert_eq!(with(Some(50), None), Ok((50, 49)), "the default low mark stays below a low high mark");
+        assert!(with(Some(50), Some(50)).is_err());
+        assert!(with(Some(101), None).is_err());
+        assert!(with(Some(0), None).is_err());
     }
 
     #[test]

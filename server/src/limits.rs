@@ -53,6 +53,9 @@ pub const BUFFER_POOL_TRIM_INTERVAL: Duration = Duration::from_secs(5);
 pub const BUFFER_POOL_IDLE_KEEP: usize = 2;
 /// How often each mountpath checks that its directory is still there.
 pub const MOUNTPATH_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often each mountpath's fullness is compared with the space watermarks (backend buckets).
+pub const EVICTION_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Connections one shard serves at once; more are refused with 503.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 16 * 1024;
 

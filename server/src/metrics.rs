@@ -244,6 +244,8 @@ fn render_mountpaths(s: &mut String, store: &Store) {
     let mut ops = help("keel_index_committed_requests_total", "counter", "Requests committed to the index.");
     let mut batch = help("keel_index_commit_batch_requests", "histogram", "Requests per index commit.");
     let mut lat = help("keel_index_commit_seconds", "histogram", "Time of one index commit, fsyncs included.");
+    let mut evicted = help("keel_mountpath_evicted_objects_total", "counter", "Cached copies evicted (watermarks).");
+    let mut evicted_b = help("keel_mountpath_evicted_bytes_total", "counter", "Bytes of cached copies evicted.");
     for mp in store.mountpaths() {
         let name = esc(mp.name());
         if let Some((free, total)) = mp.space() {
@@ -252,6 +254,9 @@ fn render_mountpaths(s: &mut String, store: &Store) {
         }
         let _ = writeln!(errs, "keel_mountpath_io_errors_total{{mountpath=\"{name}\"}} {}", mp.io_errors());
         let _ = writeln!(poisoned, "keel_mountpath_poisoned{{mountpath=\"{name}\"}} {}", u8::from(mp.is_poisoned()));
+        let (n, bytes) = mp.reads.evicted();
+        let _ = writeln!(evicted, "keel_mountpath_evicted_objects_total{{mountpath=\"{name}\"}} {n}");
+        let _ = writeln!(evicted_b, "keel_mountpath_evicted_bytes_total{{mountpath=\"{name}\"}} {bytes}");
         let st = mp.index.stats();
         let _ = writeln!(commits, "keel_index_commits_total{{mountpath=\"{name}\"}} {}", st.commits);
         let _ = writeln!(ops, "keel_index_committed_requests_total{{mountpath=\"{name}\"}} {}", st.requests);
@@ -261,7 +266,7 @@ fn render_mountpaths(s: &mut String, store: &Store) {
         let l = st.latency_buckets.iter().map(|(bound, n)| (bound, *n));
         histogram(&mut lat, "keel_index_commit_seconds", &labels, l, st.commits, st.latency_sum_us as f64 / 1e6);
     }
-    for part in [used, errs, poisoned, commits, ops, batch, lat] {
+    for part in [used, errs, poisoned, evicted, evicted_b, commits, ops, batch, lat] {
         s.push_str(&part);
     }
 }

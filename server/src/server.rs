@@ -110,6 +110,11 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         let expiring = store.clone();
         rt.block_on(async move { compio::runtime::spawn(expire_uploads(expiring, ttl)).detach() });
     }
+    if !cfg.backends.is_empty() {
+        let (evicting, marks) = (store.clone(), cfg.space_watermarks);
+        let configured: Vec<String> = cfg.backends.iter().map(|b| b.name.clone()).collect();
+        rt.block_on(async move { compio::runtime::spawn(evict_when_full(evicting, marks, configured)).detach() });
+    }
     rt.block_on(stop_on_signal(&stopper, handles));
     for mp in store.mountpaths() {
         if let Err(e) = mp.index.persist() {
@@ -290,6 +295,31 @@ async fn expire_uploads(store: Arc<engine::Store>, ttl_secs: u64) {
             Err(e) => tracing::warn!(error = %e, "could not expire multipart uploads"),
         }
         compio::time::sleep(period).await;
+    }
+}
+
+/// Keeps each mountpath under its high watermark: past it, cached copies of backend buckets'
+/// objects (least recently read first) are dropped until the low watermark. Objects that exist
+/// only here, and copies in buckets whose backend is not configured, are never dropped.
+async fn evict_when_full(store: Arc<engine::Store>, (high, low): (u8, u8), configured: Vec<String>) {
+    let reachable = |r: &engine::RemoteBucket| configured.contains(&r.backend);
+    loop {
+        for mp in store.mountpaths() {
+            let Some((free, total)) = mp.space() else { continue };
+            let used = total.saturating_sub(free);
+            if total == 0 || used.saturating_mul(100) < total.saturating_mul(u64::from(high)) {
+                continue;
+            }
+            let want = used.saturating_sub(total / 100 * u64::from(low));
+            match store.evict_cold(mp, want, &reachable).await {
+                Ok(r) if r.objects > 0 => {
+                    tracing::info!(mountpath = mp.name(), objects = r.objects, bytes = r.bytes, "evicted cached copies")
+                }
+                Ok(_) => tracing::debug!(mountpath = mp.name(), "above the high watermark, nothing cached to evict"),
+                Err(e) => tracing::warn!(mountpath = mp.name(), error = %e, "eviction failed"),
+            }
+        }
+        compio::time::sleep(crate::limits::EVICTION_CHECK_INTERVAL).await;
     }
 }
 

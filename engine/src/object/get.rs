@@ -32,6 +32,8 @@ struct Segment {
 pub struct Located {
     pub meta: ObjectMeta,
     mp: Arc<Mountpath>,
+    /// A cached copy's key in its mountpath's read clock: opening it counts as a read.
+    clock_key: Option<u64>,
 }
 
 /// An object opened for reading. Its files are open, so an overwrite or delete that commits
@@ -57,7 +59,8 @@ impl Store {
     /// Looks an object up without opening anything.
     pub fn lookup(&self, bucket: &str, key: &str) -> Result<Located> {
         let (mp, meta) = self.locate(bucket, key)?;
-        Ok(Located { meta, mp })
+        let clock_key = meta.remote.is_some().then(|| mp.reads.key(bucket.as_bytes(), key.as_bytes()));
+        Ok(Located { meta, mp, clock_key })
     }
 
     /// Looks up and opens a whole object for reading (retrying if an overwrite races the open).
@@ -78,6 +81,9 @@ impl Located {
     /// Opens the files holding bytes `start..start + len`. `Error::ObjectChanged` means an
     /// overwrite or delete unlinked them since the lookup: look up again.
     pub async fn open(self, start: u64, len: u64) -> Result<ObjectReader> {
+        if let Some(k) = self.clock_key {
+            self.mp.reads.touch(k);
+        }
         let end = start.saturating_add(len).min(self.meta.size);
         let mut segments = Vec::new();
         match &self.meta.data {

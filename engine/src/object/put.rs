@@ -101,6 +101,10 @@ impl ObjectWriter {
         let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
         let commit = store.commit_object(&mp, &self.bucket, &self.key, &meta, sealed.dirs, guard);
         self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
+        if meta.remote.is_some() {
+            // A fill is a read: the copy starts as the most recently read.
+            mp.reads.touch(mp.reads.key(self.bucket.as_bytes(), self.key.as_bytes()));
+        }
         Ok(meta)
     }
 }

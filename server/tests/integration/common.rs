@@ -31,8 +31,17 @@ impl Server {
 
     /// With environment variables (e.g. `KEEL_FAULTS`) for the server process.
     pub fn with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::on(None, extra, env)
+    }
+
+    /// On these mountpaths instead of two temporary ones.
+    pub fn on_mountpaths(mountpaths: Vec<PathBuf>, extra: &[&str]) -> Server {
+        Server::on(Some(mountpaths), extra, &[])
+    }
+
+    fn on(mountpaths: Option<Vec<PathBuf>>, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mountpaths = vec![dir.path().join("mp1"), dir.path().join("mp2")];
+        let mountpaths = mountpaths.unwrap_or_else(|| vec![dir.path().join("mp1"), dir.path().join("mp2")]);
         let mut s = Server {
             child: None,
             addr: String::new(),
@@ -465,4 +474,25 @@ pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
 /// Data files across the server's mountpaths.
 pub fn data_files(s: &Server) -> usize {
     s.mountpaths.iter().map(|m| files_under(&m.join("objects")).len()).sum()
+}
+
+/// A small tmpfs mounted for a test (root only); `None` where mounting is not allowed.
+pub struct SmallFs(pub PathBuf);
+
+impl SmallFs {
+    pub fn mount(dir: &std::path::Path, mib: u64) -> Option<SmallFs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{Server, data_files, files_under};
+use crate::common::{Server, SmallFs, data_files, files_under};
 
 fn md5_hex(b: &[u8]) -> String {
     use md5::Digest;
@@ -252,27 +252,6 @@ fn crash_rounds(rounds: usize) {
 fn acknowledged_writes_survive_repeated_kill9_under_load() {
     let rounds = std::env::var("KEEL_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     crash_rounds(rounds);
-}
-
-/// A small tmpfs mounted for the test (root only); `None` where mounting is not allowed.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(dir: &std::path::Path, mib: u64) -> Option<SmallFs> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| SmallFs(dir.to_path_buf()))
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]
