@@ -8,6 +8,11 @@
 # With PREFETCH=M, also M objects of 1 MiB: `keel prefetch` of them into the cache against
 # `aws s3 sync` of them from the remote to a local directory (both 16 at a time).
 #
+# With LINK=RATE (tc syntax, e.g. LINK=2gbit; root), the remote runs in a network namespace
+# behind a veth pair whose remote-to-front direction is shaped to RATE: a remote across a
+# network link, as a cloud bucket is, instead of one on loopback sharing the CPUs' copy budget.
+# The direct GETs cross the same link.
+#
 #   scripts/bench-backend.sh [N=4] [SIZE_MIB=64]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -15,14 +20,30 @@ N=${1:-4}; SIZE_MIB=${2:-64}
 BIN=${KEEL_BIN:-target/release/keel}
 W=$(mktemp -d /tmp/keel-backend-bench-XXXX)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
-"$BIN" serve --mountpath "$W/remote" --listen 127.0.0.1:18361 --sync none --threads 1 \
+NS=keel-bench-remote
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W"; [ -z "${LINK:-}" ] || ip netns del $NS 2>/dev/null' EXIT
+REMOTE_HOST=127.0.0.1
+IN_NS=()
+if [ -n "${LINK:-}" ]; then
+  ip netns del $NS 2>/dev/null || true
+  ip netns add $NS
+  ip link add kb-front type veth peer name kb-remote
+  ip link set kb-remote netns $NS
+  ip addr add 10.77.0.1/24 dev kb-front && ip link set kb-front up
+  ip netns exec $NS ip addr add 10.77.0.2/24 dev kb-remote
+  ip netns exec $NS ip link set kb-remote up
+  ip netns exec $NS ip link set lo up
+  ip netns exec $NS tc qdisc add dev kb-remote root tbf rate "$LINK" burst 4mb latency 50ms
+  REMOTE_HOST=10.77.0.2
+  IN_NS=(ip netns exec $NS)
+fi
+"${IN_NS[@]}" "$BIN" serve --mountpath "$W/remote" --listen $REMOTE_HOST:18361 --sync none --threads 1 \
   --access-key AK --secret-key SK > "$W/remote.log" 2>&1 &
 PIDS+=($!)
 cat > "$W/keel.toml" <<EOF
 [backends.up]
 provider = "s3"
-endpoint = "http://127.0.0.1:18361"
+endpoint = "http://$REMOTE_HOST:18361"
 region = "us-east-1"
 access_key = "AK"
 secret_key = "SK"
@@ -30,16 +51,16 @@ EOF
 "$BIN" serve --mountpath "$W/front" --listen 127.0.0.1:18362 --sync none --threads 1 \
   --access-key AK --secret-key SK --config "$W/keel.toml" > "$W/front.log" 2>&1 &
 PIDS+=($!)
-wait_port 18361
+[ -n "${LINK:-}" ] && sleep 1 || wait_port 18361
 wait_port 18362
-.venv/bin/python - "$N" "$SIZE_MIB" "$BIN" <<'EOF'
+.venv/bin/python - "$N" "$SIZE_MIB" "$BIN" "$REMOTE_HOST" <<'EOF'
 import os, statistics, subprocess, sys, time
 import boto3
-n, size, binary = int(sys.argv[1]), int(sys.argv[2]) << 20, sys.argv[3]
-def c(port):
-    return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="AK",
+n, size, binary, remote_host = int(sys.argv[1]), int(sys.argv[2]) << 20, sys.argv[3], sys.argv[4]
+def c(port, host="127.0.0.1"):
+    return boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="AK",
                         aws_secret_access_key="SK", region_name="us-east-1")
-remote, front = c(18361), c(18362)
+remote, front = c(18361, remote_host), c(18362)
 remote.create_bucket(Bucket="data")
 front.create_bucket(Bucket="cache")
 front.create_bucket(Bucket="plain")
@@ -69,11 +90,11 @@ print(f"cold / direct {med['through keel, cold'] / med['direct from the remote']
       f"warm / plain {med['through keel, warm'] / med['plain keel bucket']:.2f}x")
 EOF
 if [ -n "${PREFETCH:-}" ]; then
-  .venv/bin/python - "$PREFETCH" <<'EOF'
+  .venv/bin/python - "$PREFETCH" "$REMOTE_HOST" <<'EOF'
 import concurrent.futures, os, sys
 import boto3
 m = int(sys.argv[1])
-r = boto3.client("s3", endpoint_url="http://127.0.0.1:18361", aws_access_key_id="AK",
+r = boto3.client("s3", endpoint_url=f"http://{sys.argv[2]}:18361", aws_access_key_id="AK",
                  aws_secret_access_key="SK", region_name="us-east-1")
 body = os.urandom(1 << 20)
 with concurrent.futures.ThreadPoolExecutor(16) as ex:
@@ -85,7 +106,7 @@ EOF
   t0=$(date +%s.%N)
   "$BIN" prefetch cache --prefix ds/ --parallel 16 --endpoint http://127.0.0.1:18362 2>/dev/null
   t1=$(date +%s.%N)
-  .venv/bin/aws --endpoint-url http://127.0.0.1:18361 s3 sync s3://data/ds "$W/sync" --only-show-errors
+  .venv/bin/aws --endpoint-url http://$REMOTE_HOST:18361 s3 sync s3://data/ds "$W/sync" --only-show-errors
   t2=$(date +%s.%N)
   python3 -c "m=$PREFETCH; a=$t1-$t0; b=$t2-$t1; print(f'prefetch {m} x 1 MiB: keel prefetch {a:.1f} s ({m/a:.0f} obj/s), aws s3 sync {b:.1f} s ({m/b:.0f} obj/s), sync/prefetch time {b/a:.2f}x')"
 fi

@@ -73,7 +73,8 @@ impl StoredChecksum {
 
 /// Hashes a body in one pass: MD5 for the ETag plus the bucket's stored checksum.
 pub struct BodyHasher {
-    md5: Md5,
+    /// `None` when the caller hashes the MD5 itself (`skip_md5`).
+    md5: Option<Md5>,
     stored: StoredState,
     kind: ChecksumKind,
 }
@@ -93,11 +94,21 @@ impl BodyHasher {
             ChecksumKind::Crc32c => StoredState::Crc32c(0),
             ChecksumKind::Md5 => StoredState::Md5,
         };
-        BodyHasher { md5: Md5::new(), stored, kind }
+        BodyHasher { md5: Some(Md5::new()), stored, kind }
+    }
+
+    /// Stops hashing the MD5 (it reads back as zeros) unless it is the stored checksum: for a
+    /// caller that computes it elsewhere, off the shard.
+    pub fn skip_md5(&mut self) {
+        if !matches!(self.stored, StoredState::Md5) {
+            self.md5 = None;
+        }
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        self.md5.update(data);
+        if let Some(m) = &mut self.md5 {
+            m.update(data);
+        }
         match &mut self.stored {
             StoredState::None | StoredState::Md5 => {}
             StoredState::Xxhash(h) => h.update(data),
@@ -107,7 +118,7 @@ impl BodyHasher {
 
     /// Returns the MD5 digest and the stored checksum.
     pub fn finish(self) -> ([u8; 16], StoredChecksum) {
-        let md5: [u8; 16] = self.md5.finalize();
+        let md5: [u8; 16] = self.md5.map_or([0; 16], |m| m.finalize());
         let value = match self.stored {
             StoredState::None => Vec::new(),
             StoredState::Xxhash(h) => h.digest().to_be_bytes().to_vec(),

@@ -514,3 +514,33 @@ fn conditions_see_copies_on_other_mountpaths() {
         assert!(r.is_ok());
     });
 }
+
+/// A writer told to skip the MD5 records the one its caller states, and a Content-MD5 is checked
+/// against that one: the backend agent hashes cached copies off the shard.
+#[test]
+fn an_md5_computed_by_the_caller_is_recorded_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&[dir.path().join("a")]);
+    rt().block_on(async {
+        store.create_bucket("bkt", "o").await.unwrap();
+        let body = vec![7u8; 300_000];
+        let md5: [u8; 16] = fast_md5::digest(&body);
+        let write = |stated: [u8; 16], content_md5: Option<[u8; 16]>| {
+            let (store, body) = (store.clone(), body.clone());
+            async move {
+                let mut w = store.put_writer("bkt", "k", Some(body.len() as u64), None).unwrap();
+                w.data().skip_md5();
+                let mut b = IoBuffer::with_capacity(body.len());
+                b.extend_from_slice(&body);
+                let (r, _) = w.data().write(b).await;
+                r.unwrap();
+                w.finish(PutOptions { md5: Some(stated), content_md5, ..Default::default() }).await
+            }
+        };
+        let meta = write(md5, Some(md5)).await.unwrap();
+        assert_eq!(meta.md5, md5);
+        assert_eq!(store.head_object("bkt", "k").unwrap().md5, md5);
+        assert!(matches!(write(md5, Some([1; 16])).await, Err(Error::ChecksumMismatch { .. })));
+        assert_eq!(get(&store, "bkt", "k").await.unwrap(), body);
+    });
+}

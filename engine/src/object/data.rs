@@ -197,6 +197,13 @@ impl DataWriter {
         Err(Error::Io(last.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into())))
     }
 
+    /// Leaves the MD5 to the caller, who hashes the bytes elsewhere (a backend's agent thread)
+    /// and states it in `PutOptions::md5`. Call before the first write.
+    pub fn skip_md5(&mut self) {
+        debug_assert_eq!(self.written, 0);
+        self.hasher.skip_md5();
+    }
+
     /// Checks the length, Content-MD5 and flexible checksum, makes the bytes durable (under
     /// `--sync always`) and says where they are; with `file`, in a data file even when small or
     /// empty (parts: manifests reference files).

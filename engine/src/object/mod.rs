@@ -57,4 +57,7 @@ pub struct PutOptions {
     /// The remote object this is a cached copy of (backend buckets): its identity, and its
     /// modification time, which the copy keeps.
     pub remote: Option<(crate::meta::RemoteVersion, u64)>,
+    /// The body's MD5 as the caller computed it, for a writer told to `skip_md5`: recorded as
+    /// the object's (and `content_md5`, if any, is checked against it).
+    pub md5: Option<[u8; 16]>,
 }

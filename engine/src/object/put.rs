@@ -74,7 +74,13 @@ impl ObjectWriter {
         opts: PutOptions,
         gate: impl std::future::Future<Output = std::result::Result<Option<(crate::meta::RemoteVersion, u64)>, E>>,
     ) -> std::result::Result<ObjectMeta, E> {
-        let sealed = self.data.seal(opts.content_md5, opts.flex_expected.as_deref(), false).await?;
+        let content_md5 = if opts.md5.is_some() { None } else { opts.content_md5 };
+        if let (Some(want), Some(got)) = (opts.content_md5, opts.md5)
+            && want != got
+        {
+            return Err(Error::ChecksumMismatch { algorithm: "Content-MD5" }.into());
+        }
+        let sealed = self.data.seal(content_md5, opts.flex_expected.as_deref(), false).await?;
         let remote = gate.await?.or(opts.remote);
         let (remote, mtime_ms) = match remote {
             Some((version, mtime_ms)) => (Some(version), mtime_ms.min(crate::meta::MTIME_MS_MAX)),
@@ -83,7 +89,7 @@ impl ObjectWriter {
         let meta = ObjectMeta {
             size: self.data.written(),
             mtime_ms,
-            md5: sealed.md5,
+            md5: opts.md5.unwrap_or(sealed.md5),
             etag_parts: 0,
             stored_checksum: sealed.stored,
             system: opts.system,

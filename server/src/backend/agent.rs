@@ -45,6 +45,9 @@ impl std::fmt::Debug for Agent {
 pub struct Chunks {
     rx: mpsc::Receiver<Result<Bytes, RemoteError>>,
     timeout: Duration,
+    /// The MD5 of the bytes, hashed on the agent's thread as they arrive (off the shard), when
+    /// the remote's ETag is one to check it against.
+    md5: Option<oneshot::Receiver<[u8; 16]>>,
 }
 
 impl Chunks {
@@ -54,6 +57,16 @@ impl Chunks {
             Ok(c) => c,
             Err(_) => Some(Err(RemoteError::Timeout)),
         }
+    }
+
+    /// After the last chunk: the MD5 of all of them, if it was asked for (`get` with `md5`).
+    pub async fn md5(&mut self) -> Option<[u8; 16]> {
+        self.md5.take()?.await.ok()
+    }
+
+    /// Whether `md5` will answer.
+    pub fn hashes_md5(&self) -> bool {
+        self.md5.is_some()
     }
 }
 
@@ -142,6 +155,48 @@ fn remote_object(meta: &object_store::ObjectMeta, attributes: Option<&Attributes
         etag: meta.e_tag.as_ref().map(|e| e.trim_matches('"').to_owned()),
         version: meta.version.clone(),
         content_type,
+    }
+}
+
+/// Sends a remote object's frames to the shard gathered into chunks of about CHUNK_BYTES (each
+/// crossing, and each socket write there, then carries much), hashing them on the way when asked.
+async fn forward_chunks(
+    mut stream: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    mut tx: mpsc::Sender<Result<Bytes, RemoteError>>,
+    mut hasher: Option<(fast_md5::Md5, oneshot::Sender<[u8; 16]>)>,
+) {
+    let mut batch = bytes::BytesMut::new();
+    loop {
+        let next = stream.next().await;
+        let flush = match &next {
+            Some(Ok(c)) => {
+                batch.extend_from_slice(c);
+                batch.len() >= CHUNK_BYTES
+            }
+            _ => !batch.is_empty(),
+        };
+        if flush {
+            let chunk = batch.split().freeze();
+            if let Some((h, _)) = &mut hasher {
+                h.update(&chunk);
+            }
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+        match next {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                let _ = tx.send(Err(remote_error(e))).await;
+                return;
+            }
+            None => {
+                if let Some((h, done)) = hasher {
+                    let _ = done.send(h.finalize());
+                }
+                return;
+            }
+        }
     }
 }
 
@@ -249,48 +304,32 @@ impl Agent {
         .await
     }
 
-    /// Starts reading a remote object: its description, then its bytes as they arrive.
-    pub async fn get(&self, remote: &RemoteBucket, key: &str) -> Result<(RemoteObject, Chunks), RemoteError> {
+    /// Starts reading a remote object: its description, then its bytes as they arrive; with
+    /// `md5`, the agent also hashes them (see `Chunks::md5`) when the remote's ETag looks like an
+    /// MD5 (32 hex digits), so the shard need not.
+    pub async fn get(
+        &self,
+        remote: &RemoteBucket,
+        key: &str,
+        md5: bool,
+    ) -> Result<(RemoteObject, Chunks), RemoteError> {
         let (client, path) = (self.client(remote)?, path(key)?);
-        let (mut tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let obj = self
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let (md5_tx, md5_rx) = oneshot::channel();
+        let (obj, hashing) = self
             .run(remote, async move {
                 let r = client.get_opts(&path, GetOptions::default()).await.map_err(remote_error)?;
                 let obj = remote_object(&r.meta, Some(&r.attributes));
-                let mut stream = r.into_stream();
-                // The remote's frames are small: they cross to the shard gathered into chunks of
-                // about CHUNK_BYTES, so each crossing (and each socket write there) carries much.
-                tokio::spawn(async move {
-                    let mut batch = bytes::BytesMut::new();
-                    loop {
-                        let next = stream.next().await;
-                        let flush = match &next {
-                            Some(Ok(c)) => {
-                                batch.extend_from_slice(c);
-                                batch.len() >= CHUNK_BYTES
-                            }
-                            _ => !batch.is_empty(),
-                        };
-                        if flush && tx.send(Ok(batch.split().freeze())).await.is_err() {
-                            return;
-                        }
-                        match next {
-                            Some(Ok(_)) => {}
-                            Some(Err(e)) => {
-                                let _ = tx.send(Err(remote_error(e))).await;
-                                return;
-                            }
-                            None => return,
-                        }
-                    }
-                });
-                Ok(obj)
+                let hashing = md5 && obj.etag.as_deref().is_some_and(|e| e.len() == 32 && hex::decode(e).is_ok());
+                let hasher = hashing.then(|| (fast_md5::Md5::new(), md5_tx));
+                tokio::spawn(forward_chunks(r.into_stream(), tx, hasher));
+                Ok((obj, hashing))
             })
             .await?;
         if let Some(s) = self.stats.get(&remote.backend) {
             s.bytes_in.fetch_add(obj.size, Ordering::Relaxed);
         }
-        Ok((obj, Chunks { rx, timeout: self.timeout }))
+        Ok((obj, Chunks { rx, timeout: self.timeout, md5: hashing.then_some(md5_rx) }))
     }
 
     /// Starts a PUT to the remote: feed the body to the sink, then `finish` it.

@@ -19,6 +19,14 @@ impl Chunks {
     pub async fn next(&mut self) -> Option<Result<Vec<u8>, RemoteError>> {
         match *self {}
     }
+
+    pub async fn md5(&mut self) -> Option<[u8; 16]> {
+        match *self {}
+    }
+
+    pub fn hashes_md5(&self) -> bool {
+        match *self {}
+    }
 }
 
 impl BodySink {
@@ -59,7 +67,12 @@ impl Agent {
         match *self {}
     }
 
-    pub async fn get(&self, _remote: &RemoteBucket, _key: &str) -> Result<(RemoteObject, Chunks), RemoteError> {
+    pub async fn get(
+        &self,
+        _remote: &RemoteBucket,
+        _key: &str,
+        _md5: bool,
+    ) -> Result<(RemoteObject, Chunks), RemoteError> {
         match *self {}
     }
 

@@ -210,8 +210,16 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     };
     let body = stream_body_to(call, writer.data(), &expected, sink.as_mut()).await?;
     let flex_expected = body.expected_flex()?;
-    let opts =
-        PutOptions { system, user, condition, content_md5: expected.content_md5, flex_expected, acl, remote: None };
+    let opts = PutOptions {
+        system,
+        user,
+        condition,
+        content_md5: expected.content_md5,
+        flex_expected,
+        acl,
+        remote: None,
+        md5: None,
+    };
     let meta = writer
         .finish_gated(opts, async move {
             let Some(sink) = sink else { return Ok(None) };
@@ -681,7 +689,8 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     // S3 does not copy ACLs: the copy is private unless the request names one.
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let condition = put_precondition(call)?;
-    let opts = PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl, remote: None };
+    let opts =
+        PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl, remote: None, md5: None };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     copy_into(&reader, 0, src.size, writer.data()).await?;

@@ -213,9 +213,23 @@ async fn copy_chunks(
 /// Copies a remote object into the local store: the bytes as they arrive, checked against the
 /// remote's size and (when its ETag is an MD5) its ETag; nothing is committed otherwise.
 async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<(), S3Error> {
-    let (obj, chunks) = agent.get(remote, call.key()).await?;
-    let writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
+    let (obj, chunks) = agent.get(remote, call.key(), true).await?;
+    let writer = copy_writer(call, &obj, &chunks)?;
     fill(obj, chunks, writer, None).await
+}
+
+/// A writer for a copy of `obj`. When the agent hashes the MD5 (off the shard), the writer does
+/// not hash it again.
+fn copy_writer(
+    call: &Call<'_>,
+    obj: &RemoteObject,
+    chunks: &crate::backend::Chunks,
+) -> Result<engine::ObjectWriter, S3Error> {
+    let mut writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
+    if chunks.hashes_md5() {
+        writer.data().skip_md5();
+    }
+    Ok(writer)
 }
 
 async fn fill(
@@ -229,9 +243,11 @@ async fn fill(
         return Err(RemoteError::Changed.into());
     }
     let etag = obj.etag.clone().unwrap_or_default();
+    let md5 = if chunks.hashes_md5() { Some(chunks.md5().await.ok_or(RemoteError::Changed)?) } else { None };
     let opts = PutOptions {
         system: SystemMeta { content_type: obj.content_type.clone(), ..Default::default() },
         content_md5: etag_md5(&etag),
+        md5,
         remote: Some((RemoteVersion { etag, version: obj.version.clone() }, obj.mtime_ms)),
         ..Default::default()
     };
@@ -253,8 +269,8 @@ async fn stream(
     remote: &RemoteBucket,
     flight: crate::backend::FlightGuard,
 ) -> Result<(ObjectMeta, crate::http::Body), S3Error> {
-    let (obj, chunks) = agent.get(remote, call.key()).await?;
-    let writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
+    let (obj, chunks) = agent.get(remote, call.key(), true).await?;
+    let writer = copy_writer(call, &obj, &chunks)?;
     let (mut tx, rx) = futures_channel::mpsc::channel(4);
     let meta = described(&obj);
     let len = obj.size;
