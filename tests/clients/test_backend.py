@@ -70,7 +70,7 @@ def front(moto, azurite, tmp_path_factory):
     cfg.write_text(
         "backend_timeout = 10\n\n[backends.moto]\nprovider = \"s3\"\n"
         f"endpoint = \"{moto}\"\nregion = \"us-east-1\"\n"
-        f"access_key = \"{MOTO_KEYS[0]}\"\nsecret_key = \"{MOTO_KEYS[1]}\"\n\n"
+        f"access_key = \"{MOTO_KEYS[0]}\"\nsecret_key = \"{MOTO_KEYS[1]}\"\npassthrough = true\n\n"
         "[backends.az]\nprovider = \"azure\"\n"
         f"endpoint = \"{azurite}\"\naccount = \"{AZ_ACCOUNT}\"\nsecret_key = \"{AZ_KEY}\"\n")
     k = Keel("--config", str(cfg))
@@ -187,3 +187,42 @@ def test_an_azurite_container_behind_keel(azurite, front):
     assert "preds/run1.json" in left and key in left
     with pytest.raises(k.exceptions.NoSuchKey):
         k.get_object(Bucket="azcache", Key="labels.csv")
+
+
+def test_a_url_presigned_for_the_remote_is_passed_through(moto, front):
+    """The README's recipe: presign for the real S3 (here moto), send the same path and query to
+    keel. (moto does not check signatures; the integration test checks that a refused URL is
+    refused through keel too.)"""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    remote = client(moto, MOTO_KEYS)
+    remote.create_bucket(Bucket="shared")
+    body = os.urandom(300_000)
+    remote.put_object(Bucket="shared", Key="papers/a b.pdf", Body=body, ContentType="application/pdf")
+    k = client(front.endpoint, (AK, SK))
+    k.create_bucket(Bucket="shared")
+    attach(front, "shared", "moto/shared")
+
+    url = remote.generate_presigned_url("get_object", Params={"Bucket": "shared", "Key": "papers/a b.pdf"},
+                                        ExpiresIn=600)
+    u = urllib.parse.urlsplit(url)
+    assert u.path == "/shared/papers/a%20b.pdf"
+    via_keel = f"{front.endpoint}{u.path}?{u.query}"
+
+    def fetch(**headers):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(via_keel, headers=headers), timeout=30) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            raise AssertionError(e.read())
+
+    status, headers, got = fetch()
+    assert (status, got, headers["Content-Type"]) == (200, body, "application/pdf")
+    # Cached: listed as such, and read again (a range) through the same URL.
+    only_cached = client(front.endpoint, (AK, SK))
+    only_cached.meta.events.register(
+        "before-sign.s3.ListObjectsV2", lambda request, **_: setattr(request, "url", request.url + "&x-keel-cached=true"))
+    assert [o["Key"] for o in only_cached.list_objects_v2(Bucket="shared")["Contents"]] == ["papers/a b.pdf"]
+    status, _, got = fetch(Range="bytes=10-19")
+    assert (status, got) == (206, body[10:20])

@@ -28,11 +28,13 @@ const REMOTE_PART_BYTES: usize = 16 << 20;
 
 pub struct Agent {
     rt: tokio::runtime::Runtime,
-    backends: HashMap<String, BackendConfig>,
+    pub(super) backends: HashMap<String, BackendConfig>,
     clients: Mutex<HashMap<(String, String), Arc<dyn ObjectStore>>>,
-    stats: std::collections::BTreeMap<String, BackendStats>,
+    pub(super) stats: std::collections::BTreeMap<String, BackendStats>,
     flights: Arc<Flights>,
     timeout: Duration,
+    /// Plain HTTP for presigned requests passed through as they were signed (`forward.rs`).
+    pub(super) http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Agent {
@@ -158,10 +160,16 @@ fn remote_object(meta: &object_store::ObjectMeta, attributes: Option<&Attributes
     }
 }
 
+/// Whether a remote ETag is an MD5 to check the bytes against (a single-part S3 object's).
+pub(super) fn etag_is_md5(etag: Option<&str>) -> bool {
+    etag.is_some_and(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Sends a remote object's frames to the shard gathered into chunks of about CHUNK_BYTES (each
 /// crossing, and each socket write there, then carries much), hashing them on the way when asked.
-async fn forward_chunks(
-    mut stream: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+pub(super) async fn forward_chunks<E>(
+    mut stream: impl futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    error: fn(E) -> RemoteError,
     mut tx: mpsc::Sender<Result<Bytes, RemoteError>>,
     mut hasher: Option<(fast_md5::Md5, oneshot::Sender<[u8; 16]>)>,
 ) {
@@ -187,7 +195,7 @@ async fn forward_chunks(
         match next {
             Some(Ok(_)) => {}
             Some(Err(e)) => {
-                let _ = tx.send(Err(remote_error(e))).await;
+                let _ = tx.send(Err(error(e))).await;
                 return;
             }
             None => {
@@ -213,7 +221,16 @@ impl Agent {
             .build()?;
         let stats = backends.iter().map(|b| (b.name.clone(), BackendStats::default())).collect();
         let backends = backends.into_iter().map(|b| (b.name.clone(), b)).collect();
+        let http = {
+            let _guard = rt.enter();
+            reqwest::Client::builder()
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(std::io::Error::other)?
+        };
         Ok(Some(Arc::new(Agent {
+            http,
             rt,
             backends,
             clients: Mutex::new(HashMap::new()),
@@ -271,7 +288,7 @@ impl Agent {
     }
 
     /// Runs `fut` on the agent, bounded by the timeout (then aborted).
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         remote: &RemoteBucket,
         fut: impl Future<Output = Result<T, RemoteError>> + Send + 'static,
@@ -320,16 +337,24 @@ impl Agent {
             .run(remote, async move {
                 let r = client.get_opts(&path, GetOptions::default()).await.map_err(remote_error)?;
                 let obj = remote_object(&r.meta, Some(&r.attributes));
-                let hashing = md5 && obj.etag.as_deref().is_some_and(|e| e.len() == 32 && hex::decode(e).is_ok());
+                let hashing = md5 && etag_is_md5(obj.etag.as_deref());
                 let hasher = hashing.then(|| (fast_md5::Md5::new(), md5_tx));
-                tokio::spawn(forward_chunks(r.into_stream(), tx, hasher));
+                tokio::spawn(forward_chunks(r.into_stream(), remote_error, tx, hasher));
                 Ok((obj, hashing))
             })
             .await?;
         if let Some(s) = self.stats.get(&remote.backend) {
             s.bytes_in.fetch_add(obj.size, Ordering::Relaxed);
         }
-        Ok((obj, Chunks { rx, timeout: self.timeout, md5: hashing.then_some(md5_rx) }))
+        Ok((obj, self.chunks(rx, hashing.then_some(md5_rx))))
+    }
+
+    pub(super) fn chunks(
+        &self,
+        rx: mpsc::Receiver<Result<Bytes, RemoteError>>,
+        md5: Option<oneshot::Receiver<[u8; 16]>>,
+    ) -> Chunks {
+        Chunks { rx, timeout: self.timeout, md5 }
     }
 
     /// Starts a PUT to the remote: feed the body to the sink, then `finish` it.

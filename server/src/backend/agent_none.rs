@@ -67,6 +67,30 @@ impl Agent {
         match *self {}
     }
 
+    pub fn passes_presigned(&self, _backend: &str) -> bool {
+        match *self {}
+    }
+
+    pub fn presigned_url(
+        &self,
+        _remote: &RemoteBucket,
+        _raw_key: &str,
+        _raw_query: &str,
+        _style: Option<super::SignedStyle>,
+    ) -> Result<String, RemoteError> {
+        match *self {}
+    }
+
+    pub async fn forward(
+        &self,
+        _remote: &RemoteBucket,
+        _head: bool,
+        _url: String,
+        _headers: Vec<(String, String)>,
+    ) -> Result<super::Forwarded, RemoteError> {
+        match *self {}
+    }
+
     pub async fn get(
         &self,
         _remote: &RemoteBucket,

@@ -31,6 +31,10 @@ pub struct BackendTable {
     /// Send unsigned requests: public buckets and emulators that want no credentials.
     #[serde(default)]
     pub anonymous: bool,
+    /// S3: requests presigned for the remote itself (by a key keel does not know) are sent there
+    /// unchanged, and what they read is cached (presigned pass-through). Off by default.
+    #[serde(default)]
+    pub passthrough: bool,
 }
 
 /// Never prints the secret.
@@ -45,6 +49,7 @@ impl std::fmt::Debug for BackendTable {
             .field("account", &self.account)
             .field("service_account", &self.service_account)
             .field("anonymous", &self.anonymous)
+            .field("passthrough", &self.passthrough)
             .finish()
     }
 }
@@ -78,6 +83,9 @@ impl BackendConfig {
             "http" => Provider::Http,
             other => return Err(format!("backends.{name}: provider must be s3, gcs, azure or http, not {other:?}")),
         };
+        if table.passthrough && provider != Provider::S3 {
+            return Err(format!("backends.{name}: passthrough is for s3 backends (presigned S3 requests)"));
+        }
         if provider == Provider::Http && table.endpoint.is_none() {
             return Err(format!("backends.{name}: an http backend needs an endpoint"));
         }

@@ -15,6 +15,8 @@ mod agent;
 #[path = "agent_none.rs"]
 mod agent;
 mod config;
+#[cfg(feature = "backends")]
+mod forward;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +25,24 @@ use std::time::Duration;
 
 pub use agent::{Agent, BodySink, Chunks};
 pub use config::{BackendConfig, BackendTable, Provider};
+
+/// How a presigned URL addressed its bucket when it was signed: the forwarded request must use
+/// the same host and path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedStyle {
+    /// `https://s3.REGION.amazonaws.com/BUCKET/KEY` or `ENDPOINT/BUCKET/KEY`.
+    Path,
+    /// `https://BUCKET.s3.REGION.amazonaws.com/KEY`.
+    VirtualHosted,
+}
+
+/// A presigned request the remote answered.
+pub enum Forwarded {
+    /// 2xx: the object, and for a GET its bytes as they arrive.
+    Object(RemoteObject, Option<Chunks>),
+    /// Anything else, as the remote said it (its S3 error document, at most 64 KiB).
+    Refused { status: u16, body: Vec<u8> },
+}
 
 /// A remote object as its store describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

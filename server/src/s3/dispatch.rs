@@ -4,7 +4,7 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, list, multipart, object, remote};
+use crate::s3::handlers::{bucket, list, multipart, object, passthrough, remote};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -37,6 +37,10 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
     let op = route.op.name();
     let resource = req.path.clone();
     let result = async {
+        // Presigned for the remote behind a backend bucket: the remote decides, not our keys.
+        if let Some(p) = passthrough::wanted(ctx, signed_req, &route) {
+            return passthrough::serve(ctx, conn, signed_req, &route, host_bucket.is_some(), path, p).await;
+        }
         let now = (time::now_ms() / 1000) as i64;
         let auth = auth::authenticate(signed_req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;
         let access = access::authorize(ctx, &route, &auth.identity)?;

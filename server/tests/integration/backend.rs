@@ -23,21 +23,23 @@ fn front_of(remote: &Server, timeout_secs: u64) -> (Server, tempfile::TempDir) {
 }
 
 fn front_with(remote: &Server, timeout_secs: u64, extra: &[&str]) -> (Server, tempfile::TempDir) {
-    front_on(remote, timeout_secs, extra, None)
+    front_on(remote, timeout_secs, extra, None, "")
 }
 
+/// `front_with` on these mountpaths, with more lines for the backend's table.
 fn front_on(
     remote: &Server,
     timeout_secs: u64,
     extra: &[&str],
     mountpaths: Option<Vec<std::path::PathBuf>>,
+    table_extra: &str,
 ) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("keel.toml");
     std::fs::write(
         &cfg,
         format!(
-            "backend_timeout = {timeout_secs}\n\n[backends.up]\nprovider = \"s3\"\nendpoint = \"http://{}\"\nregion = \"us-east-1\"\naccess_key = \"{AK}\"\nsecret_key = \"{SK}\"\n",
+            "backend_timeout = {timeout_secs}\n\n[backends.up]\nprovider = \"s3\"\nendpoint = \"http://{}\"\nregion = \"us-east-1\"\naccess_key = \"{AK}\"\nsecret_key = \"{SK}\"\n{table_extra}",
             remote.addr
         ),
     )
@@ -372,7 +374,7 @@ fn a_full_mountpath_evicts_the_least_recently_read_cached_copies() {
     }
     // 128 MiB: full above 64 MiB, evicted down to 51 MiB.
     let marks = ["--sync", "none", "--threads", "1", "--space-highwm", "50", "--space-lowwm", "40"];
-    let (front, _cfg) = front_on(&remote, 10, &marks, Some(vec![fs.0.join("mp")]));
+    let (front, _cfg) = front_on(&remote, 10, &marks, Some(vec![fs.0.join("mp")]), "");
     let full =
         mountpath_metric(&front, "keel_mountpath_used_bytes") + mountpath_metric(&front, "keel_mountpath_free_bytes");
     let used = || mountpath_metric(&front, "keel_mountpath_used_bytes");
@@ -423,4 +425,85 @@ fn a_full_mountpath_evicts_the_least_recently_read_cached_copies() {
     assert!(front.req("GET", "/plain/mine", &[], b"").body == mine);
     assert!(front.req("GET", "/cache/local-only", &[], b"").body == data(3 * MIB, 98));
     assert!(front.req("GET", "/cache/o01", &[], b"").body == data(3 * MIB, 1));
+}
+
+/// A raw request to `server` with no signature of ours (a presigned URL carries its own).
+fn raw(server: &Server, method: &str, target: &str, headers: &[(&str, &str)]) -> crate::common::Resp {
+    let mut c = server.connect();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\n", server.addr);
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    c.write_all(head.as_bytes()).unwrap();
+    read_response(&mut c, method == "HEAD")
+}
+
+#[test]
+fn presigned_requests_for_the_remote_pass_through_and_what_they_read_is_cached() {
+    // The "cloud" knows a key keel does not; the URL is presigned for the cloud's own host.
+    let cloud = ("CLOUDKEY", "cloud/secret");
+    let remote = Server::with_args(&["--user", &format!("{}:{}", cloud.0, cloud.1)]);
+    assert_eq!(remote.req_as(Some(cloud), "PUT", "/data", &[], b"").status, 200);
+    let body = data(2 << 20, 5);
+    let put = remote.req_as(Some(cloud), "PUT", "/data/img/0001.jpg", &[("content-type", "image/jpeg")], &body);
+    assert_eq!(put.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("keel.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[backends.up]\nprovider = \"s3\"\nendpoint = \"http://{}\"\naccess_key = \"{}\"\nsecret_key = \"{}\"\npassthrough = true\n",
+            remote.addr, cloud.0, cloud.1
+        ),
+    )
+    .unwrap();
+    let front = Server::with_args(&["--config", cfg.to_str().unwrap(), "--s3-prefix", "/s3"]);
+    assert_eq!(front.req("PUT", "/s3/data", &[], b"").status, 200);
+    assert_eq!(front.req("PUT", "/_keel/buckets/data/props?backend=up/data", &[], b"").status, 200);
+    let presign = |method: &str| {
+        let url = crate::common::presign_v4(method, "/data/img/0001.jpg", &remote.addr, cloud, 600);
+        format!("/s3{url}")
+    };
+
+    // Cold: the remote answers the URL, keel caches what it read.
+    let gets = remote_count(&remote, "GetObject", 200);
+    let r = raw(&front, "GET", &presign("GET"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == body);
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets, 1);
+    let cached = front.req("GET", "/s3/data?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&cached.text(), "Key"), ["img/0001.jpg"]);
+
+    // Warm: the remote is asked for one byte with the same signature, the bytes come from here.
+    let probes = remote_count(&remote, "GetObject", 206);
+    let r = raw(&front, "GET", &presign("GET"), &[("range", "bytes=100-199")]);
+    assert_eq!(r.status, 206, "{}", r.text());
+    assert!(r.body == body[100..200]);
+    assert_eq!(remote_count(&remote, "GetObject", 200) - gets, 1, "not fetched again");
+    assert_eq!(remote_count(&remote, "GetObject", 206) - probes, 1, "the remote vouched for the URL");
+
+    // A URL the remote refuses gets the remote's refusal, cached copy or not.
+    let url = presign("GET");
+    let forged = format!("{}{}", &url[..url.len() - 1], if url.ends_with('0') { '1' } else { '0' });
+    let r = raw(&front, "GET", &forged, &[]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
+
+    // HEAD passes through; PUT is not done yet (501, nothing written anywhere).
+    let r = raw(&front, "HEAD", &presign("HEAD"), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some(body.len().to_string().as_str()));
+    let put = crate::common::presign_v4("PUT", "/data/new.bin", &remote.addr, cloud, 600);
+    let r = raw(&front, "PUT", &format!("/s3{put}"), &[("content-length", "0")]);
+    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(remote.req_as(Some(cloud), "HEAD", "/data/new.bin", &[], b"").status, 404);
+
+    // Without `passthrough = true` such a URL is just a key keel does not know.
+    let (plain, _cfg) = front_with(&remote, 10, &[]);
+    let url = crate::common::presign_v4("GET", "/data/img/0001.jpg", &remote.addr, cloud, 600);
+    let r = raw(&plain, "GET", &url.replacen("/data/", "/cache/", 1), &[]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("InvalidAccessKeyId"), "{}", r.text());
 }

@@ -166,6 +166,34 @@ pub fn authenticate(
     }
 }
 
+/// A request presigned (SigV4 or SigV2 in the query, no Authorization header) with an access
+/// key this server does not know: one meant for another S3, which a backend bucket may pass
+/// through. Returns the names of the headers its signature covers, lowercase, `host` left out.
+pub fn foreign_presigned(req: &Request, creds: &Credentials) -> Option<Vec<String>> {
+    if req.header("authorization").is_some() {
+        return None;
+    }
+    let q = crate::http::uri::Query::parse(&req.query)?;
+    if q.get("X-Amz-Signature").is_some() {
+        let cred = sigv4::parse_credential(q.get("X-Amz-Credential")?)?;
+        if creds.secret(cred.access_key).is_some() {
+            return None;
+        }
+        let signed = q.get("X-Amz-SignedHeaders").unwrap_or("host");
+        return Some(
+            signed.split(';').filter(|h| !h.is_empty() && *h != "host").map(str::to_ascii_lowercase).collect(),
+        );
+    }
+    // SigV2 signs Content-MD5, Content-Type and every x-amz-* header the request has.
+    q.get("Signature")?;
+    if creds.secret(q.get("AWSAccessKeyId")?).is_some() {
+        return None;
+    }
+    let mut signed: Vec<String> = vec!["content-md5".into(), "content-type".into()];
+    signed.extend(req.headers.iter().map(|(k, _)| k.to_ascii_lowercase()).filter(|k| k.starts_with("x-amz-")));
+    Some(signed)
+}
+
 pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
     m.update(data);

@@ -4,4 +4,5 @@ pub mod bucket;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod passthrough;
 pub mod remote;

@@ -371,6 +371,17 @@ fn answer(call: &Call<'_>, meta: &ObjectMeta, params: &Read) -> Result<Answer, S
     Ok(Answer::Send(resp, sel))
 }
 
+/// A HEAD answered from a record that is not stored here (the remote's description of it).
+pub fn head_of(call: &Call<'_>, meta: &ObjectMeta, params: &Read) -> Result<Response, S3Error> {
+    match answer(call, meta, params)? {
+        Answer::Done(r) => Ok(r),
+        Answer::Send(mut resp, sel) => {
+            resp.body = Body::HeadOnly(sel.len);
+            Ok(resp)
+        }
+    }
+}
+
 /// How many times a GET of a backend bucket's key fetches it before giving up (a fetch another
 /// reader led may have failed).
 const FETCH_ATTEMPTS_MAX: usize = 2;
@@ -408,15 +419,7 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                         fetches += 1;
                         continue;
                     }
-                    remote::Miss::Remote(meta) => {
-                        return match answer(call, &meta, params)? {
-                            Answer::Done(r) => Ok(r),
-                            Answer::Send(mut resp, sel) => {
-                                resp.body = Body::HeadOnly(sel.len);
-                                Ok(resp)
-                            }
-                        };
-                    }
+                    remote::Miss::Remote(meta) => return head_of(call, &meta, params),
                     remote::Miss::Streaming(meta, body) => {
                         return match answer(call, &meta, params)? {
                             Answer::Done(r) => Ok(r),

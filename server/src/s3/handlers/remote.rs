@@ -130,7 +130,7 @@ pub async fn on_miss(call: &Call<'_>, head: bool, stream_whole: bool) -> Result<
 }
 
 /// A remote object as a record, for answering a HEAD without caching it.
-fn described(obj: &RemoteObject) -> ObjectMeta {
+pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
     ObjectMeta {
         size: obj.size,
         mtime_ms: obj.mtime_ms,
@@ -220,7 +220,7 @@ async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<
 
 /// A writer for a copy of `obj`. When the agent hashes the MD5 (off the shard), the writer does
 /// not hash it again.
-fn copy_writer(
+pub(super) fn copy_writer(
     call: &Call<'_>,
     obj: &RemoteObject,
     chunks: &crate::backend::Chunks,
@@ -232,7 +232,7 @@ fn copy_writer(
     Ok(writer)
 }
 
-async fn fill(
+pub(super) async fn fill(
     obj: RemoteObject,
     mut chunks: crate::backend::Chunks,
     mut writer: engine::ObjectWriter,
