@@ -52,6 +52,15 @@ pub struct CompleteOptions {
     pub condition: WriteCondition,
 }
 
+/// A checked completion, before its gate and commit.
+struct Completion {
+    mp: Arc<crate::mountpath::Mountpath>,
+    ops: Vec<IndexOp>,
+    meta: ObjectMeta,
+    records: HashMap<u32, (Vec<u8>, PartMeta)>,
+    condition: WriteCondition,
+}
+
 /// A completed object's checksum as the client states it (`x-amz-checksum-crc32: xxxx==-3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpectedChecksum {
@@ -174,8 +183,59 @@ impl Store {
         parts: &[CompletePart],
         opts: CompleteOptions,
     ) -> Result<ObjectMeta> {
+        let ready = |_| std::future::ready(Ok::<_, Error>(None));
+        self.complete_upload_gated(bucket, key, upload_id, parts, opts, ready).await
+    }
+
+    /// `complete_upload`, awaiting `gate` after the parts are checked and before anything
+    /// commits: a backend bucket's write-through hands the assembled object (`Located`: the
+    /// manifest, its files readable) to the remote there. An error from `gate` commits nothing;
+    /// what it returns is the remote object this one is a copy of.
+    pub async fn complete_upload_gated<E, F, Fut>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletePart],
+        opts: CompleteOptions,
+        gate: F,
+    ) -> std::result::Result<ObjectMeta, E>
+    where
+        E: From<Error>,
+        F: FnOnce(crate::object::Located) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Option<(crate::meta::RemoteVersion, u64)>, E>>,
+    {
+        let Completion { mp, mut ops, mut meta, records, condition } =
+            self.plan_completion(bucket, key, upload_id, parts, opts)?;
+        if let Some((version, mtime_ms)) = gate(crate::object::Located::new(meta.clone(), mp.clone())).await? {
+            meta.remote = Some(version);
+            meta.mtime_ms = mtime_ms.min(crate::meta::MTIME_MS_MAX);
+        }
+        ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
+        let guard = self.write_guard(&mp, bucket, key, &condition)?;
+        ops.push(
+            IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())
+                .when(guard, Refusal::Condition),
+        );
+        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| condition.commit_error(e))?;
+        // Parts uploaded but left out of the manifest, and the object this one replaced.
+        let used: std::collections::HashSet<_> = parts.iter().map(|p| p.part_number).collect();
+        let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
+        self.remove_files(&mp, unused).await;
+        self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await;
+        Ok(meta)
+    }
+
+    /// Checks a completion and builds its record and index ops (not yet the object's own put).
+    fn plan_completion(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletePart],
+        opts: CompleteOptions,
+    ) -> Result<Completion> {
         let CompleteOptions { min_part_size, flex_expected, condition } = opts;
-        let condition = &condition;
         let mp = self.upload_mountpath(bucket, key, upload_id)?.clone();
         if parts.is_empty() || parts.len() > limits::PART_NUMBER_MAX as usize {
             return Err(Error::InvalidPart { part_number: 0 });
@@ -227,19 +287,7 @@ impl Store {
             remote: None,
         };
         meta.check()?;
-        ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
-        let guard = self.write_guard(&mp, bucket, key, condition)?;
-        ops.push(
-            IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())
-                .when(guard, Refusal::Condition),
-        );
-        let previous = mp.index.commit(ops, DirSet::default()).await.map_err(|e| condition.commit_error(e))?;
-        // Parts uploaded but left out of the manifest, and the object this one replaced.
-        let used: std::collections::HashSet<_> = parts.iter().map(|p| p.part_number).collect();
-        let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
-        self.remove_files(&mp, unused).await;
-        self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await;
-        Ok(meta)
+        Ok(Completion { mp, ops, meta, records, condition })
     }
 
     /// Aborts an upload: its records go, then its part files.

@@ -226,3 +226,22 @@ def test_a_url_presigned_for_the_remote_is_passed_through(moto, front):
     assert [o["Key"] for o in only_cached.list_objects_v2(Bucket="shared")["Contents"]] == ["papers/a b.pdf"]
     status, _, got = fetch(Range="bytes=10-19")
     assert (status, got) == (206, body[10:20])
+
+
+def test_a_multipart_upload_into_a_backend_bucket_lands_on_the_remote(moto, front, tmp_path):
+    """boto3's managed transfer (multipart above 8 MiB, parts in parallel), as `aws s3 cp` does."""
+    from boto3.s3.transfer import TransferConfig
+    remote = client(moto, MOTO_KEYS)
+    remote.create_bucket(Bucket="uploads")
+    k = client(front.endpoint, (AK, SK))
+    k.create_bucket(Bucket="upcache")
+    attach(front, "upcache", "moto/uploads")
+    src = tmp_path / "ckpt.bin"
+    body = os.urandom(21 << 20)
+    src.write_bytes(body)
+    k.upload_file(str(src), "upcache", "ckpt/step-100.bin",
+                  Config=TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20))
+    assert remote.get_object(Bucket="uploads", Key="ckpt/step-100.bin")["Body"].read() == body
+    got = k.get_object(Bucket="upcache", Key="ckpt/step-100.bin")
+    assert got["Body"].read() == body
+    assert got["ETag"] == remote.head_object(Bucket="uploads", Key="ckpt/step-100.bin")["ETag"]

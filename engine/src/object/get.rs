@@ -78,6 +78,11 @@ impl Store {
 }
 
 impl Located {
+    /// A record that is not (yet) in the index, readable from `mp`: a completion's manifest.
+    pub(crate) fn new(meta: ObjectMeta, mp: Arc<Mountpath>) -> Located {
+        Located { meta, mp, clock_key: None }
+    }
+
     /// Opens the files holding bytes `start..start + len`. `Error::ObjectChanged` means an
     /// overwrite or delete unlinked them since the lookup: look up again.
     pub async fn open(self, start: u64, len: u64) -> Result<ObjectReader> {

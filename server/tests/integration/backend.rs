@@ -507,3 +507,65 @@ fn presigned_requests_for_the_remote_pass_through_and_what_they_read_is_cached()
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("InvalidAccessKeyId"), "{}", r.text());
 }
+
+/// Starts a multipart upload of `parts` to `path` on `front`; returns its id and the completion
+/// document.
+fn upload_parts(front: &Server, path: &str, parts: &[&[u8]]) -> (String, String) {
+    let r = front.req("POST", &format!("{path}?uploads"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.xml("UploadId").unwrap();
+    let mut doc = String::from("<CompleteMultipartUpload>");
+    for (i, p) in parts.iter().enumerate() {
+        let r = front.req("PUT", &format!("{path}?partNumber={}&uploadId={id}", i + 1), &[], p);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let etag = r.header("etag").unwrap();
+        doc.push_str(&format!("<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>", i + 1));
+    }
+    doc.push_str("</CompleteMultipartUpload>");
+    (id, doc)
+}
+
+#[test]
+fn multipart_uploads_into_a_backend_bucket_reach_the_remote_whole_before_the_200() {
+    let mut remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let (front, _cfg) = front_with(&remote, 5, &["--min-part-size", "0"]);
+    let (a, b, c) = (data(7 << 20, 1), data(7 << 20, 2), data(3 << 20, 3));
+    let (id, doc) = upload_parts(&front, "/cache/big.bin", &[&a, &b, &c]);
+    let r = front.req("POST", &format!("/cache/big.bin?uploadId={id}"), &[], doc.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The remote has the whole object (17 MiB: the agent's own multipart upload there).
+    let whole = [a.clone(), b.clone(), c.clone()].concat();
+    let on_remote = remote.req("GET", "/data/big.bin", &[], b"");
+    assert_eq!(on_remote.status, 200);
+    assert!(on_remote.body == whole, "the remote's bytes");
+    let remote_etag = on_remote.header("etag").unwrap().to_owned();
+    assert_eq!(r.xml("ETag").map(|e| e.replace("&quot;", "\"")), Some(remote_etag.clone()), "the remote's ETag");
+    // And the copy here serves reads without asking the remote.
+    let gets = remote_count(&remote, "GetObject", 200);
+    let r = front.req("GET", "/cache/big.bin", &[("range", "bytes=7340030-7340039")], b"");
+    assert_eq!(r.status, 206);
+    assert!(r.body == whole[7340030..7340040]);
+    assert_eq!(remote_count(&remote, "GetObject", 200), gets);
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["big.bin"]);
+
+    // The remote down at completion: 502-504, nothing here, the upload still open; retried
+    // once the remote is back, it completes.
+    let (id, doc) = upload_parts(&front, "/cache/later.bin", &[b"first part ", b"second part"]);
+    remote.stop();
+    let r = front.req("POST", &format!("/cache/later.bin?uploadId={id}"), &[], doc.as_bytes());
+    assert!((502..=504).contains(&r.status), "{} {}", r.status, r.text());
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["big.bin"], "nothing committed here");
+    let parts = front.req("GET", &format!("/cache/later.bin?uploadId={id}"), &[], b"");
+    assert_eq!(parts.status, 200, "the upload is still open: {}", parts.text());
+    remote.start_again();
+    let r = front.req("POST", &format!("/cache/later.bin?uploadId={id}"), &[], doc.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(remote.req("GET", "/data/later.bin", &[], b"").body, b"first part second part");
+    // Aborting an upload in a backend bucket is local (nothing reached the remote yet).
+    let (id, _) = upload_parts(&front, "/cache/never.bin", &[b"x"]);
+    assert_eq!(front.req("DELETE", &format!("/cache/never.bin?uploadId={id}"), &[], b"").status, 204);
+    assert_eq!(remote.req("HEAD", "/data/never.bin", &[], b"").status, 404);
+}

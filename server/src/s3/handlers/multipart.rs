@@ -219,9 +219,28 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
             let min = call.ctx.config.min_part_size;
             let expected = checksum::complete_expected(call.req)?;
             let opts = engine::CompleteOptions { min_part_size: min, flex_expected: expected, condition };
-            match call.ctx.store.complete_upload(call.bucket(), call.key(), id, &parts, opts).await {
-                Ok(meta) => meta,
-                Err(e) => done(call, e)?,
+            match super::remote::remote_of(call)? {
+                None => match call.ctx.store.complete_upload(call.bucket(), call.key(), id, &parts, opts).await {
+                    Ok(meta) => meta,
+                    Err(e) => done(call, e)?,
+                },
+                // A backend bucket's upload goes to the remote whole, before anything commits here.
+                Some((agent, remote)) => {
+                    if !matches!(opts.condition, engine::WriteCondition::Always) {
+                        return Err(S3Error::new(
+                            S3ErrorCode::NotImplemented,
+                            "Conditional writes to a backend bucket are not implemented.",
+                        ));
+                    }
+                    let key = call.key().to_owned();
+                    let gate = |object| super::remote::write_through(agent, remote, key, object);
+                    let store = call.ctx.store.clone();
+                    match store.complete_upload_gated(call.bucket(), call.key(), id, &parts, opts, gate).await {
+                        Ok(meta) => meta,
+                        Err(e) if e.code == S3ErrorCode::NoSuchUpload => done(call, engine::Error::NoSuchUpload)?,
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         }
     };

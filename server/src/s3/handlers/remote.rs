@@ -33,10 +33,7 @@ pub fn supports(call: &Call<'_>) -> Result<(), S3Error> {
     use crate::s3::op::Op;
     let name = match &call.route.op {
         Op::CopyObject => "CopyObject",
-        Op::CreateMultipartUpload => "CreateMultipartUpload",
-        Op::UploadPart(_) => "UploadPart",
         Op::UploadPartCopy(_) => "UploadPartCopy",
-        Op::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
         _ => return Ok(()),
     };
     if call.route.bucket.is_some() && remote_of(call)?.is_some() {
@@ -46,6 +43,42 @@ pub fn supports(call: &Call<'_>) -> Result<(), S3Error> {
         ));
     }
     Ok(())
+}
+
+/// Writes a local object — a completed multipart upload's manifest, not yet committed — through
+/// to the remote whole (one PUT, or the agent's own multipart upload above 16 MiB). Returns the
+/// remote's identity for the local record.
+pub async fn write_through(
+    agent: Arc<Agent>,
+    remote: RemoteBucket,
+    key: String,
+    object: engine::Located,
+) -> Result<Option<(RemoteVersion, u64)>, S3Error> {
+    let size = object.meta.size;
+    let (content_type, user) = (object.meta.system.content_type.clone(), object.meta.user.clone());
+    let mut sink = agent.put(&remote, &key, Some(size), content_type, user)?;
+    let reader = object.open(0, size).await?;
+    let mut buf = engine::take_buffer();
+    let mut pos = 0u64;
+    while pos < size {
+        let (r, b) = reader.read_at(buf, pos, engine::limits::IO_BUFFER_BYTES).await;
+        buf = b;
+        let sent = match r {
+            Ok(0) => Err(S3Error::from(engine::Error::Corrupt { algorithm: "size" })),
+            Ok(n) => sink.send(buf.as_slice()).await.map(|()| n).map_err(S3Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match sent {
+            Ok(n) => pos += n as u64,
+            Err(e) => {
+                give_buffer(buf);
+                return Err(e);
+            }
+        }
+    }
+    give_buffer(buf);
+    let put = sink.finish().await?;
+    Ok(put.etag.map(|etag| (RemoteVersion { etag, version: put.version }, crate::time::now_ms())))
 }
 
 /// What asking the remote about a cached copy found.
