@@ -250,6 +250,11 @@ impl Agent {
         self.timeout
     }
 
+    /// Whether `key` names the same key on a remote (object_store cannot name `a//b`, `.`, …).
+    pub fn nameable(&self, key: &str) -> Result<(), RemoteError> {
+        path(key).map(|_| ())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.backends.contains_key(name)
     }

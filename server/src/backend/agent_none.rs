@@ -67,6 +67,10 @@ impl Agent {
         match *self {}
     }
 
+    pub fn nameable(&self, _key: &str) -> Result<(), RemoteError> {
+        match *self {}
+    }
+
     pub fn passes_presigned(&self, _backend: &str) -> bool {
         match *self {}
     }

@@ -4,7 +4,7 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, list, multipart, object, passthrough, remote};
+use crate::s3::handlers::{bucket, list, multipart, object, passthrough};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -50,7 +50,6 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
             return Err(e.clone());
         }
         let mut call = Call::new(ctx, conn, req, &route, &auth, access);
-        remote::supports(&call)?;
         run(&mut call).await
     }
     .await;

@@ -200,9 +200,13 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true&prefix=a/", &[], b"");
     assert!(listing_keys(&r.text(), "Key").is_empty(), "{}", r.text());
 
-    // What a backend bucket cannot do yet is refused, never half done.
-    let r = front.req("POST", "/cache/mp?uploads", &[], b"");
+    // What a backend bucket cannot do yet is refused, never half done; a multipart upload of a
+    // key the remote cannot name is refused when it starts, not after its parts.
+    let r = front.req("PUT", "/cache/cond.txt", &[("if-none-match", "*")], b"x");
     assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(remote.req("HEAD", "/data/cond.txt", &[], b"").status, 404);
+    let r = front.req("POST", "/cache/a//b?uploads", &[], b"");
+    assert_eq!(r.status, 400, "{}", r.text());
     // An unknown backend is refused when attached.
     let r = front.req("PUT", "/_keel/buckets/cache/props?backend=nowhere/data", &[], b"");
     assert_eq!(r.status, 400, "{}", r.text());
@@ -568,4 +572,65 @@ fn multipart_uploads_into_a_backend_bucket_reach_the_remote_whole_before_the_200
     let (id, _) = upload_parts(&front, "/cache/never.bin", &[b"x"]);
     assert_eq!(front.req("DELETE", &format!("/cache/never.bin?uploadId={id}"), &[], b"").status, 204);
     assert_eq!(remote.req("HEAD", "/data/never.bin", &[], b"").status, 404);
+}
+
+#[test]
+fn copies_into_and_out_of_a_backend_bucket() {
+    let remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let cold = data(3 << 20, 7);
+    assert_eq!(remote.req("PUT", "/data/cold.bin", &[("content-type", "text/csv")], &cold).status, 200);
+    let (front, _cfg) = front_with(&remote, 5, &["--min-part-size", "0"]);
+    assert_eq!(front.req("PUT", "/plain", &[], b"").status, 200);
+    let local = data(1 << 20, 8);
+    assert_eq!(front.req("PUT", "/plain/local.bin", &[], &local).status, 200);
+
+    // Out of a backend bucket, the source not cached: fetched, then copied (not a 404).
+    let r = front.req("PUT", "/plain/from-remote.bin", &[("x-amz-copy-source", "/cache/cold.bin")], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(front.req("GET", "/plain/from-remote.bin", &[], b"").body == cold);
+    // Into it, from a plain bucket: the remote gets it, with the remote's ETag kept here.
+    let r = front.req("PUT", "/cache/copied.bin", &[("x-amz-copy-source", "/plain/local.bin")], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let on_remote = remote.req("GET", "/data/copied.bin", &[], b"");
+    assert!(on_remote.body == local);
+    let etag = r.xml("ETag").unwrap().replace("&quot;", "\"");
+    assert_eq!(Some(etag.as_str()), on_remote.header("etag"));
+    // Within it, with REPLACE metadata: the remote's copy has the new type.
+    let r = front.req(
+        "PUT",
+        "/cache/renamed.csv",
+        &[
+            ("x-amz-copy-source", "/cache/cold.bin"),
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("content-type", "text/plain"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let on_remote = remote.req("GET", "/data/renamed.csv", &[], b"");
+    assert!(on_remote.body == cold);
+    assert_eq!(on_remote.header("content-type"), Some("text/plain"));
+    // UploadPartCopy into it: parts copied here, the object sent at completion.
+    let r = front.req("POST", "/cache/assembled.bin?uploads", &[], b"");
+    let id = r.xml("UploadId").unwrap();
+    let r = front.req(
+        "PUT",
+        &format!("/cache/assembled.bin?partNumber=1&uploadId={id}"),
+        &[("x-amz-copy-source", "/plain/local.bin")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = r.xml("ETag").unwrap().replace("&quot;", "\"");
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let r = front.req("POST", &format!("/cache/assembled.bin?uploadId={id}"), &[], doc.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(remote.req("GET", "/data/assembled.bin", &[], b"").body == local);
+    // A conditional copy into a backend bucket is refused, not half done.
+    let r =
+        front.req("PUT", "/cache/cond.bin", &[("x-amz-copy-source", "/plain/local.bin"), ("if-none-match", "*")], b"");
+    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(remote.req("HEAD", "/data/cond.bin", &[], b"").status, 404);
 }

@@ -24,6 +24,10 @@ fn xml(w: XmlWriter) -> Response {
 
 pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
     engine::keys::validate_key(call.key())?;
+    // A backend bucket's upload ends on the remote: a key it cannot name is refused now.
+    if let Some((agent, _)) = super::remote::remote_of(call)? {
+        agent.nameable(call.key())?;
+    }
     let (system, user) = metadata_from_headers(call)?;
     let flex = upload_checksum(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
@@ -233,7 +237,12 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
                         ));
                     }
                     let key = call.key().to_owned();
-                    let gate = |object| super::remote::write_through(agent, remote, key, object);
+                    let gate = |object: engine::Located| async move {
+                        let meta = (object.meta.system.content_type.clone(), object.meta.user.clone());
+                        let size = object.meta.size;
+                        let reader = object.open(0, size).await?;
+                        super::remote::write_through((agent, remote), &key, &reader, meta).await
+                    };
                     let store = call.ctx.store.clone();
                     match store.complete_upload_gated(call.bucket(), call.key(), id, &parts, opts, gate).await {
                         Ok(meta) => meta,

@@ -662,6 +662,13 @@ pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Res
     {
         return Err(S3Error::code(S3ErrorCode::AccessDenied));
     }
+    // A backend bucket's source not held here is fetched first (for who may read it).
+    if access.check_object(engine::CannedAcl::Private).is_ok() {
+        remote::ensure_cached(call, bucket, key).await.map_err(|e| match e.code {
+            S3ErrorCode::NoSuchKey => access.missing(engine::Error::NoSuchObject),
+            _ => e,
+        })?;
+    }
     let reader = call.ctx.store.open_object(bucket, key).await.map_err(|e| access.missing(e))?;
     access.check_object(reader.meta.acl)?;
     Ok(reader)
@@ -692,12 +699,29 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     // S3 does not copy ACLs: the copy is private unless the request names one.
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let condition = put_precondition(call)?;
-    let opts =
-        PutOptions { system, user, condition, content_md5: None, flex_expected: None, acl, remote: None, md5: None };
+    let target = remote::remote_of(call)?;
+    if target.is_some() && !matches!(condition, WriteCondition::Always) {
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "Conditional writes to a backend bucket are not implemented.",
+        ));
+    }
+    let remote_meta = (system.content_type.clone(), user.clone());
+    let opts = PutOptions { system, user, condition, acl, ..Default::default() };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
+    // The copy checks the source's stored checksums as it reads; into a backend bucket the
+    // remote then gets it whole before the local copy commits with the remote's identity.
     copy_into(&reader, 0, src.size, writer.data()).await?;
-    let meta = writer.finish(opts).await?;
+    let key = call.key().to_owned();
+    let meta = writer
+        .finish_gated(opts, async {
+            match target {
+                Some(target) => remote::write_through(target, &key, &reader, remote_meta).await,
+                None => Ok(None),
+            }
+        })
+        .await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyObjectResult");
     w.elem("LastModified", &time::iso8601_ms(meta.mtime_ms));

@@ -27,37 +27,18 @@ pub fn remote_in(call: &Call<'_>, bucket: engine::BucketMeta) -> Result<Option<(
     }
 }
 
-/// Refuses what a backend bucket cannot do yet (501), before anything is read or written: a
-/// copy or multipart upload that would land only locally must never answer 200.
-pub fn supports(call: &Call<'_>) -> Result<(), S3Error> {
-    use crate::s3::op::Op;
-    let name = match &call.route.op {
-        Op::CopyObject => "CopyObject",
-        Op::UploadPartCopy(_) => "UploadPartCopy",
-        _ => return Ok(()),
-    };
-    if call.route.bucket.is_some() && remote_of(call)?.is_some() {
-        return Err(S3Error::new(
-            crate::s3::error::S3ErrorCode::NotImplemented,
-            format!("{name} in a backend bucket is not implemented yet."),
-        ));
-    }
-    Ok(())
-}
-
-/// Writes a local object — a completed multipart upload's manifest, not yet committed — through
-/// to the remote whole (one PUT, or the agent's own multipart upload above 16 MiB). Returns the
-/// remote's identity for the local record.
+/// Writes a local object — a completed multipart upload's manifest, not yet committed, or a
+/// copy's source — through to `key` on the remote whole (one PUT, or the agent's own multipart
+/// upload above 16 MiB), with the given type and user metadata. Returns the remote's identity
+/// for the local record.
 pub async fn write_through(
-    agent: Arc<Agent>,
-    remote: RemoteBucket,
-    key: String,
-    object: engine::Located,
+    (agent, remote): (Arc<Agent>, RemoteBucket),
+    key: &str,
+    reader: &engine::ObjectReader,
+    (content_type, user): (Option<String>, Vec<(String, String)>),
 ) -> Result<Option<(RemoteVersion, u64)>, S3Error> {
-    let size = object.meta.size;
-    let (content_type, user) = (object.meta.system.content_type.clone(), object.meta.user.clone());
-    let mut sink = agent.put(&remote, &key, Some(size), content_type, user)?;
-    let reader = object.open(0, size).await?;
+    let size = reader.meta.size;
+    let mut sink = agent.put(&remote, key, Some(size), content_type, user)?;
     let mut buf = engine::take_buffer();
     let mut pos = 0u64;
     while pos < size {
@@ -79,6 +60,34 @@ pub async fn write_through(
     give_buffer(buf);
     let put = sink.finish().await?;
     Ok(put.etag.map(|etag| (RemoteVersion { etag, version: put.version }, crate::time::now_ms())))
+}
+
+/// Makes sure `bucket/key` is held here when `bucket` is a backend bucket (fetching it once,
+/// with other readers of the key waiting), for reads that are not GETs: a copy's source.
+pub async fn ensure_cached(call: &Call<'_>, bucket: &str, key: &str) -> Result<(), S3Error> {
+    let Some(remote) = call.ctx.store.bucket(bucket)?.backend else { return Ok(()) };
+    let agent = match &call.ctx.config.backends {
+        Some(agent) if agent.has(&remote.backend) => agent.clone(),
+        _ => return Err(RemoteError::NoSuchBackend(remote.backend).into()),
+    };
+    if call.ctx.store.lookup(bucket, key).is_ok() {
+        return Ok(());
+    }
+    match agent.flights().join(bucket, key) {
+        Flight::Wait(done) => {
+            if compio::time::timeout(agent.timeout() * 4, done).await.is_err() {
+                return Err(RemoteError::Timeout.into());
+            }
+        }
+        Flight::Lead(_flight) => {
+            if call.ctx.store.lookup(bucket, key).is_err() {
+                let (obj, chunks) = agent.get(&remote, key, true).await?;
+                let writer = copy_writer(call.ctx, (bucket, key), &obj, &chunks)?;
+                fill(obj, chunks, writer, None).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What asking the remote about a cached copy found.
@@ -247,18 +256,19 @@ async fn copy_chunks(
 /// remote's size and (when its ETag is an MD5) its ETag; nothing is committed otherwise.
 async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<(), S3Error> {
     let (obj, chunks) = agent.get(remote, call.key(), true).await?;
-    let writer = copy_writer(call, &obj, &chunks)?;
+    let writer = copy_writer(call.ctx, (call.bucket(), call.key()), &obj, &chunks)?;
     fill(obj, chunks, writer, None).await
 }
 
 /// A writer for a copy of `obj`. When the agent hashes the MD5 (off the shard), the writer does
 /// not hash it again.
 pub(super) fn copy_writer(
-    call: &Call<'_>,
+    ctx: &crate::s3::Ctx,
+    (bucket, key): (&str, &str),
     obj: &RemoteObject,
     chunks: &crate::backend::Chunks,
 ) -> Result<engine::ObjectWriter, S3Error> {
-    let mut writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(obj.size), None)?;
+    let mut writer = ctx.store.put_writer(bucket, key, Some(obj.size), None)?;
     if chunks.hashes_md5() {
         writer.data().skip_md5();
     }
@@ -303,7 +313,7 @@ async fn stream(
     flight: crate::backend::FlightGuard,
 ) -> Result<(ObjectMeta, crate::http::Body), S3Error> {
     let (obj, chunks) = agent.get(remote, call.key(), true).await?;
-    let writer = copy_writer(call, &obj, &chunks)?;
+    let writer = copy_writer(call.ctx, (call.bucket(), call.key()), &obj, &chunks)?;
     let (mut tx, rx) = futures_channel::mpsc::channel(4);
     let meta = described(&obj);
     let len = obj.size;
