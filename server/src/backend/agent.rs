@@ -354,6 +354,39 @@ impl Agent {
         Ok((obj, self.chunks(rx, hashing.then_some(md5_rx))))
     }
 
+    /// Starts reading a byte range of a remote object: the object's description (its whole
+    /// size), where the range starts and how long it is, then its bytes as they arrive.
+    pub async fn get_range(
+        &self,
+        remote: &RemoteBucket,
+        key: &str,
+        range: super::RemoteRange,
+    ) -> Result<(RemoteObject, u64, u64, Chunks), RemoteError> {
+        let (client, path) = (self.client(remote)?, path(key)?);
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let range = match range {
+            super::RemoteRange::From { first, last: Some(last) } => {
+                object_store::GetRange::Bounded(first..last.saturating_add(1))
+            }
+            super::RemoteRange::From { first, last: None } => object_store::GetRange::Offset(first),
+            super::RemoteRange::Suffix(n) => object_store::GetRange::Suffix(n),
+        };
+        let (obj, got) = self
+            .run(remote, async move {
+                let opts = GetOptions { range: Some(range), ..Default::default() };
+                let r = client.get_opts(&path, opts).await.map_err(remote_error)?;
+                let obj = remote_object(&r.meta, Some(&r.attributes));
+                let got = r.range.clone();
+                tokio::spawn(forward_chunks(r.into_stream(), remote_error, tx, None));
+                Ok((obj, got))
+            })
+            .await?;
+        if let Some(s) = self.stats.get(&remote.backend) {
+            s.bytes_in.fetch_add(got.end - got.start, Ordering::Relaxed);
+        }
+        Ok((obj, got.start, got.end - got.start, self.chunks(rx, None)))
+    }
+
     pub(super) fn chunks(
         &self,
         rx: mpsc::Receiver<Result<Bytes, RemoteError>>,

@@ -67,6 +67,15 @@ impl Agent {
         match *self {}
     }
 
+    pub async fn get_range(
+        &self,
+        _remote: &RemoteBucket,
+        _key: &str,
+        _range: super::RemoteRange,
+    ) -> Result<(RemoteObject, u64, u64, Chunks), RemoteError> {
+        match *self {}
+    }
+
     pub fn nameable(&self, _key: &str) -> Result<(), RemoteError> {
         match *self {}
     }

@@ -36,6 +36,15 @@ pub enum SignedStyle {
     VirtualHosted,
 }
 
+/// A byte range of a remote object, as a GET's `Range` header states it (the size not yet known).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteRange {
+    /// From `first` to `last` inclusive, or to the end.
+    From { first: u64, last: Option<u64> },
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
 /// A presigned request the remote answered.
 pub enum Forwarded {
     /// 2xx: the object, and for a GET its bytes as they arrive.

@@ -57,6 +57,19 @@ fn front_on(
     (front, dir)
 }
 
+/// Waits (10 s at most) until `key` is cached in the front's bucket `cache`.
+fn wait_cached(front: &Server, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = front.req("GET", &format!("/cache?list-type=2&x-keel-cached=true&prefix={key}"), &[], b"");
+        if listing_keys(&r.text(), "Key").iter().any(|k| k == key) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{key} was not cached");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn listing_keys(body: &str, tag: &str) -> Vec<String> {
     body.split(&format!("<{tag}>"))
         .skip(1)
@@ -145,16 +158,32 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     }
     assert!(front.req("GET", "/cache/stream.bin", &[], b"").body == stream_body);
     assert_eq!(remote_count(&remote, "GetObject", 200) - gets, 1, "streamed once, then served locally");
-    // A ranged cold GET answers its range (from the fetched copy).
+    // A ranged cold GET answers its range at once (a ranged remote read) while the whole object
+    // is cached behind it (one more remote read); a range past the end is 416 from the copy.
     let c = data(1000, 2);
+    let (ranged, whole) = (remote_count(&remote, "GetObject", 206), remote_count(&remote, "GetObject", 200));
     let r = front.req("GET", "/cache/dir/c.bin", &[("range", "bytes=10-19")], b"");
     assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 10-19/1000"));
     assert!(r.body == c[10..20]);
+    assert_eq!(remote_count(&remote, "GetObject", 206) - ranged, 1);
+    wait_cached(&front, "dir/c.bin");
+    assert_eq!(remote_count(&remote, "GetObject", 200) - whole, 1, "the whole object, once, behind the range");
+    let r = front.req("GET", "/cache/dir/c.bin", &[("range", "bytes=-5")], b"");
+    assert!(r.status == 206 && r.body == c[995..]);
+    assert_eq!(remote_count(&remote, "GetObject", 206) - ranged, 1, "later ranges are local");
+    assert_eq!(remote.req("PUT", "/data/tail.bin", &[], &c).status, 200);
+    let r = front.req("GET", "/cache/tail.bin", &[("range", "bytes=-100")], b"");
+    assert!(r.status == 206 && r.body == c[900..], "a cold suffix range");
+    let r = front.req("GET", "/cache/tail.bin", &[("range", "bytes=5000-")], b"");
+    assert_eq!(r.status, 416, "{}", r.text());
+    assert_eq!(r.header("content-range"), Some("bytes */1000"));
 
     // validate_warm_get: a cached copy is checked against the remote before it is served.
     let stale = b"the cached copy".to_vec();
     assert_eq!(remote.req("PUT", "/data/v.txt", &[], &stale).status, 200);
     assert!(front.req("GET", "/cache/v.txt", &[("range", "bytes=0-")], b"").body == stale);
+    wait_cached(&front, "v.txt");
     let fresh = b"changed on the remote".to_vec();
     assert_eq!(remote.req("PUT", "/data/v.txt", &[], &fresh).status, 200);
     assert!(front.req("GET", "/cache/v.txt", &[], b"").body == stale, "off by default: the copy is served");

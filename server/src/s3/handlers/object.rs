@@ -406,13 +406,29 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                 l
             }
             Err(engine::Error::NoSuchObject) if fetches < FETCH_ATTEMPTS_MAX => {
-                // A plain GET of the whole object streams while it is cached; ranges, parts and
-                // conditions are answered from the cached copy.
-                let whole = !head
+                // A plain GET of the whole object streams while it is cached; a plain ranged GET
+                // streams its range while the object is cached behind it; parts and conditions
+                // are answered from the cached copy.
+                let plain = !head
                     && params.part.is_none()
-                    && ["range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
+                    && ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
                         .iter()
                         .all(|h| call.header(h).is_none());
+                if plain
+                    && fetches == 0
+                    && let Some(r) = call.header("range").and_then(crate::s3::range::parse)
+                    && let Some(cold) = remote::cold_range(call, r).await?
+                {
+                    return match answer(call, &cold.meta, params)? {
+                        Answer::Send(mut resp, sel) if (sel.start, sel.len) == (cold.start, cold.len) => {
+                            resp.body = cold.body;
+                            Ok(resp)
+                        }
+                        Answer::Send(..) => Err(crate::backend::RemoteError::Changed.into()),
+                        Answer::Done(r) => Ok(r),
+                    };
+                }
+                let whole = plain && call.header("range").is_none();
                 match remote::on_miss(call, head, whole).await? {
                     remote::Miss::Local => return Err(call.access.missing(engine::Error::NoSuchObject)),
                     remote::Miss::Cached => {

@@ -105,7 +105,7 @@ pub async fn serve(
                 match p.agent.forward(&p.remote, false, url.clone(), headers.clone()).await? {
                     Forwarded::Refused { status, body } => return Ok(relay(status, body)),
                     Forwarded::Object(obj, Some(chunks)) => {
-                        let writer = remote::copy_writer(call.ctx, (call.bucket(), call.key()), &obj, &chunks)?;
+                        let writer = remote::copy_writer(&call.ctx.store, (call.bucket(), call.key()), &obj, &chunks)?;
                         remote::fill(obj, chunks, writer, None).await?;
                         // Fetched with this URL's own authority: served from the copy.
                         return object::get_object(&mut call, params, false).await;

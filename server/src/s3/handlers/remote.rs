@@ -82,7 +82,7 @@ pub async fn ensure_cached(call: &Call<'_>, bucket: &str, key: &str) -> Result<(
         Flight::Lead(_flight) => {
             if call.ctx.store.lookup(bucket, key).is_err() {
                 let (obj, chunks) = agent.get(&remote, key, true).await?;
-                let writer = copy_writer(call.ctx, (bucket, key), &obj, &chunks)?;
+                let writer = copy_writer(&call.ctx.store, (bucket, key), &obj, &chunks)?;
                 fill(obj, chunks, writer, None).await?;
             }
         }
@@ -255,20 +255,88 @@ async fn copy_chunks(
 /// Copies a remote object into the local store: the bytes as they arrive, checked against the
 /// remote's size and (when its ETag is an MD5) its ETag; nothing is committed otherwise.
 async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<(), S3Error> {
-    let (obj, chunks) = agent.get(remote, call.key(), true).await?;
-    let writer = copy_writer(call.ctx, (call.bucket(), call.key()), &obj, &chunks)?;
+    fetch_into(&call.ctx.store, agent, remote, (call.bucket(), call.key())).await
+}
+
+async fn fetch_into(
+    store: &Arc<engine::Store>,
+    agent: &Agent,
+    remote: &RemoteBucket,
+    (bucket, key): (&str, &str),
+) -> Result<(), S3Error> {
+    let (obj, chunks) = agent.get(remote, key, true).await?;
+    let writer = copy_writer(store, (bucket, key), &obj, &chunks)?;
     fill(obj, chunks, writer, None).await
+}
+
+/// A cold ranged GET's answer: the object (as the remote describes it), where the range starts,
+/// its length, and its bytes as they arrive.
+pub struct ColdRange {
+    pub meta: ObjectMeta,
+    pub start: u64,
+    pub len: u64,
+    pub body: crate::http::Body,
+}
+
+/// A ranged GET of a key not held here: the range is read from the remote and sent at once,
+/// while the whole object is fetched into the cache in the background (one fetch per key,
+/// however many ranged readers). `None`: answer it the other way (fetch the whole object, then
+/// serve the range from the copy) — not a backend bucket, or a range the remote refused (an
+/// unsatisfiable one gets its 416 from the copy).
+pub async fn cold_range(call: &Call<'_>, range: crate::s3::range::ByteRange) -> Result<Option<ColdRange>, S3Error> {
+    use crate::s3::range::ByteRange;
+    let Some((agent, remote)) = remote_of(call)? else { return Ok(None) };
+    if call.access.check_object(CannedAcl::Private).is_err() {
+        return Ok(None);
+    }
+    let wanted = match range {
+        ByteRange::From { first, last } => crate::backend::RemoteRange::From { first, last },
+        ByteRange::Suffix(n) => crate::backend::RemoteRange::Suffix(n),
+    };
+    let (obj, start, len, mut chunks) = match agent.get_range(&remote, call.key(), wanted).await {
+        Ok(r) => r,
+        Err(e @ (RemoteError::NotFound | RemoteError::Timeout | RemoteError::BadKey)) => return Err(e.into()),
+        Err(e) => {
+            tracing::debug!(key = call.key(), error = %e, "ranged remote read refused; fetching the whole object");
+            return Ok(None);
+        }
+    };
+    let (store, filler, bucket, key) =
+        (call.ctx.store.clone(), agent.clone(), call.bucket().to_owned(), call.key().to_owned());
+    compio::runtime::spawn(async move {
+        if let Flight::Lead(_flight) = filler.flights().join(&bucket, &key)
+            && store.lookup(&bucket, &key).is_err()
+            && let Err(e) = fetch_into(&store, &filler, &remote, (&bucket, &key)).await
+        {
+            tracing::warn!(key, error = %e.message, "a cold object read by range was not cached");
+        }
+    })
+    .detach();
+    let (mut tx, rx) = futures_channel::mpsc::channel(4);
+    compio::runtime::spawn(async move {
+        use futures_util::SinkExt;
+        while let Some(chunk) = chunks.next().await {
+            let item = chunk.map(|c| c.to_vec()).map_err(|e| std::io::Error::other(e.to_string()));
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    })
+    .detach();
+    let body = crate::http::Body::Stream { len, chunks: rx };
+    Ok(Some(ColdRange { meta: described(&obj), start, len, body }))
 }
 
 /// A writer for a copy of `obj`. When the agent hashes the MD5 (off the shard), the writer does
 /// not hash it again.
 pub(super) fn copy_writer(
-    ctx: &crate::s3::Ctx,
+    store: &Arc<engine::Store>,
     (bucket, key): (&str, &str),
     obj: &RemoteObject,
     chunks: &crate::backend::Chunks,
 ) -> Result<engine::ObjectWriter, S3Error> {
-    let mut writer = ctx.store.put_writer(bucket, key, Some(obj.size), None)?;
+    let mut writer = store.put_writer(bucket, key, Some(obj.size), None)?;
     if chunks.hashes_md5() {
         writer.data().skip_md5();
     }
@@ -313,7 +381,7 @@ async fn stream(
     flight: crate::backend::FlightGuard,
 ) -> Result<(ObjectMeta, crate::http::Body), S3Error> {
     let (obj, chunks) = agent.get(remote, call.key(), true).await?;
-    let writer = copy_writer(call.ctx, (call.bucket(), call.key()), &obj, &chunks)?;
+    let writer = copy_writer(&call.ctx.store, (call.bucket(), call.key()), &obj, &chunks)?;
     let (mut tx, rx) = futures_channel::mpsc::channel(4);
     let meta = described(&obj);
     let len = obj.size;
