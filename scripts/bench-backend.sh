@@ -11,7 +11,9 @@
 # With LINK=RATE (tc syntax, e.g. LINK=2gbit; root), the remote runs in a network namespace
 # behind a veth pair whose remote-to-front direction is shaped to RATE: a remote across a
 # network link, as a cloud bucket is, instead of one on loopback sharing the CPUs' copy budget.
-# The direct GETs cross the same link.
+# The direct GETs cross the same link. With FLOWRATE=RATE instead, each TCP connection from
+# the remote is paced to RATE (tc fq maxrate) and the link is not: a cloud store, whose one
+# connection moves far less than the machine's network can.
 #
 #   scripts/bench-backend.sh [N=4] [SIZE_MIB=64]
 set -euo pipefail
@@ -21,10 +23,11 @@ BIN=${KEEL_BIN:-target/release/keel}
 W=$(mktemp -d /tmp/keel-backend-bench-XXXX)
 PIDS=()
 NS=keel-bench-remote
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W"; [ -z "${LINK:-}" ] || ip netns del $NS 2>/dev/null' EXIT
+SHAPED=${LINK:-}${FLOWRATE:-}
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W"; [ -z "$SHAPED" ] || ip netns del $NS 2>/dev/null' EXIT
 REMOTE_HOST=127.0.0.1
 IN_NS=()
-if [ -n "${LINK:-}" ]; then
+if [ -n "$SHAPED" ]; then
   ip netns del $NS 2>/dev/null || true
   ip netns add $NS
   ip link add kb-front type veth peer name kb-remote
@@ -33,7 +36,11 @@ if [ -n "${LINK:-}" ]; then
   ip netns exec $NS ip addr add 10.77.0.2/24 dev kb-remote
   ip netns exec $NS ip link set kb-remote up
   ip netns exec $NS ip link set lo up
-  ip netns exec $NS tc qdisc add dev kb-remote root tbf rate "$LINK" burst 4mb latency 50ms
+  if [ -n "${LINK:-}" ]; then
+    ip netns exec $NS tc qdisc add dev kb-remote root tbf rate "$LINK" burst 4mb latency 50ms
+  else
+    ip netns exec $NS tc qdisc add dev kb-remote root fq maxrate "$FLOWRATE"
+  fi
   REMOTE_HOST=10.77.0.2
   IN_NS=(ip netns exec $NS)
 fi
@@ -51,7 +58,7 @@ EOF
 "$BIN" serve --mountpath "$W/front" --listen 127.0.0.1:18362 --sync none --threads 1 \
   --access-key AK --secret-key SK --config "$W/keel.toml" > "$W/front.log" 2>&1 &
 PIDS+=($!)
-[ -n "${LINK:-}" ] && sleep 1 || wait_port 18361
+[ -n "$SHAPED" ] && sleep 1 || wait_port 18361
 wait_port 18362
 .venv/bin/python - "$N" "$SIZE_MIB" "$BIN" "$REMOTE_HOST" <<'EOF'
 import os, statistics, subprocess, sys, time

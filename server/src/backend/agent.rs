@@ -15,12 +15,11 @@ use futures_util::{SinkExt, StreamExt};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutPayload};
 
+pub(super) use super::blob::forward_chunks;
 use super::{BackendConfig, BackendStats, Flights, RemoteError, RemoteListQuery, RemoteObject, RemotePage};
 
 /// Chunks in flight between the agent and a shard, each way.
 const CHANNEL_CHUNKS: usize = 4;
-/// Bytes gathered into one chunk of a remote object before it crosses to the shard.
-const CHUNK_BYTES: usize = 1 << 20;
 /// Bodies up to this size go to the remote in one PUT; larger ones as a multipart upload.
 const SINGLE_PUT_BYTES_MAX: u64 = 16 << 20;
 /// Part size of multipart uploads to the remote.
@@ -134,7 +133,7 @@ fn path(key: &str) -> Result<Path, RemoteError> {
     Ok(p)
 }
 
-fn remote_error(e: object_store::Error) -> RemoteError {
+pub(super) fn remote_error(e: object_store::Error) -> RemoteError {
     match e {
         object_store::Error::NotFound { .. } => RemoteError::NotFound,
         object_store::Error::PermissionDenied { source, .. } | object_store::Error::Unauthenticated { source, .. } => {
@@ -163,49 +162,6 @@ fn remote_object(meta: &object_store::ObjectMeta, attributes: Option<&Attributes
 /// Whether a remote ETag is an MD5 to check the bytes against (a single-part S3 object's).
 pub(super) fn etag_is_md5(etag: Option<&str>) -> bool {
     etag.is_some_and(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Sends a remote object's frames to the shard gathered into chunks of about CHUNK_BYTES (each
-/// crossing, and each socket write there, then carries much), hashing them on the way when asked.
-pub(super) async fn forward_chunks<E>(
-    mut stream: impl futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
-    error: fn(E) -> RemoteError,
-    mut tx: mpsc::Sender<Result<Bytes, RemoteError>>,
-    mut hasher: Option<(fast_md5::Md5, oneshot::Sender<[u8; 16]>)>,
-) {
-    let mut batch = bytes::BytesMut::new();
-    loop {
-        let next = stream.next().await;
-        let flush = match &next {
-            Some(Ok(c)) => {
-                batch.extend_from_slice(c);
-                batch.len() >= CHUNK_BYTES
-            }
-            _ => !batch.is_empty(),
-        };
-        if flush {
-            let chunk = batch.split().freeze();
-            if let Some((h, _)) = &mut hasher {
-                h.update(&chunk);
-            }
-            if tx.send(Ok(chunk)).await.is_err() {
-                return;
-            }
-        }
-        match next {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                let _ = tx.send(Err(error(e))).await;
-                return;
-            }
-            None => {
-                if let Some((h, done)) = hasher {
-                    let _ = done.send(h.finalize());
-                }
-                return;
-            }
-        }
-    }
 }
 
 impl Agent {
@@ -336,6 +292,7 @@ impl Agent {
         md5: bool,
     ) -> Result<(RemoteObject, Chunks), RemoteError> {
         let (client, path) = (self.client(remote)?, path(key)?);
+        let in_flight = self.backends.get(&remote.backend).map_or(0, |b| b.table.parallel_reads);
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let (md5_tx, md5_rx) = oneshot::channel();
         let (obj, hashing) = self
@@ -344,7 +301,14 @@ impl Agent {
                 let obj = remote_object(&r.meta, Some(&r.attributes));
                 let hashing = md5 && etag_is_md5(obj.etag.as_deref());
                 let hasher = hashing.then(|| (fast_md5::Md5::new(), md5_tx));
-                tokio::spawn(forward_chunks(r.into_stream(), remote_error, tx, hasher));
+                if in_flight > 0 && obj.size >= super::blob::PARALLEL_BYTES_MIN {
+                    // Large: this answer carries the first part, ranged reads the rest at once.
+                    let etag = r.meta.e_tag.clone();
+                    let source = super::blob::Source { client, path, size: obj.size, etag, in_flight };
+                    tokio::spawn(super::blob::download(source, r.into_stream(), tx, hasher));
+                } else {
+                    tokio::spawn(forward_chunks(r.into_stream(), remote_error, tx, hasher));
+                }
                 Ok((obj, hashing))
             })
             .await?;

@@ -35,6 +35,11 @@ pub struct BackendTable {
     /// unchanged, and what they read is cached (presigned pass-through). Off by default.
     #[serde(default)]
     pub passthrough: bool,
+    /// Objects of 64 MiB and more are read as 16 MiB ranged reads, this many at once besides
+    /// the first answer (AIStore's blob downloader): for remotes whose one connection is slow.
+    /// 0 (the default) reads every object with one GET.
+    #[serde(default)]
+    pub parallel_reads: usize,
 }
 
 /// Never prints the secret.
@@ -50,6 +55,7 @@ impl std::fmt::Debug for BackendTable {
             .field("service_account", &self.service_account)
             .field("anonymous", &self.anonymous)
             .field("passthrough", &self.passthrough)
+            .field("parallel_reads", &self.parallel_reads)
             .finish()
     }
 }
@@ -85,6 +91,9 @@ impl BackendConfig {
         };
         if table.passthrough && provider != Provider::S3 {
             return Err(format!("backends.{name}: passthrough is for s3 backends (presigned S3 requests)"));
+        }
+        if table.parallel_reads > 16 {
+            return Err(format!("backends.{name}: parallel_reads is at most 16"));
         }
         if provider == Provider::Http && table.endpoint.is_none() {
             return Err(format!("backends.{name}: an http backend needs an endpoint"));

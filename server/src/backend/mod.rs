@@ -14,6 +14,8 @@ mod agent;
 #[cfg(not(feature = "backends"))]
 #[path = "agent_none.rs"]
 mod agent;
+#[cfg(feature = "backends")]
+mod blob;
 mod config;
 #[cfg(feature = "backends")]
 mod forward;

@@ -663,3 +663,50 @@ fn copies_into_and_out_of_a_backend_bucket() {
     assert_eq!(r.status, 501, "{}", r.text());
     assert_eq!(remote.req("HEAD", "/data/cond.bin", &[], b"").status, 404);
 }
+
+#[test]
+fn a_large_cold_object_is_read_in_ranged_parts_at_once_when_asked() {
+    let remote = Server::with_args(&["--sync", "none"]);
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let big = data(70 << 20, 11);
+    assert_eq!(remote.req("PUT", "/data/big.bin", &[], &big).status, 200);
+    let (front, _cfg) = front_on(&remote, 10, &["--sync", "none"], None, "parallel_reads = 3\n");
+    let (whole, ranged) = (remote_count(&remote, "GetObject", 200), remote_count(&remote, "GetObject", 206));
+    let r = front.req("GET", "/cache/big.bin", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body == big, "the parts in order");
+    wait_cached(&front, "big.bin");
+    // The first answer carries the first 16 MiB; the other 54 MiB come as four ranged reads.
+    assert_eq!(remote_count(&remote, "GetObject", 200) - whole, 1);
+    assert_eq!(remote_count(&remote, "GetObject", 206) - ranged, 4);
+    assert!(
+        front.req("GET", "/cache/big.bin", &[("range", "bytes=33554430-33554439")], b"").body
+            == big[33554430..33554440]
+    );
+    let etag = remote.req("HEAD", "/data/big.bin", &[], b"").header("etag").unwrap().to_owned();
+    assert_eq!(front.req("HEAD", "/cache/big.bin", &[], b"").header("etag"), Some(etag.as_str()));
+    // The remote killed while the parts are read (the client reading slowly, so they are not
+    // all in): the client's body ends short, nothing is cached.
+    use std::io::Read;
+    let mut remote = remote;
+    assert_eq!(remote.req("PUT", "/data/big2.bin", &[], &big).status, 200);
+    let mut c = front.connect();
+    c.write_all(&front.build("GET", "/cache/big2.bin", &[], b"")).unwrap();
+    let (mut got, mut buf) = (0usize, vec![0u8; 64 << 10]);
+    while got < (1 << 20) {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early");
+        got += n;
+    }
+    remote.kill9();
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(got < big.len(), "a body cut by the remote's death ends short");
+    std::thread::sleep(Duration::from_millis(500));
+    let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["big.bin"], "nothing partial cached");
+}
