@@ -371,6 +371,21 @@ fn answer(call: &Call<'_>, meta: &ObjectMeta, params: &Read) -> Result<Answer, S
     Ok(Answer::Send(resp, sel))
 }
 
+/// A plain ranged GET of a backend bucket's key not held here, answered from a ranged remote
+/// read (`remote::cold_range`); `None` to answer it otherwise.
+async fn cold_range(call: &Call<'_>, params: &Read) -> Result<Option<Response>, S3Error> {
+    let Some(r) = call.header("range").and_then(crate::s3::range::parse) else { return Ok(None) };
+    let Some(cold) = remote::cold_range(call, r).await? else { return Ok(None) };
+    match answer(call, &cold.meta, params)? {
+        Answer::Send(mut resp, sel) if (sel.start, sel.len) == (cold.start, cold.len) => {
+            resp.body = cold.body;
+            Ok(Some(resp))
+        }
+        Answer::Send(..) => Err(crate::backend::RemoteError::Changed.into()),
+        Answer::Done(r) => Ok(Some(r)),
+    }
+}
+
 /// A HEAD answered from a record that is not stored here (the remote's description of it).
 pub fn head_of(call: &Call<'_>, meta: &ObjectMeta, params: &Read) -> Result<Response, S3Error> {
     match answer(call, meta, params)? {
@@ -416,17 +431,9 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                         .all(|h| call.header(h).is_none());
                 if plain
                     && fetches == 0
-                    && let Some(r) = call.header("range").and_then(crate::s3::range::parse)
-                    && let Some(cold) = remote::cold_range(call, r).await?
+                    && let Some(resp) = cold_range(call, params).await?
                 {
-                    return match answer(call, &cold.meta, params)? {
-                        Answer::Send(mut resp, sel) if (sel.start, sel.len) == (cold.start, cold.len) => {
-                            resp.body = cold.body;
-                            Ok(resp)
-                        }
-                        Answer::Send(..) => Err(crate::backend::RemoteError::Changed.into()),
-                        Answer::Done(r) => Ok(r),
-                    };
+                    return Ok(resp);
                 }
                 let whole = plain && call.header("range").is_none();
                 match remote::on_miss(call, head, whole).await? {
