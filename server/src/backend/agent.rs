@@ -22,6 +22,12 @@ use super::{BackendConfig, BackendStats, Flights, RemoteError, RemoteListQuery, 
 const CHANNEL_CHUNKS: usize = 4;
 /// Bodies up to this size go to the remote in one PUT; larger ones as a multipart upload.
 const SINGLE_PUT_BYTES_MAX: u64 = 16 << 20;
+/// Keys of one common prefix read and passed over before a listing skips past the prefix (a new
+/// remote listing starting after it): one remote page.
+const SKIP_AFTER_KEYS: usize = 1000;
+/// Appended to a common prefix, sorts after every key under it (U+10FFFF is the largest code
+/// point; a key with it right after the prefix would be skipped too — a noncharacter, not used).
+const PAST_EVERY_KEY: char = '\u{10FFFF}';
 /// Part size of multipart uploads to the remote.
 const REMOTE_PART_BYTES: usize = 16 << 20;
 
@@ -466,6 +472,9 @@ impl Agent {
                 None => client.list(dir.as_ref()),
             };
             let mut page = RemotePage::default();
+            // Keys passed over under the latest common prefix: past a remote page of them, the
+            // listing restarts after the prefix instead of reading every key beneath it.
+            let mut passed_over = 0usize;
             while let Some(m) = stream.next().await {
                 let m = m.map_err(remote_error)?;
                 let key = m.location.as_ref();
@@ -481,8 +490,16 @@ impl Agent {
                         if page.common_prefixes.last() == Some(&cp)
                             || q.start_after.as_deref().is_some_and(|s| s.starts_with(&cp))
                         {
+                            passed_over += 1;
+                            if passed_over >= SKIP_AFTER_KEYS
+                                && let Ok(past) = Path::parse(format!("{cp}{PAST_EVERY_KEY}"))
+                            {
+                                stream = client.list_with_offset(dir.as_ref(), &past);
+                                passed_over = 0;
+                            }
                             continue;
                         }
+                        passed_over = 0;
                         if entry_count == q.max_keys {
                             page.truncated = true;
                             break;

@@ -710,3 +710,45 @@ fn a_large_cold_object_is_read_in_ranged_parts_at_once_when_asked() {
     let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true", &[], b"");
     assert_eq!(listing_keys(&r.text(), "Key"), ["big.bin"], "nothing partial cached");
 }
+
+#[test]
+fn a_delimited_listing_skips_past_a_large_common_prefix() {
+    let remote = Server::with_args(&["--sync", "none"]);
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let n = 6000;
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let addr = remote.addr.clone();
+            std::thread::spawn(move || {
+                let c = Server::client_for(&addr);
+                for i in (w..n).step_by(8) {
+                    assert_eq!(c.req("PUT", &format!("/data/big/{i:05}"), &[], b"x").expect("put").status, 200);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    for k in ["a.txt", "z.txt", "zz/1", "zz/2"] {
+        assert_eq!(remote.req("PUT", &format!("/data/{k}"), &[], b"y").status, 200);
+    }
+    let (front, _cfg) = front_with(&remote, 10, &[]);
+    let lists = remote_count(&remote, "ListObjectsV2", 200);
+    let r = front.req("GET", "/cache?list-type=2&delimiter=/", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(listing_keys(&r.text(), "Key"), ["a.txt", "z.txt"]);
+    assert_eq!(listing_keys(&r.text(), "Prefix"), ["", "big/", "zz/"]);
+    // About a remote page of big/'s keys, then a listing that starts after big/: 3 remote calls,
+    // not the 7 that reading all 6,000 keys takes.
+    assert_eq!(remote_count(&remote, "ListObjectsV2", 200) - lists, 3);
+    // Paging with a continuation inside the rolled prefix still works.
+    let r = front.req("GET", "/cache?list-type=2&delimiter=/&max-keys=2", &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["a.txt"]);
+    assert_eq!(listing_keys(&r.text(), "Prefix"), ["", "big/"]);
+    let token = listing_keys(&r.text(), "NextContinuationToken").pop().unwrap();
+    let r =
+        front.req("GET", &format!("/cache?list-type=2&delimiter=/&max-keys=2&continuation-token={token}"), &[], b"");
+    assert_eq!(listing_keys(&r.text(), "Key"), ["z.txt"]);
+    assert_eq!(listing_keys(&r.text(), "Prefix"), ["", "zz/"]);
+}
