@@ -371,13 +371,27 @@ impl Agent {
         remote: &RemoteBucket,
         key: &str,
         size: Option<u64>,
-        content_type: Option<String>,
-        user: Vec<(String, String)>,
+        (content_type, user): (Option<String>, Vec<(String, String)>),
+        condition: super::RemoteCondition,
     ) -> Result<BodySink, RemoteError> {
         let (client, path) = (self.client(remote)?, path(key)?);
         if self.backends.get(&remote.backend).is_some_and(|b| b.provider == super::Provider::Http) {
             return Err(RemoteError::NotSupported("an http backend is read-only"));
         }
+        let mode = match condition {
+            super::RemoteCondition::Always => object_store::PutMode::Overwrite,
+            // A conditional write is one PUT, which the remote decides whole.
+            _ if !size.is_some_and(|s| s <= SINGLE_PUT_BYTES_MAX) => {
+                return Err(RemoteError::NotSupported(
+                    "a conditional write to a backend bucket of more than 16 MiB (or of unknown size) is not implemented",
+                ));
+            }
+            super::RemoteCondition::Absent => object_store::PutMode::Create,
+            super::RemoteCondition::Matches(etag) => object_store::PutMode::Update(object_store::UpdateVersion {
+                e_tag: Some(format!("\"{etag}\"")),
+                version: None,
+            }),
+        };
         let (tx, mut rx) = mpsc::channel::<Piece>(CHANNEL_CHUNKS);
         let (done_tx, done) = oneshot::channel();
         let mut attributes = Attributes::new();
@@ -392,7 +406,7 @@ impl Agent {
         }
         self.rt.spawn(async move {
             let r = async {
-                let opts = object_store::PutOptions { attributes: attributes.clone(), ..Default::default() };
+                let opts = object_store::PutOptions { attributes: attributes.clone(), mode, ..Default::default() };
                 if size.is_some_and(|s| s <= SINGLE_PUT_BYTES_MAX) {
                     let mut chunks = Vec::new();
                     loop {
@@ -403,7 +417,12 @@ impl Agent {
                         }
                     }
                     let put =
-                        client.put_opts(&path, PutPayload::from_iter(chunks), opts).await.map_err(remote_error)?;
+                        client.put_opts(&path, PutPayload::from_iter(chunks), opts).await.map_err(|e| match e {
+                            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                                RemoteError::ConditionFailed
+                            }
+                            e => remote_error(e),
+                        })?;
                     return Ok((put.e_tag, put.version));
                 }
                 let mopts = object_store::PutMultipartOptions { attributes, ..Default::default() };

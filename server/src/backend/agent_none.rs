@@ -118,8 +118,8 @@ impl Agent {
         _remote: &RemoteBucket,
         _key: &str,
         _size: Option<u64>,
-        _content_type: Option<String>,
-        _user: Vec<(String, String)>,
+        _meta: (Option<String>, Vec<(String, String)>),
+        _condition: super::RemoteCondition,
     ) -> Result<BodySink, RemoteError> {
         match *self {}
     }

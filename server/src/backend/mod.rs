@@ -106,6 +106,19 @@ pub enum RemoteError {
     NoSuchBackend(String),
     /// The provider cannot do this (an `http` backend is read-only).
     NotSupported(&'static str),
+    /// A conditional write's condition did not hold on the remote (it has the key, or another
+    /// version of it).
+    ConditionFailed,
+}
+
+/// The condition a write-through PUT carries to the remote, which decides it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteCondition {
+    Always,
+    /// `If-None-Match: *`: only if the remote has no such key.
+    Absent,
+    /// `If-Match`: only if the remote's object has this ETag (without quotes).
+    Matches(String),
 }
 
 impl std::fmt::Display for RemoteError {
@@ -119,6 +132,7 @@ impl std::fmt::Display for RemoteError {
             RemoteError::BadKey => write!(f, "the key cannot be named on the remote"),
             RemoteError::NoSuchBackend(n) => write!(f, "no backend named {n:?} is configured"),
             RemoteError::NotSupported(m) => write!(f, "{m}"),
+            RemoteError::ConditionFailed => write!(f, "the remote's object does not meet the write's condition"),
         }
     }
 }

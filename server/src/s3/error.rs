@@ -295,6 +295,7 @@ impl From<crate::backend::RemoteError> for S3Error {
             R::Unavailable(_) | R::NoSuchBackend(_) => S3Error::new(C::ServiceUnavailable, message),
             R::BadKey => S3Error::new(C::InvalidArgument, message),
             R::NotSupported(_) => S3Error::new(C::NotImplemented, message),
+            R::ConditionFailed => S3Error::code(C::PreconditionFailed),
         }
     }
 }

@@ -229,11 +229,24 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     let r = front.req("GET", "/cache?list-type=2&x-keel-cached=true&prefix=a/", &[], b"");
     assert!(listing_keys(&r.text(), "Key").is_empty(), "{}", r.text());
 
-    // What a backend bucket cannot do yet is refused, never half done; a multipart upload of a
-    // key the remote cannot name is refused when it starts, not after its parts.
-    let r = front.req("PUT", "/cache/cond.txt", &[("if-none-match", "*")], b"x");
+    // Conditional writes are decided by the remote: If-None-Match: * creates once, If-Match
+    // replaces only the version named; a failed condition changes neither side.
+    let r = front.req("PUT", "/cache/cond.txt", &[("if-none-match", "*")], b"first");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = front.req("PUT", "/cache/cond.txt", &[("if-none-match", "*")], b"second");
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(remote.req("GET", "/data/cond.txt", &[], b"").body, b"first");
+    let etag = remote.req("HEAD", "/data/cond.txt", &[], b"").header("etag").unwrap().to_owned();
+    let r = front.req("PUT", "/cache/cond.txt", &[("if-match", "\"0123456789abcdef0123456789abcdef\"")], b"third");
+    assert_eq!(r.status, 412, "{}", r.text());
+    let r = front.req("PUT", "/cache/cond.txt", &[("if-match", etag.as_str())], b"fourth");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(remote.req("GET", "/data/cond.txt", &[], b"").body, b"fourth");
+    assert_eq!(front.req("GET", "/cache/cond.txt", &[], b"").body, b"fourth");
+    let r = front.req("PUT", "/cache/cond.txt", &[("if-match", "*")], b"fifth");
     assert_eq!(r.status, 501, "{}", r.text());
-    assert_eq!(remote.req("HEAD", "/data/cond.txt", &[], b"").status, 404);
+    // A multipart upload of a key the remote cannot name is refused when it starts, not after
+    // its parts.
     let r = front.req("POST", "/cache/a//b?uploads", &[], b"");
     assert_eq!(r.status, 400, "{}", r.text());
     // An unknown backend is refused when attached.

@@ -191,20 +191,18 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let declared = declared_length(call)?;
     let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let (system, user) = metadata_from_headers(call)?;
-    let condition = put_precondition(call)?;
+    let mut condition = put_precondition(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
     // A backend bucket's object is written through: the remote gets the body as it arrives and
     // must have it whole before the local copy commits.
+    // A conditional write there is decided by the remote (one conditional PUT); the local copy
+    // then follows it unconditionally.
     let mut sink = match remote::remote_in(call, bucket)? {
         Some((agent, remote)) => {
-            if !matches!(condition, WriteCondition::Always) {
-                return Err(S3Error::new(
-                    S3ErrorCode::NotImplemented,
-                    "Conditional writes to a backend bucket are not implemented.",
-                ));
-            }
-            Some(agent.put(&remote, call.key(), declared, system.content_type.clone(), user.clone())?)
+            let on_remote = remote::condition_for_remote(std::mem::take(&mut condition))?;
+            let meta = (system.content_type.clone(), user.clone());
+            Some(agent.put(&remote, call.key(), declared, meta, on_remote)?)
         }
         None => None,
     };

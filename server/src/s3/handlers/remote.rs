@@ -27,6 +27,27 @@ pub fn remote_in(call: &Call<'_>, bucket: engine::BucketMeta) -> Result<Option<(
     }
 }
 
+/// A PUT's condition as the remote is asked to decide it: `If-None-Match: *`, or `If-Match`
+/// with one ETag (a list, or `*`, is 501 in a backend bucket).
+pub fn condition_for_remote(c: engine::WriteCondition) -> Result<crate::backend::RemoteCondition, S3Error> {
+    use crate::backend::RemoteCondition as R;
+    match c {
+        engine::WriteCondition::Always => Ok(R::Always),
+        engine::WriteCondition::Absent => Ok(R::Absent),
+        engine::WriteCondition::EtagMatches(list) => {
+            let tags: Vec<&str> =
+                list.split(',').map(|t| t.trim().trim_matches('"')).filter(|t| !t.is_empty()).collect();
+            match tags.as_slice() {
+                [one] if *one != "*" => Ok(R::Matches((*one).to_owned())),
+                _ => Err(S3Error::new(
+                    crate::s3::error::S3ErrorCode::NotImplemented,
+                    "If-Match with a list of ETags or * is not implemented in a backend bucket.",
+                )),
+            }
+        }
+    }
+}
+
 /// Writes a local object — a completed multipart upload's manifest, not yet committed, or a
 /// copy's source — through to `key` on the remote whole (one PUT, or the agent's own multipart
 /// upload above 16 MiB), with the given type and user metadata. Returns the remote's identity
@@ -38,7 +59,8 @@ pub async fn write_through(
     (content_type, user): (Option<String>, Vec<(String, String)>),
 ) -> Result<Option<(RemoteVersion, u64)>, S3Error> {
     let size = reader.meta.size;
-    let mut sink = agent.put(&remote, key, Some(size), content_type, user)?;
+    let mut sink =
+        agent.put(&remote, key, Some(size), (content_type, user), crate::backend::RemoteCondition::Always)?;
     let mut buf = engine::take_buffer();
     let mut pos = 0u64;
     while pos < size {
