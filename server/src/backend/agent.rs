@@ -170,6 +170,34 @@ pub(super) fn etag_is_md5(etag: Option<&str>) -> bool {
     etag.is_some_and(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// How a write-through PUT is made: a conditional one is a single PUT the remote decides whole.
+fn put_mode(condition: super::RemoteCondition, size: Option<u64>) -> Result<object_store::PutMode, RemoteError> {
+    use super::RemoteCondition as C;
+    Ok(match condition {
+        C::Always => object_store::PutMode::Overwrite,
+        _ if size.is_none_or(|s| s > SINGLE_PUT_BYTES_MAX) => {
+            return Err(RemoteError::NotSupported(
+                "a conditional write to a backend bucket of more than 16 MiB (or of unknown size) is not implemented",
+            ));
+        }
+        C::Absent => object_store::PutMode::Create,
+        C::Matches(etag) => object_store::PutMode::Update(object_store::UpdateVersion {
+            e_tag: Some(format!("\"{etag}\"")),
+            version: None,
+        }),
+    })
+}
+
+/// A PUT's failure: a refused condition is the write's answer, not the remote's failure.
+fn put_error(e: object_store::Error) -> RemoteError {
+    match e {
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            RemoteError::ConditionFailed
+        }
+        e => remote_error(e),
+    }
+}
+
 impl Agent {
     /// Starts the agent thread. With no backend configured nothing is started.
     pub fn start(backends: Vec<BackendConfig>, timeout: Duration) -> std::io::Result<Option<Arc<Agent>>> {
@@ -378,20 +406,7 @@ impl Agent {
         if self.backends.get(&remote.backend).is_some_and(|b| b.provider == super::Provider::Http) {
             return Err(RemoteError::NotSupported("an http backend is read-only"));
         }
-        let mode = match condition {
-            super::RemoteCondition::Always => object_store::PutMode::Overwrite,
-            // A conditional write is one PUT, which the remote decides whole.
-            _ if !size.is_some_and(|s| s <= SINGLE_PUT_BYTES_MAX) => {
-                return Err(RemoteError::NotSupported(
-                    "a conditional write to a backend bucket of more than 16 MiB (or of unknown size) is not implemented",
-                ));
-            }
-            super::RemoteCondition::Absent => object_store::PutMode::Create,
-            super::RemoteCondition::Matches(etag) => object_store::PutMode::Update(object_store::UpdateVersion {
-                e_tag: Some(format!("\"{etag}\"")),
-                version: None,
-            }),
-        };
+        let mode = put_mode(condition, size)?;
         let (tx, mut rx) = mpsc::channel::<Piece>(CHANNEL_CHUNKS);
         let (done_tx, done) = oneshot::channel();
         let mut attributes = Attributes::new();
