@@ -431,13 +431,7 @@ impl Agent {
                             None => return Err(RemoteError::Unavailable("the body ended early".into())),
                         }
                     }
-                    let put =
-                        client.put_opts(&path, PutPayload::from_iter(chunks), opts).await.map_err(|e| match e {
-                            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-                                RemoteError::ConditionFailed
-                            }
-                            e => remote_error(e),
-                        })?;
+                    let put = client.put_opts(&path, PutPayload::from_iter(chunks), opts).await.map_err(put_error)?;
                     return Ok((put.e_tag, put.version));
                 }
                 let mopts = object_store::PutMultipartOptions { attributes, ..Default::default() };
