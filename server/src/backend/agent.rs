@@ -77,16 +77,16 @@ impl Chunks {
     }
 }
 
-enum Piece {
+pub(super) enum Piece {
     Data(Bytes),
     End,
 }
 
 /// Where a write-through PUT's body goes, chunk by chunk; `finish` waits for the remote's answer.
 pub struct BodySink {
-    tx: mpsc::Sender<Piece>,
-    done: oneshot::Receiver<Result<RemoteObject, RemoteError>>,
-    timeout: Duration,
+    pub(super) tx: mpsc::Sender<Piece>,
+    pub(super) done: oneshot::Receiver<Result<RemoteObject, RemoteError>>,
+    pub(super) timeout: Duration,
 }
 
 impl BodySink {
@@ -111,9 +111,9 @@ impl BodySink {
 
     /// Ends the body and waits for the remote to have it whole.
     pub async fn finish(mut self) -> Result<RemoteObject, RemoteError> {
-        if self.tx.send(Piece::End).await.is_err() {
-            return Err(self.failure().await);
-        }
+        // The task may be gone already: failed (its answer says why), or, for a request whose
+        // length was announced, answered once the remote had every byte.
+        let _ = self.tx.send(Piece::End).await;
         match compio::time::timeout(self.timeout, &mut self.done).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(RemoteError::Unavailable("backend agent stopped".into())),
@@ -233,6 +233,10 @@ impl Agent {
     /// Cold reads in flight, one per key.
     pub fn flights(&self) -> &Arc<Flights> {
         &self.flights
+    }
+
+    pub(super) fn spawn<F: Future<Output = ()> + Send + 'static>(&self, fut: F) {
+        self.rt.spawn(fut);
     }
 
     /// The bound on one remote call.

@@ -80,6 +80,16 @@ impl Agent {
         match *self {}
     }
 
+    pub fn forward_put(
+        &self,
+        _remote: &RemoteBucket,
+        _url: String,
+        _headers: Vec<(String, String)>,
+        _len: u64,
+    ) -> Result<BodySink, RemoteError> {
+        match *self {}
+    }
+
     pub fn passes_presigned(&self, _backend: &str) -> bool {
         match *self {}
     }

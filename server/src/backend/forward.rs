@@ -8,7 +8,7 @@ use engine::RemoteBucket;
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
-use super::agent::{Agent, etag_is_md5, forward_chunks};
+use super::agent::{Agent, BodySink, Piece, etag_is_md5, forward_chunks};
 use super::{Forwarded, Provider, RemoteError, RemoteObject, SignedStyle};
 
 /// Longest remote error document relayed to the client.
@@ -93,6 +93,61 @@ impl Agent {
                 Forwarded::Object(obj, chunks)
             }
         })
+    }
+}
+
+impl Agent {
+    /// Starts a presigned PUT as it was signed: feed the body to the sink (its length announced
+    /// as `len`, which S3 requires), then `finish` it for the remote's answer — the object's
+    /// ETag and version, or `RemoteError::Refused` with the remote's status and document.
+    pub fn forward_put(
+        &self,
+        remote: &RemoteBucket,
+        url: String,
+        headers: Vec<(String, String)>,
+        len: u64,
+    ) -> Result<BodySink, RemoteError> {
+        let http = self.http.clone();
+        let (tx, rx) = mpsc::channel::<Piece>(CHANNEL_CHUNKS);
+        let (done_tx, done) = oneshot::channel();
+        if let Some(s) = self.stats.get(&remote.backend) {
+            s.bytes_out.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        }
+        // The body ends at `End`; a sink dropped without it ends the stream with an error, so
+        // the remote never takes a short body.
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            match rx.next().await {
+                Some(Piece::Data(b)) => Some((Ok::<Bytes, std::io::Error>(b), rx)),
+                Some(Piece::End) => None,
+                None => Some((Err(std::io::Error::other("the body ended early")), rx)),
+            }
+        });
+        self.spawn(async move {
+            let mut req = http.put(&url).header("content-length", len).body(reqwest::Body::wrap_stream(body));
+            for (name, value) in headers {
+                req = req.header(name, value);
+            }
+            let answer = async {
+                let resp = req.send().await.map_err(http_error)?;
+                let status = resp.status().as_u16();
+                if !(200..300).contains(&status) {
+                    return Err(RemoteError::Refused { status, body: bounded_body(resp).await });
+                }
+                let h = resp.headers();
+                let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                Ok(RemoteObject {
+                    key: String::new(),
+                    size: len,
+                    mtime_ms: crate::time::now_ms(),
+                    etag: text("etag").map(|e| e.trim_matches('"').to_owned()),
+                    version: text("x-amz-version-id"),
+                    content_type: None,
+                })
+            }
+            .await;
+            let _ = done_tx.send(answer);
+        });
+        Ok(BodySink { tx, done, timeout: self.timeout() })
     }
 }
 

@@ -109,6 +109,9 @@ pub enum RemoteError {
     /// A conditional write's condition did not hold on the remote (it has the key, or another
     /// version of it).
     ConditionFailed,
+    /// A request passed through was refused by the remote: its status and error document, to
+    /// relay as they are.
+    Refused { status: u16, body: Vec<u8> },
 }
 
 /// The condition a write-through PUT carries to the remote, which decides it.
@@ -133,6 +136,7 @@ impl std::fmt::Display for RemoteError {
             RemoteError::NoSuchBackend(n) => write!(f, "no backend named {n:?} is configured"),
             RemoteError::NotSupported(m) => write!(f, "{m}"),
             RemoteError::ConditionFailed => write!(f, "the remote's object does not meet the write's condition"),
+            RemoteError::Refused { status, .. } => write!(f, "the remote refused the request ({status})"),
         }
     }
 }

@@ -296,6 +296,10 @@ impl From<crate::backend::RemoteError> for S3Error {
             R::BadKey => S3Error::new(C::InvalidArgument, message),
             R::NotSupported(_) => S3Error::new(C::NotImplemented, message),
             R::ConditionFailed => S3Error::code(C::PreconditionFailed),
+            // Relayed as it was where the caller can (presigned pass-through); elsewhere by kind.
+            R::Refused { status: 403, .. } => S3Error::new(C::AccessDenied, message),
+            R::Refused { status: 412, .. } => S3Error::code(C::PreconditionFailed),
+            R::Refused { .. } => S3Error::new(C::BadGateway, message),
         }
     }
 }

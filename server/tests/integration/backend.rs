@@ -473,6 +473,15 @@ fn a_full_mountpath_evicts_the_least_recently_read_cached_copies() {
     assert!(front.req("GET", "/cache/o01", &[], b"").body == data(3 * MIB, 1));
 }
 
+/// `raw` with a body.
+fn raw_body(server: &Server, method: &str, target: &str, body: &[u8]) -> crate::common::Resp {
+    let mut c = server.connect();
+    let head = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n", server.addr, body.len());
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(body).unwrap();
+    read_response(&mut c, false)
+}
+
 /// A raw request to `server` with no signature of ours (a presigned URL carries its own).
 fn raw(server: &Server, method: &str, target: &str, headers: &[(&str, &str)]) -> crate::common::Resp {
     let mut c = server.connect();
@@ -537,14 +546,28 @@ fn presigned_requests_for_the_remote_pass_through_and_what_they_read_is_cached()
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
 
-    // HEAD passes through; PUT is not done yet (501, nothing written anywhere).
+    // HEAD passes through.
     let r = raw(&front, "HEAD", &presign("HEAD"), &[]);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some(body.len().to_string().as_str()));
+    // PUT too: the remote takes the body, keel keeps a copy with the remote's ETag; a PUT the
+    // remote refuses leaves nothing on either side.
+    let new = data(3 << 20, 6);
     let put = crate::common::presign_v4("PUT", "/data/new.bin", &remote.addr, cloud, 600);
-    let r = raw(&front, "PUT", &format!("/s3{put}"), &[("content-length", "0")]);
-    assert_eq!(r.status, 501, "{}", r.text());
-    assert_eq!(remote.req_as(Some(cloud), "HEAD", "/data/new.bin", &[], b"").status, 404);
+    let r = raw_body(&front, "PUT", &format!("/s3{put}"), &new);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let on_remote = remote.req_as(Some(cloud), "GET", "/data/new.bin", &[], b"");
+    assert!(on_remote.body == new);
+    assert_eq!(r.header("etag"), on_remote.header("etag"));
+    let cached = front.req("GET", "/s3/data?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&cached.text(), "Key"), ["img/0001.jpg", "new.bin"]);
+    let forged = crate::common::presign_v4("PUT", "/data/forged.bin", &remote.addr, (cloud.0, "not-the-secret"), 600);
+    let r = raw_body(&front, "PUT", &format!("/s3{forged}"), b"nope");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
+    assert_eq!(remote.req_as(Some(cloud), "HEAD", "/data/forged.bin", &[], b"").status, 404);
+    let cached = front.req("GET", "/s3/data?list-type=2&x-keel-cached=true", &[], b"");
+    assert_eq!(listing_keys(&cached.text(), "Key"), ["img/0001.jpg", "new.bin"]);
 
     // Without `passthrough = true` such a URL is just a key keel does not know.
     let (plain, _cfg) = front_with(&remote, 10, &[]);

@@ -53,14 +53,9 @@ pub async fn serve(
     p: Passthrough,
 ) -> Result<Response, S3Error> {
     let (head, params) = match &route.op {
-        Op::GetObject(params) => (false, params),
-        Op::HeadObject(params) => (true, params),
-        _ => {
-            return Err(S3Error::new(
-                S3ErrorCode::NotImplemented,
-                "Presigned pass-through of PUT is not implemented: only GET and HEAD.",
-            ));
-        }
+        Op::GetObject(params) => (false, Some(params)),
+        Op::HeadObject(params) => (true, Some(params)),
+        _ => (false, None),
     };
     if p.signed.iter().any(|h| h == "range") {
         return Err(S3Error::new(
@@ -81,6 +76,7 @@ pub async fn serve(
     let auth = Authenticated { identity: Identity::Anonymous, payload: Payload::Unsigned };
     let access = Access { signed: false, owner: false, list: false, read_all: true };
     let mut call = Call::new(ctx, conn, req, route, &auth, access);
+    let Some(params) = params else { return put(&mut call, &p, url, headers).await };
     if head {
         return match p.agent.forward(&p.remote, true, url, headers).await? {
             Forwarded::Refused { status, body } => Ok(relay(status, body)),
@@ -116,6 +112,49 @@ pub async fn serve(
         }
     }
     Err(RemoteError::Unavailable("the object could not be fetched".into()).into())
+}
+
+/// A presigned PUT: the body goes to the remote as it arrives (announced with its length) and
+/// into a local copy at once; the copy commits, with the remote's ETag, only when the remote
+/// took the whole object. The remote's refusal is relayed and nothing is kept.
+async fn put(
+    call: &mut Call<'_>,
+    p: &Passthrough,
+    url: String,
+    headers: Vec<(String, String)>,
+) -> Result<Response, S3Error> {
+    let Some(len) = object::declared_length(call)? else {
+        return Err(S3Error::new(
+            S3ErrorCode::MissingContentLength,
+            "A presigned PUT passed through needs a Content-Length.",
+        ));
+    };
+    let (system, user) = object::metadata_from_headers(call)?;
+    let expected = crate::s3::checksum::ExpectedChecksums::from_request(call.req, &Payload::Unsigned)?;
+    let mut writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(len), None)?;
+    let mut sink = p.agent.forward_put(&p.remote, url, headers, len)?;
+    object::stream_body_to(call, writer.data(), &expected, Some(&mut sink)).await?;
+    let opts = engine::PutOptions { system, user, content_md5: expected.content_md5, ..Default::default() };
+    let refused = std::cell::Cell::new(None);
+    let committed = writer
+        .finish_gated(opts, async {
+            match sink.finish().await {
+                Ok(put) => Ok(put
+                    .etag
+                    .map(|etag| (engine::RemoteVersion { etag, version: put.version }, crate::time::now_ms()))),
+                Err(RemoteError::Refused { status, body }) => {
+                    refused.set(Some((status, body)));
+                    Err(S3Error::code(S3ErrorCode::AccessDenied))
+                }
+                Err(e) => Err(S3Error::from(e)),
+            }
+        })
+        .await;
+    match (committed, refused.take()) {
+        (Ok(meta), _) => Ok(Response::new(200).header("ETag", crate::s3::xml::quoted(&meta.etag()))),
+        (Err(_), Some((status, body))) => Ok(relay(status, body)),
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// `x-keel-signed-style`: how the URL addressed the bucket when it was signed, if the client says.
