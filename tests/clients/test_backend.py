@@ -245,3 +245,29 @@ def test_a_multipart_upload_into_a_backend_bucket_lands_on_the_remote(moto, fron
     got = k.get_object(Bucket="upcache", Key="ckpt/step-100.bin")
     assert got["Body"].read() == body
     assert got["ETag"] == remote.head_object(Bucket="uploads", Key="ckpt/step-100.bin")["ETag"]
+
+
+def test_a_put_presigned_for_the_remote_is_passed_through(moto, front):
+    """boto3 presigns a PUT for moto (SigV2 by default: Content-Type is signed); the same path
+    and query sent to keel puts the object on moto and a copy in keel."""
+    import urllib.parse
+    import urllib.request
+    remote = client(moto, MOTO_KEYS)
+    remote.create_bucket(Bucket="drop")
+    k = client(front.endpoint, (AK, SK))
+    k.create_bucket(Bucket="drop")
+    attach(front, "drop", "moto/drop")
+    url = remote.generate_presigned_url("put_object", ExpiresIn=600,
+                                        Params={"Bucket": "drop", "Key": "in/report.csv", "ContentType": "text/csv"})
+    u = urllib.parse.urlsplit(url)
+    body = b"a,b\n" * 50_000
+    req = urllib.request.Request(f"{front.endpoint}{u.path}?{u.query}", data=body, method="PUT",
+                                 headers={"Content-Type": "text/csv"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 200
+        etag = r.headers["ETag"]
+    got = remote.get_object(Bucket="drop", Key="in/report.csv")
+    assert got["Body"].read() == body
+    assert got["ETag"] == etag
+    assert got["ContentType"] == "text/csv"
+    assert k.get_object(Bucket="drop", Key="in/report.csv")["Body"].read() == body
