@@ -31,13 +31,18 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     for b in &c.backends {
         let t = &b.table;
         println!(
-            "[backends.{}] provider = {:?}, endpoint = {:?}, region = {:?}, access_key = {:?}, secret_key = {:?}",
+            "[backends.{}] provider = {:?}, endpoint = {:?}, region = {:?}, access_key = {:?}, secret_key = {:?}, \
+             account = {:?}, anonymous = {}, passthrough = {}, parallel_reads = {}",
             b.name,
             t.provider,
             t.endpoint.as_deref().unwrap_or(""),
             t.region.as_deref().unwrap_or(""),
             t.access_key.as_deref().unwrap_or(""),
-            if t.secret_key.is_some() { "****" } else { "" }
+            if t.secret_key.is_some() { "****" } else { "" },
+            t.account.as_deref().unwrap_or(""),
+            t.anonymous,
+            t.passthrough,
+            t.parallel_reads
         );
     }
     Ok(())

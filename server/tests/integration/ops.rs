@@ -177,7 +177,9 @@ fn config_check_validates_and_masks() {
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
-        "listen = \"127.0.0.1:9000\"\nusers = [\"alice:topsecret\"]\nsync = \"none\"\nmin_part_size = \"1MiB\"\n",
+        "listen = \"127.0.0.1:9000\"\nusers = [\"alice:topsecret\"]\nsync = \"none\"\nmin_part_size = \"1MiB\"\n\
+         space_highwm = 80\n\n[backends.up]\nprovider = \"s3\"\naccess_key = \"AKUP\"\nsecret_key = \"upsecret\"\n\
+         passthrough = true\nparallel_reads = 4\n",
     )
     .unwrap();
     let out =
@@ -186,6 +188,8 @@ fn config_check_validates_and_masks() {
     assert!(out.status.success());
     assert!(text.contains("alice:****") && !text.contains("topsecret"), "{text}");
     assert!(text.contains("min_part_size = 1048576") && text.contains("sync = \"none\""), "{text}");
+    assert!(text.contains("space_highwm = 80") && text.contains("space_lowwm = 75"), "{text}");
+    assert!(text.contains("passthrough = true, parallel_reads = 4") && !text.contains("upsecret"), "{text}");
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"127.0.0.1:9000\"\n\nthreadz = 4\n").unwrap();
     let out =
