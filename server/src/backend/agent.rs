@@ -87,6 +87,8 @@ pub struct BodySink {
     pub(super) tx: mpsc::Sender<Piece>,
     pub(super) done: oneshot::Receiver<Result<RemoteObject, RemoteError>>,
     pub(super) timeout: Duration,
+    /// Why the remote's side ended early, once a `send` found out.
+    pub(super) failed: Option<RemoteError>,
 }
 
 impl BodySink {
@@ -101,12 +103,19 @@ impl BodySink {
     }
 
     async fn failure(&mut self) -> RemoteError {
-        match compio::time::timeout(self.timeout, &mut self.done).await {
+        let e = match compio::time::timeout(self.timeout, &mut self.done).await {
             Ok(Ok(Err(e))) => e,
             Ok(Ok(Ok(_))) => RemoteError::Unavailable("the remote upload ended early".into()),
             Ok(Err(_)) => RemoteError::Unavailable("backend agent stopped".into()),
             Err(_) => RemoteError::Timeout,
-        }
+        };
+        self.failed = Some(e.clone());
+        e
+    }
+
+    /// Why the remote's side ended before the body did, if it did (a refusal to relay).
+    pub fn failed(&self) -> Option<&RemoteError> {
+        self.failed.as_ref()
     }
 
     /// Ends the body and waits for the remote to have it whole.
@@ -467,7 +476,7 @@ impl Agent {
                 content_type: None,
             }));
         });
-        Ok(BodySink { tx, done, timeout: self.timeout })
+        Ok(BodySink { tx, done, timeout: self.timeout, failed: None })
     }
 
     /// Deletes a remote object; one that is not there is deleted already.

@@ -147,7 +147,7 @@ impl Agent {
             .await;
             let _ = done_tx.send(answer);
         });
-        Ok(BodySink { tx, done, timeout: self.timeout() })
+        Ok(BodySink { tx, done, timeout: self.timeout(), failed: None })
     }
 }
 

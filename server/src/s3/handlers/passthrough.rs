@@ -133,7 +133,13 @@ async fn put(
     let expected = crate::s3::checksum::ExpectedChecksums::from_request(call.req, &Payload::Unsigned)?;
     let mut writer = call.ctx.store.put_writer(call.bucket(), call.key(), Some(len), None)?;
     let mut sink = p.agent.forward_put(&p.remote, url, headers, len)?;
-    object::stream_body_to(call, writer.data(), &expected, Some(&mut sink)).await?;
+    if let Err(e) = object::stream_body_to(call, writer.data(), &expected, Some(&mut sink)).await {
+        // The remote may refuse before it reads the body: its answer, as it gave it.
+        return match sink.failed() {
+            Some(RemoteError::Refused { status, body }) => Ok(relay(*status, body.clone())),
+            _ => Err(e),
+        };
+    }
     let opts = engine::PutOptions { system, user, content_md5: expected.content_md5, ..Default::default() };
     let refused = std::cell::Cell::new(None);
     let committed = writer
