@@ -15,7 +15,6 @@ use futures_util::{SinkExt, StreamExt};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutPayload};
 
-pub(super) use super::blob::forward_chunks;
 use super::{BackendConfig, BackendStats, Flights, RemoteError, RemoteListQuery, RemoteObject, RemotePage};
 
 /// Chunks in flight between the agent and a shard, each way.
@@ -172,11 +171,6 @@ fn remote_object(meta: &object_store::ObjectMeta, attributes: Option<&Attributes
         version: meta.version.clone(),
         content_type,
     }
-}
-
-/// Whether a remote ETag is an MD5 to check the bytes against (a single-part S3 object's).
-pub(super) fn etag_is_md5(etag: Option<&str>) -> bool {
-    etag.is_some_and(|e| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// How a write-through PUT is made: a conditional one is a single PUT the remote decides whole.
@@ -346,7 +340,7 @@ impl Agent {
             .run(remote, async move {
                 let r = client.get_opts(&path, GetOptions::default()).await.map_err(remote_error)?;
                 let obj = remote_object(&r.meta, Some(&r.attributes));
-                let hashing = md5 && etag_is_md5(obj.etag.as_deref());
+                let hashing = md5 && obj.etag.as_deref().and_then(super::etag_md5).is_some();
                 let hasher = hashing.then(|| (fast_md5::Md5::new(), md5_tx));
                 if in_flight > 0 && obj.size >= super::blob::PARALLEL_BYTES_MIN {
                     // Large: this answer carries the first part, ranged reads the rest at once.
@@ -354,7 +348,7 @@ impl Agent {
                     let source = super::blob::Source { client, path, size: obj.size, etag, in_flight };
                     tokio::spawn(super::blob::download(source, r.into_stream(), tx, hasher));
                 } else {
-                    tokio::spawn(forward_chunks(r.into_stream(), remote_error, tx, hasher));
+                    tokio::spawn(super::blob::forward_chunks(r.into_stream(), remote_error, tx, hasher));
                 }
                 Ok((obj, hashing))
             })
@@ -388,7 +382,7 @@ impl Agent {
                 let r = client.get_opts(&path, opts).await.map_err(remote_error)?;
                 let obj = remote_object(&r.meta, Some(&r.attributes));
                 let got = r.range.clone();
-                tokio::spawn(forward_chunks(r.into_stream(), remote_error, tx, None));
+                tokio::spawn(super::blob::forward_chunks(r.into_stream(), remote_error, tx, None));
                 Ok((obj, got))
             })
             .await?;

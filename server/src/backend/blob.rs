@@ -21,8 +21,6 @@ const CHUNK_BYTES: usize = 1 << 20;
 pub(super) const PARALLEL_BYTES_MIN: u64 = 64 << 20;
 /// One ranged read's length.
 const PART_BYTES: u64 = 16 << 20;
-/// Most ranged reads in flight besides the first answer (each holds one part in memory).
-pub(super) const PARALLEL_READS_MAX: usize = 16;
 
 type Hasher = Option<(fast_md5::Md5, oneshot::Sender<[u8; 16]>)>;
 
@@ -152,7 +150,7 @@ pub(super) async fn download(
         let source = source.clone();
         parts.0.push_back(tokio::spawn(async move { read_part(&source, range).await }));
     };
-    while next < source.size && parts.0.len() < source.in_flight.clamp(1, PARALLEL_READS_MAX) {
+    while next < source.size && parts.0.len() < source.in_flight.clamp(1, super::PARALLEL_READS_MAX) {
         start_part(&mut parts, &mut next);
     }
     // The first part, from the first answer.

@@ -92,8 +92,8 @@ impl BackendConfig {
         if table.passthrough && provider != Provider::S3 {
             return Err(format!("backends.{name}: passthrough is for s3 backends (presigned S3 requests)"));
         }
-        if table.parallel_reads > 16 {
-            return Err(format!("backends.{name}: parallel_reads is at most 16"));
+        if table.parallel_reads > super::PARALLEL_READS_MAX {
+            return Err(format!("backends.{name}: parallel_reads is at most {}", super::PARALLEL_READS_MAX));
         }
         if provider == Provider::Http && table.endpoint.is_none() {
             return Err(format!("backends.{name}: an http backend needs an endpoint"));
@@ -179,5 +179,31 @@ impl BackendConfig {
             }
         };
         built.map_err(|e| RemoteError::Unavailable(format!("backend {}: {e}", self.name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(provider: &str) -> BackendTable {
+        BackendTable { provider: provider.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn tables_are_checked_with_the_backend_named() {
+        assert!(BackendConfig::from_table("up", table("s3")).is_ok());
+        let err = |name: &str, t: BackendTable| BackendConfig::from_table(name, t).unwrap_err();
+        assert!(err("a/b", table("s3")).contains("without '/'"));
+        assert!(err("up", table("ftp")).contains("backends.up: provider must be"));
+        assert!(err("up", table("http")).contains("needs an endpoint"));
+        let half = BackendTable { access_key: Some("AK".into()), ..table("s3") };
+        assert!(err("up", half).contains("go together"));
+        let passthrough = BackendTable { passthrough: true, ..table("azure") };
+        assert!(err("az", passthrough).contains("passthrough is for s3"));
+        let many = BackendTable { parallel_reads: super::super::PARALLEL_READS_MAX + 1, ..table("s3") };
+        assert!(err("up", many).contains("parallel_reads is at most 16"));
+        let ok = BackendTable { parallel_reads: super::super::PARALLEL_READS_MAX, ..table("s3") };
+        assert!(BackendConfig::from_table("up", ok).is_ok());
     }
 }

@@ -8,7 +8,8 @@ use engine::RemoteBucket;
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
-use super::agent::{Agent, BodySink, Piece, etag_is_md5, forward_chunks};
+use super::agent::{Agent, BodySink, Piece};
+use super::blob::forward_chunks;
 use super::{Forwarded, Provider, RemoteError, RemoteObject, SignedStyle};
 
 /// Longest remote error document relayed to the client.
@@ -75,7 +76,7 @@ impl Agent {
                     return Ok((Err((status, body)), false));
                 }
                 let obj = described(resp.headers(), status)?;
-                let hashing = !head && status == 200 && etag_is_md5(obj.etag.as_deref());
+                let hashing = !head && status == 200 && obj.etag.as_deref().and_then(super::etag_md5).is_some();
                 if !head {
                     let hasher = hashing.then(|| (fast_md5::Md5::new(), md5_tx));
                     tokio::spawn(forward_chunks(resp.bytes_stream().boxed(), http_error, tx, hasher));

@@ -28,6 +28,17 @@ use std::time::Duration;
 pub use agent::{Agent, BodySink, Chunks};
 pub use config::{BackendConfig, BackendTable, Provider};
 
+/// The MD5 a remote ETag states, when it is one (32 hex digits: a single-part S3 object's); a
+/// copy's bytes are checked against it.
+pub fn etag_md5(etag: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(etag, &mut out).ok()?;
+    Some(out)
+}
+
+/// Most ranged reads of one large object in flight at once (`parallel_reads`).
+pub const PARALLEL_READS_MAX: usize = 16;
+
 /// How a presigned URL addressed its bucket when it was signed: the forwarded request must use
 /// the same host and path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

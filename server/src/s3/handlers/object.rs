@@ -727,7 +727,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
             "Conditional writes to a backend bucket are not implemented.",
         ));
     }
-    let remote_meta = (system.content_type.clone(), user.clone());
+    let remote_meta = target.as_ref().map(|_| (system.content_type.clone(), user.clone()));
     let opts = PutOptions { system, user, condition, acl, ..Default::default() };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
@@ -737,9 +737,9 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let key = call.key().to_owned();
     let meta = writer
         .finish_gated(opts, async {
-            match target {
-                Some(target) => remote::write_through(target, &key, &reader, remote_meta).await,
-                None => Ok(None),
+            match (target, remote_meta) {
+                (Some(target), Some(meta)) => remote::write_through(target, &key, &reader, meta).await,
+                _ => Ok(None),
             }
         })
         .await?;

@@ -101,8 +101,7 @@ pub async fn serve(
                 match p.agent.forward(&p.remote, false, url.clone(), headers.clone()).await? {
                     Forwarded::Refused { status, body } => return Ok(relay(status, body)),
                     Forwarded::Object(obj, Some(chunks)) => {
-                        let writer = remote::copy_writer(&call.ctx.store, (call.bucket(), call.key()), &obj, &chunks)?;
-                        remote::fill(obj, chunks, writer, None).await?;
+                        remote::cache(&call.ctx.store, (call.bucket(), call.key()), obj, chunks).await?;
                         // Fetched with this URL's own authority: served from the copy.
                         return object::get_object(&mut call, params, false).await;
                     }
@@ -141,25 +140,33 @@ async fn put(
         };
     }
     let opts = engine::PutOptions { system, user, content_md5: expected.content_md5, ..Default::default() };
-    let refused = std::cell::Cell::new(None);
     let committed = writer
         .finish_gated(opts, async {
             match sink.finish().await {
                 Ok(put) => Ok(put
                     .etag
                     .map(|etag| (engine::RemoteVersion { etag, version: put.version }, crate::time::now_ms()))),
-                Err(RemoteError::Refused { status, body }) => {
-                    refused.set(Some((status, body)));
-                    Err(S3Error::code(S3ErrorCode::AccessDenied))
-                }
-                Err(e) => Err(S3Error::from(e)),
+                Err(RemoteError::Refused { status, body }) => Err(NotKept::Relayed(relay(status, body))),
+                Err(e) => Err(NotKept::Failed(e.into())),
             }
         })
         .await;
-    match (committed, refused.take()) {
-        (Ok(meta), _) => Ok(Response::new(200).header("ETag", crate::s3::xml::quoted(&meta.etag()))),
-        (Err(_), Some((status, body))) => Ok(relay(status, body)),
-        (Err(e), None) => Err(e),
+    match committed {
+        Ok(meta) => Ok(Response::new(200).header("ETag", crate::s3::xml::quoted(&meta.etag()))),
+        Err(NotKept::Relayed(answer)) => Ok(answer),
+        Err(NotKept::Failed(e)) => Err(e),
+    }
+}
+
+/// Why a pass-through PUT kept nothing: the remote's own answer to relay, or a failure here.
+enum NotKept {
+    Relayed(Response),
+    Failed(S3Error),
+}
+
+impl From<engine::Error> for NotKept {
+    fn from(e: engine::Error) -> NotKept {
+        NotKept::Failed(e.into())
     }
 }
 

@@ -87,29 +87,34 @@ pub async fn write_through(
 /// Makes sure `bucket/key` is held here when `bucket` is a backend bucket (fetching it once,
 /// with other readers of the key waiting), for reads that are not GETs: a copy's source.
 pub async fn ensure_cached(call: &Call<'_>, bucket: &str, key: &str) -> Result<(), S3Error> {
-    let Some(remote) = call.ctx.store.bucket(bucket)?.backend else { return Ok(()) };
-    let agent = match &call.ctx.config.backends {
-        Some(agent) if agent.has(&remote.backend) => agent.clone(),
-        _ => return Err(RemoteError::NoSuchBackend(remote.backend).into()),
-    };
+    let Some((agent, remote)) = remote_in(call, call.ctx.store.bucket(bucket)?)? else { return Ok(()) };
     if call.ctx.store.lookup(bucket, key).is_ok() {
         return Ok(());
     }
+    fetch_once(&call.ctx.store, &agent, &remote, (bucket, key)).await
+}
+
+/// Fetches `bucket/key` into the store unless another reader is already fetching it (then waits
+/// for that one) or it landed meanwhile: one remote GET however many callers.
+async fn fetch_once(
+    store: &Arc<engine::Store>,
+    agent: &Agent,
+    remote: &RemoteBucket,
+    (bucket, key): (&str, &str),
+) -> Result<(), S3Error> {
     match agent.flights().join(bucket, key) {
-        Flight::Wait(done) => {
-            if compio::time::timeout(agent.timeout() * 4, done).await.is_err() {
-                return Err(RemoteError::Timeout.into());
-            }
+        // Whatever the leader got, the caller looks again (a failed fetch leaves nothing, and
+        // the next miss fetches anew).
+        Flight::Wait(done) => match compio::time::timeout(agent.timeout() * 4, done).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(RemoteError::Timeout.into()),
+        },
+        Flight::Lead(_flight) if store.lookup(bucket, key).is_err() => {
+            let (obj, chunks) = agent.get(remote, key, true).await?;
+            cache(store, (bucket, key), obj, chunks).await
         }
-        Flight::Lead(_flight) => {
-            if call.ctx.store.lookup(bucket, key).is_err() {
-                let (obj, chunks) = agent.get(&remote, key, true).await?;
-                let writer = copy_writer(&call.ctx.store, (bucket, key), &obj, &chunks)?;
-                fill(obj, chunks, writer, None).await?;
-            }
-        }
+        Flight::Lead(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// What asking the remote about a cached copy found.
@@ -171,26 +176,23 @@ pub async fn on_miss(call: &Call<'_>, head: bool, stream_whole: bool) -> Result<
         let obj = agent.head(&remote, call.key()).await?;
         return Ok(Miss::Remote(Box::new(described(&obj))));
     }
-    match agent.flights().join(call.bucket(), call.key()) {
-        Flight::Wait(done) => {
-            // Someone else is fetching it; whatever they got, look again (a failed fetch leaves
-            // nothing, and the caller's next miss fetches anew).
-            if compio::time::timeout(agent.timeout() * 4, done).await.is_err() {
-                return Err(RemoteError::Timeout.into());
-            }
-        }
-        Flight::Lead(flight) => {
-            // It may have landed between our miss and the flight.
-            if call.ctx.store.lookup(call.bucket(), call.key()).is_err() {
-                if stream_whole {
-                    let (meta, body) = stream(call, &agent, &remote, flight).await?;
-                    return Ok(Miss::Streaming(Box::new(meta), body));
-                }
-                fetch(call, &agent, &remote).await?;
-            }
-        }
+    let target = (call.bucket(), call.key());
+    if !stream_whole {
+        fetch_once(&call.ctx.store, &agent, &remote, target).await?;
+        return Ok(Miss::Cached);
     }
-    Ok(Miss::Cached)
+    match agent.flights().join(target.0, target.1) {
+        // It may have landed between our miss and the flight.
+        Flight::Lead(flight) if call.ctx.store.lookup(target.0, target.1).is_err() => {
+            let (meta, body) = stream(call, &agent, &remote, flight).await?;
+            Ok(Miss::Streaming(Box::new(meta), body))
+        }
+        Flight::Lead(_) => Ok(Miss::Cached),
+        Flight::Wait(done) => match compio::time::timeout(agent.timeout() * 4, done).await {
+            Ok(_) => Ok(Miss::Cached),
+            Err(_) => Err(RemoteError::Timeout.into()),
+        },
+    }
 }
 
 /// A remote object as a record, for answering a HEAD without caching it.
@@ -210,13 +212,6 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         upload_id: None,
         remote: Some(RemoteVersion { etag: obj.etag.clone().unwrap_or_default(), version: obj.version.clone() }),
     }
-}
-
-/// The MD5 a remote ETag states, when it is one (a single-part S3 object's).
-fn etag_md5(etag: &str) -> Option<[u8; 16]> {
-    let mut out = [0u8; 16];
-    hex::decode_to_slice(etag, &mut out).ok()?;
-    Some(out)
 }
 
 /// A client reading a cold object while it is cached.
@@ -276,17 +271,13 @@ async fn copy_chunks(
 
 /// Copies a remote object into the local store: the bytes as they arrive, checked against the
 /// remote's size and (when its ETag is an MD5) its ETag; nothing is committed otherwise.
-async fn fetch(call: &Call<'_>, agent: &Agent, remote: &RemoteBucket) -> Result<(), S3Error> {
-    fetch_into(&call.ctx.store, agent, remote, (call.bucket(), call.key())).await
-}
-
-async fn fetch_into(
+/// Writes a remote object's bytes, as they arrive, into a local copy (see `fill`).
+pub(super) async fn cache(
     store: &Arc<engine::Store>,
-    agent: &Agent,
-    remote: &RemoteBucket,
     (bucket, key): (&str, &str),
+    obj: RemoteObject,
+    chunks: crate::backend::Chunks,
 ) -> Result<(), S3Error> {
-    let (obj, chunks) = agent.get(remote, key, true).await?;
     let writer = copy_writer(store, (bucket, key), &obj, &chunks)?;
     fill(obj, chunks, writer, None).await
 }
@@ -326,10 +317,7 @@ pub async fn cold_range(call: &Call<'_>, range: crate::s3::range::ByteRange) -> 
     let (store, filler, bucket, key) =
         (call.ctx.store.clone(), agent.clone(), call.bucket().to_owned(), call.key().to_owned());
     compio::runtime::spawn(async move {
-        if let Flight::Lead(_flight) = filler.flights().join(&bucket, &key)
-            && store.lookup(&bucket, &key).is_err()
-            && let Err(e) = fetch_into(&store, &filler, &remote, (&bucket, &key)).await
-        {
+        if let Err(e) = fetch_once(&store, &filler, &remote, (&bucket, &key)).await {
             tracing::warn!(key, error = %e.message, "a cold object read by range was not cached");
         }
     })
@@ -352,7 +340,7 @@ pub async fn cold_range(call: &Call<'_>, range: crate::s3::range::ByteRange) -> 
 
 /// A writer for a copy of `obj`. When the agent hashes the MD5 (off the shard), the writer does
 /// not hash it again.
-pub(super) fn copy_writer(
+fn copy_writer(
     store: &Arc<engine::Store>,
     (bucket, key): (&str, &str),
     obj: &RemoteObject,
@@ -365,7 +353,7 @@ pub(super) fn copy_writer(
     Ok(writer)
 }
 
-pub(super) async fn fill(
+async fn fill(
     obj: RemoteObject,
     mut chunks: crate::backend::Chunks,
     mut writer: engine::ObjectWriter,
@@ -379,7 +367,7 @@ pub(super) async fn fill(
     let md5 = if chunks.hashes_md5() { Some(chunks.md5().await.ok_or(RemoteError::Changed)?) } else { None };
     let opts = PutOptions {
         system: SystemMeta { content_type: obj.content_type.clone(), ..Default::default() },
-        content_md5: etag_md5(&etag),
+        content_md5: crate::backend::etag_md5(&etag),
         md5,
         remote: Some((RemoteVersion { etag, version: obj.version.clone() }, obj.mtime_ms)),
         ..Default::default()
