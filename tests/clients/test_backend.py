@@ -83,6 +83,15 @@ def client(endpoint, keys):
                         aws_secret_access_key=keys[1], region_name="us-east-1")
 
 
+def cached_keys(front, bucket):
+    """The keys keel holds of a backend bucket: a ListObjectsV2 with `x-keel-cached=true` added
+    to the query before it is signed."""
+    k = client(front.endpoint, (AK, SK))
+    k.meta.events.register(
+        "before-sign.s3.ListObjectsV2", lambda request, **_: setattr(request, "url", request.url + "&x-keel-cached=true"))
+    return [o["Key"] for o in k.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
 def attach(front, bucket, backend):
     p = subprocess.run([keel_bin(), "bucket", "props", bucket, f"backend={backend}",
                         "--endpoint", front.endpoint, "--access-key", AK, "--secret-key", SK],
@@ -170,10 +179,7 @@ def test_an_azurite_container_behind_keel(azurite, front):
     assert got["ETag"].strip('"') == props.etag.strip('"')
     assert k.get_object(Bucket="azcache", Key=key, Range="bytes=-10")["Body"].read() == blobs[key][-10:]
     # `x-keel-cached=true` lists only what keel holds (added to the query before signing).
-    only_cached = client(front.endpoint, (AK, SK))
-    only_cached.meta.events.register(
-        "before-sign.s3.ListObjectsV2", lambda request, **_: setattr(request, "url", request.url + "&x-keel-cached=true"))
-    assert [o["Key"] for o in only_cached.list_objects_v2(Bucket="azcache")["Contents"]] == [key]
+    assert cached_keys(front, "azcache") == [key]
 
     # Writes and deletes go through to the container.
     k.put_object(Bucket="azcache", Key="preds/run1.json", Body=b'{"top1": 0.76}', ContentType="application/json")
@@ -220,10 +226,7 @@ def test_a_url_presigned_for_the_remote_is_passed_through(moto, front):
     status, headers, got = fetch()
     assert (status, got, headers["Content-Type"]) == (200, body, "application/pdf")
     # Cached: listed as such, and read again (a range) through the same URL.
-    only_cached = client(front.endpoint, (AK, SK))
-    only_cached.meta.events.register(
-        "before-sign.s3.ListObjectsV2", lambda request, **_: setattr(request, "url", request.url + "&x-keel-cached=true"))
-    assert [o["Key"] for o in only_cached.list_objects_v2(Bucket="shared")["Contents"]] == ["papers/a b.pdf"]
+    assert cached_keys(front, "shared") == ["papers/a b.pdf"]
     status, _, got = fetch(Range="bytes=10-19")
     assert (status, got) == (206, body[10:20])
 
@@ -242,6 +245,7 @@ def test_a_multipart_upload_into_a_backend_bucket_lands_on_the_remote(moto, fron
     k.upload_file(str(src), "upcache", "ckpt/step-100.bin",
                   Config=TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20))
     assert remote.get_object(Bucket="uploads", Key="ckpt/step-100.bin")["Body"].read() == body
+    assert cached_keys(front, "upcache") == ["ckpt/step-100.bin"], "kept here as it went through"
     got = k.get_object(Bucket="upcache", Key="ckpt/step-100.bin")
     assert got["Body"].read() == body
     assert got["ETag"] == remote.head_object(Bucket="uploads", Key="ckpt/step-100.bin")["ETag"]
@@ -270,4 +274,5 @@ def test_a_put_presigned_for_the_remote_is_passed_through(moto, front):
     assert got["Body"].read() == body
     assert got["ETag"] == etag
     assert got["ContentType"] == "text/csv"
+    assert cached_keys(front, "drop") == ["in/report.csv"], "kept here as it went through"
     assert k.get_object(Bucket="drop", Key="in/report.csv")["Body"].read() == body

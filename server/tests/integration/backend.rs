@@ -57,6 +57,25 @@ fn front_on(
     (front, dir)
 }
 
+/// PUTs `n` objects (`object(i)` gives path and body) to `server`, eight at a time.
+fn put_many(server: &Server, n: usize, object: fn(usize) -> (String, Vec<u8>)) {
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || {
+                let c = Server::client_for(&addr);
+                for i in (w..n).step_by(8) {
+                    let (path, body) = object(i);
+                    assert_eq!(c.req("PUT", &path, &[], &body).expect("put").status, 200, "{path}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
 /// Waits (10 s at most) until `key` is cached in the front's bucket `cache`.
 fn wait_cached(front: &Server, key: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -245,6 +264,9 @@ fn a_backend_bucket_reads_lists_and_writes_through_its_remote() {
     assert_eq!(front.req("GET", "/cache/cond.txt", &[], b"").body, b"fourth");
     let r = front.req("PUT", "/cache/cond.txt", &[("if-match", "*")], b"fifth");
     assert_eq!(r.status, 501, "{}", r.text());
+    let r = front.req("PUT", "/cache/never-there.txt", &[("if-match", etag.as_str())], b"x");
+    assert_eq!(r.status, 404, "If-Match on a key the remote lacks: {}", r.text());
+    assert_eq!(remote.req("HEAD", "/data/never-there.txt", &[], b"").status, 404);
     // A multipart upload of a key the remote cannot name is refused when it starts, not after
     // its parts.
     let r = front.req("POST", "/cache/a//b?uploads", &[], b"");
@@ -343,21 +365,7 @@ fn prefetch_and_evict() {
     let remote = Server::with_args(&["--sync", "none"]);
     assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
     let n = 1000;
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let addr = remote.addr.clone();
-            std::thread::spawn(move || {
-                let c = Server::client_for(&addr);
-                for i in (w..n).step_by(8) {
-                    let r = c.req("PUT", &format!("/data/ds/{i:04}"), &[], &data(1024, i as u32)).expect("put");
-                    assert_eq!(r.status, 200);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    put_many(&remote, n, |i| (format!("/data/ds/{i:04}"), data(1024, i as u32)));
     let (front, _cfg) = front_with(&remote, 10, &["--sync", "none"]);
     let endpoint = format!("http://{}", front.addr);
     let keel = |args: &[&str]| {
@@ -546,6 +554,9 @@ fn presigned_requests_for_the_remote_pass_through_and_what_they_read_is_cached()
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("SignatureDoesNotMatch"), "{}", r.text());
 
+    // A signing style keel does not know is refused, not guessed.
+    let r = raw(&front, "GET", &presign("GET"), &[("x-keel-signed-style", "sideways")]);
+    assert_eq!(r.status, 400, "{}", r.text());
     // HEAD passes through.
     let r = raw(&front, "HEAD", &presign("HEAD"), &[]);
     assert_eq!(r.status, 200);
@@ -640,6 +651,12 @@ fn multipart_uploads_into_a_backend_bucket_reach_the_remote_whole_before_the_200
     let (id, _) = upload_parts(&front, "/cache/never.bin", &[b"x"]);
     assert_eq!(front.req("DELETE", &format!("/cache/never.bin?uploadId={id}"), &[], b"").status, 204);
     assert_eq!(remote.req("HEAD", "/data/never.bin", &[], b"").status, 404);
+    // A conditional completion is not done yet: 501, nothing on the remote, the upload open.
+    let (id, doc) = upload_parts(&front, "/cache/cond.bin", &[b"y"]);
+    let r = front.req("POST", &format!("/cache/cond.bin?uploadId={id}"), &[("if-none-match", "*")], doc.as_bytes());
+    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(remote.req("HEAD", "/data/cond.bin", &[], b"").status, 404);
+    assert_eq!(front.req("GET", &format!("/cache/cond.bin?uploadId={id}"), &[], b"").status, 200);
 }
 
 #[test]
@@ -754,21 +771,7 @@ fn a_large_cold_object_is_read_in_ranged_parts_at_once_when_asked() {
 fn a_delimited_listing_skips_past_a_large_common_prefix() {
     let remote = Server::with_args(&["--sync", "none"]);
     assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
-    let n = 6000;
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let addr = remote.addr.clone();
-            std::thread::spawn(move || {
-                let c = Server::client_for(&addr);
-                for i in (w..n).step_by(8) {
-                    assert_eq!(c.req("PUT", &format!("/data/big/{i:05}"), &[], b"x").expect("put").status, 200);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    put_many(&remote, 6000, |i| (format!("/data/big/{i:05}"), b"x".to_vec()));
     for k in ["a.txt", "z.txt", "zz/1", "zz/2"] {
         assert_eq!(remote.req("PUT", &format!("/data/{k}"), &[], b"y").status, 200);
     }
