@@ -781,9 +781,11 @@ fn a_delimited_listing_skips_past_a_large_common_prefix() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(listing_keys(&r.text(), "Key"), ["a.txt", "z.txt"]);
     assert_eq!(listing_keys(&r.text(), "Prefix"), ["", "big/", "zz/"]);
-    // About a remote page of big/'s keys, then a listing that starts after big/: 3 remote calls,
-    // not the 7 that reading all 6,000 keys takes.
-    assert_eq!(remote_count(&remote, "ListObjectsV2", 200) - lists, 3);
+    // About a remote page of big/'s keys, then a listing that starts after big/: 2 or 3 remote
+    // calls (the dropped listing's next page may be cut before the remote counts it), not the 7
+    // that reading all 6,000 keys takes.
+    let calls = remote_count(&remote, "ListObjectsV2", 200) - lists;
+    assert!((2..=3).contains(&calls), "{calls} remote list calls");
     // Paging with a continuation inside the rolled prefix still works.
     let r = front.req("GET", "/cache?list-type=2&delimiter=/&max-keys=2", &[], b"");
     assert_eq!(listing_keys(&r.text(), "Key"), ["a.txt"]);
