@@ -225,7 +225,10 @@ pub async fn serve(
                 })
                 .await
             {
-                Ok(m) => json(&m),
+                Ok(m) => match crate::s3::handlers::bucket::publish_bucket(ctx, bucket).await {
+                    Ok(()) => json(&m),
+                    Err(e) => fail(e),
+                },
                 Err(e) => fail(e.into()),
             }
         }

@@ -85,6 +85,25 @@ pub struct ServeArgs {
     /// Where eviction stops (percent full) [default: 75].
     #[arg(long, value_name = "PERCENT")]
     pub space_lowwm: Option<u8>,
+    /// Join a keel cluster whose membership and buckets live in these etcd endpoints
+    /// (http://HOST:PORT[,…]); needs --node-id and --advertise.
+    #[arg(long, value_name = "URLS")]
+    pub cluster: Option<String>,
+    /// This node's id in the cluster (letters, digits, '-', '_', '.'); kept with its data.
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
+    /// The URL other nodes (and redirected clients) reach this node at, http://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+    /// Several clusters can share one etcd [default: keel].
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Seconds a node stays a live member without reaching etcd [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub lease_ttl: Option<u64>,
+    /// Answer requests for keys another node owns with a 307 to it instead of forwarding.
+    #[arg(long)]
+    pub redirect: bool,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -116,6 +135,12 @@ pub struct FileConfig {
     pub backend_timeout: Option<u64>,
     pub space_highwm: Option<u8>,
     pub space_lowwm: Option<u8>,
+    pub cluster: Option<String>,
+    pub node_id: Option<String>,
+    pub advertise: Option<String>,
+    pub cluster_name: Option<String>,
+    pub lease_ttl: Option<u64>,
+    pub redirect: Option<bool>,
     /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
     pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
@@ -164,6 +189,8 @@ pub struct ServeConfig {
     pub backend_timeout: std::time::Duration,
     /// Eviction of cached copies: (start above, stop at) percent of a mountpath's filesystem.
     pub space_watermarks: (u8, u8),
+    /// `--cluster` and its companions (`None`: a single node).
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -336,6 +363,14 @@ impl ServeConfig {
             backends,
             backend_timeout,
             space_watermarks: watermarks_of(args, &file)?,
+            cluster: crate::cluster::ClusterConfig::resolve(
+                args.cluster.as_deref().or(file.cluster.as_deref()),
+                args.node_id.as_deref().or(file.node_id.as_deref()),
+                args.advertise.as_deref().or(file.advertise.as_deref()),
+                args.cluster_name.as_deref().or(file.cluster_name.as_deref()),
+                args.lease_ttl.or(file.lease_ttl),
+                args.redirect || file.redirect.unwrap_or(false),
+            )?,
             listen,
             mountpaths,
             threads,

@@ -26,6 +26,9 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
         let body = ctx.metrics.render(&ctx.store, ctx.config.backends.as_deref()).into_bytes();
         return (Response::with_body(200, "text/plain; version=0.0.4", body).for_head(req.method), "Metrics");
     }
+    if let Some(what) = req.path.strip_prefix("/_keel/peer/") {
+        return (crate::cluster::peer::serve(ctx, conn, req, what).await, "Peer");
+    }
     if let Some(rest) = req.path.strip_prefix("/_keel/") {
         let resp = crate::admin::serve(ctx, conn, req, rest, loopback, &request_id).await;
         return (resp.for_head(req.method), "Admin");
@@ -40,7 +43,8 @@ fn health(ctx: &Ctx) -> Response {
     let states: Vec<engine::Health> = mps.iter().map(|m| m.health()).collect();
     let all_ok = states.iter().all(|h| *h == engine::Health::Ok);
     let mut s = String::from("{\"status\":\"");
-    s.push_str(if all_ok { "ok" } else { "degraded" });
+    let etcd_ok = ctx.config.cluster.as_ref().is_none_or(|c| c.etcd_ok());
+    s.push_str(if all_ok && etcd_ok { "ok" } else { "degraded" });
     s.push_str("\",\"mountpaths\":[");
     for (i, (m, h)) in mps.iter().zip(&states).enumerate() {
         if i > 0 {
@@ -64,6 +68,17 @@ fn health(ctx: &Ctx) -> Response {
             ));
         }
         s.push(']');
+    }
+    if let Some(c) = &ctx.config.cluster {
+        let map = c.map();
+        let live = map.nodes.iter().filter(|n| n.state == crate::cluster::NodeState::Active).count();
+        s.push_str(&format!(",\"cluster\":{{\"node\":{:?},\"nodes\":{},\"live\":{live},", c.me(), map.nodes.len()));
+        if c.etcd_ok() {
+            s.push_str("\"etcd\":\"ok\"}");
+        } else {
+            let why = format!("{}; writes are refused until it answers", c.etcd_error());
+            s.push_str(&format!("\"etcd\":\"unreachable\",\"why\":{why:?}}}"));
+        }
     }
     s.push_str("}\n");
     let dead = states.iter().all(|h| *h == engine::Health::Poisoned);

@@ -62,6 +62,11 @@ enum Command {
         #[command(flatten)]
         keys: ServeArgs,
     },
+    /// A keel cluster: its members and their states, from etcd.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// The node's mountpaths: list them, or detach one that is gone (offline).
     Mountpath {
         #[command(subcommand)]
@@ -80,6 +85,21 @@ enum MountpathCommand {
         dir: String,
         #[command(flatten)]
         args: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Nodes (id, url, state), rebalance progress and under-replicated objects.
+    Status {
+        /// etcd endpoints, http://HOST:PORT[,…].
+        #[arg(long)]
+        cluster: String,
+        #[arg(long, default_value = "keel")]
+        cluster_name: String,
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -144,6 +164,9 @@ fn main() {
         Command::Ls(args) => keel::cli::ls(&args),
         Command::Stat(args) => keel::cli::stat(&args),
         Command::Rebalance(args) => keel::cli::rebalance(&args),
+        Command::Cluster { command: ClusterCommand::Status { cluster, cluster_name, json } } => {
+            keel::cluster::status::run(&cluster, &cluster_name, json)
+        }
         Command::Mountpath { command: MountpathCommand::List(args) } => keel::cli::mountpath_list(&args),
         Command::Mountpath { command: MountpathCommand::Detach { dir, args } } => {
             keel::cli::mountpath_detach(&args, &dir)

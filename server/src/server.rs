@@ -92,7 +92,8 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
     start_housekeeping(&store)?;
-    let (s3, banner_user, source) = s3_config(&cfg, &store)?;
+    let cluster = join_cluster(&cfg, &store)?;
+    let (s3, banner_user, source) = s3_config(&cfg, &store, cluster.clone())?;
 
     let listeners =
         shard::bind_shards(cfg.listen, cfg.threads).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -104,6 +105,12 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
     rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
 
+    if let Some(cluster) = cluster {
+        let syncing = store.clone();
+        rt.block_on(
+            async move { compio::runtime::spawn(crate::cluster::route::sync_buckets(syncing, cluster)).detach() },
+        );
+    }
     print_banner(&cfg, addr, io_uring, banner_user.as_ref(), &source, &store);
     if cfg.upload_ttl_secs > 0 {
         let ttl = cfg.upload_ttl_secs;
@@ -167,9 +174,33 @@ fn start_housekeeping(store: &Arc<engine::Store>) -> Result<(), String> {
 
 /// The S3 front end's settings: the users (configured, stored or generated on first start),
 /// the admins, and the first user for the banner.
+/// `--cluster`: registers the node in etcd and loads the map. A node joining for the first time
+/// (no `keel-cluster` stamp) brings its buckets into the cluster.
+fn join_cluster(cfg: &ServeConfig, store: &Arc<engine::Store>) -> Result<Option<Arc<crate::cluster::Cluster>>, String> {
+    let Some(cc) = &cfg.cluster else { return Ok(None) };
+    let first = store.mountpaths()[0].root().to_owned();
+    let fresh = crate::cluster::Stamp::read(&first)?.is_none();
+    let cluster = crate::cluster::start(cc.clone(), &first)?;
+    if fresh {
+        let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
+        for (name, meta) in store.list_buckets() {
+            match rt.block_on(cluster.agent.create_bucket(&name, meta.encode())) {
+                Ok(None) => tracing::info!(bucket = name, "cluster: this node's bucket joined the cluster"),
+                Ok(Some(_)) => {
+                    tracing::warn!(bucket = name, "cluster: the cluster already has this bucket; its record wins")
+                }
+                Err(e) => return Err(format!("cannot bring bucket {name} into the cluster: {e}")),
+            }
+        }
+    }
+    tracing::info!(node = cc.node_id, nodes = cluster.map().nodes.len(), "cluster: joined");
+    Ok(Some(cluster))
+}
+
 fn s3_config(
     cfg: &ServeConfig,
     store: &engine::Store,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 ) -> Result<(Arc<S3Config>, Option<(String, String)>, CredentialSource), String> {
     let mut users = cfg.users.clone();
     let mut admins = cfg.admins.clone();
@@ -201,6 +232,7 @@ fn s3_config(
         body_grace: body_grace_from_env(),
         backends: crate::backend::Agent::start(cfg.backends.clone(), cfg.backend_timeout)
             .map_err(|e| format!("cannot start the backend agent: {e}"))?,
+        cluster,
     });
     Ok((s3, banner_user, source))
 }

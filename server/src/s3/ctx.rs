@@ -31,6 +31,8 @@ pub struct S3Config {
     /// The remote stores backend buckets name, reached through the backend agent (none
     /// configured: `None`).
     pub backends: Option<Arc<crate::backend::Agent>>,
+    /// The cluster this node is a member of (`--cluster`; `None`: a single node).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// One shard's view of the server.

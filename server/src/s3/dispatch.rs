@@ -1,5 +1,6 @@
 //! One request through the S3 front end: route, authenticate, run the handler, shape errors.
 
+use crate::cluster::route::{self, Routed};
 use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
@@ -40,6 +41,12 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
         // Presigned for the remote behind a backend bucket: the remote decides, not our keys.
         if let Some(p) = passthrough::wanted(ctx, signed_req, &route) {
             return passthrough::serve(ctx, conn, signed_req, &route, host_bucket.is_some(), path, p).await;
+        }
+        // In a cluster: forwarded to the key's owner, or a member's own request.
+        if let Some(cluster) = &cfg.cluster
+            && let Routed::Done(r) = route::route(ctx, cluster, conn, signed_req, &route).await
+        {
+            return r;
         }
         let now = (time::now_ms() / 1000) as i64;
         let auth = auth::authenticate(signed_req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;

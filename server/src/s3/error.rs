@@ -41,6 +41,7 @@ pub enum S3ErrorCode {
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    OperationAborted,
     NotImplemented,
     PreconditionFailed,
     ConditionalRequestConflict,
@@ -90,6 +91,7 @@ impl S3ErrorCode {
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
             NoSuchUpload => "NoSuchUpload",
+            OperationAborted => "OperationAborted",
             NotImplemented => "NotImplemented",
             PreconditionFailed => "PreconditionFailed",
             ConditionalRequestConflict => "ConditionalRequestConflict",
@@ -127,6 +129,7 @@ impl S3ErrorCode {
             | XAmzContentSHA256Mismatch => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
             NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
+            OperationAborted => 409,
             MethodNotAllowed => 405,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | ConditionalRequestConflict => 409,
             MissingContentLength => 411,
@@ -154,6 +157,9 @@ impl S3ErrorCode {
             NoSuchBucket => "The specified bucket does not exist",
             NoSuchKey => "The specified key does not exist.",
             NoSuchUpload => "The specified upload does not exist.",
+            OperationAborted => {
+                "A conflicting conditional operation is currently in progress against this resource. Please try again."
+            }
             PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
             ConditionalRequestConflict => {
                 "The conditional request cannot succeed due to a conflicting operation against this resource."
@@ -300,6 +306,18 @@ impl From<crate::backend::RemoteError> for S3Error {
             R::Refused { status: 403, .. } => S3Error::new(C::AccessDenied, message),
             R::Refused { status: 412, .. } => S3Error::code(C::PreconditionFailed),
             R::Refused { .. } => S3Error::new(C::BadGateway, message),
+        }
+    }
+}
+
+impl From<crate::cluster::ClusterError> for S3Error {
+    fn from(e: crate::cluster::ClusterError) -> S3Error {
+        use crate::cluster::ClusterError as E;
+        use S3ErrorCode as C;
+        let message = format!("Cluster: {e}.");
+        match e {
+            E::Unavailable(_) | E::NodeUnreachable(..) => S3Error::new(C::ServiceUnavailable, message),
+            E::Conflict(_) => S3Error::new(C::OperationAborted, message),
         }
     }
 }

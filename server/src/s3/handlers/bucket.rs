@@ -20,10 +20,19 @@ pub async fn list_buckets(call: &mut Call<'_>, p: &params::ListBuckets) -> Resul
     let (max, prefix, after) = (p.max, p.prefix.as_deref().unwrap_or(""), &p.after);
     let me = call.auth.identity.name();
     let everyone = call.ctx.config.anonymous;
-    let mine: Vec<(String, engine::BucketMeta)> = call
-        .ctx
-        .store
-        .list_buckets()
+    // In a cluster, etcd's records as of now (a linearizable read: a bucket just made on
+    // another node is listed).
+    let all = match &call.ctx.config.cluster {
+        Some(cluster) => cluster
+            .agent
+            .buckets()
+            .await?
+            .into_iter()
+            .filter_map(|(name, rec)| engine::BucketMeta::decode(&rec).ok().map(|m| (name, m)))
+            .collect(),
+        None => call.ctx.store.list_buckets(),
+    };
+    let mine: Vec<(String, engine::BucketMeta)> = all
         .into_iter()
         .filter(|(name, m)| (everyone || m.owner == me) && name.starts_with(prefix))
         .filter(|(name, _)| after.as_deref().is_none_or(|a| name.as_str() > a))
@@ -72,16 +81,10 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     };
     let store = &call.ctx.store;
     let me = call.auth.identity.name();
-    let exists = |existing: &engine::BucketMeta| {
-        if existing.owner != me {
-            S3Error::new(
-                S3ErrorCode::BucketAlreadyExists,
-                "The requested bucket name is not available. Please select a different name and try again.",
-            )
-        } else {
-            S3Error::code(S3ErrorCode::BucketAlreadyOwnedByYou)
-        }
-    };
+    if let Some(cluster) = &call.ctx.config.cluster {
+        let template = engine::BucketMeta { owner: me.to_owned(), acl, location, ..Default::default() };
+        return create_in_cluster(call, cluster, &name, template).await;
+    }
     if let Ok(existing) = store.bucket(&name) {
         // S3's legacy behaviour in us-east-1: creating a bucket you own succeeds, and resets its
         // ACL to the one the request names (private when none).
@@ -91,18 +94,75 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
             }
             return Ok(Response::new(200).header("Location", format!("/{name}")));
         }
-        return Err(exists(&existing));
+        return Err(bucket_exists(&existing, me));
     }
     let template = engine::BucketMeta { owner: me.to_owned(), acl, location, ..Default::default() };
     match store.create_bucket_with(&name, template).await {
         Ok(_) => Ok(Response::new(200).header("Location", format!("/{name}"))),
         // Created by someone else since the check above.
         Err(engine::Error::BucketExists) => match store.bucket(&name) {
-            Ok(existing) => Err(exists(&existing)),
+            Ok(existing) => Err(bucket_exists(&existing, me)),
             Err(e) => Err(e.into()),
         },
         Err(e) => Err(e.into()),
     }
+}
+
+/// The answer to creating a bucket that exists: yours or someone else's.
+fn bucket_exists(existing: &engine::BucketMeta, me: &str) -> S3Error {
+    if existing.owner != me {
+        S3Error::new(
+            S3ErrorCode::BucketAlreadyExists,
+            "The requested bucket name is not available. Please select a different name and try again.",
+        )
+    } else {
+        S3Error::code(S3ErrorCode::BucketAlreadyOwnedByYou)
+    }
+}
+
+/// CreateBucket in a cluster: the record in etcd decides who created the bucket (an etcd
+/// transaction: of two nodes racing, one wins); this node makes it at once, the others as
+/// their watch sees it.
+async fn create_in_cluster(
+    call: &Call<'_>,
+    cluster: &crate::cluster::Cluster,
+    name: &str,
+    template: engine::BucketMeta,
+) -> Result<Response, S3Error> {
+    let store = &call.ctx.store;
+    let created = Response::new(200).header("Location", format!("/{name}"));
+    engine::keys::validate_bucket_name(name)?;
+    match cluster.agent.create_bucket(name, template.encode()).await? {
+        None => match store.create_bucket_with(name, template).await {
+            Ok(_) | Err(engine::Error::BucketExists) => Ok(created),
+            Err(e) => Err(e.into()),
+        },
+        Some(record) => {
+            let existing =
+                engine::BucketMeta::decode(&record).map_err(|_| S3Error::code(S3ErrorCode::InternalError))?;
+            let me = template.owner.as_str();
+            if existing.owner == me && call.ctx.config.region == "us-east-1" {
+                if existing.acl != template.acl {
+                    let mut meta = existing;
+                    meta.acl = template.acl;
+                    cluster.agent.put_bucket(name, meta.encode()).await?;
+                }
+                return Ok(created);
+            }
+            Err(bucket_exists(&existing, me))
+        }
+    }
+}
+
+/// After a change to a bucket's record on this node: the cluster's record follows.
+pub(crate) async fn publish_bucket(ctx: &crate::s3::Ctx, name: &str) -> Result<(), S3Error> {
+    if let Some(cluster) = &ctx.config.cluster {
+        let meta = ctx.store.bucket(name)?;
+        if !cluster.agent.put_bucket(name, meta.encode()).await? {
+            return Err(S3Error::code(S3ErrorCode::NoSuchBucket));
+        }
+    }
+    Ok(())
 }
 
 /// PutBucketAcl with a canned ACL header (`x-amz-acl`); ACL documents and grants are not
@@ -111,6 +171,7 @@ pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
     let acl = canned_acl_only(call, AclTarget::Bucket).await?;
     call.ctx.store.update_bucket(call.bucket(), |m| m.acl = acl).await?;
+    publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(200))
 }
 
@@ -134,6 +195,20 @@ pub async fn head_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
 
 /// DeleteBucket: a bucket holding objects is refused; its unfinished multipart uploads go with it.
 pub async fn delete_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    if let Some(cluster) = &call.ctx.config.cluster {
+        // Empty on every node, then gone from etcd; each node drops its record as it sees that.
+        call.ctx.store.bucket(call.bucket())?;
+        if !crate::cluster::peer::bucket_empty(call.ctx, cluster, call.bucket()).await? {
+            return Err(S3Error::code(S3ErrorCode::BucketNotEmpty));
+        }
+        if !cluster.agent.delete_bucket(call.bucket()).await? {
+            return Err(S3Error::code(S3ErrorCode::NoSuchBucket));
+        }
+        return match call.ctx.store.delete_bucket(call.bucket()).await {
+            Ok(()) | Err(engine::Error::NoSuchBucket) => Ok(Response::new(204)),
+            Err(e) => Err(e.into()),
+        };
+    }
     call.ctx.store.delete_bucket(call.bucket()).await?;
     Ok(Response::new(204))
 }
@@ -180,6 +255,7 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Some(_) => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
     };
     call.ctx.store.update_bucket(call.bucket(), |m| m.versioning = state).await?;
+    publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(200))
 }
 

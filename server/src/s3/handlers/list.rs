@@ -36,7 +36,10 @@ impl Listing {
         }
         let q =
             ListQuery { prefix: &self.prefix, delimiter: self.delimiter.as_deref(), after, max_keys: self.max_keys };
-        Ok(call.ctx.store.list_objects(call.bucket(), &q)?)
+        match &call.ctx.config.cluster {
+            Some(cluster) => crate::cluster::peer::list(call.ctx, cluster, call.bucket(), &q).await,
+            None => Ok(call.ctx.store.list_objects(call.bucket(), &q)?),
+        }
     }
 
     fn enc(&self, s: &str) -> String {

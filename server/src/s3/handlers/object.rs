@@ -620,7 +620,17 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
         }
         keys = local;
     }
-    let results = call.ctx.store.delete_objects(call.bucket(), &keys).await;
+    let results: Vec<Result<(), S3Error>> = match &call.ctx.config.cluster {
+        Some(cluster) => crate::cluster::peer::delete_objects(call.ctx, cluster, call.bucket(), &keys).await,
+        None => call
+            .ctx
+            .store
+            .delete_objects(call.bucket(), &keys)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(S3Error::from))
+            .collect(),
+    };
     let mut w = XmlWriter::new();
     w.open_root("DeleteResult");
     for (key, result) in keys.iter().zip(results) {
@@ -632,7 +642,7 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
                     w.close("Deleted");
                 }
             }
-            Err(e) => delete_error(&mut w, key, &S3Error::from(e)),
+            Err(e) => delete_error(&mut w, key, &e),
         }
     }
     for (key, e) in &refused {

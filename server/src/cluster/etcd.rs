@@ -1,0 +1,376 @@
+//! The cluster agent: one thread with a tokio runtime for the `etcd-client` crate. It registers
+//! the node (a lease-bound key), keeps the lease alive, watches the cluster's keys and publishes
+//! a new `ClusterMap` on every change. Shards call its bucket methods, which run on its runtime
+//! and answer over a oneshot, each bounded in time.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, WatchOptions};
+use futures_channel::oneshot;
+
+use super::{Boot, Cluster, ClusterConfig, ClusterError, ClusterMap, Node, NodeState, Stamp, node_hash};
+
+/// Bound on one etcd call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a starting node waits for etcd to answer.
+const BOOT_WAIT: Duration = Duration::from_secs(30);
+
+pub struct Agent {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    prefix: String,
+    config: ClusterConfig,
+    first_mountpath: PathBuf,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Unavailable(e.to_string())
+}
+
+async fn connect(endpoints: &[String]) -> Result<Client, ClusterError> {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(CALL_TIMEOUT)
+        .with_timeout(CALL_TIMEOUT)
+        .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+    Client::connect(endpoints, Some(opts)).await.map_err(unavailable)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes * 2);
+    while s.len() < bytes * 2 {
+        s.push_str(&format!("{:016x}", engine::mountpath::random_u64()));
+    }
+    s.truncate(bytes * 2);
+    s
+}
+
+/// Reads every key of the cluster and builds the map; also the cluster id and secret.
+pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMap, String, Vec<u8>), ClusterError> {
+    let resp = client.get(prefix, Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
+    let revision = resp.header().map_or(0, |h| h.revision());
+    let mut members: Vec<(String, String)> = Vec::new();
+    let mut alive: Vec<(String, String)> = Vec::new();
+    let mut map = ClusterMap { revision, ..Default::default() };
+    let (mut id, mut secret) = (String::new(), Vec::new());
+    for kv in resp.kvs() {
+        let Some(rest) = kv.key_str().ok().and_then(|k| k.strip_prefix(prefix)) else { continue };
+        let value = String::from_utf8_lossy(kv.value()).into_owned();
+        if let Some(name) = rest.strip_prefix("members/") {
+            members.push((name.to_owned(), value.lines().next().unwrap_or("").to_owned()));
+        } else if let Some(name) = rest.strip_prefix("nodes/") {
+            alive.push((name.to_owned(), value));
+        } else if let Some(name) = rest.strip_prefix("buckets/") {
+            map.buckets.insert(name.to_owned(), kv.value().to_vec());
+        } else if rest == "settings/id" {
+            id = value;
+        } else if rest == "settings/secret" {
+            secret = hex::decode(value.trim()).unwrap_or_default();
+        }
+    }
+    for (nid, url) in members {
+        let state = if alive.iter().any(|(a, _)| *a == nid) { NodeState::Active } else { NodeState::Down };
+        map.nodes.push(Node { hash: node_hash(&nid), id: nid, url, state });
+    }
+    map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((map, id, secret))
+}
+
+/// The cluster's id and secret, made by the first node that asks.
+async fn settings(client: &mut Client, prefix: &str) -> Result<(String, Vec<u8>), ClusterError> {
+    let id_key = format!("{prefix}settings/id");
+    let txn = Txn::new().when([Compare::create_revision(id_key.as_str(), CompareOp::Equal, 0)]).and_then([
+        TxnOp::put(id_key.as_str(), random_hex(8), None),
+        TxnOp::put(format!("{prefix}settings/secret"), random_hex(32), None),
+    ]);
+    client.txn(txn).await.map_err(unavailable)?;
+    let (_, id, secret) = load(client, prefix).await?;
+    if id.is_empty() || secret.len() != 32 {
+        return Err(ClusterError::Unavailable("the cluster's settings in etcd are malformed".into()));
+    }
+    Ok((id, secret))
+}
+
+/// Puts this node's lease-bound key (and its member record), unless another live node holds
+/// the id. The lease this node held before a restart (its stamp) is taken over.
+async fn register(client: &mut Client, config: &ClusterConfig, lease: i64, previous: i64) -> Result<(), ClusterError> {
+    let prefix = config.prefix();
+    let node_key = format!("{prefix}nodes/{}", config.node_id);
+    let member_key = format!("{prefix}members/{}", config.node_id);
+    for _ in 0..2 {
+        let txn = Txn::new().when([Compare::create_revision(node_key.as_str(), CompareOp::Equal, 0)]).and_then([
+            TxnOp::put(node_key.as_str(), config.advertise.as_str(), Some(PutOptions::new().with_lease(lease))),
+            TxnOp::put(member_key.as_str(), format!("{}\nactive", config.advertise), None),
+        ]);
+        if client.txn(txn).await.map_err(unavailable)?.succeeded() {
+            return Ok(());
+        }
+        let held = client.get(node_key.as_str(), None).await.map_err(unavailable)?;
+        let Some(kv) = held.kvs().first() else { continue };
+        if kv.lease() == lease {
+            return Ok(());
+        }
+        if previous != 0 && kv.lease() == previous {
+            // Our own key from before a restart: its lease goes, and the key with it.
+            let _ = client.lease_revoke(previous).await;
+            continue;
+        }
+        return Err(ClusterError::Conflict(format!(
+            "node id {:?} is in use by a running node at {} (or one stopped less than --lease-ttl ago); give this node another --node-id",
+            config.node_id,
+            String::from_utf8_lossy(kv.value())
+        )));
+    }
+    Err(ClusterError::Conflict(format!("could not register node {:?}", config.node_id)))
+}
+
+impl Agent {
+    /// Connects, checks this node's data belongs to the cluster, registers it and loads the map.
+    pub fn start(config: &ClusterConfig, first_mountpath: &Path) -> Result<(Agent, Boot), String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("keel-cluster")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the cluster agent: {e}"))?;
+        let prefix = config.prefix();
+        // etcd may be starting with this node: wait for it a while.
+        let deadline = std::time::Instant::now() + BOOT_WAIT;
+        let boot = loop {
+            match rt.block_on(boot(config, first_mountpath, &prefix)) {
+                Err(ClusterError::Unavailable(e)) if std::time::Instant::now() < deadline => {
+                    tracing::warn!(error = e, "cluster: waiting for etcd");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        };
+        let (client, boot) = boot.map_err(|e| format!("cannot join the cluster: {e}"))?;
+        let agent = Agent { rt, client, prefix, config: config.clone(), first_mountpath: first_mountpath.to_owned() };
+        Ok((agent, boot))
+    }
+}
+
+/// Connects, checks the data's stamp, registers, writes the stamp and loads the map.
+async fn boot(config: &ClusterConfig, first_mountpath: &Path, prefix: &str) -> Result<(Client, Boot), ClusterError> {
+    let mut client = connect(&config.endpoints).await?;
+    let (cluster_id, secret) = settings(&mut client, prefix).await?;
+    let stamp = Stamp::read(first_mountpath).map_err(ClusterError::Conflict)?;
+    if let Some(s) = &stamp {
+        s.check(&config.name, &cluster_id, &config.node_id, first_mountpath).map_err(ClusterError::Conflict)?;
+    }
+    let ttl = config.lease_ttl_secs as i64;
+    let lease = client.lease_grant(ttl, None).await.map_err(unavailable)?.id();
+    register(&mut client, config, lease, stamp.as_ref().map_or(0, |s| s.lease)).await?;
+    let stamp = Stamp { cluster: config.name.clone(), cluster_id, node_id: config.node_id.clone(), lease };
+    stamp.write(first_mountpath).map_err(ClusterError::Conflict)?;
+    let (map, _, _) = load(&mut client, prefix).await?;
+    Ok((client, Boot { map, secret, lease }))
+}
+
+impl Agent {
+    /// Starts the lease keeper and the watcher; both stop when the cluster is dropped.
+    pub fn run_background(&self, cluster: &Arc<Cluster>, lease: i64) {
+        let weak = Arc::downgrade(cluster);
+        let (client, config, dir) = (self.client.clone(), self.config.clone(), self.first_mountpath.clone());
+        self.rt.spawn(keep_lease(weak.clone(), client.clone(), config, dir, lease));
+        self.rt.spawn(watch(weak, client, self.prefix.clone()));
+    }
+
+    /// Runs `f` on the agent's runtime; its answer within the call timeout.
+    async fn call<T: Send + 'static, F>(&self, f: impl FnOnce(Client, String) -> F) -> Result<T, ClusterError>
+    where
+        F: Future<Output = Result<T, ClusterError>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let fut = f(self.client.clone(), self.prefix.clone());
+        let task = self.rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        match compio::time::timeout(CALL_TIMEOUT * 2, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ClusterError::Unavailable("the cluster agent stopped".into())),
+            Err(_) => {
+                task.abort();
+                Err(ClusterError::Unavailable("etcd did not answer in time".into()))
+            }
+        }
+    }
+
+    /// Creates the bucket's record unless it exists: `None` when created, else the record
+    /// that won.
+    pub async fn create_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Option<Vec<u8>>, ClusterError> {
+        let name = name.to_owned();
+        self.call(move |mut c, prefix| async move {
+            let key = format!("{prefix}buckets/{name}");
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.as_str(), meta, None)])
+                .or_else([TxnOp::get(key.as_str(), None)]);
+            let resp = c.txn(txn).await.map_err(unavailable)?;
+            if resp.succeeded() {
+                return Ok(None);
+            }
+            for r in resp.op_responses() {
+                if let etcd_client::TxnOpResponse::Get(g) = r
+                    && let Some(kv) = g.kvs().first()
+                {
+                    return Ok(Some(kv.value().to_vec()));
+                }
+            }
+            Err(ClusterError::Conflict("the bucket was deleted while being created".into()))
+        })
+        .await
+    }
+
+    /// Every bucket's record, as etcd holds them now, by name.
+    pub async fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, ClusterError> {
+        self.call(move |mut c, prefix| async move {
+            let from = format!("{prefix}buckets/");
+            let resp = c.get(from.as_str(), Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
+            Ok(resp
+                .kvs()
+                .iter()
+                .filter_map(|kv| Some((kv.key_str().ok()?.strip_prefix(&from)?.to_owned(), kv.value().to_vec())))
+                .collect())
+        })
+        .await
+    }
+
+    /// One bucket's record as etcd holds it now.
+    pub async fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, ClusterError> {
+        let name = name.to_owned();
+        self.call(move |mut c, prefix| async move {
+            let resp = c.get(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
+            Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
+        })
+        .await
+    }
+
+    /// Replaces an existing bucket's record; false when there is none.
+    pub async fn put_bucket(&self, name: &str, meta: Vec<u8>) -> Result<bool, ClusterError> {
+        let name = name.to_owned();
+        self.call(move |mut c, prefix| async move {
+            let key = format!("{prefix}buckets/{name}");
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.as_str(), CompareOp::Greater, 0)])
+                .and_then([TxnOp::put(key.as_str(), meta, None)]);
+            Ok(c.txn(txn).await.map_err(unavailable)?.succeeded())
+        })
+        .await
+    }
+
+    /// Removes the bucket's record; false when there was none.
+    pub async fn delete_bucket(&self, name: &str) -> Result<bool, ClusterError> {
+        let name = name.to_owned();
+        self.call(move |mut c, prefix| async move {
+            let resp = c.delete(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
+            Ok(resp.deleted() > 0)
+        })
+        .await
+    }
+}
+
+/// Keeps the node's lease alive; when it is lost (etcd unreachable past the TTL), registers
+/// again with a new one as soon as etcd answers.
+async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterConfig, dir: PathBuf, mut lease: i64) {
+    let period = Duration::from_millis(config.lease_ttl_secs * 1000 / 3);
+    loop {
+        let alive = async {
+            let (mut keeper, mut stream) = client.lease_keep_alive(lease).await.map_err(unavailable)?;
+            loop {
+                keeper.keep_alive().await.map_err(unavailable)?;
+                match tokio::time::timeout(CALL_TIMEOUT, stream.message()).await {
+                    Ok(Ok(Some(r))) if r.ttl() > 0 => {}
+                    Ok(Ok(_)) => return Err(ClusterError::Unavailable("the node's lease expired".into())),
+                    Ok(Err(e)) => return Err(unavailable(e)),
+                    Err(_) => return Err(ClusterError::Unavailable("etcd did not answer the keep-alive".into())),
+                }
+                let Some(c) = cluster.upgrade() else { return Ok(()) };
+                c.set_etcd(Ok(()));
+                drop(c);
+                tokio::time::sleep(period).await;
+            }
+        }
+        .await;
+        let Some(c) = cluster.upgrade() else { return };
+        if let Err(e) = alive {
+            tracing::warn!(error = %e, "cluster: lease keep-alive failed");
+            c.set_etcd(Err(e.to_string()));
+        }
+        drop(c);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The lease may have expired meanwhile: take a new one and register again.
+        let again = async {
+            let ttl = client.lease_time_to_live(lease, None).await.map_err(unavailable)?;
+            if ttl.ttl() > 0 {
+                return Ok(lease);
+            }
+            let fresh = client.lease_grant(config.lease_ttl_secs as i64, None).await.map_err(unavailable)?.id();
+            register(&mut client, &config, fresh, lease).await?;
+            Ok::<_, ClusterError>(fresh)
+        }
+        .await;
+        match again {
+            Ok(l) if l != lease => {
+                lease = l;
+                tracing::info!(lease, "cluster: registered again with a new lease");
+                if let Ok(Some(mut s)) = Stamp::read(&dir) {
+                    s.lease = lease;
+                    let _ = s.write(&dir);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cluster: cannot register again yet"),
+        }
+    }
+}
+
+/// Watches the cluster's keys; every change reloads the (small) map and publishes it.
+async fn watch(cluster: Weak<Cluster>, mut client: Client, prefix: String) {
+    let mut from = 0i64;
+    loop {
+        let round = async {
+            let (map, _, _) = load(&mut client, &prefix).await?;
+            from = map.revision + 1;
+            let c = cluster.upgrade().ok_or(ClusterError::Conflict("stopped".into()))?;
+            c.publish(map);
+            c.set_etcd(Ok(()));
+            drop(c);
+            let opts = WatchOptions::new().with_prefix().with_start_revision(from);
+            let mut stream = client.watch(prefix.as_str(), Some(opts)).await.map_err(unavailable)?;
+            while let Some(resp) = stream.message().await.map_err(unavailable)? {
+                if resp.canceled() {
+                    return Err(ClusterError::Unavailable(format!("watch cancelled: {}", resp.cancel_reason())));
+                }
+                if resp.events().is_empty() {
+                    continue;
+                }
+                let (map, _, _) = load(&mut client, &prefix).await?;
+                cluster.upgrade().ok_or(ClusterError::Conflict("stopped".into()))?.publish(map);
+            }
+            Err::<(), _>(ClusterError::Unavailable("the watch ended".into()))
+        }
+        .await;
+        let Some(c) = cluster.upgrade() else { return };
+        if let Err(e) = round {
+            tracing::warn!(error = %e, "cluster: watch failed; reloading");
+            c.set_etcd(Err(e.to_string()));
+        }
+        drop(c);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `keel cluster status`: the map as etcd holds it now.
+pub fn snapshot(endpoints: &[String], name: &str) -> Result<ClusterMap, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut client = connect(endpoints).await?;
+        let (map, _, _) = load(&mut client, &format!("/keel/{name}/")).await?;
+        Ok::<_, ClusterError>(map)
+    })
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,42 @@
+//! Built without the `cluster` feature (the fuzz targets): no etcd client; `--cluster` is refused.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{Boot, Cluster, ClusterConfig, ClusterError, ClusterMap};
+
+const WHY: &str = "this keel was built without cluster support (the `cluster` feature)";
+
+pub struct Agent;
+
+impl Agent {
+    pub fn start(_config: &ClusterConfig, _first_mountpath: &Path) -> Result<(Agent, Boot), String> {
+        Err(WHY.to_owned())
+    }
+
+    pub fn run_background(&self, _cluster: &Arc<Cluster>, _lease: i64) {}
+
+    pub async fn create_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<Option<Vec<u8>>, ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn bucket(&self, _name: &str) -> Result<Option<Vec<u8>>, ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn put_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<bool, ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn delete_bucket(&self, _name: &str) -> Result<bool, ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+}
+
+pub fn snapshot(_endpoints: &[String], _name: &str) -> Result<ClusterMap, String> {
+    Err(WHY.to_owned())
+}

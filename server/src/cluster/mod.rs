@@ -1,0 +1,439 @@
+//! A keel cluster (CLUSTER.md, issue 14): membership and bucket metadata in etcd, placement by
+//! rendezvous hashing over the member nodes, any node takes any request and forwards it to the
+//! key's owner.
+//!
+//! Shards never call etcd. The cluster agent (`etcd.rs`, one thread with a tokio runtime)
+//! watches the cluster's keys and publishes an immutable [`ClusterMap`]; the hot path reads the
+//! snapshot through an `ArcSwap`, lock-free.
+//!
+//! Keys in etcd, under `/keel/<cluster-name>/`:
+//! ```text
+//! settings/id          the cluster's id (random, written once; stamped into every member's data)
+//! settings/secret      hex of 32 random bytes: the HMAC key of node-to-node requests
+//! members/<node-id>    "<url>\n<state>" — a member until decommissioned (state: active)
+//! nodes/<node-id>      "<url>" bound to the node's lease: the member is alive
+//! buckets/<name>       the bucket's record (engine::BucketMeta::encode)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+#[cfg(feature = "cluster")]
+mod etcd;
+#[cfg(not(feature = "cluster"))]
+#[path = "etcd_none.rs"]
+mod etcd;
+pub mod forward;
+pub mod peer;
+pub mod route;
+pub mod status;
+
+pub use etcd::Agent;
+
+/// The header node-to-node requests carry: `<node-id> <unix seconds> <hex HMAC-SHA256>`.
+pub const PEER_HEADER: &str = "x-keel-peer";
+/// How far a peer request's time may stray from ours.
+const PEER_SKEW_SECS: i64 = 300;
+/// The stamp a member's first mountpath keeps: which cluster and node its data belongs to.
+pub const STAMP_FILE: &str = "keel-cluster";
+
+/// `--cluster`, `--node-id`, `--advertise`, `--cluster-name`, `--lease-ttl`, `--redirect`.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub endpoints: Vec<String>,
+    pub name: String,
+    pub node_id: String,
+    /// The URL other nodes (and redirected clients) reach this node at.
+    pub advertise: String,
+    pub lease_ttl_secs: u64,
+    pub redirect: bool,
+}
+
+impl ClusterConfig {
+    /// Checks the settings; `None` without `--cluster`.
+    pub fn resolve(
+        endpoints: Option<&str>,
+        node_id: Option<&str>,
+        advertise: Option<&str>,
+        name: Option<&str>,
+        lease_ttl: Option<u64>,
+        redirect: bool,
+    ) -> Result<Option<ClusterConfig>, String> {
+        let Some(endpoints) = endpoints.filter(|e| !e.trim().is_empty()) else {
+            if node_id.is_some() || advertise.is_some() || redirect {
+                return Err("--node-id, --advertise and --redirect need --cluster".to_owned());
+            }
+            return Ok(None);
+        };
+        let endpoints = parse_endpoints(endpoints)?;
+        let node_id = node_id.ok_or("--cluster needs --node-id")?.to_owned();
+        if !valid_name(&node_id) {
+            return Err(format!("--node-id {node_id:?}: use 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        let advertise = advertise.ok_or("--cluster needs --advertise (the URL other nodes reach this one at)")?;
+        let advertise = advertise.trim_end_matches('/').to_owned();
+        if split_url(&advertise).is_none() {
+            return Err(format!("--advertise {advertise:?} must be http://HOST:PORT"));
+        }
+        let name = name.unwrap_or("keel").to_owned();
+        if !valid_name(&name) {
+            return Err(format!("--cluster-name {name:?}: use 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        let lease_ttl_secs = lease_ttl.unwrap_or(10);
+        if !(2..=3600).contains(&lease_ttl_secs) {
+            return Err("--lease-ttl must be 2 to 3600 seconds".to_owned());
+        }
+        Ok(Some(ClusterConfig { endpoints, name, node_id, advertise, lease_ttl_secs, redirect }))
+    }
+
+    /// The prefix of every key of this cluster in etcd.
+    pub fn prefix(&self) -> String {
+        format!("/keel/{}/", self.name)
+    }
+}
+
+/// `http://a:2379,http://b:2379` → the list; each must be http://HOST:PORT.
+pub fn parse_endpoints(s: &str) -> Result<Vec<String>, String> {
+    let out: Vec<String> =
+        s.split(',').map(|e| e.trim().trim_end_matches('/').to_owned()).filter(|e| !e.is_empty()).collect();
+    if out.is_empty() || out.iter().any(|e| split_url(e).is_none()) {
+        return Err(format!("--cluster {s:?}: give etcd endpoints as http://HOST:PORT[,http://HOST:PORT…]"));
+    }
+    Ok(out)
+}
+
+fn valid_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// `http://host:port` → `host:port`.
+pub fn split_url(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let (host, port) = rest.rsplit_once(':')?;
+    (!host.is_empty() && !rest.contains('/') && port.parse::<u16>().is_ok()).then_some(rest)
+}
+
+/// A member's state as `keel cluster status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// A member whose lease is alive.
+    Active,
+    /// A member whose lease expired (or that never came back): its keys cannot be served.
+    Down,
+}
+
+impl NodeState {
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeState::Active => "active",
+            NodeState::Down => "down",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub url: String,
+    pub state: NodeState,
+    /// The id's placement weight seed.
+    pub hash: u64,
+}
+
+/// One consistent view of the cluster, replaced whole on every change.
+#[derive(Debug, Default)]
+pub struct ClusterMap {
+    /// etcd's revision this view reflects.
+    pub revision: i64,
+    /// Members, by id.
+    pub nodes: Vec<Node>,
+    /// Bucket records, by name.
+    pub buckets: BTreeMap<String, Vec<u8>>,
+}
+
+impl ClusterMap {
+    /// The node that owns `bucket/key`: rendezvous hashing over every member, live or not (a
+    /// down owner's keys are unavailable, never written elsewhere: no two owners of one key).
+    pub fn owner(&self, bucket: &str, key: &str) -> Option<&Node> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let ids: Vec<u64> = self.nodes.iter().map(|n| n.hash).collect();
+        Some(&self.nodes[engine::placement::owner(&ids, bucket, key.as_bytes())])
+    }
+
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+/// The placement seed of a node id.
+pub fn node_hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 0x6e6f_6465)
+}
+
+/// What shards see of the cluster.
+pub struct Cluster {
+    pub config: ClusterConfig,
+    map: ArcSwap<ClusterMap>,
+    /// The node-to-node HMAC key (from etcd).
+    secret: Vec<u8>,
+    /// Whether the agent's last exchange with etcd succeeded.
+    etcd_ok: AtomicBool,
+    /// Why etcd is unreachable, for /health.
+    etcd_error: std::sync::Mutex<String>,
+    pub agent: Agent,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("config", &self.config).finish()
+    }
+}
+
+impl Cluster {
+    /// The current map (lock-free).
+    pub fn map(&self) -> Arc<ClusterMap> {
+        self.map.load_full()
+    }
+
+    pub fn me(&self) -> &str {
+        &self.config.node_id
+    }
+
+    pub fn etcd_ok(&self) -> bool {
+        self.etcd_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn etcd_error(&self) -> String {
+        self.etcd_error.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    pub fn set_etcd(&self, ok: Result<(), String>) {
+        self.etcd_ok.store(ok.is_ok(), Ordering::Relaxed);
+        if let (Err(e), Ok(mut slot)) = (ok, self.etcd_error.lock()) {
+            *slot = e;
+        }
+    }
+
+    pub fn publish(&self, map: ClusterMap) {
+        self.map.store(Arc::new(map));
+    }
+
+    /// The `x-keel-peer` value for a request this node sends: on a client's behalf (`as_user`
+    /// `None`: the owner checks the client's own signature), or as the node itself acting for an
+    /// authenticated user (a listing page, a share of a multi-object delete).
+    pub fn peer_token(&self, method: &str, target: &str, as_user: Option<&str>) -> String {
+        let now = (crate::time::now_ms() / 1000) as i64;
+        let who = as_user.unwrap_or("-");
+        format!("{} {now} {who} {}", self.me(), peer_mac(&self.secret, self.me(), now, who, method, target))
+    }
+
+    /// Checks a request's `x-keel-peer` value: made by a member with the cluster secret for this
+    /// method and target. `Some(None)`: a forwarded client request; `Some(Some(user))`: acting for
+    /// `user`; `None`: not valid.
+    pub fn peer_check(&self, value: &str, method: &str, target: &str) -> Option<Option<String>> {
+        let mut it = value.split(' ');
+        let (Some(id), Some(ts), Some(who), Some(mac), None) = (it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            return None;
+        };
+        let ts = ts.parse::<i64>().ok()?;
+        let now = (crate::time::now_ms() / 1000) as i64;
+        if (now - ts).abs() > PEER_SKEW_SECS || self.map().node(id).is_none() {
+            return None;
+        }
+        let want = peer_mac(&self.secret, id, ts, who, method, target);
+        // Constant time.
+        let same = want.len() == mac.len() && want.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        same.then(|| (who != "-").then(|| who.to_owned()))
+    }
+}
+
+fn peer_mac(secret: &[u8], id: &str, ts: i64, who: &str, method: &str, target: &str) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    m.update(format!("{id}\n{ts}\n{who}\n{method}\n{target}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// The cluster identity kept in a member's first mountpath (`keel-cluster`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub cluster: String,
+    pub cluster_id: String,
+    pub node_id: String,
+    /// The lease this node last held (so a restart within the lease's life takes its place).
+    pub lease: i64,
+}
+
+impl Stamp {
+    pub fn path(first_mountpath: &Path) -> PathBuf {
+        first_mountpath.join(STAMP_FILE)
+    }
+
+    pub fn read(first_mountpath: &Path) -> Result<Option<Stamp>, String> {
+        let path = Stamp::path(first_mountpath);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let mut s = Stamp::default();
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("cluster", v)) => s.cluster = v.to_owned(),
+                Some(("cluster-id", v)) => s.cluster_id = v.to_owned(),
+                Some(("node", v)) => s.node_id = v.to_owned(),
+                Some(("lease", v)) => s.lease = v.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        if s.cluster.is_empty() || s.cluster_id.is_empty() || s.node_id.is_empty() {
+            return Err(format!("{} is malformed", path.display()));
+        }
+        Ok(Some(s))
+    }
+
+    pub fn write(&self, first_mountpath: &Path) -> Result<(), String> {
+        let path = Stamp::path(first_mountpath);
+        let tmp = path.with_extension("tmp");
+        let text = format!(
+            "cluster {}\ncluster-id {}\nnode {}\nlease {}\n",
+            self.cluster, self.cluster_id, self.node_id, self.lease
+        );
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Refuses data that belongs to another cluster or another node.
+    pub fn check(&self, cluster: &str, cluster_id: &str, node_id: &str, dir: &Path) -> Result<(), String> {
+        if self.cluster != cluster || self.cluster_id != cluster_id {
+            return Err(format!(
+                "{} belongs to cluster {:?} (id {}), not to {cluster:?} (id {cluster_id}): \
+                 start this node on its own data, or on empty mountpaths",
+                dir.display(),
+                self.cluster,
+                self.cluster_id
+            ));
+        }
+        if self.node_id != node_id {
+            return Err(format!(
+                "{} holds node {:?}'s data, not {node_id:?}'s: start it with --node-id {}",
+                dir.display(),
+                self.node_id,
+                self.node_id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Starts the cluster agent: registers this node, loads the map, and keeps both current.
+pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluster>, String> {
+    let (agent, boot) = Agent::start(&config, first_mountpath)?;
+    let cluster = Arc::new(Cluster {
+        config,
+        map: ArcSwap::from_pointee(boot.map),
+        secret: boot.secret,
+        etcd_ok: AtomicBool::new(true),
+        etcd_error: std::sync::Mutex::new(String::new()),
+        agent,
+    });
+    cluster.agent.run_background(&cluster, boot.lease);
+    Ok(cluster)
+}
+
+/// What the agent learnt at start.
+pub struct Boot {
+    pub map: ClusterMap,
+    pub secret: Vec<u8>,
+    pub lease: i64,
+}
+
+/// Errors of cluster operations, in domain words (mapped to S3 codes in `s3::error`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    /// etcd cannot be reached or has no quorum.
+    #[error("the cluster's metadata store (etcd) is unreachable: {0}")]
+    Unavailable(String),
+    /// The owner node of the key is down or unreachable.
+    #[error("node {0} that holds this key is unreachable: {1}")]
+    NodeUnreachable(String, String),
+    /// Someone else's change won the race.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked() {
+        let ok = ClusterConfig::resolve(
+            Some("http://127.0.0.1:2379,http://127.0.0.1:2380"),
+            Some("n1"),
+            Some("http://127.0.0.1:9001/"),
+            None,
+            None,
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.endpoints.len(), 2);
+        assert_eq!(ok.advertise, "http://127.0.0.1:9001");
+        assert_eq!((ok.name.as_str(), ok.lease_ttl_secs), ("keel", 10));
+        assert!(ClusterConfig::resolve(None, None, None, None, None, false).unwrap().is_none());
+        assert!(ClusterConfig::resolve(None, Some("n1"), None, None, None, false).is_err());
+        assert!(ClusterConfig::resolve(Some("http://e:1"), None, Some("http://a:1"), None, None, false).is_err());
+        assert!(
+            ClusterConfig::resolve(Some("http://e:1"), Some("a b"), Some("http://a:1"), None, None, false).is_err()
+        );
+        assert!(ClusterConfig::resolve(Some("http://e:1"), Some("n"), Some("a:1"), None, None, false).is_err());
+        assert!(ClusterConfig::resolve(Some("e:1"), Some("n"), Some("http://a:1"), None, None, false).is_err());
+        assert!(
+            ClusterConfig::resolve(Some("http://e:1"), Some("n"), Some("http://a:1"), None, Some(1), false).is_err()
+        );
+    }
+
+    #[test]
+    fn owners_spread_and_move_little_when_a_node_joins() {
+        let node = |id: &str| Node { id: id.into(), url: String::new(), state: NodeState::Active, hash: node_hash(id) };
+        let mut map = ClusterMap { nodes: vec![node("a"), node("b"), node("c")], ..Default::default() };
+        let keys: Vec<String> = (0..3000).map(|i| format!("k{i}")).collect();
+        let before: Vec<String> = keys.iter().map(|k| map.owner("b", k).unwrap().id.clone()).collect();
+        for id in ["a", "b", "c"] {
+            let n = before.iter().filter(|o| *o == id).count();
+            assert!((800..1200).contains(&n), "{id} owns {n} of 3000");
+        }
+        map.nodes.push(node("d"));
+        let moved = keys.iter().zip(&before).filter(|(k, o)| map.owner("b", k).unwrap().id != **o).count();
+        // Only keys that now weigh highest on the new node move: about a quarter.
+        assert!((600..900).contains(&moved), "{moved} of 3000 moved");
+        assert!(keys.iter().zip(&before).all(|(k, o)| {
+            let now = &map.owner("b", k).unwrap().id;
+            now == o || now == "d"
+        }));
+    }
+
+    #[test]
+    fn stamps_refuse_foreign_data() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Stamp::read(dir.path()).unwrap(), None);
+        let s = Stamp { cluster: "keel".into(), cluster_id: "c1".into(), node_id: "n1".into(), lease: 7 };
+        s.write(dir.path()).unwrap();
+        let back = Stamp::read(dir.path()).unwrap().unwrap();
+        assert_eq!(back, s);
+        assert!(back.check("keel", "c1", "n1", dir.path()).is_ok());
+        assert!(back.check("keel", "c2", "n1", dir.path()).unwrap_err().contains("belongs to cluster"));
+        assert!(back.check("keel", "c1", "n2", dir.path()).unwrap_err().contains("--node-id n1"));
+    }
+}

@@ -1,0 +1,299 @@
+//! Node-to-node calls under `/_keel/peer/`, each signed with the cluster secret
+//! (`x-keel-peer`); the node that took the client's request has authenticated and authorized
+//! it. `list` answers one page of this node's part of a bucket, `delete` removes keys this node
+//! owns. On the calling side: listings merged across nodes, multi-object deletes split by owner,
+//! and the emptiness check of a bucket delete.
+//!
+//! A page travels as lines: `truncated 0|1`, then `o SIZE MTIME_MS ETAG KEY` per object and
+//! `p PREFIX` per common prefix (ETAG, KEY, PREFIX percent-encoded).
+
+use engine::{ListEntry, ListPage, ListQuery};
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use super::{Cluster, ClusterError, Node, NodeState, PEER_HEADER, forward};
+use crate::http::{Conn, Request, Response};
+use crate::s3::Ctx;
+use crate::s3::error::{S3Error, S3ErrorCode};
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+fn dec(s: &str) -> Option<String> {
+    percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+}
+
+fn param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).and_then(|(_, v)| dec(v)))
+}
+
+fn bad(why: &str) -> Response {
+    S3Error::new(S3ErrorCode::InvalidRequest, format!("Peer request: {why}.")).response("/", "0")
+}
+
+/// Serves `/_keel/peer/<what>` for a member.
+pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Response {
+    let Some(cluster) = &ctx.config.cluster else {
+        return S3Error::new(S3ErrorCode::AccessDenied, "This node is not in a cluster.").response("/", "0");
+    };
+    let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
+    if req.header(PEER_HEADER).is_none_or(|t| cluster.peer_check(t, &req.method_raw, &target).is_none()) {
+        return S3Error::new(S3ErrorCode::AccessDenied, "Node-to-node endpoints need the cluster's signature.")
+            .response("/", "0");
+    }
+    let Some(bucket) = param(&req.query, "bucket") else { return bad("no bucket") };
+    super::route::ensure_bucket(ctx, cluster, &bucket).await;
+    let result = match what {
+        "list" => serve_list(ctx, &bucket, &req.query),
+        "delete" => serve_delete(ctx, conn, &bucket).await,
+        _ => return bad("unknown endpoint"),
+    };
+    match result {
+        Ok(body) => Response::with_body(200, "text/plain", body.into_bytes()),
+        Err(e) => e.response("/", "0"),
+    }
+}
+
+fn serve_list(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
+    let prefix = param(query, "prefix").unwrap_or_default();
+    let delimiter = param(query, "delimiter");
+    let after = param(query, "after");
+    let max_keys = param(query, "max").and_then(|m| m.parse().ok()).unwrap_or(1000usize).min(1000);
+    let q = ListQuery { prefix: &prefix, delimiter: delimiter.as_deref(), after: after.as_deref(), max_keys };
+    let page = ctx.store.list_objects(bucket, &q)?;
+    Ok(encode_page(&page))
+}
+
+async fn serve_delete(ctx: &Ctx, conn: &mut Conn, bucket: &str) -> Result<String, S3Error> {
+    let body = conn.read_body_to_vec(8 << 20).await.map_err(|_| S3Error::code(S3ErrorCode::IncompleteBody))?;
+    let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
+    let keys: Vec<String> = text.lines().filter_map(dec).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut out = String::new();
+    for r in ctx.store.delete_objects(bucket, &refs).await {
+        match r {
+            Ok(()) => out.push_str("ok\n"),
+            Err(e) => {
+                let e = S3Error::from(e);
+                out.push_str(&format!("err {} {}\n", e.code.as_str(), enc(&e.message)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn encode_page(page: &ListPage) -> String {
+    let mut s = format!("truncated {}\n", u8::from(page.truncated));
+    for e in &page.entries {
+        s.push_str(&format!("o {} {} {} {}\n", e.size, e.mtime_ms, enc(&e.etag), enc(&e.key)));
+    }
+    for p in &page.common_prefixes {
+        s.push_str(&format!("p {}\n", enc(p)));
+    }
+    s
+}
+
+pub fn decode_page(text: &str) -> Option<ListPage> {
+    let mut page = ListPage::default();
+    for line in text.lines() {
+        let mut it = line.split(' ');
+        match it.next()? {
+            "truncated" => page.truncated = it.next()? == "1",
+            "o" => {
+                let size = it.next()?.parse().ok()?;
+                let mtime_ms = it.next()?.parse().ok()?;
+                let etag = dec(it.next()?)?;
+                let key = dec(it.next()?)?;
+                page.entries.push(ListEntry { key, size, mtime_ms, etag });
+            }
+            "p" => page.common_prefixes.push(dec(it.next()?)?),
+            _ => return None,
+        }
+    }
+    Some(page)
+}
+
+/// Merges pages of the same query from several nodes: the first `max` names (keys and common
+/// prefixes) in order, each once (a key on two nodes: the newest). Each node answered its first
+/// `max` names, so every name of the merged page is among them.
+pub fn merge(pages: Vec<ListPage>, max: usize) -> ListPage {
+    enum Item {
+        Object(ListEntry),
+        Prefix(String),
+    }
+    let name = |i: &Item| match i {
+        Item::Object(e) => e.key.clone(),
+        Item::Prefix(p) => p.clone(),
+    };
+    let any_truncated = pages.iter().any(|p| p.truncated);
+    let mut items: Vec<Item> = Vec::new();
+    for p in pages {
+        items.extend(p.entries.into_iter().map(Item::Object));
+        items.extend(p.common_prefixes.into_iter().map(Item::Prefix));
+    }
+    items.sort_by_key(|i| name(i));
+    let mut merged: Vec<Item> = Vec::with_capacity(items.len());
+    for i in items {
+        match (merged.last_mut(), &i) {
+            (Some(last), _) if name(last) == name(&i) => {
+                if let (Item::Object(old), Item::Object(new)) = (last, &i)
+                    && new.mtime_ms > old.mtime_ms
+                {
+                    *old = new.clone();
+                }
+            }
+            _ => merged.push(i),
+        }
+    }
+    let cut = merged.len() > max;
+    merged.truncate(max);
+    let mut out = ListPage { truncated: cut || any_truncated, last: merged.last().map(name), ..Default::default() };
+    for i in merged {
+        match i {
+            Item::Object(e) => out.entries.push(e),
+            Item::Prefix(p) => out.common_prefixes.push(p),
+        }
+    }
+    out
+}
+
+/// The other members; an error when one is down (its keys would be missing).
+fn peers(cluster: &Cluster) -> Result<Vec<Node>, ClusterError> {
+    let map = cluster.map();
+    let mut out = Vec::new();
+    for n in map.nodes.iter().filter(|n| n.id != cluster.me()) {
+        if n.state == NodeState::Down {
+            return Err(ClusterError::NodeUnreachable(n.id.clone(), "it is down; its keys cannot be listed".into()));
+        }
+        out.push(n.clone());
+    }
+    Ok(out)
+}
+
+fn peer_error(node: &Node, status: u16, body: &[u8]) -> S3Error {
+    if status == 404 {
+        return S3Error::code(S3ErrorCode::NoSuchBucket);
+    }
+    let why = String::from_utf8_lossy(body);
+    ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {}", why.trim())).into()
+}
+
+/// One page of a bucket's listing across every node.
+pub async fn list(ctx: &Ctx, cluster: &Cluster, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage, S3Error> {
+    let peers = peers(cluster)?;
+    let mut target = format!("/_keel/peer/list?bucket={}&prefix={}&max={}", enc(bucket), enc(q.prefix), q.max_keys);
+    if let Some(d) = q.delimiter {
+        target.push_str(&format!("&delimiter={}", enc(d)));
+    }
+    if let Some(a) = q.after {
+        target.push_str(&format!("&after={}", enc(a)));
+    }
+    let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", &target, Vec::new()));
+    let answers = futures_util::future::join_all(calls).await;
+    let mut pages = vec![ctx.store.list_objects(bucket, q)?];
+    for (node, answer) in peers.iter().zip(answers) {
+        let (status, body) = answer?;
+        if status != 200 {
+            return Err(peer_error(node, status, &body));
+        }
+        let page = std::str::from_utf8(&body).ok().and_then(decode_page);
+        pages.push(page.ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
+    }
+    Ok(merge(pages, q.max_keys))
+}
+
+/// Whether the bucket holds no object on any node.
+pub async fn bucket_empty(ctx: &Ctx, cluster: &Cluster, bucket: &str) -> Result<bool, S3Error> {
+    let q = ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1 };
+    Ok(list(ctx, cluster, bucket, &q).await?.entries.is_empty())
+}
+
+/// Deletes keys wherever they live: this node's at once, the others' by their owners.
+pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
+    let map = cluster.map();
+    let mut results: Vec<Option<Result<(), S3Error>>> = (0..keys.len()).map(|_| None).collect();
+    let mut by_owner: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, k) in keys.iter().enumerate() {
+        let owner = map.owner(bucket, k).map_or_else(|| cluster.me().to_owned(), |n| n.id.clone());
+        by_owner.entry(owner).or_default().push(i);
+    }
+    for (owner, idx) in by_owner {
+        let these: Vec<&str> = idx.iter().map(|&i| keys[i]).collect();
+        let answers: Vec<Result<(), S3Error>> = match map.node(&owner) {
+            Some(n) if n.id != cluster.me() => remote_delete(cluster, n, bucket, &these).await,
+            _ => ctx.store.delete_objects(bucket, &these).await.into_iter().map(|r| r.map_err(S3Error::from)).collect(),
+        };
+        for (i, a) in idx.into_iter().zip(answers) {
+            results[i] = Some(a);
+        }
+    }
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(S3Error::code(S3ErrorCode::InternalError)))).collect()
+}
+
+async fn remote_delete(cluster: &Cluster, node: &Node, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
+    let all = |e: S3Error| keys.iter().map(|_| Err(e.clone())).collect();
+    if node.state == NodeState::Down {
+        return all(ClusterError::NodeUnreachable(node.id.clone(), "it is down".into()).into());
+    }
+    let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
+    let target = format!("/_keel/peer/delete?bucket={}", enc(bucket));
+    let (status, answer) = match forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await {
+        Ok(a) => a,
+        Err(e) => return all(e.into()),
+    };
+    if status != 200 {
+        return all(peer_error(node, status, &answer));
+    }
+    let text = String::from_utf8_lossy(&answer);
+    let mut out: Vec<Result<(), S3Error>> = text
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            None if l == "ok" => Ok(()),
+            Some(("err", rest)) => {
+                let msg = rest.split_once(' ').and_then(|(_, m)| dec(m)).unwrap_or_default();
+                Err(S3Error::new(S3ErrorCode::InternalError, msg))
+            }
+            _ => Err(S3Error::code(S3ErrorCode::InternalError)),
+        })
+        .collect();
+    out.resize_with(keys.len(), || Err(S3Error::code(S3ErrorCode::InternalError)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(key: &str, mtime_ms: u64) -> ListEntry {
+        ListEntry { key: key.into(), size: 1, mtime_ms, etag: "x".into() }
+    }
+
+    #[test]
+    fn pages_travel_and_merge() {
+        let a = ListPage {
+            entries: vec![e("a", 1), e("c d\n", 1), e("e", 1)],
+            common_prefixes: vec!["p/".into()],
+            truncated: true,
+            last: None,
+        };
+        let text = encode_page(&a);
+        assert_eq!(decode_page(&text).unwrap(), a);
+        let b = ListPage {
+            entries: vec![e("b", 1), e("c d\n", 5)],
+            common_prefixes: vec!["p/".into()],
+            ..Default::default()
+        };
+        let m = merge(vec![a.clone(), b.clone()], 3);
+        assert_eq!(m.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["a", "b", "c d\n"]);
+        assert_eq!(m.entries[2].mtime_ms, 5, "the newest copy of a key wins");
+        assert!(m.truncated);
+        assert_eq!(m.last.as_deref(), Some("c d\n"));
+        let all = merge(vec![a, b], 10);
+        assert_eq!(all.entries.len(), 4);
+        assert_eq!(all.common_prefixes, ["p/"]);
+        assert!(all.truncated, "a node had more");
+        let done = merge(vec![ListPage { entries: vec![e("x", 1)], ..Default::default() }], 10);
+        assert!(!done.truncated);
+        assert!(decode_page("q 1").is_none());
+    }
+}

@@ -1,0 +1,182 @@
+//! Where a request is served in a cluster: here, or on the node that owns its key.
+
+use super::{Cluster, ClusterError, NodeState, PEER_HEADER, forward};
+use crate::http::{Conn, Request, Response};
+use crate::s3::Ctx;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::op::{Op, Route};
+
+pub enum Routed {
+    /// Served here, the client's signature checked as on a single node.
+    Local,
+    /// Answered (forwarded, redirected or refused).
+    Done(Result<Response, S3Error>),
+}
+
+/// Operations that change state (refused while etcd is unreachable: the map may be stale, and
+/// a stale map could make two owners of one key).
+fn writes(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::ListBuckets(_)
+            | Op::HeadBucket
+            | Op::GetBucketLocation
+            | Op::GetBucketVersioning
+            | Op::GetBucketAcl
+            | Op::GetObjectAcl
+            | Op::ListObjects(_)
+            | Op::ListObjectsV2(_)
+            | Op::ListObjectVersions(_)
+            | Op::GetObject(_)
+            | Op::HeadObject(_)
+            | Op::GetObjectAttributes
+            | Op::ListMultipartUploads(_)
+            | Op::ListParts(_)
+            | Op::Unsupported(_)
+            | Op::InvalidUri
+            | Op::MethodNotAllowed
+    )
+}
+
+fn target(req: &Request) -> String {
+    if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) }
+}
+
+/// Decides where `req` is served.
+pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request, route: &Route) -> Routed {
+    if let Some(bucket) = &route.bucket {
+        ensure_bucket(ctx, cluster, bucket).await;
+    }
+    if let Some(token) = req.header(PEER_HEADER) {
+        // From a member: served here, never sent on (its map said this node owns the key).
+        return match cluster.peer_check(token, &req.method_raw, &target(req)) {
+            // Forwarded client requests only: the owner checks the client's signature.
+            Some(None) => Routed::Local,
+            Some(Some(_)) => Routed::Done(Err(S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "Node-to-node requests on a user's behalf go to /_keel/peer/.",
+            ))),
+            None => Routed::Done(Err(S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "The node-to-node signature is not valid (another cluster's secret, or a clock more than 5 minutes off).",
+            ))),
+        };
+    }
+    if let Some(e) = unsupported(&route.op) {
+        return Routed::Done(Err(e));
+    }
+    if writes(&route.op) && !cluster.etcd_ok() {
+        let why = format!("Cluster: {}; writes are refused until it answers.", cluster.etcd_error());
+        return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
+    }
+    let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
+    let map = cluster.map();
+    let Some(owner) = map.owner(bucket, key) else { return Routed::Local };
+    if owner.id == cluster.me() {
+        return Routed::Local;
+    }
+    if owner.state == NodeState::Down {
+        let e = ClusterError::NodeUnreachable(owner.id.clone(), "it is down (its lease expired)".into());
+        return Routed::Done(Err(e.into()));
+    }
+    if let Some(e) = cross_node_copy(&map, route, req, &owner.id) {
+        return Routed::Done(Err(e));
+    }
+    if cluster.config.redirect {
+        return Routed::Done(Ok(forward::redirect(req, owner)));
+    }
+    let owner = owner.clone();
+    drop(map);
+    Routed::Done(forward::forward(cluster, conn, req, &owner).await)
+}
+
+/// A copy whose source another node owns than the destination's owner is not served yet.
+fn cross_node_copy(map: &super::ClusterMap, route: &Route, req: &Request, dest_owner: &str) -> Option<S3Error> {
+    if !matches!(route.op, Op::CopyObject | Op::UploadPartCopy(_)) {
+        return None;
+    }
+    let source = req.header("x-amz-copy-source")?;
+    let source = percent_encoding::percent_decode_str(source.split('?').next()?).decode_utf8().ok()?;
+    let (b, k) = source.trim_start_matches('/').split_once('/')?;
+    let src_owner = map.owner(b, k)?;
+    (src_owner.id != dest_owner).then(|| {
+        S3Error::new(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "Copying between keys on different nodes ({} and {dest_owner}) is not implemented yet.",
+                src_owner.id
+            ),
+        )
+    })
+}
+
+/// A bucket the cluster has and this node does not yet (its watch lags the request): made here
+/// from the cluster's record, so the request finds it.
+pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) {
+    if ctx.store.bucket_exists(bucket) {
+        return;
+    }
+    // Not in the map either: made on another node a moment ago? etcd knows (a read only on
+    // this rare path: a bucket that exists is found locally).
+    let rec = match cluster.map().buckets.get(bucket) {
+        Some(rec) => Some(rec.clone()),
+        None => cluster.agent.bucket(bucket).await.ok().flatten(),
+    };
+    if let Some(rec) = rec
+        && let Ok(meta) = engine::BucketMeta::decode(&rec)
+        && let Err(e) = ctx.store.create_bucket_with(bucket, meta).await
+        && !matches!(e, engine::Error::BucketExists)
+    {
+        tracing::warn!(bucket, error = %e, "cluster: cannot create a bucket the cluster has");
+    }
+}
+
+/// Keeps this node's buckets equal to the cluster's: made, updated, and removed (when empty)
+/// as the map changes. Runs on the control runtime for the life of the node.
+pub async fn sync_buckets(store: std::sync::Arc<engine::Store>, cluster: std::sync::Arc<Cluster>) {
+    let mut seen = -1;
+    loop {
+        let map = cluster.map();
+        if map.revision != seen {
+            seen = map.revision;
+            apply(&store, &map).await;
+        }
+        compio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn apply(store: &engine::Store, map: &super::ClusterMap) {
+    for (name, rec) in &map.buckets {
+        let Ok(meta) = engine::BucketMeta::decode(rec) else {
+            tracing::warn!(bucket = name, "cluster: the bucket's record in etcd is malformed");
+            continue;
+        };
+        let r = match store.bucket(name) {
+            Ok(local) if local == meta => Ok(()),
+            Ok(_) => store.update_bucket(name, |m| *m = meta.clone()).await.map(|_| ()),
+            Err(_) => store.create_bucket_with(name, meta).await.map(|_| ()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(bucket = name, error = %e, "cluster: cannot apply the bucket's record");
+        }
+    }
+    for (name, _) in store.list_buckets() {
+        if !map.buckets.contains_key(&name) {
+            match store.delete_bucket(&name).await {
+                Ok(()) => tracing::info!(bucket = name, "cluster: bucket deleted"),
+                Err(e) => tracing::warn!(bucket = name, error = %e, "cluster: a deleted bucket stays here"),
+            }
+        }
+    }
+}
+
+/// `Some` with the error when a client's `op` cannot be served in a cluster yet.
+fn unsupported(op: &Op) -> Option<S3Error> {
+    match op {
+        Op::ListMultipartUploads(_) => Some(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "ListMultipartUploads across a cluster's nodes is not implemented yet.",
+        )),
+        _ => None,
+    }
+}

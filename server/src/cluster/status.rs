@@ -1,0 +1,74 @@
+//! `keel cluster status`: the members and their states as etcd holds them.
+
+use super::{ClusterMap, NodeState};
+
+/// Objects with fewer live copies than wanted. Every object has one copy (copies come with
+/// issue 15), on its owner: with every member live that is provably none; with a member down,
+/// its objects are short, and only that node knows how many — unknown (`null`).
+fn under_replicated(map: &ClusterMap) -> Option<u64> {
+    map.nodes.iter().all(|n| n.state == NodeState::Active).then_some(0)
+}
+
+/// The JSON object scripts read (`--json`).
+pub fn json(name: &str, map: &ClusterMap) -> String {
+    let mut s = format!("{{\"cluster\":{name:?},\"revision\":{},\"nodes\":[", map.revision);
+    for (i, n) in map.nodes.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!("{{\"id\":{:?},\"url\":{:?},\"state\":\"{}\"}}", n.id, n.url, n.state.name()));
+    }
+    let under = under_replicated(map).map_or("null".to_owned(), |n| n.to_string());
+    // No rebalance exists yet (joins move nothing): never in progress.
+    s.push_str(&format!("],\"buckets\":{},\"rebalancing\":false,\"under_replicated\":{under}}}", map.buckets.len()));
+    s
+}
+
+/// The table people read.
+pub fn text(name: &str, map: &ClusterMap) -> String {
+    let mut s = format!("cluster {name}: {} nodes, {} buckets\n", map.nodes.len(), map.buckets.len());
+    s.push_str(&format!("{:<24} {:<8} URL\n", "NODE", "STATE"));
+    for n in &map.nodes {
+        s.push_str(&format!("{:<24} {:<8} {}\n", n.id, n.state.name(), n.url));
+    }
+    s.push_str("rebalancing: no\n");
+    match under_replicated(map) {
+        Some(n) => s.push_str(&format!("under_replicated: {n}\n")),
+        None => {
+            s.push_str("under_replicated: unknown (a node is down; its objects are unavailable until it returns)\n")
+        }
+    }
+    s
+}
+
+/// Runs `keel cluster status`.
+pub fn run(endpoints: &str, name: &str, as_json: bool) -> Result<(), String> {
+    let endpoints = super::parse_endpoints(endpoints)?;
+    let map = super::etcd::snapshot(&endpoints, name)?;
+    if as_json {
+        println!("{}", json(name, &map));
+    } else {
+        print!("{}", text(name, &map));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Node, node_hash};
+    use super::*;
+
+    #[test]
+    fn json_has_the_contracted_fields() {
+        let node = |id: &str, state| Node { id: id.into(), url: format!("http://{id}:1"), state, hash: node_hash(id) };
+        let mut map = ClusterMap { nodes: vec![node("a", NodeState::Active)], ..Default::default() };
+        assert_eq!(
+            json("keel", &map),
+            "{\"cluster\":\"keel\",\"revision\":0,\"nodes\":[{\"id\":\"a\",\"url\":\"http://a:1\",\"state\":\"active\"}],\
+             \"buckets\":0,\"rebalancing\":false,\"under_replicated\":0}"
+        );
+        map.nodes.push(node("b", NodeState::Down));
+        assert!(json("keel", &map).ends_with("\"under_replicated\":null}"));
+        assert!(text("keel", &map).contains("b                        down"));
+    }
+}
