@@ -28,4 +28,8 @@ if [ ! -x .venv-fsspec/bin/pytest ]; then
 fi
 export KEEL_BIN="$PWD/target/debug/keel"
 .venv/bin/pytest -q tests/clients
+# The same client tests against a cluster (three etcd members; three data nodes and a gateway
+# per test module, the clients talking to the gateway: every key is forwarded to its owner).
+KEEL_CLUSTER=1 .venv/bin/pytest -q tests/clients --ignore=tests/clients/test_backend.py \
+  --ignore=tests/clients/test_s3fs.py --ignore=tests/clients/test_cluster.py
 .venv-fsspec/bin/pytest -q tests/clients/test_s3fs.py

@@ -231,9 +231,15 @@ impl Store {
     /// Creates a bucket with the given owner, ACL, policy and location (creation time and
     /// incarnation are set here).
     pub async fn create_bucket_with(&self, name: &str, mut meta: BucketMeta) -> Result<BucketMeta> {
-        keys::validate_bucket_name(name)?;
         meta.created_ms = now_ms();
         meta.incarnation = mountpath::random_u64();
+        self.create_bucket_as(name, meta).await
+    }
+
+    /// Creates a bucket with exactly this record, creation time and incarnation included (a
+    /// cluster member mirroring the cluster's record).
+    pub async fn create_bucket_as(&self, name: &str, meta: BucketMeta) -> Result<BucketMeta> {
+        keys::validate_bucket_name(name)?;
         {
             let _guard = self.bucket_guard();
             if self.bucket_exists(name) {

@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Answer requests for keys another node owns with a 307 to it instead of forwarding.
     #[arg(long)]
     pub redirect: bool,
+    /// Hold no objects: take requests and forward every key to its owner.
+    #[arg(long)]
+    pub gateway: bool,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -141,6 +144,7 @@ pub struct FileConfig {
     pub cluster_name: Option<String>,
     pub lease_ttl: Option<u64>,
     pub redirect: Option<bool>,
+    pub gateway: Option<bool>,
     /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
     pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
@@ -369,7 +373,7 @@ impl ServeConfig {
                 args.advertise.as_deref().or(file.advertise.as_deref()),
                 args.cluster_name.as_deref().or(file.cluster_name.as_deref()),
                 args.lease_ttl.or(file.lease_ttl),
-                args.redirect || file.redirect.unwrap_or(false),
+                (args.redirect || file.redirect.unwrap_or(false), args.gateway || file.gateway.unwrap_or(false)),
             )?,
             listen,
             mountpaths,

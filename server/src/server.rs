@@ -185,8 +185,8 @@ fn join_cluster(cfg: &ServeConfig, store: &Arc<engine::Store>) -> Result<Option<
         let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
         for (name, meta) in store.list_buckets() {
             match rt.block_on(cluster.agent.create_bucket(&name, meta.encode())) {
-                Ok(None) => tracing::info!(bucket = name, "cluster: this node's bucket joined the cluster"),
-                Ok(Some(_)) => {
+                Ok(Ok(_)) => tracing::info!(bucket = name, "cluster: this node's bucket joined the cluster"),
+                Ok(Err(_)) => {
                     tracing::warn!(bucket = name, "cluster: the cluster already has this bucket; its record wins")
                 }
                 Err(e) => return Err(format!("cannot bring bucket {name} into the cluster: {e}")),

@@ -51,7 +51,7 @@ fn random_hex(bytes: usize) -> String {
 pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMap, String, Vec<u8>), ClusterError> {
     let resp = client.get(prefix, Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
     let revision = resp.header().map_or(0, |h| h.revision());
-    let mut members: Vec<(String, String)> = Vec::new();
+    let mut members: Vec<(String, String, bool)> = Vec::new();
     let mut alive: Vec<(String, String)> = Vec::new();
     let mut map = ClusterMap { revision, ..Default::default() };
     let (mut id, mut secret) = (String::new(), Vec::new());
@@ -59,20 +59,22 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
         let Some(rest) = kv.key_str().ok().and_then(|k| k.strip_prefix(prefix)) else { continue };
         let value = String::from_utf8_lossy(kv.value()).into_owned();
         if let Some(name) = rest.strip_prefix("members/") {
-            members.push((name.to_owned(), value.lines().next().unwrap_or("").to_owned()));
+            let mut lines = value.lines();
+            let url = lines.next().unwrap_or("").to_owned();
+            members.push((name.to_owned(), url, lines.nth(1) == Some("gateway")));
         } else if let Some(name) = rest.strip_prefix("nodes/") {
             alive.push((name.to_owned(), value));
         } else if let Some(name) = rest.strip_prefix("buckets/") {
-            map.buckets.insert(name.to_owned(), kv.value().to_vec());
+            map.buckets.insert(name.to_owned(), (kv.mod_revision(), kv.value().to_vec()));
         } else if rest == "settings/id" {
             id = value;
         } else if rest == "settings/secret" {
             secret = hex::decode(value.trim()).unwrap_or_default();
         }
     }
-    for (nid, url) in members {
+    for (nid, url, gateway) in members {
         let state = if alive.iter().any(|(a, _)| *a == nid) { NodeState::Active } else { NodeState::Down };
-        map.nodes.push(Node { hash: node_hash(&nid), id: nid, url, state });
+        map.nodes.push(Node { hash: node_hash(&nid), id: nid, url, state, gateway });
     }
     map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
     Ok((map, id, secret))
@@ -93,6 +95,11 @@ async fn settings(client: &mut Client, prefix: &str) -> Result<(String, Vec<u8>)
     Ok((id, secret))
 }
 
+/// A member record: `<url>\n<state>[\ngateway]`.
+fn member_value(config: &ClusterConfig) -> String {
+    format!("{}\nactive{}", config.advertise, if config.gateway { "\ngateway" } else { "" })
+}
+
 /// Puts this node's lease-bound key (and its member record), unless another live node holds
 /// the id. The lease this node held before a restart (its stamp) is taken over.
 async fn register(client: &mut Client, config: &ClusterConfig, lease: i64, previous: i64) -> Result<(), ClusterError> {
@@ -102,7 +109,7 @@ async fn register(client: &mut Client, config: &ClusterConfig, lease: i64, previ
     for _ in 0..2 {
         let txn = Txn::new().when([Compare::create_revision(node_key.as_str(), CompareOp::Equal, 0)]).and_then([
             TxnOp::put(node_key.as_str(), config.advertise.as_str(), Some(PutOptions::new().with_lease(lease))),
-            TxnOp::put(member_key.as_str(), format!("{}\nactive", config.advertise), None),
+            TxnOp::put(member_key.as_str(), member_value(config), None),
         ]);
         if client.txn(txn).await.map_err(unavailable)?.succeeded() {
             return Ok(());
@@ -199,9 +206,9 @@ impl Agent {
         }
     }
 
-    /// Creates the bucket's record unless it exists: `None` when created, else the record
-    /// that won.
-    pub async fn create_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Option<Vec<u8>>, ClusterError> {
+    /// Creates the bucket's record unless it exists: `Ok(revision)` when created, else
+    /// `Err(the record that won)`.
+    pub async fn create_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Result<i64, Vec<u8>>, ClusterError> {
         let name = name.to_owned();
         self.call(move |mut c, prefix| async move {
             let key = format!("{prefix}buckets/{name}");
@@ -211,13 +218,13 @@ impl Agent {
                 .or_else([TxnOp::get(key.as_str(), None)]);
             let resp = c.txn(txn).await.map_err(unavailable)?;
             if resp.succeeded() {
-                return Ok(None);
+                return Ok(Ok(resp.header().map_or(0, |h| h.revision())));
             }
             for r in resp.op_responses() {
                 if let etcd_client::TxnOpResponse::Get(g) = r
                     && let Some(kv) = g.kvs().first()
                 {
-                    return Ok(Some(kv.value().to_vec()));
+                    return Ok(Err(kv.value().to_vec()));
                 }
             }
             Err(ClusterError::Conflict("the bucket was deleted while being created".into()))
@@ -240,24 +247,25 @@ impl Agent {
     }
 
     /// One bucket's record as etcd holds it now.
-    pub async fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, ClusterError> {
+    pub async fn bucket(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, ClusterError> {
         let name = name.to_owned();
         self.call(move |mut c, prefix| async move {
             let resp = c.get(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
-            Ok(resp.kvs().first().map(|kv| kv.value().to_vec()))
+            Ok(resp.kvs().first().map(|kv| (kv.mod_revision(), kv.value().to_vec())))
         })
         .await
     }
 
-    /// Replaces an existing bucket's record; false when there is none.
-    pub async fn put_bucket(&self, name: &str, meta: Vec<u8>) -> Result<bool, ClusterError> {
+    /// Replaces an existing bucket's record: the change's revision; `None` when there is none.
+    pub async fn put_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Option<i64>, ClusterError> {
         let name = name.to_owned();
         self.call(move |mut c, prefix| async move {
             let key = format!("{prefix}buckets/{name}");
             let txn = Txn::new()
                 .when([Compare::create_revision(key.as_str(), CompareOp::Greater, 0)])
                 .and_then([TxnOp::put(key.as_str(), meta, None)]);
-            Ok(c.txn(txn).await.map_err(unavailable)?.succeeded())
+            let resp = c.txn(txn).await.map_err(unavailable)?;
+            Ok(resp.succeeded().then(|| resp.header().map_or(0, |h| h.revision())))
         })
         .await
     }

@@ -16,7 +16,7 @@ impl Agent {
 
     pub fn run_background(&self, _cluster: &Arc<Cluster>, _lease: i64) {}
 
-    pub async fn create_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<Option<Vec<u8>>, ClusterError> {
+    pub async fn create_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<Result<i64, Vec<u8>>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
@@ -24,11 +24,11 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
-    pub async fn bucket(&self, _name: &str) -> Result<Option<Vec<u8>>, ClusterError> {
+    pub async fn bucket(&self, _name: &str) -> Result<Option<(i64, Vec<u8>)>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
-    pub async fn put_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<bool, ClusterError> {
+    pub async fn put_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<Option<i64>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 

@@ -109,6 +109,8 @@ fn request_head(cluster: &Cluster, req: &Request) -> Vec<u8> {
     match req.framing {
         Framing::Length(n) => h.push_str(&format!("content-length: {n}\r\n")),
         Framing::Chunked => h.push_str("transfer-encoding: chunked\r\n"),
+        // An empty body declared as such (a zero-byte PUT) stays declared.
+        Framing::None if req.header("content-length").is_some() => h.push_str("content-length: 0\r\n"),
         Framing::None => {}
     }
     h.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(&req.method_raw, &target, None)));
@@ -273,6 +275,16 @@ async fn answer((mut sock, head): (TcpStream, Head), req: &Request, addr: &str) 
         resp.body = Body::Bytes(rest);
         return Ok(resp);
     }
+    let rx = stream_rest(sock, rest, length, keep, addr);
+    resp.body = Body::Stream { len: length, chunks: rx };
+    Ok(resp)
+}
+
+type Chunks = futures_channel::mpsc::Receiver<std::io::Result<Vec<u8>>>;
+
+/// The rest of an answer's `length` bytes (`rest` already read), as they arrive; the connection
+/// goes back to the pool after the last byte.
+fn stream_rest(mut sock: TcpStream, rest: Vec<u8>, length: u64, keep: bool, addr: &str) -> Chunks {
     let (mut tx, rx) = futures_channel::mpsc::channel(2);
     let addr = addr.to_owned();
     compio::runtime::spawn(async move {
@@ -309,8 +321,22 @@ async fn answer((mut sock, head): (TcpStream, Head), req: &Request, addr: &str) 
         }
     })
     .detach();
-    resp.body = Body::Stream { len: length, chunks: rx };
-    Ok(resp)
+    rx
+}
+
+/// A node-to-node GET whose answer streams: status, length and the bytes as they arrive (an
+/// error answer's body is read whole and given as the one chunk).
+pub async fn peer_stream(cluster: &Cluster, node: &Node, target: &str) -> Result<(u16, u64, Chunks), ClusterError> {
+    let down = |why: String| ClusterError::NodeUnreachable(node.id.clone(), why);
+    let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
+    let head = format!(
+        "GET {target} HTTP/1.1\r\nhost: {addr}\r\n{PEER_HEADER}: {}\r\n\r\n",
+        cluster.peer_token("GET", target, None)
+    );
+    let mut sock = connect(addr).await.map_err(|e| down(e.to_string()))?;
+    write(&mut sock, head.into_bytes()).await.map_err(|e| down(e.to_string()))?;
+    let h = read_head(&mut sock).await.map_err(|e| down(e.to_string()))?;
+    Ok((h.status, h.length, stream_rest(sock, h.rest, h.length, h.keep, addr)))
 }
 
 /// `--redirect`: a 307 to the same request on the owner.

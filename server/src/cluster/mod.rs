@@ -53,6 +53,9 @@ pub struct ClusterConfig {
     pub advertise: String,
     pub lease_ttl_secs: u64,
     pub redirect: bool,
+    /// A member that holds no objects: it takes requests and forwards every key (AIStore's
+    /// proxy; `--gateway`).
+    pub gateway: bool,
 }
 
 impl ClusterConfig {
@@ -63,11 +66,11 @@ impl ClusterConfig {
         advertise: Option<&str>,
         name: Option<&str>,
         lease_ttl: Option<u64>,
-        redirect: bool,
+        (redirect, gateway): (bool, bool),
     ) -> Result<Option<ClusterConfig>, String> {
         let Some(endpoints) = endpoints.filter(|e| !e.trim().is_empty()) else {
-            if node_id.is_some() || advertise.is_some() || redirect {
-                return Err("--node-id, --advertise and --redirect need --cluster".to_owned());
+            if node_id.is_some() || advertise.is_some() || redirect || gateway {
+                return Err("--node-id, --advertise, --redirect and --gateway need --cluster".to_owned());
             }
             return Ok(None);
         };
@@ -89,7 +92,7 @@ impl ClusterConfig {
         if !(2..=3600).contains(&lease_ttl_secs) {
             return Err("--lease-ttl must be 2 to 3600 seconds".to_owned());
         }
-        Ok(Some(ClusterConfig { endpoints, name, node_id, advertise, lease_ttl_secs, redirect }))
+        Ok(Some(ClusterConfig { endpoints, name, node_id, advertise, lease_ttl_secs, redirect, gateway }))
     }
 
     /// The prefix of every key of this cluster in etcd.
@@ -142,6 +145,8 @@ pub struct Node {
     pub id: String,
     pub url: String,
     pub state: NodeState,
+    /// Holds no objects (`--gateway`): never an owner.
+    pub gateway: bool,
     /// The id's placement weight seed.
     pub hash: u64,
 }
@@ -153,19 +158,21 @@ pub struct ClusterMap {
     pub revision: i64,
     /// Members, by id.
     pub nodes: Vec<Node>,
-    /// Bucket records, by name.
-    pub buckets: BTreeMap<String, Vec<u8>>,
+    /// Bucket records, by name: (etcd's revision of the record's last change, the record).
+    pub buckets: BTreeMap<String, (i64, Vec<u8>)>,
 }
 
 impl ClusterMap {
-    /// The node that owns `bucket/key`: rendezvous hashing over every member, live or not (a
-    /// down owner's keys are unavailable, never written elsewhere: no two owners of one key).
+    /// The node that owns `bucket/key`: rendezvous hashing over every member that holds data,
+    /// live or not (a down owner's keys are unavailable, never written elsewhere: no two owners
+    /// of one key). `None` when no member holds data.
     pub fn owner(&self, bucket: &str, key: &str) -> Option<&Node> {
-        if self.nodes.is_empty() {
+        let data: Vec<&Node> = self.nodes.iter().filter(|n| !n.gateway).collect();
+        if data.is_empty() {
             return None;
         }
-        let ids: Vec<u64> = self.nodes.iter().map(|n| n.hash).collect();
-        Some(&self.nodes[engine::placement::owner(&ids, bucket, key.as_bytes())])
+        let ids: Vec<u64> = data.iter().map(|n| n.hash).collect();
+        Some(data[engine::placement::owner(&ids, bucket, key.as_bytes())])
     }
 
     pub fn node(&self, id: &str) -> Option<&Node> {
@@ -188,6 +195,9 @@ pub struct Cluster {
     etcd_ok: AtomicBool,
     /// Why etcd is unreachable, for /health.
     etcd_error: std::sync::Mutex<String>,
+    /// The etcd revision of each bucket record this node's store holds (an older one never
+    /// replaces a newer one).
+    applied: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     pub agent: Agent,
 }
 
@@ -224,6 +234,55 @@ impl Cluster {
 
     pub fn publish(&self, map: ClusterMap) {
         self.map.store(Arc::new(map));
+    }
+
+    /// Makes this node's record of `name` the cluster's record of etcd revision `rev`, unless
+    /// it holds a newer one already.
+    pub async fn apply_bucket(&self, store: &engine::Store, name: &str, rev: i64, meta: engine::BucketMeta) {
+        let newer = |applied: &mut std::collections::HashMap<String, i64>| {
+            let fresh = applied.get(name).is_none_or(|r| *r < rev);
+            if fresh {
+                applied.insert(name.to_owned(), rev);
+            }
+            fresh
+        };
+        let held = self.applied.lock().is_ok_and(|a| a.get(name).is_some_and(|r| *r >= rev));
+        if held && store.bucket_exists(name) {
+            return;
+        }
+        if !store.bucket_exists(name) {
+            match store.create_bucket_as(name, meta.clone()).await {
+                Ok(_) => {
+                    if let Ok(mut a) = self.applied.lock() {
+                        newer(&mut a);
+                    }
+                    return;
+                }
+                Err(engine::Error::BucketExists) => {}
+                Err(e) => {
+                    tracing::warn!(bucket = name, error = %e, "cluster: cannot create a bucket the cluster has");
+                    return;
+                }
+            }
+        }
+        let r = store
+            .update_bucket(name, |m| {
+                // Under the store's bucket lock: records are applied in revision order.
+                if self.applied.lock().is_ok_and(|mut a| newer(&mut a)) {
+                    *m = meta;
+                }
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(bucket = name, error = %e, "cluster: cannot apply the bucket's record");
+        }
+    }
+
+    /// Forgets a deleted bucket's revision.
+    pub fn forget_bucket(&self, name: &str) {
+        if let Ok(mut a) = self.applied.lock() {
+            a.remove(name);
+        }
     }
 
     /// The `x-keel-peer` value for a request this node sends: on a client's behalf (`as_user`
@@ -345,6 +404,7 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         secret: boot.secret,
         etcd_ok: AtomicBool::new(true),
         etcd_error: std::sync::Mutex::new(String::new()),
+        applied: Default::default(),
         agent,
     });
     cluster.agent.run_background(&cluster, boot.lease);
@@ -384,29 +444,43 @@ mod tests {
             Some("http://127.0.0.1:9001/"),
             None,
             None,
-            false,
+            (false, false),
         )
         .unwrap()
         .unwrap();
         assert_eq!(ok.endpoints.len(), 2);
         assert_eq!(ok.advertise, "http://127.0.0.1:9001");
         assert_eq!((ok.name.as_str(), ok.lease_ttl_secs), ("keel", 10));
-        assert!(ClusterConfig::resolve(None, None, None, None, None, false).unwrap().is_none());
-        assert!(ClusterConfig::resolve(None, Some("n1"), None, None, None, false).is_err());
-        assert!(ClusterConfig::resolve(Some("http://e:1"), None, Some("http://a:1"), None, None, false).is_err());
+        assert!(ClusterConfig::resolve(None, None, None, None, None, (false, false)).unwrap().is_none());
+        assert!(ClusterConfig::resolve(None, Some("n1"), None, None, None, (false, false)).is_err());
         assert!(
-            ClusterConfig::resolve(Some("http://e:1"), Some("a b"), Some("http://a:1"), None, None, false).is_err()
+            ClusterConfig::resolve(Some("http://e:1"), None, Some("http://a:1"), None, None, (false, false)).is_err()
         );
-        assert!(ClusterConfig::resolve(Some("http://e:1"), Some("n"), Some("a:1"), None, None, false).is_err());
-        assert!(ClusterConfig::resolve(Some("e:1"), Some("n"), Some("http://a:1"), None, None, false).is_err());
         assert!(
-            ClusterConfig::resolve(Some("http://e:1"), Some("n"), Some("http://a:1"), None, Some(1), false).is_err()
+            ClusterConfig::resolve(Some("http://e:1"), Some("a b"), Some("http://a:1"), None, None, (false, false))
+                .is_err()
+        );
+        assert!(
+            ClusterConfig::resolve(Some("http://e:1"), Some("n"), Some("a:1"), None, None, (false, false)).is_err()
+        );
+        assert!(
+            ClusterConfig::resolve(Some("e:1"), Some("n"), Some("http://a:1"), None, None, (false, false)).is_err()
+        );
+        assert!(
+            ClusterConfig::resolve(Some("http://e:1"), Some("n"), Some("http://a:1"), None, Some(1), (false, false))
+                .is_err()
         );
     }
 
     #[test]
     fn owners_spread_and_move_little_when_a_node_joins() {
-        let node = |id: &str| Node { id: id.into(), url: String::new(), state: NodeState::Active, hash: node_hash(id) };
+        let node = |id: &str| Node {
+            id: id.into(),
+            url: String::new(),
+            state: NodeState::Active,
+            gateway: false,
+            hash: node_hash(id),
+        };
         let mut map = ClusterMap { nodes: vec![node("a"), node("b"), node("c")], ..Default::default() };
         let keys: Vec<String> = (0..3000).map(|i| format!("k{i}")).collect();
         let before: Vec<String> = keys.iter().map(|k| map.owner("b", k).unwrap().id.clone()).collect();
@@ -414,6 +488,11 @@ mod tests {
             let n = before.iter().filter(|o| *o == id).count();
             assert!((800..1200).contains(&n), "{id} owns {n} of 3000");
         }
+        let mut gw = node("gw");
+        gw.gateway = true;
+        map.nodes.push(gw);
+        assert!(keys.iter().zip(&before).all(|(k, o)| map.owner("b", k).unwrap().id == *o), "gateways own nothing");
+        map.nodes.pop();
         map.nodes.push(node("d"));
         let moved = keys.iter().zip(&before).filter(|(k, o)| map.owner("b", k).unwrap().id != **o).count();
         // Only keys that now weigh highest on the new node move: about a quarter.

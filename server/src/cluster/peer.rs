@@ -7,11 +7,11 @@
 //! A page travels as lines: `truncated 0|1`, then `o SIZE MTIME_MS ETAG KEY` per object and
 //! `p PREFIX` per common prefix (ETAG, KEY, PREFIX percent-encoded).
 
-use engine::{ListEntry, ListPage, ListQuery};
+use engine::{ListEntry, ListPage, ListQuery, ObjectMeta, UploadEntry, UploadPage, UploadQuery};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use super::{Cluster, ClusterError, Node, NodeState, PEER_HEADER, forward};
-use crate::http::{Conn, Request, Response};
+use crate::http::{Body, Conn, Request, Response, Span};
 use crate::s3::Ctx;
 use crate::s3::error::{S3Error, S3ErrorCode};
 
@@ -43,15 +43,124 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
     }
     let Some(bucket) = param(&req.query, "bucket") else { return bad("no bucket") };
     super::route::ensure_bucket(ctx, cluster, &bucket).await;
+    let text = |r: Result<String, S3Error>| r.map(|b| Response::with_body(200, "text/plain", b.into_bytes()));
     let result = match what {
-        "list" => serve_list(ctx, &bucket, &req.query),
-        "delete" => serve_delete(ctx, conn, &bucket).await,
+        "list" => text(serve_list(ctx, &bucket, &req.query)),
+        "uploads" => text(serve_uploads(ctx, &bucket, &req.query)),
+        "delete" => text(serve_delete(ctx, conn, &bucket).await),
+        "meta" => text(serve_meta(ctx, &bucket, &req.query)),
+        "object" => serve_object(ctx, &bucket, &req.query).await,
         _ => return bad("unknown endpoint"),
     };
-    match result {
-        Ok(body) => Response::with_body(200, "text/plain", body.into_bytes()),
-        Err(e) => e.response("/", "0"),
+    result.unwrap_or_else(|e| e.response("/", "0"))
+}
+
+/// An object's record (hex), or `none`.
+fn serve_meta(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
+    let key = param(query, "key").ok_or_else(|| S3Error::code(S3ErrorCode::InvalidRequest))?;
+    match ctx.store.head_object(bucket, &key) {
+        Ok(meta) => Ok(hex::encode(meta.encode())),
+        Err(engine::Error::NoSuchObject) => Ok("none".to_owned()),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// `len` bytes of an object from `start`, checked against their stored checksums first.
+async fn serve_object(ctx: &Ctx, bucket: &str, query: &str) -> Result<Response, S3Error> {
+    let key = param(query, "key").ok_or_else(|| S3Error::code(S3ErrorCode::InvalidRequest))?;
+    let num = |name| param(query, name).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| bad_param(name));
+    let (start, len, etag) = (num("start")?, num("len")?, param(query, "etag").unwrap_or_default());
+    let reader = ctx.store.open_object(bucket, &key).await?;
+    // The copy's source must be the version the copier decided on.
+    if reader.meta.etag() != etag {
+        return Err(S3Error::code(S3ErrorCode::PreconditionFailed));
+    }
+    if start.checked_add(len).is_none_or(|end| end > reader.meta.size) {
+        return Err(bad_param("len"));
+    }
+    reader.verify(start, len).await?;
+    let spans = reader.into_pieces(start, len).into_iter().map(|p| match p {
+        engine::Piece::File { file, offset, len, mountpath } => Span::File { file, offset, len, origin: mountpath },
+        engine::Piece::Inline(bytes) => Span::Bytes(bytes),
+    });
+    let mut resp = Response::new(200);
+    resp.body = Body::Spans(spans.collect());
+    Ok(resp)
+}
+
+fn bad_param(name: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::InvalidRequest, format!("Peer request: bad {name}."))
+}
+
+/// The record of `bucket/key` on its owner `node`.
+pub async fn source_meta(cluster: &Cluster, node: &Node, bucket: &str, key: &str) -> Result<ObjectMeta, S3Error> {
+    let target = format!("/_keel/peer/meta?bucket={}&key={}", enc(bucket), enc(key));
+    let (status, body) = forward::peer_call(cluster, node, "GET", &target, Vec::new()).await?;
+    if status != 200 {
+        return Err(peer_error(node, status, &body));
+    }
+    if body == b"none" {
+        return Err(engine::Error::NoSuchObject.into());
+    }
+    let raw = hex::decode(&body).map_err(|_| peer_error(node, 502, b"a malformed record"))?;
+    ObjectMeta::decode(&raw).map_err(|_| peer_error(node, 502, b"a malformed record"))
+}
+
+/// Copies `len` bytes from `start` of `bucket/key` (the version `meta` describes) on its owner
+/// `node` into `writer`.
+pub async fn copy_range(
+    cluster: &Cluster,
+    node: &Node,
+    (bucket, key, meta): (&str, &str, &ObjectMeta),
+    (start, len): (u64, u64),
+    writer: &mut engine::DataWriter,
+) -> Result<(), S3Error> {
+    let target = format!(
+        "/_keel/peer/object?bucket={}&key={}&start={start}&len={len}&etag={}",
+        enc(bucket),
+        enc(key),
+        enc(&meta.etag())
+    );
+    let (status, _, mut chunks) = forward::peer_stream(cluster, node, &target).await?;
+    let broken = |e: std::io::Error| S3Error::from(ClusterError::NodeUnreachable(node.id.clone(), e.to_string()));
+    if status != 200 {
+        let mut body = Vec::new();
+        while let Some(c) = futures_util::StreamExt::next(&mut chunks).await {
+            body.extend_from_slice(&c.map_err(broken)?);
+        }
+        return Err(if status == 412 {
+            S3Error::code(S3ErrorCode::PreconditionFailed)
+        } else {
+            peer_error(node, status, &body)
+        });
+    }
+    let mut buf = iobuf::take_buffer();
+    let mut copied = 0u64;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        let chunk = chunk.map_err(broken)?;
+        let mut rest = chunk.as_slice();
+        while !rest.is_empty() {
+            let n = buf.extend_from_slice(rest);
+            rest = &rest[n..];
+            copied += n as u64;
+            if buf.len() == buf.capacity() {
+                let (r, b) = writer.write(buf).await;
+                buf = b;
+                r?;
+                buf.clear();
+            }
+        }
+    }
+    if !buf.is_empty() {
+        let (r, b) = writer.write(buf).await;
+        buf = b;
+        r?;
+    }
+    iobuf::give_buffer(buf);
+    if copied != len {
+        return Err(ClusterError::NodeUnreachable(node.id.clone(), "the copy's source ended early".into()).into());
+    }
+    Ok(())
 }
 
 fn serve_list(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
@@ -62,6 +171,110 @@ fn serve_list(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
     let q = ListQuery { prefix: &prefix, delimiter: delimiter.as_deref(), after: after.as_deref(), max_keys };
     let page = ctx.store.list_objects(bucket, &q)?;
     Ok(encode_page(&page))
+}
+
+fn serve_uploads(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
+    let prefix = param(query, "prefix").unwrap_or_default();
+    let delimiter = param(query, "delimiter");
+    let key_marker = param(query, "key-marker");
+    let upload_id_marker = param(query, "upload-id-marker");
+    let max_uploads = param(query, "max").and_then(|m| m.parse().ok()).unwrap_or(1000usize).min(1000);
+    let q = UploadQuery {
+        prefix: &prefix,
+        delimiter: delimiter.as_deref(),
+        key_marker: key_marker.as_deref(),
+        upload_id_marker: upload_id_marker.as_deref(),
+        max_uploads,
+    };
+    let page = ctx.store.list_uploads(bucket, &q)?;
+    let mut s = format!("truncated {}\n", u8::from(page.truncated));
+    for u in &page.uploads {
+        s.push_str(&format!("u {} {} {}\n", enc(&u.key), enc(&u.upload_id), hex::encode(u.meta.encode())));
+    }
+    for p in &page.common_prefixes {
+        s.push_str(&format!("p {}\n", enc(p)));
+    }
+    Ok(s)
+}
+
+fn decode_uploads(text: &str) -> Option<UploadPage> {
+    let mut page = UploadPage::default();
+    for line in text.lines() {
+        let mut it = line.split(' ');
+        match it.next()? {
+            "truncated" => page.truncated = it.next()? == "1",
+            "u" => {
+                let key = dec(it.next()?)?;
+                let upload_id = dec(it.next()?)?;
+                let meta = engine::UploadMeta::decode(&hex::decode(it.next()?).ok()?).ok()?;
+                page.uploads.push(UploadEntry { key, upload_id, meta });
+            }
+            "p" => page.common_prefixes.push(dec(it.next()?)?),
+            _ => return None,
+        }
+    }
+    Some(page)
+}
+
+/// Merges upload pages of the same query: the first `max` (key, upload id) pairs and common
+/// prefixes in order, each once.
+fn merge_uploads(pages: Vec<UploadPage>, max: usize) -> UploadPage {
+    let any_truncated = pages.iter().any(|p| p.truncated);
+    // (name, upload id; empty for a common prefix, which sorts before the uploads of its name)
+    let mut items: Vec<(String, String, Option<UploadEntry>)> = Vec::new();
+    for p in pages {
+        items.extend(p.uploads.into_iter().map(|u| (u.key.clone(), u.upload_id.clone(), Some(u))));
+        items.extend(p.common_prefixes.into_iter().map(|c| (c, String::new(), None)));
+    }
+    items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    items.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let cut = items.len() > max;
+    items.truncate(max);
+    let mut out = UploadPage { truncated: cut || any_truncated, ..Default::default() };
+    if out.truncated
+        && let Some((name, id, u)) = items.last()
+    {
+        out.next_key_marker = Some(name.clone());
+        out.next_upload_id_marker = u.as_ref().map(|_| id.clone());
+    }
+    for (name, _, u) in items {
+        match u {
+            Some(u) => out.uploads.push(u),
+            None => out.common_prefixes.push(name),
+        }
+    }
+    out
+}
+
+/// One page of a bucket's uploads in progress across every node.
+pub async fn list_uploads(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    bucket: &str,
+    q: &UploadQuery<'_>,
+) -> Result<UploadPage, S3Error> {
+    let peers = peers(cluster)?;
+    let mut target =
+        format!("/_keel/peer/uploads?bucket={}&prefix={}&max={}", enc(bucket), enc(q.prefix), q.max_uploads);
+    for (name, v) in
+        [("delimiter", q.delimiter), ("key-marker", q.key_marker), ("upload-id-marker", q.upload_id_marker)]
+    {
+        if let Some(v) = v {
+            target.push_str(&format!("&{name}={}", enc(v)));
+        }
+    }
+    let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", &target, Vec::new()));
+    let answers = futures_util::future::join_all(calls).await;
+    let mut pages = vec![ctx.store.list_uploads(bucket, q)?];
+    for (node, answer) in peers.iter().zip(answers) {
+        let (status, body) = answer?;
+        if status != 200 {
+            return Err(peer_error(node, status, &body));
+        }
+        let page = std::str::from_utf8(&body).ok().and_then(decode_uploads);
+        pages.push(page.ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
+    }
+    Ok(merge_uploads(pages, q.max_uploads))
 }
 
 async fn serve_delete(ctx: &Ctx, conn: &mut Conn, bucket: &str) -> Result<String, S3Error> {

@@ -62,16 +62,16 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
             ))),
         };
     }
-    if let Some(e) = unsupported(&route.op) {
-        return Routed::Done(Err(e));
-    }
     if writes(&route.op) && !cluster.etcd_ok() {
         let why = format!("Cluster: {}; writes are refused until it answers.", cluster.etcd_error());
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
     let map = cluster.map();
-    let Some(owner) = map.owner(bucket, key) else { return Routed::Local };
+    let Some(owner) = map.owner(bucket, key) else {
+        let e = ClusterError::Unavailable("the cluster has no member that holds data (only gateways)".into());
+        return Routed::Done(Err(e.into()));
+    };
     if owner.id == cluster.me() {
         return Routed::Local;
     }
@@ -79,35 +79,12 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         let e = ClusterError::NodeUnreachable(owner.id.clone(), "it is down (its lease expired)".into());
         return Routed::Done(Err(e.into()));
     }
-    if let Some(e) = cross_node_copy(&map, route, req, &owner.id) {
-        return Routed::Done(Err(e));
-    }
     if cluster.config.redirect {
         return Routed::Done(Ok(forward::redirect(req, owner)));
     }
     let owner = owner.clone();
     drop(map);
     Routed::Done(forward::forward(cluster, conn, req, &owner).await)
-}
-
-/// A copy whose source another node owns than the destination's owner is not served yet.
-fn cross_node_copy(map: &super::ClusterMap, route: &Route, req: &Request, dest_owner: &str) -> Option<S3Error> {
-    if !matches!(route.op, Op::CopyObject | Op::UploadPartCopy(_)) {
-        return None;
-    }
-    let source = req.header("x-amz-copy-source")?;
-    let source = percent_encoding::percent_decode_str(source.split('?').next()?).decode_utf8().ok()?;
-    let (b, k) = source.trim_start_matches('/').split_once('/')?;
-    let src_owner = map.owner(b, k)?;
-    (src_owner.id != dest_owner).then(|| {
-        S3Error::new(
-            S3ErrorCode::NotImplemented,
-            format!(
-                "Copying between keys on different nodes ({} and {dest_owner}) is not implemented yet.",
-                src_owner.id
-            ),
-        )
-    })
 }
 
 /// A bucket the cluster has and this node does not yet (its watch lags the request): made here
@@ -122,12 +99,10 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) {
         Some(rec) => Some(rec.clone()),
         None => cluster.agent.bucket(bucket).await.ok().flatten(),
     };
-    if let Some(rec) = rec
+    if let Some((rev, rec)) = rec
         && let Ok(meta) = engine::BucketMeta::decode(&rec)
-        && let Err(e) = ctx.store.create_bucket_with(bucket, meta).await
-        && !matches!(e, engine::Error::BucketExists)
     {
-        tracing::warn!(bucket, error = %e, "cluster: cannot create a bucket the cluster has");
+        cluster.apply_bucket(&ctx.store, bucket, rev, meta).await;
     }
 }
 
@@ -139,44 +114,28 @@ pub async fn sync_buckets(store: std::sync::Arc<engine::Store>, cluster: std::sy
         let map = cluster.map();
         if map.revision != seen {
             seen = map.revision;
-            apply(&store, &map).await;
+            apply(&store, &cluster, &map).await;
         }
         compio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
-async fn apply(store: &engine::Store, map: &super::ClusterMap) {
-    for (name, rec) in &map.buckets {
-        let Ok(meta) = engine::BucketMeta::decode(rec) else {
-            tracing::warn!(bucket = name, "cluster: the bucket's record in etcd is malformed");
-            continue;
-        };
-        let r = match store.bucket(name) {
-            Ok(local) if local == meta => Ok(()),
-            Ok(_) => store.update_bucket(name, |m| *m = meta.clone()).await.map(|_| ()),
-            Err(_) => store.create_bucket_with(name, meta).await.map(|_| ()),
-        };
-        if let Err(e) = r {
-            tracing::warn!(bucket = name, error = %e, "cluster: cannot apply the bucket's record");
+async fn apply(store: &engine::Store, cluster: &Cluster, map: &super::ClusterMap) {
+    for (name, (rev, rec)) in &map.buckets {
+        match engine::BucketMeta::decode(rec) {
+            Ok(meta) => cluster.apply_bucket(store, name, *rev, meta).await,
+            Err(_) => tracing::warn!(bucket = name, "cluster: the bucket's record in etcd is malformed"),
         }
     }
     for (name, _) in store.list_buckets() {
         if !map.buckets.contains_key(&name) {
             match store.delete_bucket(&name).await {
-                Ok(()) => tracing::info!(bucket = name, "cluster: bucket deleted"),
+                Ok(()) => {
+                    cluster.forget_bucket(&name);
+                    tracing::info!(bucket = name, "cluster: bucket deleted")
+                }
                 Err(e) => tracing::warn!(bucket = name, error = %e, "cluster: a deleted bucket stays here"),
             }
         }
-    }
-}
-
-/// `Some` with the error when a client's `op` cannot be served in a cluster yet.
-fn unsupported(op: &Op) -> Option<S3Error> {
-    match op {
-        Op::ListMultipartUploads(_) => Some(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            "ListMultipartUploads across a cluster's nodes is not implemented yet.",
-        )),
-        _ => None,
     }
 }

@@ -16,7 +16,13 @@ pub fn json(name: &str, map: &ClusterMap) -> String {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!("{{\"id\":{:?},\"url\":{:?},\"state\":\"{}\"}}", n.id, n.url, n.state.name()));
+        s.push_str(&format!(
+            "{{\"id\":{:?},\"url\":{:?},\"state\":\"{}\",\"gateway\":{}}}",
+            n.id,
+            n.url,
+            n.state.name(),
+            n.gateway
+        ));
     }
     let under = under_replicated(map).map_or("null".to_owned(), |n| n.to_string());
     // No rebalance exists yet (joins move nothing): never in progress.
@@ -29,7 +35,8 @@ pub fn text(name: &str, map: &ClusterMap) -> String {
     let mut s = format!("cluster {name}: {} nodes, {} buckets\n", map.nodes.len(), map.buckets.len());
     s.push_str(&format!("{:<24} {:<8} URL\n", "NODE", "STATE"));
     for n in &map.nodes {
-        s.push_str(&format!("{:<24} {:<8} {}\n", n.id, n.state.name(), n.url));
+        let role = if n.gateway { " (gateway)" } else { "" };
+        s.push_str(&format!("{:<24} {:<8} {}{role}\n", n.id, n.state.name(), n.url));
     }
     s.push_str("rebalancing: no\n");
     match under_replicated(map) {
@@ -60,11 +67,17 @@ mod tests {
 
     #[test]
     fn json_has_the_contracted_fields() {
-        let node = |id: &str, state| Node { id: id.into(), url: format!("http://{id}:1"), state, hash: node_hash(id) };
+        let node = |id: &str, state| Node {
+            id: id.into(),
+            url: format!("http://{id}:1"),
+            state,
+            gateway: false,
+            hash: node_hash(id),
+        };
         let mut map = ClusterMap { nodes: vec![node("a", NodeState::Active)], ..Default::default() };
         assert_eq!(
             json("keel", &map),
-            "{\"cluster\":\"keel\",\"revision\":0,\"nodes\":[{\"id\":\"a\",\"url\":\"http://a:1\",\"state\":\"active\"}],\
+            "{\"cluster\":\"keel\",\"revision\":0,\"nodes\":[{\"id\":\"a\",\"url\":\"http://a:1\",\"state\":\"active\",\"gateway\":false}],\
              \"buckets\":0,\"rebalancing\":false,\"under_replicated\":0}"
         );
         map.nodes.push(node("b", NodeState::Down));

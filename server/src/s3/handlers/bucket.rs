@@ -127,17 +127,19 @@ async fn create_in_cluster(
     call: &Call<'_>,
     cluster: &crate::cluster::Cluster,
     name: &str,
-    template: engine::BucketMeta,
+    mut template: engine::BucketMeta,
 ) -> Result<Response, S3Error> {
     let store = &call.ctx.store;
     let created = Response::new(200).header("Location", format!("/{name}"));
     engine::keys::validate_bucket_name(name)?;
+    template.created_ms = time::now_ms();
+    template.incarnation = engine::mountpath::random_u64();
     match cluster.agent.create_bucket(name, template.encode()).await? {
-        None => match store.create_bucket_with(name, template).await {
-            Ok(_) | Err(engine::Error::BucketExists) => Ok(created),
-            Err(e) => Err(e.into()),
-        },
-        Some(record) => {
+        Ok(rev) => {
+            cluster.apply_bucket(store, name, rev, template).await;
+            Ok(created)
+        }
+        Err(record) => {
             let existing =
                 engine::BucketMeta::decode(&record).map_err(|_| S3Error::code(S3ErrorCode::InternalError))?;
             let me = template.owner.as_str();
@@ -145,7 +147,9 @@ async fn create_in_cluster(
                 if existing.acl != template.acl {
                     let mut meta = existing;
                     meta.acl = template.acl;
-                    cluster.agent.put_bucket(name, meta.encode()).await?;
+                    if let Some(rev) = cluster.agent.put_bucket(name, meta.encode()).await? {
+                        cluster.apply_bucket(store, name, rev, meta).await;
+                    }
                 }
                 return Ok(created);
             }
@@ -158,9 +162,10 @@ async fn create_in_cluster(
 pub(crate) async fn publish_bucket(ctx: &crate::s3::Ctx, name: &str) -> Result<(), S3Error> {
     if let Some(cluster) = &ctx.config.cluster {
         let meta = ctx.store.bucket(name)?;
-        if !cluster.agent.put_bucket(name, meta.encode()).await? {
-            return Err(S3Error::code(S3ErrorCode::NoSuchBucket));
-        }
+        let rev = cluster.agent.put_bucket(name, meta.encode()).await?;
+        let rev = rev.ok_or_else(|| S3Error::code(S3ErrorCode::NoSuchBucket))?;
+        // An older record the watch delivers later never undoes this one.
+        cluster.apply_bucket(&ctx.store, name, rev, meta).await;
     }
     Ok(())
 }
@@ -205,7 +210,10 @@ pub async fn delete_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
             return Err(S3Error::code(S3ErrorCode::NoSuchBucket));
         }
         return match call.ctx.store.delete_bucket(call.bucket()).await {
-            Ok(()) | Err(engine::Error::NoSuchBucket) => Ok(Response::new(204)),
+            Ok(()) | Err(engine::Error::NoSuchBucket) => {
+                cluster.forget_bucket(call.bucket());
+                Ok(Response::new(204))
+            }
             Err(e) => Err(e.into()),
         };
     }

@@ -113,9 +113,9 @@ pub async fn upload_part_copy(call: &mut Call<'_>, target: &PartTarget) -> Resul
     let store = call.ctx.store.clone();
     store.upload(call.bucket(), call.key(), id)?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
-    let reader = open_source(call, &src_bucket, &src_key).await?;
-    copy_source_conditions(call, &reader.meta)?;
-    let size = reader.meta.size;
+    let source = open_source(call, &src_bucket, &src_key).await?;
+    copy_source_conditions(call, source.meta())?;
+    let size = source.meta().size;
     let (start, len) = match call.header("x-amz-copy-source-range") {
         None => (0, size),
         Some(v) => match range::parse(v) {
@@ -142,7 +142,7 @@ pub async fn upload_part_copy(call: &mut Call<'_>, target: &PartTarget) -> Resul
         return Err(S3Error::new(S3ErrorCode::InvalidRequest, "A part copied by range may be at most 5 GiB"));
     }
     let mut writer = store.part_writer(call.bucket(), call.key(), id, n, Some(len), None)?;
-    copy_into(&reader, start, len, writer.data()).await?;
+    copy_into(call, &source, start, len, writer.data()).await?;
     let part = writer.finish(None, None).await?;
     let mut w = XmlWriter::new();
     w.open_root("CopyPartResult");
@@ -329,7 +329,10 @@ pub async fn list_uploads(call: &mut Call<'_>, p: &params::ListUploads) -> Resul
         upload_id_marker: upload_id_marker.as_deref(),
         max_uploads: max,
     };
-    let page = call.ctx.store.list_uploads(call.bucket(), &q)?;
+    let page = match &call.ctx.config.cluster {
+        Some(cluster) => crate::cluster::peer::list_uploads(call.ctx, cluster, call.bucket(), &q).await?,
+        None => call.ctx.store.list_uploads(call.bucket(), &q)?,
+    };
     let mut w = XmlWriter::new();
     w.open_root("ListMultipartUploadsResult");
     w.elem("Bucket", call.bucket());

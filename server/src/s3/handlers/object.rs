@@ -162,12 +162,34 @@ pub(crate) async fn stream_body_to(
 /// Copies `len` bytes of an opened source from `start` into a writer, checking the source's
 /// stored checksums on the way: a bit-rotted source fails the copy (500) and nothing is written.
 pub(crate) async fn copy_into(
-    reader: &ObjectReader,
+    call: &Call<'_>,
+    source: &Source,
     start: u64,
     len: u64,
     writer: &mut DataWriter,
 ) -> Result<(), S3Error> {
-    reader.copy_verified(start, len, writer).await.map_err(S3Error::from)
+    match (source, &call.ctx.config.cluster) {
+        (Source::Local(reader), _) => reader.copy_verified(start, len, writer).await.map_err(S3Error::from),
+        (Source::Peer { node, bucket, key, meta }, Some(cluster)) => {
+            crate::cluster::peer::copy_range(cluster, node, (bucket, key, meta), (start, len), writer).await
+        }
+        (Source::Peer { .. }, None) => Err(S3Error::code(S3ErrorCode::InternalError)),
+    }
+}
+
+/// A copy's source: here, or on the node that owns it in a cluster.
+pub(crate) enum Source {
+    Local(ObjectReader),
+    Peer { node: crate::cluster::Node, bucket: String, key: String, meta: engine::ObjectMeta },
+}
+
+impl Source {
+    pub(crate) fn meta(&self) -> &engine::ObjectMeta {
+        match self {
+            Source::Local(r) => &r.meta,
+            Source::Peer { meta, .. } => meta,
+        }
+    }
 }
 
 /// Checks the `x-amz-copy-source-if-*` conditions; every failure is 412 (never 304).
@@ -686,12 +708,25 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
 
 /// Opens a copy source the caller may read (as GetObject would decide), honouring
 /// `x-amz-source-expected-bucket-owner`.
-pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Result<ObjectReader, S3Error> {
+pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Result<Source, S3Error> {
     let access = access::to_source(call.ctx, &call.auth.identity, bucket)?;
     if let Some(want) = call.header("x-amz-source-expected-bucket-owner")
         && call.ctx.store.bucket(bucket)?.owner != want.trim()
     {
         return Err(S3Error::code(S3ErrorCode::AccessDenied));
+    }
+    // In a cluster, a source another node owns is read from it.
+    if let Some(cluster) = &call.ctx.config.cluster {
+        let map = cluster.map();
+        if let Some(node) = map.owner(bucket, key).filter(|n| n.id != cluster.me()) {
+            let node = node.clone();
+            drop(map);
+            let meta = crate::cluster::peer::source_meta(cluster, &node, bucket, key).await.map_err(|e| {
+                if e.code == S3ErrorCode::NoSuchKey { access.missing(engine::Error::NoSuchObject) } else { e }
+            })?;
+            access.check_object(meta.acl)?;
+            return Ok(Source::Peer { node, bucket: bucket.to_owned(), key: key.to_owned(), meta });
+        }
     }
     // A backend bucket's source not held here is fetched first (for who may read it).
     if access.check_object(engine::CannedAcl::Private).is_ok() {
@@ -702,7 +737,7 @@ pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Res
     }
     let reader = call.ctx.store.open_object(bucket, key).await.map_err(|e| access.missing(e))?;
     access.check_object(reader.meta.acl)?;
-    Ok(reader)
+    Ok(Source::Local(reader))
 }
 
 pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -710,8 +745,8 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
     let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
-    let reader = open_source(call, &src_bucket, &src_key).await?;
-    let src = &reader.meta;
+    let source = open_source(call, &src_bucket, &src_key).await?;
+    let src = source.meta();
     copy_source_conditions(call, src)?;
     let replace = match call.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
@@ -731,6 +766,12 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let condition = put_precondition(call)?;
     let target = remote::remote_of(call)?;
+    if target.is_some() && matches!(source, Source::Peer { .. }) {
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "Copying into a backend bucket from a source on another node is not implemented.",
+        ));
+    }
     if target.is_some() && !matches!(condition, WriteCondition::Always) {
         return Err(S3Error::new(
             S3ErrorCode::NotImplemented,
@@ -743,12 +784,14 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     // The copy checks the source's stored checksums as it reads; into a backend bucket the
     // remote then gets it whole before the local copy commits with the remote's identity.
-    copy_into(&reader, 0, src.size, writer.data()).await?;
+    copy_into(call, &source, 0, src.size, writer.data()).await?;
     let key = call.key().to_owned();
     let meta = writer
         .finish_gated(opts, async {
-            match (target, remote_meta) {
-                (Some(target), Some(meta)) => remote::write_through(target, &key, &reader, meta).await,
+            match (target, remote_meta, &source) {
+                (Some(target), Some(meta), Source::Local(reader)) => {
+                    remote::write_through(target, &key, reader, meta).await
+                }
                 _ => Ok(None),
             }
         })
