@@ -76,7 +76,13 @@ fn health(ctx: &Ctx) -> Response {
         if c.etcd_ok() {
             s.push_str("\"etcd\":\"ok\"}");
         } else {
-            let why = format!("{}; writes are refused until it answers", c.etcd_error());
+            let why = if c.quorum_lost() {
+                format!("{}; etcd has no quorum: bucket changes fail, object writes go on", c.etcd_error())
+            } else if c.may_write() {
+                format!("{}; writes go on for less than the lease's life", c.etcd_error())
+            } else {
+                format!("{}; writes are refused until it answers", c.etcd_error())
+            };
             s.push_str(&format!("\"etcd\":\"unreachable\",\"why\":{why:?}}}"));
         }
     }

@@ -102,12 +102,19 @@ class Node:
                 "--advertise", self.url, *extra]
         if gateway:
             args.append("--gateway")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The log goes to a file: a pipe nobody reads would stall the node once full.
+        self.log = os.path.join(base, f"{node_id}.log")
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
+
+    def stderr(self):
+        with open(self.log) as f:
+            return f.read()
 
     def wait_listening(self):
         line = self.proc.stdout.readline()
         if "listening on http://" not in line:
-            raise AssertionError(f"{self.node_id} did not start: {line}{self.proc.stderr.read()}")
+            raise AssertionError(f"{self.node_id} did not start: {line}{self.stderr()}")
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:

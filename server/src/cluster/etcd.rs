@@ -15,6 +15,8 @@ use super::{Boot, Cluster, ClusterConfig, ClusterError, ClusterMap, Node, NodeSt
 
 /// Bound on one etcd call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts of one call from a shard (each within `CALL_TIMEOUT * 2`).
+const CALL_TRIES: u32 = 3;
 /// How long a starting node waits for etcd to answer.
 const BOOT_WAIT: Duration = Duration::from_secs(30);
 
@@ -186,13 +188,29 @@ impl Agent {
         self.rt.spawn(watch(weak, client, self.prefix.clone()));
     }
 
-    /// Runs `f` on the agent's runtime; its answer within the call timeout.
-    async fn call<T: Send + 'static, F>(&self, f: impl FnOnce(Client, String) -> F) -> Result<T, ClusterError>
+    /// Runs `f` on the agent's runtime; its answer within the call timeout. An etcd member that
+    /// is down fails the calls the client's balancer sends it: tried again (on another member).
+    async fn call<T: Send + 'static, F>(&self, f: impl Fn(Client, String) -> F) -> Result<T, ClusterError>
+    where
+        F: Future<Output = Result<T, ClusterError>> + Send + 'static,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.call_once(f(self.client.clone(), self.prefix.clone())).await {
+                Err(ClusterError::Unavailable(_)) if tries < CALL_TRIES => {
+                    compio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once<T: Send + 'static, F>(&self, fut: F) -> Result<T, ClusterError>
     where
         F: Future<Output = Result<T, ClusterError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let fut = f(self.client.clone(), self.prefix.clone());
         let task = self.rt.spawn(async move {
             let _ = tx.send(fut.await);
         });
@@ -210,24 +228,28 @@ impl Agent {
     /// `Err(the record that won)`.
     pub async fn create_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Result<i64, Vec<u8>>, ClusterError> {
         let name = name.to_owned();
-        self.call(move |mut c, prefix| async move {
-            let key = format!("{prefix}buckets/{name}");
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.as_str(), meta, None)])
-                .or_else([TxnOp::get(key.as_str(), None)]);
-            let resp = c.txn(txn).await.map_err(unavailable)?;
-            if resp.succeeded() {
-                return Ok(Ok(resp.header().map_or(0, |h| h.revision())));
-            }
-            for r in resp.op_responses() {
-                if let etcd_client::TxnOpResponse::Get(g) = r
-                    && let Some(kv) = g.kvs().first()
-                {
-                    return Ok(Err(kv.value().to_vec()));
+        self.call(move |mut c, prefix| {
+            let name = name.clone();
+            let meta = meta.clone();
+            async move {
+                let key = format!("{prefix}buckets/{name}");
+                let txn = Txn::new()
+                    .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(key.as_str(), meta, None)])
+                    .or_else([TxnOp::get(key.as_str(), None)]);
+                let resp = c.txn(txn).await.map_err(unavailable)?;
+                if resp.succeeded() {
+                    return Ok(Ok(resp.header().map_or(0, |h| h.revision())));
                 }
+                for r in resp.op_responses() {
+                    if let etcd_client::TxnOpResponse::Get(g) = r
+                        && let Some(kv) = g.kvs().first()
+                    {
+                        return Ok(Err(kv.value().to_vec()));
+                    }
+                }
+                Err(ClusterError::Conflict("the bucket was deleted while being created".into()))
             }
-            Err(ClusterError::Conflict("the bucket was deleted while being created".into()))
         })
         .await
     }
@@ -249,9 +271,12 @@ impl Agent {
     /// One bucket's record as etcd holds it now.
     pub async fn bucket(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, ClusterError> {
         let name = name.to_owned();
-        self.call(move |mut c, prefix| async move {
-            let resp = c.get(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
-            Ok(resp.kvs().first().map(|kv| (kv.mod_revision(), kv.value().to_vec())))
+        self.call(move |mut c, prefix| {
+            let name = name.clone();
+            async move {
+                let resp = c.get(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
+                Ok(resp.kvs().first().map(|kv| (kv.mod_revision(), kv.value().to_vec())))
+            }
         })
         .await
     }
@@ -259,13 +284,17 @@ impl Agent {
     /// Replaces an existing bucket's record: the change's revision; `None` when there is none.
     pub async fn put_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Option<i64>, ClusterError> {
         let name = name.to_owned();
-        self.call(move |mut c, prefix| async move {
-            let key = format!("{prefix}buckets/{name}");
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.as_str(), CompareOp::Greater, 0)])
-                .and_then([TxnOp::put(key.as_str(), meta, None)]);
-            let resp = c.txn(txn).await.map_err(unavailable)?;
-            Ok(resp.succeeded().then(|| resp.header().map_or(0, |h| h.revision())))
+        self.call(move |mut c, prefix| {
+            let name = name.clone();
+            let meta = meta.clone();
+            async move {
+                let key = format!("{prefix}buckets/{name}");
+                let txn = Txn::new()
+                    .when([Compare::create_revision(key.as_str(), CompareOp::Greater, 0)])
+                    .and_then([TxnOp::put(key.as_str(), meta, None)]);
+                let resp = c.txn(txn).await.map_err(unavailable)?;
+                Ok(resp.succeeded().then(|| resp.header().map_or(0, |h| h.revision())))
+            }
         })
         .await
     }
@@ -273,9 +302,12 @@ impl Agent {
     /// Removes the bucket's record; false when there was none.
     pub async fn delete_bucket(&self, name: &str) -> Result<bool, ClusterError> {
         let name = name.to_owned();
-        self.call(move |mut c, prefix| async move {
-            let resp = c.delete(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
-            Ok(resp.deleted() > 0)
+        self.call(move |mut c, prefix| {
+            let name = name.clone();
+            async move {
+                let resp = c.delete(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
+                Ok(resp.deleted() > 0)
+            }
         })
         .await
     }
@@ -307,6 +339,7 @@ async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterC
         if let Err(e) = alive {
             tracing::warn!(error = %e, "cluster: lease keep-alive failed");
             c.set_etcd(Err(e.to_string()));
+            c.set_quorum_lost(quorum_lost(&config.endpoints).await);
         }
         drop(c);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -334,6 +367,21 @@ async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterC
             Err(e) => tracing::warn!(error = %e, "cluster: cannot register again yet"),
         }
     }
+}
+
+/// Whether etcd has lost its quorum: a member answers, and has no leader. (Then nothing in etcd
+/// can change — no lease expires, no member joins — so the map every node holds stays true.)
+async fn quorum_lost(endpoints: &[String]) -> bool {
+    for e in endpoints {
+        let probe = async {
+            let mut c = connect(std::slice::from_ref(e)).await.ok()?;
+            c.status().await.ok()
+        };
+        if let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
+            return status.leader() == 0;
+        }
+    }
+    false
 }
 
 /// Watches the cluster's keys; every change reloads the (small) map and publishes it.

@@ -193,6 +193,10 @@ pub struct Cluster {
     secret: Vec<u8>,
     /// Whether the agent's last exchange with etcd succeeded.
     etcd_ok: AtomicBool,
+    /// When it last did (ms since the epoch).
+    etcd_ok_ms: std::sync::atomic::AtomicU64,
+    /// etcd answers but has no leader (quorum lost): the map cannot change meanwhile.
+    quorum_lost: AtomicBool,
     /// Why etcd is unreachable, for /health.
     etcd_error: std::sync::Mutex<String>,
     /// The etcd revision of each bucket record this node's store holds (an older one never
@@ -225,8 +229,29 @@ impl Cluster {
         self.etcd_error.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
+    /// Whether this node may place writes (its map is current): etcd answers; or it answered
+    /// less than a lease's life ago (a member joining in that window, an operator's act, is the
+    /// one change it could miss); or etcd lost its quorum (then nothing in it can change).
+    pub fn may_write(&self) -> bool {
+        let recent = crate::time::now_ms().saturating_sub(self.etcd_ok_ms.load(Ordering::Relaxed))
+            < self.config.lease_ttl_secs * 1000;
+        self.etcd_ok() || recent || self.quorum_lost.load(Ordering::Relaxed)
+    }
+
+    pub fn quorum_lost(&self) -> bool {
+        self.quorum_lost.load(Ordering::Relaxed)
+    }
+
+    pub fn set_quorum_lost(&self, lost: bool) {
+        self.quorum_lost.store(lost, Ordering::Relaxed);
+    }
+
     pub fn set_etcd(&self, ok: Result<(), String>) {
         self.etcd_ok.store(ok.is_ok(), Ordering::Relaxed);
+        if ok.is_ok() {
+            self.etcd_ok_ms.store(crate::time::now_ms(), Ordering::Relaxed);
+            self.quorum_lost.store(false, Ordering::Relaxed);
+        }
         if let (Err(e), Ok(mut slot)) = (ok, self.etcd_error.lock()) {
             *slot = e;
         }
@@ -403,6 +428,8 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         map: ArcSwap::from_pointee(boot.map),
         secret: boot.secret,
         etcd_ok: AtomicBool::new(true),
+        etcd_ok_ms: std::sync::atomic::AtomicU64::new(crate::time::now_ms()),
+        quorum_lost: AtomicBool::new(false),
         etcd_error: std::sync::Mutex::new(String::new()),
         applied: Default::default(),
         agent,

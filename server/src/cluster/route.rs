@@ -62,7 +62,7 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
             ))),
         };
     }
-    if writes(&route.op) && !cluster.etcd_ok() {
+    if writes(&route.op) && !cluster.may_write() {
         let why = format!("Cluster: {}; writes are refused until it answers.", cluster.etcd_error());
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
