@@ -181,8 +181,9 @@ fn join_cluster(cfg: &ServeConfig, store: &Arc<engine::Store>) -> Result<Option<
     let first = store.mountpaths()[0].root().to_owned();
     let fresh = crate::cluster::Stamp::read(&first)?.is_none();
     let cluster = crate::cluster::start(cc.clone(), &first)?;
+    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
+    rt.block_on(crate::cluster::peer::admit(store, &cluster))?;
     if fresh {
-        let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
         for (name, meta) in store.list_buckets() {
             match rt.block_on(cluster.agent.create_bucket(&name, meta.encode())) {
                 Ok(Ok(_)) => tracing::info!(bucket = name, "cluster: this node's bucket joined the cluster"),

@@ -262,6 +262,30 @@ def test_restarting_every_node_in_turn_loses_nothing():
         c.stop()
 
 
+def test_a_node_joins_an_empty_cluster_and_is_refused_by_one_with_objects(cluster):
+    s3 = client(cluster.nodes[0].url)
+    s3.create_bucket(Bucket="joins")
+    # Empty buckets: the fourth node is let in and owns its share at once.
+    fourth = cluster.start("n3")
+    fourth.wait_listening()
+    cluster.nodes.append(fourth)
+    st = cluster.wait_state("n3", "active")
+    assert len(st["nodes"]) == 4
+    keys = [f"j{i}" for i in range(20)]
+    for k in keys:
+        s3.put_object(Bucket="joins", Key=k, Body=k.encode())
+    via = client(fourth.url)
+    for k in keys:
+        assert via.get_object(Bucket="joins", Key=k)["Body"].read() == k.encode()
+    # With objects in it, a fifth would leave keys unreachable (no rebalance yet): refused.
+    fifth = cluster.start("n4")
+    assert fifth.proc.wait(timeout=60) != 0
+    assert "needs rebalancing" in fifth.stderr()
+    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0", "n1", "n2", "n3"]
+    for k in keys:
+        assert s3.get_object(Bucket="joins", Key=k)["Body"].read() == k.encode()
+
+
 def test_node_to_node_endpoints_need_the_cluster_secret(cluster):
     url = cluster.nodes[0].url
     assert http("GET", f"{url}/_keel/peer/list?bucket=any")[0] == 403

@@ -53,7 +53,7 @@ fn random_hex(bytes: usize) -> String {
 pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMap, String, Vec<u8>), ClusterError> {
     let resp = client.get(prefix, Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
     let revision = resp.header().map_or(0, |h| h.revision());
-    let mut members: Vec<(String, String, bool)> = Vec::new();
+    let mut members: Vec<(String, String, bool, bool)> = Vec::new();
     let mut alive: Vec<(String, String)> = Vec::new();
     let mut map = ClusterMap { revision, ..Default::default() };
     let (mut id, mut secret) = (String::new(), Vec::new());
@@ -63,7 +63,8 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
         if let Some(name) = rest.strip_prefix("members/") {
             let mut lines = value.lines();
             let url = lines.next().unwrap_or("").to_owned();
-            members.push((name.to_owned(), url, lines.nth(1) == Some("gateway")));
+            let joining = lines.next() == Some("joining");
+            members.push((name.to_owned(), url, joining, lines.next() == Some("gateway")));
         } else if let Some(name) = rest.strip_prefix("nodes/") {
             alive.push((name.to_owned(), value));
         } else if let Some(name) = rest.strip_prefix("buckets/") {
@@ -74,8 +75,12 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
             secret = hex::decode(value.trim()).unwrap_or_default();
         }
     }
-    for (nid, url, gateway) in members {
-        let state = if alive.iter().any(|(a, _)| *a == nid) { NodeState::Active } else { NodeState::Down };
+    for (nid, url, joining, gateway) in members {
+        let state = match (alive.iter().any(|(a, _)| *a == nid), joining) {
+            (false, _) => NodeState::Down,
+            (true, true) => NodeState::Joining,
+            (true, false) => NodeState::Active,
+        };
         map.nodes.push(Node { hash: node_hash(&nid), id: nid, url, state, gateway });
     }
     map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -97,9 +102,23 @@ async fn settings(client: &mut Client, prefix: &str) -> Result<(String, Vec<u8>)
     Ok((id, secret))
 }
 
-/// A member record: `<url>\n<state>[\ngateway]`.
-fn member_value(config: &ClusterConfig) -> String {
-    format!("{}\nactive{}", config.advertise, if config.gateway { "\ngateway" } else { "" })
+/// A member record: `<url>\n<active|joining>[\ngateway]`.
+fn member_value(config: &ClusterConfig, state: &str) -> String {
+    format!("{}\n{state}{}", config.advertise, if config.gateway { "\ngateway" } else { "" })
+}
+
+/// The member record this registration writes: a member's own state kept (its URL updated);
+/// a new one `joining` when other members hold data (it owns nothing until it is let in),
+/// `active` when it is the first or a gateway.
+async fn member_record(client: &mut Client, config: &ClusterConfig) -> Result<String, ClusterError> {
+    let prefix = config.prefix();
+    let (map, _, _) = load(client, &prefix).await?;
+    if let Some(me) = map.node(&config.node_id) {
+        let state = if me.state == NodeState::Joining { "joining" } else { "active" };
+        return Ok(member_value(config, state));
+    }
+    let others_hold_data = map.nodes.iter().any(|n| !n.gateway);
+    Ok(member_value(config, if others_hold_data && !config.gateway { "joining" } else { "active" }))
 }
 
 /// Puts this node's lease-bound key (and its member record), unless another live node holds
@@ -109,9 +128,10 @@ async fn register(client: &mut Client, config: &ClusterConfig, lease: i64, previ
     let node_key = format!("{prefix}nodes/{}", config.node_id);
     let member_key = format!("{prefix}members/{}", config.node_id);
     for _ in 0..2 {
+        let record = member_record(client, config).await?;
         let txn = Txn::new().when([Compare::create_revision(node_key.as_str(), CompareOp::Equal, 0)]).and_then([
             TxnOp::put(node_key.as_str(), config.advertise.as_str(), Some(PutOptions::new().with_lease(lease))),
-            TxnOp::put(member_key.as_str(), member_value(config), None),
+            TxnOp::put(member_key.as_str(), record, None),
         ]);
         if client.txn(txn).await.map_err(unavailable)?.succeeded() {
             return Ok(());
@@ -249,6 +269,34 @@ impl Agent {
                     }
                 }
                 Err(ClusterError::Conflict("the bucket was deleted while being created".into()))
+            }
+        })
+        .await
+    }
+
+    /// A joining member becomes active: it owns its share of keys from now on.
+    pub async fn activate(&self) -> Result<(), ClusterError> {
+        let config = self.config.clone();
+        self.call(move |mut c, prefix| {
+            let config = config.clone();
+            async move {
+                let key = format!("{prefix}members/{}", config.node_id);
+                c.put(key, member_value(&config, "active"), None).await.map_err(unavailable)?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// A member that may not join after all leaves the cluster (its records removed).
+    pub async fn leave(&self) -> Result<(), ClusterError> {
+        let id = self.config.node_id.clone();
+        self.call(move |mut c, prefix| {
+            let id = id.clone();
+            async move {
+                c.delete(format!("{prefix}members/{id}"), None).await.map_err(unavailable)?;
+                c.delete(format!("{prefix}nodes/{id}"), None).await.map_err(unavailable)?;
+                Ok(())
             }
         })
         .await

@@ -20,6 +20,14 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
+    pub async fn activate(&self) -> Result<(), ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn leave(&self) -> Result<(), ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
     pub async fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }

@@ -127,6 +127,8 @@ pub fn split_url(url: &str) -> Option<&str> {
 pub enum NodeState {
     /// A member whose lease is alive.
     Active,
+    /// A new member, alive, not yet let in: it owns no key.
+    Joining,
     /// A member whose lease expired (or that never came back): its keys cannot be served.
     Down,
 }
@@ -135,6 +137,7 @@ impl NodeState {
     pub fn name(self) -> &'static str {
         match self {
             NodeState::Active => "active",
+            NodeState::Joining => "joining",
             NodeState::Down => "down",
         }
     }
@@ -167,7 +170,7 @@ impl ClusterMap {
     /// live or not (a down owner's keys are unavailable, never written elsewhere: no two owners
     /// of one key). `None` when no member holds data.
     pub fn owner(&self, bucket: &str, key: &str) -> Option<&Node> {
-        let data: Vec<&Node> = self.nodes.iter().filter(|n| !n.gateway).collect();
+        let data: Vec<&Node> = self.nodes.iter().filter(|n| !n.gateway && n.state != NodeState::Joining).collect();
         if data.is_empty() {
             return None;
         }

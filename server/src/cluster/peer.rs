@@ -392,7 +392,12 @@ fn peer_error(node: &Node, status: u16, body: &[u8]) -> S3Error {
 }
 
 /// One page of a bucket's listing across every node.
-pub async fn list(ctx: &Ctx, cluster: &Cluster, bucket: &str, q: &ListQuery<'_>) -> Result<ListPage, S3Error> {
+pub async fn list(
+    store: &engine::Store,
+    cluster: &Cluster,
+    bucket: &str,
+    q: &ListQuery<'_>,
+) -> Result<ListPage, S3Error> {
     let peers = peers(cluster)?;
     let mut target = format!("/_keel/peer/list?bucket={}&prefix={}&max={}", enc(bucket), enc(q.prefix), q.max_keys);
     if let Some(d) = q.delimiter {
@@ -403,7 +408,7 @@ pub async fn list(ctx: &Ctx, cluster: &Cluster, bucket: &str, q: &ListQuery<'_>)
     }
     let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", &target, Vec::new()));
     let answers = futures_util::future::join_all(calls).await;
-    let mut pages = vec![ctx.store.list_objects(bucket, q)?];
+    let mut pages = vec![store.list_objects(bucket, q)?];
     for (node, answer) in peers.iter().zip(answers) {
         let (status, body) = answer?;
         if status != 200 {
@@ -416,9 +421,63 @@ pub async fn list(ctx: &Ctx, cluster: &Cluster, bucket: &str, q: &ListQuery<'_>)
 }
 
 /// Whether the bucket holds no object on any node.
-pub async fn bucket_empty(ctx: &Ctx, cluster: &Cluster, bucket: &str) -> Result<bool, S3Error> {
+pub async fn bucket_empty(store: &engine::Store, cluster: &Cluster, bucket: &str) -> Result<bool, S3Error> {
     let q = ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1 };
-    Ok(list(ctx, cluster, bucket, &q).await?.entries.is_empty())
+    Ok(list(store, cluster, bucket, &q).await?.entries.is_empty())
+}
+
+/// A new member's admission: let in (`active`) when no bucket holds an object on any node;
+/// otherwise it leaves again, and says why (moving objects to a joining node — rebalance — is
+/// not done yet, and without it the keys it would own would be unreachable).
+pub async fn admit(store: &engine::Store, cluster: &Cluster) -> Result<(), String> {
+    let me = cluster.map().node(cluster.me()).map(|n| n.state);
+    if me != Some(NodeState::Joining) {
+        return Ok(());
+    }
+    match holds_objects(store, cluster).await {
+        Ok(None) => cluster.agent.activate().await.map_err(|e| format!("cannot join the cluster: {e}")),
+        Ok(Some(where_)) => {
+            let _ = cluster.agent.leave().await;
+            Err(format!(
+                "{where_} holds objects: adding a node to a cluster with objects needs rebalancing, which keel does \
+                 not do yet; this node left the cluster again"
+            ))
+        }
+        Err(e) => {
+            let _ = cluster.agent.leave().await;
+            Err(format!("cannot check the cluster's buckets before joining: {}", e.message))
+        }
+    }
+}
+
+/// Where an object lives, if anywhere: this node's own buckets, then the cluster's (asking the
+/// other members, which may take a moment to see this node and answer it).
+async fn holds_objects(store: &engine::Store, cluster: &Cluster) -> Result<Option<String>, S3Error> {
+    let q = ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1 };
+    for (b, _) in store.list_buckets() {
+        if !store.list_objects(&b, &q)?.entries.is_empty() {
+            return Ok(Some(format!("this node's bucket {b}")));
+        }
+    }
+    let buckets = cluster.map().buckets.clone();
+    for (b, (rev, rec)) in &buckets {
+        if let Ok(meta) = engine::BucketMeta::decode(rec) {
+            cluster.apply_bucket(store, b, *rev, meta).await;
+        }
+        let mut tries = 0;
+        loop {
+            match bucket_empty(store, cluster, b).await {
+                Ok(true) | Err(S3Error { code: S3ErrorCode::NoSuchBucket, .. }) => break,
+                Ok(false) => return Ok(Some(format!("bucket {b}"))),
+                Err(_) if tries < 25 => {
+                    tries += 1;
+                    compio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Deletes keys wherever they live: this node's at once, the others' by their owners.

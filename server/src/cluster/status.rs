@@ -6,7 +6,7 @@ use super::{ClusterMap, NodeState};
 /// issue 15), on its owner: with every member live that is provably none; with a member down,
 /// its objects are short, and only that node knows how many — unknown (`null`).
 fn under_replicated(map: &ClusterMap) -> Option<u64> {
-    map.nodes.iter().all(|n| n.state == NodeState::Active).then_some(0)
+    map.nodes.iter().all(|n| n.state != NodeState::Down).then_some(0)
 }
 
 /// The JSON object scripts read (`--json`).

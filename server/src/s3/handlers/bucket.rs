@@ -203,7 +203,7 @@ pub async fn delete_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if let Some(cluster) = &call.ctx.config.cluster {
         // Empty on every node, then gone from etcd; each node drops its record as it sees that.
         call.ctx.store.bucket(call.bucket())?;
-        if !crate::cluster::peer::bucket_empty(call.ctx, cluster, call.bucket()).await? {
+        if !crate::cluster::peer::bucket_empty(&call.ctx.store, cluster, call.bucket()).await? {
             return Err(S3Error::code(S3ErrorCode::BucketNotEmpty));
         }
         if !cluster.agent.delete_bucket(call.bucket()).await? {

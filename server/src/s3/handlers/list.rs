@@ -37,7 +37,7 @@ impl Listing {
         let q =
             ListQuery { prefix: &self.prefix, delimiter: self.delimiter.as_deref(), after, max_keys: self.max_keys };
         match &call.ctx.config.cluster {
-            Some(cluster) => crate::cluster::peer::list(call.ctx, cluster, call.bucket(), &q).await,
+            Some(cluster) => crate::cluster::peer::list(&call.ctx.store, cluster, call.bucket(), &q).await,
             None => Ok(call.ctx.store.list_objects(call.bucket(), &q)?),
         }
     }
