@@ -28,6 +28,18 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     println!("backend_timeout = {}", c.backend_timeout.as_secs());
     println!("space_highwm = {}", c.space_watermarks.0);
     println!("space_lowwm = {}", c.space_watermarks.1);
+    match &c.cluster {
+        None => println!("cluster = \"\""),
+        Some(cc) => {
+            println!("cluster = {:?}", cc.endpoints.join(","));
+            println!("node_id = {:?}", cc.node_id);
+            println!("advertise = {:?}", cc.advertise);
+            println!("cluster_name = {:?}", cc.name);
+            println!("lease_ttl = {}", cc.lease_ttl_secs);
+            println!("redirect = {}", cc.redirect);
+            println!("gateway = {}", cc.gateway);
+        }
+    }
     for b in &c.backends {
         let t = &b.table;
         println!(

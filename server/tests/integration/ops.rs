@@ -178,7 +178,8 @@ fn config_check_validates_and_masks() {
     std::fs::write(
         &good,
         "listen = \"127.0.0.1:9000\"\nusers = [\"alice:topsecret\"]\nsync = \"none\"\nmin_part_size = \"1MiB\"\n\
-         space_highwm = 80\n\n[backends.up]\nprovider = \"s3\"\naccess_key = \"AKUP\"\nsecret_key = \"upsecret\"\n\
+         space_highwm = 80\ncluster = \"http://127.0.0.1:2379\"\nnode_id = \"n1\"\nadvertise = \"http://10.0.0.1:9000\"\n\
+         gateway = true\n\n[backends.up]\nprovider = \"s3\"\naccess_key = \"AKUP\"\nsecret_key = \"upsecret\"\n\
          passthrough = true\nparallel_reads = 4\n",
     )
     .unwrap();
@@ -190,6 +191,12 @@ fn config_check_validates_and_masks() {
     assert!(text.contains("min_part_size = 1048576") && text.contains("sync = \"none\""), "{text}");
     assert!(text.contains("space_highwm = 80") && text.contains("space_lowwm = 75"), "{text}");
     assert!(text.contains("passthrough = true, parallel_reads = 4") && !text.contains("upsecret"), "{text}");
+    assert!(
+        text.contains("node_id = \"n1\"")
+            && text.contains("cluster_name = \"keel\"")
+            && text.contains("lease_ttl = 10")
+    );
+    assert!(text.contains("gateway = true") && text.contains("redirect = false"), "{text}");
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"127.0.0.1:9000\"\n\nthreadz = 4\n").unwrap();
     let out =
