@@ -117,29 +117,45 @@ fn request_head(cluster: &Cluster, req: &Request) -> Vec<u8> {
     h.into_bytes()
 }
 
-/// Sends the client's body on to the owner, as it arrives.
-async fn pump_body(conn: &mut Conn, req: &Request, sock: &mut TcpStream) -> Result<(), S3Error> {
+/// Writes a pooled buffer whole, and gives it back to the pool.
+async fn write_buf(s: &mut TcpStream, buf: iobuf::IoBuffer) -> std::io::Result<()> {
+    match compio::time::timeout(IO_TIMEOUT, s.write_all(buf)).await {
+        Ok(BufResult(r, buf)) => {
+            iobuf::give_buffer(buf);
+            r
+        }
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write to peer timed out")),
+    }
+}
+
+/// Sends the client's body on to the owner, as it arrives (the client's buffers go to the
+/// socket as they are: no copy). `Exchange::Peer`: the owner stopped taking it.
+async fn pump_body(conn: &mut Conn, req: &Request, sock: &mut TcpStream) -> Result<(), Exchange> {
     if matches!(req.framing, Framing::None) {
         return Ok(());
     }
-    conn.send_continue().await.map_err(|_| S3Error::code(S3ErrorCode::IncompleteBody))?;
+    let incomplete = |_| Exchange::Client(S3Error::code(S3ErrorCode::IncompleteBody));
+    conn.send_continue().await.map_err(incomplete)?;
     let chunked = matches!(req.framing, Framing::Chunked);
     loop {
         let buf = iobuf::take_buffer();
         let spare = buf.capacity() - buf.len();
         let (r, buf) = conn.read_body(buf).await;
-        let n = r.map_err(|_| S3Error::code(S3ErrorCode::IncompleteBody))?;
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => {
+                iobuf::give_buffer(buf);
+                return Err(incomplete(e));
+            }
+        };
         if n > 0 {
-            let mut out = Vec::with_capacity(n + 16);
             if chunked {
-                out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                write(sock, format!("{n:x}\r\n").into_bytes()).await.map_err(Exchange::Peer)?;
             }
-            out.extend_from_slice(buf.as_slice());
+            write_buf(sock, buf).await.map_err(Exchange::Peer)?;
             if chunked {
-                out.extend_from_slice(b"\r\n");
+                write(sock, b"\r\n".to_vec()).await.map_err(Exchange::Peer)?;
             }
-            iobuf::give_buffer(buf);
-            write(sock, out).await.map_err(|e| S3Error::new(S3ErrorCode::BadGateway, format!("Cluster: {e}.")))?;
         } else {
             iobuf::give_buffer(buf);
         }
@@ -148,7 +164,7 @@ async fn pump_body(conn: &mut Conn, req: &Request, sock: &mut TcpStream) -> Resu
         }
     }
     if chunked {
-        write(sock, b"0\r\n\r\n".to_vec()).await.map_err(|e| S3Error::new(S3ErrorCode::BadGateway, e.to_string()))?;
+        write(sock, b"0\r\n\r\n".to_vec()).await.map_err(Exchange::Peer)?;
     }
     Ok(())
 }
@@ -237,8 +253,17 @@ async fn exchange(
     req: &Request,
 ) -> Result<(TcpStream, Head), Exchange> {
     write(&mut sock, head).await.map_err(Exchange::Peer)?;
-    pump_body(conn, req, &mut sock).await.map_err(Exchange::Client)?;
-    let head = read_head(&mut sock).await.map_err(Exchange::Peer)?;
+    // An owner that stops taking the body (it refused the request) has answered: relay that.
+    let cut = match pump_body(conn, req, &mut sock).await {
+        Ok(()) => false,
+        Err(Exchange::Peer(e)) => {
+            tracing::debug!(error = %e, "cluster: the owner stopped taking a body");
+            true
+        }
+        Err(e) => return Err(e),
+    };
+    let mut head = read_head(&mut sock).await.map_err(Exchange::Peer)?;
+    head.keep &= !cut;
     Ok((sock, head))
 }
 
