@@ -286,6 +286,16 @@ def test_a_node_joins_an_empty_cluster_and_is_refused_by_one_with_objects(cluste
         assert s3.get_object(Bucket="joins", Key=k)["Body"].read() == k.encode()
 
 
+def test_an_owner_refusing_a_forwarded_body_is_relayed(cluster):
+    client(cluster.nodes[0].url).create_bucket(Bucket="refused")
+    wrong = client(cluster.nodes[0].url, AK, "not-the-secret")
+    # Six keys: most live on the other two nodes, whose refusal arrives mid-body.
+    for k in "abcdef":
+        assert codes(lambda k=k: wrong.put_object(Bucket="refused", Key=k, Body=b"x" * (16 << 20))) \
+            == "SignatureDoesNotMatch"
+    assert client(cluster.nodes[1].url).list_objects_v2(Bucket="refused")["KeyCount"] == 0
+
+
 def test_node_to_node_endpoints_need_the_cluster_secret(cluster):
     url = cluster.nodes[0].url
     assert http("GET", f"{url}/_keel/peer/list?bucket=any")[0] == 403
