@@ -43,7 +43,7 @@ fn health(ctx: &Ctx) -> Response {
     let states: Vec<engine::Health> = mps.iter().map(|m| m.health()).collect();
     let all_ok = states.iter().all(|h| *h == engine::Health::Ok);
     let mut s = String::from("{\"status\":\"");
-    let etcd_ok = ctx.config.cluster.as_ref().is_none_or(|c| c.etcd_ok());
+    let etcd_ok = ctx.config.cluster.as_ref().is_none_or(|c| c.etcd_ok() && !c.removed());
     s.push_str(if all_ok && etcd_ok { "ok" } else { "degraded" });
     s.push_str("\",\"mountpaths\":[");
     for (i, (m, h)) in mps.iter().zip(&states).enumerate() {
@@ -73,6 +73,9 @@ fn health(ctx: &Ctx) -> Response {
         let map = c.map();
         let live = map.nodes.iter().filter(|n| n.state == crate::cluster::NodeState::Active).count();
         s.push_str(&format!(",\"cluster\":{{\"node\":{:?},\"nodes\":{},\"live\":{live},", c.me(), map.nodes.len()));
+        if c.removed() {
+            s.push_str("\"decommissioned\":true,");
+        }
         if c.etcd_ok() {
             s.push_str("\"etcd\":\"ok\"}");
         } else {

@@ -101,6 +101,15 @@ enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a member from the cluster. A node that holds objects is refused (draining one
+    /// needs rebalancing, not done yet); a gateway or a node whose buckets are empty leaves.
+    Decommission {
+        id: String,
+        #[arg(long)]
+        cluster: String,
+        #[arg(long, default_value = "keel")]
+        cluster_name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +175,9 @@ fn main() {
         Command::Rebalance(args) => keel::cli::rebalance(&args),
         Command::Cluster { command: ClusterCommand::Status { cluster, cluster_name, json } } => {
             keel::cluster::status::run(&cluster, &cluster_name, json)
+        }
+        Command::Cluster { command: ClusterCommand::Decommission { id, cluster, cluster_name } } => {
+            keel::cluster::status::decommission(&cluster, &cluster_name, &id)
         }
         Command::Mountpath { command: MountpathCommand::List(args) } => keel::cli::mountpath_list(&args),
         Command::Mountpath { command: MountpathCommand::Detach { dir, args } } => {

@@ -296,6 +296,36 @@ def test_an_owner_refusing_a_forwarded_body_is_relayed(cluster):
     assert client(cluster.nodes[1].url).list_objects_v2(Bucket="refused")["KeyCount"] == 0
 
 
+def test_decommission_removes_an_empty_member_and_refuses_one_with_objects(cluster):
+    s3 = client(cluster.nodes[0].url)
+    s3.create_bucket(Bucket="decom")
+
+    def decommission(node_id):
+        return subprocess.run([keel_bin(), "cluster", "decommission", node_id, "--cluster", cluster.etcd.endpoints,
+                               "--cluster-name", cluster.name], capture_output=True, text=True, timeout=60)
+
+    # n2 holds no object: it leaves, and serves nothing from then on.
+    out = decommission("n2")
+    assert out.returncode == 0 and "n2 left cluster" in out.stdout, out.stderr
+    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0", "n1"]
+    deadline = time.time() + 10
+    while json.loads(urllib.request.urlopen(cluster.nodes[2].url + "/health").read())["cluster"].get("decommissioned") \
+            is not True:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert codes(lambda: client(cluster.nodes[2].url).list_buckets()) == "ServiceUnavailable"
+    keys = [f"d{i}" for i in range(12)]
+    for k in keys:
+        s3.put_object(Bucket="decom", Key=k, Body=k.encode())
+    via = client(cluster.nodes[1].url)
+    assert [o["Key"] for o in via.list_objects_v2(Bucket="decom")["Contents"]] == sorted(keys)
+    # n1 holds objects now: draining it would need rebalancing.
+    out = decommission("n1")
+    assert out.returncode != 0 and "needs rebalancing" in out.stderr, out.stderr
+    assert decommission("nobody").returncode != 0
+    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0", "n1"]
+
+
 def test_node_to_node_endpoints_need_the_cluster_secret(cluster):
     url = cluster.nodes[0].url
     assert http("GET", f"{url}/_keel/peer/list?bucket=any")[0] == 403

@@ -366,6 +366,9 @@ impl Agent {
 async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterConfig, dir: PathBuf, mut lease: i64) {
     let period = Duration::from_millis(config.lease_ttl_secs * 1000 / 3);
     loop {
+        if cluster.upgrade().is_none_or(|c| c.removed()) {
+            return;
+        }
         let alive = async {
             let (mut keeper, mut stream) = client.lease_keep_alive(lease).await.map_err(unavailable)?;
             loop {
@@ -377,6 +380,9 @@ async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterC
                     Err(_) => return Err(ClusterError::Unavailable("etcd did not answer the keep-alive".into())),
                 }
                 let Some(c) = cluster.upgrade() else { return Ok(()) };
+                if c.removed() {
+                    return Ok(());
+                }
                 c.set_etcd(Ok(()));
                 drop(c);
                 tokio::time::sleep(period).await;
@@ -466,6 +472,69 @@ async fn watch(cluster: Weak<Cluster>, mut client: Client, prefix: String) {
         drop(c);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// `keel cluster decommission ID`: removes a member that holds no object (a gateway, or a node
+/// whose buckets are empty on it). Draining one that holds objects needs rebalancing, which is
+/// not done yet: refused. The node itself sees its record go and serves nothing after.
+pub fn decommission(endpoints: &[String], name: &str, id: &str) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let prefix = format!("/keel/{name}/");
+    let (map, secret) = rt
+        .block_on(async {
+            let mut client = connect(endpoints).await?;
+            let (map, _, secret) = load(&mut client, &prefix).await?;
+            Ok::<_, ClusterError>((map, secret))
+        })
+        .map_err(|e| e.to_string())?;
+    let node = map.node(id).ok_or_else(|| format!("cluster {name} has no member {id:?}"))?;
+    if !node.gateway {
+        if node.state == NodeState::Down {
+            return Err(format!("{id} is down: whether it holds objects cannot be checked; start it first"));
+        }
+        for bucket in map.buckets.keys() {
+            if holds_any(&node.url, &secret, id, bucket)? {
+                return Err(format!(
+                    "{id} holds objects (bucket {bucket}): draining a node needs rebalancing, which keel does not do yet"
+                ));
+            }
+        }
+    }
+    rt.block_on(async {
+        let mut client = connect(endpoints).await?;
+        for k in ["members", "nodes"] {
+            client.delete(format!("{prefix}{k}/{id}"), None).await.map_err(unavailable)?;
+        }
+        Ok::<_, ClusterError>(())
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(format!("{id} left cluster {name}"))
+}
+
+/// Whether the node at `url` holds an object of `bucket` (a node-to-node listing of one key).
+fn holds_any(url: &str, secret: &[u8], id: &str, bucket: &str) -> Result<bool, String> {
+    use std::io::{Read, Write};
+    let addr = super::split_url(url).ok_or_else(|| format!("{id}'s URL {url:?} is not http://HOST:PORT"))?;
+    let target = format!("/_keel/peer/list?bucket={}&max=1", super::peer::enc(bucket));
+    let token = super::peer_token_for(secret, id, "GET", &target, None);
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {id} at {addr}: {e}"))?;
+    s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(|e| e.to_string())?;
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{}: {token}\r\n\r\n",
+        super::PEER_HEADER
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| format!("{id} did not answer: {e}"))?;
+    let text = String::from_utf8_lossy(&out);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{id} answered malformed HTTP"))?;
+    if head.starts_with("HTTP/1.1 404") {
+        return Ok(false);
+    }
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("{id} answered: {}", head.lines().next().unwrap_or("")));
+    }
+    Ok(body.lines().any(|l| l.starts_with("o ")))
 }
 
 /// `keel cluster status`: the map as etcd holds it now.

@@ -48,3 +48,7 @@ impl Agent {
 pub fn snapshot(_endpoints: &[String], _name: &str) -> Result<ClusterMap, String> {
     Err(WHY.to_owned())
 }
+
+pub fn decommission(_endpoints: &[String], _name: &str, _id: &str) -> Result<String, String> {
+    Err(WHY.to_owned())
+}

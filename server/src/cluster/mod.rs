@@ -196,6 +196,8 @@ pub struct Cluster {
     secret: Vec<u8>,
     /// Whether the agent's last exchange with etcd succeeded.
     etcd_ok: AtomicBool,
+    /// Decommissioned: the member record is gone.
+    removed: AtomicBool,
     /// When it last did (ms since the epoch).
     etcd_ok_ms: std::sync::atomic::AtomicU64,
     /// etcd answers but has no leader (quorum lost): the map cannot change meanwhile.
@@ -261,6 +263,10 @@ impl Cluster {
     }
 
     pub fn publish(&self, map: ClusterMap) {
+        if map.node(self.me()).is_none() && !self.removed() {
+            tracing::error!(node = self.me(), "cluster: this node was decommissioned; it serves nothing from now on");
+            self.removed.store(true, Ordering::Relaxed);
+        }
         self.map.store(Arc::new(map));
     }
 
@@ -317,9 +323,12 @@ impl Cluster {
     /// `None`: the owner checks the client's own signature), or as the node itself acting for an
     /// authenticated user (a listing page, a share of a multi-object delete).
     pub fn peer_token(&self, method: &str, target: &str, as_user: Option<&str>) -> String {
-        let now = (crate::time::now_ms() / 1000) as i64;
-        let who = as_user.unwrap_or("-");
-        format!("{} {now} {who} {}", self.me(), peer_mac(&self.secret, self.me(), now, who, method, target))
+        peer_token_for(&self.secret, self.me(), method, target, as_user)
+    }
+
+    /// Whether this node was decommissioned (its member record is gone): it serves nothing.
+    pub fn removed(&self) -> bool {
+        self.removed.load(Ordering::Relaxed)
     }
 
     /// Checks a request's `x-keel-peer` value: made by a member with the cluster secret for this
@@ -341,6 +350,13 @@ impl Cluster {
         let same = want.len() == mac.len() && want.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         same.then(|| (who != "-").then(|| who.to_owned()))
     }
+}
+
+/// An `x-keel-peer` value made with `secret` as member `id`.
+pub fn peer_token_for(secret: &[u8], id: &str, method: &str, target: &str, as_user: Option<&str>) -> String {
+    let now = (crate::time::now_ms() / 1000) as i64;
+    let who = as_user.unwrap_or("-");
+    format!("{id} {now} {who} {}", peer_mac(secret, id, now, who, method, target))
 }
 
 fn peer_mac(secret: &[u8], id: &str, ts: i64, who: &str, method: &str, target: &str) -> String {
@@ -433,6 +449,7 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         etcd_ok: AtomicBool::new(true),
         etcd_ok_ms: std::sync::atomic::AtomicU64::new(crate::time::now_ms()),
         quorum_lost: AtomicBool::new(false),
+        removed: AtomicBool::new(false),
         etcd_error: std::sync::Mutex::new(String::new()),
         applied: Default::default(),
         agent,

@@ -15,7 +15,7 @@ use crate::http::{Body, Conn, Request, Response, Span};
 use crate::s3::Ctx;
 use crate::s3::error::{S3Error, S3ErrorCode};
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 

@@ -44,6 +44,10 @@ fn target(req: &Request) -> String {
 
 /// Decides where `req` is served.
 pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request, route: &Route) -> Routed {
+    if cluster.removed() {
+        let e = S3Error::new(S3ErrorCode::ServiceUnavailable, "This node was decommissioned from its cluster.");
+        return Routed::Done(Err(e));
+    }
     if let Some(bucket) = &route.bucket {
         ensure_bucket(ctx, cluster, bucket).await;
     }

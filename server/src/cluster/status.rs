@@ -48,6 +48,13 @@ pub fn text(name: &str, map: &ClusterMap) -> String {
     s
 }
 
+/// Runs `keel cluster decommission ID`.
+pub fn decommission(endpoints: &str, name: &str, id: &str) -> Result<(), String> {
+    let endpoints = super::parse_endpoints(endpoints)?;
+    println!("{}", super::etcd::decommission(&endpoints, name, id)?);
+    Ok(())
+}
+
 /// Runs `keel cluster status`.
 pub fn run(endpoints: &str, name: &str, as_json: bool) -> Result<(), String> {
     let endpoints = super::parse_endpoints(endpoints)?;
