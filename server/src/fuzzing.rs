@@ -254,6 +254,25 @@ pub fn node_record(data: &[u8]) {
     }
 }
 
+/// What cluster members send each other (listing and upload pages) and what a node reads at
+/// start (its stamp, its settings): no input panics, and a page that decodes re-encodes to
+/// the same page.
+pub fn cluster_wire(data: &[u8]) {
+    use crate::cluster::peer;
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Some(page) = peer::decode_page(text) {
+        assert_eq!(peer::decode_page(&peer::encode_page(&page)), Some(page));
+    }
+    if let Some(page) = peer::decode_uploads(text) {
+        assert_eq!(peer::decode_uploads(&peer::encode_uploads(&page)), Some(page));
+    }
+    let _ = crate::cluster::parse_endpoints(text);
+    let _ = crate::cluster::split_url(text);
+    if let Ok(s) = crate::cluster::Stamp::parse(text) {
+        assert_eq!(crate::cluster::Stamp::parse(&s.encode()), Ok(s));
+    }
+}
+
 /// The dates signed requests carry: no input panics, and a date that parses, printed back in
 /// the forms keel writes, parses to the same instant.
 pub fn dates(data: &[u8]) {
@@ -285,4 +304,5 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("sig_canonical", sig_canonical),
     ("node_record", node_record),
     ("dates", dates),
+    ("cluster_wire", cluster_wire),
 ];

@@ -16,7 +16,7 @@ use futures_util::SinkExt;
 
 use super::{Cluster, ClusterError, Node, PEER_HEADER, split_url};
 use crate::http::request::Framing;
-use crate::http::{Body, Conn, Request, Response};
+use crate::http::{Body, Conn, Relay, Request, Response};
 use crate::s3::error::{S3Error, S3ErrorCode};
 
 /// Bound on connecting to a peer.
@@ -300,8 +300,10 @@ async fn answer((mut sock, head): (TcpStream, Head), req: &Request, addr: &str) 
         resp.body = Body::Bytes(rest);
         return Ok(resp);
     }
-    let rx = stream_rest(sock, rest, length, keep, addr);
-    resp.body = Body::Stream { len: length, chunks: rx };
+    let addr = addr.to_owned();
+    let done: Option<Box<dyn FnOnce(TcpStream)>> =
+        if keep { Some(Box::new(move |sock| give_back(&addr, sock))) } else { None };
+    resp.body = Body::Relay(Box::new(Relay { len: length, first: rest, from: sock, done }));
     Ok(resp)
 }
 

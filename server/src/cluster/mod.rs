@@ -387,6 +387,11 @@ impl Stamp {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
+        Stamp::parse(&text).map(Some).map_err(|e| format!("{} {e}", path.display()))
+    }
+
+    /// The stamp's text form: `cluster`, `cluster-id`, `node` and `lease` lines.
+    pub fn parse(text: &str) -> Result<Stamp, String> {
         let mut s = Stamp::default();
         for line in text.lines() {
             match line.split_once(' ') {
@@ -397,20 +402,24 @@ impl Stamp {
                 _ => {}
             }
         }
-        if s.cluster.is_empty() || s.cluster_id.is_empty() || s.node_id.is_empty() {
-            return Err(format!("{} is malformed", path.display()));
+        let one_word = |v: &str| !v.is_empty() && !v.contains(char::is_whitespace);
+        if !one_word(&s.cluster) || !one_word(&s.cluster_id) || !one_word(&s.node_id) {
+            return Err("is malformed".to_owned());
         }
-        Ok(Some(s))
+        Ok(s)
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "cluster {}\ncluster-id {}\nnode {}\nlease {}\n",
+            self.cluster, self.cluster_id, self.node_id, self.lease
+        )
     }
 
     pub fn write(&self, first_mountpath: &Path) -> Result<(), String> {
         let path = Stamp::path(first_mountpath);
         let tmp = path.with_extension("tmp");
-        let text = format!(
-            "cluster {}\ncluster-id {}\nnode {}\nlease {}\n",
-            self.cluster, self.cluster_id, self.node_id, self.lease
-        );
-        std::fs::write(&tmp, text)
+        std::fs::write(&tmp, self.encode())
             .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -186,7 +186,10 @@ fn serve_uploads(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error
         upload_id_marker: upload_id_marker.as_deref(),
         max_uploads,
     };
-    let page = ctx.store.list_uploads(bucket, &q)?;
+    Ok(encode_uploads(&ctx.store.list_uploads(bucket, &q)?))
+}
+
+pub fn encode_uploads(page: &UploadPage) -> String {
     let mut s = format!("truncated {}\n", u8::from(page.truncated));
     for u in &page.uploads {
         s.push_str(&format!("u {} {} {}\n", enc(&u.key), enc(&u.upload_id), hex::encode(u.meta.encode())));
@@ -194,10 +197,10 @@ fn serve_uploads(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error
     for p in &page.common_prefixes {
         s.push_str(&format!("p {}\n", enc(p)));
     }
-    Ok(s)
+    s
 }
 
-fn decode_uploads(text: &str) -> Option<UploadPage> {
+pub fn decode_uploads(text: &str) -> Option<UploadPage> {
     let mut page = UploadPage::default();
     for line in text.lines() {
         let mut it = line.split(' ');

@@ -9,4 +9,4 @@ pub mod uri;
 
 pub use conn::Conn;
 pub use request::{Framing, Method, Request};
-pub use response::{Body, Response, Span};
+pub use response::{Body, Relay, Response, Span};

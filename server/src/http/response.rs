@@ -23,6 +23,17 @@ pub enum Body {
         len: u64,
         chunks: futures_channel::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     },
+    /// `len` bytes relayed from another connection (a cluster member's answer): `first` already
+    /// read, the rest read from `from` (spliced socket → pipe → socket when splicing is on).
+    /// `done` gets the connection back once every byte went out (to pool it).
+    Relay(Box<Relay>),
+}
+
+pub struct Relay {
+    pub len: u64,
+    pub first: Vec<u8>,
+    pub from: compio::net::TcpStream,
+    pub done: Option<Box<dyn FnOnce(compio::net::TcpStream)>>,
 }
 
 /// One piece of a body.
@@ -128,6 +139,7 @@ impl Response {
             Body::Spans(spans) => spans.iter().map(Span::len).sum(),
             Body::HeadOnly(n) => *n,
             Body::Stream { len, .. } => *len,
+            Body::Relay(r) => r.len,
         }
     }
 

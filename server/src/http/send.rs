@@ -18,7 +18,7 @@ use compio::io::AsyncReadAt;
 use compio::net::TcpStream;
 
 use super::conn::{Conn, ReadError};
-use super::response::{Body, Response, Span};
+use super::response::{Body, Relay, Response, Span};
 use crate::limits;
 
 /// Bytes one pipe holds (and one splice moves). The kernel may grant less.
@@ -94,6 +94,86 @@ async fn send_stream(
         conn.mark_broken();
         return Err(SendError::Stream { head_sent: head.is_none(), error });
     }
+    Ok(())
+}
+
+/// Sends a relayed body: the head with the bytes already read, then the rest from the other
+/// connection, spliced (no user-space copy) or through a pooled buffer. The other connection is
+/// handed back (`done`) only when all of it was read.
+async fn send_relay(conn: &mut Conn, head: &mut Option<Vec<u8>>, relay: Relay, splice: bool) -> Result<(), SendError> {
+    let Relay { len, mut first, from, done } = relay;
+    first.truncate(len as usize);
+    let mut left = len - first.len() as u64;
+    let mut out = head.take().unwrap_or_default();
+    out.extend_from_slice(&first);
+    conn.write_all(out).await?;
+    let broken = |conn: &mut Conn, error: std::io::Error| {
+        conn.mark_broken();
+        SendError::Stream { head_sent: true, error }
+    };
+    if splice && left > 0 {
+        match compio::time::timeout(limits::IO_STALL_TIMEOUT * 4, splice_sockets(&from, conn.stream(), left)).await {
+            Ok(Ok(())) => left = 0,
+            Ok(Err(SpliceError::File(e))) => return Err(broken(conn, e)),
+            Ok(Err(SpliceError::Socket(e))) => {
+                tracing::debug!(error = %e, "splice to the client failed");
+                conn.mark_broken();
+                return Err(SendError::Closed);
+            }
+            Err(_) => return Err(broken(conn, std::io::ErrorKind::TimedOut.into())),
+        }
+    }
+    let mut from = from;
+    let mut buf = iobuf::take_buffer();
+    while left > 0 {
+        buf.clear();
+        let want = (left as usize).min(buf.capacity());
+        let read =
+            compio::time::timeout(limits::IO_STALL_TIMEOUT, compio::io::AsyncRead::read(&mut from, buf.slice(0..want)));
+        let (r, b) = match read.await {
+            Ok(BufResult(r, slice)) => (r, slice.into_inner()),
+            Err(_) => return Err(broken(conn, std::io::ErrorKind::TimedOut.into())),
+        };
+        buf = b;
+        match r {
+            Ok(0) => return Err(broken(conn, std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => left -= n as u64,
+            Err(e) => return Err(broken(conn, e)),
+        }
+        buf = conn.write_all(buf).await?;
+    }
+    iobuf::give_buffer(buf);
+    if let Some(done) = done {
+        done(from);
+    }
+    Ok(())
+}
+
+/// Moves `len` bytes from one socket to another through a pipe. `SpliceError::File` names the
+/// source's failure (it ended or broke).
+async fn splice_sockets(from: &TcpStream, to: &TcpStream, mut len: u64) -> Result<(), SpliceError> {
+    let pipe = take_pipe().await.map_err(SpliceError::Socket)?;
+    while len > 0 {
+        let want = (len as usize).min(pipe.capacity);
+        let n = splice(from, &pipe.tx, want).flags(libc::SPLICE_F_MOVE).await.map_err(SpliceError::File)?;
+        if n == 0 {
+            give_pipe(pipe);
+            return Err(SpliceError::File(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        let mut left = n;
+        while left > 0 {
+            let m = splice(&pipe.rx, to, left)
+                .flags(libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE)
+                .await
+                .map_err(SpliceError::Socket)?;
+            if m == 0 {
+                return Err(SpliceError::Socket(std::io::ErrorKind::WriteZero.into()));
+            }
+            left -= m;
+        }
+        len -= n as u64;
+    }
+    give_pipe(pipe);
     Ok(())
 }
 
@@ -174,6 +254,7 @@ pub async fn send(conn: &mut Conn, resp: Response, keep: bool, policy: SendPolic
             conn.write_all(out).await?;
         }
         Body::Stream { len, chunks } => send_stream(conn, &mut head, len, chunks).await?,
+        Body::Relay(relay) => send_relay(conn, &mut head, *relay, policy.splice && total >= policy.splice_min).await?,
         Body::Spans(spans) => {
             let splice = policy.splice && total >= policy.splice_min;
             for span in spans {
