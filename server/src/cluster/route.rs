@@ -97,17 +97,48 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) {
     if ctx.store.bucket_exists(bucket) {
         return;
     }
-    // Not in the map either: made on another node a moment ago? etcd knows (a read only on
-    // this rare path: a bucket that exists is found locally).
+    // Not in the map either: made on another node a moment ago? etcd knows. One read per
+    // name and shard per second at most: requests for buckets that do not exist (anyone can
+    // send them) must not become a stream of etcd reads.
     let rec = match cluster.map().buckets.get(bucket) {
         Some(rec) => Some(rec.clone()),
-        None => cluster.agent.bucket(bucket).await.ok().flatten(),
+        None if recently_missed(bucket) => None,
+        None => {
+            let found = cluster.agent.bucket(bucket).await.ok().flatten();
+            if found.is_none() {
+                note_miss(bucket);
+            }
+            found
+        }
     };
     if let Some((rev, rec)) = rec
         && let Ok(meta) = engine::BucketMeta::decode(&rec)
     {
         cluster.apply_bucket(&ctx.store, bucket, rev, meta).await;
     }
+}
+
+/// Names etcd said it lacks, per shard, with when (bounded: the table is cleared when full).
+const MISSES_MAX: usize = 4096;
+const MISS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+thread_local! {
+    static MISSES: std::cell::RefCell<std::collections::HashMap<String, std::time::Instant>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn recently_missed(bucket: &str) -> bool {
+    MISSES.with(|m| m.borrow().get(bucket).is_some_and(|t| t.elapsed() < MISS_TTL))
+}
+
+fn note_miss(bucket: &str) {
+    MISSES.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MISSES_MAX {
+            m.clear();
+        }
+        m.insert(bucket.to_owned(), std::time::Instant::now());
+    });
 }
 
 /// Keeps this node's buckets equal to the cluster's: made, updated, and removed (when empty)
