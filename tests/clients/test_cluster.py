@@ -230,7 +230,12 @@ def test_etcd_losing_its_quorum_stops_bucket_changes_not_objects():
         for name in ["e1", "e2"]:
             members.procs[name].kill()
             members.procs[name].wait()
-        time.sleep(4)  # two lease lives: the keep-alives have failed by now
+        # The node notices (its keep-alive fails, the member left says it has no leader).
+        deadline = time.time() + 60
+        while "no quorum" not in json.loads(urllib.request.urlopen(c.nodes[0].url + "/health").read())[
+                "cluster"].get("why", ""):
+            assert time.time() < deadline, "the lost quorum was never noticed"
+            time.sleep(0.2)
         assert codes(lambda: s3.create_bucket(Bucket="quorum-new")) == "ServiceUnavailable"
         for i in range(6):
             s3.put_object(Bucket="quorum", Key=f"during{i}", Body=b"2")

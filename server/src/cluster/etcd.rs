@@ -15,8 +15,10 @@ use super::{Boot, Cluster, ClusterConfig, ClusterError, ClusterMap, Node, NodeSt
 
 /// Bound on one etcd call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Attempts of one call from a shard (each within `CALL_TIMEOUT * 2`).
+/// Attempts of one call from a shard (each within `CALL_TIMEOUT * 2`) that fail fast.
 const CALL_TRIES: u32 = 3;
+/// A failure sooner than this is a refused connection, worth another attempt.
+const FAST_FAILURE: Duration = Duration::from_secs(1);
 /// How long a starting node waits for etcd to answer.
 const BOOT_WAIT: Duration = Duration::from_secs(30);
 
@@ -205,7 +207,8 @@ impl Agent {
         let weak = Arc::downgrade(cluster);
         let (client, config, dir) = (self.client.clone(), self.config.clone(), self.first_mountpath.clone());
         self.rt.spawn(keep_lease(weak.clone(), client.clone(), config, dir, lease));
-        self.rt.spawn(watch(weak, client, self.prefix.clone()));
+        self.rt.spawn(watch(weak.clone(), client, self.prefix.clone()));
+        self.rt.spawn(watch_quorum(weak, self.config.endpoints.clone()));
     }
 
     /// Runs `f` on the agent's runtime; its answer within the call timeout. An etcd member that
@@ -217,8 +220,12 @@ impl Agent {
         let mut tries = 0;
         loop {
             tries += 1;
+            let started = std::time::Instant::now();
             match self.call_once(f(self.client.clone(), self.prefix.clone())).await {
-                Err(ClusterError::Unavailable(_)) if tries < CALL_TRIES => {
+                // A member refusing connections fails at once: another may answer. A call that
+                // timed out is not tried again (etcd is slow or has no quorum: the caller waited
+                // enough).
+                Err(ClusterError::Unavailable(_)) if tries < CALL_TRIES && started.elapsed() < FAST_FAILURE => {
                     compio::time::sleep(Duration::from_millis(50)).await;
                 }
                 other => return other,
@@ -393,7 +400,6 @@ async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterC
         if let Err(e) = alive {
             tracing::warn!(error = %e, "cluster: lease keep-alive failed");
             c.set_etcd(Err(e.to_string()));
-            c.set_quorum_lost(quorum_lost(&config.endpoints).await);
         }
         drop(c);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -423,19 +429,39 @@ async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterC
     }
 }
 
+/// While etcd does not answer, asks its members twice a second whether it lost its quorum (a
+/// member that lost its leader says so only after its election timeout).
+async fn watch_quorum(cluster: Weak<Cluster>, endpoints: Vec<String>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(c) = cluster.upgrade() else { return };
+        if c.etcd_ok() || c.removed() {
+            continue;
+        }
+        drop(c);
+        let lost = quorum_lost(&endpoints).await;
+        let Some(c) = cluster.upgrade() else { return };
+        if !c.etcd_ok() {
+            c.set_quorum_lost(lost);
+        }
+    }
+}
+
 /// Whether etcd has lost its quorum: a member answers, and has no leader. (Then nothing in etcd
 /// can change — no lease expires, no member joins — so the map every node holds stays true.)
 async fn quorum_lost(endpoints: &[String]) -> bool {
-    for e in endpoints {
+    // Every member at once, each bounded: dead ones must not delay the answer of a live one.
+    let probes = endpoints.iter().map(|e| async move {
         let probe = async {
             let mut c = connect(std::slice::from_ref(e)).await.ok()?;
             c.status().await.ok()
         };
-        if let Ok(Some(status)) = tokio::time::timeout(Duration::from_secs(2), probe).await {
-            return status.leader() == 0;
-        }
-    }
-    false
+        tokio::time::timeout(Duration::from_secs(1), probe).await.ok().flatten().map(|s| s.leader() == 0)
+    });
+    let answers = futures_util::future::join_all(probes).await;
+    // Lost when a member answers and none of those that answer knows a leader.
+    let answered: Vec<bool> = answers.into_iter().flatten().collect();
+    !answered.is_empty() && answered.iter().all(|no_leader| *no_leader)
 }
 
 /// Watches the cluster's keys; every change reloads the (small) map and publishes it.

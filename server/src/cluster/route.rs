@@ -38,6 +38,11 @@ fn writes(op: &Op) -> bool {
     )
 }
 
+/// Operations that change a bucket's record in etcd.
+fn changes_buckets(op: &Op) -> bool {
+    matches!(op, Op::CreateBucket | Op::DeleteBucket | Op::PutBucketAcl | Op::PutBucketVersioning)
+}
+
 fn target(req: &Request) -> String {
     if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) }
 }
@@ -65,6 +70,11 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
                 "The node-to-node signature is not valid (another cluster's secret, or a clock more than 5 minutes off).",
             ))),
         };
+    }
+    if cluster.quorum_lost() && changes_buckets(&route.op) {
+        let why =
+            "Cluster: etcd has lost its quorum; bucket changes are refused until it is back (objects are served).";
+        return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
     if writes(&route.op) && !cluster.may_write() {
         let why = format!("Cluster: {}; writes are refused until it answers.", cluster.etcd_error());
