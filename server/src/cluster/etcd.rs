@@ -282,14 +282,15 @@ impl Agent {
     }
 
     /// A joining member becomes active: it owns its share of keys from now on.
-    pub async fn activate(&self) -> Result<(), ClusterError> {
+    /// Returns the change's etcd revision.
+    pub async fn activate(&self) -> Result<i64, ClusterError> {
         let config = self.config.clone();
         self.call(move |mut c, prefix| {
             let config = config.clone();
             async move {
                 let key = format!("{prefix}members/{}", config.node_id);
-                c.put(key, member_value(&config, "active"), None).await.map_err(unavailable)?;
-                Ok(())
+                let resp = c.put(key, member_value(&config, "active"), None).await.map_err(unavailable)?;
+                Ok(resp.header().map_or(0, |h| h.revision()))
             }
         })
         .await
@@ -354,14 +355,14 @@ impl Agent {
         .await
     }
 
-    /// Removes the bucket's record; false when there was none.
-    pub async fn delete_bucket(&self, name: &str) -> Result<bool, ClusterError> {
+    /// Removes the bucket's record: the deletion's revision; `None` when there was none.
+    pub async fn delete_bucket(&self, name: &str) -> Result<Option<i64>, ClusterError> {
         let name = name.to_owned();
         self.call(move |mut c, prefix| {
             let name = name.clone();
             async move {
                 let resp = c.delete(format!("{prefix}buckets/{name}"), None).await.map_err(unavailable)?;
-                Ok(resp.deleted() > 0)
+                Ok((resp.deleted() > 0).then(|| resp.header().map_or(0, |h| h.revision())))
             }
         })
         .await
@@ -542,7 +543,7 @@ fn holds_any(url: &str, secret: &[u8], id: &str, bucket: &str) -> Result<bool, S
     use std::io::{Read, Write};
     let addr = super::split_url(url).ok_or_else(|| format!("{id}'s URL {url:?} is not http://HOST:PORT"))?;
     let target = format!("/_keel/peer/list?bucket={}&max=1", super::peer::enc(bucket));
-    let token = super::peer_token_for(secret, id, "GET", &target, None);
+    let token = super::peer_token_for(secret, id, "GET", &super::peer_signed_target(&target, b""), None);
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {id} at {addr}: {e}"))?;
     s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(|e| e.to_string())?;
     let req = format!(

@@ -20,7 +20,7 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
-    pub async fn activate(&self) -> Result<(), ClusterError> {
+    pub async fn activate(&self) -> Result<i64, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
@@ -40,7 +40,7 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
-    pub async fn delete_bucket(&self, _name: &str) -> Result<bool, ClusterError> {
+    pub async fn delete_bucket(&self, _name: &str) -> Result<Option<i64>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 }

@@ -358,7 +358,7 @@ pub async fn peer_stream(cluster: &Cluster, node: &Node, target: &str) -> Result
     let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
     let head = format!(
         "GET {target} HTTP/1.1\r\nhost: {addr}\r\n{PEER_HEADER}: {}\r\n\r\n",
-        cluster.peer_token("GET", target, None)
+        cluster.peer_token("GET", &super::peer_signed_target(target, b""), None)
     );
     let mut sock = connect(addr).await.map_err(|e| down(e.to_string()))?;
     write(&mut sock, head.into_bytes()).await.map_err(|e| down(e.to_string()))?;
@@ -386,7 +386,8 @@ pub async fn peer_call(
     let down = |why: String| ClusterError::NodeUnreachable(node.id.clone(), why);
     let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
-    head.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(method, target, None)));
+    let signed = super::peer_signed_target(target, &body);
+    head.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(method, &signed, None)));
     let mut out = head.into_bytes();
     out.extend_from_slice(&body);
     let mut tries = 0;

@@ -280,8 +280,8 @@ impl Cluster {
             }
             fresh
         };
-        let held = self.applied.lock().is_ok_and(|a| a.get(name).is_some_and(|r| *r >= rev));
-        if held && store.bucket_exists(name) {
+        // This record, or a newer state (a newer record, or the bucket's deletion), is applied.
+        if self.applied.lock().is_ok_and(|a| a.get(name).is_some_and(|r| *r >= rev)) {
             return;
         }
         if !store.bucket_exists(name) {
@@ -312,10 +312,17 @@ impl Cluster {
         }
     }
 
-    /// Forgets a deleted bucket's revision.
-    pub fn forget_bucket(&self, name: &str) {
+    /// The etcd revision of the record of `name` this node applied last, if any.
+    pub fn applied_revision(&self, name: &str) -> Option<i64> {
+        self.applied.lock().ok().and_then(|a| a.get(name).copied())
+    }
+
+    /// Notes that the bucket was deleted at etcd revision `rev` (a tombstone: an older record
+    /// never makes it again here).
+    pub fn bucket_deleted(&self, name: &str, rev: i64) {
         if let Ok(mut a) = self.applied.lock() {
-            a.remove(name);
+            let r = a.entry(name.to_owned()).or_insert(rev);
+            *r = (*r).max(rev);
         }
     }
 
@@ -342,14 +349,27 @@ impl Cluster {
         };
         let ts = ts.parse::<i64>().ok()?;
         let now = (crate::time::now_ms() / 1000) as i64;
-        if (now - ts).abs() > PEER_SKEW_SECS || self.map().node(id).is_none() {
+        if (now - ts).abs() > PEER_SKEW_SECS {
+            tracing::warn!(from = id, skew = now - ts, "cluster: a node-to-node token out of time");
             return None;
         }
+        // Not checked against this node's map: a member that joined a moment ago may not be in it
+        // yet; the MAC proves the cluster's secret.
         let want = peer_mac(&self.secret, id, ts, who, method, target);
         // Constant time.
         let same = want.len() == mac.len() && want.bytes().zip(mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same {
+            tracing::warn!(from = id, "cluster: a node-to-node token with a wrong MAC (another cluster's secret?)");
+        }
         same.then(|| (who != "-").then(|| who.to_owned()))
     }
+}
+
+/// What a node-to-node call's token signs besides its method: the target and the SHA-256 of
+/// its body (a captured token cannot be replayed with another body).
+pub fn peer_signed_target(target: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{target} {}", hex::encode(Sha256::digest(body)))
 }
 
 /// An `x-keel-peer` value made with `secret` as member `id`.

@@ -27,6 +27,10 @@ fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).and_then(|(_, v)| dec(v)))
 }
 
+/// Largest body a node-to-node call carries (a multi-object delete's keys: 1000 × 1 KiB,
+/// percent-encoded).
+const PEER_BODY_MAX: usize = 8 << 20;
+
 fn bad(why: &str) -> Response {
     S3Error::new(S3ErrorCode::InvalidRequest, format!("Peer request: {why}.")).response("/", "0")
 }
@@ -37,9 +41,22 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         return S3Error::new(S3ErrorCode::AccessDenied, "This node is not in a cluster.").response("/", "0");
     };
     let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
-    if req.header(PEER_HEADER).is_none_or(|t| cluster.peer_check(t, &req.method_raw, &target).is_none()) {
+    // The token signs the body too: read it (bounded) before checking.
+    let body = match req.framing {
+        crate::http::Framing::None => Vec::new(),
+        _ => match conn.read_body_to_vec(PEER_BODY_MAX).await {
+            Ok(b) => b,
+            Err(_) => return bad("body too large or incomplete"),
+        },
+    };
+    let signed = super::peer_signed_target(&target, &body);
+    if req.header(PEER_HEADER).is_none_or(|t| cluster.peer_check(t, &req.method_raw, &signed).is_none()) {
         return S3Error::new(S3ErrorCode::AccessDenied, "Node-to-node endpoints need the cluster's signature.")
             .response("/", "0");
+    }
+    if what == "revision" {
+        let rev = cluster.map().revision.to_string();
+        return Response::with_body(200, "text/plain", rev.into_bytes());
     }
     let Some(bucket) = param(&req.query, "bucket") else { return bad("no bucket") };
     super::route::ensure_bucket(ctx, cluster, &bucket).await;
@@ -47,7 +64,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
     let result = match what {
         "list" => text(serve_list(ctx, &bucket, &req.query)),
         "uploads" => text(serve_uploads(ctx, &bucket, &req.query)),
-        "delete" => text(serve_delete(ctx, conn, &bucket).await),
+        "delete" => text(serve_delete(ctx, body, &bucket).await),
         "meta" => text(serve_meta(ctx, &bucket, &req.query)),
         "object" => serve_object(ctx, &bucket, &req.query).await,
         _ => return bad("unknown endpoint"),
@@ -280,8 +297,7 @@ pub async fn list_uploads(
     Ok(merge_uploads(pages, q.max_uploads))
 }
 
-async fn serve_delete(ctx: &Ctx, conn: &mut Conn, bucket: &str) -> Result<String, S3Error> {
-    let body = conn.read_body_to_vec(8 << 20).await.map_err(|_| S3Error::code(S3ErrorCode::IncompleteBody))?;
+async fn serve_delete(ctx: &Ctx, body: Vec<u8>, bucket: &str) -> Result<String, S3Error> {
     let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
     let keys: Vec<String> = text.lines().filter_map(dec).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -437,8 +453,16 @@ pub async fn admit(store: &engine::Store, cluster: &Cluster) -> Result<(), Strin
     if me != Some(NodeState::Joining) {
         return Ok(());
     }
+    // Every node sees this one joining (and so writes no object) before the check...
+    let joined = cluster.map().revision;
+    seen_everywhere(cluster, joined).await.map_err(|e| format!("cannot join the cluster: {e}"))?;
     match holds_objects(store, cluster).await {
-        Ok(None) => cluster.agent.activate().await.map_err(|e| format!("cannot join the cluster: {e}")),
+        Ok(None) => {
+            // ...and its activation, before it serves: no object is ever written under a map
+            // that misses it.
+            let rev = cluster.agent.activate().await.map_err(|e| format!("cannot join the cluster: {e}"))?;
+            seen_everywhere(cluster, rev).await.map_err(|e| format!("cannot join the cluster: {e}"))
+        }
         Ok(Some(where_)) => {
             let _ = cluster.agent.leave().await;
             Err(format!(
@@ -450,6 +474,38 @@ pub async fn admit(store: &engine::Store, cluster: &Cluster) -> Result<(), Strin
             let _ = cluster.agent.leave().await;
             Err(format!("cannot check the cluster's buckets before joining: {}", e.message))
         }
+    }
+}
+
+/// Waits until every other live member's map is at etcd revision `rev` or later (this node's
+/// too). Members that are joining themselves, or not serving yet (they load the map afresh
+/// when they start), need not be waited for. Bounded: a member that does not catch up in time
+/// fails the join.
+async fn seen_everywhere(cluster: &Cluster, rev: i64) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut behind = Vec::new();
+        if cluster.map().revision < rev {
+            behind.push(cluster.me().to_owned());
+        }
+        let map = cluster.map();
+        for n in map.nodes.iter().filter(|n| n.id != cluster.me() && n.state == NodeState::Active) {
+            let seen = match forward::peer_call(cluster, n, "GET", "/_keel/peer/revision", Vec::new()).await {
+                Ok((200, body)) => String::from_utf8_lossy(&body).trim().parse::<i64>().unwrap_or(0),
+                Err(ClusterError::NodeUnreachable(_, why)) if why.contains("refused") => rev,
+                _ => 0,
+            };
+            if seen < rev {
+                behind.push(n.id.clone());
+            }
+        }
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("members {behind:?} did not see revision {rev} in time"));
+        }
+        compio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -472,7 +528,7 @@ async fn holds_objects(store: &engine::Store, cluster: &Cluster) -> Result<Optio
             match bucket_empty(store, cluster, b).await {
                 Ok(true) | Err(S3Error { code: S3ErrorCode::NoSuchBucket, .. }) => break,
                 Ok(false) => return Ok(Some(format!("bucket {b}"))),
-                Err(_) if tries < 25 => {
+                Err(_) if tries < 75 => {
                     tries += 1;
                     compio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }

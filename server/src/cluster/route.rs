@@ -76,6 +76,11 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
             "Cluster: etcd has lost its quorum; bucket changes are refused until it is back (objects are served).";
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
+    if writes(&route.op) && route.key.is_some() && cluster.map().nodes.iter().any(|n| n.state == NodeState::Joining) {
+        // Owners are about to change: no object is written until every node has the new map.
+        let why = "Cluster: a node is joining; object writes resume in a moment.";
+        return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
+    }
     if writes(&route.op) && !cluster.may_write() {
         let why = format!("Cluster: {}; writes are refused until it answers.", cluster.etcd_error());
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
@@ -173,10 +178,13 @@ async fn apply(store: &engine::Store, cluster: &Cluster, map: &super::ClusterMap
         }
     }
     for (name, _) in store.list_buckets() {
-        if !map.buckets.contains_key(&name) {
+        // Made from a record newer than this map (a request found it in etcd first): the map
+        // is stale about it, not the bucket gone.
+        let newer = cluster.applied_revision(&name).is_some_and(|r| r > map.revision);
+        if !map.buckets.contains_key(&name) && !newer {
             match store.delete_bucket(&name).await {
                 Ok(()) => {
-                    cluster.forget_bucket(&name);
+                    cluster.bucket_deleted(&name, map.revision);
                     tracing::info!(bucket = name, "cluster: bucket deleted")
                 }
                 Err(e) => tracing::warn!(bucket = name, error = %e, "cluster: a deleted bucket stays here"),

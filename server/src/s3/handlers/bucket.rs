@@ -206,14 +206,12 @@ pub async fn delete_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
         if !crate::cluster::peer::bucket_empty(&call.ctx.store, cluster, call.bucket()).await? {
             return Err(S3Error::code(S3ErrorCode::BucketNotEmpty));
         }
-        if !cluster.agent.delete_bucket(call.bucket()).await? {
+        let Some(rev) = cluster.agent.delete_bucket(call.bucket()).await? else {
             return Err(S3Error::code(S3ErrorCode::NoSuchBucket));
-        }
+        };
+        cluster.bucket_deleted(call.bucket(), rev);
         return match call.ctx.store.delete_bucket(call.bucket()).await {
-            Ok(()) | Err(engine::Error::NoSuchBucket) => {
-                cluster.forget_bucket(call.bucket());
-                Ok(Response::new(204))
-            }
+            Ok(()) | Err(engine::Error::NoSuchBucket) => Ok(Response::new(204)),
             Err(e) => Err(e.into()),
         };
     }
