@@ -62,10 +62,9 @@ for n in 1 2 4; do
       --advertise http://10.79.$i.2:9000 >"$dir/$name-$i.out" 2>"$dir/$name-$i.log" &
     pids+=($!)
     nodes+=("10.79.$i.2:9000")
-  done
-  for i in $(seq "$n"); do
     for _ in $(seq 100); do grep -q "listening on" "$dir/$name-$i.out" 2>/dev/null && break; sleep 0.1; done
   done
+  sleep 1
   read -r get put < <(python3 - "$DUR" "$SIZE" "$THREADS" "${nodes[@]}" <<'EOF'
 import random, socket, sys, threading, time, urllib.parse
 dur, size, threads = float(sys.argv[1]), int(sys.argv[2]) << 20, int(sys.argv[3])
