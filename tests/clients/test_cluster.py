@@ -332,10 +332,25 @@ def test_decommission_removes_an_empty_member_and_refuses_one_with_objects(clust
     assert [n["id"] for n in cluster.status()["nodes"]] == ["n0", "n1"]
 
 
+def test_copies_across_nodes_and_their_missing_sources(cluster):
+    s3 = client(cluster.nodes[0].url)
+    s3.create_bucket(Bucket="copies")
+    # Twelve sources and destinations: most pairs have different owners.
+    for i in range(12):
+        s3.put_object(Bucket="copies", Key=f"src{i}", Body=f"body{i}".encode(), Metadata={"n": str(i)})
+        s3.copy_object(Bucket="copies", Key=f"dst{i}", CopySource={"Bucket": "copies", "Key": f"src{i}"})
+        got = client(cluster.nodes[i % 3].url).get_object(Bucket="copies", Key=f"dst{i}")
+        assert got["Body"].read() == f"body{i}".encode() and got["Metadata"] == {"n": str(i)}
+        assert codes(lambda i=i: s3.copy_object(Bucket="copies", Key=f"x{i}",
+                                                CopySource={"Bucket": "copies", "Key": f"missing{i}"})) == "NoSuchKey"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="copies")["Contents"]}
+    assert keys == {f"src{i}" for i in range(12)} | {f"dst{i}" for i in range(12)}
+
+
 def test_node_to_node_endpoints_need_the_cluster_secret(cluster):
     url = cluster.nodes[0].url
     assert http("GET", f"{url}/_keel/peer/list?bucket=any")[0] == 403
-    forged = {"x-keel-peer": f"n1 {int(time.time())} - {'0' * 64}"}
+    forged = {"x-keel-peer": f"n1 {int(time.time())} {'0' * 64}"}
     assert http("GET", f"{url}/_keel/peer/list?bucket=any", headers=forged)[0] == 403
     # A client's request claiming to come from a member is refused, not served unchecked.
     assert http("GET", f"{url}/any/key", headers=forged)[0] == 403
@@ -353,8 +368,8 @@ def test_node_to_node_endpoints_need_the_cluster_secret(cluster):
     def token(body):
         ts = int(time.time())
         signed = f"{target} {hashlib.sha256(body).hexdigest()}"
-        mac = hmac.new(secret, f"n1\n{ts}\n-\nPOST\n{signed}".encode(), hashlib.sha256).hexdigest()
-        return f"n1 {ts} - {mac}"
+        mac = hmac.new(secret, f"n1\n{ts}\nPOST\n{signed}".encode(), hashlib.sha256).hexdigest()
+        return f"n1 {ts} {mac}"
 
     good = token(b"other\n")
     assert http("POST", url + target, data=b"other\n", headers={"x-keel-peer": good})[0] == 200

@@ -543,7 +543,7 @@ fn holds_any(url: &str, secret: &[u8], id: &str, bucket: &str) -> Result<bool, S
     use std::io::{Read, Write};
     let addr = super::split_url(url).ok_or_else(|| format!("{id}'s URL {url:?} is not http://HOST:PORT"))?;
     let target = format!("/_keel/peer/list?bucket={}&max=1", super::peer::enc(bucket));
-    let token = super::peer_token_for(secret, id, "GET", &super::peer_signed_target(&target, b""), None);
+    let token = super::peer_token_for(secret, id, "GET", &super::peer_signed_target(&target, b""));
     let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {id} at {addr}: {e}"))?;
     s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(|e| e.to_string())?;
     let req = format!(

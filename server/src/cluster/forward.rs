@@ -113,7 +113,7 @@ fn request_head(cluster: &Cluster, req: &Request) -> Vec<u8> {
         Framing::None if req.header("content-length").is_some() => h.push_str("content-length: 0\r\n"),
         Framing::None => {}
     }
-    h.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(&req.method_raw, &target, None)));
+    h.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(&req.method_raw, &target)));
     h.into_bytes()
 }
 
@@ -358,7 +358,7 @@ pub async fn peer_stream(cluster: &Cluster, node: &Node, target: &str) -> Result
     let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
     let head = format!(
         "GET {target} HTTP/1.1\r\nhost: {addr}\r\n{PEER_HEADER}: {}\r\n\r\n",
-        cluster.peer_token("GET", &super::peer_signed_target(target, b""), None)
+        cluster.peer_token("GET", &super::peer_signed_target(target, b""))
     );
     let mut sock = connect(addr).await.map_err(|e| down(e.to_string()))?;
     write(&mut sock, head.into_bytes()).await.map_err(|e| down(e.to_string()))?;
@@ -387,7 +387,7 @@ pub async fn peer_call(
     let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
     let signed = super::peer_signed_target(target, &body);
-    head.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(method, &signed, None)));
+    head.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(method, &signed)));
     let mut out = head.into_bytes();
     out.extend_from_slice(&body);
     let mut tries = 0;

@@ -50,7 +50,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         },
     };
     let signed = super::peer_signed_target(&target, &body);
-    if req.header(PEER_HEADER).is_none_or(|t| cluster.peer_check(t, &req.method_raw, &signed).is_none()) {
+    if req.header(PEER_HEADER).is_none_or(|t| !cluster.peer_check(t, &req.method_raw, &signed)) {
         return S3Error::new(S3ErrorCode::AccessDenied, "Node-to-node endpoints need the cluster's signature.")
             .response("/", "0");
     }
@@ -283,18 +283,8 @@ pub async fn list_uploads(
             target.push_str(&format!("&{name}={}", enc(v)));
         }
     }
-    let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", &target, Vec::new()));
-    let answers = futures_util::future::join_all(calls).await;
-    let mut pages = vec![ctx.store.list_uploads(bucket, q)?];
-    for (node, answer) in peers.iter().zip(answers) {
-        let (status, body) = answer?;
-        if status != 200 {
-            return Err(peer_error(node, status, &body));
-        }
-        let page = std::str::from_utf8(&body).ok().and_then(decode_uploads);
-        pages.push(page.ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
-    }
-    Ok(merge_uploads(pages, q.max_uploads))
+    let local = ctx.store.list_uploads(bucket, q)?;
+    Ok(merge_uploads(gather(cluster, &peers, &target, local, decode_uploads).await?, q.max_uploads))
 }
 
 async fn serve_delete(ctx: &Ctx, body: Vec<u8>, bucket: &str) -> Result<String, S3Error> {
@@ -425,18 +415,30 @@ pub async fn list(
     if let Some(a) = q.after {
         target.push_str(&format!("&after={}", enc(a)));
     }
-    let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", &target, Vec::new()));
+    let local = store.list_objects(bucket, q)?;
+    Ok(merge(gather(cluster, &peers, &target, local, decode_page).await?, q.max_keys))
+}
+
+/// This node's page and every peer's page of the same query (asked at once), decoded.
+async fn gather<P>(
+    cluster: &Cluster,
+    peers: &[Node],
+    target: &str,
+    local: P,
+    decode: fn(&str) -> Option<P>,
+) -> Result<Vec<P>, S3Error> {
+    let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", target, Vec::new()));
     let answers = futures_util::future::join_all(calls).await;
-    let mut pages = vec![store.list_objects(bucket, q)?];
+    let mut pages = vec![local];
     for (node, answer) in peers.iter().zip(answers) {
         let (status, body) = answer?;
         if status != 200 {
             return Err(peer_error(node, status, &body));
         }
-        let page = std::str::from_utf8(&body).ok().and_then(decode_page);
+        let page = std::str::from_utf8(&body).ok().and_then(decode);
         pages.push(page.ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
     }
-    Ok(merge(pages, q.max_keys))
+    Ok(pages)
 }
 
 /// Whether the bucket holds no object on any node.

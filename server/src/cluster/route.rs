@@ -58,25 +58,22 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
     }
     if let Some(token) = req.header(PEER_HEADER) {
         // From a member: served here, never sent on (its map said this node owns the key).
-        return match cluster.peer_check(token, &req.method_raw, &target(req)) {
-            // Forwarded client requests only: the owner checks the client's signature.
-            Some(None) => Routed::Local,
-            Some(Some(_)) => Routed::Done(Err(S3Error::new(
-                S3ErrorCode::AccessDenied,
-                "Node-to-node requests on a user's behalf go to /_keel/peer/.",
-            ))),
-            None => Routed::Done(Err(S3Error::new(
-                S3ErrorCode::AccessDenied,
-                "The node-to-node signature is not valid (another cluster's secret, or a clock more than 5 minutes off).",
-            ))),
-        };
+        // Forwarded client requests: the owner checks the client's own signature.
+        if cluster.peer_check(token, &req.method_raw, &target(req)) {
+            return Routed::Local;
+        }
+        return Routed::Done(Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "The node-to-node signature is not valid (another cluster's secret, or a clock more than 5 minutes off).",
+        )));
     }
     if cluster.quorum_lost() && changes_buckets(&route.op) {
         let why =
             "Cluster: etcd has lost its quorum; bucket changes are refused until it is back (objects are served).";
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
-    if writes(&route.op) && route.key.is_some() && cluster.map().nodes.iter().any(|n| n.state == NodeState::Joining) {
+    let map = cluster.map();
+    if writes(&route.op) && route.key.is_some() && map.nodes.iter().any(|n| n.state == NodeState::Joining) {
         // Owners are about to change: no object is written until every node has the new map.
         let why = "Cluster: a node is joining; object writes resume in a moment.";
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
@@ -86,7 +83,6 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
-    let map = cluster.map();
     let Some(owner) = map.owner(bucket, key) else {
         let e = ClusterError::Unavailable("the cluster has no member that holds data (only gateways)".into());
         return Routed::Done(Err(e.into()));

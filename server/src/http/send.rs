@@ -160,20 +160,26 @@ async fn splice_sockets(from: &TcpStream, to: &TcpStream, mut len: u64) -> Resul
             give_pipe(pipe);
             return Err(SpliceError::File(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        let mut left = n;
-        while left > 0 {
-            let m = splice(&pipe.rx, to, left)
-                .flags(libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE)
-                .await
-                .map_err(SpliceError::Socket)?;
-            if m == 0 {
-                return Err(SpliceError::Socket(std::io::ErrorKind::WriteZero.into()));
-            }
-            left -= m;
-        }
+        drain_pipe(&pipe, to, n).await?;
         len -= n as u64;
     }
     give_pipe(pipe);
+    Ok(())
+}
+
+/// Moves the `n` bytes a pipe holds to the socket.
+async fn drain_pipe(pipe: &Pipe, sock: &TcpStream, n: usize) -> Result<(), SpliceError> {
+    let mut left = n;
+    while left > 0 {
+        let m = splice(&pipe.rx, sock, left)
+            .flags(libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE)
+            .await
+            .map_err(SpliceError::Socket)?;
+        if m == 0 {
+            return Err(SpliceError::Socket(std::io::ErrorKind::WriteZero.into()));
+        }
+        left -= m;
+    }
     Ok(())
 }
 
@@ -193,17 +199,7 @@ async fn send_file_range(file: &File, sock: &TcpStream, mut offset: u64, mut len
             give_pipe(pipe);
             return Err(SpliceError::File(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        let mut left = n;
-        while left > 0 {
-            let m = splice(&pipe.rx, sock, left)
-                .flags(libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE)
-                .await
-                .map_err(SpliceError::Socket)?;
-            if m == 0 {
-                return Err(SpliceError::Socket(std::io::ErrorKind::WriteZero.into()));
-            }
-            left -= m;
-        }
+        drain_pipe(&pipe, sock, n).await?;
         offset += n as u64;
         len -= n as u64;
     }
