@@ -153,7 +153,7 @@ impl DirSet {
         self.0[(fanout >> 6) as usize] |= 1 << (fanout & 63);
     }
 
-    fn union(&mut self, other: DirSet) {
+    pub(crate) fn union(&mut self, other: DirSet) {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a |= b;
         }

@@ -60,7 +60,7 @@ pub use meta::{
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};
 pub use object::{
-    DataWriter, Located, ObjectReader, ObjectWriter, Piece, PutOptions, WriteCondition, etag_list_matches,
+    DataWriter, Located, ObjectImport, ObjectReader, ObjectWriter, Piece, PutOptions, WriteCondition, etag_list_matches,
 };
 pub use reconcile::ReconcileReport;
 pub use store::{Store, StoreConfig};

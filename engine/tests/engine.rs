@@ -544,3 +544,56 @@ fn an_md5_computed_by_the_caller_is_recorded_and_checked() {
         assert_eq!(get(&store, "bkt", "k").await.unwrap(), body);
     });
 }
+
+/// Copies `bucket/key` from `from` into `to` as a cluster's rebalance does: piece by piece.
+async fn import(from: &Arc<Store>, to: &Arc<Store>, bucket: &str, key: &str) -> Result<engine::ObjectMeta, Error> {
+    let source = from.head_object(bucket, key).unwrap();
+    let mut imp = to.import_writer(bucket, key, &source)?;
+    let reader = from.open_object(bucket, key).await.unwrap();
+    for (i, (start, len)) in imp.pieces().into_iter().enumerate() {
+        reader.copy_verified(start, len, imp.writer(i)).await?;
+    }
+    imp.finish().await
+}
+
+#[test]
+fn an_import_keeps_the_record_and_never_replaces_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (vec![dir.path().join("a")], vec![dir.path().join("b1"), dir.path().join("b2")]);
+    rt().block_on(async {
+        let (from, to) = (open(&a), open(&b));
+        for s in [&from, &to] {
+            s.create_bucket("mpu", "me").await.unwrap();
+        }
+        let small = put(&from, "mpu", "small", b"tiny").await;
+        let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        let file = put(&from, "mpu", "file", &big).await;
+        let id = from.create_upload("mpu", "parts", "me", UploadOptions::default()).await.unwrap();
+        let e1 = upload_part(&from, "parts", &id, 1, &big[..200_000]).await;
+        let e2 = upload_part(&from, "parts", &id, 2, &big[200_000..]).await;
+        let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: format!("\"{e}\""), checksum: None };
+        let parts = from
+            .complete_upload("mpu", "parts", &id, &[cp(1, &e1), cp(2, &e2)], CompleteOptions::default())
+            .await
+            .unwrap();
+        for (key, meta) in [("small", &small), ("file", &file), ("parts", &parts)] {
+            let got = import(&from, &to, "mpu", key).await.unwrap();
+            // Same ETag, time, size and (for the multipart object) part layout.
+            assert_eq!((got.etag(), got.mtime_ms, got.size), (meta.etag(), meta.mtime_ms, meta.size), "{key}");
+            assert_eq!(get(&to, "mpu", key).await, get(&from, "mpu", key).await, "{key}");
+        }
+        let engine::DataLoc::Parts(locs) = to.head_object("mpu", "parts").unwrap().data else { panic!("parts") };
+        assert_eq!(locs.iter().map(|p| p.size).collect::<Vec<_>>(), vec![200_000, 100_000]);
+        // A key written on the receiver since wins: the import is refused, nothing replaced.
+        put(&to, "mpu", "small", b"newer").await;
+        assert!(matches!(import(&from, &to, "mpu", "small").await, Err(Error::PreconditionFailed)));
+        assert_eq!(get(&to, "mpu", "small").await.as_deref(), Some(&b"newer"[..]));
+        // The mover deletes its copy only if it is still the one moved.
+        put(&from, "mpu", "file", b"rewritten").await;
+        assert!(!from.delete_object_if("mpu", "file", &file).await.unwrap());
+        assert!(get(&from, "mpu", "file").await.is_some());
+        assert!(from.delete_object_if("mpu", "parts", &parts).await.unwrap());
+        assert!(get(&from, "mpu", "parts").await.is_none());
+        assert!(!from.delete_object_if("mpu", "parts", &parts).await.unwrap());
+    });
+}

@@ -38,6 +38,7 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
             println!("lease_ttl = {}", cc.lease_ttl_secs);
             println!("redirect = {}", cc.redirect);
             println!("gateway = {}", cc.gateway);
+            println!("rebalance_rate = {}", cc.rebalance_rate);
         }
     }
     for b in &c.backends {

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// Hold no objects: take requests and forward every key to its owner.
     #[arg(long)]
     pub gateway: bool,
+    /// Bytes per second this node moves to other nodes when membership changes (0: unpaced)
+    /// [default: 256MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub rebalance_rate: Option<String>,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -145,6 +149,7 @@ pub struct FileConfig {
     pub lease_ttl: Option<u64>,
     pub redirect: Option<bool>,
     pub gateway: Option<bool>,
+    pub rebalance_rate: Option<toml::Value>,
     /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
     pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
@@ -363,6 +368,8 @@ impl ServeConfig {
             .unwrap_or(engine::limits::PART_BYTES_MIN_DEFAULT);
         let splice_min = bytes_setting("splice_min", &args.splice_min, &file.splice_min)?.unwrap_or(256 * 1024);
         let (backends, backend_timeout) = backends_of(args, &file)?;
+        let rebalance_rate =
+            bytes_setting("rebalance_rate", &args.rebalance_rate, &file.rebalance_rate)?.unwrap_or(256 << 20);
         Ok(ServeConfig {
             backends,
             backend_timeout,
@@ -374,7 +381,8 @@ impl ServeConfig {
                 args.cluster_name.as_deref().or(file.cluster_name.as_deref()),
                 args.lease_ttl.or(file.lease_ttl),
                 (args.redirect || file.redirect.unwrap_or(false), args.gateway || file.gateway.unwrap_or(false)),
-            )?,
+            )?
+            .map(|c| crate::cluster::ClusterConfig { rebalance_rate, ..c }),
             listen,
             mountpaths,
             threads,

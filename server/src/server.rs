@@ -106,10 +106,14 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
 
     if let Some(cluster) = cluster {
+        // A new member is let in (becomes an owner) only now that it takes requests: until
+        // then it forwards every key, like a gateway.
+        rt.block_on(crate::cluster::peer::admit(&store, &cluster))?;
         let syncing = store.clone();
-        rt.block_on(
-            async move { compio::runtime::spawn(crate::cluster::route::sync_buckets(syncing, cluster)).detach() },
-        );
+        rt.block_on(async move {
+            compio::runtime::spawn(crate::cluster::rebalance::run(syncing.clone(), cluster.clone())).detach();
+            compio::runtime::spawn(crate::cluster::route::sync_buckets(syncing, cluster)).detach()
+        });
     }
     print_banner(&cfg, addr, io_uring, banner_user.as_ref(), &source, &store);
     if cfg.upload_ttl_secs > 0 {
@@ -172,8 +176,6 @@ fn start_housekeeping(store: &Arc<engine::Store>) -> Result<(), String> {
     Ok(())
 }
 
-/// The S3 front end's settings: the users (configured, stored or generated on first start),
-/// the admins, and the first user for the banner.
 /// `--cluster`: registers the node in etcd and loads the map. A node joining for the first time
 /// (no `keel-cluster` stamp) brings its buckets into the cluster.
 fn join_cluster(cfg: &ServeConfig, store: &Arc<engine::Store>) -> Result<Option<Arc<crate::cluster::Cluster>>, String> {
@@ -182,7 +184,6 @@ fn join_cluster(cfg: &ServeConfig, store: &Arc<engine::Store>) -> Result<Option<
     let fresh = crate::cluster::Stamp::read(&first)?.is_none();
     let cluster = crate::cluster::start(cc.clone(), &first)?;
     let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
-    rt.block_on(crate::cluster::peer::admit(store, &cluster))?;
     if fresh {
         for (name, meta) in store.list_buckets() {
             match rt.block_on(cluster.agent.create_bucket(&name, meta.encode())) {
@@ -198,6 +199,8 @@ fn join_cluster(cfg: &ServeConfig, store: &Arc<engine::Store>) -> Result<Option<
     Ok(Some(cluster))
 }
 
+/// The S3 front end's settings: the users (configured, stored or generated on first start),
+/// the admins, and the first user for the banner.
 fn s3_config(
     cfg: &ServeConfig,
     store: &engine::Store,

@@ -36,6 +36,8 @@ class Cluster:
         self.nodes = [self.start(f"n{i}") for i in range(n)]
         for node in self.nodes:
             node.wait_listening()
+        # Each node after the first joined, and started a (here empty) rebalance.
+        wait_rebalanced(self)
 
     def start(self, node_id, port=None, extra=()):
         return Node(self.dir, node_id, self.etcd.endpoints, self.name, self.extra + list(extra), port=port)
@@ -268,10 +270,151 @@ def test_restarting_every_node_in_turn_loses_nothing():
         c.stop()
 
 
-def test_a_node_joins_an_empty_cluster_and_is_refused_by_one_with_objects(cluster):
+def secret_of(c):
+    """The cluster's node-to-node key, read from etcd as a member reads it."""
+    import base64
+    key = base64.b64encode(f"/keel/{c.name}/settings/secret".encode()).decode()
+    req = urllib.request.Request(c.etcd.endpoints.split(",")[0] + "/v3/kv/range",
+                                 data=json.dumps({"key": key}).encode(), method="POST")
+    return bytes.fromhex(base64.b64decode(json.loads(urllib.request.urlopen(req).read())["kvs"][0]["value"]).decode())
+
+
+def held_keys(c, node, bucket):
+    """The keys `node` itself holds (its part of the listing, through the node-to-node endpoint)."""
+    import hashlib, hmac, urllib.parse
+    secret, keys, after = secret_of(c), [], None
+    while True:
+        target = f"/_keel/peer/list?bucket={bucket}&max=1000"
+        if after:
+            target += "&after=" + urllib.parse.quote(after, safe="")
+        ts = int(time.time())
+        signed = f"{target} {hashlib.sha256(b'').hexdigest()}"
+        mac = hmac.new(secret, f"n0\n{ts}\nGET\n{signed}".encode(), hashlib.sha256).hexdigest()
+        status, body, _ = http("GET", node.url + target, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+        assert status == 200, body
+        lines = body.decode().splitlines()
+        page = [urllib.parse.unquote(l.split(" ")[4]) for l in lines if l.startswith("o ")]
+        keys += page
+        if lines[0] != "truncated 1" or not page:
+            return keys
+        after = page[-1]
+
+
+def wait_rebalanced(c, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = c.status()
+        if not st["rebalancing"]:
+            return st
+        time.sleep(0.3)
+    raise AssertionError(f"the rebalance did not end: {c.status()}")
+
+
+def test_a_fourth_node_joins_under_read_load_and_takes_a_quarter():
+    # Paced slowly, so that the rebalance lasts seconds and reads and writes meet it.
+    c = Cluster(extra=["--lease-ttl", "2", "--rebalance-rate", "1MiB"])
+    try:
+        s3 = client(c.nodes[0].url)
+        s3.create_bucket(Bucket="joins")
+        keys = [f"k{i:03}" for i in range(400)]
+        body = {k: (k.encode() * 4000)[: 1000 + 97 * i] for i, k in enumerate(keys)}
+        for k in keys:
+            s3.put_object(Bucket="joins", Key=k, Body=body[k])
+        # A multipart object keeps its parts (and ETag) when it moves.
+        parts = {}
+        for k in ("mp-a", "mp-b", "mp-c", "mp-d"):
+            up = s3.create_multipart_upload(Bucket="joins", Key=k)["UploadId"]
+            chunks = [os.urandom(5 << 20), os.urandom(1 << 20)]
+            done = [{"PartNumber": i + 1, "ETag": s3.upload_part(Bucket="joins", Key=k, UploadId=up, PartNumber=i + 1,
+                                                                 Body=ch)["ETag"]} for i, ch in enumerate(chunks)]
+            etag = s3.complete_multipart_upload(Bucket="joins", Key=k, UploadId=up,
+                                                MultipartUpload={"Parts": done})["ETag"]
+            parts[k] = (b"".join(chunks), etag)
+        total = len(keys) + len(parts)
+        before = {n.node_id: set(held_keys(c, n, "joins")) for n in c.nodes}
+        assert sum(len(v) for v in before.values()) == total
+
+        failures, reads, stop = [], [0], [False]
+
+        def reader(i):
+            via = client(c.nodes[i % 3].url)
+            j = i
+            while not stop[0]:
+                j = (j * 7 + 13) % len(keys)
+                k = keys[j]
+                if k in changed:
+                    continue
+                try:
+                    got = via.get_object(Bucket="joins", Key=k)["Body"].read()
+                    if got != body[k]:
+                        failures.append((k, "body"))
+                    if reads[0] % 40 == 0:
+                        listed = [k for ks, _, _ in pages(via, "joins") for k in ks]
+                        if not set(keys) - changed <= set(listed):
+                            failures.append(("list", len(listed)))
+                    reads[0] += 1
+                except Exception as e:  # noqa: BLE001 - every failure counts
+                    failures.append((k, repr(e)))
+
+        changed = set(keys[::10])  # written during the rebalance: not read meanwhile
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            readers = [pool.submit(reader, i) for i in range(3)]
+            time.sleep(1)
+            fourth = c.start("n3")
+            fourth.wait_listening()
+            c.nodes.append(fourth)
+            st = c.status()
+            assert st["rebalancing"], st
+            # Writes during the rebalance: an overwrite and a delete of keys that move win
+            # over the moving copies.
+            new_owner = client(fourth.url)
+            overwritten, deleted = [], []
+            for k in keys[::10]:
+                if len(overwritten) <= len(deleted):
+                    new_owner.put_object(Bucket="joins", Key=k, Body=b"v2 " + k.encode())
+                    overwritten.append(k)
+                else:
+                    new_owner.delete_object(Bucket="joins", Key=k)
+                    deleted.append(k)
+            assert c.status()["rebalancing"], "the writes were meant to meet the rebalance"
+            st = wait_rebalanced(c)
+            stop[0] = True
+            for r in readers:
+                r.result()
+        assert failures == [], failures[:5]
+        assert reads[0] > 0
+        # Each node now holds exactly the keys it owns, once: a quarter moved to n3.
+        after = {n.node_id: set(held_keys(c, n, "joins")) for n in c.nodes}
+        live = (set(keys) - set(deleted)) | set(parts)
+        assert sorted(k for v in after.values() for k in v) == sorted(live)
+        moved = st["rebalance"]["moved_objects"]
+        assert abs(moved - total / 4) <= 0.05 * total, (moved, total)
+        assert len(after["n3"]) >= moved - len(overwritten)
+        for n in c.nodes:
+            via = client(n.url)
+            for k in keys:
+                if k in deleted:
+                    assert codes(lambda k=k: via.head_object(Bucket="joins", Key=k)) == "404"
+                else:
+                    want = b"v2 " + k.encode() if k in overwritten else body[k]
+                    assert via.get_object(Bucket="joins", Key=k)["Body"].read() == want
+            for k, (data, etag) in parts.items():
+                got = via.get_object(Bucket="joins", Key=k)
+                assert got["ETag"] == etag and got["Body"].read() == data
+                assert via.head_object(Bucket="joins", Key=k, PartNumber=1)["ContentLength"] == 5 << 20
+        listed = [k for ks, _, _ in pages(client(c.nodes[3].url), "joins") for k in ks]
+        assert listed == sorted(live)
+        # A restart moves nothing already in place.
+        c.restart(1)
+        time.sleep(1)
+        assert not c.status()["rebalancing"]
+    finally:
+        c.stop()
+
+
+def test_a_node_joins_an_empty_cluster_and_owns_its_share_at_once(cluster):
     s3 = client(cluster.nodes[0].url)
     s3.create_bucket(Bucket="joins")
-    # Empty buckets: the fourth node is let in and owns its share at once.
     fourth = cluster.start("n3")
     fourth.wait_listening()
     cluster.nodes.append(fourth)
@@ -283,13 +426,7 @@ def test_a_node_joins_an_empty_cluster_and_is_refused_by_one_with_objects(cluste
     via = client(fourth.url)
     for k in keys:
         assert via.get_object(Bucket="joins", Key=k)["Body"].read() == k.encode()
-    # With objects in it, a fifth would leave keys unreachable (no rebalance yet): refused.
-    fifth = cluster.start("n4")
-    assert fifth.proc.wait(timeout=60) != 0
-    assert "needs rebalancing" in fifth.stderr()
-    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0", "n1", "n2", "n3"]
-    for k in keys:
-        assert s3.get_object(Bucket="joins", Key=k)["Body"].read() == k.encode()
+    assert held_keys(cluster, fourth, "joins"), "n3 owns a share of the keys"
 
 
 def test_an_owner_refusing_a_forwarded_body_is_relayed(cluster):
@@ -302,7 +439,7 @@ def test_an_owner_refusing_a_forwarded_body_is_relayed(cluster):
     assert client(cluster.nodes[1].url).list_objects_v2(Bucket="refused")["KeyCount"] == 0
 
 
-def test_decommission_removes_an_empty_member_and_refuses_one_with_objects(cluster):
+def test_decommission_removes_an_empty_member_and_drains_one_with_objects(cluster):
     s3 = client(cluster.nodes[0].url)
     s3.create_bucket(Bucket="decom")
 
@@ -325,11 +462,22 @@ def test_decommission_removes_an_empty_member_and_refuses_one_with_objects(clust
         s3.put_object(Bucket="decom", Key=k, Body=k.encode())
     via = client(cluster.nodes[1].url)
     assert [o["Key"] for o in via.list_objects_v2(Bucket="decom")["Contents"]] == sorted(keys)
-    # n1 holds objects now: draining it would need rebalancing.
+    # n1 holds objects: it is drained (they move to n0, the one node left that owns keys),
+    # then removed.
+    held = held_keys(cluster, cluster.nodes[1], "decom")
+    assert held
     out = decommission("n1")
-    assert out.returncode != 0 and "needs rebalancing" in out.stderr, out.stderr
+    assert out.returncode == 0 and "n1 left cluster" in out.stdout, out.stderr
+    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0"]
+    assert not cluster.status()["rebalancing"]
+    assert sorted(held_keys(cluster, cluster.nodes[0], "decom")) == sorted(keys)
+    for k in keys:
+        assert s3.get_object(Bucket="decom", Key=k)["Body"].read() == k.encode()
+    # The last node that holds data cannot be drained: its objects would have nowhere to go.
+    out = decommission("n0")
+    assert out.returncode != 0 and "last data node" in out.stderr, out.stderr
     assert decommission("nobody").returncode != 0
-    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0", "n1"]
+    assert [n["id"] for n in cluster.status()["nodes"]] == ["n0"]
 
 
 def test_copies_across_nodes_and_their_missing_sources(cluster):

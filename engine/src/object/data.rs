@@ -38,7 +38,7 @@ pub struct DataWriter {
     /// Small enough bytes may stay in memory and live in the index record (objects, not parts).
     may_inline: bool,
     sink: Sink,
-    commit_sent: bool,
+    pub(crate) commit_sent: bool,
     /// The data file is open with O_DIRECT (cleared at the first unaligned write).
     direct: bool,
 }

@@ -8,10 +8,12 @@
 
 pub mod data;
 pub mod get;
+pub mod import;
 pub mod put;
 
 pub use data::DataWriter;
 pub use get::{Located, ObjectReader, Piece};
+pub use import::ObjectImport;
 pub use put::ObjectWriter;
 
 use crate::meta::SystemMeta;

@@ -55,7 +55,7 @@ fn random_hex(bytes: usize) -> String {
 pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMap, String, Vec<u8>), ClusterError> {
     let resp = client.get(prefix, Some(GetOptions::new().with_prefix())).await.map_err(unavailable)?;
     let revision = resp.header().map_or(0, |h| h.revision());
-    let mut members: Vec<(String, String, bool, bool)> = Vec::new();
+    let mut members: Vec<(String, String, String, bool)> = Vec::new();
     let mut alive: Vec<(String, String)> = Vec::new();
     let mut map = ClusterMap { revision, ..Default::default() };
     let (mut id, mut secret) = (String::new(), Vec::new());
@@ -65,10 +65,14 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
         if let Some(name) = rest.strip_prefix("members/") {
             let mut lines = value.lines();
             let url = lines.next().unwrap_or("").to_owned();
-            let joining = lines.next() == Some("joining");
-            members.push((name.to_owned(), url, joining, lines.next() == Some("gateway")));
+            let state = lines.next().unwrap_or("active").to_owned();
+            members.push((name.to_owned(), url, state, lines.next() == Some("gateway")));
         } else if let Some(name) = rest.strip_prefix("nodes/") {
             alive.push((name.to_owned(), value));
+        } else if let Some(name) = rest.strip_prefix("rebalance/") {
+            map.rebalance.insert(name.to_owned(), kv.mod_revision());
+        } else if let Some(name) = rest.strip_prefix("progress/") {
+            map.progress.insert(name.to_owned(), value);
         } else if let Some(name) = rest.strip_prefix("buckets/") {
             map.buckets.insert(name.to_owned(), (kv.mod_revision(), kv.value().to_vec()));
         } else if rest == "settings/id" {
@@ -77,13 +81,15 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
             secret = hex::decode(value.trim()).unwrap_or_default();
         }
     }
-    for (nid, url, joining, gateway) in members {
-        let state = match (alive.iter().any(|(a, _)| *a == nid), joining) {
+    for (nid, url, recorded, gateway) in members {
+        let state = match (alive.iter().any(|(a, _)| *a == nid), recorded.as_str()) {
             (false, _) => NodeState::Down,
-            (true, true) => NodeState::Joining,
-            (true, false) => NodeState::Active,
+            (true, "joining") => NodeState::Joining,
+            (true, "leaving") => NodeState::Leaving,
+            (true, _) => NodeState::Active,
         };
-        map.nodes.push(Node { hash: node_hash(&nid), id: nid, url, state, gateway });
+        let leaving = recorded == "leaving";
+        map.nodes.push(Node { hash: node_hash(&nid), id: nid, url, state, gateway, leaving });
     }
     map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
     Ok((map, id, secret))
@@ -104,9 +110,13 @@ async fn settings(client: &mut Client, prefix: &str) -> Result<(String, Vec<u8>)
     Ok((id, secret))
 }
 
-/// A member record: `<url>\n<active|joining>[\ngateway]`.
+/// A member record: `<url>\n<active|joining|leaving>[\ngateway]`.
 fn member_value(config: &ClusterConfig, state: &str) -> String {
-    format!("{}\n{state}{}", config.advertise, if config.gateway { "\ngateway" } else { "" })
+    member_line(&config.advertise, state, config.gateway)
+}
+
+fn member_line(url: &str, state: &str, gateway: bool) -> String {
+    format!("{url}\n{state}{}", if gateway { "\ngateway" } else { "" })
 }
 
 /// The member record this registration writes: a member's own state kept (its URL updated);
@@ -116,7 +126,11 @@ async fn member_record(client: &mut Client, config: &ClusterConfig) -> Result<St
     let prefix = config.prefix();
     let (map, _, _) = load(client, &prefix).await?;
     if let Some(me) = map.node(&config.node_id) {
-        let state = if me.state == NodeState::Joining { "joining" } else { "active" };
+        let state = match (me.state, me.leaving) {
+            (_, true) => "leaving",
+            (NodeState::Joining, _) => "joining",
+            _ => "active",
+        };
         return Ok(member_value(config, state));
     }
     let others_hold_data = map.nodes.iter().any(|n| !n.gateway);
@@ -281,30 +295,52 @@ impl Agent {
         .await
     }
 
-    /// A joining member becomes active: it owns its share of keys from now on.
-    /// Returns the change's etcd revision.
+    /// A joining member becomes active: it owns its share of keys from now on, and every member
+    /// that holds data (itself too) is told to move what it no longer owns, in the same
+    /// transaction. Returns the change's etcd revision.
     pub async fn activate(&self) -> Result<i64, ClusterError> {
         let config = self.config.clone();
         self.call(move |mut c, prefix| {
             let config = config.clone();
             async move {
+                let (map, _, _) = load(&mut c, &prefix).await?;
+                let holders: Vec<String> = map.holders().map(|n| n.id.clone()).collect();
                 let key = format!("{prefix}members/{}", config.node_id);
-                let resp = c.put(key, member_value(&config, "active"), None).await.map_err(unavailable)?;
+                let mut ops = vec![TxnOp::put(key, member_value(&config, "active"), None)];
+                ops.extend(holders.iter().map(|id| TxnOp::put(format!("{prefix}rebalance/{id}"), "", None)));
+                let resp = c.txn(Txn::new().and_then(ops)).await.map_err(unavailable)?;
                 Ok(resp.header().map_or(0, |h| h.revision()))
             }
         })
         .await
     }
 
-    /// A member that may not join after all leaves the cluster (its records removed).
-    pub async fn leave(&self) -> Result<(), ClusterError> {
+    /// This node's rebalance progress, for `keel cluster status`.
+    pub async fn rebalance_progress(&self, text: String) -> Result<(), ClusterError> {
         let id = self.config.node_id.clone();
         self.call(move |mut c, prefix| {
-            let id = id.clone();
+            let (id, text) = (id.clone(), text.clone());
             async move {
-                c.delete(format!("{prefix}members/{id}"), None).await.map_err(unavailable)?;
-                c.delete(format!("{prefix}nodes/{id}"), None).await.map_err(unavailable)?;
+                c.put(format!("{prefix}progress/{id}"), text, None).await.map_err(unavailable)?;
                 Ok(())
+            }
+        })
+        .await
+    }
+
+    /// This node moved everything it held for others: its rebalance record goes, unless a
+    /// newer membership change rewrote it since (revision `rev`). Whether it went.
+    pub async fn rebalance_done(&self, rev: i64, progress: String) -> Result<bool, ClusterError> {
+        let id = self.config.node_id.clone();
+        self.call(move |mut c, prefix| {
+            let (id, progress) = (id.clone(), progress.clone());
+            async move {
+                let key = format!("{prefix}rebalance/{id}");
+                let txn = Txn::new().when([Compare::mod_revision(key.as_str(), CompareOp::Equal, rev)]).and_then([
+                    TxnOp::delete(key.as_str(), None),
+                    TxnOp::put(format!("{prefix}progress/{id}"), progress, None),
+                ]);
+                Ok(c.txn(txn).await.map_err(unavailable)?.succeeded())
             }
         })
         .await
@@ -404,6 +440,10 @@ async fn keep_lease(cluster: Weak<Cluster>, mut client: Client, config: ClusterC
         }
         drop(c);
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if cluster.upgrade().is_none_or(|c| c.removed()) {
+            // Decommissioned: never registered again.
+            return;
+        }
         // The lease may have expired meanwhile: take a new one and register again.
         let again = async {
             let ttl = client.lease_time_to_live(lease, None).await.map_err(unavailable)?;
@@ -501,67 +541,67 @@ async fn watch(cluster: Weak<Cluster>, mut client: Client, prefix: String) {
     }
 }
 
-/// `keel cluster decommission ID`: removes a member that holds no object (a gateway, or a node
-/// whose buckets are empty on it). Draining one that holds objects needs rebalancing, which is
-/// not done yet: refused. The node itself sees its record go and serves nothing after.
+/// `keel cluster decommission ID`: drains a member and removes it. A gateway (or a node that
+/// holds nothing) goes at once; a data node is marked `leaving` (it owns no key from then on) and
+/// told to move what it holds to the owners; once it has, its records go. Waits for the drain,
+/// printing progress; run again after an interruption, it waits on. The node itself sees its
+/// record go and serves nothing after.
 pub fn decommission(endpoints: &[String], name: &str, id: &str) -> Result<String, String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let prefix = format!("/keel/{name}/");
-    let (map, secret) = rt
-        .block_on(async {
+    let snapshot = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
             let mut client = connect(endpoints).await?;
-            let (map, _, secret) = load(&mut client, &prefix).await?;
-            Ok::<_, ClusterError>((map, secret))
+            let (map, _, _) = load(&mut client, &prefix).await?;
+            Ok::<_, ClusterError>(map)
         })
-        .map_err(|e| e.to_string())?;
-    let node = map.node(id).ok_or_else(|| format!("cluster {name} has no member {id:?}"))?;
+        .map_err(|e| e.to_string())
+    };
+    let map = snapshot(&rt)?;
+    let node = map.node(id).ok_or_else(|| format!("cluster {name} has no member {id:?}"))?.clone();
     if !node.gateway {
-        if node.state == NodeState::Down {
-            return Err(format!("{id} is down: whether it holds objects cannot be checked; start it first"));
+        if node.state == NodeState::Down && !node.leaving {
+            return Err(format!("{id} is down: what it holds cannot be moved; start it first"));
         }
-        for bucket in map.buckets.keys() {
-            if holds_any(&node.url, &secret, id, bucket)? {
-                return Err(format!(
-                    "{id} holds objects (bucket {bucket}): draining a node needs rebalancing, which keel does not do yet"
-                ));
+        if !map.nodes.iter().any(|n| n.id != id && n.owns_keys()) {
+            return Err(format!("{id} is the cluster's last data node: its objects would have nowhere to go"));
+        }
+        if !node.leaving {
+            rt.block_on(async {
+                let mut client = connect(endpoints).await?;
+                let txn = Txn::new().and_then([
+                    TxnOp::put(format!("{prefix}members/{id}"), member_line(&node.url, "leaving", false), None),
+                    TxnOp::put(format!("{prefix}rebalance/{id}"), "", None),
+                ]);
+                client.txn(txn).await.map_err(unavailable)?;
+                Ok::<_, ClusterError>(())
+            })
+            .map_err(|e| e.to_string())?;
+            eprintln!("{id} is leaving: it moves what it holds to the other nodes");
+        }
+        let mut last = String::new();
+        loop {
+            let map = snapshot(&rt)?;
+            if !map.rebalance.contains_key(id) {
+                break;
             }
+            let line = map.progress.get(id).map(|p| super::rebalance::Progress::decode(p).line()).unwrap_or_default();
+            if line != last && !line.is_empty() {
+                eprintln!("{id}: {line}");
+                last = line;
+            }
+            std::thread::sleep(Duration::from_secs(1));
         }
     }
     rt.block_on(async {
         let mut client = connect(endpoints).await?;
-        for k in ["members", "nodes"] {
+        for k in ["members", "nodes", "progress", "rebalance"] {
             client.delete(format!("{prefix}{k}/{id}"), None).await.map_err(unavailable)?;
         }
         Ok::<_, ClusterError>(())
     })
     .map_err(|e| e.to_string())?;
     Ok(format!("{id} left cluster {name}"))
-}
-
-/// Whether the node at `url` holds an object of `bucket` (a node-to-node listing of one key).
-fn holds_any(url: &str, secret: &[u8], id: &str, bucket: &str) -> Result<bool, String> {
-    use std::io::{Read, Write};
-    let addr = super::split_url(url).ok_or_else(|| format!("{id}'s URL {url:?} is not http://HOST:PORT"))?;
-    let target = format!("/_keel/peer/list?bucket={}&max=1", super::peer::enc(bucket));
-    let token = super::peer_token_for(secret, id, "GET", &super::peer_signed_target(&target, b""));
-    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {id} at {addr}: {e}"))?;
-    s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(|e| e.to_string())?;
-    let req = format!(
-        "GET {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{}: {token}\r\n\r\n",
-        super::PEER_HEADER
-    );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).map_err(|e| format!("{id} did not answer: {e}"))?;
-    let text = String::from_utf8_lossy(&out);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{id} answered malformed HTTP"))?;
-    if head.starts_with("HTTP/1.1 404") {
-        return Ok(false);
-    }
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("{id} answered: {}", head.lines().next().unwrap_or("")));
-    }
-    Ok(body.lines().any(|l| l.starts_with("o ")))
 }
 
 /// `keel cluster status`: the map as etcd holds it now.

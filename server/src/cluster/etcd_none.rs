@@ -24,7 +24,11 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
-    pub async fn leave(&self) -> Result<(), ClusterError> {
+    pub async fn rebalance_progress(&self, _text: String) -> Result<(), ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn rebalance_done(&self, _rev: i64, _progress: String) -> Result<bool, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 

@@ -87,11 +87,21 @@ async fn write(s: &mut TcpStream, data: Vec<u8>) -> std::io::Result<()> {
 
 /// Reads more from the peer into `buf`; 0 at its end.
 async fn read_more(s: &mut TcpStream, buf: Vec<u8>, want: usize) -> (std::io::Result<usize>, Vec<u8>) {
+    read_more_within(s, buf, want, IO_TIMEOUT).await
+}
+
+/// `read_more`, waiting up to `wait` for the peer.
+async fn read_more_within(
+    s: &mut TcpStream,
+    buf: Vec<u8>,
+    want: usize,
+    wait: Duration,
+) -> (std::io::Result<usize>, Vec<u8>) {
     let mut buf = buf;
     buf.reserve(want);
     let len = buf.len();
     let cap = buf.capacity();
-    match compio::time::timeout(IO_TIMEOUT, s.read(buf.slice(len..cap))).await {
+    match compio::time::timeout(wait, s.read(buf.slice(len..cap))).await {
         Ok(BufResult(r, slice)) => (r, slice.into_inner()),
         Err(_) => (Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stalled")), Vec::new()),
     }
@@ -180,9 +190,14 @@ struct Head {
 }
 
 async fn read_head(sock: &mut TcpStream) -> std::io::Result<Head> {
+    read_head_within(sock, IO_TIMEOUT).await
+}
+
+/// `read_head`, the answer's first bytes awaited up to `wait` (a call whose work takes long).
+async fn read_head_within(sock: &mut TcpStream, wait: Duration) -> std::io::Result<Head> {
     let mut buf = Vec::with_capacity(4096);
     loop {
-        let (r, b) = read_more(sock, buf, 4096).await;
+        let (r, b) = read_more_within(sock, buf, 4096, wait).await;
         buf = b;
         if r? == 0 {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the peer closed the connection"));
@@ -383,6 +398,17 @@ pub async fn peer_call(
     target: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Vec<u8>), ClusterError> {
+    peer_call_within(cluster, node, (method, target, body), IO_TIMEOUT).await
+}
+
+/// `peer_call` for a call whose work takes a while (a rebalance's move): the answer awaited up
+/// to `wait`.
+pub async fn peer_call_within(
+    cluster: &Cluster,
+    node: &Node,
+    (method, target, body): (&str, &str, Vec<u8>),
+    wait: Duration,
+) -> Result<(u16, Vec<u8>), ClusterError> {
     let down = |why: String| ClusterError::NodeUnreachable(node.id.clone(), why);
     let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
@@ -400,7 +426,7 @@ pub async fn peer_call(
         let mut sock = sock;
         let sent = write(&mut sock, out.clone()).await;
         match sent {
-            Ok(()) => match read_head(&mut sock).await {
+            Ok(()) => match read_head_within(&mut sock, wait).await {
                 Ok(h) => break (sock, h),
                 Err(e) if fresh || tries > 1 => return Err(down(e.to_string())),
                 Err(_) => continue,

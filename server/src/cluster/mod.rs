@@ -12,9 +12,13 @@
 //! settings/secret      hex of 32 random bytes: the HMAC key of node-to-node requests
 //!                      (`x-keel-peer: <node> <unix seconds> <hex HMAC-SHA256 of node, time,
 //!                      method and target>`)
-//! members/<node-id>    "<url>\n<state>" — a member until decommissioned (state: active)
+//! members/<node-id>    "<url>\n<state>[\ngateway]" — a member until decommissioned (state:
+//!                      active, joining, leaving)
 //! nodes/<node-id>      "<url>" bound to the node's lease: the member is alive
 //! buckets/<name>       the bucket's record (engine::BucketMeta::encode)
+//! rebalance/<node-id>  "" — this member may hold objects others own (written with the
+//!                      membership change; removed by the member once it moved them all)
+//! progress/<node-id>   the member's rebalance progress (`rebalance::Progress::encode`)
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +37,7 @@ mod etcd;
 mod etcd;
 pub mod forward;
 pub mod peer;
+pub mod rebalance;
 pub mod route;
 pub mod status;
 
@@ -58,6 +63,8 @@ pub struct ClusterConfig {
     /// A member that holds no objects: it takes requests and forwards every key (AIStore's
     /// proxy; `--gateway`).
     pub gateway: bool,
+    /// Bytes per second a rebalance moves from this node (`--rebalance-rate`; 0: unpaced).
+    pub rebalance_rate: u64,
 }
 
 impl ClusterConfig {
@@ -94,7 +101,16 @@ impl ClusterConfig {
         if !(2..=3600).contains(&lease_ttl_secs) {
             return Err("--lease-ttl must be 2 to 3600 seconds".to_owned());
         }
-        Ok(Some(ClusterConfig { endpoints, name, node_id, advertise, lease_ttl_secs, redirect, gateway }))
+        Ok(Some(ClusterConfig {
+            endpoints,
+            name,
+            node_id,
+            advertise,
+            lease_ttl_secs,
+            redirect,
+            gateway,
+            rebalance_rate: 256 << 20,
+        }))
     }
 
     /// The prefix of every key of this cluster in etcd.
@@ -131,6 +147,9 @@ pub enum NodeState {
     Active,
     /// A new member, alive, not yet let in: it owns no key.
     Joining,
+    /// A member being drained (`keel cluster decommission`): it owns no key and moves what it
+    /// holds to the owners.
+    Leaving,
     /// A member whose lease expired (or that never came back): its keys cannot be served.
     Down,
 }
@@ -140,6 +159,7 @@ impl NodeState {
         match self {
             NodeState::Active => "active",
             NodeState::Joining => "joining",
+            NodeState::Leaving => "leaving",
             NodeState::Down => "down",
         }
     }
@@ -152,6 +172,8 @@ pub struct Node {
     pub state: NodeState,
     /// Holds no objects (`--gateway`): never an owner.
     pub gateway: bool,
+    /// Being drained (`keel cluster decommission`), live or down: never an owner.
+    pub leaving: bool,
     /// The id's placement weight seed.
     pub hash: u64,
 }
@@ -165,6 +187,11 @@ pub struct ClusterMap {
     pub nodes: Vec<Node>,
     /// Bucket records, by name: (etcd's revision of the record's last change, the record).
     pub buckets: BTreeMap<String, (i64, Vec<u8>)>,
+    /// Members that may hold objects another node owns (after a membership change), with the
+    /// etcd revision of that change: while any does, a key's owner may not have it yet.
+    pub rebalance: BTreeMap<String, i64>,
+    /// Each member's rebalance progress as it reports it (`rebalance::Progress`).
+    pub progress: BTreeMap<String, String>,
 }
 
 impl ClusterMap {
@@ -172,7 +199,7 @@ impl ClusterMap {
     /// live or not (a down owner's keys are unavailable, never written elsewhere: no two owners
     /// of one key). `None` when no member holds data.
     pub fn owner(&self, bucket: &str, key: &str) -> Option<&Node> {
-        let data: Vec<&Node> = self.nodes.iter().filter(|n| !n.gateway && n.state != NodeState::Joining).collect();
+        let data: Vec<&Node> = self.nodes.iter().filter(|n| n.owns_keys()).collect();
         if data.is_empty() {
             return None;
         }
@@ -182,6 +209,23 @@ impl ClusterMap {
 
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Whether objects may lie elsewhere than on their owner (a rebalance is under way).
+    pub fn rebalancing(&self) -> bool {
+        !self.rebalance.is_empty()
+    }
+
+    /// Members that may hold objects (every one but gateways).
+    pub fn holders(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| !n.gateway)
+    }
+}
+
+impl Node {
+    /// Whether keys are placed on this member: it holds data and is neither joining nor leaving.
+    pub fn owns_keys(&self) -> bool {
+        !self.gateway && !self.leaving && self.state != NodeState::Joining
     }
 }
 
@@ -209,6 +253,8 @@ pub struct Cluster {
     /// The etcd revision of each bucket record this node's store holds (an older one never
     /// replaces a newer one).
     applied: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// What this node's rebalance knows (keys deleted meanwhile, progress).
+    pub moves: rebalance::Moves,
     pub agent: Agent,
 }
 
@@ -478,6 +524,7 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         removed: AtomicBool::new(false),
         etcd_error: std::sync::Mutex::new(String::new()),
         applied: Default::default(),
+        moves: Default::default(),
         agent,
     });
     cluster.agent.run_background(&cluster, boot.lease);
@@ -552,6 +599,7 @@ mod tests {
             url: String::new(),
             state: NodeState::Active,
             gateway: false,
+            leaving: false,
             hash: node_hash(id),
         };
         let mut map = ClusterMap { nodes: vec![node("a"), node("b"), node("c")], ..Default::default() };

@@ -19,11 +19,11 @@ pub(crate) fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
-fn dec(s: &str) -> Option<String> {
+pub(crate) fn dec(s: &str) -> Option<String> {
     percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
 }
 
-fn param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).and_then(|(_, v)| dec(v)))
 }
 
@@ -64,9 +64,11 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
     let result = match what {
         "list" => text(serve_list(ctx, &bucket, &req.query)),
         "uploads" => text(serve_uploads(ctx, &bucket, &req.query)),
-        "delete" => text(serve_delete(ctx, body, &bucket).await),
+        "delete" => text(serve_delete(ctx, cluster, body, &bucket).await),
         "meta" => text(serve_meta(ctx, &bucket, &req.query)),
         "object" => serve_object(ctx, &bucket, &req.query).await,
+        "pull" => text(super::rebalance::serve_pull(ctx, cluster, &bucket, &req.query).await),
+        "drop" => text(super::rebalance::serve_drop(ctx, &bucket, body).await),
         _ => return bad("unknown endpoint"),
     };
     result.unwrap_or_else(|e| e.response("/", "0"))
@@ -287,16 +289,15 @@ pub async fn list_uploads(
     Ok(merge_uploads(gather(cluster, &peers, &target, local, decode_uploads).await?, q.max_uploads))
 }
 
-async fn serve_delete(ctx: &Ctx, body: Vec<u8>, bucket: &str) -> Result<String, S3Error> {
+async fn serve_delete(ctx: &Ctx, cluster: &Cluster, body: Vec<u8>, bucket: &str) -> Result<String, S3Error> {
     let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
     let keys: Vec<String> = text.lines().filter_map(dec).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut out = String::new();
-    for r in ctx.store.delete_objects(bucket, &refs).await {
+    for r in delete_here(ctx, cluster, bucket, &refs).await {
         match r {
             Ok(()) => out.push_str("ok\n"),
             Err(e) => {
-                let e = S3Error::from(e);
                 out.push_str(&format!("err {} {}\n", e.code.as_str(), enc(&e.message)));
             }
         }
@@ -455,35 +456,27 @@ pub async fn admit(store: &engine::Store, cluster: &Cluster) -> Result<(), Strin
     if me != Some(NodeState::Joining) {
         return Ok(());
     }
-    // Every node sees this one joining (and so writes no object) before the check...
-    let joined = cluster.map().revision;
-    seen_everywhere(cluster, joined).await.map_err(|e| format!("cannot join the cluster: {e}"))?;
-    match holds_objects(store, cluster).await {
-        Ok(None) => {
-            // ...and its activation, before it serves: no object is ever written under a map
-            // that misses it.
-            let rev = cluster.agent.activate().await.map_err(|e| format!("cannot join the cluster: {e}"))?;
-            seen_everywhere(cluster, rev).await.map_err(|e| format!("cannot join the cluster: {e}"))
-        }
-        Ok(Some(where_)) => {
-            let _ = cluster.agent.leave().await;
-            Err(format!(
-                "{where_} holds objects: adding a node to a cluster with objects needs rebalancing, which keel does \
-                 not do yet; this node left the cluster again"
-            ))
-        }
-        Err(e) => {
-            let _ = cluster.agent.leave().await;
-            Err(format!("cannot check the cluster's buckets before joining: {}", e.message))
+    // The cluster's buckets, here before any key of them is.
+    let buckets = cluster.map().buckets.clone();
+    for (b, (rev, rec)) in &buckets {
+        if let Ok(meta) = engine::BucketMeta::decode(rec) {
+            cluster.apply_bucket(store, b, *rev, meta).await;
         }
     }
+    // Every node sees this one joining (and so writes no object) before it becomes an owner,
+    // and sees that (with the rebalance it starts) before this node serves: no object is ever
+    // written under a map that misses it.
+    let joined = cluster.map().revision;
+    seen_everywhere(cluster, joined).await.map_err(|e| format!("cannot join the cluster: {e}"))?;
+    let rev = cluster.agent.activate().await.map_err(|e| format!("cannot join the cluster: {e}"))?;
+    seen_everywhere(cluster, rev).await.map_err(|e| format!("cannot join the cluster: {e}"))
 }
 
 /// Waits until every other live member's map is at etcd revision `rev` or later (this node's
 /// too). Members that are joining themselves, or not serving yet (they load the map afresh
 /// when they start), need not be waited for. Bounded: a member that does not catch up in time
 /// fails the join.
-async fn seen_everywhere(cluster: &Cluster, rev: i64) -> Result<(), String> {
+pub(crate) async fn seen_everywhere(cluster: &Cluster, rev: i64) -> Result<(), String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let mut behind = Vec::new();
@@ -511,36 +504,6 @@ async fn seen_everywhere(cluster: &Cluster, rev: i64) -> Result<(), String> {
     }
 }
 
-/// Where an object lives, if anywhere: this node's own buckets, then the cluster's (asking the
-/// other members, which may take a moment to see this node and answer it).
-async fn holds_objects(store: &engine::Store, cluster: &Cluster) -> Result<Option<String>, S3Error> {
-    let q = ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1 };
-    for (b, _) in store.list_buckets() {
-        if !store.list_objects(&b, &q)?.entries.is_empty() {
-            return Ok(Some(format!("this node's bucket {b}")));
-        }
-    }
-    let buckets = cluster.map().buckets.clone();
-    for (b, (rev, rec)) in &buckets {
-        if let Ok(meta) = engine::BucketMeta::decode(rec) {
-            cluster.apply_bucket(store, b, *rev, meta).await;
-        }
-        let mut tries = 0;
-        loop {
-            match bucket_empty(store, cluster, b).await {
-                Ok(true) | Err(S3Error { code: S3ErrorCode::NoSuchBucket, .. }) => break,
-                Ok(false) => return Ok(Some(format!("bucket {b}"))),
-                Err(_) if tries < 75 => {
-                    tries += 1;
-                    compio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// Deletes keys wherever they live: this node's at once, the others' by their owners.
 pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
     let map = cluster.map();
@@ -554,13 +517,21 @@ pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[
         let these: Vec<&str> = idx.iter().map(|&i| keys[i]).collect();
         let answers: Vec<Result<(), S3Error>> = match map.node(&owner) {
             Some(n) if n.id != cluster.me() => remote_delete(cluster, n, bucket, &these).await,
-            _ => ctx.store.delete_objects(bucket, &these).await.into_iter().map(|r| r.map_err(S3Error::from)).collect(),
+            _ => delete_here(ctx, cluster, bucket, &these).await,
         };
         for (i, a) in idx.into_iter().zip(answers) {
             results[i] = Some(a);
         }
     }
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(S3Error::code(S3ErrorCode::InternalError)))).collect()
+}
+
+/// Deletes keys this node owns (and, while a rebalance runs, their copies on other members).
+pub async fn delete_here(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
+    if let Err(e) = super::rebalance::delete_elsewhere(cluster, bucket, keys).await {
+        return keys.iter().map(|_| Err(e.clone())).collect();
+    }
+    ctx.store.delete_objects(bucket, keys).await.into_iter().map(|r| r.map_err(S3Error::from)).collect()
 }
 
 async fn remote_delete(cluster: &Cluster, node: &Node, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {

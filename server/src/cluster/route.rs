@@ -60,7 +60,7 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         // From a member: served here, never sent on (its map said this node owns the key).
         // Forwarded client requests: the owner checks the client's own signature.
         if cluster.peer_check(token, &req.method_raw, &target(req)) {
-            return Routed::Local;
+            return from_neighbor(ctx, cluster, conn, req, route).await;
         }
         return Routed::Done(Err(S3Error::new(
             S3ErrorCode::AccessDenied,
@@ -88,7 +88,8 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         return Routed::Done(Err(e.into()));
     };
     if owner.id == cluster.me() {
-        return Routed::Local;
+        drop(map);
+        return from_neighbor(ctx, cluster, conn, req, route).await;
     }
     if owner.state == NodeState::Down {
         let e = ClusterError::NodeUnreachable(owner.id.clone(), "it is down (its lease expired)".into());
@@ -100,6 +101,29 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
     let owner = owner.clone();
     drop(map);
     Routed::Done(forward::forward(cluster, conn, req, &owner).await)
+}
+
+/// Get-from-neighbor: a read of a key this node owns but does not have yet, while a rebalance
+/// runs, is served by the member that still has it.
+async fn from_neighbor(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request, route: &Route) -> Routed {
+    let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
+    if !matches!(route.op, Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes) {
+        return Routed::Local;
+    }
+    {
+        let map = cluster.map();
+        if !map.rebalancing() || map.owner(bucket, key).is_none_or(|o| o.id != cluster.me()) {
+            return Routed::Local;
+        }
+    }
+    if ctx.store.head_object(bucket, key).is_ok() {
+        return Routed::Local;
+    }
+    match super::rebalance::holder(ctx, cluster, bucket, key).await {
+        Ok(Some(node)) => Routed::Done(forward::forward(cluster, conn, req, &node).await),
+        Ok(None) => Routed::Local,
+        Err(e) => Routed::Done(Err(e)),
+    }
 }
 
 /// A bucket the cluster has and this node does not yet (its watch lags the request): made here

@@ -1,5 +1,6 @@
 //! `keel cluster status`: the members and their states as etcd holds them.
 
+use super::rebalance::Progress;
 use super::{ClusterMap, NodeState};
 
 /// Objects with fewer live copies than wanted. Every object has one copy (copies come with
@@ -25,9 +26,38 @@ pub fn json(name: &str, map: &ClusterMap) -> String {
         ));
     }
     let under = under_replicated(map).map_or("null".to_owned(), |n| n.to_string());
-    // No rebalance exists yet (joins move nothing): never in progress.
-    s.push_str(&format!("],\"buckets\":{},\"rebalancing\":false,\"under_replicated\":{under}}}", map.buckets.len()));
+    let p = progress(map);
+    let eta = p.eta_secs(crate::time::now_ms()).map_or("null".to_owned(), |n| n.to_string());
+    let pending: Vec<&String> = map.rebalance.keys().collect();
+    s.push_str(&format!(
+        "],\"buckets\":{},\"rebalancing\":{},\"rebalance\":{{\"pending\":{pending:?},",
+        map.buckets.len(),
+        map.rebalancing()
+    ));
+    s.push_str(&format!(
+        "\"moved_objects\":{},\"moved_bytes\":{},\"togo_objects\":{},\"togo_bytes\":{},\"eta_secs\":{eta}}},",
+        p.moved_objects, p.moved_bytes, p.togo_objects, p.togo_bytes
+    ));
+    s.push_str(&format!("\"under_replicated\":{under}}}"));
     s
+}
+
+/// Every member's rebalance progress added up (started: the earliest; done: all are).
+fn progress(map: &ClusterMap) -> Progress {
+    let mut all = Progress { done: !map.rebalancing(), ..Default::default() };
+    for (id, text) in &map.progress {
+        let p = Progress::decode(text);
+        if p.started_ms > 0 && (all.started_ms == 0 || p.started_ms < all.started_ms) {
+            all.started_ms = p.started_ms;
+        }
+        all.moved_objects += p.moved_objects;
+        all.moved_bytes += p.moved_bytes;
+        if map.rebalance.contains_key(id) {
+            all.togo_objects += p.togo_objects;
+            all.togo_bytes += p.togo_bytes;
+        }
+    }
+    all
 }
 
 /// The table people read.
@@ -38,7 +68,12 @@ pub fn text(name: &str, map: &ClusterMap) -> String {
         let role = if n.gateway { " (gateway)" } else { "" };
         s.push_str(&format!("{:<24} {:<8} {}{role}\n", n.id, n.state.name(), n.url));
     }
-    s.push_str("rebalancing: no\n");
+    if map.rebalancing() {
+        let pending: Vec<&str> = map.rebalance.keys().map(String::as_str).collect();
+        s.push_str(&format!("rebalancing: yes (on {}): {}\n", pending.join(", "), progress(map).line()));
+    } else {
+        s.push_str("rebalancing: no\n");
+    }
     match under_replicated(map) {
         Some(n) => s.push_str(&format!("under_replicated: {n}\n")),
         None => {
@@ -79,13 +114,15 @@ mod tests {
             url: format!("http://{id}:1"),
             state,
             gateway: false,
+            leaving: false,
             hash: node_hash(id),
         };
         let mut map = ClusterMap { nodes: vec![node("a", NodeState::Active)], ..Default::default() };
         assert_eq!(
             json("keel", &map),
             "{\"cluster\":\"keel\",\"revision\":0,\"nodes\":[{\"id\":\"a\",\"url\":\"http://a:1\",\"state\":\"active\",\"gateway\":false}],\
-             \"buckets\":0,\"rebalancing\":false,\"under_replicated\":0}"
+             \"buckets\":0,\"rebalancing\":false,\"rebalance\":{\"pending\":[],\"moved_objects\":0,\"moved_bytes\":0,\
+             \"togo_objects\":0,\"togo_bytes\":0,\"eta_secs\":0},\"under_replicated\":0}"
         );
         map.nodes.push(node("b", NodeState::Down));
         assert!(json("keel", &map).ends_with("\"under_replicated\":null}"));

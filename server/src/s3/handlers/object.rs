@@ -589,6 +589,10 @@ pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if let Some((agent, remote)) = remote::remote_of(call)? {
         agent.delete(&remote, call.key()).await?;
     }
+    // While a cluster rebalances, a copy of the key on the member it moves from goes too.
+    if let Some(cluster) = &call.ctx.config.cluster {
+        crate::cluster::rebalance::delete_elsewhere(cluster, call.bucket(), &[call.key()]).await?;
+    }
     match call.ctx.store.delete_object(call.bucket(), call.key()).await {
         Ok(()) | Err(engine::Error::NoSuchObject) => Ok(Response::new(204)),
         Err(e) => Err(e.into()),
@@ -715,18 +719,15 @@ pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Res
     {
         return Err(S3Error::code(S3ErrorCode::AccessDenied));
     }
-    // In a cluster, a source another node owns is read from it.
-    if let Some(cluster) = &call.ctx.config.cluster {
-        let map = cluster.map();
-        if let Some(node) = map.owner(bucket, key).filter(|n| n.id != cluster.me()) {
-            let node = node.clone();
-            drop(map);
-            let meta = crate::cluster::peer::source_meta(cluster, &node, bucket, key).await.map_err(|e| {
-                if e.code == S3ErrorCode::NoSuchKey { access.missing(engine::Error::NoSuchObject) } else { e }
-            })?;
-            access.check_object(meta.acl)?;
-            return Ok(Source::Peer { node, bucket: bucket.to_owned(), key: key.to_owned(), meta });
-        }
+    // In a cluster, a source another node holds is read from it.
+    if let Some(cluster) = &call.ctx.config.cluster
+        && let Some(node) = crate::cluster::rebalance::source_holder(call.ctx, cluster, bucket, key).await?
+    {
+        let meta = crate::cluster::peer::source_meta(cluster, &node, bucket, key).await.map_err(|e| {
+            if e.code == S3ErrorCode::NoSuchKey { access.missing(engine::Error::NoSuchObject) } else { e }
+        })?;
+        access.check_object(meta.acl)?;
+        return Ok(Source::Peer { node, bucket: bucket.to_owned(), key: key.to_owned(), meta });
     }
     // A backend bucket's source not held here is fetched first (for who may read it).
     if access.check_object(engine::CannedAcl::Private).is_ok() {
