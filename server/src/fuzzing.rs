@@ -255,7 +255,7 @@ pub fn node_record(data: &[u8]) {
 }
 
 /// What cluster members send each other (listing and upload pages) and what a node reads at
-/// start (its stamp, its settings): no input panics, and a page that decodes re-encodes to
+/// start (its stamp, its settings) or from etcd (rebalance progress): no input panics, and a page that decodes re-encodes to
 /// the same page.
 pub fn cluster_wire(data: &[u8]) {
     use crate::cluster::peer;
@@ -271,6 +271,11 @@ pub fn cluster_wire(data: &[u8]) {
     if let Ok(s) = crate::cluster::Stamp::parse(text) {
         assert_eq!(crate::cluster::Stamp::parse(&s.encode()), Ok(s));
     }
+    // A member's rebalance progress (etcd): read leniently, re-encoded the same.
+    let p = crate::cluster::rebalance::Progress::decode(text);
+    assert_eq!(crate::cluster::rebalance::Progress::decode(&p.encode()), p);
+    let _ = p.eta_secs(u64::from_le_bytes(data.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8])));
+    let _ = p.line();
 }
 
 /// The dates signed requests carry: no input panics, and a date that parses, printed back in

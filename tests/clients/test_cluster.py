@@ -330,6 +330,15 @@ def test_a_fourth_node_joins_under_read_load_and_takes_a_quarter():
             etag = s3.complete_multipart_upload(Bucket="joins", Key=k, UploadId=up,
                                                 MultipartUpload={"Parts": done})["ETag"]
             parts[k] = (b"".join(chunks), etag)
+        # Uploads begun before the join, finished after it (on the node where they began,
+        # wherever the key's owner now is).
+        pending = {}
+        for i in range(8):
+            k = f"up-{i}"
+            up = s3.create_multipart_upload(Bucket="joins", Key=k)["UploadId"]
+            first = os.urandom(5 << 20)
+            etag = s3.upload_part(Bucket="joins", Key=k, UploadId=up, PartNumber=1, Body=first)["ETag"]
+            pending[k] = (up, first, etag)
         total = len(keys) + len(parts)
         before = {n.node_id: set(held_keys(c, n, "joins")) for n in c.nodes}
         assert sum(len(v) for v in before.values()) == total
@@ -376,6 +385,14 @@ def test_a_fourth_node_joins_under_read_load_and_takes_a_quarter():
                 else:
                     new_owner.delete_object(Bucket="joins", Key=k)
                     deleted.append(k)
+            for k, (up, first, etag) in pending.items():
+                second = k.encode() * 100
+                e2 = new_owner.upload_part(Bucket="joins", Key=k, UploadId=up, PartNumber=2, Body=second)["ETag"]
+                listed_parts = new_owner.list_parts(Bucket="joins", Key=k, UploadId=up)["Parts"]
+                assert [p["PartNumber"] for p in listed_parts] == [1, 2]
+                done = [{"PartNumber": 1, "ETag": etag}, {"PartNumber": 2, "ETag": e2}]
+                parts[k] = (first + second, new_owner.complete_multipart_upload(
+                    Bucket="joins", Key=k, UploadId=up, MultipartUpload={"Parts": done})["ETag"])
             assert c.status()["rebalancing"], "the writes were meant to meet the rebalance"
             st = wait_rebalanced(c)
             stop[0] = True
@@ -388,7 +405,10 @@ def test_a_fourth_node_joins_under_read_load_and_takes_a_quarter():
         live = (set(keys) - set(deleted)) | set(parts)
         assert sorted(k for v in after.values() for k in v) == sorted(live)
         moved = st["rebalance"]["moved_objects"]
-        assert abs(moved - total / 4) <= 0.05 * total, (moved, total)
+        # (Objects that existed before the join; uploads completed since move too.)
+        moved_uploads = len([k for k in pending if k in after["n3"]])
+        assert moved_uploads > 0, "an upload begun before the join completed on a key n3 owns"
+        assert abs(moved - moved_uploads - total / 4) <= 0.05 * total, (moved, total)
         assert len(after["n3"]) >= moved - len(overwritten)
         for n in c.nodes:
             via = client(n.url)
@@ -408,6 +428,38 @@ def test_a_fourth_node_joins_under_read_load_and_takes_a_quarter():
         c.restart(1)
         time.sleep(1)
         assert not c.status()["rebalancing"]
+    finally:
+        c.stop()
+
+
+def test_a_rebalance_resumes_after_kill_9_of_the_mover_and_of_the_new_owner():
+    c = Cluster(extra=["--lease-ttl", "2", "--rebalance-rate", "256KiB"])
+    try:
+        s3 = client(c.nodes[0].url)
+        s3.create_bucket(Bucket="resume")
+        keys = [f"r{i:03}" for i in range(240)]
+        for k in keys:
+            s3.put_object(Bucket="resume", Key=k, Body=k.encode() * 2000)
+        fourth = c.start("n3")
+        fourth.wait_listening()
+        c.nodes.append(fourth)
+        # Mid-way, the new owner dies and comes back, then one of the movers.
+        time.sleep(1.5)
+        assert c.status()["rebalancing"]
+        for i in (3, 0):
+            c.nodes[i].stop(signal.SIGKILL)
+            c.wait_state(c.nodes[i].node_id, "down")
+            c.restart(i)
+            assert c.status()["rebalancing"], "the rebalance was meant to outlast the restart"
+        st = wait_rebalanced(c, timeout=180)
+        assert st["rebalance"]["pending"] == []
+        held = [k for n in c.nodes for k in held_keys(c, n, "resume")]
+        assert sorted(held) == keys
+        assert held_keys(c, c.nodes[3], "resume")
+        for n in c.nodes:
+            via = client(n.url)
+            for k in keys[::7]:
+                assert via.get_object(Bucket="resume", Key=k)["Body"].read() == k.encode() * 2000
     finally:
         c.stop()
 

@@ -67,6 +67,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         "delete" => text(serve_delete(ctx, cluster, body, &bucket).await),
         "meta" => text(serve_meta(ctx, &bucket, &req.query)),
         "object" => serve_object(ctx, &bucket, &req.query).await,
+        "upload" => text(super::rebalance::serve_upload(ctx, &bucket, &req.query)),
         "pull" => text(super::rebalance::serve_pull(ctx, cluster, &bucket, &req.query).await),
         "drop" => text(super::rebalance::serve_drop(ctx, &bucket, body).await),
         _ => return bad("unknown endpoint"),

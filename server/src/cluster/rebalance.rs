@@ -154,7 +154,14 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
         loop {
             let before = progress.moved_objects;
             match pass(&store, &cluster, &mut progress).await {
-                Ok(0) => break,
+                Ok(0) => match misplaced_uploads(&store, &cluster) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tracing::info!(uploads = n, "cluster: rebalance waits for uploads begun here to end");
+                        compio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e.message, "cluster: cannot list uploads"),
+                },
                 // Left in place (an owner down): not again at once.
                 Ok(_) if progress.moved_objects == before => compio::time::sleep(Duration::from_secs(2)).await,
                 Ok(_) => {}
@@ -397,6 +404,68 @@ pub async fn holder(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) -> Re
         }
         None => Ok(None),
     }
+}
+
+/// The member where upload `upload_id` of `bucket/key` is (begun there before the change).
+pub async fn upload_holder(
+    cluster: &Cluster,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<Option<Node>, S3Error> {
+    let map = cluster.map();
+    let others: Vec<Node> =
+        map.holders().filter(|n| n.id != cluster.me() && n.state != NodeState::Down).cloned().collect();
+    drop(map);
+    let target = format!("/_keel/peer/upload?bucket={}&key={}&uploadId={}", enc(bucket), enc(key), enc(upload_id));
+    for n in others {
+        let (status, body) = forward::peer_call(cluster, &n, "GET", &target, Vec::new()).await?;
+        if status == 200 && body == b"yes" {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+/// `/_keel/peer/upload?bucket&key&uploadId`: `yes` when the upload is in progress here.
+pub fn serve_upload(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
+    let param = |n| super::peer::param(query, n).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, n));
+    let (key, id) = (param("key")?, param("uploadId")?);
+    Ok(if ctx.store.upload(bucket, &key, &id).is_ok() { "yes" } else { "no" }.to_owned())
+}
+
+/// Uploads in progress here whose key another member owns: the rebalance waits for them to
+/// complete (the object then moves) or be aborted.
+fn misplaced_uploads(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Error> {
+    let map = cluster.map();
+    let mut n = 0;
+    for (bucket, _) in store.list_buckets() {
+        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let q = engine::UploadQuery {
+                prefix: "",
+                delimiter: None,
+                key_marker: key_marker.as_deref(),
+                upload_id_marker: id_marker.as_deref(),
+                max_uploads: 1000,
+            };
+            let page = match store.list_uploads(&bucket, &q) {
+                Ok(p) => p,
+                Err(engine::Error::NoSuchBucket) => break,
+                Err(e) => return Err(e.into()),
+            };
+            n += page
+                .uploads
+                .iter()
+                .filter(|u| map.owner(&bucket, &u.key).is_some_and(|o| o.id != cluster.me()))
+                .count() as u64;
+            if !page.truncated || page.next_key_marker.is_none() {
+                break;
+            }
+            (key_marker, id_marker) = (page.next_key_marker.clone(), page.next_upload_id_marker.clone());
+        }
+    }
+    Ok(n)
 }
 
 /// Where a copy's source `bucket/key` is read: `None` here, else the member that has it (its

@@ -104,22 +104,33 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
 }
 
 /// Get-from-neighbor: a read of a key this node owns but does not have yet, while a rebalance
-/// runs, is served by the member that still has it.
+/// runs, is served by the member that still has it; so is a request of an upload begun there.
 async fn from_neighbor(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request, route: &Route) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
-    if !matches!(route.op, Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes) {
-        return Routed::Local;
-    }
+    let upload_id = match &route.op {
+        Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes => None,
+        Op::UploadPart(t) | Op::UploadPartCopy(t) => Some(&t.upload_id),
+        Op::CompleteMultipartUpload { upload_id } | Op::AbortMultipartUpload { upload_id } => Some(upload_id),
+        Op::ListParts(l) => Some(&l.upload_id),
+        _ => return Routed::Local,
+    };
     {
         let map = cluster.map();
         if !map.rebalancing() || map.owner(bucket, key).is_none_or(|o| o.id != cluster.me()) {
             return Routed::Local;
         }
     }
-    if ctx.store.head_object(bucket, key).is_ok() {
-        return Routed::Local;
-    }
-    match super::rebalance::holder(ctx, cluster, bucket, key).await {
+    let found = match upload_id {
+        // An upload begun before the change goes on (and completes) where it began; the
+        // object it makes moves from there.
+        Some(id) => match ctx.store.upload(bucket, key, id) {
+            Err(engine::Error::NoSuchUpload) => super::rebalance::upload_holder(cluster, bucket, key, id).await,
+            _ => return Routed::Local,
+        },
+        None if ctx.store.head_object(bucket, key).is_ok() => return Routed::Local,
+        None => super::rebalance::holder(ctx, cluster, bucket, key).await,
+    };
+    match found {
         Ok(Some(node)) => Routed::Done(forward::forward(cluster, conn, req, &node).await),
         Ok(None) => Routed::Local,
         Err(e) => Routed::Done(Err(e)),
