@@ -44,7 +44,7 @@ while status | grep -q '"rebalancing":true'; do sleep 0.2; done
 kb() { # duration [flags] -> "ops/s errors"
   local d=$1; shift
   "$BENCH" --endpoint http://127.0.0.1:19200 --access-key AK --secret-key SK --workload get --size "$SIZE" \
-    --objects "$N" --concurrency 16 --duration "$d" --bucket rb "$@" 2>/dev/null | awk '$1=="GET" {print $4, $3}'
+    --objects "$N" --concurrency 16 --duration "$d" --bucket rebal "$@" 2>/dev/null | awk '$1=="GET" {print $4, $3}'
 }
 # Fills the bucket (keel-bench writes its objects first), then GETs for 5 s: the baseline.
 before=$(kb 5s)

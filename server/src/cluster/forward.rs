@@ -375,10 +375,24 @@ pub async fn peer_stream(cluster: &Cluster, node: &Node, target: &str) -> Result
         "GET {target} HTTP/1.1\r\nhost: {addr}\r\n{PEER_HEADER}: {}\r\n\r\n",
         cluster.peer_token("GET", &super::peer_signed_target(target, b""))
     );
-    let mut sock = connect(addr).await.map_err(|e| down(e.to_string()))?;
-    write(&mut sock, head.into_bytes()).await.map_err(|e| down(e.to_string()))?;
-    let h = read_head(&mut sock).await.map_err(|e| down(e.to_string()))?;
-    Ok((h.status, h.length, stream_rest(sock, h.rest, h.length, h.keep, addr)))
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        // A pooled connection the peer closed meanwhile fails at once: then a fresh one.
+        let (fresh, mut sock) = match pooled(addr) {
+            Some(s) => (false, s),
+            None => (true, connect(addr).await.map_err(|e| down(e.to_string()))?),
+        };
+        let answered = match write(&mut sock, head.clone().into_bytes()).await {
+            Ok(()) => read_head(&mut sock).await,
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(h) => return Ok((h.status, h.length, stream_rest(sock, h.rest, h.length, h.keep, addr))),
+            Err(e) if fresh || tries > 1 => return Err(down(e.to_string())),
+            Err(_) => {}
+        }
+    }
 }
 
 /// `--redirect`: a 307 to the same request on the owner.

@@ -31,6 +31,8 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 const DELETE_AFTER: Duration = Duration::from_secs(3);
 /// How often progress goes to etcd while moving.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Moves one member has in flight at once (each a round trip and a copy on the owner).
+const MOVES_IN_FLIGHT: usize = 8;
 /// The slowest a move's copy is assumed to go (its answer is awaited accordingly).
 const MOVE_BYTES_PER_SEC_MIN: u64 = 8 << 20;
 
@@ -221,28 +223,39 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
                 Err(engine::Error::NoSuchBucket) => break,
                 Err(e) => return Err(e.into()),
             };
-            for e in &page.entries {
+            // This page's objects another member owns, with their owner and record.
+            let todo: Vec<(Node, String, ObjectMeta)> = {
                 let map = cluster.map();
-                let Some(owner) = map.owner(&bucket, &e.key) else { continue };
-                if owner.id == cluster.me() || owner.state != NodeState::Active {
-                    continue;
-                }
-                let owner = owner.clone();
-                drop(map);
-                let Ok(meta) = store.head_object(&bucket, &e.key) else { continue };
-                match move_one(cluster, &owner, &bucket, &e.key, &meta).await {
-                    Ok(()) => {
-                        progress.moved_objects += 1;
-                        progress.moved_bytes += meta.size;
-                        progress.togo_objects = progress.togo_objects.saturating_sub(1);
-                        progress.togo_bytes = progress.togo_bytes.saturating_sub(meta.size);
-                        let size = meta.size;
-                        moved.push(Moved { bucket: bucket.clone(), key: e.key.clone(), meta, at: Instant::now() });
-                        paced.1 += size;
-                    }
-                    Err(err) => {
-                        tracing::debug!(bucket, key = e.key, error = %err.message, "cluster: a move failed");
-                        outcome = Err(err);
+                page.entries
+                    .iter()
+                    .filter_map(|e| {
+                        let owner = map.owner(&bucket, &e.key)?;
+                        if owner.id == cluster.me() || owner.state != NodeState::Active {
+                            return None;
+                        }
+                        let meta = store.head_object(&bucket, &e.key).ok()?;
+                        Some((owner.clone(), e.key.clone(), meta))
+                    })
+                    .collect()
+            };
+            for batch in todo.chunks(MOVES_IN_FLIGHT) {
+                let moves = batch.iter().map(|(owner, key, meta)| move_one(cluster, owner, &bucket, key, meta));
+                let results = futures_util::future::join_all(moves).await;
+                for ((_, key, meta), result) in batch.iter().zip(results) {
+                    match result {
+                        Ok(()) => {
+                            progress.moved_objects += 1;
+                            progress.moved_bytes += meta.size;
+                            progress.togo_objects = progress.togo_objects.saturating_sub(1);
+                            progress.togo_bytes = progress.togo_bytes.saturating_sub(meta.size);
+                            paced.1 += meta.size;
+                            let at = Instant::now();
+                            moved.push(Moved { bucket: bucket.clone(), key: key.clone(), meta: meta.clone(), at });
+                        }
+                        Err(err) => {
+                            tracing::debug!(bucket, key, error = %err.message, "cluster: a move failed");
+                            outcome = Err(err);
+                        }
                     }
                 }
                 if rate > 0 {
