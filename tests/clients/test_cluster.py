@@ -33,11 +33,17 @@ class Cluster:
         self.etcd = etcd_members or etcd()
         self.name = "c" + os.urandom(6).hex()
         self.extra = list(extra)
-        self.nodes = [self.start(f"n{i}") for i in range(n)]
-        for node in self.nodes:
-            node.wait_listening()
-        # Each node after the first joined, and started a (here empty) rebalance.
-        wait_rebalanced(self)
+        self.nodes = []
+        try:
+            for i in range(n):
+                self.nodes.append(self.start(f"n{i}"))
+            for node in self.nodes:
+                node.wait_listening()
+            # Each node after the first joined, and started a (here empty) rebalance.
+            wait_rebalanced(self)
+        except BaseException:
+            self.stop()
+            raise
 
     def start(self, node_id, port=None, extra=()):
         return Node(self.dir, node_id, self.etcd.endpoints, self.name, self.extra + list(extra), port=port)

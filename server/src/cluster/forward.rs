@@ -412,7 +412,7 @@ pub async fn peer_call(
     target: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Vec<u8>), ClusterError> {
-    peer_call_within(cluster, node, (method, target, body), IO_TIMEOUT).await
+    peer_call_counted(cluster, node, (method, target, body), IO_TIMEOUT, None).await
 }
 
 /// `peer_call` for a call whose work takes a while (a rebalance's move): the answer awaited up
@@ -423,6 +423,36 @@ pub async fn peer_call_within(
     (method, target, body): (&str, &str, Vec<u8>),
     wait: Duration,
 ) -> Result<(u16, Vec<u8>), ClusterError> {
+    peer_call_counted(cluster, node, (method, target, body), wait, None).await
+}
+
+/// Counts a call as sent once: when its request is written, or when it ends without that.
+struct SentMark<'a>(Option<&'a std::cell::Cell<usize>>);
+
+impl SentMark<'_> {
+    fn done(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.set(c.get() + 1);
+        }
+    }
+}
+
+impl Drop for SentMark<'_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+/// `peer_call_within` that adds one to `sent` once its request is on its way (so a caller can
+/// do its own work while the peer does its).
+pub async fn peer_call_counted(
+    cluster: &Cluster,
+    node: &Node,
+    (method, target, body): (&str, &str, Vec<u8>),
+    wait: Duration,
+    sent: Option<&std::cell::Cell<usize>>,
+) -> Result<(u16, Vec<u8>), ClusterError> {
+    let mut mark = SentMark(sent);
     let down = |why: String| ClusterError::NodeUnreachable(node.id.clone(), why);
     let addr = split_url(&node.url).ok_or_else(|| down(format!("its URL {:?} is not http://HOST:PORT", node.url)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n", body.len());
@@ -438,8 +468,11 @@ pub async fn peer_call_within(
             None => (true, connect(addr).await.map_err(|e| down(e.to_string()))?),
         };
         let mut sock = sock;
-        let sent = write(&mut sock, out.clone()).await;
-        match sent {
+        let written = write(&mut sock, out.clone()).await;
+        if written.is_ok() {
+            mark.done();
+        }
+        match written {
             Ok(()) => match read_head_within(&mut sock, wait).await {
                 Ok(h) => break (sock, h),
                 Err(e) if fresh || tries > 1 => return Err(down(e.to_string())),

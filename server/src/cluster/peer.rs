@@ -286,8 +286,11 @@ pub async fn list_uploads(
             target.push_str(&format!("&{name}={}", enc(v)));
         }
     }
-    let local = ctx.store.list_uploads(bucket, q)?;
-    Ok(merge_uploads(gather(cluster, &peers, &target, local, decode_uploads).await?, q.max_uploads))
+    let local = || ctx.store.list_uploads(bucket, q).map_err(S3Error::from);
+    let (mine, bodies) = gather(cluster, &peers, &target, local).await?;
+    let mut pages = decode_all(&peers, &bodies, decode_uploads)?;
+    pages.insert(0, mine);
+    Ok(merge_uploads(pages, q.max_uploads))
 }
 
 async fn serve_delete(ctx: &Ctx, cluster: &Cluster, body: Vec<u8>, bucket: &str) -> Result<String, S3Error> {
@@ -337,48 +340,123 @@ pub fn decode_page(text: &str) -> Option<ListPage> {
     Some(page)
 }
 
+/// One node's page of a listing, read as the merge needs it: its objects and its common
+/// prefixes, each in name order, decoded only when reached.
+pub struct PageCursor<'a> {
+    truncated: bool,
+    objects: Box<dyn Iterator<Item = Option<ListEntry>> + 'a>,
+    prefixes: Box<dyn Iterator<Item = Option<String>> + 'a>,
+}
+
+impl<'a> PageCursor<'a> {
+    /// A page read here.
+    pub fn local(page: ListPage) -> PageCursor<'static> {
+        PageCursor {
+            truncated: page.truncated,
+            objects: Box::new(page.entries.into_iter().map(Some)),
+            prefixes: Box::new(page.common_prefixes.into_iter().map(Some)),
+        }
+    }
+
+    /// A page as a member sent it (`encode_page`); `None` when it is not one. Lines are
+    /// decoded as the merge reaches them: a page of 1000 names, most of which fall beyond the
+    /// merged page, costs little more than its first line.
+    pub fn text(text: &'a str) -> Option<PageCursor<'a>> {
+        let mut lines = text.lines();
+        let truncated = match lines.next()? {
+            "truncated 0" => false,
+            "truncated 1" => true,
+            _ => return None,
+        };
+        if !lines.all(|l| l.starts_with("o ") || l.starts_with("p ")) {
+            return None;
+        }
+        let objects = text.lines().skip(1).filter(|l| l.starts_with("o ")).map(|l| {
+            let mut it = l[2..].split(' ');
+            let size = it.next()?.parse().ok()?;
+            let mtime_ms = it.next()?.parse().ok()?;
+            let etag = dec(it.next()?)?;
+            let key = dec(it.next()?)?;
+            it.next().is_none().then_some(ListEntry { key, size, mtime_ms, etag })
+        });
+        let prefixes = text.lines().skip(1).filter(|l| l.starts_with("p ")).map(|l| dec(&l[2..]));
+        Some(PageCursor { truncated, objects: Box::new(objects), prefixes: Box::new(prefixes) })
+    }
+}
+
 /// Merges pages of the same query from several nodes: the first `max` names (keys and common
 /// prefixes) in order, each once (a key on two nodes: the newest). Each node answered its first
-/// `max` names, so every name of the merged page is among them.
-pub fn merge(pages: Vec<ListPage>, max: usize) -> ListPage {
+/// `max` names, so every name of the merged page is among them. `None` when a page holds a
+/// malformed line among those the merge reached.
+pub fn merge_cursors(pages: Vec<PageCursor<'_>>, max: usize) -> Option<ListPage> {
     enum Item {
         Object(ListEntry),
         Prefix(String),
     }
-    let name = |i: &Item| match i {
-        Item::Object(e) => e.key.clone(),
-        Item::Prefix(p) => p.clone(),
-    };
-    let any_truncated = pages.iter().any(|p| p.truncated);
-    let mut items: Vec<Item> = Vec::new();
-    for p in pages {
-        items.extend(p.entries.into_iter().map(Item::Object));
-        items.extend(p.common_prefixes.into_iter().map(Item::Prefix));
+    struct Head<'c> {
+        cursor: PageCursor<'c>,
+        object: Option<ListEntry>,
+        prefix: Option<String>,
     }
-    items.sort_by_key(|i| name(i));
-    let mut merged: Vec<Item> = Vec::with_capacity(items.len());
-    for i in items {
-        match (merged.last_mut(), &i) {
-            (Some(last), _) if name(last) == name(&i) => {
-                if let (Item::Object(old), Item::Object(new)) = (last, &i)
-                    && new.mtime_ms > old.mtime_ms
-                {
-                    *old = new.clone();
+    let any_truncated = pages.iter().any(|p| p.truncated);
+    let mut heads = Vec::with_capacity(pages.len());
+    for mut cursor in pages {
+        let object = cursor.objects.next().map(|o| o.ok_or(())).transpose().ok()?;
+        let prefix = cursor.prefixes.next().map(|p| p.ok_or(())).transpose().ok()?;
+        heads.push(Head { cursor, object, prefix });
+    }
+    let mut merged: Vec<Item> = Vec::with_capacity(max.min(1000) + 1);
+    while merged.len() <= max {
+        // The smallest name at any head.
+        let Some(least) = heads
+            .iter()
+            .flat_map(|h| [h.object.as_ref().map(|o| o.key.as_str()), h.prefix.as_deref()])
+            .flatten()
+            .min()
+            .map(str::to_owned)
+        else {
+            break;
+        };
+        let mut item: Option<Item> = None;
+        for h in &mut heads {
+            if h.prefix.as_deref() == Some(least.as_str()) {
+                let p = h.prefix.take();
+                h.prefix = h.cursor.prefixes.next().map(|p| p.ok_or(())).transpose().ok()?;
+                if !matches!(item, Some(Item::Prefix(_))) {
+                    item = p.map(Item::Prefix);
                 }
             }
-            _ => merged.push(i),
+            if h.object.as_ref().is_some_and(|o| o.key == least) {
+                let o = h.object.take();
+                h.object = h.cursor.objects.next().map(|o| o.ok_or(())).transpose().ok()?;
+                match (&item, o) {
+                    (None, Some(o)) => item = Some(Item::Object(o)),
+                    (Some(Item::Object(old)), Some(o)) if o.mtime_ms > old.mtime_ms => item = Some(Item::Object(o)),
+                    _ => {}
+                }
+            }
         }
+        merged.extend(item);
     }
     let cut = merged.len() > max;
     merged.truncate(max);
-    let mut out = ListPage { truncated: cut || any_truncated, last: merged.last().map(name), ..Default::default() };
+    let last = merged.last().map(|i| match i {
+        Item::Object(e) => e.key.clone(),
+        Item::Prefix(p) => p.clone(),
+    });
+    let mut out = ListPage { truncated: cut || any_truncated, last, ..Default::default() };
     for i in merged {
         match i {
             Item::Object(e) => out.entries.push(e),
             Item::Prefix(p) => out.common_prefixes.push(p),
         }
     }
-    out
+    Some(out)
+}
+
+/// `merge_cursors` of pages read whole.
+pub fn merge(pages: Vec<ListPage>, max: usize) -> ListPage {
+    merge_cursors(pages.into_iter().map(PageCursor::local).collect(), max).unwrap_or_default()
 }
 
 /// The other members; an error when one is down (its keys would be missing).
@@ -417,30 +495,65 @@ pub async fn list(
     if let Some(a) = q.after {
         target.push_str(&format!("&after={}", enc(a)));
     }
-    let local = store.list_objects(bucket, q)?;
-    Ok(merge(gather(cluster, &peers, &target, local, decode_page).await?, q.max_keys))
+    let local = || store.list_objects(bucket, q).map_err(S3Error::from);
+    let (mine, bodies) = gather(cluster, &peers, &target, local).await?;
+    let mut cursors = vec![PageCursor::local(mine)];
+    for (node, body) in peers.iter().zip(&bodies) {
+        let text = std::str::from_utf8(body).ok();
+        cursors.push(text.and_then(PageCursor::text).ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
+    }
+    let malformed = || ClusterError::NodeUnreachable("a member".into(), "it sent a malformed page".into()).into();
+    merge_cursors(cursors, q.max_keys).ok_or_else(malformed)
 }
 
-/// This node's page and every peer's page of the same query (asked at once), decoded.
+/// This node's page and every peer's answer to the same query (checked for status). The peers
+/// are asked first, and this node's page (`local`) is read while they work on theirs.
 async fn gather<P>(
     cluster: &Cluster,
     peers: &[Node],
     target: &str,
-    local: P,
-    decode: fn(&str) -> Option<P>,
-) -> Result<Vec<P>, S3Error> {
-    let calls = peers.iter().map(|n| forward::peer_call(cluster, n, "GET", target, Vec::new()));
-    let answers = futures_util::future::join_all(calls).await;
-    let mut pages = vec![local];
+    local: impl FnOnce() -> Result<P, S3Error>,
+) -> Result<(P, Vec<Vec<u8>>), S3Error> {
+    use std::future::Future;
+    use std::task::Poll;
+    let sent = std::cell::Cell::new(0);
+    let wait = std::time::Duration::from_secs(60);
+    let calls = futures_util::future::join_all(
+        peers.iter().map(|n| forward::peer_call_counted(cluster, n, ("GET", target, Vec::new()), wait, Some(&sent))),
+    );
+    let mut calls = std::pin::pin!(calls);
+    // Every request on its way first, then this node's own page while the peers read theirs.
+    let early = std::future::poll_fn(|cx| match calls.as_mut().poll(cx) {
+        Poll::Ready(answers) => Poll::Ready(Some(answers)),
+        Poll::Pending if sent.get() >= peers.len() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    let mine = local()?;
+    let answers = match early {
+        Some(a) => a,
+        None => calls.await,
+    };
+    let mut bodies = Vec::with_capacity(peers.len());
     for (node, answer) in peers.iter().zip(answers) {
         let (status, body) = answer?;
         if status != 200 {
             return Err(peer_error(node, status, &body));
         }
-        let page = std::str::from_utf8(&body).ok().and_then(decode);
-        pages.push(page.ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
+        bodies.push(body);
     }
-    Ok(pages)
+    Ok((mine, bodies))
+}
+
+/// Decodes each peer's answer whole.
+fn decode_all<P>(peers: &[Node], bodies: &[Vec<u8>], decode: fn(&str) -> Option<P>) -> Result<Vec<P>, S3Error> {
+    peers
+        .iter()
+        .zip(bodies)
+        .map(|(node, body)| {
+            std::str::from_utf8(body).ok().and_then(decode).ok_or_else(|| peer_error(node, 502, b"a malformed page"))
+        })
+        .collect()
 }
 
 /// Whether the bucket holds no object on any node.
@@ -600,5 +713,39 @@ mod tests {
         let done = merge(vec![ListPage { entries: vec![e("x", 1)], ..Default::default() }], 10);
         assert!(!done.truncated);
         assert!(decode_page("q 1").is_none());
+    }
+
+    #[test]
+    fn pages_merge_as_sent_decoding_only_what_they_use() {
+        let a =
+            ListPage { entries: vec![e("a", 1), e("q", 1)], common_prefixes: vec!["m/".into()], ..Default::default() };
+        let b = ListPage {
+            entries: vec![e("b", 1), e("q", 7)],
+            common_prefixes: vec!["m/".into(), "z/".into()],
+            ..Default::default()
+        };
+        let (ta, tb) = (encode_page(&a), encode_page(&b));
+        let cursors = vec![PageCursor::text(&ta).unwrap(), PageCursor::text(&tb).unwrap()];
+        let m = merge_cursors(cursors, 10).unwrap();
+        // Names in order across objects and prefixes, each once; the newest copy of a key.
+        assert_eq!(
+            m.entries.iter().map(|e| (e.key.as_str(), e.mtime_ms)).collect::<Vec<_>>(),
+            [("a", 1), ("b", 1), ("q", 7)]
+        );
+        assert_eq!(m.common_prefixes, ["m/", "z/"]);
+        assert_eq!((m.truncated, m.last.as_deref()), (false, Some("z/")));
+        // Three names of five: cut after "m/".
+        let cursors = vec![PageCursor::text(&ta).unwrap(), PageCursor::text(&tb).unwrap()];
+        let m = merge_cursors(cursors, 3).unwrap();
+        assert_eq!(
+            (m.entries.len(), m.common_prefixes.len(), m.truncated, m.last.as_deref()),
+            (2, 1, true, Some("m/"))
+        );
+        // A malformed line the merge reaches fails it; one beyond the page is never read.
+        let bad = "truncated 0\no 1 1 x a\no 1 1 x b\no 1 1 x c\no x 1 x d\n";
+        assert!(merge_cursors(vec![PageCursor::text(bad).unwrap()], 10).is_none());
+        assert_eq!(merge_cursors(vec![PageCursor::text(bad).unwrap()], 1).unwrap().entries.len(), 1);
+        assert!(PageCursor::text("truncated 0\nq 1\n").is_none());
+        assert!(PageCursor::text("").is_none());
     }
 }
