@@ -55,7 +55,9 @@ impl Store {
             return Ok(false);
         }
         let ikey = crate::keys::object_index_key(bucket, key.as_bytes());
-        let op = IndexOp::remove(Table::Objects, ikey).when(Precondition::Equals(meta.encode()), Refusal::Condition);
+        // The record's bytes as stored (an older record format re-encodes differently).
+        let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { return Ok(false) };
+        let op = IndexOp::remove(Table::Objects, ikey).when(Precondition::Equals(raw.to_vec()), Refusal::Condition);
         match mp.index.commit(vec![op], DirSet::default()).await {
             Ok(previous) => {
                 self.release_previous(&mp, previous.into_iter().next().and_then(|v| v.into_iter().next())).await;
@@ -94,6 +96,11 @@ impl ObjectImport {
     /// Checks every piece against the source's MD5s, syncs, and commits the record unless the
     /// key holds an object already (`PreconditionFailed` then). Returns the record written.
     pub async fn finish(self) -> Result<ObjectMeta> {
+        self.finish_when(WriteCondition::Absent).await
+    }
+
+    /// `finish` under another condition (`Always`: the import replaces what the key holds).
+    pub async fn finish_when(self, condition: WriteCondition) -> Result<ObjectMeta> {
         let ObjectImport { bucket, key, source, mut writers } = self;
         let multipart = matches!(source.data, DataLoc::Parts(_));
         let mut sealed = Vec::with_capacity(writers.len());
@@ -137,7 +144,6 @@ impl ObjectImport {
         let store = writers[0].store.clone();
         meta.epoch = store.epoch();
         meta.check()?;
-        let condition = WriteCondition::Absent;
         let mp = writers[0].mp.clone();
         let guard = store.write_guard(&mp, &bucket, &key, &condition)?;
         for w in &mut writers {

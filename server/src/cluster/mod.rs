@@ -178,7 +178,8 @@ pub struct Node {
     pub hash: u64,
 }
 
-/// One consistent view of the cluster, replaced whole on every change.
+/// One consistent view of the cluster, replaced whole on every change (never changed once
+/// `owner` was asked: the placement is derived from `nodes` once).
 #[derive(Debug, Default)]
 pub struct ClusterMap {
     /// etcd's revision this view reflects.
@@ -192,6 +193,9 @@ pub struct ClusterMap {
     pub rebalance: BTreeMap<String, i64>,
     /// Each member's rebalance progress as it reports it (`rebalance::Progress`).
     pub progress: BTreeMap<String, String>,
+    /// The members keys are placed on (indices into `nodes`) and their placement seeds, derived
+    /// once per map on first use (the hot path places every request).
+    placement: std::sync::OnceLock<(Vec<usize>, Vec<u64>)>,
 }
 
 impl ClusterMap {
@@ -199,12 +203,15 @@ impl ClusterMap {
     /// live or not (a down owner's keys are unavailable, never written elsewhere: no two owners
     /// of one key). `None` when no member holds data.
     pub fn owner(&self, bucket: &str, key: &str) -> Option<&Node> {
-        let data: Vec<&Node> = self.nodes.iter().filter(|n| n.owns_keys()).collect();
+        let (data, ids) = self.placement.get_or_init(|| {
+            let data: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].owns_keys()).collect();
+            let ids = data.iter().map(|&i| self.nodes[i].hash).collect();
+            (data, ids)
+        });
         if data.is_empty() {
             return None;
         }
-        let ids: Vec<u64> = data.iter().map(|n| n.hash).collect();
-        Some(data[engine::placement::owner(&ids, bucket, key.as_bytes())])
+        Some(&self.nodes[data[engine::placement::owner(ids, bucket, key.as_bytes())]])
     }
 
     pub fn node(&self, id: &str) -> Option<&Node> {
@@ -253,8 +260,10 @@ pub struct Cluster {
     /// The etcd revision of each bucket record this node's store holds (an older one never
     /// replaces a newer one).
     applied: std::sync::Mutex<std::collections::HashMap<String, i64>>,
-    /// What this node's rebalance knows (keys deleted meanwhile, progress).
+    /// What this node's rebalance knows (keys deleted meanwhile, completions to move).
     pub moves: rebalance::Moves,
+    /// Object writes in progress here (a rebalance waits for those begun under an older map).
+    pub writes: rebalance::Writes,
     pub agent: Agent,
 }
 
@@ -525,6 +534,7 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         etcd_error: std::sync::Mutex::new(String::new()),
         applied: Default::default(),
         moves: Default::default(),
+        writes: Default::default(),
         agent,
     });
     cluster.agent.run_background(&cluster, boot.lease);
@@ -602,7 +612,10 @@ mod tests {
             leaving: false,
             hash: node_hash(id),
         };
-        let mut map = ClusterMap { nodes: vec![node("a"), node("b"), node("c")], ..Default::default() };
+        // A map is never changed once placed on (its placement is derived once): each
+        // membership is a map of its own.
+        let map_of = |nodes: Vec<Node>| ClusterMap { nodes, ..Default::default() };
+        let map = map_of(vec![node("a"), node("b"), node("c")]);
         let keys: Vec<String> = (0..3000).map(|i| format!("k{i}")).collect();
         let before: Vec<String> = keys.iter().map(|k| map.owner("b", k).unwrap().id.clone()).collect();
         for id in ["a", "b", "c"] {
@@ -611,10 +624,9 @@ mod tests {
         }
         let mut gw = node("gw");
         gw.gateway = true;
-        map.nodes.push(gw);
+        let map = map_of(vec![node("a"), node("b"), node("c"), gw]);
         assert!(keys.iter().zip(&before).all(|(k, o)| map.owner("b", k).unwrap().id == *o), "gateways own nothing");
-        map.nodes.pop();
-        map.nodes.push(node("d"));
+        let map = map_of(vec![node("a"), node("b"), node("c"), node("d")]);
         let moved = keys.iter().zip(&before).filter(|(k, o)| map.owner("b", k).unwrap().id != **o).count();
         // Only keys that now weigh highest on the new node move: about a quarter.
         assert!((600..900).contains(&moved), "{moved} of 3000 moved");

@@ -598,7 +598,9 @@ pub(crate) async fn seen_everywhere(cluster: &Cluster, rev: i64) -> Result<(), S
             behind.push(cluster.me().to_owned());
         }
         let map = cluster.map();
-        for n in map.nodes.iter().filter(|n| n.id != cluster.me() && n.state == NodeState::Active) {
+        // Every member that routes requests: active ones (gateways too) and leaving ones.
+        let routing = |n: &&Node| matches!(n.state, NodeState::Active | NodeState::Leaving);
+        for n in map.nodes.iter().filter(|n| n.id != cluster.me()).filter(routing) {
             let seen = match forward::peer_call(cluster, n, "GET", "/_keel/peer/revision", Vec::new()).await {
                 Ok((200, body)) => String::from_utf8_lossy(&body).trim().parse::<i64>().unwrap_or(0),
                 Err(ClusterError::NodeUnreachable(_, why)) if why.contains("refused") => rev,

@@ -41,6 +41,9 @@ const MOVE_BYTES_PER_SEC_MIN: u64 = 8 << 20;
 pub struct Moves {
     /// `bucket/key` deleted while a rebalance runs: a moved copy arriving later is dropped.
     deleted: Mutex<HashSet<String>>,
+    /// `bucket/key` completed here after the change and not yet taken by its owner: moved with
+    /// `force` (it replaces the owner's copy).
+    forced: Mutex<HashSet<String>>,
 }
 
 fn name(bucket: &str, key: &str) -> String {
@@ -58,12 +61,69 @@ impl Moves {
         self.deleted.lock().is_ok_and(|d| d.contains(&name(bucket, key)))
     }
 
+    fn force(&self, bucket: &str, key: &str) {
+        if let Ok(mut f) = self.forced.lock() {
+            f.insert(name(bucket, key));
+        }
+    }
+
+    fn forced(&self, bucket: &str, key: &str) -> bool {
+        self.forced.lock().is_ok_and(|f| f.contains(&name(bucket, key)))
+    }
+
+    fn forced_done(&self, bucket: &str, key: &str) {
+        if let Ok(mut f) = self.forced.lock() {
+            f.remove(&name(bucket, key));
+        }
+    }
+
     fn forget(&self) {
         if let Ok(mut d) = self.deleted.lock()
             && !d.is_empty()
         {
             d.clear();
         }
+    }
+}
+
+/// Object writes this node is executing, by epoch: a rebalance waits until every write that
+/// began before a moment has finished (a grace period), so that none commits unseen after its
+/// last pass.
+#[derive(Default)]
+pub struct Writes {
+    epoch: std::sync::atomic::AtomicU64,
+    active: [std::sync::atomic::AtomicU64; 2],
+}
+
+/// One write in progress (`Writes::begin`); ends when dropped.
+pub struct WriteTicket<'a> {
+    writes: &'a Writes,
+    slot: usize,
+}
+
+impl Writes {
+    /// Registers a write; take it before the write's owner is decided.
+    pub fn begin(&self) -> WriteTicket<'_> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let slot = (self.epoch.load(SeqCst) % 2) as usize;
+        self.active[slot].fetch_add(1, SeqCst);
+        WriteTicket { writes: self, slot }
+    }
+
+    /// Waits until every write registered before this call has ended (bounded: 10 minutes).
+    pub async fn drain(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let slot = (self.epoch.fetch_add(1, SeqCst) % 2) as usize;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.active[slot].load(SeqCst) > 0 && Instant::now() < deadline {
+            compio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for WriteTicket<'_> {
+    fn drop(&mut self) {
+        self.writes.active[self.slot].fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -157,7 +217,14 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
             let before = progress.moved_objects;
             match pass(&store, &cluster, &mut progress).await {
                 Ok(0) => match misplaced_uploads(&store, &cluster) {
-                    Ok(0) => break,
+                    // Writes this node took under the old map may still be committing: once
+                    // they are done, one more look.
+                    Ok(0) => {
+                        cluster.writes.drain().await;
+                        if misplaced(&store, &cluster).is_ok_and(|(n, _)| n == 0) {
+                            break;
+                        }
+                    }
                     Ok(n) => {
                         tracing::info!(uploads = n, "cluster: rebalance waits for uploads begun here to end");
                         compio::time::sleep(Duration::from_secs(2)).await;
@@ -239,11 +306,14 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
                     .collect()
             };
             for batch in todo.chunks(MOVES_IN_FLIGHT) {
-                let moves = batch.iter().map(|(owner, key, meta)| move_one(cluster, owner, &bucket, key, meta));
+                let moves = batch.iter().map(|(owner, key, meta)| {
+                    move_one(cluster, owner, &bucket, key, meta, cluster.moves.forced(&bucket, key))
+                });
                 let results = futures_util::future::join_all(moves).await;
                 for ((_, key, meta), result) in batch.iter().zip(results) {
                     match result {
                         Ok(()) => {
+                            cluster.moves.forced_done(&bucket, key);
                             progress.moved_objects += 1;
                             progress.moved_bytes += meta.size;
                             progress.togo_objects = progress.togo_objects.saturating_sub(1);
@@ -327,13 +397,21 @@ async fn release(store: &engine::Store, moved: &mut Vec<Moved>, all: bool) {
 }
 
 /// Has `owner` take `bucket/key` (the version `meta` describes) from this node.
-async fn move_one(cluster: &Cluster, owner: &Node, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<(), S3Error> {
+async fn move_one(
+    cluster: &Cluster,
+    owner: &Node,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    force: bool,
+) -> Result<(), S3Error> {
     let target = format!(
-        "/_keel/peer/pull?bucket={}&key={}&from={}&etag={}",
+        "/_keel/peer/pull?bucket={}&key={}&from={}&etag={}{}",
         enc(bucket),
         enc(key),
         enc(cluster.me()),
-        enc(&meta.etag())
+        enc(&meta.etag()),
+        if force { "&force=1" } else { "" }
     );
     let wait = Duration::from_secs(60 + meta.size / MOVE_BYTES_PER_SEC_MIN);
     let (status, body) = forward::peer_call_within(cluster, owner, ("POST", &target, Vec::new()), wait).await?;
@@ -342,22 +420,39 @@ async fn move_one(cluster: &Cluster, owner: &Node, bucket: &str, key: &str, meta
         // Stored, or the owner has a newer write of the key (or its deletion): this copy is done.
         (200, "stored" | "exists" | "deleted") => Ok(()),
         (200, "changed") => Err(S3Error::new(S3ErrorCode::InternalError, "the object changed while moving")),
+        (200, "elsewhere") => {
+            Err(ClusterError::Unavailable(format!("{} does not own the key (the membership changed)", owner.id)).into())
+        }
         _ => Err(ClusterError::NodeUnreachable(owner.id.clone(), format!("it answered {status}: {answer}")).into()),
     }
 }
 
-/// `/_keel/peer/pull?bucket&key&from&etag` on the owner: fetches the object from member `from`
-/// unless this node has the key (or saw it deleted during the rebalance).
+/// `/_keel/peer/pull?bucket&key&from&etag[&force=1]` on the owner: fetches the object from
+/// member `from` unless this node has the key (or saw it deleted during the rebalance). With
+/// `force` (an upload completed on `from` after the change: the newest write of the key) it
+/// replaces whatever the key holds. A node that does not own the key (its map changed, or a
+/// member is joining) takes nothing: `elsewhere`, and the mover tries again later.
 pub async fn serve_pull(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &str) -> Result<String, S3Error> {
     let param = |n| super::peer::param(query, n).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, n));
     let (key, from, etag) = (param("key")?, param("from")?, param("etag")?);
-    if cluster.moves.was_deleted(bucket, &key) {
+    let force = super::peer::param(query, "force").as_deref() == Some("1");
+    let owned = || {
+        let map = cluster.map();
+        map.owner(bucket, &key).is_some_and(|o| o.id == cluster.me())
+            && !map.nodes.iter().any(|n| n.state == NodeState::Joining)
+    };
+    if !owned() {
+        return Ok("elsewhere".to_owned());
+    }
+    if !force && cluster.moves.was_deleted(bucket, &key) {
         return Ok("deleted".to_owned());
     }
-    match ctx.store.head_object(bucket, &key) {
-        Ok(_) => return Ok("exists".to_owned()),
-        Err(engine::Error::NoSuchObject) => {}
-        Err(e) => return Err(e.into()),
+    if !force {
+        match ctx.store.head_object(bucket, &key) {
+            Ok(_) => return Ok("exists".to_owned()),
+            Err(engine::Error::NoSuchObject) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let node = cluster.map().node(&from).cloned().ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, "from"))?;
     let meta = match source_meta(cluster, &node, bucket, &key).await {
@@ -374,18 +469,50 @@ pub async fn serve_pull(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &str)
             copy_range(cluster, &node, (bucket, &key, &meta), (start, len), import.writer(i)).await?;
         }
     }
-    let record = match import.finish().await {
+    let condition = if force { engine::WriteCondition::Always } else { engine::WriteCondition::Absent };
+    let record = match import.finish_when(condition).await {
         Ok(r) => r,
         Err(engine::Error::PreconditionFailed) => return Ok("exists".to_owned()),
         Err(e) => return Err(e.into()),
     };
+    // The map changed while it was copied: not this node's to keep (the mover still has it).
+    if !owned() {
+        ctx.store.delete_object_if(bucket, &key, &record).await?;
+        return Ok("elsewhere".to_owned());
+    }
     // Deleted while it was copied: the delete found nothing here, so the copy goes now
     // (only this copy: a write since stays).
-    if cluster.moves.was_deleted(bucket, &key) {
+    if !force && cluster.moves.was_deleted(bucket, &key) {
         ctx.store.delete_object_if(bucket, &key, &record).await?;
         return Ok("deleted".to_owned());
     }
     Ok("stored".to_owned())
+}
+
+/// A multipart upload completed on this node for a key another member owns now (it began here
+/// before the membership changed): the object goes to the owner before the client hears of it,
+/// replacing what the owner holds (this completion is the key's newest write), and this copy
+/// goes. If the owner cannot take it, the client is told to retry (the completion is kept: a
+/// retried CompleteMultipartUpload finds it and moves it again).
+pub async fn after_completion(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+) -> Result<(), S3Error> {
+    let owner = {
+        let map = cluster.map();
+        match map.owner(bucket, key) {
+            Some(o) if o.id != cluster.me() => o.clone(),
+            _ => return Ok(()),
+        }
+    };
+    cluster.moves.force(bucket, key);
+    move_one(cluster, &owner, bucket, key, meta, true).await?;
+    cluster.moves.forced_done(bucket, key);
+    ctx.store.delete_object_if(bucket, key, meta).await?;
+    Ok(())
 }
 
 /// Get-from-neighbor: this node owns `bucket/key` and lacks it while a rebalance runs — the

@@ -15,7 +15,7 @@ pub enum Routed {
 
 /// Operations that change state (refused while etcd is unreachable: the map may be stale, and
 /// a stale map could make two owners of one key).
-fn writes(op: &Op) -> bool {
+pub(crate) fn writes(op: &Op) -> bool {
     !matches!(
         op,
         Op::ListBuckets(_)
@@ -60,6 +60,16 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         // From a member: served here, never sent on (its map said this node owns the key).
         // Forwarded client requests: the owner checks the client's own signature.
         if cluster.peer_check(token, &req.method_raw, &target(req)) {
+            // Sent here under a map that made this node the owner; if this node's map says
+            // otherwise now, the write must not land here (a rebalance may have passed it).
+            if let (Some(bucket), Some(key)) = (&route.bucket, &route.key)
+                && writes(&route.op)
+                && upload_of(&route.op).is_none()
+                && cluster.map().owner(bucket, key).is_some_and(|o| o.id != cluster.me())
+            {
+                let why = "Cluster: this node no longer owns the key (the membership changed); retry.";
+                return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
+            }
             return from_neighbor(ctx, cluster, conn, req, route).await;
         }
         return Routed::Done(Err(S3Error::new(
@@ -103,16 +113,26 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
     Routed::Done(forward::forward(cluster, conn, req, &owner).await)
 }
 
+/// The upload an operation acts on, if any.
+fn upload_of(op: &Op) -> Option<&String> {
+    match op {
+        Op::UploadPart(t) | Op::UploadPartCopy(t) => Some(&t.upload_id),
+        Op::CompleteMultipartUpload { upload_id } | Op::AbortMultipartUpload { upload_id } => Some(upload_id),
+        Op::ListParts(l) => Some(&l.upload_id),
+        _ => None,
+    }
+}
+
 /// Get-from-neighbor: a read of a key this node owns but does not have yet, while a rebalance
 /// runs, is served by the member that still has it; so is a request of an upload begun there.
 async fn from_neighbor(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request, route: &Route) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
     let upload_id = match &route.op {
-        Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes => None,
-        Op::UploadPart(t) | Op::UploadPartCopy(t) => Some(&t.upload_id),
-        Op::CompleteMultipartUpload { upload_id } | Op::AbortMultipartUpload { upload_id } => Some(upload_id),
-        Op::ListParts(l) => Some(&l.upload_id),
-        _ => return Routed::Local,
+        Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl => None,
+        op => match upload_of(op) {
+            Some(id) => Some(id),
+            None => return Routed::Local,
+        },
     };
     {
         let map = cluster.map();

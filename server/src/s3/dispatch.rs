@@ -42,7 +42,10 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
         if let Some(p) = passthrough::wanted(ctx, signed_req, &route) {
             return passthrough::serve(ctx, conn, signed_req, &route, host_bucket.is_some(), path, p).await;
         }
-        // In a cluster: forwarded to the key's owner, or a member's own request.
+        // In a cluster: forwarded to the key's owner, or a member's own request. An object
+        // write is registered until it ends (a rebalance waits for those begun before it).
+        let _writing =
+            cfg.cluster.as_ref().filter(|_| route.key.is_some() && route::writes(&route.op)).map(|c| c.writes.begin());
         if let Some(cluster) = &cfg.cluster
             && let Routed::Done(r) = route::route(ctx, cluster, conn, signed_req, &route).await
         {

@@ -253,6 +253,11 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
             }
         }
     };
+    // In a cluster, an upload that began here before the key's owner changed: the object goes
+    // to its owner before the client is answered.
+    if let Some(cluster) = &call.ctx.config.cluster {
+        crate::cluster::rebalance::after_completion(call.ctx, cluster, call.bucket(), call.key(), &meta).await?;
+    }
     let host = call.header("host").unwrap_or("localhost");
     let mut w = XmlWriter::new();
     w.open_root("CompleteMultipartUploadResult");
