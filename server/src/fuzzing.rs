@@ -263,9 +263,6 @@ pub fn cluster_wire(data: &[u8]) {
     if let Some(page) = peer::decode_page(text) {
         assert_eq!(peer::decode_page(&peer::encode_page(&page)), Some(page));
     }
-    if let Some(cursor) = peer::PageCursor::text(text) {
-        let _ = peer::merge_cursors(vec![cursor], 1000);
-    }
     if let Some(page) = peer::decode_uploads(text) {
         assert_eq!(peer::decode_uploads(&peer::encode_uploads(&page)), Some(page));
     }

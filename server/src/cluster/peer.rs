@@ -59,7 +59,9 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         return Response::with_body(200, "text/plain", rev.into_bytes());
     }
     let Some(bucket) = param(&req.query, "bucket") else { return bad("no bucket") };
-    super::route::ensure_bucket(ctx, cluster, &bucket).await;
+    if let Err(e) = super::route::ensure_bucket(ctx, cluster, &bucket).await {
+        return S3Error::from(e).response("/", "0");
+    }
     let text = |r: Result<String, S3Error>| r.map(|b| Response::with_body(200, "text/plain", b.into_bytes()));
     let result = match what {
         "list" => text(serve_list(ctx, &bucket, &req.query)),
@@ -340,98 +342,40 @@ pub fn decode_page(text: &str) -> Option<ListPage> {
     Some(page)
 }
 
-/// One node's page of a listing, read as the merge needs it: its objects and its common
-/// prefixes, each in name order, decoded only when reached.
-pub struct PageCursor<'a> {
-    truncated: bool,
-    objects: Box<dyn Iterator<Item = Option<ListEntry>> + 'a>,
-    prefixes: Box<dyn Iterator<Item = Option<String>> + 'a>,
-}
-
-impl<'a> PageCursor<'a> {
-    /// A page read here.
-    pub fn local(page: ListPage) -> PageCursor<'static> {
-        PageCursor {
-            truncated: page.truncated,
-            objects: Box::new(page.entries.into_iter().map(Some)),
-            prefixes: Box::new(page.common_prefixes.into_iter().map(Some)),
-        }
-    }
-
-    /// A page as a member sent it (`encode_page`); `None` when it is not one. Lines are
-    /// decoded as the merge reaches them: a page of 1000 names, most of which fall beyond the
-    /// merged page, costs little more than its first line.
-    pub fn text(text: &'a str) -> Option<PageCursor<'a>> {
-        let mut lines = text.lines();
-        let truncated = match lines.next()? {
-            "truncated 0" => false,
-            "truncated 1" => true,
-            _ => return None,
-        };
-        if !lines.all(|l| l.starts_with("o ") || l.starts_with("p ")) {
-            return None;
-        }
-        let objects = text.lines().skip(1).filter(|l| l.starts_with("o ")).map(|l| {
-            let mut it = l[2..].split(' ');
-            let size = it.next()?.parse().ok()?;
-            let mtime_ms = it.next()?.parse().ok()?;
-            let etag = dec(it.next()?)?;
-            let key = dec(it.next()?)?;
-            it.next().is_none().then_some(ListEntry { key, size, mtime_ms, etag })
-        });
-        let prefixes = text.lines().skip(1).filter(|l| l.starts_with("p ")).map(|l| dec(&l[2..]));
-        Some(PageCursor { truncated, objects: Box::new(objects), prefixes: Box::new(prefixes) })
-    }
-}
-
 /// Merges pages of the same query from several nodes: the first `max` names (keys and common
-/// prefixes) in order, each once (a key on two nodes: the newest). Each node answered its first
-/// `max` names, so every name of the merged page is among them. `None` when a page holds a
-/// malformed line among those the merge reached.
-pub fn merge_cursors(pages: Vec<PageCursor<'_>>, max: usize) -> Option<ListPage> {
+/// prefixes) in order, each once (a key on two nodes: the newest). Each node gave every name
+/// up to where its page stops, so every name of the merged page is among them. A k-way merge:
+/// each page's objects and prefixes are in name order already.
+pub fn merge(pages: Vec<ListPage>, max: usize) -> ListPage {
     enum Item {
         Object(ListEntry),
         Prefix(String),
     }
-    struct Head<'c> {
-        cursor: PageCursor<'c>,
-        object: Option<ListEntry>,
-        prefix: Option<String>,
-    }
+    type Heads = (std::iter::Peekable<std::vec::IntoIter<ListEntry>>, std::iter::Peekable<std::vec::IntoIter<String>>);
     let any_truncated = pages.iter().any(|p| p.truncated);
-    let mut heads = Vec::with_capacity(pages.len());
-    for mut cursor in pages {
-        let object = cursor.objects.next().map(|o| o.ok_or(())).transpose().ok()?;
-        let prefix = cursor.prefixes.next().map(|p| p.ok_or(())).transpose().ok()?;
-        heads.push(Head { cursor, object, prefix });
-    }
+    let mut heads: Vec<Heads> = pages
+        .into_iter()
+        .map(|p| (p.entries.into_iter().peekable(), p.common_prefixes.into_iter().peekable()))
+        .collect();
     let mut merged: Vec<Item> = Vec::with_capacity(max.min(1000) + 1);
     while merged.len() <= max {
         // The smallest name at any head.
-        let Some(least) = heads
-            .iter()
-            .flat_map(|h| [h.object.as_ref().map(|o| o.key.as_str()), h.prefix.as_deref()])
-            .flatten()
-            .min()
-            .map(str::to_owned)
+        let Some(least) =
+            heads.iter_mut().flat_map(|(o, p)| [o.peek().map(|o| o.key.clone()), p.peek().cloned()]).flatten().min()
         else {
             break;
         };
         let mut item: Option<Item> = None;
-        for h in &mut heads {
-            if h.prefix.as_deref() == Some(least.as_str()) {
-                let p = h.prefix.take();
-                h.prefix = h.cursor.prefixes.next().map(|p| p.ok_or(())).transpose().ok()?;
-                if !matches!(item, Some(Item::Prefix(_))) {
-                    item = p.map(Item::Prefix);
-                }
+        for (objects, prefixes) in &mut heads {
+            if let Some(p) = prefixes.next_if(|p| *p == least)
+                && !matches!(item, Some(Item::Prefix(_)))
+            {
+                item = Some(Item::Prefix(p));
             }
-            if h.object.as_ref().is_some_and(|o| o.key == least) {
-                let o = h.object.take();
-                h.object = h.cursor.objects.next().map(|o| o.ok_or(())).transpose().ok()?;
-                match (&item, o) {
-                    (None, Some(o)) => item = Some(Item::Object(o)),
-                    (Some(Item::Object(old)), Some(o)) if o.mtime_ms > old.mtime_ms => item = Some(Item::Object(o)),
+            if let Some(o) = objects.next_if(|o| o.key == least) {
+                match &item {
+                    None => item = Some(Item::Object(o)),
+                    Some(Item::Object(old)) if o.mtime_ms > old.mtime_ms => item = Some(Item::Object(o)),
                     _ => {}
                 }
             }
@@ -451,12 +395,7 @@ pub fn merge_cursors(pages: Vec<PageCursor<'_>>, max: usize) -> Option<ListPage>
             Item::Prefix(p) => out.common_prefixes.push(p),
         }
     }
-    Some(out)
-}
-
-/// `merge_cursors` of pages read whole.
-pub fn merge(pages: Vec<ListPage>, max: usize) -> ListPage {
-    merge_cursors(pages.into_iter().map(PageCursor::local).collect(), max).unwrap_or_default()
+    out
 }
 
 /// The other members; an error when one is down (its keys would be missing).
@@ -480,7 +419,62 @@ fn peer_error(node: &Node, status: u16, body: &[u8]) -> S3Error {
     ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {}", why.trim())).into()
 }
 
-/// One page of a bucket's listing across every node.
+/// Names each node is asked for first: a little more than its share of a page (HRW spreads
+/// keys evenly), so that the page is usually complete after one round; never more than the page.
+fn first_share(max: usize, nodes: usize) -> usize {
+    if nodes <= 1 { max } else { (max * 5 / (4 * nodes) + 16).min(max) }
+}
+
+/// Which nodes must give more names before the first `max` names of the merge are known: none
+/// (`None`) when no page was cut short, or when at least `max` distinct names lie at or before
+/// the earliest point a cut page stopped at (every node gave every name up to there); else the
+/// nodes whose pages stop at that point.
+fn short_pages(pages: &[ListPage], max: usize) -> Option<Vec<usize>> {
+    let bound = pages.iter().filter(|p| p.truncated).filter_map(|p| p.last.as_deref()).min()?;
+    let mut names: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| p.entries.iter().map(|e| e.key.as_str()).chain(p.common_prefixes.iter().map(String::as_str)))
+        .filter(|n| *n <= bound)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() >= max {
+        return None;
+    }
+    Some((0..pages.len()).filter(|&i| pages[i].truncated && pages[i].last.as_deref() == Some(bound)).collect())
+}
+
+/// Asks the nodes whose pages ran out too early (`short_pages`) for their next names, until the
+/// first `max` names of the merge are known. `fetch(i, after)` gives node `i`'s next names.
+async fn complete_pages(
+    pages: &mut [ListPage],
+    max: usize,
+    mut fetch: impl AsyncFnMut(usize, Option<String>) -> Result<ListPage, S3Error>,
+) -> Result<(), S3Error> {
+    while let Some(short) = short_pages(pages, max) {
+        for i in short {
+            let after = pages[i].last.clone();
+            let more = fetch(i, after.clone()).await?;
+            // Names must go on past where the page stopped (else a broken node would loop us).
+            if more.last.is_some() && more.last <= after {
+                return Err(
+                    ClusterError::NodeUnreachable("a member".into(), "its listing did not advance".into()).into()
+                );
+            }
+            let page = &mut pages[i];
+            let got = !more.entries.is_empty() || !more.common_prefixes.is_empty();
+            page.entries.extend(more.entries);
+            page.common_prefixes.extend(more.common_prefixes);
+            page.truncated = more.truncated && got;
+            page.last = more.last.or(after);
+        }
+    }
+    Ok(())
+}
+
+/// One page of a bucket's listing across every node: each node is asked for a little more
+/// than its share of names after the marker; a node whose part ran out before the page was
+/// complete is asked for its next names (rarely: a skewed prefix).
 pub async fn list(
     store: &engine::Store,
     cluster: &Cluster,
@@ -488,22 +482,48 @@ pub async fn list(
     q: &ListQuery<'_>,
 ) -> Result<ListPage, S3Error> {
     let peers = peers(cluster)?;
-    let mut target = format!("/_keel/peer/list?bucket={}&prefix={}&max={}", enc(bucket), enc(q.prefix), q.max_keys);
-    if let Some(d) = q.delimiter {
-        target.push_str(&format!("&delimiter={}", enc(d)));
-    }
-    if let Some(a) = q.after {
-        target.push_str(&format!("&after={}", enc(a)));
-    }
-    let local = || store.list_objects(bucket, q).map_err(S3Error::from);
-    let (mine, bodies) = gather(cluster, &peers, &target, local).await?;
-    let mut cursors = vec![PageCursor::local(mine)];
+    let share = first_share(q.max_keys, peers.len() + 1);
+    let target = |after: Option<&str>| {
+        let mut t = format!("/_keel/peer/list?bucket={}&prefix={}&max={share}", enc(bucket), enc(q.prefix));
+        if let Some(d) = q.delimiter {
+            t.push_str(&format!("&delimiter={}", enc(d)));
+        }
+        if let Some(a) = after {
+            t.push_str(&format!("&after={}", enc(a)));
+        }
+        t
+    };
+    let local = |after: Option<&str>| {
+        let lq = ListQuery { prefix: q.prefix, delimiter: q.delimiter, after, max_keys: share };
+        store.list_objects(bucket, &lq).map_err(S3Error::from)
+    };
+    let decode = |node: &Node, body: &[u8]| {
+        let mut page = std::str::from_utf8(body)
+            .ok()
+            .and_then(decode_page)
+            .ok_or_else(|| peer_error(node, 502, b"a malformed page"))?;
+        // Where the node's page stops: its greatest name (objects and prefixes each come sorted).
+        page.last = page.entries.last().map(|e| e.key.clone()).max(page.common_prefixes.last().cloned());
+        Ok::<_, S3Error>(page)
+    };
+    let (mine, bodies) = gather(cluster, &peers, &target(q.after), || local(q.after)).await?;
+    let mut pages = vec![mine];
     for (node, body) in peers.iter().zip(&bodies) {
-        let text = std::str::from_utf8(body).ok();
-        cursors.push(text.and_then(PageCursor::text).ok_or_else(|| peer_error(node, 502, b"a malformed page"))?);
+        pages.push(decode(node, body)?);
     }
-    let malformed = || ClusterError::NodeUnreachable("a member".into(), "it sent a malformed page".into()).into();
-    merge_cursors(cursors, q.max_keys).ok_or_else(malformed)
+    let fetch = async |i: usize, after: Option<String>| -> Result<ListPage, S3Error> {
+        if i == 0 {
+            return local(after.as_deref());
+        }
+        let node = &peers[i - 1];
+        let (status, body) = forward::peer_call(cluster, node, "GET", &target(after.as_deref()), Vec::new()).await?;
+        if status != 200 {
+            return Err(peer_error(node, status, &body));
+        }
+        decode(node, &body)
+    };
+    complete_pages(&mut pages, q.max_keys, fetch).await?;
+    Ok(merge(pages, q.max_keys))
 }
 
 /// This node's page and every peer's answer to the same query (checked for status). The peers
@@ -718,36 +738,39 @@ mod tests {
     }
 
     #[test]
-    fn pages_merge_as_sent_decoding_only_what_they_use() {
-        let a =
-            ListPage { entries: vec![e("a", 1), e("q", 1)], common_prefixes: vec!["m/".into()], ..Default::default() };
-        let b = ListPage {
-            entries: vec![e("b", 1), e("q", 7)],
-            common_prefixes: vec!["m/".into(), "z/".into()],
-            ..Default::default()
+    fn a_page_is_completed_from_the_nodes_that_ran_out() {
+        // Node 0 holds most keys (a skewed prefix); each node first gives 3 names.
+        let held: Vec<Vec<String>> =
+            vec![(0..20).map(|i| format!("a{i:02}")).collect(), vec!["a05x".into(), "z".into()], vec![]];
+        let page_of = |i: usize, after: Option<&str>, max: usize| {
+            let names: Vec<&String> = held[i].iter().filter(|k| after.is_none_or(|a| k.as_str() > a)).collect();
+            let taken: Vec<ListEntry> = names.iter().take(max).map(|k| e(k, 1)).collect();
+            ListPage {
+                truncated: names.len() > max,
+                last: taken.last().map(|e| e.key.clone()),
+                entries: taken,
+                ..Default::default()
+            }
         };
-        let (ta, tb) = (encode_page(&a), encode_page(&b));
-        let cursors = vec![PageCursor::text(&ta).unwrap(), PageCursor::text(&tb).unwrap()];
-        let m = merge_cursors(cursors, 10).unwrap();
-        // Names in order across objects and prefixes, each once; the newest copy of a key.
-        assert_eq!(
-            m.entries.iter().map(|e| (e.key.as_str(), e.mtime_ms)).collect::<Vec<_>>(),
-            [("a", 1), ("b", 1), ("q", 7)]
-        );
-        assert_eq!(m.common_prefixes, ["m/", "z/"]);
-        assert_eq!((m.truncated, m.last.as_deref()), (false, Some("z/")));
-        // Three names of five: cut after "m/".
-        let cursors = vec![PageCursor::text(&ta).unwrap(), PageCursor::text(&tb).unwrap()];
-        let m = merge_cursors(cursors, 3).unwrap();
-        assert_eq!(
-            (m.entries.len(), m.common_prefixes.len(), m.truncated, m.last.as_deref()),
-            (2, 1, true, Some("m/"))
-        );
-        // A malformed line the merge reaches fails it; one beyond the page is never read.
-        let bad = "truncated 0\no 1 1 x a\no 1 1 x b\no 1 1 x c\no x 1 x d\n";
-        assert!(merge_cursors(vec![PageCursor::text(bad).unwrap()], 10).is_none());
-        assert_eq!(merge_cursors(vec![PageCursor::text(bad).unwrap()], 1).unwrap().entries.len(), 1);
-        assert!(PageCursor::text("truncated 0\nq 1\n").is_none());
-        assert!(PageCursor::text("").is_none());
+        let mut pages: Vec<ListPage> = (0..3).map(|i| page_of(i, None, 3)).collect();
+        let mut asked = Vec::new();
+        let fetch = async |i: usize, after: Option<String>| {
+            asked.push(i);
+            Ok(page_of(i, after.as_deref(), 3))
+        };
+        compio::runtime::Runtime::new().unwrap().block_on(complete_pages(&mut pages, 10, fetch)).unwrap();
+        let m = merge(pages, 10);
+        let want: Vec<String> = {
+            let mut all: Vec<String> = held.concat();
+            all.sort();
+            all.truncate(10);
+            all
+        };
+        assert_eq!(m.entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>(), want);
+        assert!(m.truncated);
+        assert!(asked.iter().all(|&i| i == 0), "only the node that ran out is asked again: {asked:?}");
+        assert_eq!(first_share(1000, 4), 328);
+        assert_eq!(first_share(7, 3), 7);
+        assert_eq!(first_share(1000, 1), 1000);
     }
 }

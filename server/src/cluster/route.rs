@@ -53,8 +53,10 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         let e = S3Error::new(S3ErrorCode::ServiceUnavailable, "This node was decommissioned from its cluster.");
         return Routed::Done(Err(e));
     }
-    if let Some(bucket) = &route.bucket {
-        ensure_bucket(ctx, cluster, bucket).await;
+    if let Some(bucket) = &route.bucket
+        && let Err(e) = ensure_bucket(ctx, cluster, bucket).await
+    {
+        return Routed::Done(Err(e.into()));
     }
     if let Some(token) = req.header(PEER_HEADER) {
         // From a member: served here, never sent on (its map said this node owns the key).
@@ -159,9 +161,11 @@ async fn from_neighbor(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Requ
 
 /// A bucket the cluster has and this node does not yet (its watch lags the request): made here
 /// from the cluster's record, so the request finds it.
-pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) {
+/// An error when etcd could not be asked (the bucket may exist: "no such bucket" would be a
+/// wrong answer).
+pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) -> Result<(), ClusterError> {
     if ctx.store.bucket_exists(bucket) {
-        return;
+        return Ok(());
     }
     // Not in the map either: made on another node a moment ago? etcd knows. One read per
     // name and shard per second at most: requests for buckets that do not exist (anyone can
@@ -170,7 +174,7 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) {
         Some(rec) => Some(rec.clone()),
         None if recently_missed(bucket) => None,
         None => {
-            let found = cluster.agent.bucket(bucket).await.ok().flatten();
+            let found = cluster.agent.bucket(bucket).await?;
             if found.is_none() {
                 note_miss(bucket);
             }
@@ -182,6 +186,7 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) {
     {
         cluster.apply_bucket(&ctx.store, bucket, rev, meta).await;
     }
+    Ok(())
 }
 
 /// Names etcd said it lacks, per shard, with when (bounded: the table is cleared when full).
