@@ -6,6 +6,7 @@
 #   scripts/bench-cluster-list.sh [OBJECTS=20000] [SECONDS=8]     (KEEL_BIN, BENCH_BIN)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 N=${1:-20000}
 DUR=${2:-8}
 KEEL=${KEEL_BIN:-target/release/keel}
@@ -20,11 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 E=http://127.0.0.1:23793
-etcd --name ls --data-dir "$dir/etcd" --listen-client-urls $E --advertise-client-urls $E \
-  --listen-peer-urls http://127.0.0.1:23803 --initial-advertise-peer-urls http://127.0.0.1:23803 \
-  --initial-cluster ls=http://127.0.0.1:23803 >"$dir/etcd.log" 2>&1 &
+start_etcd "$dir" $E "$E" 23803
 pids+=($!)
-for _ in $(seq 50); do curl -sf $E/health >/dev/null && break; sleep 0.2; done
+wait_etcd $E
 
 echo "# $(date -u +%F) ListObjectsV2 max-keys=1000, $N keys, ${DUR}s, one request at a time, through node 0"
 printf "%-8s %10s %10s %10s\n" nodes "pages/s" "p50 ms" "p99 ms"

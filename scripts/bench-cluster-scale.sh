@@ -10,6 +10,7 @@
 #   scripts/bench-cluster-scale.sh [RATE=400mbit] [SECONDS=10] [SIZE=8] [THREADS=8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 RATE=${1:-400mbit}
 DUR=${2:-10}
 SIZE=${3:-8}
@@ -28,9 +29,7 @@ trap cleanup EXIT
 echo 1 >/proc/sys/net/ipv4/ip_forward
 
 E=http://10.79.1.1:23792
-etcd --name scale --data-dir "$dir/etcd" --listen-client-urls http://0.0.0.0:23792 --advertise-client-urls $E \
-  --listen-peer-urls http://127.0.0.1:23802 --initial-advertise-peer-urls http://127.0.0.1:23802 \
-  --initial-cluster scale=http://127.0.0.1:23802 >"$dir/etcd.log" 2>&1 &
+start_etcd "$dir" http://0.0.0.0:23792 "$E" 23802
 pids+=($!)
 
 for i in 1 2 3 4; do
@@ -47,7 +46,7 @@ for i in 1 2 3 4; do
   tc qdisc add dev ks-h$i root tbf rate "$RATE" burst 4mb latency 50ms
   ip netns exec $ns tc qdisc add dev ks-v$i root tbf rate "$RATE" burst 4mb latency 50ms
 done
-for _ in $(seq 50); do curl -sf $E/health >/dev/null && break; sleep 0.2; done
+wait_etcd $E
 
 echo "# $(date -u +%F) cluster scaling: each node behind a $RATE veth, ${SIZE} MiB objects, $THREADS connections, ${DUR}s"
 printf "%-6s %12s %12s %12s %12s\n" nodes "GET MB/s" "x one node" "PUT MB/s" "x one node"

@@ -12,6 +12,7 @@
 set -euo pipefail
 [ -n "${TRACE:-}" ] && set -x
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DUR=${1:-8}
 RUNS=${2:-3}
 KEEL=${KEEL_BIN:-target/release/keel}
@@ -50,11 +51,9 @@ if [ -n "${LINK:-}" ]; then
 fi
 
 E=http://$ETCD_IP:23791
-etcd --name bench --data-dir "$dir/etcd" --listen-client-urls http://0.0.0.0:23791 --advertise-client-urls $E \
-  --listen-peer-urls http://127.0.0.1:23801 --initial-advertise-peer-urls http://127.0.0.1:23801 \
-  --initial-cluster bench=http://127.0.0.1:23801 >"$dir/etcd.log" 2>&1 &
+start_etcd "$dir" http://0.0.0.0:23791 "$E" 23801
 pids+=($!)
-for _ in $(seq 50); do curl -sf $E/health >/dev/null && break; sleep 0.2; done
+wait_etcd $E
 
 node() { # id ip port [flags...]
   local id=$1 ip=$2 port=$3; shift 3

@@ -8,6 +8,7 @@
 set -euo pipefail
 [ -n "${TRACE:-}" ] && set -x
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 N=${1:-20000}
 SIZE=${2:-4KiB}
 KEEL=${KEEL_BIN:-target/release/keel}
@@ -23,11 +24,9 @@ cleanup() {
 trap cleanup EXIT
 
 E=http://127.0.0.1:23792
-etcd --name rb --data-dir "$dir/etcd" --listen-client-urls $E --advertise-client-urls $E \
-  --listen-peer-urls http://127.0.0.1:23802 --initial-advertise-peer-urls http://127.0.0.1:23802 \
-  --initial-cluster rb=http://127.0.0.1:23802 >"$dir/etcd.log" 2>&1 &
+start_etcd "$dir" $E "$E" 23802
 pids+=($!)
-for _ in $(seq 50); do curl -sf $E/health >/dev/null && break; sleep 0.2; done
+wait_etcd $E
 
 node() { # id port [flags...]
   local id=$1 port=$2; shift 2

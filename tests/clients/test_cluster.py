@@ -494,6 +494,21 @@ def test_a_rebalance_resumes_after_kill_9_of_the_mover_and_of_the_new_owner():
         c.stop()
 
 
+def test_a_forwarded_write_reaching_a_node_that_does_not_own_the_key_is_refused(cluster):
+    # As a member with a stale map would send it: a node-to-node token, the client's request.
+    # Only the owner takes it (and checks the client's signature: unsigned here, so 403); the
+    # others answer 503 so that the client retries and reaches the owner.
+    import hashlib, hmac
+    client(cluster.nodes[0].url).create_bucket(Bucket="stale")
+    secret, target = secret_of(cluster), "/stale/some-key"
+    ts = int(time.time())
+    mac = hmac.new(secret, f"n0\n{ts}\nPUT\n{target}".encode(), hashlib.sha256).hexdigest()
+    answers = sorted(http("PUT", n.url + target, data=b"x", headers={"x-keel-peer": f"n0 {ts} {mac}"})[0]
+                     for n in cluster.nodes)
+    assert answers == [403, 503, 503], answers
+    assert codes(lambda: client(cluster.nodes[1].url).head_object(Bucket="stale", Key="some-key")) == "404"
+
+
 def test_a_node_joins_an_empty_cluster_and_owns_its_share_at_once(cluster):
     s3 = client(cluster.nodes[0].url)
     s3.create_bucket(Bucket="joins")

@@ -22,7 +22,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 /// Bound on connecting to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound on any one read or write to a peer.
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle pooled connections older than this are not reused (the peer may have closed them).
 const POOL_IDLE_MAX: Duration = Duration::from_secs(20);
 /// Idle connections kept per peer and shard.

@@ -537,7 +537,7 @@ async fn gather<P>(
     use std::future::Future;
     use std::task::Poll;
     let sent = std::cell::Cell::new(0);
-    let wait = std::time::Duration::from_secs(60);
+    let wait = forward::IO_TIMEOUT;
     let calls = futures_util::future::join_all(
         peers.iter().map(|n| forward::peer_call_counted(cluster, n, ("GET", target, Vec::new()), wait, Some(&sent))),
     );
@@ -769,6 +769,14 @@ mod tests {
         assert_eq!(m.entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>(), want);
         assert!(m.truncated);
         assert!(asked.iter().all(|&i| i == 0), "only the node that ran out is asked again: {asked:?}");
+        // A node whose next names do not go past where its page stopped is an error, not a loop.
+        let mut pages =
+            vec![ListPage { entries: vec![e("a", 1)], truncated: true, last: Some("a".into()), ..Default::default() }];
+        let stuck = async |_: usize, _: Option<String>| {
+            Ok(ListPage { entries: vec![e("a", 1)], truncated: true, last: Some("a".into()), ..Default::default() })
+        };
+        let r = compio::runtime::Runtime::new().unwrap().block_on(complete_pages(&mut pages, 10, stuck));
+        assert!(r.is_err_and(|e| e.message.contains("did not advance")));
         assert_eq!(first_share(1000, 4), 328);
         assert_eq!(first_share(7, 3), 7);
         assert_eq!(first_share(1000, 1), 1000);

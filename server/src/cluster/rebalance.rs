@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use engine::{ListQuery, ObjectMeta};
+use engine::{ListPage, ListQuery, ObjectMeta};
 
 use super::peer::{copy_range, enc, source_meta};
 use super::{Cluster, ClusterError, Node, NodeState, forward};
@@ -282,14 +282,8 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
     let mut paced = (Instant::now(), 0u64);
     let mut outcome = Ok(togo_objects);
     for (bucket, _) in store.list_buckets() {
-        let mut after: Option<String> = None;
-        loop {
-            let q = ListQuery { prefix: "", delimiter: None, after: after.as_deref(), max_keys: 1000 };
-            let page = match store.list_objects(&bucket, &q) {
-                Ok(p) => p,
-                Err(engine::Error::NoSuchBucket) => break,
-                Err(e) => return Err(e.into()),
-            };
+        for page in bucket_pages(store, &bucket) {
+            let page = page?;
             // This page's objects another member owns, with their owner and record.
             let todo: Vec<(Node, String, ObjectMeta)> = {
                 let map = cluster.map();
@@ -341,10 +335,6 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
                     let _ = cluster.agent.rebalance_progress(progress.encode()).await;
                 }
             }
-            if !page.truncated {
-                break;
-            }
-            after = page.last.clone();
         }
     }
     release(store, &mut moved, true).await;
@@ -357,27 +347,33 @@ fn misplaced(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3E
     let map = cluster.map();
     let (mut objects, mut bytes) = (0, 0);
     for (bucket, _) in store.list_buckets() {
-        let mut after: Option<String> = None;
-        loop {
-            let q = ListQuery { prefix: "", delimiter: None, after: after.as_deref(), max_keys: 1000 };
-            let page = match store.list_objects(&bucket, &q) {
-                Ok(p) => p,
-                Err(engine::Error::NoSuchBucket) => break,
-                Err(e) => return Err(e.into()),
-            };
-            for e in &page.entries {
+        for page in bucket_pages(store, &bucket) {
+            for e in &page?.entries {
                 if map.owner(&bucket, &e.key).is_some_and(|o| o.id != cluster.me()) {
                     objects += 1;
                     bytes += e.size;
                 }
             }
-            if !page.truncated {
-                break;
-            }
-            after = page.last.clone();
         }
     }
     Ok((objects, bytes))
+}
+
+/// The objects of `bucket` here, a page of 1000 at a time (none once the bucket is gone).
+fn bucket_pages<'a>(store: &'a engine::Store, bucket: &'a str) -> impl Iterator<Item = Result<ListPage, S3Error>> + 'a {
+    let mut next: Option<Option<String>> = Some(None);
+    std::iter::from_fn(move || {
+        let after = next.take()?;
+        let q = ListQuery { prefix: "", delimiter: None, after: after.as_deref(), max_keys: 1000 };
+        match store.list_objects(bucket, &q) {
+            Ok(page) => {
+                next = page.last.clone().filter(|_| page.truncated).map(Some);
+                Some(Ok(page))
+            }
+            Err(engine::Error::NoSuchBucket) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    })
 }
 
 /// Deletes moved copies held long enough (all of them with `all`, waiting as needed).
@@ -413,7 +409,7 @@ async fn move_one(
         enc(&meta.etag()),
         if force { "&force=1" } else { "" }
     );
-    let wait = Duration::from_secs(60 + meta.size / MOVE_BYTES_PER_SEC_MIN);
+    let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / MOVE_BYTES_PER_SEC_MIN);
     let (status, body) = forward::peer_call_within(cluster, owner, ("POST", &target, Vec::new()), wait).await?;
     let answer = String::from_utf8_lossy(&body);
     match (status, answer.trim()) {

@@ -1,6 +1,6 @@
 //! Where a request is served in a cluster: here, or on the node that owns its key.
 
-use super::{Cluster, ClusterError, NodeState, PEER_HEADER, forward};
+use super::{Cluster, ClusterError, ClusterMap, NodeState, PEER_HEADER, forward};
 use crate::http::{Conn, Request, Response};
 use crate::s3::Ctx;
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -62,17 +62,18 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         // From a member: served here, never sent on (its map said this node owns the key).
         // Forwarded client requests: the owner checks the client's own signature.
         if cluster.peer_check(token, &req.method_raw, &target(req)) {
+            let map = cluster.map();
             // Sent here under a map that made this node the owner; if this node's map says
             // otherwise now, the write must not land here (a rebalance may have passed it).
             if let (Some(bucket), Some(key)) = (&route.bucket, &route.key)
                 && writes(&route.op)
                 && upload_of(&route.op).is_none()
-                && cluster.map().owner(bucket, key).is_some_and(|o| o.id != cluster.me())
+                && map.owner(bucket, key).is_some_and(|o| o.id != cluster.me())
             {
                 let why = "Cluster: this node no longer owns the key (the membership changed); retry.";
                 return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
             }
-            return from_neighbor(ctx, cluster, conn, req, route).await;
+            return from_neighbor(ctx, cluster, &map, conn, req, route).await;
         }
         return Routed::Done(Err(S3Error::new(
             S3ErrorCode::AccessDenied,
@@ -100,8 +101,7 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         return Routed::Done(Err(e.into()));
     };
     if owner.id == cluster.me() {
-        drop(map);
-        return from_neighbor(ctx, cluster, conn, req, route).await;
+        return from_neighbor(ctx, cluster, &map, conn, req, route).await;
     }
     if owner.state == NodeState::Down {
         let e = ClusterError::NodeUnreachable(owner.id.clone(), "it is down (its lease expired)".into());
@@ -127,7 +127,14 @@ fn upload_of(op: &Op) -> Option<&String> {
 
 /// Get-from-neighbor: a read of a key this node owns but does not have yet, while a rebalance
 /// runs, is served by the member that still has it; so is a request of an upload begun there.
-async fn from_neighbor(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request, route: &Route) -> Routed {
+async fn from_neighbor(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    map: &ClusterMap,
+    conn: &mut Conn,
+    req: &Request,
+    route: &Route,
+) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
     let upload_id = match &route.op {
         Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl => None,
@@ -136,11 +143,8 @@ async fn from_neighbor(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Requ
             None => return Routed::Local,
         },
     };
-    {
-        let map = cluster.map();
-        if !map.rebalancing() || map.owner(bucket, key).is_none_or(|o| o.id != cluster.me()) {
-            return Routed::Local;
-        }
+    if !map.rebalancing() || map.owner(bucket, key).is_none_or(|o| o.id != cluster.me()) {
+        return Routed::Local;
     }
     let found = match upload_id {
         // An upload begun before the change goes on (and completes) where it began; the
