@@ -164,6 +164,35 @@ def test_bucket_creation_racing_on_two_nodes():
         c.stop()
 
 
+def test_a_bucket_is_there_as_soon_as_its_creation_is_answered(cluster):
+    # The node that made a bucket serves it at once, though its background sync (with a map
+    # older than the creation) runs meanwhile: it once deleted a bucket seen before the
+    # creation's revision was noted (CI: GetBucketLocation right after CreateBucket → 404).
+    s3 = client(cluster.nodes[0].url)
+    names = [f"at-once-{i}" for i in range(240)]
+
+    def make(n):
+        s3.create_bucket(Bucket=n)
+        return codes(lambda: s3.get_bucket_location(Bucket=n))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = dict(zip(names, pool.map(make, names)))
+    assert {n: c for n, c in got.items() if c != "ok"} == {}
+    # Made on one node and at once again on another ("yours already": 200 on us-east-1): the
+    # second serves it when it answers, though it found no such bucket a moment before.
+    other = client(cluster.nodes[1].url)
+    for i in range(20):
+        n = f"twice-{i}"
+        assert codes(lambda: other.head_bucket(Bucket=n)) == "404"
+        s3.create_bucket(Bucket=n)
+        other.create_bucket(Bucket=n)
+        assert codes(lambda: other.get_bucket_location(Bucket=n)) == "ok", n
+    time.sleep(1)
+    for node in cluster.nodes:
+        have = {b["Name"] for b in client(node.url).list_buckets()["Buckets"]}
+        assert set(names) <= have, (node.node_id, sorted(set(names) - have))
+
+
 def pages(s3, bucket, **kw):
     out = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7}, **kw):

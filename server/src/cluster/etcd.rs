@@ -266,8 +266,8 @@ impl Agent {
     }
 
     /// Creates the bucket's record unless it exists: `Ok(revision)` when created, else
-    /// `Err(the record that won)`.
-    pub async fn create_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Result<i64, Vec<u8>>, ClusterError> {
+    /// `Err((its revision, the record that won))`.
+    pub async fn create_bucket(&self, name: &str, meta: Vec<u8>) -> Result<Result<i64, (i64, Vec<u8>)>, ClusterError> {
         let name = name.to_owned();
         self.call(move |mut c, prefix| {
             let name = name.clone();
@@ -286,7 +286,7 @@ impl Agent {
                     if let etcd_client::TxnOpResponse::Get(g) = r
                         && let Some(kv) = g.kvs().first()
                     {
-                        return Ok(Err(kv.value().to_vec()));
+                        return Ok(Err((kv.mod_revision(), kv.value().to_vec())));
                     }
                 }
                 Err(ClusterError::Conflict("the bucket was deleted while being created".into()))

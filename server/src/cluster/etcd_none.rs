@@ -16,7 +16,11 @@ impl Agent {
 
     pub fn run_background(&self, _cluster: &Arc<Cluster>, _lease: i64) {}
 
-    pub async fn create_bucket(&self, _name: &str, _meta: Vec<u8>) -> Result<Result<i64, Vec<u8>>, ClusterError> {
+    pub async fn create_bucket(
+        &self,
+        _name: &str,
+        _meta: Vec<u8>,
+    ) -> Result<Result<i64, (i64, Vec<u8>)>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 

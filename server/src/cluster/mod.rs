@@ -260,6 +260,9 @@ pub struct Cluster {
     /// The etcd revision of each bucket record this node's store holds (an older one never
     /// replaces a newer one).
     applied: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Counts the bucket records applied here: a "no such bucket" remembered before the last
+    /// one may be out of date.
+    buckets_applied: std::sync::atomic::AtomicU64,
     /// What this node's rebalance knows (keys deleted meanwhile, completions to move).
     pub moves: rebalance::Moves,
     /// Object writes in progress here (a rebalance waits for those begun under an older map).
@@ -341,16 +344,29 @@ impl Cluster {
         if self.applied.lock().is_ok_and(|a| a.get(name).is_some_and(|r| *r >= rev)) {
             return;
         }
+        self.buckets_applied.fetch_add(1, Ordering::Relaxed);
         if !store.bucket_exists(name) {
-            match store.create_bucket_as(name, meta.clone()).await {
-                Ok(_) => {
-                    if let Ok(mut a) = self.applied.lock() {
-                        newer(&mut a);
-                    }
-                    return;
+            // The revision is noted before the bucket appears: the sync loop removes buckets
+            // its map lacks unless this node applied a newer record, and its map may predate
+            // this one (seeing the bucket without its revision, it would delete a bucket just
+            // made).
+            let before = self.applied.lock().ok().map(|mut a| a.insert(name.to_owned(), rev));
+            let undo = || {
+                if let (Ok(mut a), Some(before)) = (self.applied.lock(), before)
+                    && a.get(name) == Some(&rev)
+                {
+                    match before {
+                        Some(r) => a.insert(name.to_owned(), r),
+                        None => a.remove(name),
+                    };
                 }
-                Err(engine::Error::BucketExists) => {}
+            };
+            match store.create_bucket_as(name, meta.clone()).await {
+                Ok(_) => return,
+                // Made meanwhile (by a request that found it in etcd): updated below.
+                Err(engine::Error::BucketExists) => undo(),
                 Err(e) => {
+                    undo();
                     tracing::warn!(bucket = name, error = %e, "cluster: cannot create a bucket the cluster has");
                     return;
                 }
@@ -367,6 +383,11 @@ impl Cluster {
         if let Err(e) = r {
             tracing::warn!(bucket = name, error = %e, "cluster: cannot apply the bucket's record");
         }
+    }
+
+    /// How many bucket records this node applied (changes whenever one is).
+    pub fn buckets_applied(&self) -> u64 {
+        self.buckets_applied.load(Ordering::Relaxed)
     }
 
     /// The etcd revision of the record of `name` this node applied last, if any.
@@ -533,6 +554,7 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         removed: AtomicBool::new(false),
         etcd_error: std::sync::Mutex::new(String::new()),
         applied: Default::default(),
+        buckets_applied: Default::default(),
         moves: Default::default(),
         writes: Default::default(),
         agent,

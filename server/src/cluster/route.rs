@@ -176,11 +176,12 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) -> Result
     // send them) must not become a stream of etcd reads.
     let rec = match cluster.map().buckets.get(bucket) {
         Some(rec) => Some(rec.clone()),
-        None if recently_missed(bucket) => None,
+        None if recently_missed(bucket, cluster.buckets_applied()) => None,
         None => {
+            let applied = cluster.buckets_applied();
             let found = cluster.agent.bucket(bucket).await?;
             if found.is_none() {
-                note_miss(bucket);
+                note_miss(bucket, applied);
             }
             found
         }
@@ -193,26 +194,27 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) -> Result
     Ok(())
 }
 
-/// Names etcd said it lacks, per shard, with when (bounded: the table is cleared when full).
+/// Names etcd said it lacks, per shard, with when and how many bucket records this node had
+/// applied then (a record applied since may be that bucket's). Bounded: cleared when full.
 const MISSES_MAX: usize = 4096;
 const MISS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 thread_local! {
-    static MISSES: std::cell::RefCell<std::collections::HashMap<String, std::time::Instant>> =
+    static MISSES: std::cell::RefCell<std::collections::HashMap<String, (std::time::Instant, u64)>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-fn recently_missed(bucket: &str) -> bool {
-    MISSES.with(|m| m.borrow().get(bucket).is_some_and(|t| t.elapsed() < MISS_TTL))
+fn recently_missed(bucket: &str, applied: u64) -> bool {
+    MISSES.with(|m| m.borrow().get(bucket).is_some_and(|(t, a)| *a == applied && t.elapsed() < MISS_TTL))
 }
 
-fn note_miss(bucket: &str) {
+fn note_miss(bucket: &str, applied: u64) {
     MISSES.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= MISSES_MAX {
             m.clear();
         }
-        m.insert(bucket.to_owned(), std::time::Instant::now());
+        m.insert(bucket.to_owned(), (std::time::Instant::now(), applied));
     });
 }
 

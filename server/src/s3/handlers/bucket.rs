@@ -139,7 +139,7 @@ async fn create_in_cluster(
             cluster.apply_bucket(store, name, rev, template).await;
             Ok(created)
         }
-        Err(record) => {
+        Err((rev, record)) => {
             let existing =
                 engine::BucketMeta::decode(&record).map_err(|_| S3Error::code(S3ErrorCode::InternalError))?;
             let me = template.owner.as_str();
@@ -150,6 +150,10 @@ async fn create_in_cluster(
                     if let Some(rev) = cluster.agent.put_bucket(name, meta.encode()).await? {
                         cluster.apply_bucket(store, name, rev, meta).await;
                     }
+                } else {
+                    // Made by this client a moment ago (elsewhere, or by a try of this request
+                    // that etcd took but did not answer in time): usable here once answered.
+                    cluster.apply_bucket(store, name, rev, existing).await;
                 }
                 return Ok(created);
             }
