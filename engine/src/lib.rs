@@ -29,6 +29,7 @@
 //! ```
 
 pub mod checksum;
+pub mod copies;
 pub mod error;
 pub mod evict;
 pub mod faults;
@@ -47,6 +48,7 @@ pub mod reconcile;
 pub mod store;
 
 pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
+pub use copies::{CopiesReport, RepairReport};
 pub use error::{Error, KeyError, Result};
 pub use faults::Faults;
 pub use index::{CommitError, IndexConfig, Refusal, SyncMode};

@@ -96,10 +96,15 @@ impl Store {
             Some(s) if !m.prefix.is_empty() => keys::object_index_key(m.bucket, &s),
             _ => keys::bucket_range_end(m.bucket),
         };
+        // A copies bucket lists without a failed mountpath: the others hold copies of its keys.
+        let copies = self.wanted_copies(m.bucket) > 1;
         let open = |from: &[u8]| -> Result<Vec<Cursor>> {
             let from = keys::object_index_key(m.bucket, from);
             let mut cursors = Vec::with_capacity(self.mountpaths().len());
             for mp in self.mountpaths() {
+                if copies && mp.is_poisoned() {
+                    continue;
+                }
                 mp.check()?;
                 let mut c = Cursor { iter: mp.index.range(m.table, &from, &end), head: None };
                 c.advance()?;

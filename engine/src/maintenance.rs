@@ -109,7 +109,8 @@ impl Store {
     /// Objects and bytes per bucket, and per mountpath (offline views: `keel ls`, `keel stat`).
     pub fn usage(&self) -> Result<Usage> {
         let mut u = Usage::default();
-        for mp in self.mountpaths() {
+        for (m, mp) in self.mountpaths().iter().enumerate() {
+            let earlier = &self.mountpaths()[..m];
             let mut here = (0u64, 0u64, 0u64);
             mp.index.for_each_in_snapshot(&[Table::Objects, Table::Uploads], |table, k, v| {
                 if table == Table::Uploads {
@@ -119,9 +120,12 @@ impl Store {
                 let (bucket, _) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
                 let bucket = String::from_utf8_lossy(bucket).into_owned();
                 let (size, _, _) = ObjectMeta::decode_summary(v)?;
-                let e = u.buckets.entry(bucket).or_default();
-                e.0 += 1;
-                e.1 += size;
+                // A key with copies counts once per bucket (on the first mountpath holding it).
+                if !earlier.iter().any(|e| e.index.get(Table::Objects, k).ok().flatten().is_some()) {
+                    let e = u.buckets.entry(bucket).or_default();
+                    e.0 += 1;
+                    e.1 += size;
+                }
                 here.0 += 1;
                 here.1 += size;
                 Ok(())
@@ -147,13 +151,25 @@ impl Store {
                 let (bucket, key) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
                 let (bucket, key) =
                     (String::from_utf8_lossy(bucket).into_owned(), String::from_utf8_lossy(key).into_owned());
-                if !std::sync::Arc::ptr_eq(self.owner(&bucket, &key), mp) {
+                // A copies bucket's key belongs on its first `copies` mountpaths.
+                let n = self.wanted_copies(&bucket);
+                let order = crate::placement::order(self.mountpath_ids(), &bucket, key.as_bytes());
+                if !order.iter().take(n).any(|i| std::sync::Arc::ptr_eq(&self.mountpaths()[*i], mp)) {
                     misplaced.push((k.to_vec(), bucket, key, v.to_vec()));
                 }
                 Ok(())
             })?;
             for (ikey, bucket, key, raw) in misplaced {
-                let target = self.owner(&bucket, &key).clone();
+                // The first holder without a record of the key (else the owner, which refuses).
+                let n = self.wanted_copies(&bucket);
+                let order = crate::placement::order(self.mountpath_ids(), &bucket, key.as_bytes());
+                let target = order
+                    .iter()
+                    .take(n)
+                    .map(|i| &self.mountpaths()[*i])
+                    .find(|t| t.index.get(Table::Objects, &ikey).ok().flatten().is_none())
+                    .unwrap_or_else(|| self.owner(&bucket, &key))
+                    .clone();
                 let mut meta = ObjectMeta::decode(&raw)?;
                 let mut dirs = crate::index::DirSet::default();
                 let mut copied = Vec::new();

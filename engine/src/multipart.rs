@@ -212,6 +212,8 @@ impl Store {
             meta.mtime_ms = mtime_ms.min(crate::meta::MTIME_MS_MAX);
         }
         ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
+        let copies = self.wanted_copies(bucket) > 1;
+        let lock = if copies { Some(self.lock_keys(bucket, &[key]).await) } else { None };
         let guard = self.write_guard(&mp, bucket, key, &condition)?;
         ops.push(
             IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())
@@ -223,6 +225,12 @@ impl Store {
         let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
         self.remove_files(&mp, unused).await;
         self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await;
+        drop(lock);
+        if copies {
+            // The parts live on the upload's mountpath: copied to the other holders now, so
+            // that the answer means every copy (O(size), not O(parts): known limit).
+            self.ensure_copies(bucket, key).await?;
+        }
         Ok(meta)
     }
 

@@ -20,6 +20,16 @@ pub fn owner(mountpath_ids: &[u64], bucket: &str, key: &[u8]) -> usize {
     best
 }
 
+/// The mountpaths in `bucket/key`'s HRW order (the owner first): where its copies go.
+pub fn order(mountpath_ids: &[u64], bucket: &str, key: &[u8]) -> Vec<usize> {
+    let base = name_hash(bucket, key);
+    let mut weighted: Vec<(u64, usize)> =
+        mountpath_ids.iter().enumerate().map(|(i, id)| (mix(base ^ id.rotate_left(17)), i)).collect();
+    // Heaviest first; equal weights (never in practice) keep the lower index first, as `owner`.
+    weighted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    weighted.into_iter().map(|(_, i)| i).collect()
+}
+
 fn name_hash(bucket: &str, key: &[u8]) -> u64 {
     // The bucket name never holds '/', so "bucket/key" is unambiguous.
     let h = xxh3_64_with_seed(bucket.as_bytes(), 0x6b65_656c);
@@ -59,6 +69,23 @@ mod tests {
             assert!((*c as f64 - n as f64 / 4.0).abs() < n as f64 * 0.03, "uneven spread {counts:?}");
         }
         assert!((moved as f64 - n as f64 / 5.0).abs() < n as f64 * 0.03, "moved {moved}");
+    }
+
+    #[test]
+    fn the_order_starts_with_the_owner_and_names_each_mountpath_once() {
+        let ids: Vec<u64> = (1..=5u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let mut second = [0usize; 5];
+        for k in 0..5_000 {
+            let key = format!("obj-{k}");
+            let o = order(&ids, "b", key.as_bytes());
+            assert_eq!(o[0], owner(&ids, "b", key.as_bytes()));
+            let mut sorted = o.clone();
+            sorted.sort();
+            assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
+            second[o[1]] += 1;
+        }
+        // Second copies spread over every mountpath too.
+        assert!(second.iter().all(|c| *c > 800), "{second:?}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Store {
     epoch: u64,
     /// A member is detached: deletes leave tombstones so its copies lose when it returns (D24).
     pub(crate) tombstones: bool,
+    /// Copies on distinct mountpaths (issue 15): the node's default, key locks, repair state.
+    pub(crate) copies: crate::copies::Copies,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -113,6 +115,7 @@ impl Store {
             id_counter: AtomicU64::new(0),
             epoch: plan.epoch,
             tombstones: !plan.detached.is_empty(),
+            copies: crate::copies::Copies::default(),
         };
         for &(i, last_epoch) in &plan.returning {
             let report = store.reconcile(i, last_epoch, &returning)?;
@@ -192,6 +195,10 @@ impl Store {
         if let Some(mp) = self.mountpaths.iter().find(|m| m.id == id) {
             mp.io_error(err);
         }
+    }
+
+    pub(crate) fn mountpath_ids(&self) -> &[u64] {
+        &self.mountpath_ids
     }
 
     /// The position in `mountpaths()` of the mountpath that owns `bucket/key`.
@@ -349,8 +356,12 @@ impl Store {
     /// Finds an object's record: on its owner mountpath, or (for objects placed before a
     /// mountpath was added) on another one.
     pub(crate) fn locate(&self, bucket: &str, key: &str) -> Result<(Arc<Mountpath>, ObjectMeta)> {
-        self.bucket(bucket)?;
+        let meta = self.bucket(bucket)?;
         keys::validate_key(key)?;
+        if self.copies_of(&meta) > 1 {
+            let located = self.locate_copies(bucket, key)?;
+            return Ok((located.mountpath().clone(), located.meta));
+        }
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         let owner = self.owner(bucket, key);
         owner.check()?;
@@ -372,6 +383,24 @@ impl Store {
     /// condition that it is still the record read (a write that overtakes is retried on).
     pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: crate::meta::CannedAcl) -> Result<()> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
+        if self.wanted_copies(bucket) > 1 {
+            // Every copy changes, under the key's lock (writes and repairs wait).
+            let _lock = self.lock_keys(bucket, &[key]).await;
+            let located = self.locate_copies(bucket, key)?;
+            let mut meta = located.meta.clone();
+            meta.acl = acl;
+            meta.epoch = self.epoch;
+            for mp in located.copies() {
+                let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
+                let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
+                    .when(Precondition::Equals(raw.to_vec()), Refusal::Condition);
+                match mp.index.commit(vec![op], DirSet::default()).await {
+                    Ok(_) | Err(CommitError::Refused(_)) => {}
+                    Err(CommitError::Failed(e)) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
         for _ in 0..4 {
             let (mp, _) = self.locate(bucket, key)?;
             let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
@@ -404,6 +433,10 @@ impl Store {
         if let Err(e) = self.bucket(bucket) {
             return keys_in.iter().map(|_| Err(clone_err(&e))).collect();
         }
+        // A copies bucket's keys are locked while their copies go (a write or repair in between
+        // could leave one copy behind).
+        let copies = self.wanted_copies(bucket) > 1;
+        let _lock = if copies { Some(self.lock_keys(bucket, keys_in).await) } else { None };
         let mut results: Vec<Result<()>> = Vec::with_capacity(keys_in.len());
         // Per mountpath: the ops and, for each, which key it belongs to.
         let mut plans: Vec<(Vec<IndexOp>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); self.mountpaths.len()];
@@ -417,8 +450,9 @@ impl Store {
             let owner = placement::owner(&self.mountpath_ids, bucket, key.as_bytes());
             for (m, mp) in self.mountpaths.iter().enumerate() {
                 // The owner always; others only where a record from before a placement change lives.
-                let here =
-                    m == owner || (!mp.is_poisoned() && mp.index.get(Table::Objects, &ikey).ok().flatten().is_some());
+                // A copies bucket's poisoned mountpath is skipped: the others hold the copies.
+                let here = (m == owner && !copies)
+                    || (!mp.is_poisoned() && mp.index.get(Table::Objects, &ikey).ok().flatten().is_some());
                 if here {
                     plans[m].0.push(IndexOp::remove(Table::Objects, ikey.clone()));
                     plans[m].1.push(i);

@@ -597,3 +597,129 @@ fn an_import_keeps_the_record_and_never_replaces_a_write() {
         assert!(!from.delete_object_if("mpu", "parts", &parts).await.unwrap());
     });
 }
+
+fn open_with_copies(paths: &[PathBuf], copies: u8) -> Arc<Store> {
+    let store = open(paths);
+    store.set_default_copies(copies);
+    store
+}
+
+/// With copies on, the model still holds through writes, deletes, listings and restarts, and
+/// every object is on two mountpaths: as many data files as objects that need one, twice.
+#[test]
+fn random_operations_with_two_copies_match_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    rt().block_on(async {
+        let mut store = open_with_copies(&paths, 2);
+        store.create_bucket("model", "me").await.unwrap();
+        let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let keys: Vec<String> = (0..30).map(|i| format!("{}/{}", ["a", "b", "a/b"][i % 3], i)).collect();
+        for step in 0..400 {
+            let key = &keys[rng.below(keys.len() as u64) as usize];
+            match rng.below(10) {
+                0..=4 => {
+                    let len = [0usize, 10, 8193, 200_000][rng.below(4) as usize];
+                    let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ step) as u8).collect();
+                    put(&store, "model", key, &data).await;
+                    model.insert(key.clone(), data);
+                }
+                5 | 6 => {
+                    store.delete_object("model", key).await.unwrap();
+                    model.remove(key);
+                }
+                7 => {
+                    let page = store
+                        .list_objects("model", &ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1000 })
+                        .unwrap();
+                    let seen: Vec<_> = page.entries.iter().map(|e| (e.key.clone(), e.size)).collect();
+                    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
+                    assert_eq!(seen, want, "listing at step {step}: each key once");
+                }
+                8 => {
+                    drop(store);
+                    store = open_with_copies(&paths, 2);
+                }
+                _ => assert_eq!(get(&store, "model", key).await.as_deref(), model.get(key).map(Vec::as_slice)),
+            }
+        }
+        for k in &keys {
+            assert_eq!(get(&store, "model", k).await.as_deref(), model.get(k).map(Vec::as_slice), "{k}");
+        }
+        let files = model.values().filter(|v| v.len() > 8192).count();
+        assert_eq!(data_files(&paths), 2 * files, "two copies of every data file, nothing orphaned");
+        let r = store.repair_pass(false, true, 0).await.unwrap();
+        assert_eq!((r.examined, r.under_replicated), (model.len() as u64, 0));
+    });
+}
+
+/// A failed mountpath loses nothing: reads go to the other copy, the repair makes a new copy
+/// on the next mountpath, and then a second failure still loses nothing.
+#[test]
+fn copies_survive_two_mountpaths_failing_one_after_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 2);
+        store.create_bucket("bkt", "me").await.unwrap();
+        let mut want = BTreeMap::new();
+        for i in 0..60 {
+            let data: Vec<u8> = (0..[5usize, 9000, 70_000][i % 3]).map(|j| (i * 7 + j) as u8).collect();
+            put(&store, "bkt", &format!("k{i}"), &data).await;
+            want.insert(format!("k{i}"), data);
+        }
+        store.mountpaths()[0].poison(&"test: drive failed");
+        for (k, v) in &want {
+            assert_eq!(get(&store, "bkt", k).await.as_deref(), Some(v.as_slice()), "{k} with a drive failed");
+        }
+        let page =
+            store.list_objects("bkt", &ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1000 }).unwrap();
+        assert_eq!(page.entries.len(), want.len(), "a listing skips the failed drive");
+        let r = store.repair_pass(true, false, 0).await.unwrap();
+        assert!(r.repaired > 0 && r.left == 0, "{r:?}");
+        assert_eq!(store.repair_pass(false, false, 0).await.unwrap().under_replicated, 0);
+        assert_eq!(store.copies_report().under_replicated, Some(0));
+        // Writes go on, to the two healthy mountpaths.
+        put(&store, "bkt", "after", b"written while a drive is out").await;
+        store.mountpaths()[1].poison(&"test: a second drive failed");
+        for (k, v) in &want {
+            assert_eq!(get(&store, "bkt", k).await.as_deref(), Some(v.as_slice()), "{k} with two drives failed");
+        }
+        assert_eq!(get(&store, "bkt", "after").await.as_deref(), Some(&b"written while a drive is out"[..]));
+        // One healthy mountpath cannot take a write of two copies: refused, not half done.
+        let w = store.put_writer("bkt", "refused", Some(3), None);
+        assert!(matches!(w, Err(Error::Poisoned { .. })), "{:?}", w.err());
+    });
+}
+
+/// Writers racing on one key leave every holder with the same record.
+#[test]
+fn writers_racing_on_one_key_leave_the_copies_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 3);
+        store.create_bucket("bkt", "me").await.unwrap();
+        // Threads, as shards are: each with its own runtime, their commits interleaving.
+        let threads: Vec<_> = (0..4u8)
+            .map(|w| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    rt().block_on(async {
+                        for round in 0..40u8 {
+                            let data = vec![w ^ round; 20_000 + usize::from(w)];
+                            put(&store, "bkt", "hot", &data).await;
+                        }
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let r = store.repair_pass(false, true, 0).await.unwrap();
+        assert_eq!((r.examined, r.under_replicated), (1, 0), "the three copies agree");
+        assert_eq!(data_files(&paths), 3, "each replaced copy's file went");
+    });
+}

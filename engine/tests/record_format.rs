@@ -277,7 +277,7 @@ fn object_record_parts() {
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 3);
+    assert_eq!(BUCKET_RECORD_FORMAT, 4);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -290,12 +290,13 @@ fn bucket_record() {
         location: "eu-west-1".into(),
         backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
         validate_warm_get: true,
+        copies: 2,
     };
     check(
         "bucket",
         &b.encode(),
         concat!(
-            "03",
+            "04",
             "0068e5cf8b010000", // format, created ms
             "02000000",
             "616b", // owner "ak"
@@ -313,6 +314,7 @@ fn bucket_record() {
             "04000000",
             "64617461", // remote bucket "data"
             "01",       // validate warm GETs
+            "02",       // copies
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,
@@ -333,6 +335,7 @@ fn bucket_record_format_2_still_decodes() {
         location: "eu-west-1".into(),
         backend: None,
         validate_warm_get: false,
+        copies: 0,
     };
     check_old(
         "bucket, format 2",

@@ -19,7 +19,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 /// A bucket's properties as JSON.
 pub fn props_json(name: &str, m: &BucketMeta) -> String {
     format!(
-        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?},\"backend\":{:?},\"validate_warm_get\":{}}}\n",
+        "{{\"bucket\":{name:?},\"owner\":{:?},\"created\":{:?},\"location\":{:?},\"checksum\":{:?},\"validate_on_read\":{},\"versioning\":{:?},\"acl\":{:?},\"policy\":{:?},\"backend\":{:?},\"validate_warm_get\":{},\"copies\":{}}}\n",
         m.owner,
         crate::time::iso8601_ms(m.created_ms),
         m.location,
@@ -36,7 +36,8 @@ pub fn props_json(name: &str, m: &BucketMeta) -> String {
             BucketPolicy::PublicRead => "public-read",
         },
         m.backend.as_ref().map(|b| format!("{}/{}", b.backend, b.bucket)).unwrap_or_default(),
-        m.validate_warm_get
+        m.validate_warm_get,
+        m.copies
     )
 }
 
@@ -83,9 +84,14 @@ pub fn apply(m: &mut BucketMeta, settings: &[(String, String)]) -> Result<(), St
                     _ => return Err(format!("backend must be NAME/BUCKET (or empty to detach), not {v:?}")),
                 }
             }
+            "copies" | "mirror.copies" => {
+                m.copies = v
+                    .parse()
+                    .map_err(|_| format!("copies must be a number of copies (0: the node's --copies), not {v:?}"))?
+            }
             other => {
                 return Err(format!(
-                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy, backend, validate_warm_get)"
+                    "unknown property {other:?} (checksum, validate_on_read, versioning, acl, policy, backend, validate_warm_get, copies)"
                 ));
             }
         }
@@ -211,6 +217,24 @@ pub async fn serve(
                     format!("no backend named {:?} is configured ([backends.NAME] in the config file)", b.backend),
                 ));
             }
+            if current.copies > 0 {
+                let drives = ctx.store.mountpaths().len();
+                if ctx.config.cluster.is_some() && current.copies > 1 {
+                    return fail(S3Error::new(
+                        S3ErrorCode::NotImplemented,
+                        "copies on distinct nodes of a cluster are not implemented yet",
+                    ));
+                }
+                if usize::from(current.copies) > drives {
+                    return fail(S3Error::new(
+                        S3ErrorCode::InvalidArgument,
+                        format!(
+                            "copies={} needs as many mountpaths (copies go to distinct drives); this node has {drives}",
+                            current.copies
+                        ),
+                    ));
+                }
+            }
             let want = current;
             match ctx
                 .store
@@ -222,11 +246,15 @@ pub async fn serve(
                     m.policy = want.policy;
                     m.backend = want.backend;
                     m.validate_warm_get = want.validate_warm_get;
+                    m.copies = want.copies;
                 })
                 .await
             {
                 Ok(m) => match crate::s3::handlers::bucket::publish_bucket(ctx, bucket).await {
-                    Ok(()) => json(&m),
+                    Ok(()) => {
+                        ctx.store.ask_repair_pass();
+                        json(&m)
+                    }
                     Err(e) => fail(e),
                 },
                 Err(e) => fail(e.into()),

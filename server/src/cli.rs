@@ -347,6 +347,7 @@ pub fn ls(args: &ServeArgs) -> Result<(), String> {
 pub fn stat(args: &ServeArgs) -> Result<(), String> {
     let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
     let store = open_offline(&cfg)?;
+    store.set_default_copies(cfg.copies);
     let usage = store.usage().map_err(|e| e.to_string())?;
     println!("{:<40} {:>10} {:>12} {:>8} {:>12} {:>12}", "MOUNTPATH", "OBJECTS", "SIZE", "UPLOADS", "FREE", "TOTAL");
     for (mp, n, bytes, uploads, space) in &usage.mountpaths {
@@ -354,6 +355,10 @@ pub fn stat(args: &ServeArgs) -> Result<(), String> {
         println!("{mp:<40} {n:>10} {:>12} {uploads:>8} {free:>12} {total:>12}", human(*bytes));
     }
     println!("{} buckets", usage.buckets.len());
+    // Copies (issue 15): counted, not repaired (a running keel repairs).
+    let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let copies = rt.block_on(store.repair_pass(false, false, 0)).map_err(|e| format!("cannot count copies: {e}"))?;
+    println!("under_replicated {} (objects with fewer copies than their bucket wants)", copies.left);
     Ok(())
 }
 

@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// [default: 256MiB].
     #[arg(long, value_name = "BYTES")]
     pub rebalance_rate: Option<String>,
+    /// Copies of every object, on distinct mountpaths (a bucket's `copies` prop overrides);
+    /// lost copies are made again in the background [default: 1].
+    #[arg(long, value_name = "N")]
+    pub copies: Option<u8>,
+    /// Bytes per second the background repair copies (0: unpaced) [default: 256MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub repair_rate: Option<String>,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -150,6 +157,8 @@ pub struct FileConfig {
     pub redirect: Option<bool>,
     pub gateway: Option<bool>,
     pub rebalance_rate: Option<toml::Value>,
+    pub copies: Option<u8>,
+    pub repair_rate: Option<toml::Value>,
     /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
     pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
@@ -200,6 +209,10 @@ pub struct ServeConfig {
     pub space_watermarks: (u8, u8),
     /// `--cluster` and its companions (`None`: a single node).
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Copies of each object on distinct mountpaths (`--copies`).
+    pub copies: u8,
+    /// Bytes per second the repair of lost copies moves (0: unpaced).
+    pub repair_rate: u64,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -370,7 +383,23 @@ impl ServeConfig {
         let (backends, backend_timeout) = backends_of(args, &file)?;
         let rebalance_rate =
             bytes_setting("rebalance_rate", &args.rebalance_rate, &file.rebalance_rate)?.unwrap_or(256 << 20);
+        let copies = args.copies.or(file.copies).unwrap_or(1);
+        if copies == 0 || usize::from(copies) > engine::limits::MOUNTPATHS_MAX {
+            return Err(format!("--copies must be between 1 and {}", engine::limits::MOUNTPATHS_MAX));
+        }
+        if usize::from(copies) > mountpaths.len() {
+            return Err(format!(
+                "--copies {copies} needs at least {copies} mountpaths (copies go to distinct drives); {} given",
+                mountpaths.len()
+            ));
+        }
+        if copies > 1 && (args.cluster.is_some() || file.cluster.is_some()) {
+            return Err("--copies with --cluster (copies on distinct nodes) is not implemented yet".to_owned());
+        }
+        let repair_rate = bytes_setting("repair_rate", &args.repair_rate, &file.repair_rate)?.unwrap_or(256 << 20);
         Ok(ServeConfig {
+            copies,
+            repair_rate,
             backends,
             backend_timeout,
             space_watermarks: watermarks_of(args, &file)?,

@@ -119,6 +119,7 @@ impl Metrics {
         self.render_requests(&mut s);
         self.render_connections(&mut s);
         render_mountpaths(&mut s, store);
+        render_copies(&mut s, store);
         if let Some(agent) = backends {
             render_backends(&mut s, agent);
         }
@@ -234,8 +235,30 @@ fn render_backends(s: &mut String, agent: &crate::backend::Agent) {
     }
 }
 
+/// Copies on distinct mountpaths: what is short, and what the repair made again.
+fn render_copies(s: &mut String, store: &Store) {
+    let r = store.copies_report();
+    s.push_str(&help(
+        "keel_under_replicated_objects",
+        "gauge",
+        "Objects with fewer copies than their bucket wants, as the last repair pass found them (-1: not counted yet).",
+    ));
+    let under = r.under_replicated.map_or(-1, |n| n as i64);
+    let _ = writeln!(s, "keel_under_replicated_objects {under}");
+    s.push_str(&help("keel_repaired_objects_total", "counter", "Copies made again by the repair."));
+    let _ = writeln!(s, "keel_repaired_objects_total {}", r.repaired_objects);
+    s.push_str(&help("keel_repaired_bytes_total", "counter", "Bytes of copies made again by the repair."));
+    let _ = writeln!(s, "keel_repaired_bytes_total {}", r.repaired_bytes);
+    s.push_str(&help("keel_repair_passes_total", "counter", "Repair passes over every copies bucket."));
+    let _ = writeln!(s, "keel_repair_passes_total {}", r.passes);
+}
+
+/// A metric's HELP and TYPE lines.
+fn help(name: &str, kind: &str, text: &str) -> String {
+    format!("# HELP {name} {text}\n# TYPE {name} {kind}\n")
+}
+
 fn render_mountpaths(s: &mut String, store: &Store) {
-    let help = |name: &str, kind: &str, text: &str| format!("# HELP {name} {text}\n# TYPE {name} {kind}\n");
     s.push_str(&help("keel_mountpath_free_bytes", "gauge", "Bytes free for new data."));
     let mut used = help("keel_mountpath_used_bytes", "gauge", "Bytes in use on the mountpath's filesystem.");
     let mut errs = help("keel_mountpath_io_errors_total", "counter", "I/O errors on the mountpath.");

@@ -91,7 +91,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         faults: faults_from_env()?,
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
+    store.set_default_copies(cfg.copies);
     start_housekeeping(&store)?;
+    start_repair(&store, cfg.repair_rate)?;
     let cluster = join_cluster(&cfg, &store)?;
     let (s3, banner_user, source) = s3_config(&cfg, &store, cluster.clone())?;
 
@@ -134,6 +136,80 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the repair walks every copies bucket when nothing asks it to sooner.
+const REPAIR_PASS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How soon a pass that left objects short runs again.
+const REPAIR_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The repair thread (issue 15): a pass over every copies bucket at start, whenever a mountpath
+/// is poisoned, soon again while objects stay short, else every minute; keys a read found a bad
+/// copy of, within a second.
+fn start_repair(store: &Arc<engine::Store>, rate: u64) -> Result<(), String> {
+    let store = store.clone();
+    std::thread::Builder::new()
+        .name("keel-repair".into())
+        .spawn(move || {
+            let rt = match compio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the repair thread's runtime: lost copies are not repaired");
+                    return;
+                }
+            };
+            rt.block_on(repair_loop(store, rate));
+        })
+        .map_err(|e| format!("cannot start the repair thread: {e}"))?;
+    Ok(())
+}
+
+async fn repair_loop(store: Arc<engine::Store>, rate: u64) {
+    let poisoned = |s: &engine::Store| s.mountpaths().iter().filter(|m| m.is_poisoned()).count();
+    let mut last: Option<(std::time::Instant, usize, u64)> = None;
+    loop {
+        if store.repair_wanted() {
+            match store.repair_suspects(rate).await {
+                Ok(r) if r.repaired > 0 => {
+                    tracing::warn!(repaired = r.repaired, bytes = r.bytes, "copies: bad copies rewritten")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "copies: repairing reported keys failed"),
+            }
+        }
+        let sick = poisoned(&store);
+        let due = match last {
+            _ if store.repair_pass_asked() => true,
+            None => true,
+            Some((at, was_sick, left)) => {
+                sick != was_sick || at.elapsed() >= REPAIR_PASS_INTERVAL || (left > 0 && at.elapsed() >= REPAIR_RETRY)
+            }
+        };
+        if due {
+            let started = std::time::Instant::now();
+            match store.repair_pass(true, false, rate).await {
+                Ok(r) => {
+                    if r.under_replicated > 0 {
+                        tracing::warn!(
+                            examined = r.examined,
+                            under_replicated = r.under_replicated,
+                            repaired = r.repaired,
+                            bytes = r.bytes,
+                            left = r.left,
+                            secs = started.elapsed().as_secs_f64(),
+                            "copies: repair pass"
+                        );
+                    }
+                    last = Some((started, sick, r.left));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "copies: repair pass failed");
+                    last = Some((started, sick, 1));
+                }
+            }
+        }
+        compio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// The background threads every node runs: the orphan collector, once, and the mountpath prober.
@@ -388,6 +464,9 @@ fn print_banner(
         });
         out.push_str(&format!("  mountpath {}{space}\n", mp.name()));
     }
+    if cfg.copies > 1 {
+        out.push_str(&format!("  copies {} (each object on {} distinct mountpaths)\n", cfg.copies, cfg.copies));
+    }
     match (source, user) {
         (CredentialSource::Anonymous, _) => {
             out.push_str("  WARNING: --anonymous: requests are not authenticated; anyone who can reach this port can read and write everything\n");
@@ -419,9 +498,10 @@ fn print_banner(
 
 /// `keel scrub`: reads every object and reports what does not match its stored checksum.
 pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
+    // Durable writes: the repair of copies below commits what it rewrites.
     let store = engine::Store::open(&engine::StoreConfig {
         mountpaths: cfg.mountpaths.clone(),
-        sync: engine::SyncMode::None,
+        sync: engine::SyncMode::Always,
         index: engine::IndexConfig::default(),
         odirect: false,
         faults: None,
@@ -437,6 +517,16 @@ pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
     );
     for (bucket, key, why) in &r.corrupt {
         println!("CORRUPT {bucket}/{key}: {why}");
+    }
+    // Buckets with copies: a copy that failed is rewritten from one that verifies.
+    store.set_default_copies(cfg.copies);
+    let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let c = rt.block_on(store.repair_pass(true, true, 0)).map_err(|e| format!("repairing copies failed: {e}"))?;
+    if c.repaired > 0 || c.left > 0 {
+        println!(
+            "copies: {} objects rewritten from a good copy ({} bytes), {} still short",
+            c.repaired, c.bytes, c.left
+        );
     }
     if r.corrupt.is_empty() { Ok(()) } else { Err(format!("{} corrupt objects", r.corrupt.len())) }
 }

@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 4: format 3 followed by `u8 copies`, how many copies of each object the bucket wants
+//! (0: the node's default; format 3 reads as 0).
+//!
 //! Format 3: format 2 followed by `opt<(str backend, str remote bucket)>`, the remote bucket
 //! this one is a cache of, and `u8 validate-warm-get` (format 2 reads as none, 0).
 //!
@@ -16,7 +19,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 3;
+pub const BUCKET_RECORD_FORMAT: u8 = 4;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,6 +106,9 @@ pub struct BucketMeta {
     /// A backend bucket asks the remote before serving a cached object (refetched if changed,
     /// dropped if deleted there).
     pub validate_warm_get: bool,
+    /// Copies of each object this bucket wants (0: the node's `--copies`), on distinct
+    /// mountpaths (issue 15).
+    pub copies: u8,
 }
 
 impl BucketMeta {
@@ -134,6 +140,7 @@ impl BucketMeta {
             }
         }
         w.u8(self.validate_warm_get as u8);
+        w.u8(self.copies);
         w.0
     }
 
@@ -188,6 +195,7 @@ impl BucketMeta {
         } else {
             (None, false)
         };
+        let copies = if format >= 4 { r.u8()? } else { 0 };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -203,6 +211,7 @@ impl BucketMeta {
             location,
             backend,
             validate_warm_get,
+            copies,
         })
     }
 }

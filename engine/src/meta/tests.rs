@@ -106,6 +106,7 @@ fn bucket_round_trips() {
         location: "eu-west-1".into(),
         backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
         validate_warm_get: true,
+        copies: 3,
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

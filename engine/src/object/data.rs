@@ -41,6 +41,14 @@ pub struct DataWriter {
     pub(crate) commit_sent: bool,
     /// The data file is open with O_DIRECT (cleared at the first unaligned write).
     direct: bool,
+    /// The other holders of a copies bucket's object: the same bytes go to a file of the same
+    /// id on each (opened when the primary's file is).
+    mirrors: Vec<Mirror>,
+}
+
+struct Mirror {
+    mp: Arc<Mountpath>,
+    file: Option<File>,
 }
 
 /// The bytes of a finished write, before any index commit.
@@ -88,7 +96,27 @@ impl DataWriter {
             sink: Sink::Memory(held),
             commit_sent: false,
             direct: false,
+            mirrors: Vec::new(),
         })
+    }
+
+    /// Writes the same bytes to these mountpaths too (the other holders of a copies bucket's
+    /// object; D36). Call before the first write.
+    pub(crate) fn mirror_to(&mut self, mps: Vec<Arc<Mountpath>>) -> Result<()> {
+        debug_assert_eq!(self.written, 0);
+        for mp in &mps {
+            mp.check()?;
+            if let Some(n) = self.declared.filter(|n| *n as usize > limits::INLINE_BYTES_MAX) {
+                mp.check_space(n)?;
+            }
+        }
+        self.mirrors = mps.into_iter().map(|mp| Mirror { mp, file: None }).collect();
+        Ok(())
+    }
+
+    /// The mountpaths mirrored to.
+    pub(crate) fn mirrors(&self) -> Vec<Arc<Mountpath>> {
+        self.mirrors.iter().map(|m| m.mp.clone()).collect()
     }
 
     /// Bytes accepted so far.
@@ -150,8 +178,20 @@ impl DataWriter {
             }
         }
         let mut f = file;
-        let BufResult(r, buf) = f.write_all_at(buf, offset).await;
-        (r.map_err(|e| self.mp.io_error(e)), buf)
+        let BufResult(r, mut buf) = f.write_all_at(buf, offset).await;
+        if let Err(e) = r {
+            return (Err(self.mp.io_error(e)), buf);
+        }
+        for m in &self.mirrors {
+            let Some(file) = &m.file else { continue };
+            let mut f = file;
+            let BufResult(r, back) = f.write_all_at(buf, offset).await;
+            buf = back;
+            if let Err(e) = r {
+                return (Err(m.mp.io_error(e)), buf);
+            }
+        }
+        (Ok(()), buf)
     }
 
     /// Moves what memory holds into a new data file (nothing happens once it is a file).
@@ -159,9 +199,20 @@ impl DataWriter {
         let Sink::Memory(held) = &mut self.sink else { return Ok(()) };
         let held = std::mem::take(held);
         let (file, id) = self.create_file().await?;
-        let r = if held.is_empty() { Ok(()) } else { (&file).write_all_at(held, 0).await.0 };
+        let r = if held.is_empty() { Ok(()) } else { (&file).write_all_at(held.clone(), 0).await.0 };
         self.sink = Sink::File { file, id };
-        r.map_err(|e| self.mp.io_error(e))
+        r.map_err(|e| self.mp.io_error(e))?;
+        for m in &mut self.mirrors {
+            // Same id: the copy's record is the primary's, byte for byte.
+            let opened =
+                OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(m.mp.data_path(id)).await;
+            let file = opened.map_err(|e| m.mp.io_error(e))?;
+            if !held.is_empty() {
+                (&file).write_all_at(held.clone(), 0).await.0.map_err(|e| m.mp.io_error(e))?;
+            }
+            m.file = Some(file);
+        }
+        Ok(())
     }
 
     async fn create_file(&mut self) -> Result<(File, ObjectId)> {
@@ -255,6 +306,13 @@ impl DataWriter {
                         self.mp.poison(&e);
                         return Err(Error::Poisoned { mountpath: self.mp.name().to_owned() });
                     }
+                    for m in &self.mirrors {
+                        let Some(f) = &m.file else { continue };
+                        if let Err(e) = f.sync_data().await {
+                            m.mp.poison(&e);
+                            return Err(Error::Poisoned { mountpath: m.mp.name().to_owned() });
+                        }
+                    }
                     dirs.insert(id.fanout());
                 }
                 DataLoc::File(*id)
@@ -301,6 +359,9 @@ impl Drop for DataWriter {
             // is fine.
             if let Err(e) = std::fs::remove_file(self.mp.data_path(*id)) {
                 tracing::warn!(mountpath = self.mp.name(), error = %e, "could not remove an abandoned data file");
+            }
+            for m in self.mirrors.iter().filter(|m| m.file.is_some()) {
+                let _ = std::fs::remove_file(m.mp.data_path(*id));
             }
         }
     }

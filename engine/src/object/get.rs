@@ -12,6 +12,7 @@ use compio::io::AsyncReadAt;
 use super::DataWriter;
 use crate::checksum::{BodyHasher, ChecksumKind};
 use crate::error::{Error, Result};
+use crate::keys;
 use crate::limits;
 use crate::meta::{DataLoc, ObjectId, ObjectMeta};
 use crate::mountpath::Mountpath;
@@ -34,6 +35,11 @@ pub struct Located {
     mp: Arc<Mountpath>,
     /// A cached copy's key in its mountpath's read clock: opening it counts as a read.
     clock_key: Option<u64>,
+    /// Other mountpaths holding the same record (a copies bucket), tried in order when `mp`'s
+    /// files cannot be read.
+    others: Vec<Arc<Mountpath>>,
+    /// Where a copy that failed a read is reported for repair, with the bucket and key.
+    suspects: Option<(Arc<crate::copies::Suspects>, String, String)>,
 }
 
 /// An object opened for reading. Its files are open, so an overwrite or delete that commits
@@ -58,9 +64,16 @@ const OPEN_ATTEMPTS_MAX: usize = 4;
 impl Store {
     /// Looks an object up without opening anything.
     pub fn lookup(&self, bucket: &str, key: &str) -> Result<Located> {
+        if self.wanted_copies(bucket) > 1 {
+            keys::validate_key(key)?;
+            let mut located = self.locate_copies(bucket, key)?;
+            located.clock_key =
+                located.meta.remote.is_some().then(|| located.mp.reads.key(bucket.as_bytes(), key.as_bytes()));
+            return Ok(located);
+        }
         let (mp, meta) = self.locate(bucket, key)?;
         let clock_key = meta.remote.is_some().then(|| mp.reads.key(bucket.as_bytes(), key.as_bytes()));
-        Ok(Located { meta, mp, clock_key })
+        Ok(Located { meta, mp, clock_key, others: Vec::new(), suspects: None })
     }
 
     /// Looks up and opens a whole object for reading (retrying if an overwrite races the open).
@@ -80,12 +93,70 @@ impl Store {
 impl Located {
     /// A record that is not (yet) in the index, readable from `mp`: a completion's manifest.
     pub(crate) fn new(meta: ObjectMeta, mp: Arc<Mountpath>) -> Located {
-        Located { meta, mp, clock_key: None }
+        Located { meta, mp, clock_key: None, others: Vec::new(), suspects: None }
+    }
+
+    /// The mountpath whose record this is.
+    pub(crate) fn mountpath(&self) -> &Arc<Mountpath> {
+        &self.mp
+    }
+
+    /// The mountpaths holding this record: the one read first, then the others.
+    pub(crate) fn copies(&self) -> Vec<Arc<Mountpath>> {
+        std::iter::once(self.mp.clone()).chain(self.others.iter().cloned()).collect()
+    }
+
+    /// A record of a copies bucket, on `mp` and (the same record) on `others`.
+    pub(crate) fn with_copies(
+        meta: ObjectMeta,
+        mp: Arc<Mountpath>,
+        others: Vec<Arc<Mountpath>>,
+        suspects: (Arc<crate::copies::Suspects>, String, String),
+    ) -> Located {
+        Located { meta, mp, clock_key: None, others, suspects: Some(suspects) }
     }
 
     /// Opens the files holding bytes `start..start + len`. `Error::ObjectChanged` means an
-    /// overwrite or delete unlinked them since the lookup: look up again.
+    /// overwrite or delete unlinked them since the lookup: look up again. Another copy is
+    /// opened when this one's files cannot be (and this one is reported for repair).
     pub async fn open(self, start: u64, len: u64) -> Result<ObjectReader> {
+        self.open_checked(start, len, false).await
+    }
+
+    /// `open`, and with `verify` the stored checksums of the range's segments checked before
+    /// anything is served: a copy that fails is reported for repair and the next one tried.
+    pub async fn open_checked(mut self, start: u64, len: u64, verify: bool) -> Result<ObjectReader> {
+        let others = std::mem::take(&mut self.others);
+        let suspects = self.suspects.take();
+        let mut candidates = others.into_iter();
+        let mut this = self;
+        loop {
+            let meta = this.meta.clone();
+            let clock_key = this.clock_key;
+            let opened = match this.open_here(start, len).await {
+                Ok(reader) if verify => match reader.verify(start, len).await {
+                    Ok(()) => Ok(reader),
+                    Err(e) => Err(e),
+                },
+                other => other,
+            };
+            match opened {
+                Ok(reader) => return Ok(reader),
+                // A file gone: an overwrite since the lookup (every copy's files go), or a copy
+                // damaged; either way another copy may still be whole.
+                Err(e) => {
+                    let Some(next) = candidates.next() else { return Err(e) };
+                    if let Some((s, bucket, key)) = &suspects {
+                        tracing::warn!(bucket, key, error = %e, "copies: a copy failed a read; served from another");
+                        s.report(bucket, key);
+                    }
+                    this = Located { meta, mp: next, clock_key, others: Vec::new(), suspects: None };
+                }
+            }
+        }
+    }
+
+    async fn open_here(self, start: u64, len: u64) -> Result<ObjectReader> {
         if let Some(k) = self.clock_key {
             self.mp.reads.touch(k);
         }

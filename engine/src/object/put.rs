@@ -29,6 +29,16 @@ impl Store {
         flex: Option<FlexAlgorithm>,
     ) -> Result<ObjectWriter> {
         let bucket_meta = self.bucket(bucket)?;
+        let copies = self.copies_of(&bucket_meta);
+        if copies > 1 {
+            // The first healthy holders in HRW order: a failed drive's share goes to the next.
+            crate::keys::validate_key(key)?;
+            let mut holders = self.holders(bucket, key, copies)?.into_iter();
+            let mp = holders.next().ok_or(Error::NoSuchBucket)?;
+            let mut data = DataWriter::new(self, mp, key, (bucket_meta.checksum, flex), declared, true)?;
+            data.mirror_to(holders.collect())?;
+            return Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned() });
+        }
         let mp = self.owner(bucket, key).clone();
         let data = DataWriter::new(self, mp, key, (bucket_meta.checksum, flex), declared, true)?;
         Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned() })
@@ -104,9 +114,20 @@ impl ObjectWriter {
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.
         meta.check()?;
+        let mirrors = self.data.mirrors();
+        // The holders of a copies bucket's key change together, in one order per key.
+        let _lock = if mirrors.is_empty() { None } else { Some(store.lock_keys(&self.bucket, &[&self.key]).await) };
         let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
         let commit = store.commit_object(&mp, &self.bucket, &self.key, &meta, sealed.dirs, guard);
         self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
+        for m in mirrors {
+            // Committed on the first holder: a copy that fails here is short until repaired,
+            // and the write is not acknowledged.
+            store
+                .commit_copy(&m, &self.bucket, &self.key, meta.encode(), sealed.dirs, crate::index::Precondition::None)
+                .await
+                .map_err(Error::from)?;
+        }
         if meta.remote.is_some() {
             // A fill is a read: the copy starts as the most recently read.
             mp.reads.touch(mp.reads.key(self.bucket.as_bytes(), self.key.as_bytes()));

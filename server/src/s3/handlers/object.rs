@@ -487,12 +487,10 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
         }
         let validate =
             call.ctx.config.validate_on_read || call.ctx.store.bucket(call.bucket()).is_ok_and(|b| b.validate_on_read);
-        match located.open(sel.start, sel.len).await {
+        // Verified before the first byte goes out: a corrupt object is a 500, never bad bytes (or,
+        // in a copies bucket, served from a good copy while the bad one is rewritten).
+        match located.open_checked(sel.start, sel.len, validate).await {
             Ok(reader) => {
-                if validate {
-                    // Before the first byte goes out: a corrupt object is a 500, never bad bytes.
-                    reader.verify(sel.start, sel.len).await?;
-                }
                 let spans = reader.into_pieces(sel.start, sel.len).into_iter().map(|p| match p {
                     engine::Piece::File { file, offset, len, mountpath } => {
                         Span::File { file, offset, len, origin: mountpath }

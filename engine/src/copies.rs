@@ -1,0 +1,549 @@
+//! Copies of each object on distinct mountpaths (issue 15, AIStore's n-way mirror; D36).
+//!
+//! A bucket wants `copies` copies (its prop, else the node's `--copies`), at most one per
+//! mountpath. The holders of `bucket/key` are the first healthy mountpaths of its HRW order
+//! (`placement::order`): the owner first, then the next. Every holder keeps the *same record*
+//! (byte for byte) and data files under the *same ids* as the first: a copy is recognised by
+//! comparing records, and no mapping between copies is kept anywhere.
+//!
+//! - A PUT streams its body into every holder's file (`DataWriter` mirrors), syncs them all, and
+//!   commits the record on each, the first holder first, under a per-key lock that every write,
+//!   delete and repair of a copies bucket takes: the holders see a key's changes in one order.
+//! - A read takes the newest record (modification time, then HRW order) among the healthy
+//!   mountpaths; should opening its files fail, or their checksum not match, another holder of
+//!   the same record serves the read and the bad copy is reported for repair.
+//! - Repair (`repair_pass`, run by the server's repair thread; `keel stat` counts only): every key
+//!   of a copies bucket whose newest record is on fewer healthy mountpaths than wanted is copied,
+//!   from a copy whose checksums verify, to the holders that lack it. A mountpath poisoned or
+//!   detached is skipped, so its keys get copies on the next mountpath of their order.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::index::{CommitError, DirSet, IndexOp, Precondition, Refusal, SyncMode, Table};
+use crate::keys;
+use crate::meta::{BucketMeta, ObjectMeta};
+use crate::mountpath::Mountpath;
+use crate::object::Located;
+use crate::placement;
+use crate::store::Store;
+
+/// "Not counted yet" in the under-replicated gauge.
+const UNKNOWN: u64 = u64::MAX;
+
+/// How long a key-lock waiter sleeps between tries (same-key writes only ever wait).
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The store's copies state.
+pub(crate) struct Copies {
+    default: AtomicU8,
+    locks: Mutex<HashSet<u64>>,
+    under_replicated: AtomicU64,
+    repaired_objects: AtomicU64,
+    repaired_bytes: AtomicU64,
+    passes: AtomicU64,
+    pass_asked: AtomicBool,
+    pub(crate) suspects: Arc<Suspects>,
+}
+
+impl Default for Copies {
+    fn default() -> Copies {
+        Copies {
+            default: AtomicU8::new(1),
+            locks: Mutex::new(HashSet::new()),
+            under_replicated: AtomicU64::new(UNKNOWN),
+            repaired_objects: AtomicU64::new(0),
+            repaired_bytes: AtomicU64::new(0),
+            passes: AtomicU64::new(0),
+            pass_asked: AtomicBool::new(false),
+            suspects: Arc::new(Suspects::default()),
+        }
+    }
+}
+
+/// Keys whose copy failed a read (missing file, I/O error, checksum mismatch): repaired first.
+#[derive(Default)]
+pub struct Suspects {
+    keys: Mutex<Vec<(String, String)>>,
+    wake: AtomicBool,
+}
+
+impl Suspects {
+    pub(crate) fn report(&self, bucket: &str, key: &str) {
+        let mut k = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if k.len() < 10_000 {
+            k.push((bucket.to_owned(), key.to_owned()));
+        }
+        self.wake.store(true, Ordering::Release);
+    }
+}
+
+/// Held while a key's copies change; released on drop.
+pub(crate) struct KeyLock<'a> {
+    copies: &'a Copies,
+    keys: Vec<u64>,
+}
+
+impl Drop for KeyLock<'_> {
+    fn drop(&mut self) {
+        let mut set = self.copies.locks.lock().unwrap_or_else(|p| p.into_inner());
+        for k in &self.keys {
+            set.remove(k);
+        }
+    }
+}
+
+/// The copies gauges (`/metrics`, `keel stat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopiesReport {
+    /// Objects with fewer copies than their bucket wants, as the last pass found them (`None`
+    /// before the first pass ends).
+    pub under_replicated: Option<u64>,
+    pub repaired_objects: u64,
+    pub repaired_bytes: u64,
+    pub passes: u64,
+}
+
+/// What one repair pass found and did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    pub examined: u64,
+    /// Short of copies when examined.
+    pub under_replicated: u64,
+    pub repaired: u64,
+    pub bytes: u64,
+    /// Still short after the pass (no healthy mountpath to copy to, or every copy bad).
+    pub left: u64,
+}
+
+/// A key's newest record and where it lies.
+struct Newest {
+    meta: ObjectMeta,
+    raw: Vec<u8>,
+    mps: Vec<Arc<Mountpath>>,
+}
+
+/// What repairing one key came to.
+enum KeyState {
+    Fine,
+    Repaired(u64),
+    Short,
+}
+
+impl Store {
+    /// Sets the node's default number of copies (`--copies`; buckets may override).
+    pub fn set_default_copies(&self, n: u8) {
+        self.copies.default.store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub fn default_copies(&self) -> u8 {
+        self.copies.default.load(Ordering::Relaxed)
+    }
+
+    /// How many copies a bucket's objects get here: its prop or the node's default, at most one
+    /// per mountpath.
+    pub fn copies_of(&self, meta: &BucketMeta) -> usize {
+        let n = if meta.copies > 0 { meta.copies } else { self.default_copies() };
+        usize::from(n).clamp(1, self.mountpaths().len())
+    }
+
+    pub(crate) fn wanted_copies(&self, bucket: &str) -> usize {
+        self.bucket(bucket).map_or(1, |m| self.copies_of(&m))
+    }
+
+    /// The first `n` healthy mountpaths of `bucket/key`'s HRW order. Fewer healthy than `n` is
+    /// an error: a write must not be acknowledged with fewer copies than wanted.
+    pub(crate) fn holders(&self, bucket: &str, key: &str, n: usize) -> Result<Vec<Arc<Mountpath>>> {
+        let mut out = Vec::with_capacity(n);
+        let mut sick = None;
+        for i in placement::order(self.mountpath_ids(), bucket, key.as_bytes()) {
+            let mp = &self.mountpaths()[i];
+            if mp.is_poisoned() {
+                sick.get_or_insert_with(|| mp.name().to_owned());
+                continue;
+            }
+            out.push(mp.clone());
+            if out.len() == n {
+                return Ok(out);
+            }
+        }
+        Err(Error::Poisoned { mountpath: sick.unwrap_or_default() })
+    }
+
+    /// Locks `bucket/key`s against other writes, deletes and repairs of the same keys (copies
+    /// buckets only), in one order so that two batches never wait on each other.
+    pub(crate) async fn lock_keys(&self, bucket: &str, keys_in: &[&str]) -> KeyLock<'_> {
+        let mut hashes: Vec<u64> =
+            keys_in.iter().map(|k| xxhash_rust::xxh3::xxh3_64(&keys::object_index_key(bucket, k.as_bytes()))).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut lock = KeyLock { copies: &self.copies, keys: Vec::with_capacity(hashes.len()) };
+        for h in hashes {
+            loop {
+                let got = self.copies.locks.lock().unwrap_or_else(|p| p.into_inner()).insert(h);
+                if got {
+                    lock.keys.push(h);
+                    break;
+                }
+                compio::time::sleep(LOCK_POLL).await;
+            }
+        }
+        lock
+    }
+
+    /// The newest record of `bucket/key` among the healthy mountpaths, for reading: where it
+    /// lies, and the other mountpaths holding the same record to fall back on.
+    pub(crate) fn locate_copies(&self, bucket: &str, key: &str) -> Result<Located> {
+        let newest = self.newest(bucket, key)?;
+        let mut mps = newest.mps.into_iter();
+        let first = mps.next().ok_or(Error::NoSuchObject)?;
+        Ok(Located::with_copies(
+            newest.meta,
+            first,
+            mps.collect(),
+            (self.copies.suspects.clone(), bucket.to_owned(), key.to_owned()),
+        ))
+    }
+
+    /// The newest record of `bucket/key` among the healthy mountpaths (a copy that missed a
+    /// write while its drive was away is older and never wins), as stored, and the mountpaths
+    /// holding exactly it (the first in HRW order first).
+    fn newest(&self, bucket: &str, key: &str) -> Result<Newest> {
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let order = placement::order(self.mountpath_ids(), bucket, key.as_bytes());
+        let mut found: Vec<(usize, Vec<u8>, u64)> = Vec::new();
+        let mut sick = None;
+        for i in order {
+            let mp = &self.mountpaths()[i];
+            if mp.is_poisoned() {
+                sick.get_or_insert_with(|| mp.name().to_owned());
+                continue;
+            }
+            if let Some(v) = mp.index.get(Table::Objects, &ikey)? {
+                let mtime = ObjectMeta::decode_summary(&v)?.1;
+                found.push((i, v.to_vec(), mtime));
+            }
+        }
+        // The newest; the first in HRW order among equals.
+        let Some(best) = found.iter().enumerate().max_by(|a, b| a.1.2.cmp(&b.1.2).then(b.0.cmp(&a.0))).map(|(j, _)| j)
+        else {
+            return Err(match sick {
+                Some(mountpath) => Error::Poisoned { mountpath },
+                None => Error::NoSuchObject,
+            });
+        };
+        let (i, raw, _) = &found[best];
+        let mut mps = vec![self.mountpaths()[*i].clone()];
+        mps.extend(found.iter().filter(|(j, v, _)| j != i && v == raw).map(|(j, _, _)| self.mountpaths()[*j].clone()));
+        Ok(Newest { meta: ObjectMeta::decode(raw)?, raw: raw.clone(), mps })
+    }
+
+    /// Commits `raw` (a record the first holder committed) on another holder, replacing what it
+    /// held there (its files are removed). Call under the key's lock.
+    pub(crate) async fn commit_copy(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        key: &str,
+        raw: Vec<u8>,
+        dirs: DirSet,
+        guard: Precondition,
+    ) -> Result<(), CommitError> {
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let bucket_check =
+            IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket);
+        let op = IndexOp::put(Table::Objects, ikey, raw).when(guard, Refusal::Condition);
+        let previous = mp.index.commit(vec![bucket_check, op], dirs).await?;
+        self.release_previous(mp, previous.into_iter().nth(1).and_then(|v| v.into_iter().next())).await;
+        Ok(())
+    }
+
+    /// Makes the copies a write that landed on one holder only (a completed multipart upload)
+    /// is short of: an error when they cannot all be made (the write stands on the first).
+    pub(crate) async fn ensure_copies(&self, bucket: &str, key: &str) -> Result<()> {
+        let n = self.wanted_copies(bucket);
+        if n < 2 {
+            return Ok(());
+        }
+        match self.repair_key(bucket, key, n, true, false).await? {
+            KeyState::Fine | KeyState::Repaired(_) => Ok(()),
+            KeyState::Short => Err(self
+                .holders(bucket, key, n)
+                .err()
+                .unwrap_or(Error::Poisoned { mountpath: "(a copy could not be written)".to_owned() })),
+        }
+    }
+
+    /// The copies gauges.
+    pub fn copies_report(&self) -> CopiesReport {
+        let c = &self.copies;
+        let under = c.under_replicated.load(Ordering::Relaxed);
+        CopiesReport {
+            under_replicated: (under != UNKNOWN).then_some(under),
+            repaired_objects: c.repaired_objects.load(Ordering::Relaxed),
+            repaired_bytes: c.repaired_bytes.load(Ordering::Relaxed),
+            passes: c.passes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Asks the repair thread for a pass now (a bucket wants more copies than before).
+    pub fn ask_repair_pass(&self) {
+        self.copies.pass_asked.store(true, Ordering::Release);
+    }
+
+    /// Whether a pass was asked for since the last call.
+    pub fn repair_pass_asked(&self) -> bool {
+        self.copies.pass_asked.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether a read reported a bad copy since the last call (the repair thread's wake-up).
+    pub fn repair_wanted(&self) -> bool {
+        self.copies.suspects.wake.swap(false, Ordering::AcqRel)
+    }
+
+    /// Repairs the keys reads reported (a copy missing, unreadable or failing its checksum): each
+    /// copy of them is verified, bad ones replaced from a good one.
+    pub async fn repair_suspects(&self, rate: u64) -> Result<RepairReport> {
+        let keys = std::mem::take(&mut *self.copies.suspects.keys.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut report = RepairReport::default();
+        let mut seen = HashSet::new();
+        for (bucket, key) in keys {
+            if !seen.insert((bucket.clone(), key.clone())) {
+                continue;
+            }
+            let n = self.wanted_copies(&bucket);
+            self.repair_one(&bucket, &key, n, true, true, rate, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Walks every key of every bucket that wants more than one copy; with `fix`, copies what
+    /// is short (paced to `rate` bytes a second, 0: unpaced); with `verify`, reads every copy
+    /// and replaces one that fails its checksums (a scrub). Updates the gauges.
+    pub async fn repair_pass(&self, fix: bool, verify: bool, rate: u64) -> Result<RepairReport> {
+        let mut report = RepairReport::default();
+        for (bucket, meta) in self.list_buckets() {
+            let n = self.copies_of(&meta);
+            if n < 2 {
+                continue;
+            }
+            let mut after: Option<String> = None;
+            loop {
+                let q = crate::list::ListQuery { prefix: "", delimiter: None, after: after.as_deref(), max_keys: 1000 };
+                let page = match self.list_objects(&bucket, &q) {
+                    Ok(p) => p,
+                    Err(Error::NoSuchBucket) => break,
+                    Err(e) => return Err(e),
+                };
+                for e in &page.entries {
+                    self.repair_one(&bucket, &e.key, n, fix, verify, rate, &mut report).await?;
+                }
+                if !page.truncated {
+                    break;
+                }
+                after = page.last;
+            }
+        }
+        let c = &self.copies;
+        c.under_replicated.store(report.left.min(UNKNOWN - 1), Ordering::Relaxed);
+        c.passes.fetch_add(1, Ordering::Relaxed);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn repair_one(
+        &self,
+        bucket: &str,
+        key: &str,
+        n: usize,
+        fix: bool,
+        verify: bool,
+        rate: u64,
+        report: &mut RepairReport,
+    ) -> Result<()> {
+        report.examined += 1;
+        let started = std::time::Instant::now();
+        match self.repair_key(bucket, key, n, fix, verify).await {
+            Ok(KeyState::Fine) => {}
+            Ok(KeyState::Repaired(bytes)) => {
+                report.under_replicated += 1;
+                report.repaired += 1;
+                report.bytes += bytes;
+                self.copies.repaired_objects.fetch_add(1, Ordering::Relaxed);
+                self.copies.repaired_bytes.fetch_add(bytes, Ordering::Relaxed);
+                if rate > 0 {
+                    let due = std::time::Duration::from_secs_f64(bytes as f64 / rate as f64);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        compio::time::sleep(wait).await;
+                    }
+                }
+            }
+            Ok(KeyState::Short) => {
+                report.under_replicated += 1;
+                report.left += 1;
+            }
+            // A key (or bucket) deleted meanwhile, or a drive failing under the repair: counted
+            // short, tried again by the next pass.
+            Err(Error::NoSuchBucket | Error::NoSuchObject) => {}
+            Err(e) => {
+                tracing::warn!(bucket, key, error = %e, "copies: repair failed");
+                report.under_replicated += 1;
+                report.left += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings `bucket/key` to `n` good copies on its holders (with `fix`), or says it is short.
+    /// With `verify`, every copy's checksums are checked first and a bad one is dropped.
+    async fn repair_key(&self, bucket: &str, key: &str, n: usize, fix: bool, verify: bool) -> Result<KeyState> {
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let Newest { meta, raw, mps } = match self.newest(bucket, key) {
+            Ok(n) => n,
+            Err(Error::NoSuchObject) => return Ok(KeyState::Fine),
+            Err(e) => return Err(e),
+        };
+        // The mountpaths holding the newest record, verified when asked.
+        let (mut good, mut bad): (Vec<Arc<Mountpath>>, Vec<Arc<Mountpath>>) = (Vec::new(), Vec::new());
+        for mp in mps {
+            if verify && !self.copy_verifies(&meta, &mp).await {
+                bad.push(mp);
+            } else {
+                good.push(mp);
+            }
+        }
+        // A bad copy goes only when a good one is left to rewrite it from.
+        if fix && !good.is_empty() {
+            for mp in bad {
+                let _lock = self.lock_keys(bucket, &[key]).await;
+                let drop = IndexOp::remove(Table::Objects, ikey.clone())
+                    .when(Precondition::Equals(raw.clone()), Refusal::Condition);
+                if mp.index.commit(vec![drop], DirSet::default()).await.is_ok() {
+                    tracing::warn!(
+                        mountpath = mp.name(),
+                        bucket,
+                        key,
+                        "copies: a bad copy was dropped, to be rewritten"
+                    );
+                    self.remove_files(&mp, meta.data.file_ids()).await;
+                }
+            }
+        }
+        if good.len() >= n {
+            return Ok(KeyState::Fine);
+        }
+        if !fix || good.is_empty() {
+            return Ok(KeyState::Short);
+        }
+        let holders = match self.holders(bucket, key, self.mountpaths().len()) {
+            Ok(h) => h,
+            Err(_) => self.mountpaths().iter().filter(|m| !m.is_poisoned()).cloned().collect(),
+        };
+        let mut bytes = 0;
+        for target in holders {
+            if good.len() >= n {
+                break;
+            }
+            if good.iter().any(|g| Arc::ptr_eq(g, &target)) {
+                continue;
+            }
+            let mut copied = false;
+            for source in good.clone() {
+                if !verify && !self.copy_verifies(&meta, &source).await {
+                    continue;
+                }
+                match self.copy_to(bucket, key, &meta, &raw, &source, &target).await {
+                    Ok(true) => {
+                        copied = true;
+                        break;
+                    }
+                    // The key changed meanwhile: the next pass sees the new state.
+                    Ok(false) => return Ok(KeyState::Fine),
+                    Err(e) => {
+                        tracing::warn!(from = source.name(), to = target.name(), error = %e, "copies: copy failed")
+                    }
+                }
+            }
+            if copied {
+                bytes += meta.size;
+                good.push(target);
+            }
+        }
+        Ok(if good.len() >= n { KeyState::Repaired(bytes) } else { KeyState::Short })
+    }
+
+    /// Whether `mp`'s copy of the object reads back whole and matches its stored checksums.
+    async fn copy_verifies(&self, meta: &ObjectMeta, mp: &Arc<Mountpath>) -> bool {
+        let located = Located::new(meta.clone(), mp.clone());
+        match located.open(0, meta.size).await {
+            Ok(reader) => match reader.verify(0, meta.size).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(mountpath = mp.name(), error = %e, "copies: a copy failed its checksum");
+                    false
+                }
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Copies the object's files from `source` to `target` (same ids) and commits its record
+    /// there, unless the key changed meanwhile (`Ok(false)`).
+    async fn copy_to(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        raw: &[u8],
+        source: &Arc<Mountpath>,
+        target: &Arc<Mountpath>,
+    ) -> Result<bool> {
+        target.check()?;
+        let mut dirs = DirSet::default();
+        let ids: Vec<_> = meta.data.file_ids().into_iter().collect();
+        for id in &ids {
+            let (from, to) = (source.data_path(*id), target.data_path(*id));
+            let sync = self.sync_mode() == SyncMode::Always;
+            // Blocking, on the repair thread: copy_file_range inside the kernel.
+            let copied = std::fs::copy(&from, &to)
+                .and_then(|_| if sync { std::fs::File::open(&to).and_then(|f| f.sync_data()) } else { Ok(()) });
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&to);
+                return Err(target.io_error(e));
+            }
+            dirs.insert(id.fanout());
+        }
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let _lock = self.lock_keys(bucket, &[key]).await;
+        // Still the newest record where it was read? (Writes and deletes take the same lock.)
+        let current = source.index.get(Table::Objects, &ikey)?;
+        let here = target.index.get(Table::Objects, &ikey)?;
+        if here.as_deref() == Some(raw) {
+            // Another repair got there first (same bytes, same files).
+            return Ok(true);
+        }
+        let still = current.is_some_and(|c| &c[..] == raw);
+        let newer_here = match &here {
+            Some(h) => ObjectMeta::decode_summary(h).map(|s| s.1 > meta.mtime_ms).unwrap_or(false),
+            None => false,
+        };
+        if !still || newer_here {
+            self.remove_files(target, ids).await;
+            return Ok(false);
+        }
+        let guard = match here {
+            Some(h) => Precondition::Equals(h.to_vec()),
+            None => Precondition::Absent,
+        };
+        match self.commit_copy(target, bucket, key, raw.to_vec(), dirs, guard).await {
+            Ok(()) => Ok(true),
+            Err(CommitError::Refused(_)) => {
+                self.remove_files(target, ids).await;
+                Ok(false)
+            }
+            Err(CommitError::Failed(e)) => Err(e),
+        }
+    }
+}
