@@ -201,65 +201,59 @@ pub async fn serve(
     let json = |m: &BucketMeta| Response::with_body(200, "application/json", props_json(bucket, m).into_bytes());
     match req.method {
         crate::http::Method::Get => json(&current),
-        crate::http::Method::Put => {
-            let Some(q) = crate::http::uri::Query::parse(&req.query) else {
-                return fail(S3Error::code(S3ErrorCode::InvalidURI));
-            };
-            let mut current = current;
-            if let Err(msg) = apply(&mut current, &q.0) {
-                return fail(S3Error::new(S3ErrorCode::InvalidArgument, msg));
-            }
-            if let Some(b) = &current.backend
-                && !ctx.config.backends.as_ref().is_some_and(|a| a.has(&b.backend))
-            {
-                return fail(S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    format!("no backend named {:?} is configured ([backends.NAME] in the config file)", b.backend),
-                ));
-            }
-            if current.copies > 0 {
-                let drives = ctx.store.mountpaths().len();
-                if ctx.config.cluster.is_some() && current.copies > 1 {
-                    return fail(S3Error::new(
-                        S3ErrorCode::NotImplemented,
-                        "copies on distinct nodes of a cluster are not implemented yet",
-                    ));
-                }
-                if usize::from(current.copies) > drives {
-                    return fail(S3Error::new(
-                        S3ErrorCode::InvalidArgument,
-                        format!(
-                            "copies={} needs as many mountpaths (copies go to distinct drives); this node has {drives}",
-                            current.copies
-                        ),
-                    ));
-                }
-            }
-            let want = current;
-            match ctx
-                .store
-                .update_bucket(bucket, |m| {
-                    m.checksum = want.checksum;
-                    m.validate_on_read = want.validate_on_read;
-                    m.versioning = want.versioning;
-                    m.acl = want.acl;
-                    m.policy = want.policy;
-                    m.backend = want.backend;
-                    m.validate_warm_get = want.validate_warm_get;
-                    m.copies = want.copies;
-                })
-                .await
-            {
-                Ok(m) => match crate::s3::handlers::bucket::publish_bucket(ctx, bucket).await {
-                    Ok(()) => {
-                        ctx.store.ask_repair_pass();
-                        json(&m)
-                    }
-                    Err(e) => fail(e),
-                },
-                Err(e) => fail(e.into()),
-            }
-        }
+        crate::http::Method::Put => match put_props(ctx, req, bucket, current).await {
+            Ok(m) => json(&m),
+            Err(e) => fail(e),
+        },
         _ => fail(S3Error::code(S3ErrorCode::MethodNotAllowed)),
     }
+}
+
+/// PUT props: the settings in the query checked and applied to the bucket's record (and the
+/// cluster's, in a cluster).
+async fn put_props(ctx: &Ctx, req: &Request, bucket: &str, mut current: BucketMeta) -> Result<BucketMeta, S3Error> {
+    let q = crate::http::uri::Query::parse(&req.query).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidURI))?;
+    apply(&mut current, &q.0).map_err(|msg| S3Error::new(S3ErrorCode::InvalidArgument, msg))?;
+    if let Some(b) = &current.backend
+        && !ctx.config.backends.as_ref().is_some_and(|a| a.has(&b.backend))
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            format!("no backend named {:?} is configured ([backends.NAME] in the config file)", b.backend),
+        ));
+    }
+    if current.copies > 1 && ctx.config.cluster.is_some() {
+        return Err(S3Error::new(
+            S3ErrorCode::NotImplemented,
+            "copies on distinct nodes of a cluster are not implemented yet",
+        ));
+    }
+    let drives = ctx.store.mountpaths().len();
+    if usize::from(current.copies) > drives {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            format!(
+                "copies={} needs as many mountpaths (copies go to distinct drives); this node has {drives}",
+                current.copies
+            ),
+        ));
+    }
+    let want = current;
+    let m = ctx
+        .store
+        .update_bucket(bucket, |m| {
+            m.checksum = want.checksum;
+            m.validate_on_read = want.validate_on_read;
+            m.versioning = want.versioning;
+            m.acl = want.acl;
+            m.policy = want.policy;
+            m.backend = want.backend;
+            m.validate_warm_get = want.validate_warm_get;
+            m.copies = want.copies;
+        })
+        .await?;
+    crate::s3::handlers::bucket::publish_bucket(ctx, bucket).await?;
+    // More copies wanted: the repair makes them now, not at its next round.
+    ctx.store.ask_repair_pass();
+    Ok(m)
 }
