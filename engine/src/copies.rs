@@ -123,12 +123,17 @@ struct Newest {
     meta: ObjectMeta,
     raw: Vec<u8>,
     mps: Vec<Arc<Mountpath>>,
+    /// Other (older) records of the key, and where.
+    stale: Vec<(Arc<Mountpath>, Vec<u8>)>,
 }
 
 /// What repairing one key came to.
 enum KeyState {
     Fine,
+    /// Was short of copies; now has them (bytes copied).
     Repaired(u64),
+    /// Had enough copies, some moved onto holders that lacked one (bytes copied).
+    Moved(u64),
     Short,
 }
 
@@ -237,7 +242,12 @@ impl Store {
         let (i, raw, _) = &found[best];
         let mut mps = vec![self.mountpaths()[*i].clone()];
         mps.extend(found.iter().filter(|(j, v, _)| j != i && v == raw).map(|(j, _, _)| self.mountpaths()[*j].clone()));
-        Ok(Newest { meta: ObjectMeta::decode(raw)?, raw: raw.clone(), mps })
+        let stale = found
+            .iter()
+            .filter(|(_, v, _)| v != raw)
+            .map(|(j, v, _)| (self.mountpaths()[*j].clone(), v.clone()))
+            .collect();
+        Ok(Newest { meta: ObjectMeta::decode(raw)?, raw: raw.clone(), mps, stale })
     }
 
     /// Commits `raw` (a record the first holder committed) on another holder, replacing what it
@@ -268,7 +278,7 @@ impl Store {
             return Ok(());
         }
         match self.repair_key(bucket, key, n, true, false).await? {
-            KeyState::Fine | KeyState::Repaired(_) => Ok(()),
+            KeyState::Fine | KeyState::Repaired(_) | KeyState::Moved(_) => Ok(()),
             KeyState::Short => Err(self
                 .holders(bucket, key, n)
                 .err()
@@ -380,6 +390,12 @@ impl Store {
                     }
                 }
             }
+            Ok(KeyState::Moved(bytes)) => {
+                report.repaired += 1;
+                report.bytes += bytes;
+                self.copies.repaired_objects.fetch_add(1, Ordering::Relaxed);
+                self.copies.repaired_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
             Ok(KeyState::Short) => {
                 report.under_replicated += 1;
                 report.left += 1;
@@ -397,10 +413,12 @@ impl Store {
     }
 
     /// Brings `bucket/key` to `n` good copies on its holders (with `fix`), or says it is short.
-    /// With `verify`, every copy's checksums are checked first and a bad one is dropped.
+    /// With `verify`, every copy's checksums are checked first and a bad one is dropped. With
+    /// `fix`, copies are also moved onto holders that lack one (a new or replaced mountpath:
+    /// the resilver), and records older than the newest (a copy that missed a write, one left
+    /// on a mountpath that is no longer a holder) are removed.
     async fn repair_key(&self, bucket: &str, key: &str, n: usize, fix: bool, verify: bool) -> Result<KeyState> {
-        let ikey = keys::object_index_key(bucket, key.as_bytes());
-        let Newest { meta, raw, mps } = match self.newest(bucket, key) {
+        let Newest { meta, raw, mps, stale } = match self.newest(bucket, key) {
             Ok(n) => n,
             Err(Error::NoSuchObject) => return Ok(KeyState::Fine),
             Err(e) => return Err(e),
@@ -414,39 +432,29 @@ impl Store {
                 good.push(mp);
             }
         }
-        // A bad copy goes only when a good one is left to rewrite it from.
-        if fix && !good.is_empty() {
-            for mp in bad {
-                let _lock = self.lock_keys(bucket, &[key]).await;
-                let drop = IndexOp::remove(Table::Objects, ikey.clone())
-                    .when(Precondition::Equals(raw.clone()), Refusal::Condition);
-                if mp.index.commit(vec![drop], DirSet::default()).await.is_ok() {
-                    tracing::warn!(
-                        mountpath = mp.name(),
-                        bucket,
-                        key,
-                        "copies: a bad copy was dropped, to be rewritten"
-                    );
-                    self.remove_files(&mp, meta.data.file_ids()).await;
-                }
-            }
-        }
-        if good.len() >= n {
-            return Ok(KeyState::Fine);
-        }
+        let short = good.len() < n;
         if !fix || good.is_empty() {
-            return Ok(KeyState::Short);
+            return Ok(if short { KeyState::Short } else { KeyState::Fine });
         }
-        let holders = match self.holders(bucket, key, self.mountpaths().len()) {
-            Ok(h) => h,
-            Err(_) => self.mountpaths().iter().filter(|m| !m.is_poisoned()).cloned().collect(),
-        };
+        // A bad copy goes only when a good one is left to rewrite it from; an older record goes.
+        for (mp, old) in bad.into_iter().map(|m| (m, raw.clone())).chain(stale) {
+            self.drop_copy(bucket, key, &mp, old).await?;
+        }
+        // The holders: the first `n` healthy mountpaths of the key's order that have (or now
+        // get) a good copy; one a copy cannot be written to is passed over for the next.
+        let order: Vec<Arc<Mountpath>> = placement::order(self.mountpath_ids(), bucket, key.as_bytes())
+            .into_iter()
+            .map(|i| self.mountpaths()[i].clone())
+            .filter(|m| !m.is_poisoned())
+            .collect();
+        let mut placed: Vec<Arc<Mountpath>> = Vec::with_capacity(n);
         let mut bytes = 0;
-        for target in holders {
-            if good.len() >= n {
+        for target in order {
+            if placed.len() >= n {
                 break;
             }
             if good.iter().any(|g| Arc::ptr_eq(g, &target)) {
+                placed.push(target);
                 continue;
             }
             let mut copied = false;
@@ -468,10 +476,44 @@ impl Store {
             }
             if copied {
                 bytes += meta.size;
-                good.push(target);
+                good.push(target.clone());
+                placed.push(target);
             }
         }
-        Ok(if good.len() >= n { KeyState::Repaired(bytes) } else { KeyState::Short })
+        if placed.len() >= n {
+            // Copies beyond the holders (left where a mountpath was a holder before): removed.
+            for extra in good.iter().filter(|g| !placed.iter().any(|p| Arc::ptr_eq(p, g))) {
+                self.drop_copy(bucket, key, extra, raw.clone()).await?;
+            }
+        }
+        Ok(match (short, placed.len() >= n || good.len() >= n) {
+            (_, false) => KeyState::Short,
+            (true, true) => KeyState::Repaired(bytes),
+            (false, true) if bytes > 0 => KeyState::Moved(bytes),
+            (false, true) => KeyState::Fine,
+        })
+    }
+
+    /// Removes `mp`'s record of the key if it is still `raw` (and its files), under the key's
+    /// lock.
+    async fn drop_copy(&self, bucket: &str, key: &str, mp: &Arc<Mountpath>, raw: Vec<u8>) -> Result<()> {
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let _lock = self.lock_keys(bucket, &[key]).await;
+        let files = ObjectMeta::decode(&raw).map(|m| m.data.file_ids()).ok();
+        let op = IndexOp::remove(Table::Objects, ikey).when(Precondition::Equals(raw), Refusal::Condition);
+        match mp.index.commit(vec![op], DirSet::default()).await {
+            Ok(_) => {
+                tracing::info!(mountpath = mp.name(), bucket, key, "copies: a bad, older or extra copy removed");
+                if let Some(ids) = files {
+                    // Never a file the newest record shares: ids differ between versions, and
+                    // an extra copy of the newest lives on its own mountpath.
+                    self.remove_files(mp, ids).await;
+                }
+                Ok(())
+            }
+            Err(CommitError::Refused(_)) => Ok(()),
+            Err(CommitError::Failed(e)) => Err(e),
+        }
     }
 
     /// Whether `mp`'s copy of the object reads back whole and matches its stored checksums.

@@ -723,3 +723,46 @@ fn writers_racing_on_one_key_leave_the_copies_equal() {
         assert_eq!(data_files(&paths), 3, "each replaced copy's file went");
     });
 }
+
+/// A mountpath added to a store with copies (a replaced drive) gets its share: the repair
+/// moves copies onto the holders that lack one and removes the ones no longer on a holder, and
+/// a key overwritten meanwhile (its new copies on the new holders) leaves no old copy behind.
+#[test]
+fn a_new_mountpath_is_resilvered_and_old_copies_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = vec![dir.path().join("a"), dir.path().join("b")];
+    let mut want = BTreeMap::new();
+    rt().block_on(async {
+        let store = open_with_copies(&two, 2);
+        store.create_bucket("grow", "me").await.unwrap();
+        for i in 0..80 {
+            let data: Vec<u8> = (0..[9000usize, 30_000][i % 2]).map(|j| (i + j) as u8).collect();
+            put(&store, "grow", &format!("k{i}"), &data).await;
+            want.insert(format!("k{i}"), data);
+        }
+    });
+    let three = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    rt().block_on(async {
+        let store = open_with_copies(&three, 2);
+        // As the server does at start: bucket records onto the new mountpath.
+        store.repair_buckets().await.unwrap();
+        for i in 0..10 {
+            let data = vec![i as u8; 12_000];
+            put(&store, "grow", &format!("k{i}"), &data).await;
+            want.insert(format!("k{i}"), data);
+        }
+        for (k, v) in &want {
+            assert_eq!(get(&store, "grow", k).await.as_deref(), Some(v.as_slice()), "{k} before the resilver");
+        }
+        let r = store.repair_pass(true, false, 0).await.unwrap();
+        assert_eq!(r.left, 0, "{r:?}");
+        assert!(r.repaired > 10, "the new mountpath got copies: {r:?}");
+        assert_eq!(data_files(&three), 2 * want.len(), "two copies each, no old or extra copy left");
+        assert!(data_files(&[dir.path().join("c")]) > 30, "the new drive holds its share");
+        for (k, v) in &want {
+            assert_eq!(get(&store, "grow", k).await.as_deref(), Some(v.as_slice()), "{k} after the resilver");
+        }
+        let again = store.repair_pass(true, true, 0).await.unwrap();
+        assert_eq!((again.repaired, again.left, again.under_replicated), (0, 0, 0), "{again:?}");
+    });
+}

@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Bytes per second the background repair copies (0: unpaced) [default: 256MiB].
     #[arg(long, value_name = "BYTES")]
     pub repair_rate: Option<String>,
+    /// Seconds between the repair's passes over every copies bucket when nothing asks for one
+    /// sooner (a failed mountpath, a prop change, a bad copy read) [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub repair_interval: Option<u64>,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -159,6 +163,7 @@ pub struct FileConfig {
     pub rebalance_rate: Option<toml::Value>,
     pub copies: Option<u8>,
     pub repair_rate: Option<toml::Value>,
+    pub repair_interval: Option<u64>,
     /// Remote stores backend buckets may name (`keel bucket props B backend=NAME/BUCKET`).
     pub backends: Option<std::collections::BTreeMap<String, crate::backend::BackendTable>>,
 }
@@ -213,6 +218,8 @@ pub struct ServeConfig {
     pub copies: u8,
     /// Bytes per second the repair of lost copies moves (0: unpaced).
     pub repair_rate: u64,
+    /// Time between repair passes when nothing asks for one sooner.
+    pub repair_interval: std::time::Duration,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -397,9 +404,12 @@ impl ServeConfig {
             return Err("--copies with --cluster (copies on distinct nodes) is not implemented yet".to_owned());
         }
         let repair_rate = bytes_setting("repair_rate", &args.repair_rate, &file.repair_rate)?.unwrap_or(256 << 20);
+        let repair_interval =
+            std::time::Duration::from_secs(args.repair_interval.or(file.repair_interval).unwrap_or(60).max(1));
         Ok(ServeConfig {
             copies,
             repair_rate,
+            repair_interval,
             backends,
             backend_timeout,
             space_watermarks: watermarks_of(args, &file)?,

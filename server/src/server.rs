@@ -93,7 +93,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
     store.set_default_copies(cfg.copies);
     start_housekeeping(&store)?;
-    start_repair(&store, cfg.repair_rate)?;
+    start_repair(&store, cfg.repair_rate, cfg.repair_interval)?;
     let cluster = join_cluster(&cfg, &store)?;
     let (s3, banner_user, source) = s3_config(&cfg, &store, cluster.clone())?;
 
@@ -138,15 +138,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// How often the repair walks every copies bucket when nothing asks it to sooner.
-const REPAIR_PASS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How soon a pass that left objects short runs again.
 const REPAIR_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The repair thread (issue 15): a pass over every copies bucket at start, whenever a mountpath
-/// is poisoned, soon again while objects stay short, else every minute; keys a read found a bad
-/// copy of, within a second.
-fn start_repair(store: &Arc<engine::Store>, rate: u64) -> Result<(), String> {
+/// is poisoned, soon again while objects stay short, else every `interval`; keys a read or a
+/// write found a bad copy of, within a second.
+fn start_repair(store: &Arc<engine::Store>, rate: u64, interval: std::time::Duration) -> Result<(), String> {
     let store = store.clone();
     std::thread::Builder::new()
         .name("keel-repair".into())
@@ -158,13 +156,13 @@ fn start_repair(store: &Arc<engine::Store>, rate: u64) -> Result<(), String> {
                     return;
                 }
             };
-            rt.block_on(repair_loop(store, rate));
+            rt.block_on(repair_loop(store, rate, interval));
         })
         .map_err(|e| format!("cannot start the repair thread: {e}"))?;
     Ok(())
 }
 
-async fn repair_loop(store: Arc<engine::Store>, rate: u64) {
+async fn repair_loop(store: Arc<engine::Store>, rate: u64, interval: std::time::Duration) {
     let poisoned = |s: &engine::Store| s.mountpaths().iter().filter(|m| m.is_poisoned()).count();
     let mut last: Option<(std::time::Instant, usize, u64)> = None;
     loop {
@@ -182,7 +180,7 @@ async fn repair_loop(store: Arc<engine::Store>, rate: u64) {
             _ if store.repair_pass_asked() => true,
             None => true,
             Some((at, was_sick, left)) => {
-                sick != was_sick || at.elapsed() >= REPAIR_PASS_INTERVAL || (left > 0 && at.elapsed() >= REPAIR_RETRY)
+                sick != was_sick || at.elapsed() >= interval || (left > 0 && at.elapsed() >= REPAIR_RETRY)
             }
         };
         if due {

@@ -120,13 +120,23 @@ impl ObjectWriter {
         let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
         let commit = store.commit_object(&mp, &self.bucket, &self.key, &meta, sealed.dirs, guard);
         self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
-        for m in mirrors {
+        for m in &mirrors {
             // Committed on the first holder: a copy that fails here is short until repaired,
             // and the write is not acknowledged.
-            store
-                .commit_copy(&m, &self.bucket, &self.key, meta.encode(), sealed.dirs, crate::index::Precondition::None)
-                .await
-                .map_err(Error::from)?;
+            let copied = store
+                .commit_copy(m, &self.bucket, &self.key, meta.encode(), sealed.dirs, crate::index::Precondition::None)
+                .await;
+            if let Err(e) = copied {
+                store.copies.suspects.report(&self.bucket, &self.key);
+                return Err(Error::from(e).into());
+            }
+        }
+        // A holder that failed while the write was in flight (its drive gone after the checks)
+        // holds no durable copy: the write is not acknowledged (a retry picks healthy holders),
+        // and the repair makes the copy it lacks.
+        if let Some(sick) = std::iter::once(&mp).chain(&mirrors).find(|m| !mirrors.is_empty() && m.is_poisoned()) {
+            store.copies.suspects.report(&self.bucket, &self.key);
+            return Err(Error::Poisoned { mountpath: sick.name().to_owned() }.into());
         }
         if meta.remote.is_some() {
             // A fill is a read: the copy starts as the most recently read.
