@@ -45,8 +45,16 @@ pub(crate) struct Copies {
     repaired_bytes: AtomicU64,
     passes: AtomicU64,
     pass_asked: AtomicBool,
+    /// Reads compare every healthy mountpath's record (the newest wins) instead of taking the
+    /// first holder's: on while a mountpath that failed may come back with copies that missed
+    /// writes (marked by `UNCLEAN` files), until a repair pass has removed them.
+    full_scan: AtomicBool,
     pub(crate) suspects: Arc<Suspects>,
 }
+
+/// A file in a healthy mountpath's root: a mountpath of this node failed while copies were in
+/// use, and its copies may be older than the others' when it returns.
+const UNCLEAN: &str = "copies-unclean";
 
 impl Default for Copies {
     fn default() -> Copies {
@@ -58,6 +66,7 @@ impl Default for Copies {
             repaired_bytes: AtomicU64::new(0),
             passes: AtomicU64::new(0),
             pass_asked: AtomicBool::new(false),
+            full_scan: AtomicBool::new(false),
             suspects: Arc::new(Suspects::default()),
         }
     }
@@ -119,10 +128,10 @@ pub struct RepairReport {
 }
 
 /// A key's newest record and where it lies.
-struct Newest {
-    meta: ObjectMeta,
+pub(crate) struct Newest {
+    pub(crate) meta: ObjectMeta,
     raw: Vec<u8>,
-    mps: Vec<Arc<Mountpath>>,
+    pub(crate) mps: Vec<Arc<Mountpath>>,
     /// Other (older) records of the key, and where.
     stale: Vec<(Arc<Mountpath>, Vec<u8>)>,
 }
@@ -155,7 +164,7 @@ impl Store {
     }
 
     pub(crate) fn wanted_copies(&self, bucket: &str) -> usize {
-        self.bucket(bucket).map_or(1, |m| self.copies_of(&m))
+        self.with_bucket(bucket, |m| self.copies_of(m)).unwrap_or(1)
     }
 
     /// The first `n` healthy mountpaths of `bucket/key`'s HRW order. Fewer healthy than `n` is
@@ -198,9 +207,81 @@ impl Store {
         lock
     }
 
-    /// The newest record of `bucket/key` among the healthy mountpaths, for reading: where it
-    /// lies, and the other mountpaths holding the same record to fall back on.
+    /// Marks, at open, that a mountpath failed in an earlier run (reads compare every copy
+    /// until a repair pass has cleaned up).
+    pub(crate) fn load_unclean(&self) {
+        if self.mountpaths().iter().any(|m| m.root().join(UNCLEAN).exists()) {
+            tracing::warn!(
+                "copies: a mountpath failed in an earlier run; reads compare every copy until the repair has passed"
+            );
+            self.copies.full_scan.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether any bucket here wants more than one copy.
+    pub fn copies_in_use(&self) -> bool {
+        self.default_copies() > 1 || self.list_buckets().iter().any(|(_, m)| self.copies_of(m) > 1)
+    }
+
+    /// Notes that a mountpath failed (called by the repair thread when one is poisoned): until a
+    /// repair pass runs with every member healthy and present, reads compare every copy, across
+    /// restarts too. Blocking.
+    pub fn note_failed_mountpath(&self) {
+        self.copies.full_scan.store(true, Ordering::Release);
+        for mp in self.mountpaths().iter().filter(|m| !m.is_poisoned()) {
+            if let Err(e) = std::fs::write(mp.root().join(UNCLEAN), b"a mountpath of this node failed\n") {
+                tracing::warn!(mountpath = mp.name(), error = %e, "copies: cannot record a failed mountpath");
+            }
+        }
+    }
+
+    /// After a repair pass that left nothing short: with every member healthy and present, the
+    /// copies agree again and reads take the first holder's.
+    fn clean_if_whole(&self, report: &RepairReport) {
+        if report.left > 0
+            || self.tombstones
+            || self.mountpaths().iter().any(|m| m.is_poisoned())
+            || !self.copies.full_scan.load(Ordering::Acquire)
+        {
+            return;
+        }
+        for mp in self.mountpaths() {
+            let _ = std::fs::remove_file(mp.root().join(UNCLEAN));
+        }
+        self.copies.full_scan.store(false, Ordering::Release);
+    }
+
+    /// `bucket/key`'s record for reading: the first healthy mountpath of its order holding one
+    /// (every write reaches the first healthy holders, so that is the newest), or while a failed
+    /// mountpath may hold copies that missed writes, the newest among all. Later mountpaths of
+    /// the order are the fallbacks (each checked to hold the same record before it is used).
     pub(crate) fn locate_copies(&self, bucket: &str, key: &str) -> Result<Located> {
+        if !self.copies.full_scan.load(Ordering::Acquire) {
+            let ikey = keys::object_index_key(bucket, key.as_bytes());
+            let mut sick = None;
+            let mut found: Option<(Arc<Mountpath>, ObjectMeta)> = None;
+            let mut others = Vec::new();
+            for i in placement::order(self.mountpath_ids(), bucket, key.as_bytes()) {
+                let mp = &self.mountpaths()[i];
+                if mp.is_poisoned() {
+                    sick.get_or_insert_with(|| mp.name().to_owned());
+                    continue;
+                }
+                if found.is_some() {
+                    others.push(mp.clone());
+                } else if let Some(v) = mp.index.get(Table::Objects, &ikey)? {
+                    found = Some((mp.clone(), ObjectMeta::decode(&v)?));
+                }
+            }
+            let Some((mp, meta)) = found else {
+                return Err(match sick {
+                    Some(mountpath) => Error::Poisoned { mountpath },
+                    None => Error::NoSuchObject,
+                });
+            };
+            let suspects = (self.copies.suspects.clone(), bucket.to_owned(), key.to_owned());
+            return Ok(Located::with_copies(meta, mp, others, suspects, true));
+        }
         let newest = self.newest(bucket, key)?;
         let mut mps = newest.mps.into_iter();
         let first = mps.next().ok_or(Error::NoSuchObject)?;
@@ -209,13 +290,14 @@ impl Store {
             first,
             mps.collect(),
             (self.copies.suspects.clone(), bucket.to_owned(), key.to_owned()),
+            false,
         ))
     }
 
     /// The newest record of `bucket/key` among the healthy mountpaths (a copy that missed a
     /// write while its drive was away is older and never wins), as stored, and the mountpaths
     /// holding exactly it (the first in HRW order first).
-    fn newest(&self, bucket: &str, key: &str) -> Result<Newest> {
+    pub(crate) fn newest(&self, bucket: &str, key: &str) -> Result<Newest> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         let order = placement::order(self.mountpath_ids(), bucket, key.as_bytes());
         let mut found: Vec<(usize, Vec<u8>, u64)> = Vec::new();
@@ -359,6 +441,9 @@ impl Store {
         let c = &self.copies;
         c.under_replicated.store(report.left.min(UNKNOWN - 1), Ordering::Relaxed);
         c.passes.fetch_add(1, Ordering::Relaxed);
+        if fix {
+            self.clean_if_whole(&report);
+        }
         Ok(report)
     }
 

@@ -146,6 +146,7 @@ impl Store {
         if !store.tombstones {
             store.purge_tombstones()?;
         }
+        store.load_unclean();
         Ok(Arc::new(store))
     }
 
@@ -219,6 +220,11 @@ impl Store {
 
     pub fn bucket(&self, name: &str) -> Result<BucketMeta> {
         self.buckets.load().get(name).cloned().ok_or(Error::NoSuchBucket)
+    }
+
+    /// `f` of the bucket's record, without cloning it.
+    pub(crate) fn with_bucket<R>(&self, name: &str, f: impl FnOnce(&BucketMeta) -> R) -> Option<R> {
+        self.buckets.load().get(name).map(f)
     }
 
     pub fn bucket_exists(&self, name: &str) -> bool {
@@ -386,11 +392,11 @@ impl Store {
         if self.wanted_copies(bucket) > 1 {
             // Every copy changes, under the key's lock (writes and repairs wait).
             let _lock = self.lock_keys(bucket, &[key]).await;
-            let located = self.locate_copies(bucket, key)?;
-            let mut meta = located.meta.clone();
+            let newest = self.newest(bucket, key)?;
+            let mut meta = newest.meta.clone();
             meta.acl = acl;
             meta.epoch = self.epoch;
-            for mp in located.copies() {
+            for mp in newest.mps {
                 let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
                 let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
                     .when(Precondition::Equals(raw.to_vec()), Refusal::Condition);

@@ -766,3 +766,38 @@ fn a_new_mountpath_is_resilvered_and_old_copies_go() {
         assert_eq!((again.repaired, again.left, again.under_replicated), (0, 0, 0), "{again:?}");
     });
 }
+
+/// A mountpath that failed (and missed an overwrite) and comes back after a restart never
+/// serves its older copy: reads compare every copy until a repair pass removed it.
+#[test]
+fn a_failed_mountpath_back_after_a_restart_never_serves_an_older_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 2);
+        store.create_bucket("back", "me").await.unwrap();
+        for k in &keys {
+            put(&store, "back", k, &[1u8; 9000]).await;
+        }
+        store.mountpaths()[0].poison(&"test: drive failed");
+        store.note_failed_mountpath();
+        for k in &keys {
+            put(&store, "back", k, &[2u8; 9000]).await;
+        }
+    });
+    rt().block_on(async {
+        // Restarted with the drive working again (not detached): its copies are older.
+        let store = open_with_copies(&paths, 2);
+        for k in &keys {
+            assert_eq!(get(&store, "back", k).await.as_deref(), Some(&[2u8; 9000][..]), "{k} after the restart");
+        }
+        let r = store.repair_pass(true, false, 0).await.unwrap();
+        assert_eq!(r.left, 0, "{r:?}");
+        assert!(!paths.iter().any(|p| p.join("copies-unclean").exists()), "clean once the pass found all well");
+        for k in &keys {
+            assert_eq!(get(&store, "back", k).await.as_deref(), Some(&[2u8; 9000][..]), "{k} after the repair");
+        }
+        assert_eq!(data_files(&paths), 2 * keys.len(), "the older copies went");
+    });
+}

@@ -176,6 +176,11 @@ async fn repair_loop(store: Arc<engine::Store>, rate: u64, interval: std::time::
             }
         }
         let sick = poisoned(&store);
+        if last.is_some_and(|(_, was, _)| sick > was) && store.copies_in_use() {
+            // Its copies may miss writes from now on: reads compare every copy (across restarts
+            // too) until a repair pass finds every member healthy again.
+            store.note_failed_mountpath();
+        }
         let due = match last {
             _ if store.repair_pass_asked() => true,
             None => true,

@@ -40,6 +40,8 @@ pub struct Located {
     others: Vec<Arc<Mountpath>>,
     /// Where a copy that failed a read is reported for repair, with the bucket and key.
     suspects: Option<(Arc<crate::copies::Suspects>, String, String)>,
+    /// `others` are candidates only: each is used if it holds the same record.
+    check_others: bool,
 }
 
 /// An object opened for reading. Its files are open, so an overwrite or delete that commits
@@ -73,7 +75,7 @@ impl Store {
         }
         let (mp, meta) = self.locate(bucket, key)?;
         let clock_key = meta.remote.is_some().then(|| mp.reads.key(bucket.as_bytes(), key.as_bytes()));
-        Ok(Located { meta, mp, clock_key, others: Vec::new(), suspects: None })
+        Ok(Located { meta, mp, clock_key, others: Vec::new(), suspects: None, check_others: false })
     }
 
     /// Looks up and opens a whole object for reading (retrying if an overwrite races the open).
@@ -93,17 +95,12 @@ impl Store {
 impl Located {
     /// A record that is not (yet) in the index, readable from `mp`: a completion's manifest.
     pub(crate) fn new(meta: ObjectMeta, mp: Arc<Mountpath>) -> Located {
-        Located { meta, mp, clock_key: None, others: Vec::new(), suspects: None }
+        Located { meta, mp, clock_key: None, others: Vec::new(), suspects: None, check_others: false }
     }
 
     /// The mountpath whose record this is.
     pub(crate) fn mountpath(&self) -> &Arc<Mountpath> {
         &self.mp
-    }
-
-    /// The mountpaths holding this record: the one read first, then the others.
-    pub(crate) fn copies(&self) -> Vec<Arc<Mountpath>> {
-        std::iter::once(self.mp.clone()).chain(self.others.iter().cloned()).collect()
     }
 
     /// A record of a copies bucket, on `mp` and (the same record) on `others`.
@@ -112,8 +109,9 @@ impl Located {
         mp: Arc<Mountpath>,
         others: Vec<Arc<Mountpath>>,
         suspects: (Arc<crate::copies::Suspects>, String, String),
+        check_others: bool,
     ) -> Located {
-        Located { meta, mp, clock_key: None, others, suspects: Some(suspects) }
+        Located { meta, mp, clock_key: None, others, suspects: Some(suspects), check_others }
     }
 
     /// Opens the files holding bytes `start..start + len`. `Error::ObjectChanged` means an
@@ -128,6 +126,7 @@ impl Located {
     pub async fn open_checked(mut self, start: u64, len: u64, verify: bool) -> Result<ObjectReader> {
         let others = std::mem::take(&mut self.others);
         let suspects = self.suspects.take();
+        let check = self.check_others;
         let mut candidates = others.into_iter();
         let mut this = self;
         loop {
@@ -145,12 +144,25 @@ impl Located {
                 // A file gone: an overwrite since the lookup (every copy's files go), or a copy
                 // damaged; either way another copy may still be whole.
                 Err(e) => {
-                    let Some(next) = candidates.next() else { return Err(e) };
+                    // The next candidate holding this very record.
+                    let same = |mp: &Arc<Mountpath>| match (&suspects, check) {
+                        (Some((_, bucket, key)), true) => {
+                            let ikey = keys::object_index_key(bucket, key.as_bytes());
+                            mp.index
+                                .get(crate::index::Table::Objects, &ikey)
+                                .ok()
+                                .flatten()
+                                .is_some_and(|v| ObjectMeta::decode(&v).is_ok_and(|m| m == meta))
+                        }
+                        _ => true,
+                    };
+                    let Some(next) = candidates.by_ref().find(same) else { return Err(e) };
                     if let Some((s, bucket, key)) = &suspects {
                         tracing::warn!(bucket, key, error = %e, "copies: a copy failed a read; served from another");
                         s.report(bucket, key);
                     }
-                    this = Located { meta, mp: next, clock_key, others: Vec::new(), suspects: None };
+                    this =
+                        Located { meta, mp: next, clock_key, others: Vec::new(), suspects: None, check_others: false };
                 }
             }
         }
