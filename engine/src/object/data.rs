@@ -296,19 +296,23 @@ impl DataWriter {
             Sink::Memory(v) => DataLoc::Inline(std::mem::take(v)),
             Sink::File { file, id } => {
                 if self.store.sync_mode() == SyncMode::Always {
-                    let synced = if self.store.faults.as_ref().is_some_and(|f| f.on_fsync()) {
-                        Err(crate::faults::injected())
-                    } else {
-                        file.sync_data().await
-                    };
+                    let injected = self.store.faults.as_ref().is_some_and(|f| f.on_fsync());
+                    // The copies' files sync at the same time as the first's (distinct drives).
+                    let mirrors = futures_util::future::join_all(
+                        self.mirrors
+                            .iter()
+                            .filter_map(|m| m.file.as_ref().map(|f| async move { (m, f.sync_data().await) })),
+                    );
+                    let first =
+                        async { if injected { Err(crate::faults::injected()) } else { file.sync_data().await } };
+                    let (synced, mirrored) = futures_util::future::join(first, mirrors).await;
                     if let Err(e) = synced {
                         // The drive may have lost the data: never retry, never serve from it again.
                         self.mp.poison(&e);
                         return Err(Error::Poisoned { mountpath: self.mp.name().to_owned() });
                     }
-                    for m in &self.mirrors {
-                        let Some(f) = &m.file else { continue };
-                        if let Err(e) = f.sync_data().await {
+                    for (m, r) in mirrored {
+                        if let Err(e) = r {
                             m.mp.poison(&e);
                             return Err(Error::Poisoned { mountpath: m.mp.name().to_owned() });
                         }

@@ -119,17 +119,27 @@ impl ObjectWriter {
         let _lock = if mirrors.is_empty() { None } else { Some(store.lock_keys(&self.bucket, &[&self.key]).await) };
         let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
         let commit = store.commit_object(&mp, &self.bucket, &self.key, &meta, sealed.dirs, guard);
-        self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
-        for m in &mirrors {
-            // Committed on the first holder: a copy that fails here is short until repaired,
-            // and the write is not acknowledged.
-            let copied = store
-                .commit_copy(m, &self.bucket, &self.key, meta.encode(), sealed.dirs, crate::index::Precondition::None)
-                .await;
-            if let Err(e) = copied {
-                store.copies.suspects.report(&self.bucket, &self.key);
-                return Err(Error::from(e).into());
-            }
+        let raw = meta.encode();
+        // Lazy: nothing is sent until awaited.
+        let copies = futures_util::future::join_all(mirrors.iter().map(|m| {
+            let none = crate::index::Precondition::None;
+            store.commit_copy(m, &self.bucket, &self.key, raw.clone(), sealed.dirs, none)
+        }));
+        let copied = if opts.condition == WriteCondition::Always {
+            // Nothing to refuse the first commit on: every holder's commit goes at once (the key
+            // lock keeps their order per key).
+            let (first, copied) = futures_util::future::join(self.data.commit_with(commit), copies).await;
+            first.map_err(|e| opts.condition.commit_error(e))?;
+            copied
+        } else {
+            // The condition decides on the first holder; the copies follow only if it held.
+            self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
+            copies.await
+        };
+        // A copy that failed is short until repaired, and the write is not acknowledged.
+        if let Some(e) = copied.into_iter().find_map(Result::err) {
+            store.copies.suspects.report(&self.bucket, &self.key);
+            return Err(Error::from(e).into());
         }
         // A holder that failed while the write was in flight (its drive gone after the checks)
         // holds no durable copy: the write is not acknowledged (a retry picks healthy holders),
