@@ -6,7 +6,7 @@
 #  2. Repair: OBJECTS objects of SIZE in a copies=2 bucket, one mountpath's directory removed;
 #     the time until `keel_under_replicated_objects` is 0 (the prober notices within 2 s), the
 #     repair's GB/min and objects/s, and a 4 KiB GET load's p99 during the repair against before.
-#   scripts/bench-copies.sh [SECS=6] [RUNS=2] [OBJECTS=10000] [SIZE=64KiB] [SYNC=none]
+#   scripts/bench-copies.sh [SECS=6] [RUNS=2] [OBJECTS=10000] [SIZE=64KiB] [SYNC=none] [REPAIR_RATE=256MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-6}
@@ -14,6 +14,7 @@ RUNS=${2:-2}
 OBJECTS=${3:-10000}
 SIZE=${4:-64KiB}
 SYNC=${5:-none}
+REPAIR_RATE=${6:-256MiB}
 cargo build --release -q -p keel -p keel-benches
 dir=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
 pid=""
@@ -26,7 +27,7 @@ trap cleanup EXIT
 EP=http://127.0.0.1:19931
 serve() {
   target/release/keel serve --listen 127.0.0.1:19931 --anonymous --sync "$SYNC" --threads 2 \
-    --mountpath "$dir/a" --mountpath "$dir/b" --mountpath "$dir/c" "$@" >>"$dir/log" 2>&1 &
+    --mountpath "$dir/a" --mountpath "$dir/b" --mountpath "$dir/c" --repair-rate "$REPAIR_RATE" "$@" >>"$dir/log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -sf "$EP/health" >/dev/null && return; sleep 0.1; done
   echo "keel did not start"; cat "$dir/log"; exit 1
@@ -42,32 +43,36 @@ curl -sf -X PUT "$EP/_keel/buckets/two/props?copies=2" | grep -q '"copies":2'
 echo "# $(date -u +%F) copies=2 vs copies=1, one node, 3 mountpaths on one disk, --sync $SYNC, ${DUR}s runs"
 printf "%-28s %12s %12s %8s\n" "workload" "copies=1" "copies=2" "ratio"
 row() {
-  local name=$1; shift
+  local name=$1 c=$2; shift 2
   local a b
-  a=$(kb --bucket one "$@" | col "$OP" 4)
-  b=$(kb --bucket two "$@" | col "$OP" 4)
+  a=$(kb --bucket one "$@" | col "$OP" "$c")
+  b=$(kb --bucket two "$@" | col "$OP" "$c")
   printf "%-28s %12s %12s %8.2f\n" "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"
 }
 for r in $(seq "$RUNS"); do
-  OP=PUT row "PUT 4 KiB ops/s (run $r)" --workload put --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
-  OP=PUT row "PUT 64 MiB MB/s (run $r)" --workload put --size 64MiB --objects 8 --concurrency 4 --duration "${DUR}s"
-  OP=GET row "GET 4 KiB ops/s (run $r)" --workload get --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
+  OP=PUT row "PUT 4 KiB ops/s (run $r)" 4 --workload put --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
+  OP=PUT row "PUT 64 MiB MB/s (run $r)" 5 --workload put --size 64MiB --objects 8 --concurrency 4 --duration "${DUR}s"
+  OP=GET row "GET 4 KiB ops/s (run $r)" 4 --workload get --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
 done
-# ops/s is column 4 for ops; for 64 MiB the MB/s column is 5: print both for the record.
-echo "(64 MiB rows: ops/s; ×64 MiB for MB/s)"
 
 echo
-echo "# repair: $OBJECTS objects of $SIZE in a copies=2 bucket, then $dir/a removed"
+echo "# repair: $OBJECTS objects of $SIZE in a copies=2 bucket, then $dir/a removed; --repair-rate $REPAIR_RATE"
 kb --bucket two --workload get --size "$SIZE" --objects "$OBJECTS" --concurrency 32 --duration 1s >/dev/null
-before=$(kb --bucket two --workload get --size 4KiB --objects 1000 --concurrency 8 --duration "${DUR}s" | col GET 9)
+# The foreground load: back-to-back 2 s runs of 4 KiB GETs, each one's p99 kept (before the
+# failure, during the repair, after it).
+p99s() {
+  for _ in $(seq "$1"); do
+    kb --bucket two --workload get --size 4KiB --objects 1000 --no-prepare --concurrency 8 --duration 2s | col GET 9
+  done
+}
+summary() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)] " ms (median of " NR " runs, max " v[NR] ")"}'; }
+kb --bucket two --workload get --size 4KiB --objects 1000 --concurrency 8 --duration 1s >/dev/null
+before=$(p99s 4 | summary)
 passes=$(metric keel_repair_passes_total)
 objs0=$(metric keel_repaired_objects_total)
 bytes0=$(metric keel_repaired_bytes_total)
-# The foreground load during the repair: back-to-back 2 s runs, each one's p99 kept.
 (
-  while [ ! -e "$dir/done" ]; do
-    kb --bucket two --workload get --size 4KiB --objects 1000 --no-prepare --concurrency 8 --duration 2s | col GET 9 >>"$dir/during"
-  done
+  while [ ! -e "$dir/done" ]; do p99s 1 >>"$dir/during"; done
 ) &
 load=$!
 t0=$(date +%s.%N)
@@ -83,10 +88,11 @@ done
 t1=$(date +%s.%N)
 touch "$dir/done"
 wait $load 2>/dev/null || true
-during=$(sort -n "$dir/during" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)] " (median of " NR " runs), max " v[NR]}')
+during=$(summary <"$dir/during")
+after=$(p99s 4 | summary)
 objs=$(( $(metric keel_repaired_objects_total) - objs0 ))
 bytes=$(( $(metric keel_repaired_bytes_total) - bytes0 ))
 secs=$(echo "$t1 - $t0" | bc -l)
 printf "death to under_replicated=0: %.1f s; repaired %d objects, %.2f GB: %.2f GB/min, %.0f objects/s\n" \
-  "$secs" "$objs" "$(echo "$bytes / 1e9" | bc -l)" "$(echo "$bytes / 1e9 / $secs * 60" | bc -l)" "$(echo "$objs / $secs" | bc -l)"
-printf "GET 4 KiB p99 (8 in flight): before %s ms, during the repair %s ms\n" "$before" "${during:-?}"
+  "$secs" "$objs" "$(echo "$bytes / 1000000000" | bc -l)" "$(echo "$bytes / 1000000000 / $secs * 60" | bc -l)" "$(echo "$objs / $secs" | bc -l)"
+echo "GET 4 KiB p99 (8 in flight, 2 s runs): before $before; during the repair $during; after $after"

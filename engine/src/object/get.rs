@@ -287,6 +287,8 @@ impl ObjectReader {
                 let (from, to) =
                     if want.is_some() { (seg_start, seg_end) } else { (start.max(seg_start), end.min(seg_end)) };
                 let mut h = BodyHasher::new(if want.is_some() { kind } else { ChecksumKind::None });
+                // Only the stored checksum is compared: no MD5 (unless it is the stored kind).
+                h.skip_md5();
                 let mut pos = from;
                 while pos < to {
                     let want_bytes = ((to - pos) as usize).min(limits::IO_BUFFER_BYTES);
