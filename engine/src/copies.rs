@@ -49,6 +49,14 @@ pub(crate) struct Copies {
     /// first holder's: on while a mountpath that failed may come back with copies that missed
     /// writes (marked by `UNCLEAN` files), until a repair pass has removed them.
     full_scan: AtomicBool,
+    /// This run recorded a failed mountpath already.
+    marked: AtomicBool,
+    /// Mountpaths that failed (this run or one before it, as `UNCLEAN` records them): their
+    /// records lose ties with the others'.
+    failed: Mutex<HashSet<u64>>,
+    /// How many mountpaths had failed when a repair pass last left every object with all its
+    /// copies on healthy ones (failures since then each cost a key at most one copy).
+    whole_with_failed: std::sync::atomic::AtomicUsize,
     pub(crate) suspects: Arc<Suspects>,
 }
 
@@ -67,6 +75,9 @@ impl Default for Copies {
             passes: AtomicU64::new(0),
             pass_asked: AtomicBool::new(false),
             full_scan: AtomicBool::new(false),
+            marked: AtomicBool::new(false),
+            failed: Mutex::new(HashSet::new()),
+            whole_with_failed: std::sync::atomic::AtomicUsize::new(0),
             suspects: Arc::new(Suspects::default()),
         }
     }
@@ -180,6 +191,9 @@ impl Store {
             }
             out.push(mp.clone());
             if out.len() == n {
+                if sick.is_some() {
+                    self.before_skipping_a_failed_mountpath();
+                }
                 return Ok(out);
             }
         }
@@ -210,12 +224,28 @@ impl Store {
     /// Marks, at open, that a mountpath failed in an earlier run (reads compare every copy
     /// until a repair pass has cleaned up).
     pub(crate) fn load_unclean(&self) {
-        if self.mountpaths().iter().any(|m| m.root().join(UNCLEAN).exists()) {
+        let mut failed = self.copies.failed.lock().unwrap_or_else(|p| p.into_inner());
+        for mp in self.mountpaths() {
+            let Ok(text) = std::fs::read_to_string(mp.root().join(UNCLEAN)) else { continue };
+            self.copies.full_scan.store(true, Ordering::Release);
+            failed.extend(text.lines().filter_map(|l| u64::from_str_radix(l.trim(), 16).ok()));
+        }
+        if self.copies.full_scan.load(Ordering::Acquire) {
             tracing::warn!(
                 "copies: a mountpath failed in an earlier run; reads compare every copy until the repair has passed"
             );
-            self.copies.full_scan.store(true, Ordering::Release);
         }
+    }
+
+    pub(crate) fn failed_mountpaths(&self) -> usize {
+        self.mountpaths().iter().filter(|m| m.is_poisoned()).count()
+    }
+
+    /// Whether every key of a bucket wanting `copies` still has one on a healthy mountpath: fewer
+    /// mountpaths failed since the last whole repair than it has copies.
+    pub(crate) fn copies_cover_failures(&self, copies: usize) -> bool {
+        let since = self.failed_mountpaths().saturating_sub(self.copies.whole_with_failed.load(Ordering::Acquire));
+        copies > 1 && since < copies
     }
 
     /// Whether any bucket here wants more than one copy.
@@ -228,10 +258,29 @@ impl Store {
     /// restarts too. Blocking.
     pub fn note_failed_mountpath(&self) {
         self.copies.full_scan.store(true, Ordering::Release);
+        self.copies.marked.store(true, Ordering::Release);
+        let text = {
+            let mut failed = self.copies.failed.lock().unwrap_or_else(|p| p.into_inner());
+            failed.extend(self.mountpaths().iter().filter(|m| m.is_poisoned()).map(|m| m.id));
+            failed.iter().map(|id| format!("{id:016x}\n")).collect::<String>()
+        };
         for mp in self.mountpaths().iter().filter(|m| !m.is_poisoned()) {
-            if let Err(e) = std::fs::write(mp.root().join(UNCLEAN), b"a mountpath of this node failed\n") {
+            let path = mp.root().join(UNCLEAN);
+            let written = std::fs::write(&path, text.as_bytes())
+                .and_then(|()| std::fs::File::open(&path)?.sync_all())
+                .and_then(|()| std::fs::File::open(mp.root())?.sync_all());
+            if let Err(e) = written {
                 tracing::warn!(mountpath = mp.name(), error = %e, "copies: cannot record a failed mountpath");
             }
+        }
+    }
+
+    /// Before the first change that skips a failed mountpath (a write to the next holders, a
+    /// delete that cannot reach it): the failure is recorded, durably, once per run. Blocking,
+    /// once.
+    pub(crate) fn before_skipping_a_failed_mountpath(&self) {
+        if !self.copies.marked.load(Ordering::Acquire) {
+            self.note_failed_mountpath();
         }
     }
 
@@ -248,6 +297,7 @@ impl Store {
         for mp in self.mountpaths() {
             let _ = std::fs::remove_file(mp.root().join(UNCLEAN));
         }
+        self.copies.failed.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.copies.full_scan.store(false, Ordering::Release);
     }
 
@@ -313,9 +363,20 @@ impl Store {
                 found.push((i, v.to_vec(), mtime));
             }
         }
-        // The newest; the first in HRW order among equals.
-        let Some(best) = found.iter().enumerate().max_by(|a, b| a.1.2.cmp(&b.1.2).then(b.0.cmp(&a.0))).map(|(j, _)| j)
-        else {
+        // The newest by modification time; among equal times (an ACL change keeps it; a remote's
+        // times have whole seconds): a record on a mountpath that never failed (one that was out
+        // missed the change), then the one more mountpaths hold, then the later run's, then the
+        // first in HRW order. Known gap: a version counter in the record would order
+        // same-millisecond changes exactly.
+        let failed = self.copies.failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rank = |j: usize| {
+            let (i, raw, mtime) = &found[j];
+            let sound = !failed.contains(&self.mountpaths()[*i].id);
+            let held = found.iter().filter(|(_, v, _)| v == raw).count();
+            let epoch = ObjectMeta::decode_epoch(raw).unwrap_or(0);
+            (*mtime, sound, held, epoch, std::cmp::Reverse(j))
+        };
+        let Some(best) = (0..found.len()).max_by_key(|j| rank(*j)) else {
             return Err(match sick {
                 Some(mountpath) => Error::Poisoned { mountpath },
                 None => Error::NoSuchObject,
@@ -346,9 +407,18 @@ impl Store {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         let bucket_check =
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket);
+        let keep: HashSet<_> =
+            ObjectMeta::decode(&raw).map(|m| m.data.file_ids().into_iter().collect()).unwrap_or_default();
         let op = IndexOp::put(Table::Objects, ikey, raw).when(guard, Refusal::Condition);
         let previous = mp.index.commit(vec![bucket_check, op], dirs).await?;
-        self.release_previous(mp, previous.into_iter().nth(1).and_then(|v| v.into_iter().next())).await;
+        // The replaced record's files go, but not those the new one names too (the same data
+        // under other metadata, an ACL change that missed this copy).
+        if let Some(old) = previous.into_iter().nth(1).and_then(|v| v.into_iter().next())
+            && let Ok(old) = ObjectMeta::decode(&old)
+        {
+            let gone: Vec<_> = old.data.file_ids().into_iter().filter(|id| !keep.contains(id)).collect();
+            self.remove_files(mp, gone).await;
+        }
         Ok(())
     }
 
@@ -416,6 +486,7 @@ impl Store {
     /// and replaces one that fails its checksums (a scrub). Updates the gauges.
     pub async fn repair_pass(&self, fix: bool, verify: bool, rate: u64) -> Result<RepairReport> {
         let mut report = RepairReport::default();
+        let failed_before = self.failed_mountpaths();
         for (bucket, meta) in self.list_buckets() {
             let n = self.copies_of(&meta);
             if n < 2 {
@@ -442,6 +513,9 @@ impl Store {
         c.under_replicated.store(report.left.min(UNKNOWN - 1), Ordering::Relaxed);
         c.passes.fetch_add(1, Ordering::Relaxed);
         if fix {
+            if report.left == 0 && self.failed_mountpaths() == failed_before {
+                c.whole_with_failed.store(failed_before, Ordering::Release);
+            }
             self.clean_if_whole(&report);
         }
         Ok(report)
@@ -630,14 +704,36 @@ impl Store {
         target.check()?;
         let mut dirs = DirSet::default();
         let ids: Vec<_> = meta.data.file_ids().into_iter().collect();
-        for id in &ids {
-            let (from, to) = (source.data_path(*id), target.data_path(*id));
+        // Copied under temporary names first: another repair of the key (a completion's, the
+        // thread's) never sees a file it committed truncated, and a failed copy removes only its
+        // own temporary files.
+        let temps: Vec<_> = ids.iter().map(|id| tmp_path(&target.data_path(*id))).collect();
+        let discard = |temps: &[std::path::PathBuf]| {
+            for t in temps {
+                let _ = std::fs::remove_file(t);
+            }
+        };
+        for (id, tmp) in ids.iter().zip(&temps) {
+            // Blocking, on the repair thread: copy_file_range inside the kernel. Errors are the
+            // side's they happen on; a source file gone means the key changed.
+            let mut from = match std::fs::File::open(source.data_path(*id)) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    discard(&temps);
+                    return Ok(false);
+                }
+                Err(e) => {
+                    discard(&temps);
+                    return Err(source.io_error(e));
+                }
+            };
             let sync = self.sync_mode() == SyncMode::Always;
-            // Blocking, on the repair thread: copy_file_range inside the kernel.
-            let copied = std::fs::copy(&from, &to)
-                .and_then(|_| if sync { std::fs::File::open(&to).and_then(|f| f.sync_data()) } else { Ok(()) });
+            let copied = std::fs::File::create(tmp).and_then(|mut to| {
+                std::io::copy(&mut from, &mut to)?;
+                if sync { to.sync_data() } else { Ok(()) }
+            });
             if let Err(e) = copied {
-                let _ = std::fs::remove_file(&to);
+                discard(&temps);
                 return Err(target.io_error(e));
             }
             dirs.insert(id.fanout());
@@ -649,6 +745,7 @@ impl Store {
         let here = target.index.get(Table::Objects, &ikey)?;
         if here.as_deref() == Some(raw) {
             // Another repair got there first (same bytes, same files).
+            discard(&temps);
             return Ok(true);
         }
         let still = current.is_some_and(|c| &c[..] == raw);
@@ -657,8 +754,14 @@ impl Store {
             None => false,
         };
         if !still || newer_here {
-            self.remove_files(target, ids).await;
+            discard(&temps);
             return Ok(false);
+        }
+        for (id, tmp) in ids.iter().zip(&temps) {
+            if let Err(e) = std::fs::rename(tmp, target.data_path(*id)) {
+                discard(&temps);
+                return Err(target.io_error(e));
+            }
         }
         let guard = match here {
             Some(h) => Precondition::Equals(h.to_vec()),
@@ -673,4 +776,12 @@ impl Store {
             Err(CommitError::Failed(e)) => Err(e),
         }
     }
+}
+
+/// A data file's temporary name while a repair copies it (not an id: the orphan collector and
+/// every reader ignore it).
+fn tmp_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(format!(".repair-{:016x}", crate::mountpath::random_u64()));
+    path.with_file_name(name)
 }

@@ -96,17 +96,22 @@ impl Store {
             Some(s) if !m.prefix.is_empty() => keys::object_index_key(m.bucket, &s),
             _ => keys::bucket_range_end(m.bucket),
         };
-        // A copies bucket lists without a failed mountpath: the others hold copies of its keys.
-        let copies = self.wanted_copies(m.bucket) > 1;
+        // A copies bucket lists without a failed mountpath while every key keeps a copy on a
+        // healthy one (fewer failed since the last whole repair than it has copies); else 503.
+        // The failed one's cursor stays, empty, so that cursor positions remain mountpath
+        // positions.
+        let skip_sick = self.copies_cover_failures(self.wanted_copies(m.bucket));
         let open = |from: &[u8]| -> Result<Vec<Cursor>> {
             let from = keys::object_index_key(m.bucket, from);
             let mut cursors = Vec::with_capacity(self.mountpaths().len());
             for mp in self.mountpaths() {
-                if copies && mp.is_poisoned() {
-                    continue;
+                let skipped = skip_sick && mp.is_poisoned();
+                if !skipped {
+                    mp.check()?;
                 }
-                mp.check()?;
-                let mut c = Cursor { iter: mp.index.range(m.table, &from, &end), head: None };
+                let range =
+                    if skipped { mp.index.range(m.table, &end, &end) } else { mp.index.range(m.table, &from, &end) };
+                let mut c = Cursor { iter: range, head: None };
                 c.advance()?;
                 cursors.push(c);
             }

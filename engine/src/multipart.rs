@@ -212,7 +212,13 @@ impl Store {
             meta.mtime_ms = mtime_ms.min(crate::meta::MTIME_MS_MAX);
         }
         ops.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
-        let copies = self.wanted_copies(bucket) > 1;
+        let copies = self.wanted_copies(bucket);
+        if copies > 1 {
+            // Not enough healthy mountpaths for the copies: refused before anything commits
+            // (the upload stays open for a retry).
+            self.holders(bucket, key, copies)?;
+        }
+        let copies = copies > 1;
         let lock = if copies { Some(self.lock_keys(bucket, &[key]).await) } else { None };
         let guard = self.write_guard(&mp, bucket, key, &condition)?;
         ops.push(

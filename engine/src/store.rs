@@ -391,6 +391,9 @@ impl Store {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         if self.wanted_copies(bucket) > 1 {
             // Every copy changes, under the key's lock (writes and repairs wait).
+            if self.failed_mountpaths() > 0 {
+                self.before_skipping_a_failed_mountpath();
+            }
             let _lock = self.lock_keys(bucket, &[key]).await;
             let newest = self.newest(bucket, key)?;
             let mut meta = newest.meta.clone();
@@ -442,6 +445,9 @@ impl Store {
         // A copies bucket's keys are locked while their copies go (a write or repair in between
         // could leave one copy behind).
         let copies = self.wanted_copies(bucket) > 1;
+        if copies && self.mountpaths.iter().any(|m| m.is_poisoned()) {
+            self.before_skipping_a_failed_mountpath();
+        }
         let _lock = if copies { Some(self.lock_keys(bucket, keys_in).await) } else { None };
         let mut results: Vec<Result<()>> = Vec::with_capacity(keys_in.len());
         // Per mountpath: the ops and, for each, which key it belongs to.

@@ -801,3 +801,37 @@ fn a_failed_mountpath_back_after_a_restart_never_serves_an_older_copy() {
         assert_eq!(data_files(&paths), 2 * keys.len(), "the older copies went");
     });
 }
+
+/// An ACL change made while a holder was out (same modification time on both copies) stands
+/// after the holder comes back: the copy on the mountpath that failed loses the tie.
+#[test]
+fn an_acl_change_made_while_a_copy_was_out_stands_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 2);
+        store.create_bucket("acls", "me").await.unwrap();
+        for k in &keys {
+            put(&store, "acls", k, b"small").await;
+        }
+        store.mountpaths()[0].poison(&"test: drive failed");
+        for k in &keys {
+            store.set_object_acl("acls", k, engine::CannedAcl::PublicRead).await.unwrap();
+        }
+    });
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 2);
+        for k in &keys {
+            assert_eq!(store.head_object("acls", k).unwrap().acl, engine::CannedAcl::PublicRead, "{k}");
+        }
+        assert_eq!(store.repair_pass(true, false, 0).await.unwrap().left, 0);
+        for k in &keys {
+            assert_eq!(
+                store.head_object("acls", k).unwrap().acl,
+                engine::CannedAcl::PublicRead,
+                "{k} after the repair"
+            );
+        }
+    });
+}

@@ -129,7 +129,16 @@ impl ObjectWriter {
             // Nothing to refuse the first commit on: every holder's commit goes at once (the key
             // lock keeps their order per key).
             let (first, copied) = futures_util::future::join(self.data.commit_with(commit), copies).await;
-            first.map_err(|e| opts.condition.commit_error(e))?;
+            if let Err(e) = first {
+                if copied.iter().any(Result::is_ok) {
+                    // A copy's record now names these files (same ids on its mountpath): they
+                    // are not ours to remove (the first holder's file is an orphan to collect),
+                    // and the repair sorts the key out.
+                    self.data.commit_sent = true;
+                    store.copies.suspects.report(&self.bucket, &self.key);
+                }
+                return Err(opts.condition.commit_error(e).into());
+            }
             copied
         } else {
             // The condition decides on the first holder; the copies follow only if it held.
@@ -145,6 +154,7 @@ impl ObjectWriter {
         // holds no durable copy: the write is not acknowledged (a retry picks healthy holders),
         // and the repair makes the copy it lacks.
         if let Some(sick) = std::iter::once(&mp).chain(&mirrors).find(|m| !mirrors.is_empty() && m.is_poisoned()) {
+            store.before_skipping_a_failed_mountpath();
             store.copies.suspects.report(&self.bucket, &self.key);
             return Err(Error::Poisoned { mountpath: sick.name().to_owned() }.into());
         }
