@@ -542,18 +542,14 @@ impl Store {
                 report.bytes += bytes;
                 self.copies.repaired_objects.fetch_add(1, Ordering::Relaxed);
                 self.copies.repaired_bytes.fetch_add(bytes, Ordering::Relaxed);
-                if rate > 0 {
-                    let due = std::time::Duration::from_secs_f64(bytes as f64 / rate as f64);
-                    if let Some(wait) = due.checked_sub(started.elapsed()) {
-                        compio::time::sleep(wait).await;
-                    }
-                }
+                pace(rate, bytes, started).await;
             }
             Ok(KeyState::Moved(bytes)) => {
                 report.repaired += 1;
                 report.bytes += bytes;
                 self.copies.repaired_objects.fetch_add(1, Ordering::Relaxed);
                 self.copies.repaired_bytes.fetch_add(bytes, Ordering::Relaxed);
+                pace(rate, bytes, started).await;
             }
             Ok(KeyState::Short) => {
                 report.under_replicated += 1;
@@ -774,6 +770,16 @@ impl Store {
                 Ok(false)
             }
             Err(CommitError::Failed(e)) => Err(e),
+        }
+    }
+}
+
+/// Sleeps so that `bytes` copied since `started` keep to `rate` bytes a second (0: unpaced).
+async fn pace(rate: u64, bytes: u64, started: std::time::Instant) {
+    if rate > 0 {
+        let due = std::time::Duration::from_secs_f64(bytes as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            compio::time::sleep(wait).await;
         }
     }
 }

@@ -173,6 +173,9 @@ impl Store {
                 let mut meta = ObjectMeta::decode(&raw)?;
                 let mut dirs = crate::index::DirSet::default();
                 let mut copied = Vec::new();
+                // New ids, even for a copies bucket (whose holders otherwise share ids, D36): a
+                // refused commit below removes what was copied, which must never be a file the
+                // target's own record names. The repair then aligns the copies' records.
                 let mut move_file = |id: ObjectId| -> Result<ObjectId> {
                     let new = self.next_id();
                     let to = target.data_path(new);

@@ -463,8 +463,10 @@ impl Store {
             for (m, mp) in self.mountpaths.iter().enumerate() {
                 // The owner always; others only where a record from before a placement change lives.
                 // A copies bucket's poisoned mountpath is skipped: the others hold the copies.
+                // (An index that cannot be read is asked to remove it: its error fails the key,
+                // rather than a record surviving a 204.)
                 let here = (m == owner && !copies)
-                    || (!mp.is_poisoned() && mp.index.get(Table::Objects, &ikey).ok().flatten().is_some());
+                    || (!mp.is_poisoned() && !matches!(mp.index.get(Table::Objects, &ikey), Ok(None)));
                 if here {
                     plans[m].0.push(IndexOp::remove(Table::Objects, ikey.clone()));
                     plans[m].1.push(i);
