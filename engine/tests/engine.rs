@@ -835,3 +835,31 @@ fn an_acl_change_made_while_a_copy_was_out_stands_when_it_returns() {
         }
     });
 }
+
+/// A listing of a copies bucket never comes back short: with as many mountpaths failed since
+/// the last whole repair as the bucket has copies, some key may have no healthy copy, and the
+/// listing is refused; after a repair with one failed, a second failure still lists everything.
+#[test]
+fn a_listing_is_refused_rather_than_short_when_a_key_may_have_no_healthy_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    let all = ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1000 };
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 2);
+        store.create_bucket("lists", "me").await.unwrap();
+        for i in 0..40 {
+            put(&store, "lists", &format!("k{i:02}"), b"x").await;
+        }
+        store.mountpaths()[0].poison(&"test: drive failed");
+        store.mountpaths()[1].poison(&"test: a second drive failed");
+        assert!(matches!(store.list_objects("lists", &all), Err(Error::Poisoned { .. })));
+    });
+    rt().block_on(async {
+        let store = open_with_copies(&paths, 2);
+        store.mountpaths()[0].poison(&"test: drive failed");
+        assert_eq!(store.list_objects("lists", &all).unwrap().entries.len(), 40, "one failed: every key listed");
+        assert_eq!(store.repair_pass(true, false, 0).await.unwrap().left, 0);
+        store.mountpaths()[1].poison(&"test: a second drive failed");
+        assert_eq!(store.list_objects("lists", &all).unwrap().entries.len(), 40, "repaired before the second");
+    });
+}
