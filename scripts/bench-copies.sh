@@ -9,6 +9,7 @@
 #   scripts/bench-copies.sh [SECS=6] [RUNS=2] [OBJECTS=10000] [SIZE=64KiB] [SYNC=none] [REPAIR_RATE=256MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DUR=${1:-6}
 RUNS=${2:-2}
 OBJECTS=${3:-10000}
@@ -19,7 +20,7 @@ cargo build --release -q -p keel -p keel-benches
 dir=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
 pid=""
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  [ -n "$pid" ] && stop_pid "$pid"
   wait 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -29,8 +30,7 @@ serve() {
   target/release/keel serve --listen 127.0.0.1:19931 --anonymous --sync "$SYNC" --threads 2 \
     --mountpath "$dir/a" --mountpath "$dir/b" --mountpath "$dir/c" --repair-rate "$REPAIR_RATE" "$@" >>"$dir/log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do curl -sf "$EP/health" >/dev/null && return; sleep 0.1; done
-  echo "keel did not start"; cat "$dir/log"; exit 1
+  wait_port 19931 || { echo "keel did not start"; cat "$dir/log"; exit 1; }
 }
 kb() { target/release/keel-bench --endpoint "$EP" --anonymous "$@" 2>/dev/null; }
 # ops/s and p99 ms of a keel-bench run's result line.

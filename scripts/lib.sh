@@ -1,4 +1,4 @@
-# Helpers the measuring scripts source (scale.sh, shard-costs.sh, ab-put64.sh, bench-cluster*.sh,
+# Helpers the measuring scripts source (scale.sh, shard-costs.sh, ab-put64.sh, bench-cluster*.sh, bench-copies.sh,
 # bench-rebalance.sh).
 
 # Waits (10 s at most) until something accepts connections on 127.0.0.1:PORT.

@@ -49,8 +49,6 @@ pub(crate) struct Copies {
     /// first holder's: on while a mountpath that failed may come back with copies that missed
     /// writes (marked by `UNCLEAN` files), until a repair pass has removed them.
     full_scan: AtomicBool,
-    /// This run recorded a failed mountpath already.
-    marked: AtomicBool,
     /// Mountpaths that failed (this run or one before it, as `UNCLEAN` records them): their
     /// records lose ties with the others'.
     failed: Mutex<HashSet<u64>>,
@@ -75,7 +73,6 @@ impl Default for Copies {
             passes: AtomicU64::new(0),
             pass_asked: AtomicBool::new(false),
             full_scan: AtomicBool::new(false),
-            marked: AtomicBool::new(false),
             failed: Mutex::new(HashSet::new()),
             whole_with_failed: std::sync::atomic::AtomicUsize::new(0),
             suspects: Arc::new(Suspects::default()),
@@ -192,7 +189,7 @@ impl Store {
             out.push(mp.clone());
             if out.len() == n {
                 if sick.is_some() {
-                    self.before_skipping_a_failed_mountpath();
+                    self.record_failures();
                 }
                 return Ok(out);
             }
@@ -237,7 +234,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn failed_mountpaths(&self) -> usize {
+    pub fn failed_mountpaths(&self) -> usize {
         self.mountpaths().iter().filter(|m| m.is_poisoned()).count()
     }
 
@@ -253,17 +250,23 @@ impl Store {
         self.default_copies() > 1 || self.list_buckets().iter().any(|(_, m)| self.copies_of(m) > 1)
     }
 
-    /// Notes that a mountpath failed (called by the repair thread when one is poisoned): until a
-    /// repair pass runs with every member healthy and present, reads compare every copy, across
-    /// restarts too. Blocking.
-    pub fn note_failed_mountpath(&self) {
-        self.copies.full_scan.store(true, Ordering::Release);
-        self.copies.marked.store(true, Ordering::Release);
+    /// Records the failed mountpaths not recorded yet, durably (`UNCLEAN` in every healthy
+    /// mountpath, naming them): from then on, across restarts, reads compare every copy and a
+    /// record on a failed mountpath loses ties, until a repair pass finds every member present
+    /// and healthy. Called before any change that skips a failed mountpath (a write to the next
+    /// holders, a delete or ACL change that cannot reach it) and by the repair thread. Blocking,
+    /// once per failure.
+    pub fn record_failures(&self) {
         let text = {
             let mut failed = self.copies.failed.lock().unwrap_or_else(|p| p.into_inner());
+            let before = failed.len();
             failed.extend(self.mountpaths().iter().filter(|m| m.is_poisoned()).map(|m| m.id));
+            if failed.len() == before {
+                return;
+            }
             failed.iter().map(|id| format!("{id:016x}\n")).collect::<String>()
         };
+        self.copies.full_scan.store(true, Ordering::Release);
         for mp in self.mountpaths().iter().filter(|m| !m.is_poisoned()) {
             let path = mp.root().join(UNCLEAN);
             let written = std::fs::write(&path, text.as_bytes())
@@ -272,15 +275,6 @@ impl Store {
             if let Err(e) = written {
                 tracing::warn!(mountpath = mp.name(), error = %e, "copies: cannot record a failed mountpath");
             }
-        }
-    }
-
-    /// Before the first change that skips a failed mountpath (a write to the next holders, a
-    /// delete that cannot reach it): the failure is recorded, durably, once per run. Blocking,
-    /// once.
-    pub(crate) fn before_skipping_a_failed_mountpath(&self) {
-        if !self.copies.marked.load(Ordering::Acquire) {
-            self.note_failed_mountpath();
         }
     }
 

@@ -362,9 +362,9 @@ impl Store {
     /// Finds an object's record: on its owner mountpath, or (for objects placed before a
     /// mountpath was added) on another one.
     pub(crate) fn locate(&self, bucket: &str, key: &str) -> Result<(Arc<Mountpath>, ObjectMeta)> {
-        let meta = self.bucket(bucket)?;
+        let copies = self.with_bucket(bucket, |m| self.copies_of(m)).ok_or(Error::NoSuchBucket)?;
         keys::validate_key(key)?;
-        if self.copies_of(&meta) > 1 {
+        if copies > 1 {
             let located = self.locate_copies(bucket, key)?;
             return Ok((located.mountpath().clone(), located.meta));
         }
@@ -392,7 +392,7 @@ impl Store {
         if self.wanted_copies(bucket) > 1 {
             // Every copy changes, under the key's lock (writes and repairs wait).
             if self.failed_mountpaths() > 0 {
-                self.before_skipping_a_failed_mountpath();
+                self.record_failures();
             }
             let _lock = self.lock_keys(bucket, &[key]).await;
             let newest = self.newest(bucket, key)?;
@@ -446,7 +446,7 @@ impl Store {
         // could leave one copy behind).
         let copies = self.wanted_copies(bucket) > 1;
         if copies && self.mountpaths.iter().any(|m| m.is_poisoned()) {
-            self.before_skipping_a_failed_mountpath();
+            self.record_failures();
         }
         let _lock = if copies { Some(self.lock_keys(bucket, keys_in).await) } else { None };
         let mut results: Vec<Result<()>> = Vec::with_capacity(keys_in.len());

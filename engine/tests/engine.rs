@@ -83,68 +83,71 @@ impl Rng {
     }
 }
 
+/// Random puts, deletes, paged listings, reads and restarts over three mountpaths with `copies`
+/// copies, checked against a `BTreeMap` after every step and at the end; then every data file
+/// is accounted for (`copies` per object that needs one, nothing orphaned). Returns the store
+/// and the model.
+async fn model_run(paths: &[PathBuf], copies: u8, seed: u64, steps: u64) -> (Arc<Store>, BTreeMap<String, Vec<u8>>) {
+    let mut store = open_with_copies(paths, copies);
+    store.create_bucket("model", "me").await.unwrap();
+    let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut rng = Rng(seed);
+    let keys: Vec<String> = (0..40).map(|i| format!("{}/{}", ["a", "b", "a/b", "c"][i % 4], i)).collect();
+    for step in 0..steps {
+        let key = &keys[rng.below(keys.len() as u64) as usize];
+        match rng.below(10) {
+            0..=4 => {
+                let len = [0usize, 10, 8192, 8193, 200_000][rng.below(5) as usize];
+                let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ step) as u8).collect();
+                put(&store, "model", key, &data).await;
+                model.insert(key.clone(), data);
+            }
+            5 | 6 => {
+                store.delete_object("model", key).await.unwrap();
+                model.remove(key);
+            }
+            7 => {
+                let prefix = ["", "a", "a/", "b/"][rng.below(4) as usize];
+                let max = 1 + rng.below(7) as usize;
+                let mut after: Option<String> = None;
+                let mut seen = Vec::new();
+                loop {
+                    let q = ListQuery { prefix, delimiter: None, after: after.as_deref(), max_keys: max };
+                    let page = store.list_objects("model", &q).unwrap();
+                    seen.extend(page.entries.iter().map(|e| (e.key.clone(), e.size)));
+                    if !page.truncated {
+                        break;
+                    }
+                    after = page.last;
+                }
+                let want: Vec<_> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| (k.clone(), v.len() as u64))
+                    .collect();
+                assert_eq!(seen, want, "listing prefix {prefix:?} at step {step}: each key once");
+            }
+            8 => {
+                // Restart: everything acknowledged is still there.
+                drop(store);
+                store = open_with_copies(paths, copies);
+            }
+            _ => assert_eq!(get(&store, "model", key).await.as_deref(), model.get(key).map(Vec::as_slice)),
+        }
+    }
+    for k in &keys {
+        assert_eq!(get(&store, "model", k).await.as_deref(), model.get(k).map(Vec::as_slice), "{k}");
+    }
+    let files = model.values().filter(|v| v.len() > 8192).count();
+    assert_eq!(data_files(paths), usize::from(copies) * files, "no orphaned or missing data files");
+    (store, model)
+}
+
 #[test]
 fn random_operations_match_a_model() {
     let dir = tempfile::tempdir().unwrap();
     let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
-    rt().block_on(async {
-        let mut store = open(&paths);
-        store.create_bucket("model", "me").await.unwrap();
-        let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let keys: Vec<String> = (0..40).map(|i| format!("{}/{}", ["a", "b", "a/b", "c"][i % 4], i)).collect();
-        for step in 0..600 {
-            let key = &keys[rng.below(keys.len() as u64) as usize];
-            match rng.below(10) {
-                0..=4 => {
-                    let len = [0usize, 10, 8192, 8193, 200_000][rng.below(5) as usize];
-                    let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ step) as u8).collect();
-                    put(&store, "model", key, &data).await;
-                    model.insert(key.clone(), data);
-                }
-                5 | 6 => {
-                    store.delete_object("model", key).await.unwrap();
-                    model.remove(key);
-                }
-                7 => {
-                    let prefix = ["", "a", "a/", "b/"][rng.below(4) as usize];
-                    let max = 1 + rng.below(7) as usize;
-                    let mut after: Option<String> = None;
-                    let mut seen = Vec::new();
-                    loop {
-                        let page = store
-                            .list_objects(
-                                "model",
-                                &ListQuery { prefix, delimiter: None, after: after.as_deref(), max_keys: max },
-                            )
-                            .unwrap();
-                        seen.extend(page.entries.iter().map(|e| (e.key.clone(), e.size)));
-                        if !page.truncated {
-                            break;
-                        }
-                        after = page.last;
-                    }
-                    let want: Vec<_> = model
-                        .iter()
-                        .filter(|(k, _)| k.starts_with(prefix))
-                        .map(|(k, v)| (k.clone(), v.len() as u64))
-                        .collect();
-                    assert_eq!(seen, want, "listing prefix {prefix:?} at step {step}");
-                }
-                8 => {
-                    // Restart: everything acknowledged is still there.
-                    drop(store);
-                    store = open(&paths);
-                }
-                _ => assert_eq!(get(&store, "model", key).await.as_deref(), model.get(key).map(Vec::as_slice)),
-            }
-        }
-        for k in &keys {
-            assert_eq!(get(&store, "model", k).await.as_deref(), model.get(k).map(Vec::as_slice), "{k}");
-        }
-        let files = model.values().filter(|v| v.len() > 8192).count();
-        assert_eq!(data_files(&paths), files, "no orphaned or missing data files");
-    });
+    rt().block_on(model_run(&paths, 1, 0x9e37_79b9_7f4a_7c15, 600));
 }
 
 async fn upload_part(store: &Arc<Store>, key: &str, id: &str, n: u32, data: &[u8]) -> String {
@@ -604,51 +607,14 @@ fn open_with_copies(paths: &[PathBuf], copies: u8) -> Arc<Store> {
     store
 }
 
-/// With copies on, the model still holds through writes, deletes, listings and restarts, and
-/// every object is on two mountpaths: as many data files as objects that need one, twice.
+/// With copies on, the model still holds through writes, deletes, listings and restarts, every
+/// object is on two mountpaths, and a verifying pass finds nothing short.
 #[test]
 fn random_operations_with_two_copies_match_a_model() {
     let dir = tempfile::tempdir().unwrap();
     let paths = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
     rt().block_on(async {
-        let mut store = open_with_copies(&paths, 2);
-        store.create_bucket("model", "me").await.unwrap();
-        let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-        let keys: Vec<String> = (0..30).map(|i| format!("{}/{}", ["a", "b", "a/b"][i % 3], i)).collect();
-        for step in 0..400 {
-            let key = &keys[rng.below(keys.len() as u64) as usize];
-            match rng.below(10) {
-                0..=4 => {
-                    let len = [0usize, 10, 8193, 200_000][rng.below(4) as usize];
-                    let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ step) as u8).collect();
-                    put(&store, "model", key, &data).await;
-                    model.insert(key.clone(), data);
-                }
-                5 | 6 => {
-                    store.delete_object("model", key).await.unwrap();
-                    model.remove(key);
-                }
-                7 => {
-                    let page = store
-                        .list_objects("model", &ListQuery { prefix: "", delimiter: None, after: None, max_keys: 1000 })
-                        .unwrap();
-                    let seen: Vec<_> = page.entries.iter().map(|e| (e.key.clone(), e.size)).collect();
-                    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
-                    assert_eq!(seen, want, "listing at step {step}: each key once");
-                }
-                8 => {
-                    drop(store);
-                    store = open_with_copies(&paths, 2);
-                }
-                _ => assert_eq!(get(&store, "model", key).await.as_deref(), model.get(key).map(Vec::as_slice)),
-            }
-        }
-        for k in &keys {
-            assert_eq!(get(&store, "model", k).await.as_deref(), model.get(k).map(Vec::as_slice), "{k}");
-        }
-        let files = model.values().filter(|v| v.len() > 8192).count();
-        assert_eq!(data_files(&paths), 2 * files, "two copies of every data file, nothing orphaned");
+        let (store, model) = model_run(&paths, 2, 0x2545_f491_4f6c_dd1d, 400).await;
         let r = store.repair_pass(false, true, 0).await.unwrap();
         assert_eq!((r.examined, r.under_replicated), (model.len() as u64, 0));
     });
@@ -781,7 +747,7 @@ fn a_failed_mountpath_back_after_a_restart_never_serves_an_older_copy() {
             put(&store, "back", k, &[1u8; 9000]).await;
         }
         store.mountpaths()[0].poison(&"test: drive failed");
-        store.note_failed_mountpath();
+        store.record_failures();
         for k in &keys {
             put(&store, "back", k, &[2u8; 9000]).await;
         }

@@ -470,6 +470,28 @@ mod tests {
     }
 
     #[test]
+    fn copies_need_as_many_mountpaths_and_no_cluster() {
+        let two = vec![PathBuf::from("a"), PathBuf::from("b")];
+        let with = |copies: u8, mountpaths: Vec<PathBuf>, cluster: Option<&str>| {
+            let args = ServeArgs {
+                copies: Some(copies),
+                mountpaths,
+                cluster: cluster.map(str::to_owned),
+                node_id: cluster.map(|_| "n1".into()),
+                advertise: cluster.map(|_| "http://127.0.0.1:9000".into()),
+                ..Default::default()
+            };
+            ServeConfig::resolve(&args, &no_env).map(|c| c.copies)
+        };
+        assert_eq!(with(2, two.clone(), None), Ok(2));
+        assert!(with(3, two.clone(), None).unwrap_err().contains("needs at least 3 mountpaths"));
+        assert!(with(0, two.clone(), None).unwrap_err().contains("between 1 and"));
+        let cluster = with(2, two.clone(), Some("http://127.0.0.1:2379")).unwrap_err();
+        assert!(cluster.contains("not implemented yet"), "{cluster}");
+        assert_eq!(ServeConfig::resolve(&ServeArgs::default(), &no_env).unwrap().copies, 1);
+    }
+
+    #[test]
     fn space_watermarks() {
         let with = |high: Option<u8>, low: Option<u8>| {
             let args = ServeArgs { space_highwm: high, space_lowwm: low, ..Default::default() };

@@ -163,7 +163,6 @@ fn start_repair(store: &Arc<engine::Store>, rate: u64, interval: std::time::Dura
 }
 
 async fn repair_loop(store: Arc<engine::Store>, rate: u64, interval: std::time::Duration) {
-    let poisoned = |s: &engine::Store| s.mountpaths().iter().filter(|m| m.is_poisoned()).count();
     let mut last: Option<(std::time::Instant, usize, u64)> = None;
     loop {
         if store.repair_wanted() {
@@ -175,11 +174,10 @@ async fn repair_loop(store: Arc<engine::Store>, rate: u64, interval: std::time::
                 Err(e) => tracing::warn!(error = %e, "copies: repairing reported keys failed"),
             }
         }
-        let sick = poisoned(&store);
-        if last.is_some_and(|(_, was, _)| sick > was) && store.copies_in_use() {
-            // Its copies may miss writes from now on: reads compare every copy (across restarts
-            // too) until a repair pass finds every member healthy again.
-            store.note_failed_mountpath();
+        let sick = store.failed_mountpaths();
+        if sick > 0 && store.copies_in_use() {
+            // Its copies may miss changes from now on (a no-op once recorded).
+            store.record_failures();
         }
         let due = match last {
             _ if store.repair_pass_asked() => true,

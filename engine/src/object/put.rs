@@ -32,7 +32,7 @@ impl Store {
         let copies = self.copies_of(&bucket_meta);
         if copies > 1 {
             // The first healthy holders in HRW order: a failed drive's share goes to the next.
-            crate::keys::validate_key(key)?;
+            // (The key is checked by `DataWriter::new`; placement only hashes it.)
             let mut holders = self.holders(bucket, key, copies)?.into_iter();
             let mp = holders.next().ok_or(Error::NoSuchBucket)?;
             let mut data = DataWriter::new(self, mp, key, (bucket_meta.checksum, flex), declared, true)?;
@@ -154,7 +154,7 @@ impl ObjectWriter {
         // holds no durable copy: the write is not acknowledged (a retry picks healthy holders),
         // and the repair makes the copy it lacks.
         if let Some(sick) = std::iter::once(&mp).chain(&mirrors).find(|m| !mirrors.is_empty() && m.is_poisoned()) {
-            store.before_skipping_a_failed_mountpath();
+            store.record_failures();
             store.copies.suspects.report(&self.bucket, &self.key);
             return Err(Error::Poisoned { mountpath: sick.name().to_owned() }.into());
         }
