@@ -98,7 +98,7 @@ impl Suspects {
 }
 
 /// Held while a key's copies change; released on drop.
-pub(crate) struct KeyLock<'a> {
+pub struct KeyLock<'a> {
     copies: &'a Copies,
     keys: Vec<u64>,
 }
@@ -164,9 +164,18 @@ impl Store {
         self.copies.default.load(Ordering::Relaxed)
     }
 
+    /// Copies go to distinct nodes of a cluster (DESIGN D38), not to this node's mountpaths:
+    /// every bucket keeps one copy here, whatever its `copies` prop says.
+    pub fn set_copies_across_nodes(&self) {
+        self.copies.default.store(0, Ordering::Relaxed);
+    }
+
     /// How many copies a bucket's objects get here: its prop or the node's default, at most one
-    /// per mountpath.
+    /// per mountpath (one in a cluster, where copies go to distinct nodes).
     pub fn copies_of(&self, meta: &BucketMeta) -> usize {
+        if self.default_copies() == 0 {
+            return 1;
+        }
         let n = if meta.copies > 0 { meta.copies } else { self.default_copies() };
         usize::from(n).clamp(1, self.mountpaths().len())
     }
@@ -199,7 +208,7 @@ impl Store {
 
     /// Locks `bucket/key`s against other writes, deletes and repairs of the same keys (copies
     /// buckets only), in one order so that two batches never wait on each other.
-    pub(crate) async fn lock_keys(&self, bucket: &str, keys_in: &[&str]) -> KeyLock<'_> {
+    pub async fn lock_keys(&self, bucket: &str, keys_in: &[&str]) -> KeyLock<'_> {
         let mut hashes: Vec<u64> =
             keys_in.iter().map(|k| xxhash_rust::xxh3::xxh3_64(&keys::object_index_key(bucket, k.as_bytes()))).collect();
         hashes.sort_unstable();

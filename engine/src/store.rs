@@ -526,6 +526,17 @@ impl Store {
                 Err(Error::NoSuchObject) => Precondition::Absent,
                 Err(e) => return Err(e),
             },
+            WriteCondition::OlderThan { mtime_ms, etag } => match self.locate(bucket, key) {
+                Ok((_, current)) if (current.mtime_ms, current.etag()) >= (*mtime_ms, etag.clone()) => {
+                    return Err(Error::PreconditionFailed);
+                }
+                Ok(_) => match mp.index.get(Table::Objects, &keys::object_index_key(bucket, key.as_bytes()))? {
+                    Some(raw) => Precondition::Equals(raw.to_vec()),
+                    None => Precondition::Absent,
+                },
+                Err(Error::NoSuchObject) => Precondition::Absent,
+                Err(e) => return Err(e),
+            },
             WriteCondition::EtagMatches(list) => {
                 match mp.index.get(Table::Objects, &keys::object_index_key(bucket, key.as_bytes()))? {
                     Some(raw) => {

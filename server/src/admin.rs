@@ -222,14 +222,10 @@ async fn put_props(ctx: &Ctx, req: &Request, bucket: &str, mut current: BucketMe
             format!("no backend named {:?} is configured ([backends.NAME] in the config file)", b.backend),
         ));
     }
-    if current.copies > 1 && ctx.config.cluster.is_some() {
-        return Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            "copies on distinct nodes of a cluster are not implemented yet",
-        ));
-    }
     let drives = ctx.store.mountpaths().len();
-    if usize::from(current.copies) > drives {
+    // In a cluster copies go to distinct nodes (D38): as many as wanted (fewer while fewer
+    // nodes are up, counted under-replicated).
+    if usize::from(current.copies) > drives && ctx.config.cluster.is_none() {
         return Err(S3Error::new(
             S3ErrorCode::InvalidArgument,
             format!(

@@ -394,14 +394,13 @@ impl ServeConfig {
         if copies == 0 || usize::from(copies) > engine::limits::MOUNTPATHS_MAX {
             return Err(format!("--copies must be between 1 and {}", engine::limits::MOUNTPATHS_MAX));
         }
-        if usize::from(copies) > mountpaths.len() {
+        let clustered = args.cluster.is_some() || file.cluster.is_some();
+        // In a cluster copies go to distinct nodes (D38), not drives.
+        if usize::from(copies) > mountpaths.len() && !clustered {
             return Err(format!(
                 "--copies {copies} needs at least {copies} mountpaths (copies go to distinct drives); {} given",
                 mountpaths.len()
             ));
-        }
-        if copies > 1 && (args.cluster.is_some() || file.cluster.is_some()) {
-            return Err("--copies with --cluster (copies on distinct nodes) is not implemented yet".to_owned());
         }
         let repair_rate = bytes_setting("repair_rate", &args.repair_rate, &file.repair_rate)?.unwrap_or(256 << 20);
         let repair_interval =
@@ -421,7 +420,7 @@ impl ServeConfig {
                 args.lease_ttl.or(file.lease_ttl),
                 (args.redirect || file.redirect.unwrap_or(false), args.gateway || file.gateway.unwrap_or(false)),
             )?
-            .map(|c| crate::cluster::ClusterConfig { rebalance_rate, ..c }),
+            .map(|c| crate::cluster::ClusterConfig { rebalance_rate, copies, ..c }),
             listen,
             mountpaths,
             threads,
@@ -470,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn copies_need_as_many_mountpaths_and_no_cluster() {
+    fn copies_need_as_many_mountpaths_unless_on_nodes() {
         let two = vec![PathBuf::from("a"), PathBuf::from("b")];
         let with = |copies: u8, mountpaths: Vec<PathBuf>, cluster: Option<&str>| {
             let args = ServeArgs {
@@ -486,8 +485,8 @@ mod tests {
         assert_eq!(with(2, two.clone(), None), Ok(2));
         assert!(with(3, two.clone(), None).unwrap_err().contains("needs at least 3 mountpaths"));
         assert!(with(0, two.clone(), None).unwrap_err().contains("between 1 and"));
-        let cluster = with(2, two.clone(), Some("http://127.0.0.1:2379")).unwrap_err();
-        assert!(cluster.contains("not implemented yet"), "{cluster}");
+        // In a cluster copies go to distinct nodes: the drives do not bound them.
+        assert_eq!(with(3, two.clone(), Some("http://127.0.0.1:2379")), Ok(3));
         assert_eq!(ServeConfig::resolve(&ServeArgs::default(), &no_env).unwrap().copies, 1);
     }
 

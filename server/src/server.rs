@@ -91,7 +91,11 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         faults: faults_from_env()?,
     })
     .map_err(|e| format!("cannot open the mountpaths: {e}"))?;
-    store.set_default_copies(cfg.copies);
+    if cfg.cluster.is_some() {
+        store.set_copies_across_nodes();
+    } else {
+        store.set_default_copies(cfg.copies);
+    }
     start_housekeeping(&store)?;
     start_repair(&store, cfg.repair_rate, cfg.repair_interval)?;
     let cluster = join_cluster(&cfg, &store)?;
@@ -114,6 +118,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         let syncing = store.clone();
         rt.block_on(async move {
             compio::runtime::spawn(crate::cluster::rebalance::run(syncing.clone(), cluster.clone())).detach();
+            compio::runtime::spawn(crate::cluster::copies::run(syncing.clone(), cluster.clone())).detach();
             compio::runtime::spawn(crate::cluster::route::sync_buckets(syncing, cluster)).detach()
         });
     }

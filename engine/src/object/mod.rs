@@ -28,6 +28,9 @@ pub enum WriteCondition {
     /// `If-Match`: only if the key holds an object with one of these ETags (comma-separated,
     /// quoted or not; `*` is any object).
     EtagMatches(String),
+    /// A copy from another node (DESIGN D38): only if the key is absent or holds an object
+    /// older than the one described (by modification time, then ETag).
+    OlderThan { mtime_ms: u64, etag: String },
 }
 
 /// True when the comma-separated entity-tag list (`If-Match`, `If-None-Match`) matches `etag`

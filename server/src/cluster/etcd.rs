@@ -73,6 +73,10 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
             map.rebalance.insert(name.to_owned(), kv.mod_revision());
         } else if let Some(name) = rest.strip_prefix("progress/") {
             map.progress.insert(name.to_owned(), value);
+        } else if let Some(name) = rest.strip_prefix("reconcile/") {
+            map.reconciling.insert(name.to_owned());
+        } else if let Some(name) = rest.strip_prefix("repair/") {
+            map.under_replicated.insert(name.to_owned(), value.trim().parse().ok());
         } else if let Some(name) = rest.strip_prefix("buckets/") {
             map.buckets.insert(name.to_owned(), (kv.mod_revision(), kv.value().to_vec()));
         } else if rest == "settings/id" {
@@ -145,9 +149,12 @@ async fn register(client: &mut Client, config: &ClusterConfig, lease: i64, previ
     let member_key = format!("{prefix}members/{}", config.node_id);
     for _ in 0..2 {
         let record = member_record(client, config).await?;
+        // Back after a restart or a lost lease, it may have missed writes and deletes: its
+        // copies are checked against the other holders' before it holds any (D38).
         let txn = Txn::new().when([Compare::create_revision(node_key.as_str(), CompareOp::Equal, 0)]).and_then([
             TxnOp::put(node_key.as_str(), config.advertise.as_str(), Some(PutOptions::new().with_lease(lease))),
             TxnOp::put(member_key.as_str(), record, None),
+            TxnOp::put(format!("{prefix}reconcile/{}", config.node_id), "", None),
         ]);
         if client.txn(txn).await.map_err(unavailable)?.succeeded() {
             return Ok(());
@@ -341,6 +348,33 @@ impl Agent {
                     TxnOp::put(format!("{prefix}progress/{id}"), progress, None),
                 ]);
                 Ok(c.txn(txn).await.map_err(unavailable)?.succeeded())
+            }
+        })
+        .await
+    }
+
+    /// This node checked its copies against the other holders' (D38): it holds copies again.
+    pub async fn reconcile_done(&self) -> Result<(), ClusterError> {
+        let id = self.config.node_id.clone();
+        self.call(move |mut c, prefix| {
+            let id = id.clone();
+            async move {
+                c.delete(format!("{prefix}reconcile/{id}"), None).await.map_err(unavailable)?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// How many objects this node, as their first holder, found short of copies (`None`:
+    /// unknown until its pass ends).
+    pub async fn report_under_replicated(&self, n: Option<u64>) -> Result<(), ClusterError> {
+        let id = self.config.node_id.clone();
+        self.call(move |mut c, prefix| {
+            let id = id.clone();
+            async move {
+                c.put(format!("{prefix}repair/{id}"), n.map_or("?".to_owned(), |n| n.to_string()), None).await.map_err(unavailable)?;
+                Ok(())
             }
         })
         .await
@@ -595,7 +629,7 @@ pub fn decommission(endpoints: &[String], name: &str, id: &str) -> Result<String
     }
     rt.block_on(async {
         let mut client = connect(endpoints).await?;
-        for k in ["members", "nodes", "progress", "rebalance"] {
+        for k in ["members", "nodes", "progress", "rebalance", "reconcile", "repair"] {
             client.delete(format!("{prefix}{k}/{id}"), None).await.map_err(unavailable)?;
         }
         Ok::<_, ClusterError>(())

@@ -36,6 +36,14 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
+    pub async fn reconcile_done(&self) -> Result<(), ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
+    pub async fn report_under_replicated(&self, _n: Option<u64>) -> Result<(), ClusterError> {
+        Err(ClusterError::Unavailable(WHY.to_owned()))
+    }
+
     pub async fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }

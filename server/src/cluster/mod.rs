@@ -19,6 +19,9 @@
 //! rebalance/<node-id>  "" — this member may hold objects others own (written with the
 //!                      membership change; removed by the member once it moved them all)
 //! progress/<node-id>   the member's rebalance progress (`rebalance::Progress::encode`)
+//! reconcile/<node-id>  "" — the member (re)registered and has not yet checked its copies
+//!                      against the other holders' (DESIGN D38): it holds no copy meanwhile
+//! repair/<node-id>     "<under-replicated objects>" this member counted as the first holder
 //! ```
 
 use std::collections::BTreeMap;
@@ -35,6 +38,7 @@ mod etcd;
 #[cfg(not(feature = "cluster"))]
 #[path = "etcd_none.rs"]
 mod etcd;
+pub mod copies;
 pub mod forward;
 pub mod peer;
 pub mod rebalance;
@@ -65,6 +69,8 @@ pub struct ClusterConfig {
     pub gateway: bool,
     /// Bytes per second a rebalance moves from this node (`--rebalance-rate`; 0: unpaced).
     pub rebalance_rate: u64,
+    /// Copies of each object on distinct nodes (`--copies`; a bucket's `copies` prop overrides).
+    pub copies: u8,
 }
 
 impl ClusterConfig {
@@ -110,6 +116,7 @@ impl ClusterConfig {
             redirect,
             gateway,
             rebalance_rate: 256 << 20,
+            copies: 1,
         }))
     }
 
@@ -193,6 +200,14 @@ pub struct ClusterMap {
     pub rebalance: BTreeMap<String, i64>,
     /// Each member's rebalance progress as it reports it (`rebalance::Progress`).
     pub progress: BTreeMap<String, String>,
+    /// Members that (re)registered and have not yet reconciled their copies (D38): skipped as
+    /// holders of copies buckets' keys.
+    pub reconciling: std::collections::BTreeSet<String>,
+    /// Each member's count of under-replicated objects (those it is the first holder of);
+    /// `None` while its repair pass after a membership change is under way.
+    pub under_replicated: BTreeMap<String, Option<u64>>,
+    /// Each bucket's `copies` prop (0: the nodes' `--copies`), decoded once per map.
+    bucket_copies: std::sync::OnceLock<std::collections::HashMap<String, u8>>,
     /// The members keys are placed on (indices into `nodes`) and their placement seeds, derived
     /// once per map on first use (the hot path places every request).
     placement: std::sync::OnceLock<(Vec<usize>, Vec<u64>)>,
@@ -203,11 +218,7 @@ impl ClusterMap {
     /// live or not (a down owner's keys are unavailable, never written elsewhere: no two owners
     /// of one key). `None` when no member holds data.
     pub fn owner(&self, bucket: &str, key: &str) -> Option<&Node> {
-        let (data, ids) = self.placement.get_or_init(|| {
-            let data: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].owns_keys()).collect();
-            let ids = data.iter().map(|&i| self.nodes[i].hash).collect();
-            (data, ids)
-        });
+        let (data, ids) = self.placement();
         if data.is_empty() {
             return None;
         }
@@ -216,6 +227,45 @@ impl ClusterMap {
 
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// A bucket's `copies` prop as etcd has it (0: the nodes' default).
+    pub fn bucket_copies(&self, bucket: &str) -> u8 {
+        let all = self.bucket_copies.get_or_init(|| {
+            self.buckets
+                .iter()
+                .filter_map(|(name, (_, rec))| Some((name.clone(), engine::BucketMeta::decode(rec).ok()?.copies)))
+                .collect()
+        });
+        all.get(bucket).copied().unwrap_or(0)
+    }
+
+    /// Where `bucket/key`'s `copies` copies live (DESIGN D38). One copy: its owner, live or not
+    /// (a down owner's keys are unavailable, never written elsewhere). More: the first
+    /// `copies` members of the key's HRW order that are up and reconciled — a member that goes
+    /// down (or comes back and has not reconciled yet) is skipped, so the next one takes its
+    /// place and the repair copies the keys there. The first is the primary: it takes the
+    /// key's writes and reads. Fewer than `copies` when fewer members are up.
+    pub fn holders_of(&self, bucket: &str, key: &str, copies: usize) -> Vec<&Node> {
+        if copies <= 1 {
+            return self.owner(bucket, key).into_iter().collect();
+        }
+        let (data, ids) = self.placement();
+        let order = engine::placement::order(ids, bucket, key.as_bytes());
+        order
+            .into_iter()
+            .map(|i| &self.nodes[data[i]])
+            .filter(|n| n.state == NodeState::Active && !self.reconciling.contains(&n.id))
+            .take(copies)
+            .collect()
+    }
+
+    fn placement(&self) -> &(Vec<usize>, Vec<u64>) {
+        self.placement.get_or_init(|| {
+            let data: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].owns_keys()).collect();
+            let ids = data.iter().map(|&i| self.nodes[i].hash).collect();
+            (data, ids)
+        })
     }
 
     /// Whether objects may lie elsewhere than on their owner (a rebalance is under way).
@@ -402,6 +452,20 @@ impl Cluster {
             let r = a.entry(name.to_owned()).or_insert(rev);
             *r = (*r).max(rev);
         }
+    }
+
+    /// How many copies `bucket`'s objects want across nodes: its prop, else `--copies`.
+    pub fn copies_of(&self, map: &ClusterMap, bucket: &str) -> usize {
+        match map.bucket_copies(bucket) {
+            0 => usize::from(self.config.copies.max(1)),
+            n => usize::from(n),
+        }
+    }
+
+    /// The node that takes `bucket/key`'s requests: its owner, or with copies its first live
+    /// holder (`ClusterMap::holders_of`).
+    pub fn primary<'m>(&self, map: &'m ClusterMap, bucket: &str, key: &str) -> Option<&'m Node> {
+        map.holders_of(bucket, key, self.copies_of(map, bucket)).into_iter().next()
     }
 
     /// The `x-keel-peer` value for a request this node sends.
@@ -656,6 +720,51 @@ mod tests {
             let now = &map.owner("b", k).unwrap().id;
             now == o || now == "d"
         }));
+    }
+
+    #[test]
+    fn copies_go_to_distinct_live_reconciled_members() {
+        let node = |id: &str, state| Node {
+            id: id.into(),
+            url: String::new(),
+            state,
+            gateway: false,
+            leaving: false,
+            hash: node_hash(id),
+        };
+        let ids = ["a", "b", "c", "d"];
+        let map = ClusterMap { nodes: ids.iter().map(|i| node(i, NodeState::Active)).collect(), ..Default::default() };
+        let keys: Vec<String> = (0..2000).map(|i| format!("k{i}")).collect();
+        let mut seconds = std::collections::HashMap::new();
+        for k in &keys {
+            let h: Vec<&str> = map.holders_of("b", k, 2).iter().map(|n| n.id.as_str()).collect();
+            assert_eq!(h.len(), 2);
+            assert_ne!(h[0], h[1]);
+            // The primary is the one-copy owner: adding copies moves no key's requests.
+            assert_eq!(h[0], map.owner("b", k).unwrap().id);
+            *seconds.entry(h[1].to_owned()).or_insert(0) += 1;
+            assert_eq!(map.holders_of("b", k, 1).len(), 1);
+            assert_eq!(map.holders_of("b", k, 9).len(), 4, "never more than the members");
+        }
+        assert!(seconds.values().all(|n| (350..650).contains(n)), "{seconds:?}");
+        // One member down, another reconciling: each key's holders are the next live ones in
+        // its order, and only keys they held move.
+        let mut nodes: Vec<Node> = ids.iter().map(|i| node(i, NodeState::Active)).collect();
+        nodes[2].state = NodeState::Down;
+        let mut degraded = ClusterMap { nodes, ..Default::default() };
+        degraded.reconciling.insert("d".into());
+        for k in &keys {
+            let before: Vec<&str> = map.holders_of("b", k, 2).iter().map(|n| n.id.as_str()).collect();
+            let after: Vec<&str> = degraded.holders_of("b", k, 2).iter().map(|n| n.id.as_str()).collect();
+            assert_eq!(after.len(), 2);
+            assert!(after.iter().all(|h| *h == "a" || *h == "b"));
+            if !before.contains(&"c") && !before.contains(&"d") {
+                assert_eq!(before, after);
+            }
+        }
+        // With one copy a down owner stays the owner (its keys are unavailable, not moved).
+        let down = degraded.nodes.iter().find(|n| n.id == "c").unwrap();
+        assert!(keys.iter().any(|k| degraded.holders_of("b", k, 1)[0].id == down.id));
     }
 
     #[test]

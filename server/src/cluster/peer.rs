@@ -72,6 +72,8 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         "upload" => text(super::rebalance::serve_upload(ctx, &bucket, &req.query)),
         "pull" => text(super::rebalance::serve_pull(ctx, cluster, &bucket, &req.query).await),
         "drop" => text(super::rebalance::serve_drop(ctx, &bucket, body).await),
+        "replica" => text(super::copies::serve_replica(ctx, cluster, &bucket, &req.query).await),
+        "have" => text(super::copies::serve_have(ctx, &bucket, body)),
         _ => return bad("unknown endpoint"),
     };
     result.unwrap_or_else(|e| e.response("/", "0"))
@@ -646,7 +648,7 @@ pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[
     let mut results: Vec<Option<Result<(), S3Error>>> = (0..keys.len()).map(|_| None).collect();
     let mut by_owner: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for (i, k) in keys.iter().enumerate() {
-        let owner = map.owner(bucket, k).map_or_else(|| cluster.me().to_owned(), |n| n.id.clone());
+        let owner = cluster.primary(&map, bucket, k).map_or_else(|| cluster.me().to_owned(), |n| n.id.clone());
         by_owner.entry(owner).or_default().push(i);
     }
     for (owner, idx) in by_owner {
@@ -663,8 +665,15 @@ pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[
 }
 
 /// Deletes keys this node owns (and, while a rebalance runs, their copies on other members).
+/// With copies, on the other holders first (under the keys' locks), then here.
 pub async fn delete_here(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
-    if let Err(e) = super::rebalance::delete_elsewhere(cluster, bucket, keys).await {
+    let copies = cluster.copies_of(&cluster.map(), bucket) > 1;
+    let _lock = if copies { Some(ctx.store.lock_keys(bucket, keys).await) } else { None };
+    let elsewhere = match super::rebalance::delete_elsewhere(cluster, bucket, keys).await {
+        Ok(()) => super::copies::delete_elsewhere(cluster, bucket, keys).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = elsewhere {
         return keys.iter().map(|_| Err(e.clone())).collect();
     }
     ctx.store.delete_objects(bucket, keys).await.into_iter().map(|r| r.map_err(S3Error::from)).collect()

@@ -282,6 +282,10 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
     let mut paced = (Instant::now(), 0u64);
     let mut outcome = Ok(togo_objects);
     for (bucket, _) in store.list_buckets() {
+        // A copies bucket's keys are placed by the copies repair (`copies.rs`).
+        if cluster.copies_of(&cluster.map(), &bucket) > 1 {
+            continue;
+        }
         for page in bucket_pages(store, &bucket) {
             let page = page?;
             // This page's objects another member owns, with their owner and record.
@@ -290,7 +294,7 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
                 page.entries
                     .iter()
                     .filter_map(|e| {
-                        let owner = map.owner(&bucket, &e.key)?;
+                        let owner = cluster.primary(&map, &bucket, &e.key)?;
                         if owner.id == cluster.me() || owner.state != NodeState::Active {
                             return None;
                         }
@@ -347,9 +351,12 @@ fn misplaced(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3E
     let map = cluster.map();
     let (mut objects, mut bytes) = (0, 0);
     for (bucket, _) in store.list_buckets() {
+        if cluster.copies_of(&map, &bucket) > 1 {
+            continue;
+        }
         for page in bucket_pages(store, &bucket) {
             for e in &page?.entries {
-                if map.owner(&bucket, &e.key).is_some_and(|o| o.id != cluster.me()) {
+                if cluster.primary(&map, &bucket, &e.key).is_some_and(|o| o.id != cluster.me()) {
                     objects += 1;
                     bytes += e.size;
                 }
@@ -360,7 +367,7 @@ fn misplaced(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3E
 }
 
 /// The objects of `bucket` here, a page of 1000 at a time (none once the bucket is gone).
-fn bucket_pages<'a>(store: &'a engine::Store, bucket: &'a str) -> impl Iterator<Item = Result<ListPage, S3Error>> + 'a {
+pub(super) fn bucket_pages<'a>(store: &'a engine::Store, bucket: &'a str) -> impl Iterator<Item = Result<ListPage, S3Error>> + 'a {
     let mut next: Option<Option<String>> = Some(None);
     std::iter::from_fn(move || {
         let after = next.take()?;
@@ -434,7 +441,7 @@ pub async fn serve_pull(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &str)
     let force = super::peer::param(query, "force").as_deref() == Some("1");
     let owned = || {
         let map = cluster.map();
-        map.owner(bucket, &key).is_some_and(|o| o.id == cluster.me())
+        cluster.primary(&map, bucket, &key).is_some_and(|o| o.id == cluster.me())
             && !map.nodes.iter().any(|n| n.state == NodeState::Joining)
     };
     if !owned() {
@@ -499,7 +506,7 @@ pub async fn after_completion(
 ) -> Result<(), S3Error> {
     let owner = {
         let map = cluster.map();
-        match map.owner(bucket, key) {
+        match cluster.primary(&map, bucket, key) {
             Some(o) if o.id != cluster.me() => o.clone(),
             _ => return Ok(()),
         }
@@ -593,7 +600,7 @@ fn misplaced_uploads(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3
             n += page
                 .uploads
                 .iter()
-                .filter(|u| map.owner(&bucket, &u.key).is_some_and(|o| o.id != cluster.me()))
+                .filter(|u| cluster.primary(&map, &bucket, &u.key).is_some_and(|o| o.id != cluster.me()))
                 .count() as u64;
             if !page.truncated || page.next_key_marker.is_none() {
                 break;
@@ -609,7 +616,7 @@ fn misplaced_uploads(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3
 pub async fn source_holder(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) -> Result<Option<Node>, S3Error> {
     let (owner, rebalancing) = {
         let map = cluster.map();
-        (map.owner(bucket, key).cloned(), map.rebalancing())
+        (cluster.primary(&map, bucket, key).cloned(), map.rebalancing())
     };
     let here = |ctx: &Ctx| ctx.store.head_object(bucket, key).is_ok();
     match owner {

@@ -68,7 +68,7 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
             if let (Some(bucket), Some(key)) = (&route.bucket, &route.key)
                 && writes(&route.op)
                 && upload_of(&route.op).is_none()
-                && map.owner(bucket, key).is_some_and(|o| o.id != cluster.me())
+                && cluster.primary(&map, bucket, key).is_some_and(|o| o.id != cluster.me())
             {
                 let why = "Cluster: this node no longer owns the key (the membership changed); retry.";
                 return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
@@ -96,7 +96,7 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
     }
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
-    let Some(owner) = map.owner(bucket, key) else {
+    let Some(owner) = cluster.primary(&map, bucket, key) else {
         let e = ClusterError::Unavailable("the cluster has no member that holds data (only gateways)".into());
         return Routed::Done(Err(e.into()));
     };
@@ -112,7 +112,40 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
     }
     let owner = owner.clone();
     drop(map);
-    Routed::Done(forward::forward(cluster, conn, req, &owner).await)
+    match forward::forward(cluster, conn, req, &owner).await {
+        // Its primary unreachable (not yet down in the map): a read goes to another holder.
+        Err(e) if reads(&route.op) => read_fallback(ctx, cluster, conn, req, (bucket, key, &owner.id), e).await,
+        r => Routed::Done(r),
+    }
+}
+
+/// Reads of one object (served by any holder of its copies).
+fn reads(op: &Op) -> bool {
+    matches!(op, Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl)
+}
+
+/// A read whose primary `failed` could not be reached: the key's other holders in order (this
+/// node among them when it has the key), else the primary's error.
+async fn read_fallback(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    conn: &mut Conn,
+    req: &Request,
+    (bucket, key, failed): (&str, &str, &str),
+    error: S3Error,
+) -> Routed {
+    for n in super::copies::fallbacks(cluster, bucket, key, failed) {
+        if n.id == cluster.me() {
+            if ctx.store.head_object(bucket, key).is_ok() {
+                return Routed::Local;
+            }
+            continue;
+        }
+        if let Ok(resp) = forward::forward(cluster, conn, req, &n).await {
+            return Routed::Done(Ok(resp));
+        }
+    }
+    Routed::Done(Err(error))
 }
 
 /// The upload an operation acts on, if any.
@@ -136,6 +169,16 @@ async fn from_neighbor(
     route: &Route,
 ) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
+    if cluster.copies_of(map, bucket) > 1 {
+        // A copies bucket: a read of a key this primary lacks (it came back, or lost it) is
+        // served by the holder that has it.
+        if reads(&route.op)
+            && let Some(node) = super::copies::read_elsewhere(ctx, cluster, bucket, key).await
+        {
+            return Routed::Done(forward::forward(cluster, conn, req, &node).await);
+        }
+        return Routed::Local;
+    }
     let upload_id = match &route.op {
         Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl => None,
         op => match upload_of(op) {
@@ -143,7 +186,7 @@ async fn from_neighbor(
             None => return Routed::Local,
         },
     };
-    if !map.rebalancing() || map.owner(bucket, key).is_none_or(|o| o.id != cluster.me()) {
+    if !map.rebalancing() || cluster.primary(map, bucket, key).is_none_or(|o| o.id != cluster.me()) {
         return Routed::Local;
     }
     let found = match upload_id {

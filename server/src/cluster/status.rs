@@ -3,11 +3,18 @@
 use super::rebalance::Progress;
 use super::{ClusterMap, NodeState};
 
-/// Objects with fewer live copies than wanted. Every object has one copy (copies come with
-/// issue 15), on its owner: with every member live that is provably none; with a member down,
-/// its objects are short, and only that node knows how many — unknown (`null`).
+/// Objects with fewer live copies than wanted (D38): what the live members counted at the end
+/// of their last repair pass, as the first holder of each object. Unknown (`null`) while a live
+/// member has a pass under way after a membership change, or while a member is down and no
+/// member repairs copies (copies = 1: the down member's objects are unavailable, and only it
+/// knows how many).
 fn under_replicated(map: &ClusterMap) -> Option<u64> {
-    map.nodes.iter().all(|n| n.state != NodeState::Down).then_some(0)
+    let live = |id: &String| map.node(id).is_some_and(|n| n.state != NodeState::Down);
+    let reports: Vec<Option<u64>> = map.under_replicated.iter().filter(|(id, _)| live(id)).map(|(_, n)| *n).collect();
+    if reports.is_empty() {
+        return map.nodes.iter().all(|n| n.state != NodeState::Down).then_some(0);
+    }
+    reports.into_iter().sum()
 }
 
 /// The JSON object scripts read (`--json`).
@@ -18,11 +25,12 @@ pub fn json(name: &str, map: &ClusterMap) -> String {
             s.push(',');
         }
         s.push_str(&format!(
-            "{{\"id\":{:?},\"url\":{:?},\"state\":\"{}\",\"gateway\":{}}}",
+            "{{\"id\":{:?},\"url\":{:?},\"state\":\"{}\",\"gateway\":{},\"reconciling\":{}}}",
             n.id,
             n.url,
             n.state.name(),
-            n.gateway
+            n.gateway,
+            map.reconciling.contains(&n.id)
         ));
     }
     let under = under_replicated(map).map_or("null".to_owned(), |n| n.to_string());
@@ -65,7 +73,11 @@ pub fn text(name: &str, map: &ClusterMap) -> String {
     let mut s = format!("cluster {name}: {} nodes, {} buckets\n", map.nodes.len(), map.buckets.len());
     s.push_str(&format!("{:<24} {:<8} URL\n", "NODE", "STATE"));
     for n in &map.nodes {
-        let role = if n.gateway { " (gateway)" } else { "" };
+        let role = match (n.gateway, map.reconciling.contains(&n.id)) {
+            (true, _) => " (gateway)",
+            (false, true) => " (reconciling its copies)",
+            _ => "",
+        };
         s.push_str(&format!("{:<24} {:<8} {}{role}\n", n.id, n.state.name(), n.url));
     }
     if map.rebalancing() {
@@ -77,7 +89,7 @@ pub fn text(name: &str, map: &ClusterMap) -> String {
     match under_replicated(map) {
         Some(n) => s.push_str(&format!("under_replicated: {n}\n")),
         None => {
-            s.push_str("under_replicated: unknown (a node is down; its objects are unavailable until it returns)\n")
+            s.push_str("under_replicated: unknown (a repair pass is under way, or a node is down and only it knows)\n")
         }
     }
     s
@@ -120,12 +132,19 @@ mod tests {
         let mut map = ClusterMap { nodes: vec![node("a", NodeState::Active)], ..Default::default() };
         assert_eq!(
             json("keel", &map),
-            "{\"cluster\":\"keel\",\"revision\":0,\"nodes\":[{\"id\":\"a\",\"url\":\"http://a:1\",\"state\":\"active\",\"gateway\":false}],\
+            "{\"cluster\":\"keel\",\"revision\":0,\"nodes\":[{\"id\":\"a\",\"url\":\"http://a:1\",\"state\":\"active\",\"gateway\":false,\"reconciling\":false}],\
              \"buckets\":0,\"rebalancing\":false,\"rebalance\":{\"pending\":[],\"moved_objects\":0,\"moved_bytes\":0,\
              \"togo_objects\":0,\"togo_bytes\":0,\"eta_secs\":0},\"under_replicated\":0}"
         );
         map.nodes.push(node("b", NodeState::Down));
         assert!(json("keel", &map).ends_with("\"under_replicated\":null}"));
         assert!(text("keel", &map).contains("b                        down"));
+        // With copies, what the live members count (a down member's report is stale); unknown
+        // while a live member's pass is under way.
+        map.under_replicated.insert("a".into(), Some(3));
+        map.under_replicated.insert("b".into(), Some(100));
+        assert!(json("keel", &map).ends_with("\"under_replicated\":3}"));
+        map.under_replicated.insert("a".into(), None);
+        assert!(json("keel", &map).ends_with("\"under_replicated\":null}"));
     }
 }

@@ -60,7 +60,11 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
             return Err(e.clone());
         }
         let mut call = Call::new(ctx, conn, req, &route, &auth, access);
-        run(&mut call).await
+        match &cfg.cluster {
+            // With copies, a write's new version goes to the other holders before the answer.
+            Some(cluster) => crate::cluster::copies::serve(ctx, cluster, &route, run(&mut call)).await,
+            None => run(&mut call).await,
+        }
     }
     .await;
     let mut resp = match result {

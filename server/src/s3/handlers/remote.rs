@@ -45,6 +45,11 @@ pub fn condition_for_remote(c: engine::WriteCondition) -> Result<crate::backend:
                 )),
             }
         }
+        // Node-to-node copies only; never a client's condition.
+        engine::WriteCondition::OlderThan { .. } => Err(S3Error::new(
+            crate::s3::error::S3ErrorCode::NotImplemented,
+            "This write condition is not sent to a backend.",
+        )),
     }
 }
 

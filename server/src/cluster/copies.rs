@@ -1,0 +1,501 @@
+//! Copies on distinct nodes (issue 15, DESIGN D38): a bucket with `copies = N` (its prop, or the
+//! nodes' `--copies`) keeps each object on the first N live, reconciled members of the key's
+//! HRW order (`ClusterMap::holders_of`); the first of them, the primary, takes the key's
+//! requests.
+//!
+//! - A write commits on the primary, which then has every other holder take the same version
+//!   (`/_keel/peer/replica`: the holder pulls the bytes and commits them with the same record,
+//!   only over an older one), all under the key's lock; the client hears 200 only once every
+//!   live holder has it durably, else 503 (the write is kept where it landed and the repair
+//!   completes it).
+//! - A delete goes to the other holders first, then here: a delete that fails leaves the
+//!   primary's copy, which the repair copies back.
+//! - A read the primary cannot serve (it lacks the key, or is unreachable) goes to another
+//!   holder.
+//! - The repair (`run`): after each membership change and every `REPAIR_EVERY`, each member
+//!   walks its keys of copies buckets: as primary it gives the other holders what they lack or
+//!   hold older; as another holder it gives the primary what it lacks; holding a key it is no
+//!   holder of (its holders came back), it gives it to the primary and drops its own. Each
+//!   member reports how many objects it, as primary, left short (`repair/<id>`).
+//! - A member that (re)registers is `reconciling` (`reconcile/<id>`, written with its lease):
+//!   holders skip it, and it drops every copy the key's primary does not hold identically (a
+//!   delete or overwrite it missed while away) before it holds copies again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::ObjectMeta;
+
+use super::peer::{copy_range, dec, enc, param, source_meta};
+use super::{Cluster, ClusterError, ClusterMap, Node, forward};
+use crate::s3::Ctx;
+use crate::s3::error::{S3Error, S3ErrorCode};
+use crate::s3::op::{Op, Route};
+
+/// How often a repair pass runs when nothing changed.
+const REPAIR_EVERY: Duration = Duration::from_secs(30);
+/// How soon a pass that left objects short (or failed) runs again.
+const REPAIR_RETRY: Duration = Duration::from_secs(2);
+/// Copies one member offers at once.
+const OFFERS_IN_FLIGHT: usize = 8;
+/// The slowest a copy is assumed to go (its answer is awaited accordingly).
+const COPY_BYTES_PER_SEC_MIN: u64 = 8 << 20;
+
+/// A version's order: later modification time wins, then the larger ETag.
+type Version = (u64, String);
+
+fn version(meta: &ObjectMeta) -> Version {
+    (meta.mtime_ms, meta.etag())
+}
+
+/// How many copies `bucket` wants (more than one: this module's business).
+fn wanted(cluster: &Cluster, map: &ClusterMap, bucket: &str) -> usize {
+    cluster.copies_of(map, bucket)
+}
+
+/// Operations whose success creates a new version of the key (copied to the other holders).
+fn creates(op: &Op) -> bool {
+    matches!(op, Op::PutObject | Op::CopyObject | Op::CompleteMultipartUpload { .. } | Op::PutObjectAcl)
+}
+
+/// Runs the handler of a request served here, as the key's primary: a write of a copies
+/// bucket's key under the key's lock, its new version copied to the other holders before the
+/// answer goes.
+pub async fn serve<F>(ctx: &Ctx, cluster: &Cluster, route: &Route, handler: F) -> Result<crate::http::Response, S3Error>
+where
+    F: std::future::Future<Output = Result<crate::http::Response, S3Error>>,
+{
+    let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return handler.await };
+    if !super::route::writes(&route.op) || wanted(cluster, &cluster.map(), bucket) <= 1 {
+        return handler.await;
+    }
+    let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;
+    let resp = handler.await?;
+    if creates(&route.op) && resp.status < 300 {
+        replicate(ctx, cluster, bucket, key).await?;
+    }
+    Ok(resp)
+}
+
+/// Has every other live holder of `bucket/key` take the version committed here.
+pub async fn replicate(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) -> Result<(), S3Error> {
+    let meta = match ctx.store.head_object(bucket, key) {
+        Ok(m) => m,
+        Err(engine::Error::NoSuchObject) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let others: Vec<Node> = {
+        let map = cluster.map();
+        let n = wanted(cluster, &map, bucket);
+        map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
+    };
+    let offers = others.iter().map(|n| offer(cluster, n, bucket, key, &meta));
+    for (n, r) in others.iter().zip(futures_util::future::join_all(offers).await) {
+        if let Err(e) = r {
+            let why = format!(
+                "the copy on node {} failed ({}); the object is stored on fewer nodes than its bucket wants, retry",
+                n.id, e.message
+            );
+            return Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why));
+        }
+    }
+    Ok(())
+}
+
+/// Has `node` take this node's version `meta` of `bucket/key` unless it holds it or a newer one.
+async fn offer(cluster: &Cluster, node: &Node, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<(), S3Error> {
+    let target = format!(
+        "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}",
+        enc(bucket),
+        enc(key),
+        enc(cluster.me()),
+        enc(&meta.etag()),
+        meta.mtime_ms
+    );
+    let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / COPY_BYTES_PER_SEC_MIN);
+    let (status, body) = forward::peer_call_within(cluster, node, ("POST", &target, Vec::new()), wait).await?;
+    let answer = String::from_utf8_lossy(&body);
+    match (status, answer.trim()) {
+        // Stored, held already, or superseded (a newer version, which its own write copies).
+        (200, "stored" | "same" | "newer" | "changed") => Ok(()),
+        _ => Err(ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {answer}")).into()),
+    }
+}
+
+/// `/_keel/peer/replica?bucket&key&from&etag&mtime`: takes member `from`'s version of the key
+/// (the one named) unless this node holds it or a newer one.
+pub async fn serve_replica(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &str) -> Result<String, S3Error> {
+    let param = |n| param(query, n).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, n));
+    let (key, from, etag) = (param("key")?, param("from")?, param("etag")?);
+    let mtime: u64 = param("mtime")?.parse().map_err(|_| S3Error::new(S3ErrorCode::InvalidRequest, "mtime"))?;
+    let offered = (mtime, etag);
+    match ctx.store.head_object(bucket, &key) {
+        Ok(mine) if version(&mine) == offered => return Ok("same".to_owned()),
+        Ok(mine) if version(&mine) > offered => return Ok("newer".to_owned()),
+        Ok(_) | Err(engine::Error::NoSuchObject) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let node = cluster.map().node(&from).cloned().ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, "from"))?;
+    let meta = match source_meta(cluster, &node, bucket, &key).await {
+        Ok(m) => m,
+        Err(e) if e.code == S3ErrorCode::NoSuchKey => return Ok("changed".to_owned()),
+        Err(e) => return Err(e),
+    };
+    if version(&meta) != offered {
+        return Ok("changed".to_owned());
+    }
+    let mut import = ctx.store.import_writer(bucket, &key, &meta)?;
+    for (i, (start, len)) in import.pieces().into_iter().enumerate() {
+        if len > 0 {
+            match copy_range(cluster, &node, (bucket, &key, &meta), (start, len), import.writer(i)).await {
+                Err(e) if e.code == S3ErrorCode::PreconditionFailed => return Ok("changed".to_owned()),
+                r => r?,
+            }
+        }
+    }
+    let (mtime_ms, etag) = offered;
+    match import.finish_when(engine::WriteCondition::OlderThan { mtime_ms, etag }).await {
+        Ok(_) => Ok("stored".to_owned()),
+        Err(engine::Error::PreconditionFailed) => Ok("newer".to_owned()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A delete of `keys` on their primary: first on every other live holder (a copies bucket),
+/// so that a delete that fails leaves the primary's copy for the repair to copy back.
+pub async fn delete_elsewhere(cluster: &Cluster, bucket: &str, keys: &[&str]) -> Result<(), S3Error> {
+    let mut by_node: std::collections::BTreeMap<String, (Node, Vec<&str>)> = Default::default();
+    {
+        let map = cluster.map();
+        let n = wanted(cluster, &map, bucket);
+        if n <= 1 {
+            return Ok(());
+        }
+        for k in keys {
+            for h in map.holders_of(bucket, k, n).into_iter().filter(|h| h.id != cluster.me()) {
+                by_node.entry(h.id.clone()).or_insert_with(|| (h.clone(), Vec::new())).1.push(k);
+            }
+        }
+    }
+    let target = format!("/_keel/peer/drop?bucket={}", enc(bucket));
+    for (node, keys) in by_node.values() {
+        let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
+        let (status, answer) = forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await?;
+        if status != 200 {
+            let why = String::from_utf8_lossy(&answer).into_owned();
+            return Err(ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {why}")).into());
+        }
+    }
+    Ok(())
+}
+
+/// `/_keel/peer/have?bucket` with keys (percent-encoded, one per line): for each, a line with
+/// `MTIME ETAG` of the version held here, or `-`.
+pub fn serve_have(ctx: &Ctx, bucket: &str, body: Vec<u8>) -> Result<String, S3Error> {
+    let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = dec(line).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidRequest))?;
+        match ctx.store.head_object(bucket, &key) {
+            Ok(m) => out.push_str(&format!("{} {}\n", m.mtime_ms, enc(&m.etag()))),
+            Err(engine::Error::NoSuchObject) => out.push_str("-\n"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// The versions `node` holds of `keys` (`None`: it has none).
+async fn have(cluster: &Cluster, node: &Node, bucket: &str, keys: &[String]) -> Result<Vec<Option<Version>>, S3Error> {
+    let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
+    let target = format!("/_keel/peer/have?bucket={}", enc(bucket));
+    let (status, answer) = forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await?;
+    let text = String::from_utf8_lossy(&answer);
+    let malformed = || ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {text}"));
+    if status != 200 {
+        return Err(malformed().into());
+    }
+    let out: Vec<Option<Version>> = text
+        .lines()
+        .map(|l| {
+            let (t, e) = l.split_once(' ')?;
+            Some((t.parse().ok()?, dec(e)?))
+        })
+        .collect();
+    if out.len() != keys.len() {
+        return Err(malformed().into());
+    }
+    Ok(out)
+}
+
+/// A read of `bucket/key` that its primary (this node) cannot serve from here: the other
+/// holder with the newest version, if any has one.
+pub async fn read_elsewhere(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) -> Option<Node> {
+    if ctx.store.head_object(bucket, key).is_ok() {
+        return None;
+    }
+    let others: Vec<Node> = {
+        let map = cluster.map();
+        let n = wanted(cluster, &map, bucket);
+        map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
+    };
+    let mut best: Option<(Version, Node)> = None;
+    for n in others {
+        if let Ok(meta) = source_meta(cluster, &n, bucket, key).await
+            && best.as_ref().is_none_or(|(v, _)| version(&meta) > *v)
+        {
+            best = Some((version(&meta), n));
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+/// The holders of `bucket/key` after `failed`, for a read its primary could not answer.
+pub fn fallbacks(cluster: &Cluster, bucket: &str, key: &str, failed: &str) -> Vec<Node> {
+    let map = cluster.map();
+    let n = wanted(cluster, &map, bucket);
+    if n <= 1 {
+        return Vec::new();
+    }
+    map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != failed).cloned().collect()
+}
+
+/// The copies repair of this node (module doc). Runs on the control runtime for the life of
+/// the node.
+pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
+    let mut last: Option<(Instant, String, u64)> = None;
+    loop {
+        compio::time::sleep(Duration::from_millis(200)).await;
+        if cluster.removed() {
+            return;
+        }
+        let map = cluster.map();
+        if map.reconciling.contains(cluster.me()) {
+            drop(map);
+            match reconcile(&store, &cluster).await {
+                Ok(dropped) => {
+                    if dropped > 0 {
+                        tracing::warn!(dropped, "copies: copies that missed changes while this node was away dropped");
+                    }
+                    if let Err(e) = cluster.agent.reconcile_done().await {
+                        tracing::warn!(error = %e, "copies: cannot record the reconciliation");
+                    }
+                }
+                Err(e) => tracing::info!(error = %e.message, "copies: reconciling waits"),
+            }
+            compio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        }
+        let shape = membership(&map);
+        drop(map);
+        let due = match &last {
+            None => true,
+            Some((at, seen, left)) => {
+                *seen != shape || at.elapsed() >= REPAIR_EVERY || (*left > 0 && at.elapsed() >= REPAIR_RETRY)
+            }
+        };
+        if !due {
+            continue;
+        }
+        // Only a cluster with copies reports (with one copy, a down member's objects are
+        // unavailable and only it knows how many: `keel cluster status` says unknown).
+        let reports = cluster.config.copies > 1 || map_wants_copies(&cluster.map());
+        if reports && last.as_ref().is_none_or(|(_, seen, _)| *seen != shape) {
+            let _ = cluster.agent.report_under_replicated(None).await;
+        }
+        let short = match repair_pass(&store, &cluster).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "copies: repair pass failed; trying again");
+                u64::MAX
+            }
+        };
+        if reports && short != u64::MAX {
+            let _ = cluster.agent.report_under_replicated(Some(short)).await;
+        }
+        last = Some((Instant::now(), shape, short));
+    }
+}
+
+/// What placement depends on: members, their states, who reconciles, and the copies props.
+fn membership(map: &ClusterMap) -> String {
+    let mut s = String::new();
+    for n in &map.nodes {
+        s.push_str(&format!("{}:{}:{} ", n.id, n.state.name(), map.reconciling.contains(&n.id)));
+    }
+    for name in map.buckets.keys() {
+        s.push_str(&format!("{name}={} ", map.bucket_copies(name)));
+    }
+    s
+}
+
+fn map_wants_copies(map: &ClusterMap) -> bool {
+    map.buckets.keys().any(|b| map.bucket_copies(b) > 1)
+}
+
+/// Buckets here whose objects want more than one copy.
+fn copies_buckets(store: &engine::Store, cluster: &Cluster) -> Vec<(String, usize)> {
+    let map = cluster.map();
+    store
+        .list_buckets()
+        .into_iter()
+        .map(|(b, _)| {
+            let n = wanted(cluster, &map, &b);
+            (b, n)
+        })
+        .filter(|(_, n)| *n > 1)
+        .collect()
+}
+
+/// Drops every copy here of a copies bucket's key that the key's primary (this node not
+/// counted: it is reconciling) does not hold in the same version. Returns how many went.
+async fn reconcile(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Error> {
+    let mut dropped = 0;
+    for (bucket, n) in copies_buckets(store, cluster) {
+        for page in super::rebalance::bucket_pages(store, &bucket) {
+            let page = page?;
+            let mut by_primary: std::collections::BTreeMap<String, (Node, Vec<String>)> = Default::default();
+            {
+                let map = cluster.map();
+                for e in &page.entries {
+                    // No other member up to compare with: this copy may be the only one.
+                    if let Some(p) = map.holders_of(&bucket, &e.key, n).into_iter().find(|h| h.id != cluster.me()) {
+                        by_primary.entry(p.id.clone()).or_insert_with(|| (p.clone(), Vec::new())).1.push(e.key.clone());
+                    }
+                }
+            }
+            for (node, keys) in by_primary.values() {
+                let theirs = have(cluster, node, &bucket, keys).await?;
+                for (key, theirs) in keys.iter().zip(theirs) {
+                    let Ok(mine) = store.head_object(&bucket, key) else { continue };
+                    if theirs.as_ref() != Some(&version(&mine)) && store.delete_object_if(&bucket, key, &mine).await? {
+                        dropped += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(dropped)
+}
+
+/// What this node does for one of its keys in a repair pass.
+enum Role {
+    /// The primary: the other holders get what they lack.
+    Primary(Vec<Node>),
+    /// Another holder: the primary gets what it lacks.
+    Holder(Node),
+    /// No holder: the primary gets it, then this copy goes.
+    Stray(Node),
+}
+
+/// One walk over this node's keys of copies buckets (module doc). Returns how many objects
+/// this node, as their primary, leaves with fewer copies than wanted.
+async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Error> {
+    let mut short = 0;
+    let mut paced = (Instant::now(), 0u64);
+    for (bucket, n) in copies_buckets(store, cluster) {
+        for page in super::rebalance::bucket_pages(store, &bucket) {
+            let page = page?;
+            // Per node asked: the keys, and whether this node is their primary.
+            let mut asks: std::collections::BTreeMap<String, (Node, Vec<(String, bool)>)> = Default::default();
+            {
+                let map = cluster.map();
+                for e in &page.entries {
+                    let (role, few) = role(&map, cluster.me(), &bucket, &e.key, n);
+                    short += u64::from(few);
+                    let mut ask = |node: &Node, primary: bool| {
+                        let slot = asks.entry(node.id.clone()).or_insert_with(|| (node.clone(), Vec::new()));
+                        slot.1.push((e.key.clone(), primary));
+                    };
+                    match role {
+                        Some(Role::Primary(others)) => others.iter().for_each(|o| ask(o, true)),
+                        Some(Role::Holder(p) | Role::Stray(p)) => ask(&p, false),
+                        None => {}
+                    }
+                }
+            }
+            for (node, keys) in asks.values() {
+                let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+                let theirs = match have(cluster, node, &bucket, &names).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::debug!(node = node.id, error = %e.message, "copies: a holder did not answer");
+                        short += keys.iter().filter(|(_, p)| *p).count() as u64;
+                        continue;
+                    }
+                };
+                let todo: Vec<(&(String, bool), Option<Version>)> = keys.iter().zip(theirs).collect();
+                for batch in todo.chunks(OFFERS_IN_FLIGHT) {
+                    let fixes = batch.iter().map(|((key, _), theirs)| fix(store, cluster, node, &bucket, key, theirs));
+                    let results = futures_util::future::join_all(fixes).await;
+                    for (((_, primary), _), r) in batch.iter().zip(results) {
+                        match r {
+                            Ok(bytes) => paced.1 += bytes,
+                            Err(_) if *primary => short += 1,
+                            Err(_) => {}
+                        }
+                    }
+                    pace(cluster.config.rebalance_rate, paced).await;
+                }
+            }
+        }
+    }
+    Ok(short)
+}
+
+/// This node's role for `bucket/key`, and whether the key has fewer live holders than wanted
+/// (counted by its primary).
+fn role(map: &ClusterMap, me: &str, bucket: &str, key: &str, n: usize) -> (Option<Role>, bool) {
+    let holders = map.holders_of(bucket, key, n);
+    let Some(primary) = holders.first() else { return (None, false) };
+    if primary.id == me {
+        let others = holders[1..].iter().map(|h| (*h).clone()).collect();
+        return (Some(Role::Primary(others)), holders.len() < n);
+    }
+    let role = if holders.iter().any(|h| h.id == me) {
+        Role::Holder((*primary).clone())
+    } else {
+        Role::Stray((*primary).clone())
+    };
+    (Some(role), false)
+}
+
+/// Gives `node` this node's version of `bucket/key` if it holds none or an older one; a stray
+/// copy (this node no holder) goes once `node` has it. Returns the bytes copied.
+async fn fix(
+    store: &engine::Store,
+    cluster: &Cluster,
+    node: &Node,
+    bucket: &str,
+    key: &str,
+    theirs: &Option<Version>,
+) -> Result<u64, S3Error> {
+    let _lock = store.lock_keys(bucket, &[key]).await;
+    // Read again under the lock: a write or delete may have passed since the page was read.
+    let Ok(mine) = store.head_object(bucket, key) else { return Ok(0) };
+    let mut copied = 0;
+    if theirs.as_ref().is_none_or(|t| *t < version(&mine)) {
+        offer(cluster, node, bucket, key, &mine).await?;
+        copied = mine.size;
+    }
+    let stray = {
+        let map = cluster.map();
+        let n = wanted(cluster, &map, bucket);
+        !map.holders_of(bucket, key, n).iter().any(|h| h.id == cluster.me())
+    };
+    if stray {
+        store.delete_object_if(bucket, key, &mine).await?;
+    }
+    Ok(copied)
+}
+
+/// Never ahead of `rate` bytes per second since `started` (0: unpaced).
+async fn pace(rate: u64, (started, bytes): (Instant, u64)) {
+    if rate == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        compio::time::sleep(wait).await;
+    }
+}
