@@ -170,6 +170,12 @@ pub async fn serve(
         Some(r) if r.ends_with("/evict") => (&r[..r.len() - "/evict".len()], true),
         _ => return fail(S3Error::new(S3ErrorCode::NoSuchKey, "Unknown admin endpoint.")),
     };
+    // A bucket made on another member a moment ago (this node's watch lags): made here first.
+    if let Some(cluster) = &ctx.config.cluster
+        && let Err(e) = crate::cluster::route::ensure_bucket(ctx, cluster, bucket).await
+    {
+        return fail(e.into());
+    }
     let current = match ctx.store.bucket(bucket) {
         Ok(m) => m,
         Err(e) => return fail(e.into()),

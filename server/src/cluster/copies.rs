@@ -303,6 +303,7 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
         if reports && last.as_ref().is_none_or(|(_, seen, _)| *seen != shape) {
             let _ = cluster.agent.report_under_replicated(None).await;
         }
+        let out_of_date = cluster.map().out_of_date();
         let short = match repair_pass(&store, &cluster).await {
             Ok(n) => n,
             Err(e) => {
@@ -311,7 +312,7 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
             }
         };
         if reports && short != u64::MAX {
-            let _ = cluster.agent.report_under_replicated(Some(short)).await;
+            let _ = cluster.agent.report_under_replicated(Some((short, out_of_date))).await;
         }
         last = Some((Instant::now(), shape, short));
     }

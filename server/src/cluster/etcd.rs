@@ -76,7 +76,12 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
         } else if let Some(name) = rest.strip_prefix("reconcile/") {
             map.reconciling.insert(name.to_owned());
         } else if let Some(name) = rest.strip_prefix("repair/") {
-            map.under_replicated.insert(name.to_owned(), value.trim().parse().ok());
+            let mut it = value.split_whitespace().map(str::parse::<u64>);
+            let report = match (it.next(), it.next()) {
+                (Some(Ok(short)), out) => Some((short, out.and_then(Result::ok).unwrap_or(0) as usize)),
+                _ => None,
+            };
+            map.under_replicated.insert(name.to_owned(), report);
         } else if let Some(name) = rest.strip_prefix("buckets/") {
             map.buckets.insert(name.to_owned(), (kv.mod_revision(), kv.value().to_vec()));
         } else if rest == "settings/id" {
@@ -368,12 +373,12 @@ impl Agent {
 
     /// How many objects this node, as their first holder, found short of copies (`None`:
     /// unknown until its pass ends).
-    pub async fn report_under_replicated(&self, n: Option<u64>) -> Result<(), ClusterError> {
+    pub async fn report_under_replicated(&self, n: Option<(u64, usize)>) -> Result<(), ClusterError> {
         let id = self.config.node_id.clone();
         self.call(move |mut c, prefix| {
             let id = id.clone();
             async move {
-                c.put(format!("{prefix}repair/{id}"), n.map_or("?".to_owned(), |n| n.to_string()), None).await.map_err(unavailable)?;
+                c.put(format!("{prefix}repair/{id}"), n.map_or("?".to_owned(), |(short, out)| format!("{short} {out}")), None).await.map_err(unavailable)?;
                 Ok(())
             }
         })

@@ -203,9 +203,10 @@ pub struct ClusterMap {
     /// Members that (re)registered and have not yet reconciled their copies (D38): skipped as
     /// holders of copies buckets' keys.
     pub reconciling: std::collections::BTreeSet<String>,
-    /// Each member's count of under-replicated objects (those it is the first holder of);
-    /// `None` while its repair pass after a membership change is under way.
-    pub under_replicated: BTreeMap<String, Option<u64>>,
+    /// Each member's count of under-replicated objects (those it is the first holder of), with
+    /// how many members were down or reconciling when its pass began; `None` while its repair
+    /// pass after a membership change is under way.
+    pub under_replicated: BTreeMap<String, Option<(u64, usize)>>,
     /// Each bucket's `copies` prop (0: the nodes' `--copies`), decoded once per map.
     bucket_copies: std::sync::OnceLock<std::collections::HashMap<String, u8>>,
     /// The members keys are placed on (indices into `nodes`) and their placement seeds, derived
@@ -258,6 +259,32 @@ impl ClusterMap {
             .filter(|n| n.state == NodeState::Active && !self.reconciling.contains(&n.id))
             .take(copies)
             .collect()
+    }
+
+    /// Data members down or reconciling: their copies may be missing or out of date.
+    pub fn out_of_date(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| !n.gateway && (n.state == NodeState::Down || self.reconciling.contains(&n.id)))
+            .count()
+    }
+
+    /// Whether every object of a bucket with `copies` copies has one on a member neither down
+    /// nor reconciling: fewer such members than copies, or fewer more than when every live
+    /// member last found nothing short.
+    pub fn copies_cover(&self, copies: usize) -> bool {
+        let now = self.out_of_date();
+        if now < copies {
+            return true;
+        }
+        let live = |id: &String| self.node(id).is_some_and(|n| n.state != NodeState::Down);
+        let reports: Vec<&Option<(u64, usize)>> =
+            self.under_replicated.iter().filter(|(id, _)| live(id)).map(|(_, r)| r).collect();
+        let whole_with = reports.iter().map(|r| r.filter(|(short, _)| *short == 0).map(|(_, out)| out));
+        match whole_with.collect::<Option<Vec<usize>>>() {
+            Some(outs) if !outs.is_empty() => now - outs.into_iter().min().unwrap_or(0).min(now) < copies,
+            _ => false,
+        }
     }
 
     fn placement(&self) -> &(Vec<usize>, Vec<u64>) {
@@ -762,6 +789,18 @@ mod tests {
                 assert_eq!(before, after);
             }
         }
+        // Every key has a copy on a live, reconciled member while fewer than `copies` members
+        // are out, or fewer more than when every live member last found nothing short.
+        assert_eq!(degraded.out_of_date(), 2);
+        assert!(degraded.copies_cover(3) && !degraded.copies_cover(2));
+        degraded.under_replicated.insert("a".into(), Some((0, 1)));
+        degraded.under_replicated.insert("b".into(), Some((0, 1)));
+        degraded.under_replicated.insert("c".into(), Some((7, 0)));
+        assert!(degraded.copies_cover(2), "c is down: its report does not count");
+        degraded.under_replicated.insert("b".into(), Some((1, 1)));
+        assert!(!degraded.copies_cover(2));
+        degraded.under_replicated.insert("b".into(), None);
+        assert!(!degraded.copies_cover(2));
         // With one copy a down owner stays the owner (its keys are unavailable, not moved).
         let down = degraded.nodes.iter().find(|n| n.id == "c").unwrap();
         assert!(keys.iter().any(|k| degraded.holders_of("b", k, 1)[0].id == down.id));

@@ -413,6 +413,27 @@ fn peers(cluster: &Cluster) -> Result<Vec<Node>, ClusterError> {
     Ok(out)
 }
 
+/// The members a listing of `bucket` asks (and whether this node's own part is left out). With
+/// copies, members down or reconciling (whose copies may have missed deletes) are left out
+/// while every key has a copy on another member (`ClusterMap::copies_cover`). Otherwise every
+/// other member, and an error when one is down.
+fn listed_members(cluster: &Cluster, bucket: &str) -> Result<(Vec<Node>, bool), ClusterError> {
+    let map = cluster.map();
+    let copies = cluster.copies_of(&map, bucket);
+    if copies <= 1 {
+        return Ok((peers(cluster)?, false));
+    }
+    let covered = map.copies_cover(copies);
+    if !covered && let Some(n) = map.nodes.iter().find(|n| !n.gateway && n.state == NodeState::Down) {
+        let why = "it is down, and some keys may have no copy elsewhere yet; its keys cannot be listed";
+        return Err(ClusterError::NodeUnreachable(n.id.clone(), why.into()));
+    }
+    let skip = |n: &Node| covered && map.reconciling.contains(&n.id);
+    let peers =
+        map.nodes.iter().filter(|n| n.id != cluster.me() && n.state != NodeState::Down && !skip(n)).cloned().collect();
+    Ok((peers, map.node(cluster.me()).is_some_and(skip)))
+}
+
 fn peer_error(node: &Node, status: u16, body: &[u8]) -> S3Error {
     if status == 404 {
         return S3Error::code(S3ErrorCode::NoSuchBucket);
@@ -483,7 +504,7 @@ pub async fn list(
     bucket: &str,
     q: &ListQuery<'_>,
 ) -> Result<ListPage, S3Error> {
-    let peers = peers(cluster)?;
+    let (peers, skip_me) = listed_members(cluster, bucket)?;
     let share = first_share(q.max_keys, peers.len() + 1);
     let target = |after: Option<&str>| {
         let mut t = format!("/_keel/peer/list?bucket={}&prefix={}&max={share}", enc(bucket), enc(q.prefix));
@@ -496,6 +517,9 @@ pub async fn list(
         t
     };
     let local = |after: Option<&str>| {
+        if skip_me {
+            return Ok(ListPage::default());
+        }
         let lq = ListQuery { prefix: q.prefix, delimiter: q.delimiter, after, max_keys: share };
         store.list_objects(bucket, &lq).map_err(S3Error::from)
     };

@@ -65,10 +65,13 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
             let map = cluster.map();
             // Sent here under a map that made this node the owner; if this node's map says
             // otherwise now, the write must not land here (a rebalance may have passed it).
+            // With copies, any holder may take it (its version reaches the others, and the
+            // newest version wins everywhere): maps that change a moment apart on two nodes
+            // (a member back from reconciling) refuse nothing.
             if let (Some(bucket), Some(key)) = (&route.bucket, &route.key)
                 && writes(&route.op)
                 && upload_of(&route.op).is_none()
-                && cluster.primary(&map, bucket, key).is_some_and(|o| o.id != cluster.me())
+                && !holds(cluster, &map, bucket, key)
             {
                 let why = "Cluster: this node no longer owns the key (the membership changed); retry.";
                 return Routed::Done(Err(S3Error::new(S3ErrorCode::ServiceUnavailable, why)));
@@ -146,6 +149,12 @@ async fn read_fallback(
         }
     }
     Routed::Done(Err(error))
+}
+
+/// Whether this node takes writes of `bucket/key`: its owner, or with copies one of its holders.
+fn holds(cluster: &Cluster, map: &ClusterMap, bucket: &str, key: &str) -> bool {
+    let copies = cluster.copies_of(map, bucket);
+    map.holders_of(bucket, key, copies).iter().any(|h| h.id == cluster.me())
 }
 
 /// The upload an operation acts on, if any.

@@ -10,7 +10,8 @@ use super::{ClusterMap, NodeState};
 /// knows how many).
 fn under_replicated(map: &ClusterMap) -> Option<u64> {
     let live = |id: &String| map.node(id).is_some_and(|n| n.state != NodeState::Down);
-    let reports: Vec<Option<u64>> = map.under_replicated.iter().filter(|(id, _)| live(id)).map(|(_, n)| *n).collect();
+    let reports: Vec<Option<u64>> =
+        map.under_replicated.iter().filter(|(id, _)| live(id)).map(|(_, n)| n.map(|(short, _)| short)).collect();
     if reports.is_empty() {
         return map.nodes.iter().all(|n| n.state != NodeState::Down).then_some(0);
     }
@@ -141,8 +142,8 @@ mod tests {
         assert!(text("keel", &map).contains("b                        down"));
         // With copies, what the live members count (a down member's report is stale); unknown
         // while a live member's pass is under way.
-        map.under_replicated.insert("a".into(), Some(3));
-        map.under_replicated.insert("b".into(), Some(100));
+        map.under_replicated.insert("a".into(), Some((3, 1)));
+        map.under_replicated.insert("b".into(), Some((100, 0)));
         assert!(json("keel", &map).ends_with("\"under_replicated\":3}"));
         map.under_replicated.insert("a".into(), None);
         assert!(json("keel", &map).ends_with("\"under_replicated\":null}"));
