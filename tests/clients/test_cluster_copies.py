@@ -190,3 +190,29 @@ def test_an_unreachable_primary_is_read_around_and_a_delete_reaches_every_copy()
             assert client(c.nodes[1].url).head_object(Bucket="around", Key=k)["ContentLength"] == len(k)
     finally:
         c.stop()
+
+
+def test_decommission_leaves_no_object_short_of_copies():
+    c = Cluster(n=4, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="drain")
+        keys = [f"d{i:03d}" for i in range(80)]
+        for k in keys:
+            s0.put_object(Bucket="drain", Key=k, Body=k.encode() * 50)
+        assert set(holders(c, c.nodes, "drain").values()) == {2}
+        assert held_keys(c, c.nodes[3], "drain")
+        out = subprocess.run([keel_bin(), "cluster", "decommission", "n3", "--cluster", c.etcd.endpoints,
+                              "--cluster-name", c.name], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "n3 left cluster" in out.stdout, out.stderr
+        # The moment it is gone: every object on two of the three nodes left.
+        st = c.status()
+        assert [n["id"] for n in st["nodes"]] == ["n0", "n1", "n2"] and st["under_replicated"] == 0, st
+        count = holders(c, c.nodes[:3], "drain")
+        assert sorted(count) == keys and set(count.values()) == {2}, count
+        c.nodes[3].stop(signal.SIGKILL)
+        for i, k in enumerate(keys):
+            assert client(c.nodes[i % 3].url).get_object(Bucket="drain", Key=k)["Body"].read() == k.encode() * 50
+    finally:
+        c.stop()

@@ -304,8 +304,12 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
             let _ = cluster.agent.report_under_replicated(None).await;
         }
         let out_of_date = cluster.map().out_of_date();
+        let mut left = 0;
         let short = match repair_pass(&store, &cluster).await {
-            Ok(n) => n,
+            Ok((short, strays)) => {
+                left = strays;
+                short
+            }
             Err(e) => {
                 tracing::warn!(error = %e.message, "copies: repair pass failed; trying again");
                 u64::MAX
@@ -314,7 +318,7 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
         if reports && short != u64::MAX {
             let _ = cluster.agent.report_under_replicated(Some((short, out_of_date))).await;
         }
-        last = Some((Instant::now(), shape, short));
+        last = Some((Instant::now(), shape, short.saturating_add(left)));
     }
 }
 
@@ -390,9 +394,10 @@ enum Role {
 }
 
 /// One walk over this node's keys of copies buckets (module doc). Returns how many objects
-/// this node, as their primary, leaves with fewer copies than wanted.
-async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Error> {
-    let mut short = 0;
+/// this node, as their primary, leaves with fewer copies than wanted, and how many copies it
+/// holds as no holder and could not hand over.
+async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3Error> {
+    let (mut short, mut strays) = (0, 0);
     let mut paced = (Instant::now(), 0u64);
     for (bucket, n) in copies_buckets(store, cluster) {
         for page in super::rebalance::bucket_pages(store, &bucket) {
@@ -404,6 +409,7 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3
                 for e in &page.entries {
                     let (role, few) = role(&map, cluster.me(), &bucket, &e.key, n);
                     short += u64::from(few);
+                    strays += u64::from(matches!(role, Some(Role::Stray(_))));
                     let mut ask = |node: &Node, primary: bool| {
                         let slot = asks.entry(node.id.clone()).or_insert_with(|| (node.clone(), Vec::new()));
                         slot.1.push((e.key.clone(), primary));
@@ -431,7 +437,10 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3
                     let results = futures_util::future::join_all(fixes).await;
                     for (((_, primary), _), r) in batch.iter().zip(results) {
                         match r {
-                            Ok(bytes) => paced.1 += bytes,
+                            Ok((bytes, dropped)) => {
+                                paced.1 += bytes;
+                                strays = strays.saturating_sub(u64::from(dropped));
+                            }
                             Err(_) if *primary => short += 1,
                             Err(_) => {}
                         }
@@ -441,7 +450,7 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3
             }
         }
     }
-    Ok(short)
+    Ok((short, strays))
 }
 
 /// This node's role for `bucket/key`, and whether the key has fewer live holders than wanted
@@ -462,7 +471,8 @@ fn role(map: &ClusterMap, me: &str, bucket: &str, key: &str, n: usize) -> (Optio
 }
 
 /// Gives `node` this node's version of `bucket/key` if it holds none or an older one; a stray
-/// copy (this node no holder) goes once `node` has it. Returns the bytes copied.
+/// copy (this node no holder) goes once `node` has it. Returns the bytes copied, and whether a
+/// stray copy went (or was gone already).
 async fn fix(
     store: &engine::Store,
     cluster: &Cluster,
@@ -470,10 +480,10 @@ async fn fix(
     bucket: &str,
     key: &str,
     theirs: &Option<Version>,
-) -> Result<u64, S3Error> {
+) -> Result<(u64, bool), S3Error> {
     let _lock = store.lock_keys(bucket, &[key]).await;
     // Read again under the lock: a write or delete may have passed since the page was read.
-    let Ok(mine) = store.head_object(bucket, key) else { return Ok(0) };
+    let Ok(mine) = store.head_object(bucket, key) else { return Ok((0, false)) };
     let mut copied = 0;
     if theirs.as_ref().is_none_or(|t| *t < version(&mine)) {
         offer(cluster, node, bucket, key, &mine).await?;
@@ -487,7 +497,7 @@ async fn fix(
     if stray {
         store.delete_object_if(bucket, key, &mine).await?;
     }
-    Ok(copied)
+    Ok((copied, stray))
 }
 
 /// Never ahead of `rate` bytes per second since `started` (0: unpaced).

@@ -378,7 +378,13 @@ impl Agent {
         self.call(move |mut c, prefix| {
             let id = id.clone();
             async move {
-                c.put(format!("{prefix}repair/{id}"), n.map_or("?".to_owned(), |(short, out)| format!("{short} {out}")), None).await.map_err(unavailable)?;
+                c.put(
+                    format!("{prefix}repair/{id}"),
+                    n.map_or("?".to_owned(), |(short, out)| format!("{short} {out}")),
+                    None,
+                )
+                .await
+                .map_err(unavailable)?;
                 Ok(())
             }
         })
@@ -621,7 +627,8 @@ pub fn decommission(endpoints: &[String], name: &str, id: &str) -> Result<String
         let mut last = String::new();
         loop {
             let map = snapshot(&rt)?;
-            if !map.rebalance.contains_key(id) {
+            // Moved off, and with copies (D38) every object has its copies on the others.
+            if !map.rebalance.contains_key(id) && copies_complete(&map, id) {
                 break;
             }
             let line = map.progress.get(id).map(|p| super::rebalance::Progress::decode(p).line()).unwrap_or_default();
@@ -641,6 +648,15 @@ pub fn decommission(endpoints: &[String], name: &str, id: &str) -> Result<String
     })
     .map_err(|e| e.to_string())?;
     Ok(format!("{id} left cluster {name}"))
+}
+
+/// Whether the live members other than `leaving` found no object short of copies at the end
+/// of their last repair pass (true where no member repairs copies).
+fn copies_complete(map: &ClusterMap, leaving: &str) -> bool {
+    map.under_replicated
+        .iter()
+        .filter(|(n, _)| n.as_str() != leaving && map.node(n).is_some_and(|n| n.state != NodeState::Down))
+        .all(|(_, r)| r.is_some_and(|(short, _)| short == 0))
 }
 
 /// `keel cluster status`: the map as etcd holds it now.

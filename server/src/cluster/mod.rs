@@ -33,12 +33,12 @@ use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+pub mod copies;
 #[cfg(feature = "cluster")]
 mod etcd;
 #[cfg(not(feature = "cluster"))]
 #[path = "etcd_none.rs"]
 mod etcd;
-pub mod copies;
 pub mod forward;
 pub mod peer;
 pub mod rebalance;

@@ -351,12 +351,15 @@ fn misplaced(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3E
     let map = cluster.map();
     let (mut objects, mut bytes) = (0, 0);
     for (bucket, _) in store.list_buckets() {
-        if cluster.copies_of(&map, &bucket) > 1 {
-            continue;
-        }
+        // A copies bucket's keys this node is no holder of (the copies repair hands them over).
+        let copies = cluster.copies_of(&map, &bucket);
+        let misplaced = |key: &str| match copies {
+            1 => cluster.primary(&map, &bucket, key).is_some_and(|o| o.id != cluster.me()),
+            n => !map.holders_of(&bucket, key, n).iter().any(|h| h.id == cluster.me()),
+        };
         for page in bucket_pages(store, &bucket) {
             for e in &page?.entries {
-                if cluster.primary(&map, &bucket, &e.key).is_some_and(|o| o.id != cluster.me()) {
+                if misplaced(&e.key) {
                     objects += 1;
                     bytes += e.size;
                 }
@@ -367,7 +370,10 @@ fn misplaced(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3E
 }
 
 /// The objects of `bucket` here, a page of 1000 at a time (none once the bucket is gone).
-pub(super) fn bucket_pages<'a>(store: &'a engine::Store, bucket: &'a str) -> impl Iterator<Item = Result<ListPage, S3Error>> + 'a {
+pub(super) fn bucket_pages<'a>(
+    store: &'a engine::Store,
+    bucket: &'a str,
+) -> impl Iterator<Item = Result<ListPage, S3Error>> + 'a {
     let mut next: Option<Option<String>> = Some(None);
     std::iter::from_fn(move || {
         let after = next.take()?;
