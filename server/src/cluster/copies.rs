@@ -40,6 +40,9 @@ const REPAIR_RETRY: Duration = Duration::from_secs(2);
 const OFFERS_IN_FLIGHT: usize = 8;
 /// The slowest a copy is assumed to go (its answer is awaited accordingly).
 const COPY_BYTES_PER_SEC_MIN: u64 = 8 << 20;
+/// Objects up to this size travel in the offer itself (one round trip); larger ones are pulled
+/// by the holder (streamed, any size).
+const PUSH_BYTES_MAX: u64 = 256 << 10;
 
 /// A version's order: later modification time wins, then the larger ETag.
 type Version = (u64, String);
@@ -89,7 +92,7 @@ pub async fn replicate(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) ->
         let n = wanted(cluster, &map, bucket);
         map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
     };
-    let offers = others.iter().map(|n| offer(cluster, n, bucket, key, &meta));
+    let offers = others.iter().map(|n| offer(&ctx.store, cluster, n, (bucket, key), &meta));
     for (n, r) in others.iter().zip(futures_util::future::join_all(offers).await) {
         if let Err(e) = r {
             let why = format!(
@@ -103,7 +106,15 @@ pub async fn replicate(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) ->
 }
 
 /// Has `node` take this node's version `meta` of `bucket/key` unless it holds it or a newer one.
-async fn offer(cluster: &Cluster, node: &Node, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<(), S3Error> {
+/// A small object's record and bytes go with the offer (read from `store`); a large one's
+/// holder pulls them.
+async fn offer(
+    store: &engine::Store,
+    cluster: &Cluster,
+    node: &Node,
+    (bucket, key): (&str, &str),
+    meta: &ObjectMeta,
+) -> Result<(), S3Error> {
     let target = format!(
         "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}",
         enc(bucket),
@@ -113,7 +124,13 @@ async fn offer(cluster: &Cluster, node: &Node, bucket: &str, key: &str, meta: &O
         meta.mtime_ms
     );
     let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / COPY_BYTES_PER_SEC_MIN);
-    let (status, body) = forward::peer_call_within(cluster, node, ("POST", &target, Vec::new()), wait).await?;
+    let push = match pushed(store, bucket, key, meta).await {
+        Ok(p) => p,
+        // Changed or gone since: the newer write copies itself.
+        Err(engine::Error::NoSuchObject) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let (status, body) = forward::peer_call_within(cluster, node, ("POST", &target, push), wait).await?;
     let answer = String::from_utf8_lossy(&body);
     match (status, answer.trim()) {
         // Stored, held already, or superseded (a newer version, which its own write copies).
@@ -122,9 +139,61 @@ async fn offer(cluster: &Cluster, node: &Node, bucket: &str, key: &str, meta: &O
     }
 }
 
+/// What an offer of `meta` carries: for a small plain object, its record's length (4 bytes,
+/// big-endian), the record and the bytes, checked against their stored checksum; else nothing.
+async fn pushed(store: &engine::Store, bucket: &str, key: &str, meta: &ObjectMeta) -> engine::Result<Vec<u8>> {
+    if meta.size > PUSH_BYTES_MAX || matches!(meta.data, engine::DataLoc::Parts(_)) {
+        return Ok(Vec::new());
+    }
+    let reader = store.open_object(bucket, key).await?;
+    if version(&reader.meta) != version(meta) {
+        return Err(engine::Error::NoSuchObject);
+    }
+    reader.verify(0, meta.size).await?;
+    let record = meta.encode();
+    let mut out = Vec::with_capacity(4 + record.len() + meta.size as usize);
+    out.extend_from_slice(&(record.len() as u32).to_be_bytes());
+    out.extend_from_slice(&record);
+    let mut buf = iobuf::take_buffer();
+    while (out.len() - 4 - record.len()) < meta.size as usize {
+        let at = (out.len() - 4 - record.len()) as u64;
+        let (r, b) = reader.read_at(buf, at, (meta.size - at) as usize).await;
+        buf = b;
+        match r {
+            Ok(0) => break,
+            Ok(_) => out.extend_from_slice(buf.as_slice()),
+            Err(e) => {
+                iobuf::give_buffer(buf);
+                return Err(e);
+            }
+        }
+    }
+    iobuf::give_buffer(buf);
+    if out.len() - 4 - record.len() != meta.size as usize {
+        return Err(engine::Error::Corrupt { algorithm: "size" });
+    }
+    Ok(out)
+}
+
+/// A pushed offer's record and bytes.
+fn unpush(body: &[u8]) -> Option<(ObjectMeta, &[u8])> {
+    let len = u32::from_be_bytes(body.get(..4)?.try_into().ok()?) as usize;
+    let record = body.get(4..4 + len)?;
+    let meta = ObjectMeta::decode(record).ok()?;
+    let data = body.get(4 + len..)?;
+    (data.len() as u64 == meta.size).then_some((meta, data))
+}
+
 /// `/_keel/peer/replica?bucket&key&from&etag&mtime`: takes member `from`'s version of the key
-/// (the one named) unless this node holds it or a newer one.
-pub async fn serve_replica(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &str) -> Result<String, S3Error> {
+/// (the one named; its record and bytes in the body when small, else pulled from `from`) unless
+/// this node holds it or a newer one.
+pub async fn serve_replica(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    bucket: &str,
+    query: &str,
+    body: Vec<u8>,
+) -> Result<String, S3Error> {
     let param = |n| param(query, n).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, n));
     let (key, from, etag) = (param("key")?, param("from")?, param("etag")?);
     let mtime: u64 = param("mtime")?.parse().map_err(|_| S3Error::new(S3ErrorCode::InvalidRequest, "mtime"))?;
@@ -134,6 +203,22 @@ pub async fn serve_replica(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &s
         Ok(mine) if version(&mine) > offered => return Ok("newer".to_owned()),
         Ok(_) | Err(engine::Error::NoSuchObject) => {}
         Err(e) => return Err(e.into()),
+    }
+    if !body.is_empty() {
+        let Some((meta, data)) = unpush(&body).filter(|(m, _)| version(m) == offered) else {
+            return Err(S3Error::new(S3ErrorCode::InvalidRequest, "Peer request: a malformed pushed copy."));
+        };
+        let mut import = ctx.store.import_writer(bucket, &key, &meta)?;
+        let mut buf = iobuf::take_buffer();
+        for chunk in data.chunks(buf.capacity().max(1)) {
+            buf.clear();
+            buf.extend_from_slice(chunk);
+            let (r, b) = import.writer(0).write(buf).await;
+            buf = b;
+            r?;
+        }
+        iobuf::give_buffer(buf);
+        return commit(import, offered).await;
     }
     let node = cluster.map().node(&from).cloned().ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, "from"))?;
     let meta = match source_meta(cluster, &node, bucket, &key).await {
@@ -153,7 +238,11 @@ pub async fn serve_replica(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &s
             }
         }
     }
-    let (mtime_ms, etag) = offered;
+    commit(import, offered).await
+}
+
+/// Commits a copy unless the key holds a version as new or newer.
+async fn commit(import: engine::ObjectImport, (mtime_ms, etag): Version) -> Result<String, S3Error> {
     match import.finish_when(engine::WriteCondition::OlderThan { mtime_ms, etag }).await {
         Ok(_) => Ok("stored".to_owned()),
         Err(engine::Error::PreconditionFailed) => Ok("newer".to_owned()),
@@ -263,7 +352,7 @@ pub fn fallbacks(cluster: &Cluster, bucket: &str, key: &str, failed: &str) -> Ve
 /// The copies repair of this node (module doc). Runs on the control runtime for the life of
 /// the node.
 pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
-    let mut last: Option<(Instant, String, u64)> = None;
+    let mut last: Option<(Instant, u64, u64)> = None;
     loop {
         compio::time::sleep(Duration::from_millis(200)).await;
         if cluster.removed() {
@@ -286,7 +375,7 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
             compio::time::sleep(Duration::from_millis(300)).await;
             continue;
         }
-        let shape = membership(&map);
+        let shape = map.shape();
         drop(map);
         let due = match &last {
             None => true,
@@ -303,7 +392,7 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
         if reports && last.as_ref().is_none_or(|(_, seen, _)| *seen != shape) {
             let _ = cluster.agent.report_under_replicated(None).await;
         }
-        let out_of_date = cluster.map().out_of_date();
+        let out_of_date = (cluster.map().out_of_date(), shape);
         let mut left = 0;
         let short = match repair_pass(&store, &cluster).await {
             Ok((short, strays)) => {
@@ -316,22 +405,10 @@ pub async fn run(store: Arc<engine::Store>, cluster: Arc<Cluster>) {
             }
         };
         if reports && short != u64::MAX {
-            let _ = cluster.agent.report_under_replicated(Some((short, out_of_date))).await;
+            let _ = cluster.agent.report_under_replicated(Some((short, out_of_date.0, out_of_date.1))).await;
         }
         last = Some((Instant::now(), shape, short.saturating_add(left)));
     }
-}
-
-/// What placement depends on: members, their states, who reconciles, and the copies props.
-fn membership(map: &ClusterMap) -> String {
-    let mut s = String::new();
-    for n in &map.nodes {
-        s.push_str(&format!("{}:{}:{} ", n.id, n.state.name(), map.reconciling.contains(&n.id)));
-    }
-    for name in map.buckets.keys() {
-        s.push_str(&format!("{name}={} ", map.bucket_copies(name)));
-    }
-    s
 }
 
 fn map_wants_copies(map: &ClusterMap) -> bool {
@@ -399,6 +476,7 @@ enum Role {
 async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u64), S3Error> {
     let (mut short, mut strays) = (0, 0);
     let mut paced = (Instant::now(), 0u64);
+    let mut copied = 0u64;
     for (bucket, n) in copies_buckets(store, cluster) {
         for page in super::rebalance::bucket_pages(store, &bucket) {
             let page = page?;
@@ -439,6 +517,7 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u
                         match r {
                             Ok((bytes, dropped)) => {
                                 paced.1 += bytes;
+                                copied += u64::from(bytes > 0);
                                 strays = strays.saturating_sub(u64::from(dropped));
                             }
                             Err(_) if *primary => short += 1,
@@ -449,6 +528,10 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u
                 }
             }
         }
+    }
+    if copied > 0 {
+        let secs = paced.0.elapsed().as_secs_f64();
+        tracing::info!(copied, bytes = paced.1, secs, short, "copies: repair pass");
     }
     Ok((short, strays))
 }
@@ -486,7 +569,7 @@ async fn fix(
     let Ok(mine) = store.head_object(bucket, key) else { return Ok((0, false)) };
     let mut copied = 0;
     if theirs.as_ref().is_none_or(|t| *t < version(&mine)) {
-        offer(cluster, node, bucket, key, &mine).await?;
+        offer(store, cluster, node, (bucket, key), &mine).await?;
         copied = mine.size;
     }
     let stray = {

@@ -77,8 +77,8 @@ pub(super) async fn load(client: &mut Client, prefix: &str) -> Result<(ClusterMa
             map.reconciling.insert(name.to_owned());
         } else if let Some(name) = rest.strip_prefix("repair/") {
             let mut it = value.split_whitespace().map(str::parse::<u64>);
-            let report = match (it.next(), it.next()) {
-                (Some(Ok(short)), out) => Some((short, out.and_then(Result::ok).unwrap_or(0) as usize)),
+            let report = match (it.next(), it.next(), it.next()) {
+                (Some(Ok(short)), Some(Ok(out)), Some(Ok(shape))) => Some((short, out as usize, shape)),
                 _ => None,
             };
             map.under_replicated.insert(name.to_owned(), report);
@@ -373,14 +373,14 @@ impl Agent {
 
     /// How many objects this node, as their first holder, found short of copies (`None`:
     /// unknown until its pass ends).
-    pub async fn report_under_replicated(&self, n: Option<(u64, usize)>) -> Result<(), ClusterError> {
+    pub async fn report_under_replicated(&self, n: Option<(u64, usize, u64)>) -> Result<(), ClusterError> {
         let id = self.config.node_id.clone();
         self.call(move |mut c, prefix| {
             let id = id.clone();
             async move {
                 c.put(
                     format!("{prefix}repair/{id}"),
-                    n.map_or("?".to_owned(), |(short, out)| format!("{short} {out}")),
+                    n.map_or("?".to_owned(), |(short, out, shape)| format!("{short} {out} {shape}")),
                     None,
                 )
                 .await
@@ -656,7 +656,7 @@ fn copies_complete(map: &ClusterMap, leaving: &str) -> bool {
     map.under_replicated
         .iter()
         .filter(|(n, _)| n.as_str() != leaving && map.node(n).is_some_and(|n| n.state != NodeState::Down))
-        .all(|(_, r)| r.is_some_and(|(short, _)| short == 0))
+        .all(|(_, r)| r.is_some_and(|(short, _, shape)| short == 0 && shape == map.shape()))
 }
 
 /// `keel cluster status`: the map as etcd holds it now.

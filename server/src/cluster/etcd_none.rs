@@ -40,7 +40,7 @@ impl Agent {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 
-    pub async fn report_under_replicated(&self, _n: Option<(u64, usize)>) -> Result<(), ClusterError> {
+    pub async fn report_under_replicated(&self, _n: Option<(u64, usize, u64)>) -> Result<(), ClusterError> {
         Err(ClusterError::Unavailable(WHY.to_owned()))
     }
 

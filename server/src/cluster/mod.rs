@@ -204,9 +204,9 @@ pub struct ClusterMap {
     /// holders of copies buckets' keys.
     pub reconciling: std::collections::BTreeSet<String>,
     /// Each member's count of under-replicated objects (those it is the first holder of), with
-    /// how many members were down or reconciling when its pass began; `None` while its repair
-    /// pass after a membership change is under way.
-    pub under_replicated: BTreeMap<String, Option<(u64, usize)>>,
+    /// how many members were down or reconciling when its pass began and the map's `shape`
+    /// then; `None` while its repair pass after a membership change is under way.
+    pub under_replicated: BTreeMap<String, Option<(u64, usize, u64)>>,
     /// Each bucket's `copies` prop (0: the nodes' `--copies`), decoded once per map.
     bucket_copies: std::sync::OnceLock<std::collections::HashMap<String, u8>>,
     /// The members keys are placed on (indices into `nodes`) and their placement seeds, derived
@@ -261,6 +261,19 @@ impl ClusterMap {
             .collect()
     }
 
+    /// What placement with copies depends on, hashed: the members, their states, who
+    /// reconciles, and each bucket's copies prop.
+    pub fn shape(&self) -> u64 {
+        let mut s = String::new();
+        for n in &self.nodes {
+            s.push_str(&format!("{}:{}:{}:{} ", n.id, n.state.name(), n.leaving, self.reconciling.contains(&n.id)));
+        }
+        for name in self.buckets.keys() {
+            s.push_str(&format!("{name}={} ", self.bucket_copies(name)));
+        }
+        xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+    }
+
     /// Data members down or reconciling: their copies may be missing or out of date.
     pub fn out_of_date(&self) -> usize {
         self.nodes
@@ -278,9 +291,9 @@ impl ClusterMap {
             return true;
         }
         let live = |id: &String| self.node(id).is_some_and(|n| n.state != NodeState::Down);
-        let reports: Vec<&Option<(u64, usize)>> =
+        let reports: Vec<&Option<(u64, usize, u64)>> =
             self.under_replicated.iter().filter(|(id, _)| live(id)).map(|(_, r)| r).collect();
-        let whole_with = reports.iter().map(|r| r.filter(|(short, _)| *short == 0).map(|(_, out)| out));
+        let whole_with = reports.iter().map(|r| r.filter(|(short, _, _)| *short == 0).map(|(_, out, _)| out));
         match whole_with.collect::<Option<Vec<usize>>>() {
             Some(outs) if !outs.is_empty() => now - outs.into_iter().min().unwrap_or(0).min(now) < copies,
             _ => false,
@@ -793,11 +806,11 @@ mod tests {
         // are out, or fewer more than when every live member last found nothing short.
         assert_eq!(degraded.out_of_date(), 2);
         assert!(degraded.copies_cover(3) && !degraded.copies_cover(2));
-        degraded.under_replicated.insert("a".into(), Some((0, 1)));
-        degraded.under_replicated.insert("b".into(), Some((0, 1)));
-        degraded.under_replicated.insert("c".into(), Some((7, 0)));
+        degraded.under_replicated.insert("a".into(), Some((0, 1, 0)));
+        degraded.under_replicated.insert("b".into(), Some((0, 1, 0)));
+        degraded.under_replicated.insert("c".into(), Some((7, 0, 0)));
         assert!(degraded.copies_cover(2), "c is down: its report does not count");
-        degraded.under_replicated.insert("b".into(), Some((1, 1)));
+        degraded.under_replicated.insert("b".into(), Some((1, 1, 0)));
         assert!(!degraded.copies_cover(2));
         degraded.under_replicated.insert("b".into(), None);
         assert!(!degraded.copies_cover(2));

@@ -72,7 +72,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         "upload" => text(super::rebalance::serve_upload(ctx, &bucket, &req.query)),
         "pull" => text(super::rebalance::serve_pull(ctx, cluster, &bucket, &req.query).await),
         "drop" => text(super::rebalance::serve_drop(ctx, &bucket, body).await),
-        "replica" => text(super::copies::serve_replica(ctx, cluster, &bucket, &req.query).await),
+        "replica" => text(super::copies::serve_replica(ctx, cluster, &bucket, &req.query, body).await),
         "have" => text(super::copies::serve_have(ctx, &bucket, body)),
         _ => return bad("unknown endpoint"),
     };

@@ -5,13 +5,18 @@ use super::{ClusterMap, NodeState};
 
 /// Objects with fewer live copies than wanted (D38): what the live members counted at the end
 /// of their last repair pass, as the first holder of each object. Unknown (`null`) while a live
-/// member has a pass under way after a membership change, or while a member is down and no
-/// member repairs copies (copies = 1: the down member's objects are unavailable, and only it
-/// knows how many).
+/// member has a pass under way after a membership change (or has not reported one made with
+/// the map as it is now), or while a member is down and no member repairs copies
+/// (copies = 1: the down member's objects are unavailable, and only it knows how many).
 fn under_replicated(map: &ClusterMap) -> Option<u64> {
     let live = |id: &String| map.node(id).is_some_and(|n| n.state != NodeState::Down);
-    let reports: Vec<Option<u64>> =
-        map.under_replicated.iter().filter(|(id, _)| live(id)).map(|(_, n)| n.map(|(short, _)| short)).collect();
+    let shape = map.shape();
+    let reports: Vec<Option<u64>> = map
+        .under_replicated
+        .iter()
+        .filter(|(id, _)| live(id))
+        .map(|(_, r)| r.filter(|(_, _, was)| *was == shape).map(|(short, _, _)| short))
+        .collect();
     if reports.is_empty() {
         return map.nodes.iter().all(|n| n.state != NodeState::Down).then_some(0);
     }
@@ -142,9 +147,12 @@ mod tests {
         assert!(text("keel", &map).contains("b                        down"));
         // With copies, what the live members count (a down member's report is stale); unknown
         // while a live member's pass is under way.
-        map.under_replicated.insert("a".into(), Some((3, 1)));
-        map.under_replicated.insert("b".into(), Some((100, 0)));
+        let shape = map.shape();
+        map.under_replicated.insert("a".into(), Some((3, 1, shape)));
+        map.under_replicated.insert("b".into(), Some((100, 0, 0)));
         assert!(json("keel", &map).ends_with("\"under_replicated\":3}"));
+        map.under_replicated.insert("a".into(), Some((3, 0, shape ^ 1)));
+        assert!(json("keel", &map).ends_with("\"under_replicated\":null}"), "a report from before b went down");
         map.under_replicated.insert("a".into(), None);
         assert!(json("keel", &map).ends_with("\"under_replicated\":null}"));
     }
