@@ -217,3 +217,40 @@ def test_decommission_leaves_no_object_short_of_copies():
             assert client(c.nodes[i % 3].url).get_object(Bucket="drain", Key=k)["Body"].read() == k.encode() * 50
     finally:
         c.stop()
+
+
+def test_bit_rot_in_a_primarys_copy_is_served_from_another_node_and_rewritten():
+    import glob
+    c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="rot")
+        p = subprocess.run([keel_bin(), "bucket", "props", "rot", "validate_on_read=true", "--endpoint", c.nodes[0].url,
+                            "--access-key", AK, "--secret-key", SK], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and '"validate_on_read":true' in p.stdout, p.stdout + p.stderr
+        bodies = {f"r{i:02d}": os.urandom(20_000 + i) for i in range(30)}
+        for k, b in bodies.items():
+            s0.put_object(Bucket="rot", Key=k, Body=b)
+        wait("two copies of each key", lambda: set(holders(c, c.nodes, "rot").values()) == {2})
+        # Every data file of n0 gets one byte flipped (its copies of about two thirds of the keys).
+        files = [f for f in glob.glob(os.path.join(c.nodes[0].dir, "mp*", "objects", "*", "*")) if os.path.isfile(f)]
+        assert files
+        for f in files:
+            with open(f, "r+b") as fh:
+                fh.seek(100)
+                b = fh.read(1)
+                fh.seek(100)
+                fh.write(bytes([b[0] ^ 0xFF]))
+        # Every read, through every node, gets the right bytes: a primary whose copy fails its
+        # checksum rewrites it from the other holder's first.
+        for node in c.nodes:
+            s3 = client(node.url)
+            for k, b in bodies.items():
+                assert s3.get_object(Bucket="rot", Key=k)["Body"].read() == b, (node.node_id, k)
+        # The copies n0 read as primary were rewritten (new files; the flipped ones removed).
+        left = [f for f in files if os.path.exists(f)]
+        assert len(left) < len(files), "no bad copy was rewritten"
+        assert "a corrupt copy rewritten from another node" in open(c.nodes[0].log).read()
+    finally:
+        c.stop()

@@ -339,6 +339,60 @@ pub async fn read_elsewhere(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &st
     best.map(|(_, n)| n)
 }
 
+/// A read found this node's copy of `bucket/key` (version `bad`) failing its checksums: it is
+/// rewritten from another holder's copy of the same version (checked against that copy's
+/// stored checksums as it is read there). Whether the read may be tried again: rewritten, or
+/// the key changed meanwhile; false when no other holder has a good copy of that version.
+pub async fn restore(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    (bucket, key): (&str, &str),
+    bad: &ObjectMeta,
+) -> Result<bool, S3Error> {
+    let others: Vec<Node> = {
+        let map = cluster.map();
+        let n = wanted(cluster, &map, bucket);
+        if n <= 1 {
+            return Ok(false);
+        }
+        map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
+    };
+    let _lock = ctx.store.lock_keys(bucket, &[key]).await;
+    match ctx.store.head_object(bucket, key) {
+        Ok(m) if version(&m) == version(bad) => {}
+        _ => return Ok(true),
+    }
+    for node in &others {
+        let Ok(meta) = source_meta(cluster, node, bucket, key).await else { continue };
+        if version(&meta) != version(bad) {
+            continue;
+        }
+        let mut import = ctx.store.import_writer(bucket, key, &meta)?;
+        let mut copied = true;
+        for (i, (start, len)) in import.pieces().into_iter().enumerate() {
+            if len > 0 && copy_range(cluster, node, (bucket, key, &meta), (start, len), import.writer(i)).await.is_err()
+            {
+                copied = false;
+                break;
+            }
+        }
+        if !copied {
+            continue;
+        }
+        // Replaces exactly the bad record's version (a delete meanwhile is not undone).
+        let same = engine::WriteCondition::EtagMatches(format!("\"{}\"", bad.etag()));
+        match import.finish_when(same).await {
+            Ok(_) => {
+                tracing::warn!(bucket, key, from = node.id, "copies: a corrupt copy rewritten from another node's");
+                return Ok(true);
+            }
+            Err(engine::Error::PreconditionFailed | engine::Error::WriteConflict) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
 /// The holders of `bucket/key` after `failed`, for a read its primary could not answer.
 pub fn fallbacks(cluster: &Cluster, bucket: &str, key: &str, failed: &str) -> Vec<Node> {
     let map = cluster.map();

@@ -488,7 +488,9 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
         let validate =
             call.ctx.config.validate_on_read || call.ctx.store.bucket(call.bucket()).is_ok_and(|b| b.validate_on_read);
         // Verified before the first byte goes out: a corrupt object is a 500, never bad bytes (or,
-        // in a copies bucket, served from a good copy while the bad one is rewritten).
+        // in a copies bucket, served from a good copy while the bad one is rewritten; in a
+        // cluster, the bad copy is first rewritten from another node's good one).
+        let bad = call.ctx.config.cluster.as_ref().map(|_| located.meta.clone());
         match located.open_checked(sel.start, sel.len, validate).await {
             Ok(reader) => {
                 let spans = reader.into_pieces(sel.start, sel.len).into_iter().map(|p| match p {
@@ -501,6 +503,15 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                 return Ok(resp);
             }
             Err(engine::Error::ObjectChanged) if attempts + 1 < GET_ATTEMPTS_MAX => attempts += 1,
+            Err(e @ engine::Error::Corrupt { .. }) => match (&call.ctx.config.cluster, bad) {
+                (Some(cluster), Some(bad)) if attempts + 1 < GET_ATTEMPTS_MAX => {
+                    if !crate::cluster::copies::restore(call.ctx, cluster, (call.bucket(), call.key()), &bad).await? {
+                        return Err(e.into());
+                    }
+                    attempts += 1;
+                }
+                _ => return Err(e.into()),
+            },
             Err(e) => return Err(e.into()),
         }
     }
