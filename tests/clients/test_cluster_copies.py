@@ -254,3 +254,40 @@ def test_bit_rot_in_a_primarys_copy_is_served_from_another_node_and_rewritten():
         assert "a corrupt copy rewritten from another node" in open(c.nodes[0].log).read()
     finally:
         c.stop()
+
+
+def test_a_primary_that_lost_its_copies_reads_them_from_the_other_holder():
+    import hashlib, hmac, urllib.parse
+    from conftest import http
+    from test_cluster import secret_of
+    c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="lost")
+        keys = [f"l{i:02d}" for i in range(30)]
+        for k in keys:
+            s0.put_object(Bucket="lost", Key=k, Body=k.encode() * 300)
+        wait("two copies of each key", lambda: set(holders(c, c.nodes, "lost").values()) == {2})
+        # n1 loses every copy it holds (as a drive replaced empty would), through the
+        # node-to-node drop endpoint.
+        gone = held_keys(c, c.nodes[1], "lost")
+        assert gone
+        body = "".join(urllib.parse.quote(k, safe="") + "\n" for k in gone).encode()
+        target = "/_keel/peer/drop?bucket=lost"
+        ts = int(time.time())
+        signed = f"{target} {hashlib.sha256(body).hexdigest()}"
+        mac = hmac.new(secret_of(c), f"n0\n{ts}\nPOST\n{signed}".encode(), hashlib.sha256).hexdigest()
+        status, answer, _ = http("POST", c.nodes[1].url + target, data=body, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+        assert status == 200, answer
+        assert held_keys(c, c.nodes[1], "lost") == []
+        # Every key read through n1 at once: the ones it is primary of come from the other holder.
+        s1 = client(c.nodes[1].url)
+        for k in keys:
+            assert s1.get_object(Bucket="lost", Key=k)["Body"].read() == k.encode() * 300, k
+            assert s1.head_object(Bucket="lost", Key=k)["ContentLength"] == len(k) * 300
+        assert codes(lambda: s1.get_object(Bucket="lost", Key="never")) == "NoSuchKey"
+        # The repair gives n1 its copies back.
+        wait("n1's copies back", lambda: sorted(held_keys(c, c.nodes[1], "lost")) == sorted(gone), timeout=90)
+    finally:
+        c.stop()

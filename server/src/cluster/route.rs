@@ -122,6 +122,28 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
     }
 }
 
+/// A read served here, by the key's primary, that found no such key: in a copies bucket,
+/// another holder may have it (this node came back, or lost a drive); then its answer. (Only
+/// the primary asks: a holder a read was sent on to answers for itself.)
+pub async fn after_miss(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    conn: &mut Conn,
+    req: &Request,
+    route: &Route,
+) -> Option<Result<Response, S3Error>> {
+    let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return None };
+    {
+        let map = cluster.map();
+        let primary = cluster.primary(&map, bucket, key).is_some_and(|p| p.id == cluster.me());
+        if !reads(&route.op) || !primary || cluster.copies_of(&map, bucket) <= 1 {
+            return None;
+        }
+    }
+    let node = super::copies::read_elsewhere(ctx, cluster, bucket, key).await?;
+    Some(forward::forward(cluster, conn, req, &node).await)
+}
+
 /// Reads of one object (served by any holder of its copies).
 fn reads(op: &Op) -> bool {
     matches!(op, Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl)
@@ -178,14 +200,9 @@ async fn from_neighbor(
     route: &Route,
 ) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
+    // A copies bucket's read of a key this node lacks goes to another holder after the local
+    // handler found nothing (`after_miss`): no extra lookup on the way of every read.
     if cluster.copies_of(map, bucket) > 1 {
-        // A copies bucket: a read of a key this primary lacks (it came back, or lost it) is
-        // served by the holder that has it.
-        if reads(&route.op)
-            && let Some(node) = super::copies::read_elsewhere(ctx, cluster, bucket, key).await
-        {
-            return Routed::Done(forward::forward(cluster, conn, req, &node).await);
-        }
         return Routed::Local;
     }
     let upload_id = match &route.op {

@@ -60,10 +60,15 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
             return Err(e.clone());
         }
         let mut call = Call::new(ctx, conn, req, &route, &auth, access);
-        match &cfg.cluster {
-            // With copies, a write's new version goes to the other holders before the answer.
-            Some(cluster) => crate::cluster::copies::serve(ctx, cluster, &route, run(&mut call)).await,
-            None => run(&mut call).await,
+        let Some(cluster) = &cfg.cluster else { return run(&mut call).await };
+        // With copies, a write's new version goes to the other holders before the answer.
+        let result = crate::cluster::copies::serve(ctx, cluster, &route, run(&mut call)).await;
+        match result {
+            // With copies, a key missing here may be on another holder.
+            Err(e) if e.code == S3ErrorCode::NoSuchKey => {
+                route::after_miss(ctx, cluster, conn, signed_req, &route).await.unwrap_or(Err(e))
+            }
+            r => r,
         }
     }
     .await;
