@@ -291,3 +291,39 @@ def test_a_primary_that_lost_its_copies_reads_them_from_the_other_holder():
         wait("n1's copies back", lambda: sorted(held_keys(c, c.nodes[1], "lost")) == sorted(gone), timeout=90)
     finally:
         c.stop()
+
+
+def test_a_multipart_upload_reaches_every_holder():
+    c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="mpu")
+        parts = [os.urandom(5 << 20) for _ in range(3)] + [b"tail"]
+        up = s0.create_multipart_upload(Bucket="mpu", Key="big")["UploadId"]
+        # Parts in parallel through different nodes (each forwarded to the primary).
+        def send(i):
+            s3 = client(c.nodes[i % 3].url)
+            r = s3.upload_part(Bucket="mpu", Key="big", UploadId=up, PartNumber=i + 1, Body=parts[i])
+            return {"PartNumber": i + 1, "ETag": r["ETag"]}
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            done = list(pool.map(send, range(len(parts))))
+        etag = s0.complete_multipart_upload(Bucket="mpu", Key="big", UploadId=up,
+                                            MultipartUpload={"Parts": done})["ETag"]
+        # On both holders before the answer.
+        count = holders(c, c.nodes, "mpu")
+        assert count == {"big": 2}, count
+        whole = b"".join(parts)
+        for node in c.nodes:
+            got = client(node.url).get_object(Bucket="mpu", Key="big")
+            assert got["ETag"] == etag and got["Body"].read() == whole
+        # Either holder alone serves it, parts and all.
+        held = [n for n in c.nodes if held_keys(c, n, "mpu")]
+        held[0].stop(signal.SIGKILL)
+        c.wait_state(held[0].node_id, "down")
+        via = client(next(n for n in c.nodes if n is not held[0]).url)
+        got = via.get_object(Bucket="mpu", Key="big", PartNumber=2)
+        assert got["Body"].read() == parts[1] and got["PartsCount"] == 4
+        assert via.get_object(Bucket="mpu", Key="big")["Body"].read() == whole
+    finally:
+        c.stop()

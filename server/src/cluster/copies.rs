@@ -61,15 +61,16 @@ fn creates(op: &Op) -> bool {
     matches!(op, Op::PutObject | Op::CopyObject | Op::CompleteMultipartUpload { .. } | Op::PutObjectAcl)
 }
 
-/// Runs the handler of a request served here, as the key's primary: a write of a copies
-/// bucket's key under the key's lock, its new version copied to the other holders before the
-/// answer goes.
+/// Runs the handler of a request served here, as the key's primary: a write or delete of a
+/// copies bucket's object under the key's lock, a new version copied to the other holders
+/// before the answer goes. (An upload's parts are not locked: parts of one key go in parallel.)
 pub async fn serve<F>(ctx: &Ctx, cluster: &Cluster, route: &Route, handler: F) -> Result<crate::http::Response, S3Error>
 where
     F: std::future::Future<Output = Result<crate::http::Response, S3Error>>,
 {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return handler.await };
-    if !super::route::writes(&route.op) || wanted(cluster, &cluster.map(), bucket) <= 1 {
+    let changes = creates(&route.op) || matches!(route.op, Op::DeleteObject);
+    if !changes || wanted(cluster, &cluster.map(), bucket) <= 1 {
         return handler.await;
     }
     let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;

@@ -200,11 +200,6 @@ async fn from_neighbor(
     route: &Route,
 ) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
-    // A copies bucket's read of a key this node lacks goes to another holder after the local
-    // handler found nothing (`after_miss`): no extra lookup on the way of every read.
-    if cluster.copies_of(map, bucket) > 1 {
-        return Routed::Local;
-    }
     let upload_id = match &route.op {
         Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl => None,
         op => match upload_of(op) {
@@ -212,7 +207,15 @@ async fn from_neighbor(
             None => return Routed::Local,
         },
     };
-    if !map.rebalancing() || cluster.primary(map, bucket, key).is_none_or(|o| o.id != cluster.me()) {
+    if cluster.copies_of(map, bucket) > 1 {
+        // A copies bucket: a read of a key this node lacks goes to another holder after the
+        // local handler found nothing (`after_miss`: no extra lookup on the way of every read);
+        // an upload begun on a member that was the primary then is looked for below, whenever
+        // the holders changed (a member died or came back), not only during a rebalance.
+        if upload_id.is_none() {
+            return Routed::Local;
+        }
+    } else if !map.rebalancing() || cluster.primary(map, bucket, key).is_none_or(|o| o.id != cluster.me()) {
         return Routed::Local;
     }
     let found = match upload_id {
