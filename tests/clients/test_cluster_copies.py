@@ -327,3 +327,42 @@ def test_a_multipart_upload_reaches_every_holder():
         assert via.get_object(Bucket="mpu", Key="big")["Body"].read() == whole
     finally:
         c.stop()
+
+
+def test_deletes_and_overwrites_during_a_repair_never_come_back():
+    c = Cluster(n=4, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="race")
+        keys = [f"x{i:03d}" for i in range(300)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda k: client(c.nodes[hash(k) % 3].url).put_object(Bucket="race", Key=k, Body=b"old" * 3000), keys))
+        wait("two copies of each key", lambda: set(holders(c, c.nodes, "race").values()) == {2})
+        # n3 dies: the survivors re-copy its share while half the keys are deleted and a
+        # quarter overwritten through them.
+        c.nodes[3].stop(signal.SIGKILL)
+        c.wait_state("n3", "down")
+        deleted, rewritten = keys[::2], keys[1::4]
+
+        def change(i):
+            s3 = client(c.nodes[i % 3].url)
+            if i % 2 == 0:
+                s3.delete_object(Bucket="race", Key=keys[i])
+            elif i % 4 == 1:
+                s3.put_object(Bucket="race", Key=keys[i], Body=b"new" * 3000)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(change, range(len(keys))))
+        settled(c)
+        survivors = c.nodes[:3]
+        count = holders(c, survivors, "race")
+        live = sorted(set(keys) - set(deleted))
+        assert sorted(count) == live, sorted(set(count) - set(live))
+        assert set(count.values()) == {2}, count
+        for i, k in enumerate(live):
+            body = client(survivors[i % 3].url).get_object(Bucket="race", Key=k)["Body"].read()
+            assert body == (b"new" if k in rewritten else b"old") * 3000, k
+        listed = [o["Key"] for p in s0.get_paginator("list_objects_v2").paginate(Bucket="race") for o in p.get("Contents", [])]
+        assert listed == live
+    finally:
+        c.stop()

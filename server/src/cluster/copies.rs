@@ -8,8 +8,10 @@
 //!   only over an older one), all under the key's lock; the client hears 200 only once every
 //!   live holder has it durably, else 503 (the write is kept where it landed and the repair
 //!   completes it).
-//! - A delete goes to the other holders first, then here: a delete that fails leaves the
-//!   primary's copy, which the repair copies back.
+//! - A delete removes the primary's copy, then the other holders' (each under the key's lock
+//!   there, as is every copy a holder takes: a copy pulled before the delete is removed by it,
+//!   one asked for after finds nothing to pull). A delete that fails on a holder is 503; the
+//!   repair may then bring the key back (it was not acknowledged).
 //! - A read the primary cannot serve (it lacks the key, or is unreachable) goes to another
 //!   holder.
 //! - The repair (`run`): after each membership change and every `REPAIR_EVERY`, each member
@@ -93,7 +95,7 @@ pub async fn replicate(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) ->
         let n = wanted(cluster, &map, bucket);
         map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
     };
-    let offers = others.iter().map(|n| offer(&ctx.store, cluster, n, (bucket, key), &meta));
+    let offers = others.iter().map(|n| offer(&ctx.store, cluster, n, (bucket, key), (&meta, true)));
     for (n, r) in others.iter().zip(futures_util::future::join_all(offers).await) {
         if let Err(e) = r {
             let why = format!(
@@ -107,14 +109,15 @@ pub async fn replicate(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) ->
 }
 
 /// Has `node` take this node's version `meta` of `bucket/key` unless it holds it or a newer one.
-/// A small object's record and bytes go with the offer (read from `store`); a large one's
-/// holder pulls them.
+/// With `may_push` (a write's copies, made under the key's lock: no delete can pass meanwhile)
+/// a small object's record and bytes go with the offer (read from `store`); otherwise the
+/// receiver pulls them, if this node still has that version then.
 async fn offer(
     store: &engine::Store,
     cluster: &Cluster,
     node: &Node,
     (bucket, key): (&str, &str),
-    meta: &ObjectMeta,
+    (meta, may_push): (&ObjectMeta, bool),
 ) -> Result<(), S3Error> {
     let target = format!(
         "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}",
@@ -125,7 +128,7 @@ async fn offer(
         meta.mtime_ms
     );
     let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / COPY_BYTES_PER_SEC_MIN);
-    let push = match pushed(store, bucket, key, meta).await {
+    let push = match if may_push { pushed(store, bucket, key, meta).await } else { Ok(Vec::new()) } {
         Ok(p) => p,
         // Changed or gone since: the newer write copies itself.
         Err(engine::Error::NoSuchObject) => return Ok(()),
@@ -199,6 +202,9 @@ pub async fn serve_replica(
     let (key, from, etag) = (param("key")?, param("from")?, param("etag")?);
     let mtime: u64 = param("mtime")?.parse().map_err(|_| S3Error::new(S3ErrorCode::InvalidRequest, "mtime"))?;
     let offered = (mtime, etag);
+    // Under the key's lock: a delete of the key here (a drop, or the primary's own delete)
+    // waits for this copy to be committed, then removes it.
+    let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;
     match ctx.store.head_object(bucket, &key) {
         Ok(mine) if version(&mine) == offered => return Ok("same".to_owned()),
         Ok(mine) if version(&mine) > offered => return Ok("newer".to_owned()),
@@ -251,8 +257,9 @@ async fn commit(import: engine::ObjectImport, (mtime_ms, etag): Version) -> Resu
     }
 }
 
-/// A delete of `keys` on their primary: first on every other live holder (a copies bucket),
-/// so that a delete that fails leaves the primary's copy for the repair to copy back.
+/// A delete of `keys` on their primary, after its own (under the keys' locks): on every other
+/// live holder of a copies bucket's keys. A holder that cannot be reached fails the delete
+/// (503); its copy may then come back through the repair (the delete was not acknowledged).
 pub async fn delete_elsewhere(cluster: &Cluster, bucket: &str, keys: &[&str]) -> Result<(), S3Error> {
     let mut by_node: std::collections::BTreeMap<String, (Node, Vec<&str>)> = Default::default();
     {
@@ -619,12 +626,14 @@ async fn fix(
     key: &str,
     theirs: &Option<Version>,
 ) -> Result<(u64, bool), S3Error> {
-    let _lock = store.lock_keys(bucket, &[key]).await;
-    // Read again under the lock: a write or delete may have passed since the page was read.
+    // Read again: a write or delete may have passed since the page was read. No lock is held
+    // across the offer (the receiver locks the key; a lock held here too could wait in a
+    // circle with a delete on the receiver), and the offer is a pull: the receiver fetches the
+    // version only if this node still has it then, so a delete that passed meanwhile wins.
     let Ok(mine) = store.head_object(bucket, key) else { return Ok((0, false)) };
     let mut copied = 0;
     if theirs.as_ref().is_none_or(|t| *t < version(&mine)) {
-        offer(store, cluster, node, (bucket, key), &mine).await?;
+        offer(store, cluster, node, (bucket, key), (&mine, false)).await?;
         copied = mine.size;
     }
     let stray = {

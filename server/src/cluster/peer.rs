@@ -689,18 +689,19 @@ pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[
 }
 
 /// Deletes keys this node owns (and, while a rebalance runs, their copies on other members).
-/// With copies, on the other holders first (under the keys' locks), then here.
+/// With copies, under the keys' locks, here and then on the other holders.
 pub async fn delete_here(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
     let copies = cluster.copies_of(&cluster.map(), bucket) > 1;
     let _lock = if copies { Some(ctx.store.lock_keys(bucket, keys).await) } else { None };
-    let elsewhere = match super::rebalance::delete_elsewhere(cluster, bucket, keys).await {
-        Ok(()) => super::copies::delete_elsewhere(cluster, bucket, keys).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = elsewhere {
+    if let Err(e) = super::rebalance::delete_elsewhere(cluster, bucket, keys).await {
         return keys.iter().map(|_| Err(e.clone())).collect();
     }
-    ctx.store.delete_objects(bucket, keys).await.into_iter().map(|r| r.map_err(S3Error::from)).collect()
+    let here: Vec<Result<(), S3Error>> =
+        ctx.store.delete_objects(bucket, keys).await.into_iter().map(|r| r.map_err(S3Error::from)).collect();
+    match super::copies::delete_elsewhere(cluster, bucket, keys).await {
+        Ok(()) => here,
+        Err(e) => keys.iter().map(|_| Err(e.clone())).collect(),
+    }
 }
 
 async fn remote_delete(cluster: &Cluster, node: &Node, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {

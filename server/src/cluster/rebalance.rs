@@ -680,6 +680,9 @@ pub async fn serve_drop(ctx: &Ctx, bucket: &str, body: Vec<u8>) -> Result<String
     let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
     let keys: Vec<String> = text.lines().filter_map(super::peer::dec).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    // Under the keys' locks: a copy being taken here (`copies::serve_replica`) is committed
+    // first, then removed.
+    let _lock = ctx.store.lock_keys(bucket, &refs).await;
     for r in ctx.store.delete_objects(bucket, &refs).await {
         if let Err(e) = r {
             return Err(e.into());

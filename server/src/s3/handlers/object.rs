@@ -599,15 +599,18 @@ pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         agent.delete(&remote, call.key()).await?;
     }
     // While a cluster rebalances, a copy of the key on the member it moves from goes too.
-    // And with copies, the other holders' copies (the key is locked: `cluster::copies::serve`).
     if let Some(cluster) = &call.ctx.config.cluster {
         crate::cluster::rebalance::delete_elsewhere(cluster, call.bucket(), &[call.key()]).await?;
-        crate::cluster::copies::delete_elsewhere(cluster, call.bucket(), &[call.key()]).await?;
     }
     match call.ctx.store.delete_object(call.bucket(), call.key()).await {
-        Ok(()) | Err(engine::Error::NoSuchObject) => Ok(Response::new(204)),
-        Err(e) => Err(e.into()),
+        Ok(()) | Err(engine::Error::NoSuchObject) => {}
+        Err(e) => return Err(e.into()),
     }
+    // Then, with copies, the other holders' copies (the key is locked: `cluster::copies::serve`).
+    if let Some(cluster) = &call.ctx.config.cluster {
+        crate::cluster::copies::delete_elsewhere(cluster, call.bucket(), &[call.key()]).await?;
+    }
+    Ok(Response::new(204))
 }
 
 /// GetObjectAcl: the owner's FULL_CONTROL plus what the object's canned ACL grants.
