@@ -366,3 +366,34 @@ def test_deletes_and_overwrites_during_a_repair_never_come_back():
         assert listed == live
     finally:
         c.stop()
+
+
+def test_two_nodes_restarting_together_keep_what_only_they_hold():
+    c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="both")
+        keys = [f"b{i:02d}" for i in range(60)]
+        for k in keys:
+            s0.put_object(Bucket="both", Key=k, Body=k.encode() * 100)
+        wait("two copies of each key", lambda: set(holders(c, c.nodes, "both").values()) == {2})
+        only_12 = set(held_keys(c, c.nodes[1], "both")) & set(held_keys(c, c.nodes[2], "both"))
+        assert only_12, "some keys live on n1 and n2 only"
+        # n1 and n2 killed and back together: while they reconcile, n0 stands in for both and
+        # never had the keys they alone hold; those must not be dropped.
+        for i in (1, 2):
+            c.nodes[i].stop(signal.SIGKILL)
+        c.wait_state("n1", "down")
+        c.wait_state("n2", "down")
+        for i in (1, 2):
+            c.nodes[i] = c.start(f"n{i}", port=c.nodes[i].port)
+        for i in (1, 2):
+            c.nodes[i].wait_listening()
+        settled(c)
+        for i, k in enumerate(keys):
+            assert client(c.nodes[i % 3].url).get_object(Bucket="both", Key=k)["Body"].read() == k.encode() * 100, k
+        wait("two copies of each key", lambda: set(holders(c, c.nodes, "both").values()) == {2}
+             and sorted(holders(c, c.nodes, "both")) == keys)
+    finally:
+        c.stop()

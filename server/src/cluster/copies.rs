@@ -90,13 +90,26 @@ pub async fn replicate(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &str) ->
         Err(engine::Error::NoSuchObject) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let others: Vec<Node> = {
+    let (others, reconciling): (Vec<Node>, Vec<Node>) = {
         let map = cluster.map();
         let n = wanted(cluster, &map, bucket);
-        map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
+        let holders = map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect();
+        // Members reconciling that will hold the key once done get it too (best effort), so
+        // that they do not come back with the version before this one.
+        let back = map
+            .placed_on(bucket, key, n)
+            .into_iter()
+            .filter(|h| h.id != cluster.me() && h.state != super::NodeState::Down && map.reconciling.contains(&h.id))
+            .cloned()
+            .collect();
+        (holders, back)
     };
+    let best_effort = reconciling.iter().map(|n| offer(&ctx.store, cluster, n, (bucket, key), (&meta, true)));
     let offers = others.iter().map(|n| offer(&ctx.store, cluster, n, (bucket, key), (&meta, true)));
-    for (n, r) in others.iter().zip(futures_util::future::join_all(offers).await) {
+    let (results, _) =
+        futures_util::future::join(futures_util::future::join_all(offers), futures_util::future::join_all(best_effort))
+            .await;
+    for (n, r) in others.iter().zip(results) {
         if let Err(e) = r {
             let why = format!(
                 "the copy on node {} failed ({}); the object is stored on fewer nodes than its bucket wants, retry",
@@ -137,8 +150,16 @@ async fn offer(
     let (status, body) = forward::peer_call_within(cluster, node, ("POST", &target, push), wait).await?;
     let answer = String::from_utf8_lossy(&body);
     match (status, answer.trim()) {
-        // Stored, held already, or superseded (a newer version, which its own write copies).
-        (200, "stored" | "same" | "newer" | "changed") => Ok(()),
+        // Stored, held already, or gone here meanwhile (a delete or newer write copies itself).
+        (200, "stored" | "same" | "changed") => Ok(()),
+        // The holder has a version stamped later (another node took a write of the key, with
+        // its own clock): a write offering this one loses to it, so it is not acknowledged;
+        // the repair's offers are done.
+        (200, "newer") if may_push => Err(S3Error::new(
+            S3ErrorCode::ServiceUnavailable,
+            format!("node {} holds a newer version of the key (written through another node); retry", node.id),
+        )),
+        (200, "newer") => Ok(()),
         _ => Err(ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {answer}")).into()),
     }
 }
@@ -258,25 +279,23 @@ async fn commit(import: engine::ObjectImport, (mtime_ms, etag): Version) -> Resu
 }
 
 /// A delete of `keys` on their primary, after its own (under the keys' locks): on every other
-/// live holder of a copies bucket's keys. A holder that cannot be reached fails the delete
-/// (503); its copy may then come back through the repair (the delete was not acknowledged).
+/// live data member (holders, members reconciling, strays). A member that cannot be reached
+/// fails the delete (503); its copy may then come back through the repair (the delete was not
+/// acknowledged).
 pub async fn delete_elsewhere(cluster: &Cluster, bucket: &str, keys: &[&str]) -> Result<(), S3Error> {
-    let mut by_node: std::collections::BTreeMap<String, (Node, Vec<&str>)> = Default::default();
-    {
+    // Every live data member, not only the holders: a member reconciling, or one that still
+    // holds a stray copy (a holder until a member came back or joined), must lose it too.
+    let others: Vec<Node> = {
         let map = cluster.map();
-        let n = wanted(cluster, &map, bucket);
-        if n <= 1 {
+        if wanted(cluster, &map, bucket) <= 1 {
             return Ok(());
         }
-        for k in keys {
-            for h in map.holders_of(bucket, k, n).into_iter().filter(|h| h.id != cluster.me()) {
-                by_node.entry(h.id.clone()).or_insert_with(|| (h.clone(), Vec::new())).1.push(k);
-            }
-        }
-    }
+        map.holders().filter(|n| n.id != cluster.me() && n.state != super::NodeState::Down).cloned().collect()
+    };
     let target = format!("/_keel/peer/drop?bucket={}", enc(bucket));
-    for (node, keys) in by_node.values() {
-        let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
+    let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
+    for node in &others {
+        let body = body.clone();
         let (status, answer) = forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await?;
         if status != 200 {
             let why = String::from_utf8_lossy(&answer).into_owned();
@@ -309,16 +328,22 @@ async fn have(cluster: &Cluster, node: &Node, bucket: &str, keys: &[String]) -> 
     let (status, answer) = forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await?;
     let text = String::from_utf8_lossy(&answer);
     let malformed = || ClusterError::NodeUnreachable(node.id.clone(), format!("it answered {status}: {text}"));
+    // The bucket is gone there (deleted while this node was away): it holds none of them.
+    if status == 404 && text.contains("NoSuchBucket") {
+        return Ok(keys.iter().map(|_| None).collect());
+    }
     if status != 200 {
         return Err(malformed().into());
     }
-    let out: Vec<Option<Version>> = text
-        .lines()
-        .map(|l| {
-            let (t, e) = l.split_once(' ')?;
-            Some((t.parse().ok()?, dec(e)?))
-        })
-        .collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for l in text.lines() {
+        if l == "-" {
+            out.push(None);
+            continue;
+        }
+        let parsed = l.split_once(' ').and_then(|(t, e)| Some((t.parse().ok()?, dec(e)?)));
+        out.push(Some(parsed.ok_or_else(malformed)?));
+    }
     if out.len() != keys.len() {
         return Err(malformed().into());
     }
@@ -492,7 +517,10 @@ fn copies_buckets(store: &engine::Store, cluster: &Cluster) -> Vec<(String, usiz
 }
 
 /// Drops every copy here of a copies bucket's key that the key's primary (this node not
-/// counted: it is reconciling) does not hold in the same version. Returns how many went.
+/// counted: it is reconciling) does not hold in the same version — when that primary is one of
+/// the key's places with every member up (it took the key's changes while this node was away).
+/// A primary standing in for members that are down or reconciling too may never have had the
+/// key: the copy stays, and the repair sorts it out. Returns how many went.
 async fn reconcile(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Error> {
     let mut dropped = 0;
     for (bucket, n) in copies_buckets(store, cluster) {
@@ -503,7 +531,10 @@ async fn reconcile(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Er
                 let map = cluster.map();
                 for e in &page.entries {
                     // No other member up to compare with: this copy may be the only one.
-                    if let Some(p) = map.holders_of(&bucket, &e.key, n).into_iter().find(|h| h.id != cluster.me()) {
+                    let Some(p) = map.holders_of(&bucket, &e.key, n).into_iter().find(|h| h.id != cluster.me()) else {
+                        continue;
+                    };
+                    if map.placed_on(&bucket, &e.key, n).iter().any(|h| h.id == p.id) {
                         by_primary.entry(p.id.clone()).or_insert_with(|| (p.clone(), Vec::new())).1.push(e.key.clone());
                     }
                 }
@@ -575,15 +606,15 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u
                 for batch in todo.chunks(OFFERS_IN_FLIGHT) {
                     let fixes = batch.iter().map(|((key, _), theirs)| fix(store, cluster, node, &bucket, key, theirs));
                     let results = futures_util::future::join_all(fixes).await;
-                    for (((_, primary), _), r) in batch.iter().zip(results) {
+                    for (_, r) in batch.iter().zip(results) {
                         match r {
                             Ok((bytes, dropped)) => {
                                 paced.1 += bytes;
                                 copied += u64::from(bytes > 0);
                                 strays = strays.saturating_sub(u64::from(dropped));
                             }
-                            Err(_) if *primary => short += 1,
-                            Err(_) => {}
+                            // A copy that could not be offered is short, whoever offered it.
+                            Err(_) => short += 1,
                         }
                     }
                     pace(cluster.config.rebalance_rate, paced).await;

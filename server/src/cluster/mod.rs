@@ -300,6 +300,14 @@ impl ClusterMap {
         }
     }
 
+    /// The first `copies` members of `bucket/key`'s HRW order over the data members, up or not:
+    /// where its copies live when every member is up (the members a missed change was made on).
+    pub fn placed_on(&self, bucket: &str, key: &str, copies: usize) -> Vec<&Node> {
+        let (data, ids) = self.placement();
+        let order = engine::placement::order(ids, bucket, key.as_bytes());
+        order.into_iter().take(copies).map(|i| &self.nodes[data[i]]).collect()
+    }
+
     fn placement(&self) -> &(Vec<usize>, Vec<u64>) {
         self.placement.get_or_init(|| {
             let data: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].owns_keys()).collect();
