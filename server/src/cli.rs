@@ -347,7 +347,12 @@ pub fn ls(args: &ServeArgs) -> Result<(), String> {
 pub fn stat(args: &ServeArgs) -> Result<(), String> {
     let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
     let store = open_offline(&cfg)?;
-    store.set_default_copies(cfg.copies);
+    // In a cluster copies live on other nodes: `keel cluster status` counts them.
+    if cfg.cluster.is_some() {
+        store.set_copies_across_nodes();
+    } else {
+        store.set_default_copies(cfg.copies);
+    }
     let usage = store.usage().map_err(|e| e.to_string())?;
     println!("{:<40} {:>10} {:>12} {:>8} {:>12} {:>12}", "MOUNTPATH", "OBJECTS", "SIZE", "UPLOADS", "FREE", "TOTAL");
     for (mp, n, bytes, uploads, space) in &usage.mountpaths {

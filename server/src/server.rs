@@ -524,8 +524,13 @@ pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
     for (bucket, key, why) in &r.corrupt {
         println!("CORRUPT {bucket}/{key}: {why}");
     }
-    // Buckets with copies: a copy that failed is rewritten from one that verifies.
-    store.set_default_copies(cfg.copies);
+    // Buckets with copies: a copy that failed is rewritten from one that verifies (on this
+    // node's drives; a cluster's copies live on other nodes).
+    if cfg.cluster.is_some() {
+        store.set_copies_across_nodes();
+    } else {
+        store.set_default_copies(cfg.copies);
+    }
     let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let c = rt.block_on(store.repair_pass(true, true, 0)).map_err(|e| format!("repairing copies failed: {e}"))?;
     if c.repaired > 0 || c.left > 0 {
