@@ -51,6 +51,16 @@ def holders(c, nodes, bucket):
     return count
 
 
+def fill(c, bucket, bodies):
+    """A bucket made through n0 with `bodies` (key -> bytes) in it, on two nodes each."""
+    s0 = client(c.nodes[0].url)
+    s0.create_bucket(Bucket=bucket)
+    for k, b in bodies.items():
+        s0.put_object(Bucket=bucket, Key=k, Body=b)
+    wait("two copies of each key", lambda: set(holders(c, c.nodes, bucket).values()) == {2})
+    return s0
+
+
 def set_copies(node, bucket, n):
     p = subprocess.run([keel_bin(), "bucket", "props", bucket, f"copies={n}", "--endpoint", node.url,
                         "--access-key", AK, "--secret-key", SK], capture_output=True, text=True, timeout=60)
@@ -182,12 +192,19 @@ def test_an_unreachable_primary_is_read_around_and_a_delete_reaches_every_copy()
             s0.put_object(Bucket="around", Key=k, Body=k.encode())
         s0.delete_object(Bucket="around", Key=keys[0])
         assert holders(c, c.nodes, "around").get(keys[0]) is None, "deleted on every holder"
+        on_n2 = set(held_keys(c, c.nodes[2], "around"))
+        assert on_n2 and on_n2 != set(keys[1:])
         # kill -9 with a long lease: n2 stays "active" in the map for 30 s, unreachable. Reads
         # of the keys it is primary of go to their other holder meanwhile.
         c.nodes[2].stop(signal.SIGKILL)
         for k in keys[1:]:
             assert s0.get_object(Bucket="around", Key=k)["Body"].read() == k.encode(), k
             assert client(c.nodes[1].url).head_object(Bucket="around", Key=k)["ContentLength"] == len(k)
+        # Writes of the keys n2 holds cannot get their second copy: 503, never 200; the others
+        # are written.
+        for k in keys[1:]:
+            got = codes(lambda k=k: s0.put_object(Bucket="around", Key=k, Body=b"v2"))
+            assert got == ("ServiceUnavailable" if k in on_n2 else "ok"), (k, got)
     finally:
         c.stop()
 
@@ -196,12 +213,8 @@ def test_decommission_leaves_no_object_short_of_copies():
     c = Cluster(n=4, extra=["--lease-ttl", "2", "--copies", "2"])
     try:
         settled(c)
-        s0 = client(c.nodes[0].url)
-        s0.create_bucket(Bucket="drain")
         keys = [f"d{i:03d}" for i in range(80)]
-        for k in keys:
-            s0.put_object(Bucket="drain", Key=k, Body=k.encode() * 50)
-        assert set(holders(c, c.nodes, "drain").values()) == {2}
+        fill(c, "drain", {k: k.encode() * 50 for k in keys})
         assert held_keys(c, c.nodes[3], "drain")
         out = subprocess.run([keel_bin(), "cluster", "decommission", "n3", "--cluster", c.etcd.endpoints,
                               "--cluster-name", c.name], capture_output=True, text=True, timeout=120)
@@ -263,12 +276,8 @@ def test_a_primary_that_lost_its_copies_reads_them_from_the_other_holder():
     c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
     try:
         settled(c)
-        s0 = client(c.nodes[0].url)
-        s0.create_bucket(Bucket="lost")
         keys = [f"l{i:02d}" for i in range(30)]
-        for k in keys:
-            s0.put_object(Bucket="lost", Key=k, Body=k.encode() * 300)
-        wait("two copies of each key", lambda: set(holders(c, c.nodes, "lost").values()) == {2})
+        fill(c, "lost", {k: k.encode() * 300 for k in keys})
         # n1 loses every copy it holds (as a drive replaced empty would), through the
         # node-to-node drop endpoint.
         gone = held_keys(c, c.nodes[1], "lost")
@@ -372,12 +381,8 @@ def test_two_nodes_restarting_together_keep_what_only_they_hold():
     c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
     try:
         settled(c)
-        s0 = client(c.nodes[0].url)
-        s0.create_bucket(Bucket="both")
         keys = [f"b{i:02d}" for i in range(60)]
-        for k in keys:
-            s0.put_object(Bucket="both", Key=k, Body=k.encode() * 100)
-        wait("two copies of each key", lambda: set(holders(c, c.nodes, "both").values()) == {2})
+        fill(c, "both", {k: k.encode() * 100 for k in keys})
         only_12 = set(held_keys(c, c.nodes[1], "both")) & set(held_keys(c, c.nodes[2], "both"))
         assert only_12, "some keys live on n1 and n2 only"
         # n1 and n2 killed and back together: while they reconcile, n0 stands in for both and

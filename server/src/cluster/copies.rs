@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use engine::ObjectMeta;
 
-use super::peer::{copy_range, dec, enc, param, source_meta};
+use super::peer::{dec, enc, param, source_meta};
 use super::{Cluster, ClusterError, ClusterMap, Node, forward};
 use crate::s3::Ctx;
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -40,8 +40,6 @@ const REPAIR_EVERY: Duration = Duration::from_secs(30);
 const REPAIR_RETRY: Duration = Duration::from_secs(2);
 /// Copies one member offers at once.
 const OFFERS_IN_FLIGHT: usize = 8;
-/// The slowest a copy is assumed to go (its answer is awaited accordingly).
-const COPY_BYTES_PER_SEC_MIN: u64 = 8 << 20;
 /// Objects up to this size travel in the offer itself (one round trip); larger ones are pulled
 /// by the holder (streamed, any size).
 const PUSH_BYTES_MAX: u64 = 256 << 10;
@@ -140,7 +138,7 @@ async fn offer(
         enc(&meta.etag()),
         meta.mtime_ms
     );
-    let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / COPY_BYTES_PER_SEC_MIN);
+    let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / super::rebalance::MOVE_BYTES_PER_SEC_MIN);
     let push = match if may_push { pushed(store, bucket, key, meta).await } else { Ok(Vec::new()) } {
         Ok(p) => p,
         // Changed or gone since: the newer write copies itself.
@@ -257,16 +255,12 @@ pub async fn serve_replica(
     if version(&meta) != offered {
         return Ok("changed".to_owned());
     }
-    let mut import = ctx.store.import_writer(bucket, &key, &meta)?;
-    for (i, (start, len)) in import.pieces().into_iter().enumerate() {
-        if len > 0 {
-            match copy_range(cluster, &node, (bucket, &key, &meta), (start, len), import.writer(i)).await {
-                Err(e) if e.code == S3ErrorCode::PreconditionFailed => return Ok("changed".to_owned()),
-                r => r?,
-            }
-        }
+    match super::peer::import_from(ctx, cluster, &node, (bucket, &key), &meta).await {
+        Ok(import) => commit(import, offered).await,
+        // Replaced or deleted on `from` while copied.
+        Err(e) if e.code == S3ErrorCode::PreconditionFailed => Ok("changed".to_owned()),
+        Err(e) => Err(e),
     }
-    commit(import, offered).await
 }
 
 /// Commits a copy unless the key holds a version as new or newer.
@@ -356,11 +350,7 @@ pub async fn read_elsewhere(ctx: &Ctx, cluster: &Cluster, bucket: &str, key: &st
     if ctx.store.head_object(bucket, key).is_ok() {
         return None;
     }
-    let others: Vec<Node> = {
-        let map = cluster.map();
-        let n = wanted(cluster, &map, bucket);
-        map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
-    };
+    let others = holders_except(cluster, bucket, key, cluster.me());
     let mut best: Option<(Version, Node)> = None;
     for n in others {
         if let Ok(meta) = source_meta(cluster, &n, bucket, key).await
@@ -382,14 +372,10 @@ pub async fn restore(
     (bucket, key): (&str, &str),
     bad: &ObjectMeta,
 ) -> Result<bool, S3Error> {
-    let others: Vec<Node> = {
-        let map = cluster.map();
-        let n = wanted(cluster, &map, bucket);
-        if n <= 1 {
-            return Ok(false);
-        }
-        map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != cluster.me()).cloned().collect()
-    };
+    let others = holders_except(cluster, bucket, key, cluster.me());
+    if others.is_empty() {
+        return Ok(false);
+    }
     let _lock = ctx.store.lock_keys(bucket, &[key]).await;
     match ctx.store.head_object(bucket, key) {
         Ok(m) if version(&m) == version(bad) => {}
@@ -400,18 +386,7 @@ pub async fn restore(
         if version(&meta) != version(bad) {
             continue;
         }
-        let mut import = ctx.store.import_writer(bucket, key, &meta)?;
-        let mut copied = true;
-        for (i, (start, len)) in import.pieces().into_iter().enumerate() {
-            if len > 0 && copy_range(cluster, node, (bucket, key, &meta), (start, len), import.writer(i)).await.is_err()
-            {
-                copied = false;
-                break;
-            }
-        }
-        if !copied {
-            continue;
-        }
+        let Ok(import) = super::peer::import_from(ctx, cluster, node, (bucket, key), &meta).await else { continue };
         // Replaces exactly the bad record's version (a delete meanwhile is not undone).
         let same = engine::WriteCondition::EtagMatches(format!("\"{}\"", bad.etag()));
         match import.finish_when(same).await {
@@ -426,14 +401,15 @@ pub async fn restore(
     Ok(false)
 }
 
-/// The holders of `bucket/key` after `failed`, for a read its primary could not answer.
-pub fn fallbacks(cluster: &Cluster, bucket: &str, key: &str, failed: &str) -> Vec<Node> {
+/// The live holders of a copies bucket's `bucket/key` other than member `except` (none with
+/// one copy): where a read its primary could not answer, or a bad copy's rewrite, goes.
+pub fn holders_except(cluster: &Cluster, bucket: &str, key: &str, except: &str) -> Vec<Node> {
     let map = cluster.map();
     let n = wanted(cluster, &map, bucket);
     if n <= 1 {
         return Vec::new();
     }
-    map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != failed).cloned().collect()
+    map.holders_of(bucket, key, n).into_iter().filter(|h| h.id != except).cloned().collect()
 }
 
 /// The copies repair of this node (module doc). Runs on the control runtime for the life of

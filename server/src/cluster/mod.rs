@@ -513,7 +513,11 @@ impl Cluster {
     /// The node that takes `bucket/key`'s requests: its owner, or with copies its first live
     /// holder (`ClusterMap::holders_of`).
     pub fn primary<'m>(&self, map: &'m ClusterMap, bucket: &str, key: &str) -> Option<&'m Node> {
-        map.holders_of(bucket, key, self.copies_of(map, bucket)).into_iter().next()
+        match self.copies_of(map, bucket) {
+            // Every request of a one-copy bucket: no placement order, no allocation.
+            1 => map.owner(bucket, key),
+            n => map.holders_of(bucket, key, n).into_iter().next(),
+        }
     }
 
     /// The `x-keel-peer` value for a request this node sends.

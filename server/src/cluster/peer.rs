@@ -187,6 +187,24 @@ pub async fn copy_range(
     Ok(())
 }
 
+/// Starts an import of `bucket/key` (the version `meta` describes) from `node`, every piece
+/// copied: ready to be finished under the caller's condition.
+pub async fn import_from(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    node: &Node,
+    (bucket, key): (&str, &str),
+    meta: &ObjectMeta,
+) -> Result<engine::ObjectImport, S3Error> {
+    let mut import = ctx.store.import_writer(bucket, key, meta)?;
+    for (i, (start, len)) in import.pieces().into_iter().enumerate() {
+        if len > 0 {
+            copy_range(cluster, node, (bucket, key, meta), (start, len), import.writer(i)).await?;
+        }
+    }
+    Ok(import)
+}
+
 fn serve_list(ctx: &Ctx, bucket: &str, query: &str) -> Result<String, S3Error> {
     let prefix = param(query, "prefix").unwrap_or_default();
     let delimiter = param(query, "delimiter");

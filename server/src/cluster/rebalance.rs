@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use engine::{ListPage, ListQuery, ObjectMeta};
 
-use super::peer::{copy_range, enc, source_meta};
+use super::peer::{enc, source_meta};
 use super::{Cluster, ClusterError, Node, NodeState, forward};
 use crate::s3::Ctx;
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -34,7 +34,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Moves one member has in flight at once (each a round trip and a copy on the owner).
 const MOVES_IN_FLIGHT: usize = 8;
 /// The slowest a move's copy is assumed to go (its answer is awaited accordingly).
-const MOVE_BYTES_PER_SEC_MIN: u64 = 8 << 20;
+pub(super) const MOVE_BYTES_PER_SEC_MIN: u64 = 8 << 20;
 
 /// What this node's rebalance remembers.
 #[derive(Default)]
@@ -472,12 +472,7 @@ pub async fn serve_pull(ctx: &Ctx, cluster: &Cluster, bucket: &str, query: &str)
     if meta.etag() != etag {
         return Ok("changed".to_owned());
     }
-    let mut import = ctx.store.import_writer(bucket, &key, &meta)?;
-    for (i, (start, len)) in import.pieces().into_iter().enumerate() {
-        if len > 0 {
-            copy_range(cluster, &node, (bucket, &key, &meta), (start, len), import.writer(i)).await?;
-        }
-    }
+    let import = super::peer::import_from(ctx, cluster, &node, (bucket, &key), &meta).await?;
     let condition = if force { engine::WriteCondition::Always } else { engine::WriteCondition::Absent };
     let record = match import.finish_when(condition).await {
         Ok(r) => r,

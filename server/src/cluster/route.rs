@@ -159,7 +159,7 @@ async fn read_fallback(
     (bucket, key, failed): (&str, &str, &str),
     error: S3Error,
 ) -> Routed {
-    for n in super::copies::fallbacks(cluster, bucket, key, failed) {
+    for n in super::copies::holders_except(cluster, bucket, key, failed) {
         if n.id == cluster.me() {
             if ctx.store.head_object(bucket, key).is_ok() {
                 return Routed::Local;
@@ -175,8 +175,10 @@ async fn read_fallback(
 
 /// Whether this node takes writes of `bucket/key`: its owner, or with copies one of its holders.
 fn holds(cluster: &Cluster, map: &ClusterMap, bucket: &str, key: &str) -> bool {
-    let copies = cluster.copies_of(map, bucket);
-    map.holders_of(bucket, key, copies).iter().any(|h| h.id == cluster.me())
+    match cluster.copies_of(map, bucket) {
+        1 => map.owner(bucket, key).is_some_and(|o| o.id == cluster.me()),
+        n => map.holders_of(bucket, key, n).iter().any(|h| h.id == cluster.me()),
+    }
 }
 
 /// The upload an operation acts on, if any.
