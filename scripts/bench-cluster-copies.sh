@@ -46,36 +46,13 @@ for _ in $(seq 300); do
   sleep 0.2
 done
 kb() { "$BENCH" --endpoint "$EP" --anonymous "$@" 2>/dev/null; }
-col() { awk -v op="$1" -v c="$2" '$1==op {print $c}'; }
-for b in one two fgload; do curl -sf -X PUT "$EP/$b" >/dev/null; done
-for b in two fgload; do curl -sf -X PUT "$EP/_keel/buckets/$b/props?copies=2" | grep -q '"copies":2'; done
-sleep 1
-echo "# $(date -u +%F) copies=2 vs copies=1 across 3 nodes on loopback (one etcd), through one node, --sync none, ${DUR}s runs"
-printf "%-28s %12s %12s %8s\n" "workload" "copies=1" "copies=2" "ratio"
-row() {
-  local name=$1 c=$2; shift 2
-  local a b
-  a=$(kb --bucket one "$@" | col "$OP" "$c")
-  b=$(kb --bucket two "$@" | col "$OP" "$c")
-  printf "%-28s %12s %12s %8.2f\n" "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"
-}
-for r in $(seq "$RUNS"); do
-  OP=PUT row "PUT 4 KiB ops/s (run $r)" 4 --workload put --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
-  OP=PUT row "PUT 64 MiB MB/s (run $r)" 5 --workload put --size 64MiB --objects 8 --concurrency 4 --duration "${DUR}s"
-  OP=GET row "GET 4 KiB ops/s (run $r)" 4 --workload get --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
-done
+copies_table "# $(date -u +%F) copies=2 vs copies=1 across 3 nodes on loopback (one etcd), through one node, --sync none, ${DUR}s runs"
 
 echo
 echo "# repair: $OBJECTS objects of $SIZE in a copies=2 bucket, then kill -9 of n3 (lease 2 s)"
 kb --bucket two --workload get --size "$SIZE" --objects "$OBJECTS" --concurrency 16 --duration 1s >/dev/null
 kb --bucket fgload --workload get --size 4KiB --objects 1000 --concurrency 8 --duration 1s >/dev/null
 until status | grep -q '"under_replicated":0'; do sleep 0.5; done
-p99s() {
-  for _ in $(seq "$1"); do
-    kb --bucket fgload --workload get --size 4KiB --objects 1000 --no-prepare --concurrency 8 --duration 2s | col GET 9
-  done
-}
-summary() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)] " ms (median of " NR " runs, max " v[NR] ")"}'; }
 before=$(p99s 4 | summary)
 (
   while [ ! -e "$dir/done" ]; do p99s 1 >>"$dir/during"; done

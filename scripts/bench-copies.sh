@@ -33,41 +33,18 @@ serve() {
   wait_port 19931 || { echo "keel did not start"; cat "$dir/log"; exit 1; }
 }
 kb() { target/release/keel-bench --endpoint "$EP" --anonymous "$@" 2>/dev/null; }
-# ops/s and p99 ms of a keel-bench run's result line.
-col() { awk -v op="$1" -v c="$2" '$1==op {print $c}'; }
 metric() { curl -s "$EP/metrics" | awk -v m="$1" '$1==m {print $2}'; }
 
 serve
-for b in one two fgload; do curl -sf -X PUT "$EP/$b" >/dev/null; done
 # `two` is measured; `fgload` (also copies=2) carries the foreground load during the repair, apart
 # from the repaired objects (keel-bench's keys would overwrite them).
-for b in two fgload; do curl -sf -X PUT "$EP/_keel/buckets/$b/props?copies=2" | grep -q '"copies":2'; done
-echo "# $(date -u +%F) copies=2 vs copies=1, one node, 3 mountpaths on one disk, --sync $SYNC, ${DUR}s runs"
-printf "%-28s %12s %12s %8s\n" "workload" "copies=1" "copies=2" "ratio"
-row() {
-  local name=$1 c=$2; shift 2
-  local a b
-  a=$(kb --bucket one "$@" | col "$OP" "$c")
-  b=$(kb --bucket two "$@" | col "$OP" "$c")
-  printf "%-28s %12s %12s %8.2f\n" "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"
-}
-for r in $(seq "$RUNS"); do
-  OP=PUT row "PUT 4 KiB ops/s (run $r)" 4 --workload put --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
-  OP=PUT row "PUT 64 MiB MB/s (run $r)" 5 --workload put --size 64MiB --objects 8 --concurrency 4 --duration "${DUR}s"
-  OP=GET row "GET 4 KiB ops/s (run $r)" 4 --workload get --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
-done
+copies_table "# $(date -u +%F) copies=2 vs copies=1, one node, 3 mountpaths on one disk, --sync $SYNC, ${DUR}s runs"
 
 echo
 echo "# repair: $OBJECTS objects of $SIZE in a copies=2 bucket, then $dir/a removed; --repair-rate $REPAIR_RATE"
 kb --bucket two --workload get --size "$SIZE" --objects "$OBJECTS" --concurrency 32 --duration 1s >/dev/null
 # The foreground load: back-to-back 2 s runs of 4 KiB GETs, each one's p99 kept (before the
 # failure, during the repair, after it).
-p99s() {
-  for _ in $(seq "$1"); do
-    kb --bucket fgload --workload get --size 4KiB --objects 1000 --no-prepare --concurrency 8 --duration 2s | col GET 9
-  done
-}
-summary() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)] " ms (median of " NR " runs, max " v[NR] ")"}'; }
 kb --bucket fgload --workload get --size 4KiB --objects 1000 --concurrency 8 --duration 1s >/dev/null
 before=$(p99s 4 | summary)
 passes=$(metric keel_repair_passes_total)

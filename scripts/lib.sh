@@ -31,3 +31,41 @@ wait_etcd() {
   for _ in $(seq 50); do curl -sf "$1/health" >/dev/null && return 0; sleep 0.2; done
   return 1
 }
+
+# Column C of operation OP's line in a keel-bench result.
+col() { awk -v op="$1" -v c="$2" '$1==op {print $c}'; }
+
+# The copies comparison (bench-copies.sh, bench-cluster-copies.sh): buckets `one` (copies 1),
+# `two` and `fgload` (copies=2) made through $EP, then RUNS rounds of PUT 4 KiB, PUT 64 MiB and
+# GET 4 KiB, each on `one` then `two`, DUR seconds each, under the header line given. Needs kb.
+copies_table() { # HEADER
+  for b in one two fgload; do curl -sf -X PUT "$EP/$b" >/dev/null; done
+  for b in two fgload; do curl -sf -X PUT "$EP/_keel/buckets/$b/props?copies=2" | grep -q '"copies":2'; done
+  sleep 1
+  echo "$1"
+  printf "%-28s %12s %12s %8s\n" "workload" "copies=1" "copies=2" "ratio"
+  local r
+  for r in $(seq "$RUNS"); do
+    OP=PUT copies_row "PUT 4 KiB ops/s (run $r)" 4 --workload put --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
+    OP=PUT copies_row "PUT 64 MiB MB/s (run $r)" 5 --workload put --size 64MiB --objects 8 --concurrency 4 --duration "${DUR}s"
+    OP=GET copies_row "GET 4 KiB ops/s (run $r)" 4 --workload get --size 4KiB --objects 1000 --concurrency 32 --duration "${DUR}s"
+  done
+}
+
+copies_row() { # NAME COLUMN KEEL-BENCH-ARGS...
+  local name=$1 c=$2 a b
+  shift 2
+  a=$(kb --bucket one "$@" | col "$OP" "$c")
+  b=$(kb --bucket two "$@" | col "$OP" "$c")
+  printf "%-28s %12s %12s %8.2f\n" "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"
+}
+
+# The p99 (ms) of N back-to-back 2 s runs of 4 KiB GETs in bucket `fgload` (8 in flight), one a line.
+p99s() {
+  for _ in $(seq "$1"); do
+    kb --bucket fgload --workload get --size 4KiB --objects 1000 --no-prepare --concurrency 8 --duration 2s | col GET 9
+  done
+}
+
+# The median and max of numbers read one a line.
+summary() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)] " ms (median of " NR " runs, max " v[NR] ")"}'; }
