@@ -719,6 +719,12 @@ impl Store {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     discard(&temps);
+                    // The record gone or replaced: the key changed. Still there: the source lost
+                    // a file its record names (its drive going away), a failure of the source.
+                    let ikey = keys::object_index_key(bucket, key.as_bytes());
+                    if source.index.get(Table::Objects, &ikey)?.as_deref() == Some(raw) {
+                        return Err(source.io_error(e));
+                    }
                     return Ok(false);
                 }
                 Err(e) => {

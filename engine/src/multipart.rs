@@ -236,6 +236,15 @@ impl Store {
             // The parts live on the upload's mountpath: copied to the other holders now, so
             // that the answer means every copy (O(size), not O(parts): known limit).
             self.ensure_copies(bucket, key).await?;
+            // The upload's mountpath failed while the completion was in flight (its directory
+            // gone: the index still took the commit through its open files): the copies made
+            // from it are not known good, so the completion is not acknowledged; the repair
+            // looks at the key again.
+            if mp.is_poisoned() {
+                self.record_failures();
+                self.copies.suspects.report(bucket, key);
+                return Err(Error::Poisoned { mountpath: mp.name().to_owned() }.into());
+            }
         }
         Ok(meta)
     }
@@ -328,10 +337,15 @@ impl Store {
     }
 
     /// The object a completed upload made, while it is still the key's current object (so a
-    /// repeated CompleteMultipartUpload can answer again).
-    pub fn completed_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<ObjectMeta>> {
+    /// repeated CompleteMultipartUpload can answer again). In a copies bucket the copies are
+    /// made (or found) first: the first completion may have failed after its commit (a copy
+    /// that could not be made), and the retry's 200 means every copy as the first one's would.
+    pub async fn completed_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<ObjectMeta>> {
         match self.head_object(bucket, key) {
-            Ok(meta) if meta.upload_id.as_deref() == Some(upload_id) => Ok(Some(meta)),
+            Ok(meta) if meta.upload_id.as_deref() == Some(upload_id) => {
+                self.ensure_copies(bucket, key).await?;
+                Ok(Some(meta))
+            }
             Ok(_) | Err(Error::NoSuchObject) => Ok(None),
             Err(e) => Err(e),
         }

@@ -199,20 +199,23 @@ pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
     w.finish()
 }
 
+/// A completion that found no upload: the object a completed one made, if it is still current
+/// (a retry of a completion whose answer was lost), else the error.
+async fn done(call: &Call<'_>, id: &str, e: engine::Error) -> Result<engine::ObjectMeta, S3Error> {
+    match e {
+        engine::Error::NoSuchUpload => {
+            call.ctx.store.completed_upload(call.bucket(), call.key(), id).await?.ok_or_else(|| e.into())
+        }
+        e => Err(e.into()),
+    }
+}
+
 /// CompleteMultipartUpload. Repeated after it succeeded (a client retrying a lost answer), it
 /// answers the same result again, as S3 does, for as long as the object it made is current.
 pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error> {
-    let done = |call: &Call<'_>, e: engine::Error| -> Result<engine::ObjectMeta, S3Error> {
-        match e {
-            engine::Error::NoSuchUpload => {
-                call.ctx.store.completed_upload(call.bucket(), call.key(), id)?.ok_or_else(|| e.into())
-            }
-            e => Err(e.into()),
-        }
-    };
     let meta = match call.ctx.store.upload(call.bucket(), call.key(), id) {
         Err(e) => {
-            let meta = done(call, e)?;
+            let meta = done(call, id, e).await?;
             call.read_complete_xml().await?;
             meta
         }
@@ -226,7 +229,7 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
             match super::remote::remote_of(call)? {
                 None => match call.ctx.store.complete_upload(call.bucket(), call.key(), id, &parts, opts).await {
                     Ok(meta) => meta,
-                    Err(e) => done(call, e)?,
+                    Err(e) => done(call, id, e).await?,
                 },
                 // A backend bucket's upload goes to the remote whole, before anything commits here.
                 Some((agent, remote)) => {
@@ -246,7 +249,9 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
                     let store = call.ctx.store.clone();
                     match store.complete_upload_gated(call.bucket(), call.key(), id, &parts, opts, gate).await {
                         Ok(meta) => meta,
-                        Err(e) if e.code == S3ErrorCode::NoSuchUpload => done(call, engine::Error::NoSuchUpload)?,
+                        Err(e) if e.code == S3ErrorCode::NoSuchUpload => {
+                            done(call, id, engine::Error::NoSuchUpload).await?
+                        }
                         Err(e) => return Err(e),
                     }
                 }
