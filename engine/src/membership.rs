@@ -281,6 +281,94 @@ pub fn detach(remaining: &[PathBuf], target: &str) -> Result<NodeRecord> {
     Ok(record)
 }
 
+/// What `keel mountpath attach` did.
+#[derive(Clone, Debug)]
+pub enum Attached {
+    /// A new member, in the returned record; the member it replaced (given or found at the same
+    /// path), if any, left the record for good.
+    New { record: NodeRecord, id: u64, replaced: Option<Member> },
+    /// DIR is a detached member: nothing to record; given again at the next start it is
+    /// reconciled before it serves.
+    Returning { id: u64 },
+}
+
+/// `keel mountpath attach DIR` over the node's mountpaths `given` (DIR may be among them): a new
+/// drive becomes a member in a new epoch, on every given mountpath and on DIR, so the next start
+/// takes it (and, with copies, the repair fills it: a resilver). The member it replaces — named
+/// by `replaces` (a path or an id in hex), else a member not given whose path is DIR's (the new
+/// drive mounted where the dead one was) — leaves the record for good: its data is gone, it can
+/// never return (refused as not a member), and no tombstone need be kept for it. DIR must hold
+/// no objects or uploads. Call with the given mountpaths held open (no keel serving them).
+pub fn attach(given: &[PathBuf], dir: &Path, replaces: Option<&str>) -> Result<Attached> {
+    std::fs::create_dir_all(dir)?;
+    let dir_path = absolute(dir);
+    let others: Vec<Seen> =
+        given.iter().map(|p| peek(p)).filter(|s| !matches!(s, Ok(s) if s.path == dir_path)).collect::<Result<_>>()?;
+    let mut record = others
+        .iter()
+        .filter_map(|g| g.record.clone())
+        .max_by_key(|r| r.epoch)
+        .ok_or_else(|| Error::Membership("none of the other mountpaths given holds a node record".into()))?;
+    let target = peek(&dir_path)?;
+    if let Some(id) = target.id {
+        match record.member(id).map(|m| &m.state) {
+            Some(MemberState::Active) => {
+                return Err(Error::Membership(format!("{} is a member of this node already", dir_path.display())));
+            }
+            Some(MemberState::Detached { .. }) => return Ok(Attached::Returning { id }),
+            None if target.record.as_ref().is_some_and(|r| r.node != record.node) => {
+                return Err(Error::Membership(format!("{} belongs to another keel node", dir_path.display())));
+            }
+            None => {}
+        }
+    }
+    let replaced_at = match replaces {
+        Some(r) => {
+            let p = absolute(Path::new(r));
+            Some(
+                record
+                    .members
+                    .iter()
+                    .position(|m| m.path == p || format!("{:016x}", m.id) == r)
+                    .ok_or_else(|| Error::Membership(format!("{r} is not a member of this node")))?,
+            )
+        }
+        None => record.members.iter().position(|m| m.path == dir_path),
+    };
+    if let Some(i) = replaced_at
+        && others.iter().any(|g| g.id == Some(record.members[i].id))
+    {
+        return Err(Error::Membership(format!(
+            "{} is among the mountpaths given: a member that is here is not replaced",
+            record.members[i].path.display()
+        )));
+    }
+    let mp = crate::mountpath::Mountpath::open(
+        &dir_path,
+        crate::index::SyncMode::Always,
+        &crate::index::IndexConfig::default(),
+        None,
+    )?;
+    let (id, empty) = (mp.id, mp.holds_nothing()?);
+    drop(mp);
+    if !empty {
+        return Err(Error::Membership(format!(
+            "{} holds objects or uploads: a replacement must be empty (move its data away)",
+            dir_path.display()
+        )));
+    }
+    let replaced = replaced_at.map(|i| record.members.remove(i));
+    record.epoch += 1;
+    record.members.push(Member { id, path: dir_path.clone(), state: MemberState::Active });
+    for g in &others {
+        if g.record.is_some() {
+            record.write(&g.path)?;
+        }
+    }
+    record.write(&dir_path)?;
+    Ok(Attached::New { record, id, replaced })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,6 +186,13 @@ impl Mountpath {
         self.io_errors.load(Ordering::Relaxed)
     }
 
+    /// No object and no upload in its index (a new mountpath, or one whose data was moved away).
+    pub fn holds_nothing(&self) -> Result<bool> {
+        use crate::index::Table;
+        Ok(self.index.scan(Table::Objects, b"", &[0xff], 1)?.is_empty()
+            && self.index.scan(Table::Uploads, b"", &[0xff], 1)?.is_empty())
+    }
+
     pub fn check(&self) -> Result<()> {
         if self.is_poisoned() { Err(Error::Poisoned { mountpath: self.name.clone() }) } else { Ok(()) }
     }

@@ -80,9 +80,7 @@ impl Store {
         }
         for &i in &plan.unrecorded {
             let mp = &mountpaths[i];
-            if !mp.index.scan(Table::Objects, b"", &[0xff], 1)?.is_empty()
-                || !mp.index.scan(Table::Uploads, b"", &[0xff], 1)?.is_empty()
-            {
+            if !mp.holds_nothing()? {
                 return Err(Error::Membership(format!(
                     "mountpath {} holds objects but is not a member of this node; keel cannot tell whether they are current (move its data away to add it as a new mountpath)",
                     mp.name()

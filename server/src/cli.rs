@@ -423,3 +423,42 @@ pub fn mountpath_detach(args: &ServeArgs, dir: &str) -> Result<(), String> {
     print_record(&record);
     Ok(())
 }
+
+/// `keel mountpath attach DIR [--replaces MEMBER]`: with the node's mountpaths given, records a
+/// new, empty drive as a member (replacing a dead one for good); the next start takes it and,
+/// with copies, the repair resilvers it.
+pub fn mountpath_attach(args: &ServeArgs, dir: &str, replaces: Option<&str>) -> Result<(), String> {
+    let cfg = ServeConfig::resolve(args, &|k| std::env::var(k).ok())?;
+    let target = engine::membership::absolute(std::path::Path::new(dir));
+    // Holding the indexes proves no keel serves them while their records change.
+    let mut held = Vec::new();
+    for root in cfg.mountpaths.iter().filter(|r| engine::membership::absolute(r) != target) {
+        held.push(
+            engine::Mountpath::open(root, engine::SyncMode::Always, &engine::IndexConfig::default(), None)
+                .map_err(|e| format!("cannot open {} (is keel running on it?): {e}", root.display()))?,
+        );
+    }
+    let attached =
+        engine::membership::attach(&cfg.mountpaths, std::path::Path::new(dir), replaces).map_err(|e| e.to_string())?;
+    drop(held);
+    match attached {
+        engine::membership::Attached::Returning { id } => {
+            println!(
+                "{dir} is the detached member {id:016x}: give it again at the next start and it is reconciled before it serves"
+            );
+            return Ok(());
+        }
+        engine::membership::Attached::New { record, id, replaced } => {
+            println!("attached {dir} as member {id:016x}: give it at the next start");
+            if let Some(old) = replaced {
+                println!(
+                    "it replaces member {:016x} (was {}) for good; with copies, the repair gives the new drive its share",
+                    old.id,
+                    old.path.display()
+                );
+            }
+            print_record(&record);
+        }
+    }
+    Ok(())
+}

@@ -67,7 +67,7 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
-    /// The node's mountpaths: list them, or detach one that is gone (offline).
+    /// The node's mountpaths: list them, detach one that is gone, attach a replacement (offline).
     Mountpath {
         #[command(subcommand)]
         command: MountpathCommand,
@@ -83,6 +83,18 @@ enum MountpathCommand {
     /// then reconciled (what was written or deleted meanwhile wins) before it serves.
     Detach {
         dir: String,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+    /// Records the new, empty directory DIR (a replacement drive) as a member, given the node's
+    /// mountpaths with --mountpath or --config; the member it replaces (--replaces, else the
+    /// member whose path DIR is) leaves for good. The next start takes DIR; with copies, the
+    /// repair copies its share onto it (a resilver). DIR a detached member: it returns as is.
+    Attach {
+        dir: String,
+        /// The member replaced for good (a path or an id in hex); default: the one at DIR's path.
+        #[arg(long)]
+        replaces: Option<String>,
         #[command(flatten)]
         args: ServeArgs,
     },
@@ -182,6 +194,9 @@ fn main() {
         Command::Mountpath { command: MountpathCommand::List(args) } => keel::cli::mountpath_list(&args),
         Command::Mountpath { command: MountpathCommand::Detach { dir, args } } => {
             keel::cli::mountpath_detach(&args, &dir)
+        }
+        Command::Mountpath { command: MountpathCommand::Attach { dir, replaces, args } } => {
+            keel::cli::mountpath_attach(&args, &dir, replaces.as_deref())
         }
     };
     if let Err(e) = result {

@@ -222,6 +222,50 @@ def test_a_completion_whose_upload_drive_vanished_is_not_acknowledged_with_one_c
         shutil.rmtree(node.dir, ignore_errors=True)
 
 
+def test_a_replaced_drive_is_attached_and_resilvered():
+    """A drive dies while keel is stopped; a new, empty drive is mounted where it was. keel refuses
+    to start on it (the member's data is missing), `keel mountpath attach` records the new drive
+    in place of the dead one, and the next start resilvers it: the repair gives it its share of
+    copies, after which losing another drive still loses nothing."""
+    node = Node(3, "--copies", "2", "--repair-interval", "2")
+    keys = {f"o{i:02d}": 3000 + i * 9000 for i in range(30)}
+    try:
+        s3 = node.s3()
+        s3.create_bucket(Bucket="swap")
+        for k, size in keys.items():
+            s3.put_object(Bucket="swap", Key=k, Body=body(k, size))
+        node.stop()
+        dead = node.mountpaths[1]
+        shutil.rmtree(dead)
+        os.mkdir(dead)  # the replacement drive, mounted at the same place
+        with pytest.raises(AssertionError, match="holds no keel data"):
+            Node(3, base=node.dir, mountpaths=node.mountpaths)
+        others = [node.mountpaths[0], node.mountpaths[2]]
+        out = node.keel("mountpath", "attach", dead, mountpaths=others).stdout
+        assert "attached" in out and "replaces member" in out, out
+        listed = node.keel("mountpath", "list").stdout
+        assert listed.count(" active ") == 3 and "detached" not in listed, listed
+        again = node.keel("mountpath", "attach", dead, check=False)
+        assert again.returncode != 0 and "member of this node already" in again.stderr, again.stderr
+        node = Node(3, "--copies", "2", "--repair-interval", "2", base=node.dir, mountpaths=node.mountpaths)
+        m = node.wait("the new drive resilvered", lambda m: m[("keel_under_replicated_objects", None)] == 0
+                      and m[("keel_repaired_objects_total", None)] > 0)
+        assert len(data_files(dead)) >= 10, "the new drive holds its share of copies"
+        # Every object has two good copies: the first drive lost too, the other two serve all.
+        node.stop()
+        gone = node.mountpaths[0]
+        shutil.rmtree(gone)
+        node.keel("mountpath", "detach", gone, mountpaths=node.mountpaths[1:])
+        node = Node(2, base=node.dir, mountpaths=node.mountpaths[1:])
+        s3 = node.s3()
+        for k, size in keys.items():
+            assert s3.get_object(Bucket="swap", Key=k)["Body"].read() == body(k, size), k
+        assert m[("keel_repaired_objects_total", None)] <= len(keys)
+    finally:
+        node.stop()
+        shutil.rmtree(node.dir, ignore_errors=True)
+
+
 def test_bit_rot_in_one_copy_is_served_from_the_good_one_and_rewritten():
     node = Node(2, "--copies", "2", "--validate-on-read")
     try:
