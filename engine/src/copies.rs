@@ -407,13 +407,40 @@ impl Store {
         dirs: DirSet,
         guard: Precondition,
     ) -> Result<(), CommitError> {
+        self.commit_copy_ops(mp, (bucket, key), raw, dirs, guard, Vec::new()).await
+    }
+
+    /// `commit_copy` unconditionally, with `extra` ops in the same commit (after the put).
+    pub(crate) async fn commit_copy_with(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        key: &str,
+        raw: Vec<u8>,
+        dirs: DirSet,
+        extra: Vec<IndexOp>,
+    ) -> Result<(), CommitError> {
+        self.commit_copy_ops(mp, (bucket, key), raw, dirs, Precondition::None, extra).await
+    }
+
+    async fn commit_copy_ops(
+        &self,
+        mp: &Arc<Mountpath>,
+        (bucket, key): (&str, &str),
+        raw: Vec<u8>,
+        dirs: DirSet,
+        guard: Precondition,
+        extra: Vec<IndexOp>,
+    ) -> Result<(), CommitError> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         let bucket_check =
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket);
         let keep: HashSet<_> =
             ObjectMeta::decode(&raw).map(|m| m.data.file_ids().into_iter().collect()).unwrap_or_default();
         let op = IndexOp::put(Table::Objects, ikey, raw).when(guard, Refusal::Condition);
-        let previous = mp.index.commit(vec![bucket_check, op], dirs).await?;
+        let mut ops = vec![bucket_check, op];
+        ops.extend(extra);
+        let previous = mp.index.commit(ops, dirs).await?;
         // The replaced record's files go, but not those the new one names too (the same data
         // under other metadata, an ACL change that missed this copy).
         if let Some(old) = previous.into_iter().nth(1).and_then(|v| v.into_iter().next())
@@ -439,6 +466,26 @@ impl Store {
                 .err()
                 .unwrap_or(Error::Poisoned { mountpath: "(a copy could not be written)".to_owned() })),
         }
+    }
+
+    /// Whether `bucket/key`'s newest record is on as many healthy mountpaths as its bucket
+    /// wants, every mountpath probed first: a directory that vanished still takes commits
+    /// through its open files until the prober notices, and such a copy is not durable. Short:
+    /// the key goes to the repair and the write is not acknowledged (503).
+    pub(crate) fn copies_hold(&self, bucket: &str, key: &str) -> Result<()> {
+        for mp in self.mountpaths() {
+            mp.probe();
+        }
+        let held = self.newest(bucket, key)?.mps.len();
+        if held >= self.wanted_copies(bucket) {
+            return Ok(());
+        }
+        self.record_failures();
+        self.copies.suspects.report(bucket, key);
+        Err(self
+            .holders(bucket, key, self.wanted_copies(bucket))
+            .err()
+            .unwrap_or(Error::Poisoned { mountpath: format!("({held} good copies of {key}, fewer than wanted)") }))
     }
 
     /// The copies gauges.

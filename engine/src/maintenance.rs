@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use crate::checksum::{BodyHasher, ChecksumKind};
 use crate::error::{Error, Result};
-use crate::index::Table;
+use crate::index::{IndexOp, Table};
 use crate::keys;
 use crate::meta::{DataLoc, ObjectId, ObjectMeta, PartMeta};
 use crate::mountpath::Mountpath;
@@ -51,6 +51,44 @@ pub struct ScrubReport {
     pub unchecked: u64,
 }
 
+impl Store {
+    /// Removes part records whose upload no mountpath holds, of uploads begun before
+    /// `older_than`: parts mirrored to a copies bucket's other holders (D36) whose upload was
+    /// aborted or completed while that mirror was unreachable, or before a crash reached it.
+    /// Their files are then orphans. Blocking.
+    fn drop_stray_parts(&self, older_than: SystemTime) -> Result<()> {
+        let before_ms = older_than.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let healthy: Vec<_> = self.mountpaths().iter().filter(|m| !m.is_poisoned()).collect();
+        let mut uploads = HashSet::new();
+        for mp in &healthy {
+            for (k, _) in mp.index.all(Table::Uploads)? {
+                if let Some(id) = k.len().checked_sub(keys::UPLOAD_ID_LEN).map(|at| k[at..].to_vec()) {
+                    uploads.insert(id);
+                }
+            }
+        }
+        for mp in &healthy {
+            let stray: Vec<_> = mp
+                .index
+                .all(Table::Parts)?
+                .into_iter()
+                .map(|(k, _)| k.to_vec())
+                .filter(|k| {
+                    let id = &k[..k.len().min(keys::UPLOAD_ID_LEN)];
+                    let created = std::str::from_utf8(id).ok().and_then(keys::upload_id_created_ms);
+                    !uploads.contains(id) && created.is_some_and(|t| t < before_ms)
+                })
+                .collect();
+            if !stray.is_empty() {
+                tracing::info!(mountpath = mp.name(), parts = stray.len(), "removing parts of uploads no longer open");
+                let ops = stray.into_iter().map(|k| IndexOp::remove(Table::Parts, k)).collect();
+                mp.index.commit_blocking(ops).map_err(Error::from)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Every data-file id the index references (objects and parts of uploads in progress), read in
 /// one snapshot.
 fn referenced_ids(mp: &Mountpath) -> Result<HashSet<ObjectId>> {
@@ -72,6 +110,7 @@ impl Store {
     /// Removes data files no index record references and that were last modified before
     /// `older_than` (files of writes in flight are newer). Blocking; run it on its own thread.
     pub fn collect_orphans(&self, older_than: SystemTime) -> Result<Vec<(String, OrphanReport)>> {
+        self.drop_stray_parts(older_than)?;
         let mut out = Vec::new();
         for mp in self.mountpaths() {
             if mp.is_poisoned() {

@@ -140,7 +140,14 @@ impl Store {
             return Err(Error::ChecksumAlgorithmMismatch);
         }
         let flex = upload.flex.map(|(a, _)| a).or(flex);
-        let data = DataWriter::new(self, mp, key, (upload.checksum, flex), declared, false)?;
+        let copies = self.wanted_copies(bucket);
+        let mut data = DataWriter::new(self, mp.clone(), key, (upload.checksum, flex), declared, false)?;
+        if copies > 1 {
+            // The part goes to the key's other holders as it arrives (same file id, its record
+            // in their index too): completion then commits the object there without copying.
+            let mirrors = self.holders(bucket, key, copies)?.into_iter().filter(|h| !Arc::ptr_eq(h, &mp)).collect();
+            data.mirror_to(mirrors)?;
+        }
         Ok(PartWriter {
             data,
             upload_key: keys::upload_index_key(bucket, key.as_bytes(), upload_id),
@@ -231,20 +238,15 @@ impl Store {
         let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
         self.remove_files(&mp, unused).await;
         self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await;
+        if copies {
+            self.complete_on_mirrors((bucket, key, upload_id), &mp, &meta, &records, &used).await;
+        }
         drop(lock);
         if copies {
-            // The parts live on the upload's mountpath: copied to the other holders now, so
-            // that the answer means every copy (O(size), not O(parts): known limit).
+            // Holders whose mirrored parts were incomplete get their copy now, so that the
+            // answer means every copy.
             self.ensure_copies(bucket, key).await?;
-            // The upload's mountpath failed while the completion was in flight (its directory
-            // gone: the index still took the commit through its open files): the copies made
-            // from it are not known good, so the completion is not acknowledged; the repair
-            // looks at the key again.
-            if mp.is_poisoned() {
-                self.record_failures();
-                self.copies.suspects.report(bucket, key);
-                return Err(Error::Poisoned { mountpath: mp.name().to_owned() }.into());
-            }
+            self.copies_hold(bucket, key)?;
         }
         Ok(meta)
     }
@@ -320,6 +322,17 @@ impl Store {
     }
 
     async fn abort_on(&self, mp: &Arc<Mountpath>, ukey: Vec<u8>, upload_id: &str) -> Result<()> {
+        self.abort_here(mp, ukey, upload_id).await?;
+        // Parts mirrored to the key's other holders (copies, D36).
+        for m in self.mountpaths().iter().filter(|m| !Arc::ptr_eq(m, mp) && !m.is_poisoned()) {
+            if m.index.scan_prefix(Table::Parts, upload_id.as_bytes()).is_ok_and(|p| !p.is_empty()) {
+                self.drop_parts_on(m, upload_id).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort_here(&self, mp: &Arc<Mountpath>, ukey: Vec<u8>, upload_id: &str) -> Result<()> {
         let ops = vec![
             IndexOp::remove(Table::Uploads, ukey).when(Precondition::Present, Refusal::NoSuchUpload),
             IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()),
@@ -343,7 +356,10 @@ impl Store {
     pub async fn completed_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Option<ObjectMeta>> {
         match self.head_object(bucket, key) {
             Ok(meta) if meta.upload_id.as_deref() == Some(upload_id) => {
-                self.ensure_copies(bucket, key).await?;
+                if self.wanted_copies(bucket) > 1 {
+                    self.ensure_copies(bucket, key).await?;
+                    self.copies_hold(bucket, key)?;
+                }
                 Ok(Some(meta))
             }
             Ok(_) | Err(Error::NoSuchObject) => Ok(None),
@@ -397,6 +413,78 @@ impl Store {
 
     /// Commits a finished part's record (replacing an earlier upload of the same part, whose file
     /// goes); refused with `NoSuchUpload` when the upload is gone.
+    /// Records a part on a mirror (another holder of the key, D36): no upload record there; the
+    /// upload's own mountpath decides whether the upload exists.
+    async fn commit_mirrored_part(
+        &self,
+        m: &Arc<Mountpath>,
+        pkey: Vec<u8>,
+        part: &PartMeta,
+        dirs: DirSet,
+    ) -> Result<(), CommitError> {
+        let previous = m.index.commit(vec![IndexOp::put(Table::Parts, pkey, part.encode())], dirs).await?;
+        if let Some(old) = previous.first().and_then(|v| v.first())
+            && let Ok(p) = PartMeta::decode(old)
+            && p.id != part.id
+        {
+            self.remove_files(m, [p.id]).await;
+        }
+        Ok(())
+    }
+
+    /// After a completion committed on the upload's mountpath `mp` (under the key's lock): every
+    /// other holder whose mirrored parts are exactly the manifest's commits the same record
+    /// (O(parts): the files are there); a holder missing some drops what it has and is left to
+    /// `ensure_copies`. Every other mountpath's mirrored parts of the upload go.
+    async fn complete_on_mirrors(
+        &self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        mp: &Arc<Mountpath>,
+        meta: &ObjectMeta,
+        records: &HashMap<u32, (Vec<u8>, PartMeta)>,
+        used: &std::collections::HashSet<u32>,
+    ) {
+        let holders = self.holders(bucket, key, self.wanted_copies(bucket)).unwrap_or_default();
+        let raw = meta.encode();
+        for m in self.mountpaths().iter().filter(|m| !Arc::ptr_eq(m, mp) && !m.is_poisoned()) {
+            let Ok(mirrored) = m.index.scan_prefix(Table::Parts, upload_id.as_bytes()) else { continue };
+            let whole = used.iter().all(|n| {
+                let want = records.get(n).map(|(r, _)| r.as_slice());
+                mirrored.iter().any(|(k, v)| part_number_of(k).ok() == Some(*n) && Some(&v[..]) == want)
+            });
+            if whole && holders.iter().any(|h| Arc::ptr_eq(h, m)) {
+                let extra = vec![IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec())];
+                let done = self.commit_copy_with(m, bucket, key, raw.clone(), DirSet::default(), extra).await;
+                if let Err(e) = done {
+                    tracing::warn!(mountpath = m.name(), error = ?e, "copies: a completion's copy did not commit");
+                    continue;
+                }
+                let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
+                self.remove_files(m, unused).await;
+            } else if !mirrored.is_empty() {
+                self.drop_parts_on(m, upload_id).await;
+            }
+        }
+    }
+
+    /// Removes an upload's part records and their files on one mountpath (a mirror's).
+    async fn drop_parts_on(&self, m: &Arc<Mountpath>, upload_id: &str) {
+        let ops = vec![IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec())];
+        match m.index.commit(ops, DirSet::default()).await {
+            Ok(previous) => {
+                let ids: Vec<_> = previous
+                    .first()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|raw| PartMeta::decode(raw).ok())
+                    .map(|p| p.id)
+                    .collect();
+                self.remove_files(m, ids).await;
+            }
+            Err(e) => tracing::warn!(mountpath = m.name(), error = ?e, "copies: mirrored parts not removed"),
+        }
+    }
+
     async fn commit_part(
         &self,
         mp: &Arc<Mountpath>,
@@ -448,7 +536,14 @@ impl PartWriter {
         };
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         let (ukey, pkey) = (std::mem::take(&mut self.upload_key), std::mem::take(&mut self.part_key));
-        self.data.commit_with(store.commit_part(&mp, ukey, pkey, &part, sealed.dirs)).await?;
+        let mirrors = self.data.mirrors();
+        self.data.commit_with(store.commit_part(&mp, ukey, pkey.clone(), &part, sealed.dirs)).await?;
+        for m in &mirrors {
+            // Best effort: a mirror that misses a part is copied to at completion.
+            if let Err(e) = store.commit_mirrored_part(m, pkey.clone(), &part, sealed.dirs).await {
+                tracing::warn!(mountpath = m.name(), error = ?e, "copies: a part's mirror record was not written");
+            }
+        }
         Ok(part)
     }
 }

@@ -153,6 +153,11 @@ impl ObjectWriter {
         // A holder that failed while the write was in flight (its drive gone after the checks)
         // holds no durable copy: the write is not acknowledged (a retry picks healthy holders),
         // and the repair makes the copy it lacks.
+        if !mirrors.is_empty() {
+            // A directory that vanished takes commits through its open files until the prober
+            // notices: look now (a stat and a small read per holder).
+            std::iter::once(&mp).chain(&mirrors).for_each(|m| m.probe());
+        }
         if let Some(sick) = std::iter::once(&mp).chain(&mirrors).find(|m| !mirrors.is_empty() && m.is_poisoned()) {
             store.record_failures();
             store.copies.suspects.report(&self.bucket, &self.key);
