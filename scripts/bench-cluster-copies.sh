@@ -9,6 +9,8 @@
 #     first), the bytes the survivors copied (their log), GB/min; and a 4 KiB GET load's p99
 #     through the first node during the repair against before.
 #   scripts/bench-cluster-copies.sh [SECS=6] [RUNS=2] [OBJECTS=5000] [SIZE=64KiB]
+# Environment: RATE (the nodes' --rebalance-rate, which paces the repair; default keel's),
+# REPAIR_ONLY=1 (skip the PUT/GET table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -34,6 +36,7 @@ wait_etcd "$E" || { echo "etcd did not start"; cat "$dir/etcd.log"; exit 1; }
 for i in 1 2 3; do
   "$KEEL" serve --listen 127.0.0.1:1995$i --anonymous --sync none --threads 1 --mountpath "$dir/n$i" \
     --cluster "$E" --cluster-name bcc --node-id n$i --advertise http://127.0.0.1:1995$i --lease-ttl 2 \
+    ${RATE:+--rebalance-rate "$RATE"} \
     >"$dir/n$i.out" 2>"$dir/n$i.log" &
   pids+=($!)
   wait_port 1995$i || { echo "n$i did not start"; cat "$dir/n$i.log"; exit 1; }
@@ -46,10 +49,10 @@ for _ in $(seq 300); do
   sleep 0.2
 done
 kb() { "$BENCH" --endpoint "$EP" --anonymous "$@" 2>/dev/null; }
-copies_table "# $(date -u +%F) copies=2 vs copies=1 across 3 nodes on loopback (one etcd), through one node, --sync none, ${DUR}s runs"
+if [ -n "${REPAIR_ONLY:-}" ]; then copies_buckets; else copies_table "# $(date -u +%F) copies=2 vs copies=1 across 3 nodes on loopback (one etcd), through one node, --sync none, ${DUR}s runs"; fi
 
 echo
-echo "# repair: $OBJECTS objects of $SIZE in a copies=2 bucket, then kill -9 of n3 (lease 2 s)"
+echo "# repair: $OBJECTS objects of $SIZE in a copies=2 bucket, then kill -9 of n3 (lease 2 s), --rebalance-rate ${RATE:-default}"
 kb --bucket two --workload get --size "$SIZE" --objects "$OBJECTS" --concurrency 16 --duration 1s >/dev/null
 kb --bucket fgload --workload get --size 4KiB --objects 1000 --concurrency 8 --duration 1s >/dev/null
 until status | grep -q '"under_replicated":0'; do sleep 0.5; done

@@ -38,10 +38,13 @@ col() { awk -v op="$1" -v c="$2" '$1==op {print $c}'; }
 # The copies comparison (bench-copies.sh, bench-cluster-copies.sh): buckets `one` (copies 1),
 # `two` and `fgload` (copies=2) made through $EP, then RUNS rounds of PUT 4 KiB, PUT 64 MiB and
 # GET 4 KiB, each on `one` then `two`, DUR seconds each, under the header line given. Needs kb.
-copies_table() { # HEADER
+copies_buckets() { # one (copies=1), two and fgload (copies=2), through $EP
   for b in one two fgload; do curl -sf -X PUT "$EP/$b" >/dev/null; done
   for b in two fgload; do curl -sf -X PUT "$EP/_keel/buckets/$b/props?copies=2" | grep -q '"copies":2'; done
   sleep 1
+}
+copies_table() { # HEADER
+  copies_buckets
   echo "$1"
   printf "%-28s %12s %12s %8s\n" "workload" "copies=1" "copies=2" "ratio"
   local r
