@@ -40,6 +40,9 @@ const REPAIR_EVERY: Duration = Duration::from_secs(30);
 const REPAIR_RETRY: Duration = Duration::from_secs(2);
 /// Copies one member offers at once.
 const OFFERS_IN_FLIGHT: usize = 8;
+/// Keys one `have` request asks about: the peer answers it on a shard, in one go, so a long
+/// list would hold that shard's foreground requests up (about a microsecond per key).
+const HAVE_KEYS_MAX: usize = 64;
 /// Objects up to this size travel in the offer itself (one round trip); larger ones are pulled
 /// by the holder (streamed, any size).
 const PUSH_BYTES_MAX: u64 = 256 << 10;
@@ -317,6 +320,19 @@ pub fn serve_have(ctx: &Ctx, bucket: &str, body: Vec<u8>) -> Result<String, S3Er
 
 /// The versions `node` holds of `keys` (`None`: it has none).
 async fn have(cluster: &Cluster, node: &Node, bucket: &str, keys: &[String]) -> Result<Vec<Option<Version>>, S3Error> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(HAVE_KEYS_MAX) {
+        out.extend(have_some(cluster, node, bucket, chunk).await?);
+    }
+    Ok(out)
+}
+
+async fn have_some(
+    cluster: &Cluster,
+    node: &Node,
+    bucket: &str,
+    keys: &[String],
+) -> Result<Vec<Option<Version>>, S3Error> {
     let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
     let target = format!("/_keel/peer/have?bucket={}", enc(bucket));
     let (status, answer) = forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await?;
