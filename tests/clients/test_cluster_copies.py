@@ -402,3 +402,37 @@ def test_two_nodes_restarting_together_keep_what_only_they_hold():
              and sorted(holders(c, c.nodes, "both")) == keys)
     finally:
         c.stop()
+
+
+def test_lowering_copies_drops_the_extras_and_a_later_raise_brings_back_nothing_deleted():
+    """copies 2 → 1: the copies beyond the primary go (no space kept for nothing); a key deleted
+    or overwritten while the bucket had one copy never comes back from an old extra when the
+    bucket gets two copies again."""
+    c = Cluster(n=3, extra=["--lease-ttl", "2"])
+    try:
+        bodies = {f"d{i:02d}": f"v1-{i}".encode() * 200 for i in range(24)}
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="lower")
+        set_copies(c.nodes[0], "lower", 2)
+        for k, b in bodies.items():
+            s0.put_object(Bucket="lower", Key=k, Body=b)
+        wait("two copies of each key", lambda: set(holders(c, c.nodes, "lower").values()) == {2})
+        set_copies(c.nodes[0], "lower", 1)
+        wait("one copy of each key", lambda: set(holders(c, c.nodes, "lower").values()) == {1}, timeout=120)
+        deleted = [k for k in bodies if k < "d08"]
+        for k in deleted:
+            s0.delete_object(Bucket="lower", Key=k)
+        rewritten = {k: b"v2" * 300 for k in bodies if "d08" <= k < "d16"}
+        for k, b in rewritten.items():
+            s0.put_object(Bucket="lower", Key=k, Body=b)
+        set_copies(c.nodes[0], "lower", 2)
+        want = {k: rewritten.get(k, b) for k, b in bodies.items() if k not in deleted}
+        wait("two copies of each key again", lambda: holders(c, c.nodes, "lower") == {k: 2 for k in want})
+        for node in c.nodes:
+            s = client(node.url)
+            listed = {o["Key"] for o in s.list_objects_v2(Bucket="lower").get("Contents", [])}
+            assert listed == set(want), sorted(listed ^ set(want))
+            for k, b in want.items():
+                assert s.get_object(Bucket="lower", Key=k)["Body"].read() == b, k
+    finally:
+        c.stop()

@@ -73,7 +73,7 @@ where
 {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return handler.await };
     let changes = creates(&route.op) || matches!(route.op, Op::DeleteObject);
-    if !changes || wanted(cluster, &cluster.map(), bucket) <= 1 {
+    if !changes || !cluster.copies_managed(&cluster.map(), bucket) {
         return handler.await;
     }
     let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;
@@ -284,7 +284,7 @@ pub async fn delete_elsewhere(cluster: &Cluster, bucket: &str, keys: &[&str]) ->
     // holds a stray copy (a holder until a member came back or joined), must lose it too.
     let others: Vec<Node> = {
         let map = cluster.map();
-        if wanted(cluster, &map, bucket) <= 1 {
+        if !cluster.copies_managed(&map, bucket) {
             return Ok(());
         }
         map.holders().filter(|n| n.id != cluster.me() && n.state != super::NodeState::Down).cloned().collect()
@@ -494,17 +494,17 @@ fn map_wants_copies(map: &ClusterMap) -> bool {
     map.buckets.keys().any(|b| map.bucket_copies(b) > 1)
 }
 
-/// Buckets here whose objects want more than one copy.
+/// Buckets here the copies machinery keeps (`Cluster::copies_managed`), with their copies.
 fn copies_buckets(store: &engine::Store, cluster: &Cluster) -> Vec<(String, usize)> {
     let map = cluster.map();
     store
         .list_buckets()
         .into_iter()
+        .filter(|(b, _)| cluster.copies_managed(&map, b))
         .map(|(b, _)| {
             let n = wanted(cluster, &map, &b);
             (b, n)
         })
-        .filter(|(_, n)| *n > 1)
         .collect()
 }
 

@@ -510,6 +510,14 @@ impl Cluster {
         }
     }
 
+    /// Whether the copies machinery (D38) keeps `bucket`: it wants copies, or its `copies` prop
+    /// is set at all — `copies=1` set on a bucket that had two keeps its deletes reaching every
+    /// member and the repair dropping the extra copies (left alone they would be dead weight,
+    /// and a key deleted meanwhile could come back from one if copies went up again).
+    pub fn copies_managed(&self, map: &ClusterMap, bucket: &str) -> bool {
+        map.bucket_copies(bucket) >= 1 || self.copies_of(map, bucket) > 1
+    }
+
     /// The node that takes `bucket/key`'s requests: its owner, or with copies its first live
     /// holder (`ClusterMap::holders_of`).
     pub fn primary<'m>(&self, map: &'m ClusterMap, bucket: &str, key: &str) -> Option<&'m Node> {

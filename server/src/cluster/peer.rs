@@ -709,7 +709,7 @@ pub async fn delete_objects(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[
 /// Deletes keys this node owns (and, while a rebalance runs, their copies on other members).
 /// With copies, under the keys' locks, here and then on the other holders.
 pub async fn delete_here(ctx: &Ctx, cluster: &Cluster, bucket: &str, keys: &[&str]) -> Vec<Result<(), S3Error>> {
-    let copies = cluster.copies_of(&cluster.map(), bucket) > 1;
+    let copies = cluster.copies_managed(&cluster.map(), bucket);
     let _lock = if copies { Some(ctx.store.lock_keys(bucket, keys).await) } else { None };
     if let Err(e) = super::rebalance::delete_elsewhere(cluster, bucket, keys).await {
         return keys.iter().map(|_| Err(e.clone())).collect();

@@ -282,7 +282,9 @@ async fn pass(store: &Arc<engine::Store>, cluster: &Cluster, progress: &mut Prog
     let mut paced = (Instant::now(), 0u64);
     let mut outcome = Ok(togo_objects);
     for (bucket, _) in store.list_buckets() {
-        // A copies bucket's keys are placed by the copies repair (`copies.rs`).
+        // A copies bucket's keys are placed by the copies repair (`copies.rs`). A managed
+        // bucket with one copy is moved here as any other (reads find its keys on the old
+        // owner meanwhile); the repair only drops the extras a lowered `copies` left.
         if cluster.copies_of(&cluster.map(), &bucket) > 1 {
             continue;
         }
