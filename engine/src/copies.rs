@@ -539,7 +539,11 @@ impl Store {
         let failed_before = self.failed_mountpaths();
         for (bucket, meta) in self.list_buckets() {
             let n = self.copies_of(&meta);
-            if n < 2 {
+            // `copies=1` set on a bucket (not left to the default): it may have had more, and
+            // the copies beyond its owner's go (only while the owner is healthy: with one copy
+            // wanted, a write goes to the owner and nowhere else).
+            let lowered = n < 2 && meta.copies == 1 && self.default_copies() != 0;
+            if n < 2 && !lowered {
                 continue;
             }
             let mut after: Option<String> = None;
@@ -551,6 +555,9 @@ impl Store {
                     Err(e) => return Err(e),
                 };
                 for e in &page.entries {
+                    if lowered && self.owner(&bucket, &e.key).is_poisoned() {
+                        continue;
+                    }
                     self.repair_one(&bucket, &e.key, n, fix, verify, rate, &mut report).await?;
                 }
                 if !page.truncated {

@@ -323,6 +323,15 @@ def test_the_copies_prop_copies_what_a_bucket_holds_and_is_checked():
         # A delete removes both copies.
         s3.delete_object(Bucket="later", Key="o0")
         assert [len(data_files(m)) for m in node.mountpaths] == [29, 29]
+        # Back to one copy: the copies beyond each key's owner go (the repair after the change).
+        one = node.keel("bucket", "props", "later", "copies=1", "--endpoint", node.url,
+                        "--access-key", AK, "--secret-key", SK, mountpaths=[])
+        assert '"copies":1' in one.stdout, one.stdout
+        node.wait("the extra copies dropped",
+                  lambda m: sum(len(data_files(mp)) for mp in node.mountpaths) == 29, timeout=60)
+        assert all(len(data_files(mp)) > 0 for mp in node.mountpaths)
+        for i in range(1, 30):
+            assert s3.get_object(Bucket="later", Key=f"o{i}")["Body"].read() == body(f"o{i}", 40_000)
         node.stop()
         stat = node.keel("stat")
         assert "under_replicated 0" in stat.stdout, stat.stdout
