@@ -335,12 +335,31 @@ pub fn attach(given: &[PathBuf], dir: &Path, replaces: Option<&str>) -> Result<A
         }
         None => record.members.iter().position(|m| m.path == dir_path),
     };
-    if let Some(i) = replaced_at
-        && others.iter().any(|g| g.id == Some(record.members[i].id))
-    {
+    if let Some(i) = replaced_at {
+        let old = &record.members[i];
+        if others.iter().any(|g| g.id == Some(old.id)) {
+            return Err(Error::Membership(format!(
+                "{} is among the mountpaths given: a member that is here is not replaced",
+                old.path.display()
+            )));
+        }
+        // Its directory still holds it (a drive left out, not dead): replacing it would throw
+        // its data away for good.
+        if old.path != dir_path && crate::mountpath::read_id(&old.path).ok().flatten() == Some(old.id) {
+            return Err(Error::Membership(format!(
+                "member {:016x} is still at {}: give it with the others, or move its data away to replace it",
+                old.id,
+                old.path.display()
+            )));
+        }
+    }
+    // Two members at one path would make the next start ambiguous.
+    if let Some(m) = record.members.iter().enumerate().find(|(i, m)| Some(*i) != replaced_at && m.path == dir_path) {
         return Err(Error::Membership(format!(
-            "{} is among the mountpaths given: a member that is here is not replaced",
-            record.members[i].path.display()
+            "member {:016x} is recorded at {} already: replace it (--replaces {:016x}) or pick another directory",
+            m.1.id,
+            dir_path.display(),
+            m.1.id
         )));
     }
     let mp = crate::mountpath::Mountpath::open(
@@ -452,5 +471,42 @@ mod tests {
         // A start that stopped while writing records left an older one on a member: fine.
         let older = rec(9, 3, &[(1, "/a", None), (2, "/b", None)]);
         assert!(plan(&[seen("/a", Some(1), Some(both)), seen("/b", Some(2), Some(older))], 0).is_ok());
+    }
+
+    /// `attach` on real directories: a member still present is never replaced, a directory
+    /// that is a member already is refused, and two members never share a path.
+    #[test]
+    fn attach_refuses_what_would_lose_data_or_make_paths_ambiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let [a, b, c, d] = ["a", "b", "c", "d"].map(|n| dir.path().join(n));
+        let cfg = crate::StoreConfig {
+            mountpaths: vec![a.clone(), b.clone(), c.clone()],
+            sync: crate::SyncMode::None,
+            index: Default::default(),
+            odirect: false,
+            faults: None,
+        };
+        drop(crate::Store::open(&cfg).unwrap());
+        let id_of = |p: &Path| format!("{:016x}", crate::mountpath::read_id(p).unwrap().unwrap());
+        let (b_id, c_id) = (id_of(&b), id_of(&c));
+        // b left out but still there: not replaced.
+        let e = attach(&[a.clone(), c.clone()], &d, Some(b.to_str().unwrap())).unwrap_err().to_string();
+        assert!(e.contains("still at"), "{e}");
+        // A member given as DIR: refused.
+        let e = attach(&[a.clone(), c.clone()], &b, None).unwrap_err().to_string();
+        assert!(e.contains("member of this node already"), "{e}");
+        // b and c dead: DIR at b's path replacing c would leave b recorded there too.
+        std::fs::remove_dir_all(&b).unwrap();
+        std::fs::remove_dir_all(&c).unwrap();
+        let e = attach(std::slice::from_ref(&a), &b, Some(&c_id)).unwrap_err().to_string();
+        assert!(e.contains("recorded at"), "{e}");
+        assert!(!d.join(NODE_FILE).exists() && !b.join(NODE_FILE).exists(), "nothing recorded on refusal");
+        // Replacing b at its own path: done, and b is gone from the record for good.
+        let Attached::New { record, replaced, .. } = attach(std::slice::from_ref(&a), &b, None).unwrap() else {
+            panic!("a new member")
+        };
+        assert_eq!(replaced.map(|m| format!("{:016x}", m.id)), Some(b_id));
+        assert_eq!(record.members.iter().filter(|m| m.path == absolute(&b)).count(), 1);
+        assert_eq!(NodeRecord::read(&a).unwrap().unwrap(), record);
     }
 }

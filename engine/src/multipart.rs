@@ -152,6 +152,8 @@ impl Store {
             data,
             upload_key: keys::upload_index_key(bucket, key.as_bytes(), upload_id),
             part_key: keys::part_index_key(upload_id, part_number),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
         })
     }
 
@@ -453,10 +455,21 @@ impl Store {
                 mirrored.iter().any(|(k, v)| part_number_of(k).ok() == Some(*n) && Some(&v[..]) == want)
             });
             if whole && holders.iter().any(|h| Arc::ptr_eq(h, m)) {
-                let extra = vec![IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec())];
+                // The parts still as read (the start's sweep of stray parts may race with this
+                // commit: refused then, and the repair copy below makes the object there).
+                let mut extra: Vec<IndexOp> = used
+                    .iter()
+                    .filter_map(|n| records.get(n).map(|(r, _)| (n, r)))
+                    .map(|(n, r)| {
+                        let pkey = keys::part_index_key(upload_id, *n);
+                        IndexOp::check(Table::Parts, pkey, Precondition::Equals(r.clone()), Refusal::Condition)
+                    })
+                    .collect();
+                extra.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
                 let done = self.commit_copy_with(m, bucket, key, raw.clone(), DirSet::default(), extra).await;
                 if let Err(e) = done {
                     tracing::warn!(mountpath = m.name(), error = ?e, "copies: a completion's copy did not commit");
+                    self.drop_parts_on(m, upload_id).await;
                     continue;
                 }
                 let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
@@ -514,6 +527,9 @@ pub struct PartWriter {
     data: DataWriter,
     upload_key: Vec<u8>,
     part_key: Vec<u8>,
+    /// The key's bucket and name (a mirrored part's commits take the key's lock).
+    bucket: String,
+    key: String,
 }
 
 impl PartWriter {
@@ -537,7 +553,17 @@ impl PartWriter {
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         let (ukey, pkey) = (std::mem::take(&mut self.upload_key), std::mem::take(&mut self.part_key));
         let mirrors = self.data.mirrors();
-        self.data.commit_with(store.commit_part(&mp, ukey, pkey.clone(), &part, sealed.dirs)).await?;
+        self.data.commit_with(store.commit_part(&mp, ukey.clone(), pkey.clone(), &part, sealed.dirs)).await?;
+        if mirrors.is_empty() {
+            return Ok(part);
+        }
+        // Under the key's lock, which the completion holds while it commits on the mirrors and
+        // removes the upload: a mirror's part record lands only while the upload is open, so a
+        // late one never replaces (and unlinks) a file the completed object names there.
+        let _lock = store.lock_keys(&self.bucket, &[&self.key]).await;
+        if !matches!(mp.index.get(Table::Uploads, &ukey), Ok(Some(_))) {
+            return Ok(part); // completed or aborted meanwhile: the mirrors' files are orphans
+        }
         for m in &mirrors {
             // Best effort: a mirror that misses a part is copied to at completion.
             if let Err(e) = store.commit_mirrored_part(m, pkey.clone(), &part, sealed.dirs).await {

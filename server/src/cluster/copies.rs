@@ -515,7 +515,10 @@ fn copies_buckets(store: &engine::Store, cluster: &Cluster) -> Vec<(String, usiz
 /// key: the copy stays, and the repair sorts it out. Returns how many went.
 async fn reconcile(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Error> {
     let mut dropped = 0;
-    for (bucket, n) in copies_buckets(store, cluster) {
+    // Buckets that want copies only. A one-copy bucket's owner may be down, or may not have
+    // the key yet while a rebalance moves it there: "the owner lacks it" says nothing, and this
+    // copy may be the only one. The repair hands such copies over (then drops them) instead.
+    for (bucket, n) in copies_buckets(store, cluster).into_iter().filter(|(_, n)| *n > 1) {
         for page in super::rebalance::bucket_pages(store, &bucket) {
             let page = page?;
             let mut by_primary: std::collections::BTreeMap<String, (Node, Vec<String>)> = Default::default();
