@@ -436,3 +436,58 @@ def test_lowering_copies_drops_the_extras_and_a_later_raise_brings_back_nothing_
                 assert s.get_object(Bucket="lower", Key=k)["Body"].read() == b, k
     finally:
         c.stop()
+
+
+def test_an_acl_change_reaches_every_holder():
+    """PutObjectAcl keeps the object's version: the holders take the primary's new ACL anyway
+    (else a failover would serve a private object as public-read), and a holder that missed it
+    gets it from the repair."""
+    import hashlib, hmac, urllib.parse
+    from conftest import http
+    from test_cluster import secret_of
+    c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="acls")
+        keys = [f"a{i}" for i in range(6)]
+        for k in keys:
+            s0.put_object(Bucket="acls", Key=k, Body=b"x" * 1000, ACL="public-read")
+
+        def acl_codes(node):
+            """What `node` holds of each key: its canned ACL's code, asked node-to-node."""
+            body = "".join(urllib.parse.quote(k, safe="") + "\n" for k in keys).encode()
+            target = "/_keel/peer/have?bucket=acls"
+            ts = int(time.time())
+            signed = f"{target} {hashlib.sha256(body).hexdigest()}"
+            mac = hmac.new(secret_of(c), f"n0\n{ts}\nPOST\n{signed}".encode(), hashlib.sha256).hexdigest()
+            status, answer, _ = http("POST", node.url + target, data=body, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+            assert status == 200, answer
+            lines = answer.decode().splitlines()
+            return {k: l.split(" ")[2] for k, l in zip(keys, lines) if l != "-"}
+
+        held = [acl_codes(n) for n in c.nodes]
+        assert all(sum(k in h for h in held) == 2 for k in keys), held
+        assert {v for h in held for v in h.values()} == {"1"}  # public-read everywhere
+        for k in keys:
+            s0.put_object_acl(Bucket="acls", Key=k, ACL="private")
+        held = [acl_codes(n) for n in c.nodes]
+        assert {v for h in held for v in h.values()} == {"0"}, held  # private on every holder
+        # Anonymous reads through every node: refused.
+        for n in c.nodes:
+            status, _, _ = http("GET", f"{n.url}/acls/{keys[0]}")
+            assert status == 403, (n.node_id, status)
+        # n2 away while the ACLs change back: when it returns, its copies keep their version
+        # (nothing to drop) and the repair gives them the primaries' ACL.
+        settled(c)
+        c.nodes[2].stop(signal.SIGKILL)
+        c.wait_state("n2", "down")
+        for k in keys:
+            s0.put_object_acl(Bucket="acls", Key=k, ACL="public-read")
+        c.nodes[2] = c.start("n2", port=c.nodes[2].port)
+        c.nodes[2].wait_listening()
+        c.wait_state("n2", "active")
+        settled(c)
+        wait("every copy public-read", lambda: {v for n in c.nodes for v in acl_codes(n).values()} == {"1"})
+    finally:
+        c.stop()

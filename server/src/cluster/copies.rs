@@ -49,6 +49,9 @@ const PUSH_BYTES_MAX: u64 = 256 << 10;
 
 /// A version's order: later modification time wins, then the larger ETag.
 type Version = (u64, String);
+/// What a member holds of a key: the version and its canned ACL's code (an ACL change keeps
+/// the version: only the key's primary decides it).
+type Held = (Version, u8);
 
 fn version(meta: &ObjectMeta) -> Version {
     (meta.mtime_ms, meta.etag())
@@ -134,12 +137,13 @@ async fn offer(
     (meta, may_push): (&ObjectMeta, bool),
 ) -> Result<(), S3Error> {
     let target = format!(
-        "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}",
+        "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}&acl={}",
         enc(bucket),
         enc(key),
         enc(cluster.me()),
         enc(&meta.etag()),
-        meta.mtime_ms
+        meta.mtime_ms,
+        meta.acl.code()
     );
     let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / super::rebalance::MOVE_BYTES_PER_SEC_MIN);
     let push = match if may_push { pushed(store, bucket, key, meta).await } else { Ok(Vec::new()) } {
@@ -227,8 +231,18 @@ pub async fn serve_replica(
     // Under the key's lock: a delete of the key here (a drop, or the primary's own delete)
     // waits for this copy to be committed, then removes it.
     let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;
+    let acl = param("acl").ok().and_then(|a| a.parse().ok()).and_then(engine::CannedAcl::from_code);
     match ctx.store.head_object(bucket, &key) {
-        Ok(mine) if version(&mine) == offered => return Ok("same".to_owned()),
+        // The same version under another ACL (PutObjectAcl keeps the version): the offering
+        // primary's ACL stands.
+        Ok(mine) if version(&mine) == offered => {
+            return match acl.filter(|a| *a != mine.acl) {
+                Some(a) => {
+                    ctx.store.set_object_acl(bucket, &key, a).await.map(|()| "stored".to_owned()).map_err(Into::into)
+                }
+                None => Ok("same".to_owned()),
+            };
+        }
         Ok(mine) if version(&mine) > offered => return Ok("newer".to_owned()),
         Ok(_) | Err(engine::Error::NoSuchObject) => {}
         Err(e) => return Err(e.into()),
@@ -303,14 +317,14 @@ pub async fn delete_elsewhere(cluster: &Cluster, bucket: &str, keys: &[&str]) ->
 }
 
 /// `/_keel/peer/have?bucket` with keys (percent-encoded, one per line): for each, a line with
-/// `MTIME ETAG` of the version held here, or `-`.
+/// `MTIME ETAG ACL` (the canned ACL's code) of the version held here, or `-`.
 pub fn serve_have(ctx: &Ctx, bucket: &str, body: Vec<u8>) -> Result<String, S3Error> {
     let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
     let mut out = String::new();
     for line in text.lines() {
         let key = dec(line).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidRequest))?;
         match ctx.store.head_object(bucket, &key) {
-            Ok(m) => out.push_str(&format!("{} {}\n", m.mtime_ms, enc(&m.etag()))),
+            Ok(m) => out.push_str(&format!("{} {} {}\n", m.mtime_ms, enc(&m.etag()), m.acl.code())),
             Err(engine::Error::NoSuchObject) => out.push_str("-\n"),
             Err(e) => return Err(e.into()),
         }
@@ -319,7 +333,7 @@ pub fn serve_have(ctx: &Ctx, bucket: &str, body: Vec<u8>) -> Result<String, S3Er
 }
 
 /// The versions `node` holds of `keys` (`None`: it has none).
-async fn have(cluster: &Cluster, node: &Node, bucket: &str, keys: &[String]) -> Result<Vec<Option<Version>>, S3Error> {
+async fn have(cluster: &Cluster, node: &Node, bucket: &str, keys: &[String]) -> Result<Vec<Option<Held>>, S3Error> {
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(HAVE_KEYS_MAX) {
         out.extend(have_some(cluster, node, bucket, chunk).await?);
@@ -332,7 +346,7 @@ async fn have_some(
     node: &Node,
     bucket: &str,
     keys: &[String],
-) -> Result<Vec<Option<Version>>, S3Error> {
+) -> Result<Vec<Option<Held>>, S3Error> {
     let body: String = keys.iter().map(|k| enc(k) + "\n").collect();
     let target = format!("/_keel/peer/have?bucket={}", enc(bucket));
     let (status, answer) = forward::peer_call(cluster, node, "POST", &target, body.into_bytes()).await?;
@@ -351,7 +365,8 @@ async fn have_some(
             out.push(None);
             continue;
         }
-        let parsed = l.split_once(' ').and_then(|(t, e)| Some((t.parse().ok()?, dec(e)?)));
+        let mut f = l.split(' ');
+        let parsed = (|| Some(((f.next()?.parse().ok()?, dec(f.next()?)?), f.next()?.parse().ok()?)))();
         out.push(Some(parsed.ok_or_else(malformed)?));
     }
     if out.len() != keys.len() {
@@ -538,7 +553,10 @@ async fn reconcile(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Er
                 let theirs = have(cluster, node, &bucket, keys).await?;
                 for (key, theirs) in keys.iter().zip(theirs) {
                     let Ok(mine) = store.head_object(&bucket, key) else { continue };
-                    if theirs.as_ref() != Some(&version(&mine)) && store.delete_object_if(&bucket, key, &mine).await? {
+                    // Another version, or the same under another ACL (a PutObjectAcl it missed):
+                    // the copy goes, and the repair brings the primary's.
+                    let same = theirs.as_ref().is_some_and(|(v, acl)| *v == version(&mine) && *acl == mine.acl.code());
+                    if !same && store.delete_object_if(&bucket, key, &mine).await? {
                         dropped += 1;
                     }
                 }
@@ -597,9 +615,11 @@ async fn repair_pass(store: &engine::Store, cluster: &Cluster) -> Result<(u64, u
                         continue;
                     }
                 };
-                let todo: Vec<(&(String, bool), Option<Version>)> = keys.iter().zip(theirs).collect();
+                let todo: Vec<(&(String, bool), Option<Held>)> = keys.iter().zip(theirs).collect();
                 for batch in todo.chunks(OFFERS_IN_FLIGHT) {
-                    let fixes = batch.iter().map(|((key, _), theirs)| fix(store, cluster, node, &bucket, key, theirs));
+                    let fixes = batch
+                        .iter()
+                        .map(|((key, primary), theirs)| fix(store, cluster, node, (&bucket, key, *primary), theirs));
                     let results = futures_util::future::join_all(fixes).await;
                     for (_, r) in batch.iter().zip(results) {
                         match r {
@@ -641,16 +661,16 @@ fn role(map: &ClusterMap, me: &str, bucket: &str, key: &str, n: usize) -> (Optio
     (Some(role), false)
 }
 
-/// Gives `node` this node's version of `bucket/key` if it holds none or an older one; a stray
-/// copy (this node no holder) goes once `node` has it. Returns the bytes copied, and whether a
-/// stray copy went (or was gone already).
+/// Gives `node` this node's version of `bucket/key` if it holds none or an older one, or, from
+/// the key's primary, the same version under another ACL (one that missed a PutObjectAcl); a
+/// stray copy (this node no holder) goes once `node` has it. Returns the bytes copied, and
+/// whether a stray copy went (or was gone already).
 async fn fix(
     store: &engine::Store,
     cluster: &Cluster,
     node: &Node,
-    bucket: &str,
-    key: &str,
-    theirs: &Option<Version>,
+    (bucket, key, primary): (&str, &str, bool),
+    theirs: &Option<Held>,
 ) -> Result<(u64, bool), S3Error> {
     // Read again: a write or delete may have passed since the page was read. No lock is held
     // across the offer (the receiver locks the key; a lock held here too could wait in a
@@ -658,9 +678,12 @@ async fn fix(
     // version only if this node still has it then, so a delete that passed meanwhile wins.
     let Ok(mine) = store.head_object(bucket, key) else { return Ok((0, false)) };
     let mut copied = 0;
-    if theirs.as_ref().is_none_or(|t| *t < version(&mine)) {
+    let mine_v = version(&mine);
+    if theirs.as_ref().is_none_or(|(t, _)| *t < mine_v) {
         offer(store, cluster, node, (bucket, key), (&mine, false)).await?;
         copied = mine.size;
+    } else if primary && theirs.as_ref().is_some_and(|(t, acl)| *t == mine_v && *acl != mine.acl.code()) {
+        offer(store, cluster, node, (bucket, key), (&mine, false)).await?;
     }
     let stray = {
         let map = cluster.map();
