@@ -81,11 +81,14 @@ wrk_rps() { cli wrk -t1 -c"$1" -d"${DUR}s" "${@:2}" | awk '/Requests\/sec/ {prin
 wrk_bps() { cli wrk -t1 -c"$1" -d"${DUR}s" "${@:2}" | awk '/Transfer\/sec/ {v=$2; if (v ~ /GB/) {sub("GB","",v); v*=1e9} else if (v ~ /MB/) {sub("MB","",v); v*=1e6} print v}'; }
 curl_get() { for _ in 1 2 3 4 5; do cli curl -s -o /dev/null -w '%{speed_download}\n' "$1"; done | median; }
 curl_put() { for i in 1 2 3 4 5; do cli curl -s -X PUT -T "$W/www/obj64m" -o /dev/null -w '%{speed_upload}\n' "$1"; done | median; }
+# a / b with two decimals. awk, not bc: the medians may come in exponent form (wrk's GB/s
+# scaled to bytes prints as 2.29e+09), which bc rejects (the ratio printed as 0.00).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 pair() { # label, cmd-a, cmd-b (each prints one number); alternates RUNS times
   local a=() b=()
   for _ in $(seq "$RUNS"); do a+=("$(eval "$2")"); b+=("$(eval "$3")"); done
   local ma mb; ma=$(printf '%s\n' "${a[@]}" | median); mb=$(printf '%s\n' "${b[@]}" | median)
-  printf '| %-44s | %14.0f | %14.0f | %5.2fx |\n' "$1" "$ma" "$mb" "$(echo "$ma / $mb" | bc -l)"
+  printf '| %-44s | %14.0f | %14.0f | %5.2fx |\n' "$1" "$ma" "$mb" "$(ratio "$ma" "$mb")"
 }
 
 echo "| comparison | keel | reference | ratio |"
@@ -113,4 +116,4 @@ WRK=$!; PIDS+=($WRK)
 while [ "$(curl -s "http://127.0.0.1:18182/list?list-type=2&max-keys=1&start-after=$(printf 'obj-%07d' $((LIST_OBJECTS - 2)))" | grep -c '<Key>')" = 0 ]; do sleep 2; done
 kill $WRK 2>/dev/null || true
 lt=$(for _ in $(seq 30); do cli curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:18182/list?list-type=2&max-keys=1000&start-after=$(printf 'obj-%07d' $((LIST_OBJECTS / 2)))"; done | median)
-printf '| %-44s | %11.2f ms | %14s | %6s |\n' "ListObjectsV2 1000 keys of $LIST_OBJECTS (median)" "$(echo "$lt * 1000" | bc -l)" "<= 10 ms" ""
+printf '| %-44s | %11.2f ms | %14s | %6s |\n' "ListObjectsV2 1000 keys of $LIST_OBJECTS (median)" "$(awk -v t="$lt" 'BEGIN {print t * 1000}')" "<= 10 ms" ""
