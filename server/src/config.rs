@@ -18,9 +18,12 @@ pub struct ServeArgs {
     /// A data directory on its own drive; repeat for several drives [default: ./keel-data].
     #[arg(long = "mountpath", value_name = "DIR")]
     pub mountpaths: Vec<PathBuf>,
-    /// Shards (one OS thread each, pinned) [default: all cores].
+    /// Shards (one OS thread each) [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Pin shard i to the i-th allowed CPU: `on`, `off`, or `auto` (DESIGN D39) [default: auto].
+    #[arg(long, value_name = "auto|on|off")]
+    pub pin: Option<String>,
     /// `always`: data and index are durable before 200; `none`: page cache only [default: always].
     #[arg(long, value_name = "always|none")]
     pub sync: Option<String>,
@@ -134,6 +137,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub mountpaths: Option<Vec<PathBuf>>,
     pub threads: Option<usize>,
+    pub pin: Option<String>,
     pub sync: Option<String>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
@@ -192,6 +196,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub mountpaths: Vec<PathBuf>,
     pub threads: usize,
+    /// Whether shard i runs pinned to the i-th allowed CPU.
+    pub pin: bool,
     pub sync: engine::SyncMode,
     /// Users from flags, file and environment (before any generated pair).
     pub users: Vec<(String, String)>,
@@ -362,28 +368,14 @@ impl ServeConfig {
         } else {
             file.mountpaths.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| vec![PathBuf::from("keel-data")])
         };
-        let threads = args
-            .threads
-            .or(file.threads)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if threads == 0 || threads > 1024 {
-            return Err("--threads must be between 1 and 1024".to_owned());
-        }
+        let (threads, pin) = threads_and_pin(args, &file)?;
         let sync = match args.sync.clone().or(file.sync.clone()).as_deref() {
             None | Some("always") => engine::SyncMode::Always,
             Some("none") => engine::SyncMode::None,
             Some(other) => return Err(format!("--sync must be always or none, got {other:?}")),
         };
         let (users, admins) = users_and_admins(args, &file, env)?;
-        let mut s3_prefix = args.s3_prefix.clone().or(file.s3_prefix.clone()).unwrap_or_default();
-        if !s3_prefix.is_empty() {
-            if !s3_prefix.starts_with('/') {
-                s3_prefix.insert(0, '/');
-            }
-            while s3_prefix.ends_with('/') {
-                s3_prefix.pop();
-            }
-        }
+        let s3_prefix = prefix_of(args.s3_prefix.clone().or(file.s3_prefix.clone()).unwrap_or_default());
         let min_part_size = bytes_setting("min_part_size", &args.min_part_size, &file.min_part_size)?
             .unwrap_or(engine::limits::PART_BYTES_MIN_DEFAULT);
         let splice_min = bytes_setting("splice_min", &args.splice_min, &file.splice_min)?.unwrap_or(256 * 1024);
@@ -424,6 +416,7 @@ impl ServeConfig {
             listen,
             mountpaths,
             threads,
+            pin,
             sync,
             users,
             admins,
@@ -448,6 +441,38 @@ impl ServeConfig {
             },
         })
     }
+}
+
+/// `--s3-prefix` made `/a/b` (or left empty).
+fn prefix_of(mut p: String) -> String {
+    if !p.is_empty() {
+        if !p.starts_with('/') {
+            p.insert(0, '/');
+        }
+        while p.ends_with('/') {
+            p.pop();
+        }
+    }
+    p
+}
+
+/// The shard count and whether shards are pinned (`--pin`, DESIGN D39): `auto` pins only when
+/// the shards leave a CPU of those allowed to this process free (a client, a benchmark or the
+/// kernel's work then has a core the shards never take; all cores pinned lost 15% to an
+/// unpinned single shard with the load generator on the same machine).
+fn threads_and_pin(args: &ServeArgs, file: &FileConfig) -> Result<(usize, bool), String> {
+    let threads =
+        args.threads.or(file.threads).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 || threads > 1024 {
+        return Err("--threads must be between 1 and 1024".to_owned());
+    }
+    let pin = match args.pin.clone().or(file.pin.clone()).as_deref() {
+        None | Some("auto") => threads < crate::shard::allowed_cpus().len(),
+        Some("on") => true,
+        Some("off") => false,
+        Some(other) => return Err(format!("--pin must be auto, on or off, got {other:?}")),
+    };
+    Ok((threads, pin))
 }
 
 #[cfg(test)]
@@ -570,6 +595,16 @@ mod tests {
         bad(ServeArgs { access_key: Some("a".into()), ..Default::default() });
         bad(ServeArgs { users: vec!["nocolon".into()], ..Default::default() });
         bad(ServeArgs { threads: Some(0), ..Default::default() });
+        bad(ServeArgs { pin: Some("always".into()), ..Default::default() });
+        let pin = |p: &str, t| {
+            let args = ServeArgs { pin: Some(p.into()), threads: Some(t), ..Default::default() };
+            ServeConfig::resolve(&args, &|_| None).unwrap().pin
+        };
+        assert!(pin("on", 1) && !pin("off", 1));
+        // auto: pinned only while a CPU allowed to this process stays free of shards.
+        let cpus = crate::shard::allowed_cpus().len();
+        assert!(!pin("auto", cpus));
+        assert_eq!(pin("auto", 1), cpus > 1);
         let env = |k: &str| Some(if k == "KEEL_ACCESS_KEY" { "ak" } else { "sk" }.to_owned());
         assert_eq!(ServeConfig::resolve(&ServeArgs::default(), &env).unwrap().users, vec![("ak".into(), "sk".into())]);
     }

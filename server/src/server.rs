@@ -346,7 +346,7 @@ fn start_shards(
             metrics: metrics.clone(),
         };
         let tx = started_tx.clone();
-        let core = if cfg.threads <= cores.len() { Some(cores[i]) } else { None };
+        let core = if cfg.pin && cfg.threads <= cores.len() { Some(cores[i]) } else { None };
         let h = std::thread::Builder::new()
             .name(format!("keel-shard-{i}"))
             .spawn(move || shard::run_shard(i, core, l, shared, tx))
@@ -458,9 +458,10 @@ fn print_banner(
     let endpoint = format!("http://{addr}{}", cfg.s3_prefix);
     let mut out = String::new();
     out.push_str(&format!(
-        "keel {} listening on {endpoint} ({} shards, {}, sync {})\n",
+        "keel {} listening on {endpoint} ({} shards, {}, {}, sync {})\n",
         env!("CARGO_PKG_VERSION"),
         cfg.threads,
+        if cfg.pin { "pinned" } else { "unpinned" },
         if io_uring { "io_uring" } else { "poll driver" },
         if cfg.sync == engine::SyncMode::Always { "always" } else { "none (page cache only)" }
     ));
