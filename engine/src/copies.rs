@@ -397,39 +397,14 @@ impl Store {
     }
 
     /// Commits `raw` (a record the first holder committed) on another holder, replacing what it
-    /// held there (its files are removed). Call under the key's lock.
+    /// held there (its files are removed), with `extra` ops in the same commit (after the put).
+    /// Call under the key's lock.
     pub(crate) async fn commit_copy(
-        &self,
-        mp: &Arc<Mountpath>,
-        bucket: &str,
-        key: &str,
-        raw: Vec<u8>,
-        dirs: DirSet,
-        guard: Precondition,
-    ) -> Result<(), CommitError> {
-        self.commit_copy_ops(mp, (bucket, key), raw, dirs, guard, Vec::new()).await
-    }
-
-    /// `commit_copy` unconditionally, with `extra` ops in the same commit (after the put).
-    pub(crate) async fn commit_copy_with(
-        &self,
-        mp: &Arc<Mountpath>,
-        bucket: &str,
-        key: &str,
-        raw: Vec<u8>,
-        dirs: DirSet,
-        extra: Vec<IndexOp>,
-    ) -> Result<(), CommitError> {
-        self.commit_copy_ops(mp, (bucket, key), raw, dirs, Precondition::None, extra).await
-    }
-
-    async fn commit_copy_ops(
         &self,
         mp: &Arc<Mountpath>,
         (bucket, key): (&str, &str),
         raw: Vec<u8>,
-        dirs: DirSet,
-        guard: Precondition,
+        (dirs, guard): (DirSet, Precondition),
         extra: Vec<IndexOp>,
     ) -> Result<(), CommitError> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
@@ -826,7 +801,7 @@ impl Store {
             Some(h) => Precondition::Equals(h.to_vec()),
             None => Precondition::Absent,
         };
-        match self.commit_copy(target, bucket, key, raw.to_vec(), dirs, guard).await {
+        match self.commit_copy(target, (bucket, key), raw.to_vec(), (dirs, guard), Vec::new()).await {
             Ok(()) => Ok(true),
             Err(CommitError::Refused(_)) => {
                 self.remove_files(target, ids).await;

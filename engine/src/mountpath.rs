@@ -125,10 +125,22 @@ impl Mountpath {
             && read_id(&self.root).is_ok_and(|id| id == Some(self.id))
             && self.objects.is_dir();
         if !same {
-            self.io_errors.fetch_add(1, Ordering::Relaxed);
-            self.last_error_ms.store(crate::store::now_ms(), Ordering::Relaxed);
-            self.poison(&"its directory vanished or was replaced");
+            self.vanished();
         }
+    }
+
+    /// The write path's quick form of `probe` (one stat, after a copies write commits): the
+    /// root is still the directory opened at start.
+    pub fn probe_root(&self) {
+        if !self.is_poisoned() && !dir_identity(&self.root).is_ok_and(|i| i == self.identity) {
+            self.vanished();
+        }
+    }
+
+    fn vanished(&self) {
+        self.io_errors.fetch_add(1, Ordering::Relaxed);
+        self.last_error_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+        self.poison(&"its directory vanished or was replaced");
     }
 
     pub fn root(&self) -> &Path {

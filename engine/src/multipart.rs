@@ -466,7 +466,8 @@ impl Store {
                     })
                     .collect();
                 extra.push(IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec()));
-                let done = self.commit_copy_with(m, bucket, key, raw.clone(), DirSet::default(), extra).await;
+                let unconditional = (DirSet::default(), Precondition::None);
+                let done = self.commit_copy(m, (bucket, key), raw.clone(), unconditional, extra).await;
                 if let Err(e) = done {
                     tracing::warn!(mountpath = m.name(), error = ?e, "copies: a completion's copy did not commit");
                     self.drop_parts_on(m, upload_id).await;

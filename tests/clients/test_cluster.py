@@ -336,18 +336,26 @@ def secret_of(c):
     return bytes.fromhex(base64.b64decode(json.loads(urllib.request.urlopen(req).read())["kvs"][0]["value"]).decode())
 
 
+def peer_call(c, node, method, target, body=b"", secret=None):
+    """A node-to-node request to `node`, signed with the cluster's key as member n0 signs it;
+    (status, body)."""
+    import hashlib, hmac
+    ts = int(time.time())
+    signed = f"{target} {hashlib.sha256(body).hexdigest()}"
+    mac = hmac.new(secret or secret_of(c), f"n0\n{ts}\n{method}\n{signed}".encode(), hashlib.sha256).hexdigest()
+    status, answer, _ = http(method, node.url + target, data=body or None, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+    return status, answer
+
+
 def held_keys(c, node, bucket):
     """The keys `node` itself holds (its part of the listing, through the node-to-node endpoint)."""
-    import hashlib, hmac, urllib.parse
+    import urllib.parse
     secret, keys, after = secret_of(c), [], None
     while True:
         target = f"/_keel/peer/list?bucket={bucket}&max=1000"
         if after:
             target += "&after=" + urllib.parse.quote(after, safe="")
-        ts = int(time.time())
-        signed = f"{target} {hashlib.sha256(b'').hexdigest()}"
-        mac = hmac.new(secret, f"n0\n{ts}\nGET\n{signed}".encode(), hashlib.sha256).hexdigest()
-        status, body, _ = http("GET", node.url + target, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+        status, body = peer_call(c, node, "GET", target, secret=secret)
         assert status == 200, body
         lines = body.decode().splitlines()
         page = [urllib.parse.unquote(l.split(" ")[4]) for l in lines if l.startswith("o ")]

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import AK, SK, keel_bin
-from test_cluster import Cluster, client, codes, held_keys
+from test_cluster import Cluster, client, codes, held_keys, peer_call
 
 pytestmark = pytest.mark.skipif(os.environ.get("KEEL_CLUSTER") == "1",
                                 reason="starts its own clusters")
@@ -270,9 +270,7 @@ def test_bit_rot_in_a_primarys_copy_is_served_from_another_node_and_rewritten():
 
 
 def test_a_primary_that_lost_its_copies_reads_them_from_the_other_holder():
-    import hashlib, hmac, urllib.parse
-    from conftest import http
-    from test_cluster import secret_of
+    import urllib.parse
     c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
     try:
         settled(c)
@@ -283,11 +281,7 @@ def test_a_primary_that_lost_its_copies_reads_them_from_the_other_holder():
         gone = held_keys(c, c.nodes[1], "lost")
         assert gone
         body = "".join(urllib.parse.quote(k, safe="") + "\n" for k in gone).encode()
-        target = "/_keel/peer/drop?bucket=lost"
-        ts = int(time.time())
-        signed = f"{target} {hashlib.sha256(body).hexdigest()}"
-        mac = hmac.new(secret_of(c), f"n0\n{ts}\nPOST\n{signed}".encode(), hashlib.sha256).hexdigest()
-        status, answer, _ = http("POST", c.nodes[1].url + target, data=body, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+        status, answer = peer_call(c, c.nodes[1], "POST", "/_keel/peer/drop?bucket=lost", body)
         assert status == 200, answer
         assert held_keys(c, c.nodes[1], "lost") == []
         # Every key read through n1 at once: the ones it is primary of come from the other holder.
@@ -442,9 +436,8 @@ def test_an_acl_change_reaches_every_holder():
     """PutObjectAcl keeps the object's version: the holders take the primary's new ACL anyway
     (else a failover would serve a private object as public-read), and a holder that missed it
     gets it from the repair."""
-    import hashlib, hmac, urllib.parse
+    import urllib.parse
     from conftest import http
-    from test_cluster import secret_of
     c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
     try:
         settled(c)
@@ -457,11 +450,7 @@ def test_an_acl_change_reaches_every_holder():
         def acl_codes(node):
             """What `node` holds of each key: its canned ACL's code, asked node-to-node."""
             body = "".join(urllib.parse.quote(k, safe="") + "\n" for k in keys).encode()
-            target = "/_keel/peer/have?bucket=acls"
-            ts = int(time.time())
-            signed = f"{target} {hashlib.sha256(body).hexdigest()}"
-            mac = hmac.new(secret_of(c), f"n0\n{ts}\nPOST\n{signed}".encode(), hashlib.sha256).hexdigest()
-            status, answer, _ = http("POST", node.url + target, data=body, headers={"x-keel-peer": f"n0 {ts} {mac}"})
+            status, answer = peer_call(c, node, "POST", "/_keel/peer/have?bucket=acls", body)
             assert status == 200, answer
             lines = answer.decode().splitlines()
             return {k: l.split(" ")[2] for k, l in zip(keys, lines) if l != "-"}

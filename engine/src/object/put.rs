@@ -123,7 +123,7 @@ impl ObjectWriter {
         // Lazy: nothing is sent until awaited.
         let copies = futures_util::future::join_all(mirrors.iter().map(|m| {
             let none = crate::index::Precondition::None;
-            store.commit_copy(m, &self.bucket, &self.key, raw.clone(), sealed.dirs, none)
+            store.commit_copy(m, (&self.bucket, &self.key), raw.clone(), (sealed.dirs, none), Vec::new())
         }));
         let copied = if opts.condition == WriteCondition::Always {
             // Nothing to refuse the first commit on: every holder's commit goes at once (the key
@@ -155,8 +155,8 @@ impl ObjectWriter {
         // and the repair makes the copy it lacks.
         if !mirrors.is_empty() {
             // A directory that vanished takes commits through its open files until the prober
-            // notices: look now (a stat and a small read per holder).
-            std::iter::once(&mp).chain(&mirrors).for_each(|m| m.probe());
+            // notices: look now (one stat per holder).
+            std::iter::once(&mp).chain(&mirrors).for_each(|m| m.probe_root());
         }
         if let Some(sick) = std::iter::once(&mp).chain(&mirrors).find(|m| !mirrors.is_empty() && m.is_poisoned()) {
             store.record_failures();
