@@ -803,8 +803,13 @@ impl Store {
         };
         match self.commit_copy(target, (bucket, key), raw.to_vec(), (dirs, guard), Vec::new()).await {
             Ok(()) => Ok(true),
-            Err(CommitError::Refused(_)) => {
+            Err(CommitError::Refused(why)) => {
                 self.remove_files(target, ids).await;
+                // The bucket still stands but the target lacks its record (a mountpath added
+                // since, before `repair_buckets`): a failure of the target, not a changed key.
+                if matches!(why, Refusal::NoSuchBucket) && self.bucket(bucket).is_ok() {
+                    return Err(Error::Index(format!("{} holds no record of bucket {bucket}", target.name())));
+                }
                 Ok(false)
             }
             Err(CommitError::Failed(e)) => Err(e),

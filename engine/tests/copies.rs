@@ -214,6 +214,37 @@ fn a_new_mountpath_is_resilvered_and_old_copies_go() {
     });
 }
 
+/// A repair that runs before the new mountpath got its bucket records (a start under load,
+/// before `repair_buckets`) is refused there: it counts as a failed copy and the next mountpath
+/// of the order takes the copy, never as a key that changed meanwhile (which left the key on
+/// one mountpath and reported nothing short).
+#[test]
+fn a_copy_refused_for_a_missing_bucket_record_goes_to_the_next_mountpath() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = vec![dir.path().join("a"), dir.path().join("b")];
+    rt().block_on(async {
+        let store = open_with_copies(&two, 1);
+        store.create_bucket("late", "me").await.unwrap();
+        for i in 0..40 {
+            put(&store, "late", &format!("k{i}"), &[i as u8; 12_000]).await;
+        }
+    });
+    let three = vec![dir.path().join("a"), dir.path().join("b"), dir.path().join("c")];
+    rt().block_on(async {
+        let store = open_with_copies(&three, 2);
+        let r = store.repair_pass(true, false, 0).await.unwrap();
+        assert_eq!((r.left, r.repaired), (0, 40), "{r:?}");
+        assert_eq!(data_files(&three), 80, "two copies of every key, none on the new mountpath");
+        assert_eq!(data_files(&[dir.path().join("c")]), 0);
+        // Once the records are there, the copies move onto their holders.
+        store.repair_buckets().await.unwrap();
+        let moved = store.repair_pass(true, false, 0).await.unwrap();
+        assert!(moved.repaired > 5 && moved.left == 0, "{moved:?}");
+        assert_eq!(data_files(&three), 80);
+        assert!(data_files(&[dir.path().join("c")]) > 5);
+    });
+}
+
 /// A mountpath that failed (and missed an overwrite) and comes back after a restart never
 /// serves its older copy: reads compare every copy until a repair pass removed it.
 #[test]

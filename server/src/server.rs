@@ -96,6 +96,10 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     } else {
         store.set_default_copies(cfg.copies);
     }
+    // Bucket records missing on a mountpath added since the buckets were made, before anything
+    // commits there (a repair's copy onto it is refused without its bucket's record).
+    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
+    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
     start_housekeeping(&store)?;
     start_repair(&store, cfg.repair_rate, cfg.repair_interval)?;
     let cluster = join_cluster(&cfg, &store)?;
@@ -106,10 +110,6 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
     let stopper = Arc::new(Stopper::new());
     let (handles, io_uring) = start_shards(&cfg, listeners, &store, s3, &stopper)?;
-
-    // Repair bucket records on mountpaths added since the buckets were made.
-    let rt = compio::runtime::Runtime::new().map_err(|e| format!("cannot start the control runtime: {e}"))?;
-    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
 
     if let Some(cluster) = cluster {
         // A new member is let in (becomes an owner) only now that it takes requests: until
@@ -533,6 +533,7 @@ pub fn scrub(cfg: ServeConfig) -> Result<(), String> {
         store.set_default_copies(cfg.copies);
     }
     let rt = compio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(store.repair_buckets()).map_err(|e| format!("cannot repair bucket records: {e}"))?;
     let c = rt.block_on(store.repair_pass(true, true, 0)).map_err(|e| format!("repairing copies failed: {e}"))?;
     if c.repaired > 0 || c.left > 0 {
         println!(
