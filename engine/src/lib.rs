@@ -43,6 +43,7 @@ pub mod meta;
 pub mod mountpath;
 pub mod multipart;
 pub mod object;
+pub mod part_copy;
 pub mod placement;
 pub mod reconcile;
 pub mod store;
@@ -64,5 +65,6 @@ pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter,
 pub use object::{
     DataWriter, Located, ObjectImport, ObjectReader, ObjectWriter, Piece, PutOptions, WriteCondition, etag_list_matches,
 };
+pub use part_copy::PartCopy;
 pub use reconcile::ReconcileReport;
 pub use store::{Store, StoreConfig};

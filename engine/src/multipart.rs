@@ -417,7 +417,7 @@ impl Store {
     /// goes); refused with `NoSuchUpload` when the upload is gone.
     /// Records a part on a mirror (another holder of the key, D36): no upload record there; the
     /// upload's own mountpath decides whether the upload exists.
-    async fn commit_mirrored_part(
+    pub(crate) async fn commit_mirrored_part(
         &self,
         m: &Arc<Mountpath>,
         pkey: Vec<u8>,
@@ -482,7 +482,7 @@ impl Store {
     }
 
     /// Removes an upload's part records and their files on one mountpath (a mirror's).
-    async fn drop_parts_on(&self, m: &Arc<Mountpath>, upload_id: &str) {
+    pub(crate) async fn drop_parts_on(&self, m: &Arc<Mountpath>, upload_id: &str) {
         let ops = vec![IndexOp::remove_prefix(Table::Parts, upload_id.as_bytes().to_vec())];
         match m.index.commit(ops, DirSet::default()).await {
             Ok(previous) => {

@@ -341,3 +341,81 @@ fn a_listing_is_refused_rather_than_short_when_a_key_may_have_no_healthy_copy() 
         assert_eq!(store.list_objects("lists", &all).unwrap().entries.len(), 40, "repaired before the second");
     });
 }
+
+/// Reads all of `len` bytes from a reader.
+async fn read_all(r: &engine::ObjectReader, len: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = engine::take_buffer();
+    while (out.len() as u64) < len {
+        let (n, b) = r.read_at(buf, out.len() as u64, (len - out.len() as u64) as usize).await;
+        buf = b;
+        if n.unwrap() == 0 {
+            break;
+        }
+        out.extend_from_slice(buf.as_slice());
+    }
+    out
+}
+
+/// Copies part `n` of `id` from `from` (the upload's node) into `to`'s copied parts.
+async fn copy_part(from: &Arc<engine::Store>, to: &Arc<engine::Store>, key: &str, id: &str, n: u32) -> bool {
+    let (parts, _) = from.list_parts("mpu", key, id, n - 1, 1).unwrap();
+    let source = parts[0].1.clone();
+    let reader = from.open_part("mpu", key, (id, n), &source.etag()).await.unwrap();
+    let bytes = read_all(&reader, source.size).await;
+    let mut w = to.part_copy_writer("mpu", key, (id, n), &source).unwrap();
+    let mut b = engine::IoBuffer::with_capacity(bytes.len().max(1));
+    b.extend_from_slice(&bytes);
+    let (r, _) = w.data().write(b).await;
+    r.unwrap();
+    w.finish().await.unwrap()
+}
+
+/// A cluster holder's copy of a multipart upload (D40), between two stores: parts copied as they
+/// arrive (two with the same bytes among them) complete the object there without a byte moved;
+/// a holder missing a part refuses (it pulls the object whole instead) and drops what it has; a
+/// part copied after the completion is not kept.
+#[test]
+fn parts_copied_to_another_node_complete_there_from_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (vec![dir.path().join("a")], vec![dir.path().join("b")]);
+    rt().block_on(async {
+        let (primary, holder) = (open(&a), open(&b));
+        for s in [&primary, &holder] {
+            s.create_bucket("mpu", "me").await.unwrap();
+        }
+        let parts = [vec![7u8; 20_000], vec![7u8; 20_000], vec![9u8; 100]];
+        let id = primary.create_upload("mpu", "big", "me", UploadOptions::default()).await.unwrap();
+        let mut list = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let n = i as u32 + 1;
+            let etag = upload_part(&primary, "big", &id, n, p).await;
+            assert!(copy_part(&primary, &holder, "big", &id, n).await);
+            list.push(CompletePart { part_number: n, etag, checksum: None });
+        }
+        assert_eq!(data_files(&b), 3, "the parts are on the holder before the completion");
+        let before = data_inodes(&b);
+        let meta = primary.complete_upload("mpu", "big", &id, &list, CompleteOptions::default()).await.unwrap();
+        assert!(holder.complete_copied("mpu", "big", &meta).await.unwrap());
+        assert_eq!(data_inodes(&b), before, "completed from the parts in place");
+        assert_eq!(get(&holder, "mpu", "big").await.unwrap(), parts.concat());
+        let held = holder.head_object("mpu", "big").unwrap();
+        assert_eq!((held.etag(), held.mtime_ms, held.size), (meta.etag(), meta.mtime_ms, meta.size));
+        // The same completion offered again: the version is there already.
+        assert!(matches!(holder.complete_copied("mpu", "big", &meta).await, Err(Error::PreconditionFailed)));
+
+        // A holder that missed part 2 refuses; its copied part goes.
+        let id = primary.create_upload("mpu", "two", "me", UploadOptions::default()).await.unwrap();
+        let e1 = upload_part(&primary, "two", &id, 1, &[1u8; 20_000]).await;
+        assert!(copy_part(&primary, &holder, "two", &id, 1).await);
+        let e2 = upload_part(&primary, "two", &id, 2, &[2u8; 30_000]).await;
+        let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: e.to_owned(), checksum: None };
+        let list = [cp(1, &e1), cp(2, &e2)];
+        let meta = primary.complete_upload("mpu", "two", &id, &list, CompleteOptions::default()).await.unwrap();
+        assert!(!holder.complete_copied("mpu", "two", &meta).await.unwrap());
+        assert_eq!(data_files(&b), 4);
+        holder.drop_copied_parts("mpu", "two", &id).await.unwrap();
+        assert_eq!(data_files(&b), 3);
+        assert!(get(&holder, "mpu", "two").await.is_none());
+    });
+}

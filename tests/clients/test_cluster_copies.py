@@ -5,6 +5,7 @@ killed still loses nothing; a node back from the dead drops the copies that miss
 and deletes while it was away, and serves the newest versions only.
 """
 import concurrent.futures
+import glob
 import os
 import random
 import signal
@@ -311,11 +312,17 @@ def test_a_multipart_upload_reaches_every_holder():
             return {"PartNumber": i + 1, "ETag": r["ETag"]}
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             done = list(pool.map(send, range(len(parts))))
+        # The parts were copied to the other holder as they arrived (D40): two nodes hold
+        # every 5 MiB part file before the completion, the third none.
+        before = {n.node_id: part_files(n) for n in c.nodes}
+        assert sorted(len(f) for f in before.values()) == [0, 3, 3], before
         etag = s0.complete_multipart_upload(Bucket="mpu", Key="big", UploadId=up,
                                             MultipartUpload={"Parts": done})["ETag"]
-        # On both holders before the answer.
+        # On both holders before the answer, from the parts in place: the same files (no byte
+        # pulled again), none left over.
         count = holders(c, c.nodes, "mpu")
         assert count == {"big": 2}, count
+        assert {n.node_id: part_files(n) for n in c.nodes} == before
         whole = b"".join(parts)
         for node in c.nodes:
             got = client(node.url).get_object(Bucket="mpu", Key="big")
@@ -328,6 +335,46 @@ def test_a_multipart_upload_reaches_every_holder():
         got = via.get_object(Bucket="mpu", Key="big", PartNumber=2)
         assert got["Body"].read() == parts[1] and got["PartsCount"] == 4
         assert via.get_object(Bucket="mpu", Key="big")["Body"].read() == whole
+    finally:
+        c.stop()
+
+
+def part_files(node):
+    """The inodes and mtimes of a node's 5 MiB data files (the multipart tests' parts)."""
+    files = glob.glob(os.path.join(node.dir, "mp*", "objects", "*", "*"))
+    return sorted((os.stat(f).st_ino, os.stat(f).st_mtime_ns) for f in files if os.path.getsize(f) == 5 << 20)
+
+
+def test_an_aborted_upload_leaves_no_part_on_any_holder():
+    c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
+    try:
+        settled(c)
+        s0 = client(c.nodes[0].url)
+        s0.create_bucket(Bucket="gone")
+        up = s0.create_multipart_upload(Bucket="gone", Key="k")["UploadId"]
+        for i in (1, 2):
+            s0.upload_part(Bucket="gone", Key="k", UploadId=up, PartNumber=i, Body=os.urandom(5 << 20))
+        # Re-sent part 2: the holder's copy of the first one goes too.
+        s0.upload_part(Bucket="gone", Key="k", UploadId=up, PartNumber=2, Body=os.urandom(5 << 20))
+        assert sorted(len(part_files(n)) for n in c.nodes) == [0, 2, 2]
+        client(c.nodes[2].url).abort_multipart_upload(Bucket="gone", Key="k", UploadId=up)
+        assert [part_files(n) for n in c.nodes] == [[], [], []]
+        # A completion whose holder lacks a part (one sent while the holder could not take it
+        # is simulated by a part copied nowhere: the upload made before copies were on) still
+        # reaches both holders, pulled whole.
+        s0.create_bucket(Bucket="late")
+        set_copies(c.nodes[0], "late", 1)
+        up = s0.create_multipart_upload(Bucket="late", Key="k")["UploadId"]
+        first = os.urandom(5 << 20)
+        e1 = s0.upload_part(Bucket="late", Key="k", UploadId=up, PartNumber=1, Body=first)["ETag"]
+        set_copies(c.nodes[0], "late", 2)
+        e2 = s0.upload_part(Bucket="late", Key="k", UploadId=up, PartNumber=2, Body=b"end")["ETag"]
+        s0.complete_multipart_upload(Bucket="late", Key="k", UploadId=up, MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+        wait("two copies", lambda: holders(c, c.nodes, "late") == {"k": 2})
+        assert sorted(len(part_files(n)) for n in c.nodes) == [0, 1, 1]
+        for n in c.nodes:
+            assert client(n.url).get_object(Bucket="late", Key="k")["Body"].read() == first + b"end"
     finally:
         c.stop()
 

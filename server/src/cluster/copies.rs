@@ -76,8 +76,25 @@ where
 {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return handler.await };
     let changes = creates(&route.op) || matches!(route.op, Op::DeleteObject);
-    if !changes || !cluster.copies_managed(&cluster.map(), bucket) {
+    let upload = matches!(route.op, Op::UploadPart(_) | Op::UploadPartCopy(_) | Op::AbortMultipartUpload { .. });
+    if !(changes || upload) || !cluster.copies_managed(&cluster.map(), bucket) {
         return handler.await;
+    }
+    if upload {
+        // Not under the key's lock: parts of one key go in parallel.
+        let resp = handler.await?;
+        if resp.status < 300 {
+            match &route.op {
+                Op::UploadPart(t) | Op::UploadPartCopy(t) => {
+                    super::part_copies::offer_part(ctx, cluster, (bucket, key), (&t.upload_id, t.part_number)).await
+                }
+                Op::AbortMultipartUpload { upload_id } => {
+                    super::part_copies::drop_parts_elsewhere(cluster, (bucket, key), upload_id).await
+                }
+                _ => {}
+            }
+        }
+        return Ok(resp);
     }
     let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;
     let resp = handler.await?;
@@ -271,6 +288,19 @@ pub async fn serve_replica(
     };
     if version(&meta) != offered {
         return Ok("changed".to_owned());
+    }
+    if let Some(upload_id) = &meta.upload_id {
+        // A completed upload whose parts were copied here as they arrived (D40).
+        match ctx.store.complete_copied(bucket, &key, &meta).await {
+            Ok(true) => return Ok("stored".to_owned()),
+            Err(engine::Error::PreconditionFailed) => return Ok("newer".to_owned()),
+            Ok(false) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Some part missing here: the object is pulled whole, and the copied parts go.
+        if let Err(e) = ctx.store.drop_copied_parts(bucket, &key, upload_id).await {
+            tracing::warn!(bucket, key, error = %e, "copies: copied parts of a completed upload not dropped");
+        }
     }
     match super::peer::import_from(ctx, cluster, &node, (bucket, &key), &meta).await {
         Ok(import) => commit(import, offered).await,

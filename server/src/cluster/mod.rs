@@ -40,6 +40,7 @@ mod etcd;
 #[path = "etcd_none.rs"]
 mod etcd;
 pub mod forward;
+pub mod part_copies;
 pub mod peer;
 pub mod rebalance;
 pub mod route;

@@ -74,6 +74,9 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, what: &str) -> Res
         "drop" => text(super::rebalance::serve_drop(ctx, &bucket, body).await),
         "replica" => text(super::copies::serve_replica(ctx, cluster, &bucket, &req.query, body).await),
         "have" => text(super::copies::serve_have(ctx, &bucket, body)),
+        "part" => text(super::part_copies::serve_part(ctx, cluster, &bucket, &req.query, body).await),
+        "part-data" => super::part_copies::serve_part_data(ctx, &bucket, &req.query).await,
+        "drop-parts" => text(super::part_copies::serve_drop_parts(ctx, &bucket, &req.query).await),
         _ => return bad("unknown endpoint"),
     };
     result.unwrap_or_else(|e| e.response("/", "0"))
@@ -102,6 +105,12 @@ async fn serve_object(ctx: &Ctx, bucket: &str, query: &str) -> Result<Response, 
     if start.checked_add(len).is_none_or(|end| end > reader.meta.size) {
         return Err(bad_param("len"));
     }
+    spans(reader, start, len).await
+}
+
+/// `len` bytes of `reader`'s object from `start`, checked against their stored checksums, as
+/// the spans of a response (files sent as they are).
+pub(crate) async fn spans(reader: engine::ObjectReader, start: u64, len: u64) -> Result<Response, S3Error> {
     reader.verify(start, len).await?;
     let spans = reader.into_pieces(start, len).into_iter().map(|p| match p {
         engine::Piece::File { file, offset, len, mountpath } => Span::File { file, offset, len, origin: mountpath },
@@ -145,7 +154,19 @@ pub async fn copy_range(
         enc(key),
         enc(&meta.etag())
     );
-    let (status, _, mut chunks) = forward::peer_stream(cluster, node, &target).await?;
+    pull_into(cluster, node, &target, len, writer).await
+}
+
+/// Streams the `len` bytes `node` answers a GET of `target` with into `writer` (412 from it:
+/// `PreconditionFailed`).
+pub(crate) async fn pull_into(
+    cluster: &Cluster,
+    node: &Node,
+    target: &str,
+    len: u64,
+    writer: &mut engine::DataWriter,
+) -> Result<(), S3Error> {
+    let (status, _, mut chunks) = forward::peer_stream(cluster, node, target).await?;
     let broken = |e: std::io::Error| S3Error::from(ClusterError::NodeUnreachable(node.id.clone(), e.to_string()));
     if status != 200 {
         let mut body = Vec::new();
