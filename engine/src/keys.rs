@@ -37,6 +37,19 @@ pub fn object_index_key(bucket: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Room for most index keys on the stack (`object_index_key_in`).
+pub const INDEX_KEY_STACK: usize = 512;
+
+/// `object_index_key` written into `buf` (no allocation), or `None` when it does not fit.
+pub fn object_index_key_in<'a>(bucket: &str, key: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let n = bucket.len() + 1 + key.len();
+    let out = buf.get_mut(..n)?;
+    out[..bucket.len()].copy_from_slice(bucket.as_bytes());
+    out[bucket.len()] = 0;
+    out[bucket.len() + 1..].copy_from_slice(key);
+    Some(out)
+}
+
 /// Splits an object (or upload) index key into its bucket and the rest after the `\0`.
 pub fn split_object_index_key(k: &[u8]) -> Option<(&[u8], &[u8])> {
     let nul = k.iter().position(|&b| b == 0)?;

@@ -221,7 +221,7 @@ impl Store {
     }
 
     /// `f` of the bucket's record, without cloning it.
-    pub(crate) fn with_bucket<R>(&self, name: &str, f: impl FnOnce(&BucketMeta) -> R) -> Option<R> {
+    pub fn with_bucket<R>(&self, name: &str, f: impl FnOnce(&BucketMeta) -> R) -> Option<R> {
         self.buckets.load().get(name).map(f)
     }
 
@@ -366,17 +366,25 @@ impl Store {
             let located = self.locate_copies(bucket, key)?;
             return Ok((located.mountpath().clone(), located.meta));
         }
-        let ikey = keys::object_index_key(bucket, key.as_bytes());
+        let mut stack = [0u8; keys::INDEX_KEY_STACK];
+        let heap;
+        let ikey = match keys::object_index_key_in(bucket, key.as_bytes(), &mut stack) {
+            Some(k) => k,
+            None => {
+                heap = keys::object_index_key(bucket, key.as_bytes());
+                &heap[..]
+            }
+        };
         let owner = self.owner(bucket, key);
         owner.check()?;
-        if let Some(v) = owner.index.get(Table::Objects, &ikey)? {
+        if let Some(v) = owner.index.get(Table::Objects, ikey)? {
             return Ok((owner.clone(), ObjectMeta::decode(&v)?));
         }
         for mp in self.mountpaths.iter().filter(|m| !Arc::ptr_eq(m, owner)) {
             if mp.is_poisoned() {
                 continue;
             }
-            if let Some(v) = mp.index.get(Table::Objects, &ikey)? {
+            if let Some(v) = mp.index.get(Table::Objects, ikey)? {
                 return Ok((mp.clone(), ObjectMeta::decode(&v)?));
             }
         }

@@ -1,6 +1,7 @@
 //! keel's server: the HTTP/1.1 shell, the S3 front end and the shards. The binary is `keel`.
 
 pub mod admin;
+pub mod alloc_count;
 pub mod backend;
 pub mod cli;
 pub mod cluster;

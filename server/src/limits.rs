@@ -62,3 +62,7 @@ pub const CONNECTIONS_PER_SHARD_MAX: usize = 16 * 1024;
 const _: () = assert!(URI_BYTES_MAX < HEADER_BYTES_MAX);
 const _: () = assert!(READ_BUFFER_BYTES <= HEADER_BYTES_MAX);
 const _: () = assert!(CHUNK_SIZE_HEX_DIGITS_MAX < CHUNK_LINE_BYTES_MAX);
+
+/// A connection keeps its response-head buffer for the next response up to this size (a head
+/// with an inline object's bytes appended fits; a larger one is freed).
+pub const HEAD_BUFFER_KEEP: usize = 16 << 10;

@@ -3,6 +3,10 @@
 use clap::{Parser, Subcommand};
 use keel::config::{ServeArgs, ServeConfig};
 
+/// The system allocator, counting shard threads' allocations (`keel_shard_heap_allocations_total`).
+#[global_allocator]
+static ALLOCATOR: keel::alloc_count::Counting = keel::alloc_count::Counting;
+
 #[derive(Parser)]
 #[command(name = "keel", version, about = "An S3-compatible object storage node for NVMe servers")]
 struct Cli {

@@ -71,6 +71,8 @@ pub struct ShardMetrics {
     bytes_out: AtomicU64,
     pub connections: AtomicU64,
     pub in_flight: AtomicU64,
+    /// Heap allocations the shard made serving S3 requests (`alloc_count`), as of its last one.
+    pub allocations: AtomicU64,
 }
 
 impl ShardMetrics {
@@ -83,6 +85,7 @@ impl ShardMetrics {
             bytes_out: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            allocations: AtomicU64::new(0),
         }
     }
 
@@ -187,6 +190,16 @@ impl Metrics {
         );
         for (i, m) in self.shards.iter().enumerate() {
             let _ = writeln!(s, "keel_requests_in_flight{{shard=\"{i}\"}} {}", m.in_flight.load(Ordering::Relaxed));
+        }
+        s.push_str(
+            "# HELP keel_shard_heap_allocations_total Heap allocations a shard made serving S3 requests (operator endpoints left out), by shard.\n# TYPE keel_shard_heap_allocations_total counter\n",
+        );
+        for (i, m) in self.shards.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "keel_shard_heap_allocations_total{{shard=\"{i}\"}} {}",
+                m.allocations.load(Ordering::Relaxed)
+            );
         }
     }
 }

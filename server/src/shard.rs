@@ -140,6 +140,7 @@ pub fn run_shard(
         }
     };
     let io_uring = rt.driver_type().is_iouring();
+    crate::alloc_count::count_this_thread();
     rt.block_on(async move {
         let listener = match TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -238,11 +239,13 @@ async fn refuse(stream: TcpStream) {
 /// Serves one connection: requests in order (pipelined ones included) until it closes.
 async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: bool) {
     let mut conn = Conn::with_body_grace(stream, ctx.config.body_grace);
+    // One wait for the stop for the connection's life (not one per request).
+    let mut stop = std::pin::pin!(stopper.wait());
     loop {
+        let allocated = crate::alloc_count::allocations();
         let next = {
             let head = std::pin::pin!(conn.next_head(limits::IDLE_TIMEOUT));
-            let stop = std::pin::pin!(stopper.wait());
-            match select(head, stop).await {
+            match select(head, stop.as_mut()).await {
                 Either::Left((r, _)) => r,
                 // Idle between requests while shutting down: close.
                 Either::Right(_) => break,
@@ -279,15 +282,18 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: b
         }
         let status = resp.status;
         let bytes = resp.content_length();
-        let request_id =
-            resp.headers.iter().find(|(k, _)| k == "x-amz-request-id").map(|(_, v)| v.clone()).unwrap_or_default();
+        let request_id = resp.headers.iter().find(|(k, _)| k == "x-amz-request-id").map(|(_, v)| v.clone());
         let wrote = write_response(&mut conn, resp, keep, ctx).await;
         let elapsed = started.elapsed();
         let sent = if req.method == crate::http::Method::Head || wrote.is_err() { 0 } else { bytes };
         metrics.record(op, status, req.content_length().unwrap_or(0), sent, elapsed);
         metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if matches!(op, "Health" | "Metrics" | "Peer" | "Admin") {
+            crate::alloc_count::exclude(crate::alloc_count::allocations() - allocated);
+        }
+        metrics.allocations.store(crate::alloc_count::s3_allocations(), std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(
-            request_id,
+            request_id = request_id.as_deref().unwrap_or_default(),
             op,
             status,
             bytes_out = sent,
@@ -297,6 +303,7 @@ async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: b
             elapsed_us = elapsed.as_micros() as u64,
             "request"
         );
+        conn.recycle(req);
         if wrote.is_err() || !keep || conn.is_broken() {
             break;
         }

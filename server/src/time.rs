@@ -12,6 +12,33 @@ pub fn http_date(ms: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
+/// `http_date` as a header value (inline: no allocation).
+pub fn http_date_value(ms: u64) -> crate::http::HeaderValue {
+    let date = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_millis(ms));
+    crate::http::HeaderValue::format(format_args!("{date}"))
+}
+
+/// Calls `f` with the current time as an HTTP date, formatted once a second per thread (every
+/// response's `Date`).
+pub fn with_date_now<T>(f: impl FnOnce(&[u8]) -> T) -> T {
+    use std::cell::Cell;
+    thread_local! {
+        static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
+    let secs = now_ms() / 1000;
+    let (at, mut bytes) = DATE.with(Cell::get);
+    if at != secs {
+        let v = http_date_value(secs * 1000);
+        if v.len() == bytes.len() {
+            bytes.copy_from_slice(v.as_bytes());
+            DATE.with(|d| d.set((secs, bytes)));
+        } else {
+            return f(v.as_bytes());
+        }
+    }
+    f(&bytes)
+}
+
 /// Parses an HTTP date (RFC 1123, RFC 850 or asctime) to seconds since the epoch.
 pub fn parse_http_date(s: &str) -> Option<u64> {
     let t = httpdate::parse_http_date(s.trim()).ok()?;

@@ -234,6 +234,11 @@ impl RemoteVersion {
 impl ObjectMeta {
     /// The ETag without quotes: hex MD5, plus `-N` for multipart objects; a cached copy of a
     /// remote object has the remote's.
+    /// The ETag as `Display`, written without allocating.
+    pub fn etag_display(&self) -> EtagDisplay<'_> {
+        EtagDisplay(self)
+    }
+
     pub fn etag(&self) -> String {
         if let Some(r) = &self.remote {
             return r.etag.clone();
@@ -423,6 +428,28 @@ impl ObjectMeta {
 }
 
 /// An ETag from an MD5: hex, plus `-N` for an object of N parts.
+/// `ObjectMeta::etag` as `Display` (no allocation).
+pub struct EtagDisplay<'a>(&'a ObjectMeta);
+
+impl std::fmt::Display for EtagDisplay<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(r) = &self.0.remote {
+            return f.write_str(&r.etag);
+        }
+        let mut hex = [0u8; 32];
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in self.0.md5.iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| std::fmt::Error)?)?;
+        if self.0.etag_parts > 0 {
+            write!(f, "-{}", self.0.etag_parts)?;
+        }
+        Ok(())
+    }
+}
+
 fn md5_etag(md5: &[u8; 16], parts: u32) -> String {
     let mut s = hex::encode(md5);
     if parts > 0 {

@@ -48,8 +48,25 @@ pub struct Located {
 /// meanwhile does not disturb this read.
 pub struct ObjectReader {
     pub meta: ObjectMeta,
-    segments: Vec<Segment>,
+    segments: Segments,
     mp: Arc<Mountpath>,
+}
+
+/// An object's segments: one for a plain object (no allocation), one per part for a multipart
+/// one.
+enum Segments {
+    One(Segment),
+    Many(Vec<Segment>),
+}
+
+impl std::ops::Deref for Segments {
+    type Target = [Segment];
+    fn deref(&self) -> &[Segment] {
+        match self {
+            Segments::One(s) => std::slice::from_ref(s),
+            Segments::Many(v) => v,
+        }
+    }
 }
 
 /// A piece of an object's bytes as it lies: a range of an open data file, or bytes from the
@@ -130,7 +147,8 @@ impl Located {
         let mut candidates = others.into_iter();
         let mut this = self;
         loop {
-            let meta = this.meta.clone();
+            // Kept to match the other copies against only when there are others to try.
+            let meta = (candidates.len() > 0).then(|| this.meta.clone());
             let clock_key = this.clock_key;
             let opened = match this.open_here(start, len).await {
                 Ok(reader) if verify => match reader.verify(start, len).await {
@@ -144,6 +162,7 @@ impl Located {
                 // A file gone: an overwrite since the lookup (every copy's files go), or a copy
                 // damaged; either way another copy may still be whole.
                 Err(e) => {
+                    let Some(meta) = meta else { return Err(e) };
                     // The next candidate holding this very record.
                     let same = |mp: &Arc<Mountpath>| match (&suspects, check) {
                         (Some((_, bucket, key)), true) => {
@@ -173,15 +192,14 @@ impl Located {
             self.mp.reads.touch(k);
         }
         let end = start.saturating_add(len).min(self.meta.size);
-        let mut segments = Vec::new();
-        match &self.meta.data {
-            DataLoc::Inline(_) => segments.push(Segment { start: 0, len: self.meta.size, file: None }),
+        let segments = match &self.meta.data {
+            DataLoc::Inline(_) => Segments::One(Segment { start: 0, len: self.meta.size, file: None }),
             DataLoc::File(id) => {
                 let file = if start < end { Some(self.open_file(*id).await?) } else { None };
-                segments.push(Segment { start: 0, len: self.meta.size, file });
+                Segments::One(Segment { start: 0, len: self.meta.size, file })
             }
             DataLoc::Parts(parts) => {
-                segments.reserve(parts.len());
+                let mut segments = Vec::with_capacity(parts.len());
                 let mut at = 0u64;
                 for p in parts {
                     let overlaps = at < end && start < at + p.size;
@@ -189,8 +207,9 @@ impl Located {
                     segments.push(Segment { start: at, len: p.size, file });
                     at += p.size;
                 }
+                Segments::Many(segments)
             }
-        }
+        };
         Ok(ObjectReader { meta: self.meta, segments, mp: self.mp })
     }
 
@@ -221,6 +240,20 @@ impl ObjectReader {
         Some(i - 1)
     }
 
+    /// An inline object's bytes `start..start + len`, taken out of the reader (`None` for an
+    /// object in files: `into_pieces` then).
+    pub fn take_inline(&mut self, start: u64, len: u64) -> Option<Vec<u8>> {
+        let end = start.saturating_add(len).min(self.meta.size);
+        let DataLoc::Inline(bytes) = &mut self.meta.data else { return None };
+        let mut bytes = std::mem::take(bytes);
+        if start >= end {
+            return Some(Vec::new());
+        }
+        bytes.truncate(end as usize);
+        bytes.drain(..start as usize);
+        Some(bytes)
+    }
+
     /// Gives up the reader for the pieces holding bytes `start..start + len`, in order: the open
     /// files of the segments the range overlaps, with their offsets, or the inline bytes.
     pub fn into_pieces(self, start: u64, len: u64) -> Vec<Piece> {
@@ -234,7 +267,11 @@ impl ObjectReader {
             return vec![Piece::Inline(bytes)];
         }
         let mut pieces = Vec::new();
-        for seg in self.segments {
+        let (one, many) = match self.segments {
+            Segments::One(s) => (Some(s), Vec::new()),
+            Segments::Many(v) => (None, v),
+        };
+        for seg in one.into_iter().chain(many) {
             let (from, to) = (start.max(seg.start), end.min(seg.start + seg.len));
             if from >= to {
                 continue;

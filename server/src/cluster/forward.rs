@@ -183,7 +183,7 @@ async fn pump_body(conn: &mut Conn, req: &Request, sock: &mut TcpStream) -> Resu
 /// and the bytes read past the head.
 struct Head {
     status: u16,
-    headers: Vec<(Cow<'static, str>, String)>,
+    headers: Vec<(Cow<'static, str>, crate::http::HeaderValue)>,
     length: u64,
     keep: bool,
     rest: Vec<u8>,
@@ -221,7 +221,7 @@ async fn read_head_within(sock: &mut TcpStream, wait: Duration) -> std::io::Resu
                         "connection" => head.keep = !value.eq_ignore_ascii_case("close"),
                         // The receiving node's own request id goes out instead of the owner's.
                         "date" | "server" | "keep-alive" | "transfer-encoding" | "x-amz-request-id" | "x-amz-id-2" => {}
-                        _ => head.headers.push((Cow::Owned(name), value)),
+                        _ => head.headers.push((Cow::Owned(name), value.into())),
                     }
                 }
                 return Ok(head);

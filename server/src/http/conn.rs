@@ -58,6 +58,10 @@ pub struct Conn {
     /// The connection closes with part of a body unread: read and discard it for a moment
     /// first, so the client sees the answer instead of a reset.
     linger: bool,
+    /// The buffer response heads are written into, reused from one response to the next.
+    wbuf: Vec<u8>,
+    /// The previous request, given back (`recycle`): the next head is parsed into it.
+    spare: Option<Request>,
 }
 
 #[derive(Debug)]
@@ -88,6 +92,27 @@ impl Conn {
             body_read: 0,
             body_grace,
             linger: false,
+            wbuf: Vec::new(),
+            spare: None,
+        }
+    }
+
+    /// Gives a served request back: the next head is parsed into its buffers.
+    pub fn recycle(&mut self, req: Request) {
+        self.spare = Some(req);
+    }
+
+    /// The connection's head buffer, empty (give it back with `give_wbuf` once written).
+    pub fn take_wbuf(&mut self) -> Vec<u8> {
+        let mut b = std::mem::take(&mut self.wbuf);
+        b.clear();
+        b
+    }
+
+    /// Keeps a written head buffer for the next response (not one grown past a head's size).
+    pub fn give_wbuf(&mut self, b: Vec<u8>) {
+        if b.capacity() <= limits::HEAD_BUFFER_KEEP {
+            self.wbuf = b;
         }
     }
 
@@ -159,7 +184,8 @@ impl Conn {
             if self.buffered().is_empty() { None } else { Some(Instant::now() + limits::HEADER_READ_TIMEOUT) };
         loop {
             if !self.buffered().is_empty() {
-                match Request::parse(self.buffered()) {
+                let spare = self.spare.take();
+                match Request::parse_reusing(self.buffered(), spare) {
                     Ok((req, n)) => {
                         self.rpos += n;
                         self.body_started = None;
@@ -406,7 +432,10 @@ impl Conn {
     pub async fn write_head_and(&mut self, head: Vec<u8>, body: IoBuffer) -> Result<IoBuffer, ReadError> {
         let fut = self.stream.write_vectored_all((head, (body,)));
         match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
-            Ok(BufResult(Ok(()), (_, (b,)))) => Ok(b),
+            Ok(BufResult(Ok(()), (h, (b,)))) => {
+                self.give_wbuf(h);
+                Ok(b)
+            }
             Ok(BufResult(Err(_), _)) | Err(_) => {
                 self.broken = true;
                 Err(ReadError::Closed)

@@ -6,7 +6,9 @@ pub mod request;
 pub mod response;
 pub mod send;
 pub mod uri;
+pub mod value;
 
 pub use conn::Conn;
 pub use request::{Framing, Method, Request};
 pub use response::{Body, Relay, Response, Span};
+pub use value::HeaderValue;

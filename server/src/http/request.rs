@@ -82,6 +82,12 @@ pub enum HeadError {
 impl Request {
     /// Parses a head from the start of `buf`; returns the request and the head's length.
     pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
+        Request::parse_reusing(buf, None)
+    }
+
+    /// `parse`, into `spare` (a connection's previous request) when given: its strings and
+    /// header list are reused, so a head no larger than the one before allocates nothing.
+    pub fn parse_reusing(buf: &[u8], spare: Option<Request>) -> Result<(Request, usize), HeadError> {
         let mut headers = [httparse::EMPTY_HEADER; limits::HEADER_COUNT_MAX];
         let mut req = httparse::Request::new(&mut headers);
         let n = match req.parse(buf) {
@@ -106,34 +112,50 @@ impl Request {
         }
         let version = req.version.ok_or(HeadError::Malformed("no version"))?;
         let (path, query) = split_target(target)?;
-        let mut out_headers = Vec::with_capacity(req.headers.len());
+        let mut out = spare.unwrap_or_else(Request::empty);
         let mut seen = FramingHeaders::default();
-        for h in req.headers.iter() {
-            let name = h.name.to_ascii_lowercase();
-            let value = std::str::from_utf8(h.value)
-                .map(str::to_owned)
-                .unwrap_or_else(|_| String::from_utf8_lossy(h.value).into_owned());
-            seen.note(&name, &value)?;
-            out_headers.push((name, value));
+        out.headers.truncate(req.headers.len());
+        for (i, h) in req.headers.iter().enumerate() {
+            if i == out.headers.len() {
+                out.headers.push(Default::default());
+            }
+            let (name, value) = &mut out.headers[i];
+            name.clear();
+            // Names are tokens (httparse checks): ASCII.
+            name.extend(h.name.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            value.clear();
+            match std::str::from_utf8(h.value) {
+                Ok(v) => value.push_str(v),
+                Err(_) => value.push_str(&String::from_utf8_lossy(h.value)),
+            }
+            seen.note(name, value)?;
         }
         let framing = seen.framing()?;
-        let keep_alive = match version {
+        out.keep_alive = match version {
             1 => !seen.connection_close,
             _ => seen.connection_keep_alive && !seen.connection_close,
         };
-        Ok((
-            Request {
-                method: Method::parse(method_raw),
-                method_raw: method_raw.to_owned(),
-                path: path.to_owned(),
-                query: query.to_owned(),
-                headers: out_headers,
-                framing,
-                keep_alive,
-                expect_continue: seen.expect_continue && version == 1,
-            },
-            n,
-        ))
+        out.method = Method::parse(method_raw);
+        for (field, text) in [(&mut out.method_raw, method_raw), (&mut out.path, path), (&mut out.query, query)] {
+            field.clear();
+            field.push_str(text);
+        }
+        out.framing = framing;
+        out.expect_continue = seen.expect_continue && version == 1;
+        Ok((out, n))
+    }
+
+    fn empty() -> Request {
+        Request {
+            method: Method::Other,
+            method_raw: String::new(),
+            path: String::new(),
+            query: String::new(),
+            headers: Vec::new(),
+            framing: Framing::None,
+            keep_alive: false,
+            expect_continue: false,
+        }
     }
 
     /// The first value of header `name` (lowercase).

@@ -2,11 +2,10 @@
 //! (an object's ranges), sent by `send.rs`.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use compio::fs::File;
 
-use crate::http::Method;
+use crate::http::{HeaderValue, Method};
 use crate::time;
 
 pub enum Body {
@@ -65,8 +64,39 @@ impl Span {
 
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub headers: Vec<(Cow<'static, str>, HeaderValue)>,
     pub body: Body,
+}
+
+/// Headers a response has room for without growing (an object GET's usual set).
+const HEADERS_USUAL: usize = 12;
+/// Header lists a thread keeps for reuse (one per response in flight on a shard, about).
+const HEADER_LISTS_KEPT: usize = 256;
+
+type HeaderList = Vec<(Cow<'static, str>, HeaderValue)>;
+
+thread_local! {
+    /// Header lists of responses already sent, for the next ones: no allocation per response.
+    static HEADER_LISTS: std::cell::RefCell<Vec<HeaderList>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty header list with room for the usual headers, reused when the thread has one.
+fn header_list() -> HeaderList {
+    HEADER_LISTS.with_borrow_mut(Vec::pop).unwrap_or_else(|| Vec::with_capacity(HEADERS_USUAL))
+}
+
+/// `n` in decimal, written at the end of `buf`.
+pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 pub fn reason(status: u16) -> &'static str {
@@ -111,23 +141,34 @@ impl Response {
     }
 
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty }
+        Response { status, headers: header_list(), body: Body::Empty }
     }
 
-    pub fn with_body(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            headers: vec![(Cow::Borrowed("Content-Type"), content_type.to_owned())],
-            body: Body::Bytes(body),
+    /// Gives the header list back to the thread's pool once the head is written.
+    pub fn recycle_headers(&mut self) {
+        let mut list = std::mem::take(&mut self.headers);
+        list.clear();
+        if list.capacity() >= HEADERS_USUAL {
+            HEADER_LISTS.with_borrow_mut(|pool| {
+                if pool.len() < HEADER_LISTS_KEPT {
+                    pool.push(list);
+                }
+            });
         }
     }
 
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Response {
+    pub fn with_body(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+        let mut headers = header_list();
+        headers.push((Cow::Borrowed("Content-Type"), HeaderValue::from_static(content_type)));
+        Response { status, headers, body: Body::Bytes(body) }
+    }
+
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    pub fn push_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+    pub fn push_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<HeaderValue>) {
         self.headers.push((name.into(), value.into()));
     }
 
@@ -145,22 +186,27 @@ impl Response {
 
     /// Serialises the status line and headers (with Content-Length, Date, Server, Connection).
     pub fn head(&self, keep_alive: bool) -> Vec<u8> {
-        let mut s = String::with_capacity(256 + self.headers.len() * 48);
-        let _ = write!(s, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        let mut out = Vec::with_capacity(256 + self.headers.len() * 48);
+        self.head_into(keep_alive, &mut out);
+        out
+    }
+
+    /// `head`, appended to `out` (a connection's reused buffer: no allocation once it has grown).
+    pub fn head_into(&self, keep_alive: bool, out: &mut Vec<u8>) {
+        let mut line = |parts: &[&[u8]]| parts.iter().for_each(|p| out.extend_from_slice(p));
+        let (mut status, mut length) = ([0u8; 20], [0u8; 20]);
+        let status = decimal(u64::from(self.status), &mut status);
+        line(&[b"HTTP/1.1 ", status, b" ", reason(self.status).as_bytes(), b"\r\n"]);
         for (k, v) in &self.headers {
-            s.push_str(k);
-            s.push_str(": ");
-            s.push_str(v);
-            s.push_str("\r\n");
+            line(&[k.as_bytes(), b": ", v.as_bytes(), b"\r\n"]);
         }
         if self.status != 204 && self.status != 304 && !(100..200).contains(&self.status) {
-            let _ = write!(s, "Content-Length: {}\r\n", self.content_length());
+            line(&[b"Content-Length: ", decimal(self.content_length(), &mut length), b"\r\n"]);
         }
-        let _ = write!(s, "Date: {}\r\nServer: keel\r\n", time::http_date(time::now_ms()));
+        time::with_date_now(|date| line(&[b"Date: ", date, b"\r\nServer: keel\r\n"]));
         if !keep_alive {
-            s.push_str("Connection: close\r\n");
+            line(&[b"Connection: close\r\n"]);
         }
-        s.push_str("\r\n");
-        s.into_bytes()
+        line(&[b"\r\n"]);
     }
 }

@@ -239,15 +239,20 @@ impl From<ReadError> for SendError {
 const FIRST_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Sends a response whole: its head (with `Connection: close` unless `keep`) and its body.
-pub async fn send(conn: &mut Conn, resp: Response, keep: bool, policy: SendPolicy) -> Result<(), SendError> {
+pub async fn send(conn: &mut Conn, mut resp: Response, keep: bool, policy: SendPolicy) -> Result<(), SendError> {
     let total = resp.content_length();
-    let mut head = Some(resp.head(keep));
+    let mut head = Some(conn.take_wbuf());
+    if let Some(h) = head.as_mut() {
+        resp.head_into(keep, h);
+    }
+    resp.recycle_headers();
     match resp.body {
         Body::Empty | Body::HeadOnly(_) => {}
         Body::Bytes(b) => {
             let mut out = head.take().unwrap_or_default();
             out.extend_from_slice(&b);
-            conn.write_all(out).await?;
+            let out = conn.write_all(out).await?;
+            conn.give_wbuf(out);
         }
         Body::Stream { len, chunks } => send_stream(conn, &mut head, len, chunks).await?,
         Body::Relay(relay) => send_relay(conn, &mut head, *relay, policy.splice && total >= policy.splice_min).await?,
@@ -258,7 +263,8 @@ pub async fn send(conn: &mut Conn, resp: Response, keep: bool, policy: SendPolic
                     Span::Bytes(b) => {
                         let mut out = head.take().unwrap_or_default();
                         out.extend_from_slice(&b);
-                        conn.write_all(out).await?;
+                        let out = conn.write_all(out).await?;
+                        conn.give_wbuf(out);
                     }
                     Span::File { file, offset, len, origin } => {
                         send_file_span(conn, &mut head, (&file, origin), offset, len, splice).await?;
@@ -268,7 +274,8 @@ pub async fn send(conn: &mut Conn, resp: Response, keep: bool, policy: SendPolic
         }
     }
     if let Some(h) = head {
-        conn.write_all(h).await?;
+        let h = conn.write_all(h).await?;
+        conn.give_wbuf(h);
     }
     Ok(())
 }

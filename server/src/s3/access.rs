@@ -99,7 +99,10 @@ pub fn authorize(ctx: &Ctx, route: &Route, identity: &Identity) -> Result<Access
     }
     let class = if route.bucket.is_none() { AccessClass::Signed } else { route.op.access() };
     let access = match route.bucket.as_deref() {
-        Some(bucket) if class != AccessClass::Signed => Access::to_bucket(ctx, identity, &ctx.store.bucket(bucket)?),
+        Some(bucket) if class != AccessClass::Signed => ctx
+            .store
+            .with_bucket(bucket, |meta| Access::to_bucket(ctx, identity, meta))
+            .ok_or_else(|| S3Error::from(engine::Error::NoSuchBucket))?,
         // Outside a bucket (ListBuckets lists the caller's own), and CreateBucket: any signed
         // caller (who may create may learn that a name is taken: the handler answers 409).
         _ => Access { signed: matches!(identity, Identity::User(_)), ..Access::FULL },

@@ -73,9 +73,9 @@ impl Ctx {
     }
 
     /// A request id unique within this process run: shard and sequence, 16 hex digits.
-    pub fn next_request_id(&self) -> String {
+    pub fn next_request_id(&self) -> crate::http::HeaderValue {
         let n = self.requests.get() + 1;
         self.requests.set(n);
-        format!("{:04X}{:012X}", self.shard, n & 0xFFFF_FFFF_FFFF)
+        crate::http::HeaderValue::format(format_args!("{:04X}{:012X}", self.shard, n & 0xFFFF_FFFF_FFFF))
     }
 }

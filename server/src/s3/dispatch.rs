@@ -36,7 +36,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
     let req = hoisted.as_ref().unwrap_or(req);
     let route = Route::from_request(req, path, host_bucket.as_deref());
     let op = route.op.name();
-    let resource = req.path.clone();
+    let resource: &str = &req.path;
     let result = async {
         // Presigned for the remote behind a backend bucket: the remote decides, not our keys.
         if let Some(p) = passthrough::wanted(ctx, signed_req, &route) {
@@ -78,12 +78,13 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
             if e.status() >= 500 {
                 tracing::warn!(op, code = e.code.as_str(), message = %e.message, "request failed");
             }
-            e.response(&resource, request_id)
+            e.response(resource, request_id)
         }
     };
     resp = resp.for_head(req.method);
-    resp.push_header("x-amz-request-id", request_id.to_owned());
-    resp.push_header("x-amz-id-2", request_id.to_owned());
+    resp.push_header("x-amz-request-id", request_id);
+    resp.push_header("x-amz-id-2", request_id);
+    route.recycle();
     (resp, op)
 }
 

@@ -231,7 +231,7 @@ impl S3Error {
     /// The error as an HTTP answer: its status, the XML document and the headers it carries.
     pub fn response(&self, resource: &str, request_id: &str) -> Response {
         let mut r = Response::with_body(self.status(), "application/xml", self.to_xml(resource, request_id));
-        r.headers.extend(self.headers.iter().map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.clone())));
+        r.headers.extend(self.headers.iter().map(|(k, v)| (std::borrow::Cow::Borrowed(*k), v.into())));
         r
     }
 }

@@ -1,7 +1,7 @@
 //! S3 routing as data: method, then path shape (service / bucket / object), then query keys most
 //! specific first, then `x-amz-copy-source`.
 
-use crate::http::uri::{Query, percent_decode};
+use crate::http::uri::Query;
 use crate::http::{Method, Request};
 use crate::s3::error::S3Error;
 use crate::s3::params;
@@ -202,20 +202,60 @@ pub type Target = (Option<String>, Option<String>);
 pub fn split_path(path: &str, host_bucket: Option<&str>) -> Option<Target> {
     let p = path.strip_prefix('/').unwrap_or(path);
     if let Some(b) = host_bucket {
-        let key = if p.is_empty() { None } else { Some(percent_decode(p)?) };
-        return Some((Some(b.to_owned()), key));
+        let key = if p.is_empty() { None } else { Some(decode_name(p)?) };
+        return Some((Some(pooled(b)), key));
     }
     if p.is_empty() {
         return Some((None, None));
     }
     Some(match p.split_once('/') {
-        None => (Some(percent_decode(p)?), None),
-        Some((b, "")) => (Some(percent_decode(b)?), None),
-        Some((b, k)) => (Some(percent_decode(b)?), Some(percent_decode(k)?)),
+        None => (Some(decode_name(p)?), None),
+        Some((b, "")) => (Some(decode_name(b)?), None),
+        Some((b, k)) => (Some(decode_name(b)?), Some(decode_name(k)?)),
     })
 }
 
+/// Names (bucket, key) kept per thread for reuse (`Route::recycle`).
+const NAMES_KEPT: usize = 256;
+/// A name string longer than this is not kept.
+const NAME_BYTES_KEPT: usize = 2048;
+
+thread_local! {
+    static NAMES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A string from the thread's pool holding `s`.
+fn pooled(s: &str) -> String {
+    let mut out = NAMES.with_borrow_mut(Vec::pop).unwrap_or_default();
+    out.clear();
+    out.push_str(s);
+    out
+}
+
+/// The name percent-decoded once (as `uri::percent_decode`: `None` when not UTF-8), in a string
+/// from the thread's pool.
+fn decode_name(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(pooled(s));
+    }
+    let mut bytes = NAMES.with_borrow_mut(Vec::pop).unwrap_or_default().into_bytes();
+    bytes.clear();
+    bytes.extend(percent_encoding::percent_decode_str(s));
+    String::from_utf8(bytes).ok()
+}
+
 impl Route {
+    /// Gives the route's names back to the thread's pool (the request is over).
+    pub fn recycle(self) {
+        NAMES.with_borrow_mut(|pool| {
+            for name in [self.bucket, self.key].into_iter().flatten() {
+                if pool.len() < NAMES_KEPT && name.capacity() <= NAME_BYTES_KEPT {
+                    pool.push(name);
+                }
+            }
+        });
+    }
+
     pub fn from_request(req: &Request, path: &str, host_bucket: Option<&str>) -> Route {
         let (Some(query), Some((bucket, key))) = (Query::parse(&req.query), split_path(path, host_bucket)) else {
             return Route { op: Op::InvalidUri, bucket: None, key: None, invalid: None };

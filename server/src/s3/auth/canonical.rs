@@ -26,17 +26,29 @@ where
     s.push('\n');
     s.push_str(if path.is_empty() { "/" } else { path });
     s.push('\n');
-    s.push_str(&canonical_query(query, presigned));
+    if !query.is_empty() {
+        s.push_str(&canonical_query(query, presigned));
+    }
     s.push('\n');
     let listed = signed_headers.split(';').count();
-    let mut names: Vec<&str> = signed_headers.split(';').filter(|n| !n.is_empty()).collect();
-    if names.is_empty() || names.len() > limits::HEADER_COUNT_MAX {
+    // On the stack: no allocation per signed request.
+    let mut slots = [""; limits::HEADER_COUNT_MAX];
+    let mut count = 0;
+    for name in signed_headers.split(';').filter(|n| !n.is_empty()) {
+        if count == slots.len() {
+            return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "SignedHeaders is empty or too long"));
+        }
+        slots[count] = name;
+        count += 1;
+    }
+    let names = &mut slots[..count];
+    if names.is_empty() {
         return Err(err(S3ErrorCode::AuthorizationHeaderMalformed, "SignedHeaders is empty or too long"));
     }
     // Clients send the list sorted and without empty names: then it is its own canonical form.
     let as_sent = names.len() == listed && names.windows(2).all(|w| w[0] <= w[1]);
     names.sort_unstable();
-    for name in &names {
+    for name in names.iter() {
         let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
             std::borrow::Cow::Owned(name.to_ascii_lowercase())
         } else {

@@ -6,7 +6,7 @@ use engine::{
 };
 
 use crate::http::uri::percent_decode;
-use crate::http::{Body, Response, Span};
+use crate::http::{Body, HeaderValue, Response, Span};
 use crate::limits;
 use crate::s3::Call;
 use crate::s3::access::{self, AclTarget, canned_from};
@@ -257,8 +257,8 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// Adds the headers GET and HEAD return for an object, honouring `response-*` overrides.
 fn object_headers(resp: &mut Response, meta: &ObjectMeta, overrides: &Overrides) {
     let s = &meta.system;
-    resp.push_header("ETag", quoted(&meta.etag()));
-    resp.push_header("Last-Modified", time::http_date(meta.mtime_ms));
+    resp.push_header("ETag", HeaderValue::format(format_args!("\"{}\"", meta.etag_display())));
+    resp.push_header("Last-Modified", time::http_date_value(meta.mtime_ms));
     resp.push_header("Accept-Ranges", "bytes");
     let stored = [
         &s.content_type,
@@ -270,8 +270,8 @@ fn object_headers(resp: &mut Response, meta: &ObjectMeta, overrides: &Overrides)
     ];
     for (((name, _), over), stored) in OVERRIDES.iter().zip(&overrides.0).zip(stored) {
         match over.as_ref().or(stored.as_ref()) {
-            Some(v) => resp.push_header(*name, v.clone()),
-            None if *name == "Content-Type" => resp.push_header(*name, DEFAULT_CONTENT_TYPE),
+            Some(v) => resp.push_header(*name, v.as_str()),
+            None if *name == "Content-Type" => resp.push_header(*name, HeaderValue::from_static(DEFAULT_CONTENT_TYPE)),
             None => {}
         }
     }
@@ -343,7 +343,7 @@ enum Answer {
 
 fn answer(call: &Call<'_>, meta: &ObjectMeta, params: &Read) -> Result<Answer, S3Error> {
     let part = params.part;
-    let etag = meta.etag();
+    let etag = HeaderValue::format(format_args!("{}", meta.etag_display()));
     let conditions = Conditions {
         if_match: call.header("if-match"),
         if_none_match: call.header("if-none-match"),
@@ -485,21 +485,15 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
             resp.body = Body::HeadOnly(sel.len);
             return Ok(resp);
         }
-        let validate =
-            call.ctx.config.validate_on_read || call.ctx.store.bucket(call.bucket()).is_ok_and(|b| b.validate_on_read);
+        let validate = call.ctx.config.validate_on_read
+            || call.ctx.store.with_bucket(call.bucket(), |b| b.validate_on_read).unwrap_or(false);
         // Verified before the first byte goes out: a corrupt object is a 500, never bad bytes (or,
         // in a copies bucket, served from a good copy while the bad one is rewritten; in a
         // cluster, the bad copy is first rewritten from another node's good one).
         let bad = call.ctx.config.cluster.as_ref().map(|_| located.meta.clone());
         match located.open_checked(sel.start, sel.len, validate).await {
             Ok(reader) => {
-                let spans = reader.into_pieces(sel.start, sel.len).into_iter().map(|p| match p {
-                    engine::Piece::File { file, offset, len, mountpath } => {
-                        Span::File { file, offset, len, origin: mountpath }
-                    }
-                    engine::Piece::Inline(bytes) => Span::Bytes(bytes),
-                });
-                resp.body = Body::Spans(spans.collect());
+                resp.body = body_of(reader, sel.start, sel.len);
                 return Ok(resp);
             }
             Err(engine::Error::ObjectChanged) if attempts + 1 < GET_ATTEMPTS_MAX => attempts += 1,
@@ -515,6 +509,18 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The answer's body: an inline object's bytes as they are, else the files' ranges to send.
+fn body_of(mut reader: engine::ObjectReader, start: u64, len: u64) -> Body {
+    if let Some(bytes) = reader.take_inline(start, len) {
+        return Body::Bytes(bytes);
+    }
+    let spans = reader.into_pieces(start, len).into_iter().map(|p| match p {
+        engine::Piece::File { file, offset, len, mountpath } => Span::File { file, offset, len, origin: mountpath },
+        engine::Piece::Inline(bytes) => Span::Bytes(bytes),
+    });
+    Body::Spans(spans.collect())
 }
 
 /// GetObjectAttributes: the attributes `x-amz-object-attributes` names (ETag, Checksum,
