@@ -184,8 +184,7 @@ impl Conn {
             if self.buffered().is_empty() { None } else { Some(Instant::now() + limits::HEADER_READ_TIMEOUT) };
         loop {
             if !self.buffered().is_empty() {
-                let spare = self.spare.take();
-                match Request::parse_reusing(self.buffered(), spare) {
+                match Request::parse_reusing(&self.rbuf[self.rpos..], &mut self.spare) {
                     Ok((req, n)) => {
                         self.rpos += n;
                         self.body_started = None;

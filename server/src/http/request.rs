@@ -82,12 +82,13 @@ pub enum HeadError {
 impl Request {
     /// Parses a head from the start of `buf`; returns the request and the head's length.
     pub fn parse(buf: &[u8]) -> Result<(Request, usize), HeadError> {
-        Request::parse_reusing(buf, None)
+        Request::parse_reusing(buf, &mut None)
     }
 
-    /// `parse`, into `spare` (a connection's previous request) when given: its strings and
-    /// header list are reused, so a head no larger than the one before allocates nothing.
-    pub fn parse_reusing(buf: &[u8], spare: Option<Request>) -> Result<(Request, usize), HeadError> {
+    /// `parse`, into `spare` (a connection's previous request) when there is one: its strings
+    /// and header list are reused, so a head no larger than the one before allocates nothing.
+    /// `spare` is taken only once the head is complete.
+    pub fn parse_reusing(buf: &[u8], spare: &mut Option<Request>) -> Result<(Request, usize), HeadError> {
         let mut headers = [httparse::EMPTY_HEADER; limits::HEADER_COUNT_MAX];
         let mut req = httparse::Request::new(&mut headers);
         let n = match req.parse(buf) {
@@ -112,7 +113,7 @@ impl Request {
         }
         let version = req.version.ok_or(HeadError::Malformed("no version"))?;
         let (path, query) = split_target(target)?;
-        let mut out = spare.unwrap_or_else(Request::empty);
+        let mut out = spare.take().unwrap_or_else(Request::empty);
         let mut seen = FramingHeaders::default();
         out.headers.truncate(req.headers.len());
         for (i, h) in req.headers.iter().enumerate() {
