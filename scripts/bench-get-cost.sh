@@ -5,7 +5,8 @@
 # by the requests wrk counted. Servers alternate, RUNS times; medians.
 #   scripts/bench-get-cost.sh [SECS=6] [RUNS=3] [KEEL_BINARY...]   (default: target/release/keel)
 # Give several binaries (e.g. a build of the commit before a change, then this one) to compare
-# them in the same session.
+# them in the same session. DEFAULTS=1: each server at its defaults on every core instead (keel
+# with a shard per core, nginx with a worker per core, nothing pinned, wrk on the same cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -28,29 +29,34 @@ cleanup() {
 trap cleanup EXIT
 PORT=19873
 TICK=$(getconf CLK_TCK)
+if [ -n "${DEFAULTS:-}" ]; then
+  SRV=(); CLI=(); SHARDS=(); WORKERS="worker_processes $(nproc);"; SETUP="defaults, every core, unpinned"
+else
+  SRV=(taskset -c 0); CLI=(taskset -c 1); SHARDS=(--threads 1)
+  WORKERS="worker_processes 1; worker_cpu_affinity 01;"; SETUP="server on CPU 0 (1 shard / 1 worker), wrk on CPU 1"
+fi
 mkdir -p "$dir/www/bench"
 head -c 4096 /dev/urandom > "$dir/www/bench/obj4k"
 cat > "$dir/nginx.conf" <<NGX
-worker_processes 1; worker_cpu_affinity 01; pid $dir/nginx.pid; error_log $dir/nginx.err;
+$WORKERS pid $dir/nginx.pid; error_log $dir/nginx.err;
 events { worker_connections 4096; }
 http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000;
   server { listen 127.0.0.1:$PORT; root $dir/www; } }
 NGX
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Runs wrk against the server whose busy process is $1: "req/s µs-per-request".
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
+# Runs wrk against the server whose processes are "$@": "req/s µs-per-request".
 measure() {
-  local p=$1
-  taskset -c 1 wrk -t1 -c32 -d1s "http://127.0.0.1:$PORT/bench/obj4k" >/dev/null
+  "${CLI[@]}" wrk -t1 -c32 -d1s "http://127.0.0.1:$PORT/bench/obj4k" >/dev/null
   local t0 out t1
-  t0=$(ticks "$p")
-  out=$(taskset -c 1 wrk -t1 -c32 -d"${SECS}s" "http://127.0.0.1:$PORT/bench/obj4k")
-  t1=$(ticks "$p")
+  t0=$(ticks "$@")
+  out=$("${CLI[@]}" wrk -t1 -c32 -d"${SECS}s" "http://127.0.0.1:$PORT/bench/obj4k")
+  t1=$(ticks "$@")
   echo "$out" | awk -v t=$((t1 - t0)) -v hz="$TICK" '
     /requests in/ {n = $1} /Requests\/sec/ {r = $2}
     END {printf "%.0f %.2f\n", r, (t / hz) * 1e6 / n}'
 }
 keel_run() { # BINARY -> "req/s µs"
-  taskset -c 0 "$1" serve --listen 127.0.0.1:$PORT --anonymous --sync none --threads 1 \
+  "${SRV[@]}" "$1" serve --listen 127.0.0.1:$PORT --anonymous --sync none "${SHARDS[@]}" \
     --mountpath "$dir/data" >"$dir/out" 2>"$dir/log" &
   pid=$!
   wait_port $PORT || { cat "$dir/log"; exit 1; }
@@ -62,7 +68,7 @@ keel_run() { # BINARY -> "req/s µs"
 nginx_run() {
   nginx -c "$dir/nginx.conf"
   wait_port $PORT
-  measure "$(pgrep -f "nginx: worker process" | head -1)"
+  measure $(pgrep -f "nginx: worker process")
   nginx -c "$dir/nginx.conf" -s stop
   while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.1; done
 }
@@ -75,7 +81,7 @@ for _ in $(seq "$RUNS"); do
   done
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-echo "# $(date -u +%F) 4 KiB GET, server on CPU 0 (1 shard / 1 worker), wrk -t1 -c32 ${SECS}s on CPU 1, medians of $RUNS"
+echo "# $(date -u +%F) 4 KiB GET, $SETUP, wrk -t1 -c32 ${SECS}s, medians of $RUNS"
 printf "%-40s %10s %14s   %s\n" "server" "req/s" "CPU µs/req" "runs (req/s; µs)"
 for n in "${names[@]}"; do
   printf "%-40s %10s %14s   %s; %s\n" "$n" "$(med ${rps[$n]})" "$(med ${cpu[$n]})" "${rps[$n]}" "${cpu[$n]}"
