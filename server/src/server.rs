@@ -316,6 +316,7 @@ fn s3_config(
         validate_on_read: cfg.validate_on_read,
         max_connections: cfg.max_connections,
         body_grace: body_grace_from_env(),
+        timeouts: timeouts_from_env(),
         backends: crate::backend::Agent::start(cfg.backends.clone(), cfg.backend_timeout)
             .map_err(|e| format!("cannot start the backend agent: {e}"))?,
         cluster,
@@ -551,6 +552,19 @@ fn body_grace_from_env() -> std::time::Duration {
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(crate::limits::BODY_GRACE, std::time::Duration::from_millis)
+}
+
+/// `KEEL_IDLE_TIMEOUT_MS` and `KEEL_HEAD_TIMEOUT_MS` (testing only): shorter waits for a
+/// connection's next request and for a whole request head, so tests need not wait
+/// `limits::IDLE_TIMEOUT` or `limits::HEADER_READ_TIMEOUT`.
+fn timeouts_from_env() -> crate::s3::ctx::Timeouts {
+    let ms = |name: &str, default: std::time::Duration| {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).map_or(default, std::time::Duration::from_millis)
+    };
+    crate::s3::ctx::Timeouts {
+        idle: ms("KEEL_IDLE_TIMEOUT_MS", crate::limits::IDLE_TIMEOUT),
+        head: ms("KEEL_HEAD_TIMEOUT_MS", crate::limits::HEADER_READ_TIMEOUT),
+    }
 }
 
 /// `KEEL_FAULTS` (testing only): faults to inject, e.g. `fsync=3` fails the third data fsync.

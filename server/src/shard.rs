@@ -15,6 +15,7 @@ use futures_util::future::{Either, select};
 
 use crate::endpoints;
 use crate::http::conn::{NextHead, ReadError};
+use crate::http::deadline::{self, Deadlines};
 use crate::http::request::HeadError;
 use crate::http::send::{SendError, SendPolicy, send};
 use crate::http::{Conn, Response};
@@ -153,8 +154,9 @@ pub fn run_shard(
         let splice = io_uring && config.splice_min > 0;
         let ctx = Rc::new(Ctx::new(store, config, shard as u16, splice, metrics));
         let active = Rc::new(Cell::new(0usize));
-        trim_when_idle(ctx.clone());
-        accept_until_stopped(&listener, &ctx, &stopper, &active).await;
+        let deadlines = Deadlines::new();
+        compio::runtime::spawn(deadline::run_ticks(deadlines.clone(), trim_when_idle(ctx.clone()))).detach();
+        accept_until_stopped(&listener, (&ctx, &deadlines), &stopper, &active).await;
         drop(listener);
         // Let in-flight requests finish, within a bound.
         let deadline = Instant::now() + limits::SHUTDOWN_DRAIN_TIMEOUT;
@@ -169,30 +171,34 @@ pub fn run_shard(
 
 /// Once the shard has served nothing for a whole period, the buffers a burst of large bodies
 /// left in its pool go back to the system, and so do the free pages many connections' small
-/// buffers left in the allocator (D27).
-fn trim_when_idle(ctx: Rc<Ctx>) {
-    compio::runtime::spawn(async move {
-        let mut seen = ctx.requests_served();
-        loop {
-            compio::time::sleep(limits::BUFFER_POOL_TRIM_INTERVAL).await;
-            let now = ctx.requests_served();
-            if now == seen {
-                iobuf::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
-                #[cfg(all(target_os = "linux", target_env = "gnu"))]
-                // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            }
-            seen = now;
+/// buffers left in the allocator (D27). Called on every tick of the shard (D42).
+fn trim_when_idle(ctx: Rc<Ctx>) -> impl FnMut(Instant) {
+    let mut seen = (Instant::now(), ctx.requests_served());
+    move |now| {
+        if now.duration_since(seen.0) < limits::BUFFER_POOL_TRIM_INTERVAL {
+            return;
         }
-    })
-    .detach();
+        let served = ctx.requests_served();
+        if served == seen.1 {
+            iobuf::trim_pool(limits::BUFFER_POOL_IDLE_KEEP);
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+        seen = (now, served);
+    }
 }
 
 /// Accepts connections, each served by its own task, until the stopper fires; connections past
 /// the shard's limit get a 503.
-async fn accept_until_stopped(listener: &TcpListener, ctx: &Rc<Ctx>, stopper: &Arc<Stopper>, active: &Rc<Cell<usize>>) {
+async fn accept_until_stopped(
+    listener: &TcpListener,
+    (ctx, deadlines): (&Rc<Ctx>, &Rc<Deadlines>),
+    stopper: &Arc<Stopper>,
+    active: &Rc<Cell<usize>>,
+) {
     loop {
         let accepted = {
             let accept = std::pin::pin!(listener.accept());
@@ -216,11 +222,11 @@ async fn accept_until_stopped(listener: &TcpListener, ctx: &Rc<Ctx>, stopper: &A
         }
         let _ = stream.set_nodelay(true);
         active.set(active.get() + 1);
-        let (ctx, active, stopper) = (ctx.clone(), active.clone(), stopper.clone());
+        let (ctx, active, stopper, deadlines) = (ctx.clone(), active.clone(), stopper.clone(), deadlines.clone());
         compio::runtime::spawn(async move {
             let m = ctx.shard_metrics();
             m.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            connection(&ctx, stream, &stopper, peer.ip().is_loopback()).await;
+            connection(&ctx, (stream, &deadlines), &stopper, peer.ip().is_loopback()).await;
             ctx.shard_metrics().connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             active.set(active.get() - 1);
         })
@@ -237,14 +243,16 @@ async fn refuse(stream: TcpStream) {
 }
 
 /// Serves one connection: requests in order (pipelined ones included) until it closes.
-async fn connection(ctx: &Ctx, stream: TcpStream, stopper: &Stopper, loopback: bool) {
+async fn connection(ctx: &Ctx, (stream, deadlines): (TcpStream, &Rc<Deadlines>), stopper: &Stopper, loopback: bool) {
     let mut conn = Conn::with_body_grace(stream, ctx.config.body_grace);
+    conn.set_deadlines(deadlines);
+    conn.set_head_timeout(ctx.config.timeouts.head);
     // One wait for the stop for the connection's life (not one per request).
     let mut stop = std::pin::pin!(stopper.wait());
     loop {
         let allocated = crate::alloc_count::allocations();
         let next = {
-            let head = std::pin::pin!(conn.next_head(limits::IDLE_TIMEOUT));
+            let head = std::pin::pin!(conn.next_head(ctx.config.timeouts.idle));
             match select(head, stop.as_mut()).await {
                 Either::Left((r, _)) => r,
                 // Idle between requests while shutting down: close.

@@ -62,6 +62,12 @@ pub struct Conn {
     wbuf: Vec<u8>,
     /// The previous request, given back (`recycle`): the next head is parsed into it.
     spare: Option<Request>,
+    /// The connection's slot on its shard's deadline sweep (D42); without one (a connection
+    /// outside a shard), reads and writes wait under timers. After `stream`: dropped after the
+    /// socket is closed, in the same drop.
+    deadline: Option<crate::http::deadline::Registration>,
+    /// Time a whole request head gets once its first byte is here (`HEADER_READ_TIMEOUT`).
+    head_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -94,7 +100,20 @@ impl Conn {
             linger: false,
             wbuf: Vec::new(),
             spare: None,
+            deadline: None,
+            head_timeout: limits::HEADER_READ_TIMEOUT,
         }
+    }
+
+    /// Sets the time a whole request head gets (tests shorten it).
+    pub fn set_head_timeout(&mut self, d: Duration) {
+        self.head_timeout = d;
+    }
+
+    /// Puts the connection's reads of heads and its writes on the shard's deadline sweep.
+    pub fn set_deadlines(&mut self, deadlines: &std::rc::Rc<crate::http::deadline::Deadlines>) {
+        use std::os::fd::AsRawFd;
+        self.deadline = Some(deadlines.register(self.stream.as_raw_fd()));
     }
 
     /// Gives a served request back: the next head is parsed into its buffers.
@@ -155,6 +174,20 @@ impl Conn {
         }
         let buf = std::mem::take(&mut self.rbuf);
         let len = buf.len();
+        if let Some(deadline) = &self.deadline {
+            let armed = deadline.arm(timeout, false);
+            let BufResult(r, slice) = self.stream.read(buf.slice(len..)).await;
+            self.rbuf = slice.into_inner();
+            if armed.fired() {
+                self.broken = true;
+                return Err(ReadError::TimedOut);
+            }
+            return r.map_err(|e| {
+                tracing::debug!(error = %e, "socket read failed");
+                self.broken = true;
+                ReadError::Closed
+            });
+        }
         match compio::time::timeout(timeout, self.stream.read(buf.slice(len..))).await {
             Ok(BufResult(r, slice)) => {
                 self.rbuf = slice.into_inner();
@@ -180,8 +213,7 @@ impl Conn {
         assert!(matches!(self.body, BodyState::Done), "previous body not finished");
         // Once the first byte of a head is here, the whole head must arrive by one deadline
         // (a client trickling a byte at a time cannot hold the connection forever).
-        let mut deadline =
-            if self.buffered().is_empty() { None } else { Some(Instant::now() + limits::HEADER_READ_TIMEOUT) };
+        let mut deadline = if self.buffered().is_empty() { None } else { Some(Instant::now() + self.head_timeout) };
         loop {
             if !self.buffered().is_empty() {
                 match Request::parse_reusing(&self.rbuf[self.rpos..], &mut self.spare) {
@@ -222,7 +254,7 @@ impl Conn {
                 };
             }
             if deadline.is_none() {
-                deadline = Some(Instant::now() + limits::HEADER_READ_TIMEOUT);
+                deadline = Some(Instant::now() + self.head_timeout);
             }
         }
     }
@@ -418,6 +450,15 @@ impl Conn {
 
     /// Writes `data` fully.
     pub async fn write_all<B: IoBuf>(&mut self, data: B) -> Result<B, ReadError> {
+        if let Some(deadline) = &self.deadline {
+            let armed = deadline.arm(limits::IO_STALL_TIMEOUT, true);
+            let BufResult(r, b) = self.stream.write_all(data).await;
+            if armed.fired() || r.is_err() {
+                self.broken = true;
+                return Err(ReadError::Closed);
+            }
+            return Ok(b);
+        }
         match compio::time::timeout(limits::IO_STALL_TIMEOUT, self.stream.write_all(data)).await {
             Ok(BufResult(Ok(()), b)) => Ok(b),
             Ok(BufResult(Err(_), _)) | Err(_) => {
@@ -429,6 +470,16 @@ impl Conn {
 
     /// Writes a head and a first body buffer in one vectored write.
     pub async fn write_head_and(&mut self, head: Vec<u8>, body: IoBuffer) -> Result<IoBuffer, ReadError> {
+        if let Some(deadline) = &self.deadline {
+            let armed = deadline.arm(limits::IO_STALL_TIMEOUT, true);
+            let BufResult(r, (h, (b,))) = self.stream.write_vectored_all((head, (body,))).await;
+            if armed.fired() || r.is_err() {
+                self.broken = true;
+                return Err(ReadError::Closed);
+            }
+            self.give_wbuf(h);
+            return Ok(b);
+        }
         let fut = self.stream.write_vectored_all((head, (body,)));
         match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
             Ok(BufResult(Ok(()), (h, (b,)))) => {

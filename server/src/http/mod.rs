@@ -2,6 +2,7 @@
 
 pub mod chunked;
 pub mod conn;
+pub mod deadline;
 pub mod request;
 pub mod response;
 pub mod send;

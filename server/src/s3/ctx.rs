@@ -28,6 +28,8 @@ pub struct S3Config {
     pub min_part_size: u64,
     /// Time a request body gets before its minimum rate applies (`limits::BODY_GRACE`).
     pub body_grace: std::time::Duration,
+    /// How long a connection may sit idle, and a request head take to arrive.
+    pub timeouts: Timeouts,
     /// The remote stores backend buckets name, reached through the backend agent (none
     /// configured: `None`).
     pub backends: Option<Arc<crate::backend::Agent>>,
@@ -77,5 +79,18 @@ impl Ctx {
         let n = self.requests.get() + 1;
         self.requests.set(n);
         crate::http::HeaderValue::format(format_args!("{:04X}{:012X}", self.shard, n & 0xFFFF_FFFF_FFFF))
+    }
+}
+
+/// A connection's waits (`limits::IDLE_TIMEOUT`, `limits::HEADER_READ_TIMEOUT`).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub idle: std::time::Duration,
+    pub head: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { idle: crate::limits::IDLE_TIMEOUT, head: crate::limits::HEADER_READ_TIMEOUT }
     }
 }

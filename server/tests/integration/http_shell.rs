@@ -271,3 +271,58 @@ fn trickled_bodies_are_cut_at_the_minimum_rate() {
     // A body at a normal rate is not affected.
     assert_eq!(s.req("PUT", "/trickle/fast", &[], &body).status, 200);
 }
+
+/// Whether the server closed `c` within `within` (a read that ends or is reset), not merely
+/// left it silent.
+fn closed_within(c: &mut std::net::TcpStream, within: std::time::Duration) -> bool {
+    use std::io::Read;
+    c.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match c.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Connection deadlines on the shard's sweep (DESIGN D42; shortened here): a connection kept
+/// busy is left alone, an idle one is closed after the idle timeout, and a head trickled in a
+/// byte at a time is cut at the head timeout although a byte arrives every 200 ms.
+#[test]
+fn idle_connections_and_trickled_heads_are_closed_by_the_sweep() {
+    let s = Server::with_env(&[], &[("KEEL_IDLE_TIMEOUT_MS", "1000"), ("KEEL_HEAD_TIMEOUT_MS", "1500")]);
+    let mut c = s.connect();
+    let get = s.build("GET", "/", &[], b"");
+    // Busy for 3 s, idle never longer than 300 ms: every request answered.
+    for _ in 0..10 {
+        c.write_all(&get).unwrap();
+        assert_eq!(read_response(&mut c, false).status, 200);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert!(closed_within(&mut c, std::time::Duration::from_secs(10)), "an idle connection is closed");
+    // A silent new connection too.
+    let mut quiet = s.connect();
+    assert!(closed_within(&mut quiet, std::time::Duration::from_secs(10)));
+    // A head trickled in: cut before it ends.
+    let mut slow = s.connect();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while sent < get.len() && started.elapsed() < std::time::Duration::from_secs(20) {
+        if slow.write_all(&get[sent..sent + 1]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(sent < get.len(), "cut before the head ended ({sent} of {} bytes)", get.len());
+    assert!(closed_within(&mut slow, std::time::Duration::from_secs(10)));
+    // The server goes on serving.
+    let mut again = s.connect();
+    again.write_all(&get).unwrap();
+    assert_eq!(read_response(&mut again, false).status, 200);
+}
