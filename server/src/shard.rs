@@ -246,7 +246,7 @@ async fn refuse(stream: TcpStream) {
 async fn connection(ctx: &Ctx, (stream, deadlines): (TcpStream, &Rc<Deadlines>), stopper: &Stopper, loopback: bool) {
     let mut conn = Conn::with_body_grace(stream, ctx.config.body_grace);
     conn.set_deadlines(deadlines);
-    conn.set_head_timeout(ctx.config.timeouts.head);
+    conn.set_timeouts(ctx.config.timeouts.head, ctx.config.timeouts.stall);
     // One wait for the stop for the connection's life (not one per request).
     let mut stop = std::pin::pin!(stopper.wait());
     loop {

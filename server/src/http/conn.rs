@@ -68,6 +68,8 @@ pub struct Conn {
     deadline: Option<crate::http::deadline::Registration>,
     /// Time a whole request head gets once its first byte is here (`HEADER_READ_TIMEOUT`).
     head_timeout: Duration,
+    /// Time a write may wait for the client to take bytes (`IO_STALL_TIMEOUT`).
+    stall_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -102,12 +104,15 @@ impl Conn {
             spare: None,
             deadline: None,
             head_timeout: limits::HEADER_READ_TIMEOUT,
+            stall_timeout: limits::IO_STALL_TIMEOUT,
         }
     }
 
-    /// Sets the time a whole request head gets (tests shorten it).
-    pub fn set_head_timeout(&mut self, d: Duration) {
-        self.head_timeout = d;
+    /// Sets the time a whole request head gets and the time a write may stall (tests shorten
+    /// them).
+    pub fn set_timeouts(&mut self, head: Duration, stall: Duration) {
+        self.head_timeout = head;
+        self.stall_timeout = stall;
     }
 
     /// Puts the connection's reads of heads and its writes on the shard's deadline sweep.
@@ -451,7 +456,7 @@ impl Conn {
     /// Writes `data` fully.
     pub async fn write_all<B: IoBuf>(&mut self, data: B) -> Result<B, ReadError> {
         if let Some(deadline) = &self.deadline {
-            let armed = deadline.arm(limits::IO_STALL_TIMEOUT, true);
+            let armed = deadline.arm(self.stall_timeout, true);
             let BufResult(r, b) = self.stream.write_all(data).await;
             if armed.fired() || r.is_err() {
                 self.broken = true;
@@ -459,7 +464,7 @@ impl Conn {
             }
             return Ok(b);
         }
-        match compio::time::timeout(limits::IO_STALL_TIMEOUT, self.stream.write_all(data)).await {
+        match compio::time::timeout(self.stall_timeout, self.stream.write_all(data)).await {
             Ok(BufResult(Ok(()), b)) => Ok(b),
             Ok(BufResult(Err(_), _)) | Err(_) => {
                 self.broken = true;
@@ -471,7 +476,7 @@ impl Conn {
     /// Writes a head and a first body buffer in one vectored write.
     pub async fn write_head_and(&mut self, head: Vec<u8>, body: IoBuffer) -> Result<IoBuffer, ReadError> {
         if let Some(deadline) = &self.deadline {
-            let armed = deadline.arm(limits::IO_STALL_TIMEOUT, true);
+            let armed = deadline.arm(self.stall_timeout, true);
             let BufResult(r, (h, (b,))) = self.stream.write_vectored_all((head, (body,))).await;
             if armed.fired() || r.is_err() {
                 self.broken = true;
@@ -481,7 +486,7 @@ impl Conn {
             return Ok(b);
         }
         let fut = self.stream.write_vectored_all((head, (body,)));
-        match compio::time::timeout(limits::IO_STALL_TIMEOUT, fut).await {
+        match compio::time::timeout(self.stall_timeout, fut).await {
             Ok(BufResult(Ok(()), (h, (b,)))) => {
                 self.give_wbuf(h);
                 Ok(b)

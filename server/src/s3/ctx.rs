@@ -28,7 +28,7 @@ pub struct S3Config {
     pub min_part_size: u64,
     /// Time a request body gets before its minimum rate applies (`limits::BODY_GRACE`).
     pub body_grace: std::time::Duration,
-    /// How long a connection may sit idle, and a request head take to arrive.
+    /// How long a connection may sit idle, a request head take to arrive, a write stall.
     pub timeouts: Timeouts,
     /// The remote stores backend buckets name, reached through the backend agent (none
     /// configured: `None`).
@@ -82,15 +82,21 @@ impl Ctx {
     }
 }
 
-/// A connection's waits (`limits::IDLE_TIMEOUT`, `limits::HEADER_READ_TIMEOUT`).
+/// A connection's waits (`limits::IDLE_TIMEOUT`, `limits::HEADER_READ_TIMEOUT`,
+/// `limits::IO_STALL_TIMEOUT` for a response the client does not take).
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     pub idle: std::time::Duration,
     pub head: std::time::Duration,
+    pub stall: std::time::Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts { idle: crate::limits::IDLE_TIMEOUT, head: crate::limits::HEADER_READ_TIMEOUT }
+        Timeouts {
+            idle: crate::limits::IDLE_TIMEOUT,
+            head: crate::limits::HEADER_READ_TIMEOUT,
+            stall: crate::limits::IO_STALL_TIMEOUT,
+        }
     }
 }

@@ -326,3 +326,34 @@ fn idle_connections_and_trickled_heads_are_closed_by_the_sweep() {
     again.write_all(&get).unwrap();
     assert_eq!(read_response(&mut again, false).status, 200);
 }
+
+/// A client that stops reading a response: the server's write stalls and is cut at the stall
+/// timeout (shortened here) by the shard's sweep (DESIGN D42), and the server goes on serving.
+#[test]
+fn a_response_the_client_stops_reading_is_cut_at_the_stall_timeout() {
+    use std::io::Read;
+    // Never spliced: every buffer goes through the connection's own writes.
+    let s = Server::with_env(&["--splice-min", "0"], &[("KEEL_STALL_TIMEOUT_MS", "1500")]);
+    assert_eq!(s.req("PUT", "/stall", &[], b"").status, 200);
+    let size = 32 << 20;
+    assert_eq!(s.req("PUT", "/stall/big", &[], &vec![7u8; size]).status, 200);
+    let mut c = s.connect();
+    c.write_all(&s.build("GET", "/stall/big", &[], b"")).unwrap();
+    // Past the stall timeout and a tick, reading nothing: the socket buffers fill long before.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0;
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                panic!("the stalled response was not cut ({got} bytes read)")
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(got > 0 && got < size, "cut part way: {got} of {size} bytes (and the head)");
+    assert_eq!(s.req("HEAD", "/stall/big", &[], b"").status, 200);
+}
