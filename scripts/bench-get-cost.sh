@@ -6,7 +6,8 @@
 #   scripts/bench-get-cost.sh [SECS=6] [RUNS=3] [KEEL_BINARY...]   (default: target/release/keel)
 # Give several binaries (e.g. a build of the commit before a change, then this one) to compare
 # them in the same session. DEFAULTS=1: each server at its defaults on every core instead (keel
-# with a shard per core, nginx with a worker per core, nothing pinned, wrk on the same cores).
+# with a shard per core, nginx with a worker per core, nothing pinned, wrk on the same cores);
+# THREADS=N with DEFAULTS=1: keel --threads N and nginx N workers, still unpinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,7 +31,8 @@ trap cleanup EXIT
 PORT=19873
 TICK=$(getconf CLK_TCK)
 if [ -n "${DEFAULTS:-}" ]; then
-  SRV=(); CLI=(); SHARDS=(); WORKERS="worker_processes $(nproc);"; SETUP="defaults, every core, unpinned"
+  SRV=(); CLI=(); SHARDS=(${THREADS:+--threads $THREADS}); WORKERS="worker_processes ${THREADS:-$(nproc)};"
+  SETUP="unpinned, ${THREADS:-$(nproc)} shards / workers, wrk on the same $(nproc) cores"
 else
   SRV=(taskset -c 0); CLI=(taskset -c 1); SHARDS=(--threads 1)
   WORKERS="worker_processes 1; worker_cpu_affinity 01;"; SETUP="server on CPU 0 (1 shard / 1 worker), wrk on CPU 1"
