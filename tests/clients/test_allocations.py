@@ -5,9 +5,8 @@ keep-alive requests on one connection to a one-shard keel, the count read before
 The goal is none for the GET of an inline object and every HEAD. What is left, per request
 (DESIGN D41): compio boxes each io_uring operation (the request's recv and the response's
 send: 2), and the engine decodes the object's record into owned buffers (its stored checksum,
-and an inline object's bytes: 1 or 2); a signed request adds the canonical request and the
-caller's key (2). (Timeouts no longer allocate: connection deadlines are on the shard's sweep,
-D42.) The budgets below are those counts: a change that allocates more per request fails here.
+and an inline object's bytes: 1 or 2); a signed request adds the caller's access key (1).
+(Timeouts no longer allocate: connection deadlines are on the shard's sweep, D42.) The budgets below are those counts: a change that allocates more per request fails here.
 """
 import os
 import re
@@ -129,6 +128,6 @@ def test_signed_gets_and_heads_allocate_within_their_budget():
         s.close()
         get = per_request(node, node.signed("GET", "/signed/k"))
         head = per_request(node, node.signed("HEAD", "/signed/k"), head_only=True)
-        assert get <= 6.5 and head <= 6.5, (get, head)
+        assert get <= 5.5 and head <= 5.5, (get, head)
     finally:
         node.stop()

@@ -22,6 +22,22 @@ where
     V: AsRef<str>,
 {
     let mut s = String::with_capacity(256 + path.len() + query.len());
+    canonical_request_into(&mut s, (method, path, query), signed_headers, header, payload_hash, presigned)?;
+    Ok(s)
+}
+
+/// `canonical_request`, appended to `s` (a reused buffer: no allocation once it has grown).
+pub fn canonical_request_into<V>(
+    s: &mut String,
+    (method, path, query): (&str, &str, &str),
+    signed_headers: &str,
+    header: impl Fn(&str) -> Option<V>,
+    payload_hash: &str,
+    presigned: bool,
+) -> Result<(), S3Error>
+where
+    V: AsRef<str>,
+{
     s.push_str(method);
     s.push('\n');
     s.push_str(if path.is_empty() { "/" } else { path });
@@ -57,7 +73,7 @@ where
         let value = header(&lower).ok_or_else(|| S3Error::code(S3ErrorCode::SignatureDoesNotMatch))?;
         s.push_str(&lower);
         s.push(':');
-        push_collapsed(&mut s, value.as_ref());
+        push_collapsed(s, value.as_ref());
         s.push('\n');
     }
     s.push('\n');
@@ -68,7 +84,7 @@ where
     }
     s.push('\n');
     s.push_str(payload_hash);
-    Ok(s)
+    Ok(())
 }
 
 /// Trims and collapses runs of spaces to one (SigV4's header value canonicalisation).

@@ -7,7 +7,7 @@ use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::payload::ChunkSigner;
 use crate::time;
 
-use super::canonical::{canonical_request, string_to_sign};
+use super::canonical::{canonical_request, canonical_request_into, string_to_sign};
 use super::key_cache::{sign_with, signing_key, signing_mac};
 use super::{Credentials, EMPTY_SHA256, constant_time_eq, err, hmac};
 
@@ -70,6 +70,11 @@ pub(super) fn parse_credential(cred: &str) -> Option<Credential<'_>> {
     Some(Credential { access_key, scope: &cred[access_key.len() + 1..], date, region, service })
 }
 
+thread_local! {
+    /// The buffer header-signed requests' canonical requests are built in.
+    static CANONICAL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 pub(super) fn verify_header(
     req: &Request,
     auth: &str,
@@ -102,21 +107,20 @@ pub(super) fn verify_header(
         return Err(err(S3ErrorCode::SignatureDoesNotMatch, "The credential date does not match the request date"));
     }
     let payload_hash = req.header("x-amz-content-sha256").map_or(EMPTY_SHA256, str::trim);
-    let creq = canonical_request(
-        req.method_raw.as_str(),
-        &req.path,
-        &req.query,
-        h.signed_headers,
-        |n| req.header_joined(n),
-        payload_hash,
-        false,
-    )?;
     let (key, mac) = signing_mac(secret, h.date, h.region, h.service);
-    let expected = sign_with(mac, &stamp, h.scope, &creq);
-    if !constant_time_eq(&expected, h.signature.as_bytes()) {
-        tracing::debug!(canonical_request = %creq, "signature mismatch");
-        return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
-    }
+    // The canonical request in the thread's reused buffer: no allocation per request.
+    let expected = CANONICAL.with_borrow_mut(|creq| {
+        creq.clear();
+        let target = (req.method_raw.as_str(), req.path.as_str(), req.query.as_str());
+        let joined = |n: &str| req.header_joined(n);
+        canonical_request_into(creq, target, h.signed_headers, joined, payload_hash, false)?;
+        let expected = sign_with(mac, &stamp, h.scope, creq);
+        if !constant_time_eq(&expected, h.signature.as_bytes()) {
+            tracing::debug!(canonical_request = %creq, "signature mismatch");
+            return Err(S3Error::code(S3ErrorCode::SignatureDoesNotMatch));
+        }
+        Ok(expected)
+    })?;
     let signer = want_signer.then(|| ChunkSigner {
         key,
         amz_date: stamp.into_owned(),
