@@ -58,16 +58,70 @@ impl ChecksumKind {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct StoredChecksum {
     pub kind: ChecksumKind,
-    pub value: Vec<u8>,
+    pub value: ChecksumBytes,
+}
+
+/// A stored checksum's bytes, kept inline (at most 16: an MD5): a record decodes without
+/// allocating for it (issue 16).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChecksumBytes {
+    len: u8,
+    buf: [u8; 16],
+}
+
+impl ChecksumBytes {
+    /// `bytes`, or `None` when longer than any stored checksum.
+    pub fn new(bytes: &[u8]) -> Option<ChecksumBytes> {
+        let mut buf = [0u8; 16];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(ChecksumBytes { len: bytes.len() as u8, buf })
+    }
+}
+
+impl std::ops::Deref for ChecksumBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for ChecksumBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for ChecksumBytes {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        **self == other[..]
+    }
+}
+
+impl PartialEq<&[u8]> for ChecksumBytes {
+    fn eq(&self, other: &&[u8]) -> bool {
+        **self == **other
+    }
+}
+
+impl AsRef<[u8]> for ChecksumBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq<Vec<u8>> for ChecksumBytes {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        **self == other[..]
+    }
 }
 
 impl StoredChecksum {
     pub fn none() -> StoredChecksum {
-        StoredChecksum { kind: ChecksumKind::None, value: Vec::new() }
+        StoredChecksum { kind: ChecksumKind::None, value: ChecksumBytes::default() }
     }
 
     pub fn hex(&self) -> String {
-        hex::encode(&self.value)
+        hex::encode(self.value)
     }
 }
 
@@ -120,13 +174,21 @@ impl BodyHasher {
     pub fn finish(self) -> ([u8; 16], StoredChecksum) {
         let md5: [u8; 16] = self.md5.map_or([0; 16], |m| m.finalize());
         let value = match self.stored {
-            StoredState::None => Vec::new(),
-            StoredState::Xxhash(h) => h.digest().to_be_bytes().to_vec(),
-            StoredState::Crc32c(crc) => crc.to_be_bytes().to_vec(),
-            StoredState::Md5 => md5.to_vec(),
+            StoredState::None => ChecksumBytes::default(),
+            StoredState::Xxhash(h) => inline(&h.digest().to_be_bytes()),
+            StoredState::Crc32c(crc) => inline(&crc.to_be_bytes()),
+            StoredState::Md5 => inline(&md5),
         };
         (md5, StoredChecksum { kind: self.kind, value })
     }
+}
+
+/// A checksum of at most 16 bytes, inline.
+fn inline<const N: usize>(bytes: &[u8; N]) -> ChecksumBytes {
+    const { assert!(N <= 16) };
+    let mut buf = [0u8; 16];
+    buf[..N].copy_from_slice(bytes);
+    ChecksumBytes { len: N as u8, buf }
 }
 
 /// Computes the stored checksum of a whole buffer (validation on read, scrub).

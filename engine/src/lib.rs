@@ -48,7 +48,7 @@ pub mod placement;
 pub mod reconcile;
 pub mod store;
 
-pub use checksum::{BodyHasher, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
+pub use checksum::{BodyHasher, ChecksumBytes, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use copies::{CopiesReport, RepairReport};
 pub use error::{Error, KeyError, Result};
 pub use faults::Faults;

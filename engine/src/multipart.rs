@@ -303,7 +303,7 @@ impl Store {
             mtime_ms: now_ms(),
             md5,
             etag_parts: parts.len() as u32,
-            stored_checksum: StoredChecksum { kind: upload.checksum, value: Vec::new() },
+            stored_checksum: StoredChecksum { kind: upload.checksum, value: Default::default() },
             system: upload.system,
             user: upload.user,
             flex_checksum,
@@ -548,7 +548,7 @@ impl PartWriter {
             size: self.data.written(),
             md5: sealed.md5,
             mtime_ms: now_ms(),
-            stored_checksum: sealed.stored.value,
+            stored_checksum: sealed.stored.value.to_vec(),
             flex_checksum: sealed.flex,
         };
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());

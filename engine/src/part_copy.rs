@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::checksum::StoredChecksum;
+use crate::checksum::{ChecksumBytes, StoredChecksum};
 use crate::error::{Error, Result};
 use crate::index::{CommitError, DirSet, IndexOp, Precondition, Refusal, Table};
 use crate::keys;
@@ -79,7 +79,10 @@ impl Store {
             mtime_ms: part.mtime_ms,
             md5: part.md5,
             etag_parts: 0,
-            stored_checksum: StoredChecksum { kind: upload.checksum, value: part.stored_checksum },
+            stored_checksum: StoredChecksum {
+                kind: upload.checksum,
+                value: ChecksumBytes::new(&part.stored_checksum).ok_or(Error::BadMeta("part checksum"))?,
+            },
             system: Default::default(),
             user: Vec::new(),
             flex_checksum: None,
@@ -127,7 +130,7 @@ impl Store {
         }
         let mut meta = source.clone();
         meta.data = DataLoc::Parts(locs);
-        meta.stored_checksum = StoredChecksum { kind: self.bucket(bucket)?.checksum, value: Vec::new() };
+        meta.stored_checksum = StoredChecksum { kind: self.bucket(bucket)?.checksum, value: Default::default() };
         meta.epoch = self.epoch();
         meta.check()?;
         ops.push(IndexOp::check(
@@ -191,7 +194,7 @@ impl PartCopy {
             size: self.source.size,
             md5: sealed.md5,
             mtime_ms: self.source.mtime_ms,
-            stored_checksum: sealed.stored.value,
+            stored_checksum: sealed.stored.value.to_vec(),
             flex_checksum: self.source.flex_checksum.clone(),
         };
         let (store, mp): (Arc<Store>, Arc<Mountpath>) = (self.data.store.clone(), self.data.mp.clone());

@@ -338,7 +338,8 @@ impl ObjectMeta {
         };
         let remote = if format >= 3 { RemoteVersion::read_opt(&mut r)? } else { None };
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
-        let stored_checksum = StoredChecksum { kind, value: r.bytes()?.to_vec() };
+        let value = crate::checksum::ChecksumBytes::new(r.bytes()?).ok_or(Error::BadMeta("stored checksum"))?;
+        let stored_checksum = StoredChecksum { kind, value };
         let (system, user) = read_headers(&mut r)?;
         let flex_checksum = FlexChecksum::read_opt(&mut r)?;
         let upload_id = if format >= 2 { r.opt_str()? } else { None };

@@ -8,7 +8,10 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         mtime_ms: 1_700_000_000_123,
         md5: [7; 16],
         etag_parts: 0,
-        stored_checksum: StoredChecksum { kind: ChecksumKind::Xxhash, value: vec![1, 2, 3, 4, 5, 6, 7, 8] },
+        stored_checksum: StoredChecksum {
+            kind: ChecksumKind::Xxhash,
+            value: crate::checksum::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
+        },
         system: SystemMeta { content_type: Some("text/plain".into()), expires: Some("x".into()), ..Default::default() },
         user: vec![("a".into(), "b".into()), ("ü".into(), "".into())],
         flex_checksum: Some(FlexChecksum { algorithm: FlexAlgorithm::Crc32, value: vec![9, 9, 9, 9], parts: 0 }),

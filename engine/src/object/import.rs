@@ -121,13 +121,13 @@ impl ObjectImport {
                         id,
                         size: p.size,
                         md5: p.md5,
-                        checksum: Some(s.stored.value.clone()),
+                        checksum: Some(s.stored.value.to_vec()),
                         flex: p.flex.clone(),
                     });
                     dirs.union(s.dirs);
                 }
                 meta.data = DataLoc::Parts(locs);
-                meta.stored_checksum = StoredChecksum { kind: source.stored_checksum.kind, value: Vec::new() };
+                meta.stored_checksum = StoredChecksum { kind: source.stored_checksum.kind, value: Default::default() };
             }
             _ => {
                 let s = sealed.pop().ok_or(Error::BadMeta("no piece"))?;

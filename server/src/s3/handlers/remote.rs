@@ -207,7 +207,7 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         mtime_ms: obj.mtime_ms,
         md5: [0; 16],
         etag_parts: 0,
-        stored_checksum: engine::StoredChecksum { kind: engine::ChecksumKind::None, value: Vec::new() },
+        stored_checksum: engine::StoredChecksum { kind: engine::ChecksumKind::None, value: Default::default() },
         system: SystemMeta { content_type: obj.content_type.clone(), ..Default::default() },
         user: Vec::new(),
         flex_checksum: None,
