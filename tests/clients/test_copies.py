@@ -282,8 +282,12 @@ def test_bit_rot_in_one_copy_is_served_from_the_good_one_and_rewritten():
                 fh.write(bytes([b[0] ^ 0xFF]))
         for k in keys:
             assert s3.get_object(Bucket="rot", Key=k)["Body"].read() == body(k, 50_000), k
-        # The copies read first and found bad were rewritten from the good ones.
-        m = node.wait("bad copies rewritten", lambda m: m[("keel_repaired_objects_total", None)] > 0)
+        # The copies read first and found bad were rewritten from the good ones (one by one,
+        # each synced: the count is read once it has stopped growing).
+        node.wait("bad copies rewritten", lambda m: m[("keel_repaired_objects_total", None)] > 0)
+        seen = []
+        m = node.wait("the rewrites done", lambda m: (seen.append(m[("keel_repaired_objects_total", None)])
+                                                      or seen[-4:] == [seen[-1]] * 4))
         rewritten = m[("keel_repaired_objects_total", None)]
         node.stop()
         # The rest (their good copy was read first) are found by a scrub, which rewrites them.
