@@ -109,12 +109,6 @@ impl AsRef<[u8]> for ChecksumBytes {
     }
 }
 
-impl PartialEq<Vec<u8>> for ChecksumBytes {
-    fn eq(&self, other: &Vec<u8>) -> bool {
-        **self == other[..]
-    }
-}
-
 impl StoredChecksum {
     pub fn none() -> StoredChecksum {
         StoredChecksum { kind: ChecksumKind::None, value: ChecksumBytes::default() }
@@ -399,6 +393,13 @@ pub fn crc_combine(alg: FlexAlgorithm, crc_a: &[u8], crc_b: &[u8], len_b: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_bytes_hold_up_to_sixteen() {
+        assert_eq!(&*ChecksumBytes::new(&[7; 16]).unwrap(), &[7; 16]);
+        assert!(ChecksumBytes::new(&[7; 17]).is_none(), "longer than any stored checksum: refused");
+        assert!(ChecksumBytes::new(&[]).unwrap().is_empty());
+    }
 
     /// The MD5 behind every ETag agrees with RustCrypto's md-5 on the RFC 1321 vectors and on
     /// random data of every length around the block size and beyond, fed in random pieces.

@@ -97,9 +97,23 @@ impl Store {
 
     /// Commits `source` (a completed multipart object's record on another node) from the parts
     /// copied here, if they hold every part its manifest names, unless the key holds a version
-    /// as new or newer (`PreconditionFailed`). Whether it committed; with `false` nothing
-    /// changed. Call under the key's lock.
+    /// as new or newer (`PreconditionFailed`). Whether it committed; otherwise the key is
+    /// unchanged and the upload's parts copied here (if any) are gone (with `false` the caller
+    /// copies the object whole). Call under the key's lock.
     pub async fn complete_copied(&self, bucket: &str, key: &str, source: &ObjectMeta) -> Result<bool> {
+        let Some(upload_id) = &source.upload_id else { return Ok(false) };
+        let committed = self.commit_copied(bucket, key, source).await;
+        // Not taken (a part missing, a newer version here): the parts copied for it are of no use.
+        if !matches!(committed, Ok(true)) {
+            let mp = self.owner(bucket, key).clone();
+            if mp.index.scan_prefix(Table::Parts, upload_id.as_bytes()).is_ok_and(|p| !p.is_empty()) {
+                self.drop_parts_on(&mp, upload_id).await;
+            }
+        }
+        committed
+    }
+
+    async fn commit_copied(&self, bucket: &str, key: &str, source: &ObjectMeta) -> Result<bool> {
         let (Some(upload_id), DataLoc::Parts(wanted)) = (&source.upload_id, &source.data) else { return Ok(false) };
         let mp = self.owner(bucket, key).clone();
         mp.check()?;

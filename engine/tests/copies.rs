@@ -412,10 +412,26 @@ fn parts_copied_to_another_node_complete_there_from_the_parts() {
         let cp = |n: u32, e: &str| CompletePart { part_number: n, etag: e.to_owned(), checksum: None };
         let list = [cp(1, &e1), cp(2, &e2)];
         let meta = primary.complete_upload("mpu", "two", &id, &list, CompleteOptions::default()).await.unwrap();
-        assert!(!holder.complete_copied("mpu", "two", &meta).await.unwrap());
         assert_eq!(data_files(&b), 4);
-        holder.drop_copied_parts("mpu", "two", &id).await.unwrap();
-        assert_eq!(data_files(&b), 3);
+        assert!(!holder.complete_copied("mpu", "two", &meta).await.unwrap());
+        assert_eq!(data_files(&b), 3, "the refused completion dropped the part copied for it");
         assert!(get(&holder, "mpu", "two").await.is_none());
+
+        // A part copy that ends after the holder took the completed object is not kept.
+        let id = primary.create_upload("mpu", "late", "me", UploadOptions::default()).await.unwrap();
+        let e1 = upload_part(&primary, "late", &id, 1, &[3u8; 20_000]).await;
+        let (parts, _) = primary.list_parts("mpu", "late", &id, 0, 1).unwrap();
+        assert!(copy_part(&primary, &holder, "late", &id, 1).await);
+        let meta =
+            primary.complete_upload("mpu", "late", &id, &[cp(1, &e1)], CompleteOptions::default()).await.unwrap();
+        assert!(holder.complete_copied("mpu", "late", &meta).await.unwrap());
+        let files = data_files(&b);
+        let mut w = holder.part_copy_writer("mpu", "late", (&id, 1), &parts[0].1).unwrap();
+        let mut buf = engine::IoBuffer::with_capacity(20_000);
+        buf.extend_from_slice(&[3u8; 20_000]);
+        w.data().write(buf).await.0.unwrap();
+        assert!(!w.finish().await.unwrap(), "a late copy is not recorded");
+        assert_eq!(data_files(&b), files, "and its file is gone");
+        assert_eq!(get(&holder, "mpu", "late").await.unwrap(), vec![3u8; 20_000]);
     });
 }

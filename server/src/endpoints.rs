@@ -36,6 +36,11 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, loopback: bool) ->
     dispatch::serve(ctx, conn, req, &request_id).await
 }
 
+/// Whether `op` (a name `serve` returns) is an operator endpoint's, not an S3 operation.
+pub fn is_operator(op: &str) -> bool {
+    matches!(op, "Health" | "Metrics" | "Peer" | "Admin")
+}
+
 /// `/health`: `ok` when every mountpath is, `degraded` when one has had I/O errors lately or is
 /// poisoned (503 when all are).
 fn health(ctx: &Ctx) -> Response {

@@ -296,7 +296,7 @@ async fn connection(ctx: &Ctx, (stream, deadlines): (TcpStream, &Rc<Deadlines>),
         let sent = if req.method == crate::http::Method::Head || wrote.is_err() { 0 } else { bytes };
         metrics.record(op, status, req.content_length().unwrap_or(0), sent, elapsed);
         metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if matches!(op, "Health" | "Metrics" | "Peer" | "Admin") {
+        if endpoints::is_operator(op) {
             crate::alloc_count::exclude(crate::alloc_count::allocations() - allocated);
         }
         metrics.allocations.store(crate::alloc_count::s3_allocations(), std::sync::atomic::Ordering::Relaxed);

@@ -232,18 +232,15 @@ impl RemoteVersion {
 }
 
 impl ObjectMeta {
-    /// The ETag without quotes: hex MD5, plus `-N` for multipart objects; a cached copy of a
-    /// remote object has the remote's.
     /// The ETag as `Display`, written without allocating.
     pub fn etag_display(&self) -> EtagDisplay<'_> {
-        EtagDisplay(self)
+        EtagDisplay { remote: self.remote.as_ref().map(|r| r.etag.as_str()), md5: &self.md5, parts: self.etag_parts }
     }
 
+    /// The ETag without quotes: hex MD5, plus `-N` for multipart objects; a cached copy of a
+    /// remote object has the remote's.
     pub fn etag(&self) -> String {
-        if let Some(r) = &self.remote {
-            return r.etag.clone();
-        }
-        md5_etag(&self.md5, self.etag_parts)
+        self.etag_display().to_string()
     }
 
     /// Validates the invariants a record must hold before it is written and after it is read.
@@ -428,34 +425,30 @@ impl ObjectMeta {
     }
 }
 
-/// An ETag from an MD5: hex, plus `-N` for an object of N parts.
-/// `ObjectMeta::etag` as `Display` (no allocation).
-pub struct EtagDisplay<'a>(&'a ObjectMeta);
+/// `ObjectMeta::etag` as `Display` (no allocation): the remote's ETag for a cached copy, else
+/// the hex MD5, plus `-N` for an object of N parts.
+pub struct EtagDisplay<'a> {
+    remote: Option<&'a str>,
+    md5: &'a [u8; 16],
+    parts: u32,
+}
 
 impl std::fmt::Display for EtagDisplay<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(r) = &self.0.remote {
-            return f.write_str(&r.etag);
+        if let Some(r) = self.remote {
+            return f.write_str(r);
         }
         let mut hex = [0u8; 32];
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (i, b) in self.0.md5.iter().enumerate() {
-            hex[2 * i] = DIGITS[usize::from(b >> 4)];
-            hex[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
-        }
+        hex::encode_to_slice(self.md5, &mut hex).map_err(|_| std::fmt::Error)?;
         f.write_str(std::str::from_utf8(&hex).map_err(|_| std::fmt::Error)?)?;
-        if self.0.etag_parts > 0 {
-            write!(f, "-{}", self.0.etag_parts)?;
+        if self.parts > 0 {
+            write!(f, "-{}", self.parts)?;
         }
         Ok(())
     }
 }
 
+/// An ETag from an MD5: hex, plus `-N` for an object of N parts.
 fn md5_etag(md5: &[u8; 16], parts: u32) -> String {
-    let mut s = hex::encode(md5);
-    if parts > 0 {
-        s.push('-');
-        s.push_str(&parts.to_string());
-    }
-    s
+    EtagDisplay { remote: None, md5, parts }.to_string()
 }

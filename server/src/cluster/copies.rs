@@ -289,18 +289,13 @@ pub async fn serve_replica(
     if version(&meta) != offered {
         return Ok("changed".to_owned());
     }
-    if let Some(upload_id) = &meta.upload_id {
-        // A completed upload whose parts were copied here as they arrived (D40).
-        match ctx.store.complete_copied(bucket, &key, &meta).await {
-            Ok(true) => return Ok("stored".to_owned()),
-            Err(engine::Error::PreconditionFailed) => return Ok("newer".to_owned()),
-            Ok(false) => {}
-            Err(e) => return Err(e.into()),
-        }
-        // Some part missing here: the object is pulled whole, and the copied parts go.
-        if let Err(e) = ctx.store.drop_copied_parts(bucket, &key, upload_id).await {
-            tracing::warn!(bucket, key, error = %e, "copies: copied parts of a completed upload not dropped");
-        }
+    // A completed upload whose parts were copied here as they arrived (D40); else (or a part
+    // missing here) the object is pulled whole.
+    match ctx.store.complete_copied(bucket, &key, &meta).await {
+        Ok(true) => return Ok("stored".to_owned()),
+        Err(engine::Error::PreconditionFailed) => return Ok("newer".to_owned()),
+        Ok(false) => {}
+        Err(e) => return Err(e.into()),
     }
     match super::peer::import_from(ctx, cluster, &node, (bucket, &key), &meta).await {
         Ok(import) => commit(import, offered).await,

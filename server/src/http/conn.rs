@@ -11,6 +11,7 @@ use compio::net::TcpStream;
 use iobuf::IoBuffer;
 
 use super::chunked::{ChunkError, ChunkedDecoder};
+use super::deadline::Registration;
 use super::request::{Framing, HeadError, Request};
 use crate::limits;
 
@@ -65,7 +66,7 @@ pub struct Conn {
     /// The connection's slot on its shard's deadline sweep (D42); without one (a connection
     /// outside a shard), reads and writes wait under timers. After `stream`: dropped after the
     /// socket is closed, in the same drop.
-    deadline: Option<crate::http::deadline::Registration>,
+    deadline: Option<Registration>,
     /// Time a whole request head gets once its first byte is here (`HEADER_READ_TIMEOUT`).
     head_timeout: Duration,
     /// Time a write may wait for the client to take bytes (`IO_STALL_TIMEOUT`).
@@ -81,6 +82,20 @@ enum BodyState {
 
 async fn timed<F: Future>(d: Duration, f: F) -> Result<F::Output, ReadError> {
     compio::time::timeout(d, f).await.map_err(|_| ReadError::TimedOut)
+}
+
+/// Awaits a wait on the socket for at most `d`: on the shard's deadline sweep when the
+/// connection has a slot there (D42; `write`: a write the client does not take), else under a
+/// timer. `None`: it timed out (the connection is not to be used again).
+async fn within<F: Future>(slot: Option<&Registration>, d: Duration, write: bool, f: F) -> Option<F::Output> {
+    match slot {
+        Some(slot) => {
+            let armed = slot.arm(d, write);
+            let out = f.await;
+            (!armed.fired()).then_some(out)
+        }
+        None => compio::time::timeout(d, f).await.ok(),
+    }
 }
 
 impl Conn {
@@ -179,22 +194,8 @@ impl Conn {
         }
         let buf = std::mem::take(&mut self.rbuf);
         let len = buf.len();
-        if let Some(deadline) = &self.deadline {
-            let armed = deadline.arm(timeout, false);
-            let BufResult(r, slice) = self.stream.read(buf.slice(len..)).await;
-            self.rbuf = slice.into_inner();
-            if armed.fired() {
-                self.broken = true;
-                return Err(ReadError::TimedOut);
-            }
-            return r.map_err(|e| {
-                tracing::debug!(error = %e, "socket read failed");
-                self.broken = true;
-                ReadError::Closed
-            });
-        }
-        match compio::time::timeout(timeout, self.stream.read(buf.slice(len..))).await {
-            Ok(BufResult(r, slice)) => {
+        match within(self.deadline.as_ref(), timeout, false, self.stream.read(buf.slice(len..))).await {
+            Some(BufResult(r, slice)) => {
                 self.rbuf = slice.into_inner();
                 match r {
                     Ok(n) => Ok(n),
@@ -205,7 +206,7 @@ impl Conn {
                     }
                 }
             }
-            Err(_) => {
+            None => {
                 // The cancelled read took the buffer; the stream position is unknown now.
                 self.broken = true;
                 Err(ReadError::TimedOut)
@@ -315,8 +316,8 @@ impl Conn {
                     };
                     let len = buf.len();
                     let fut = self.stream.read(buf.slice(len..len + want));
-                    match compio::time::timeout(wait, fut).await {
-                        Ok(BufResult(r, slice)) => {
+                    match within(self.deadline.as_ref(), wait, false, fut).await {
+                        Some(BufResult(r, slice)) => {
                             buf = slice.into_inner();
                             match r {
                                 Ok(0) | Err(_) => {
@@ -331,7 +332,7 @@ impl Conn {
                                 }
                             }
                         }
-                        Err(_) => {
+                        None => {
                             self.broken = true;
                             return (Err(ReadError::TimedOut), IoBuffer::with_capacity(buf_capacity_hint()));
                         }
@@ -455,18 +456,9 @@ impl Conn {
 
     /// Writes `data` fully.
     pub async fn write_all<B: IoBuf>(&mut self, data: B) -> Result<B, ReadError> {
-        if let Some(deadline) = &self.deadline {
-            let armed = deadline.arm(self.stall_timeout, true);
-            let BufResult(r, b) = self.stream.write_all(data).await;
-            if armed.fired() || r.is_err() {
-                self.broken = true;
-                return Err(ReadError::Closed);
-            }
-            return Ok(b);
-        }
-        match compio::time::timeout(self.stall_timeout, self.stream.write_all(data)).await {
-            Ok(BufResult(Ok(()), b)) => Ok(b),
-            Ok(BufResult(Err(_), _)) | Err(_) => {
+        match within(self.deadline.as_ref(), self.stall_timeout, true, self.stream.write_all(data)).await {
+            Some(BufResult(Ok(()), b)) => Ok(b),
+            _ => {
                 self.broken = true;
                 Err(ReadError::Closed)
             }
@@ -475,23 +467,13 @@ impl Conn {
 
     /// Writes a head and a first body buffer in one vectored write.
     pub async fn write_head_and(&mut self, head: Vec<u8>, body: IoBuffer) -> Result<IoBuffer, ReadError> {
-        if let Some(deadline) = &self.deadline {
-            let armed = deadline.arm(self.stall_timeout, true);
-            let BufResult(r, (h, (b,))) = self.stream.write_vectored_all((head, (body,))).await;
-            if armed.fired() || r.is_err() {
-                self.broken = true;
-                return Err(ReadError::Closed);
-            }
-            self.give_wbuf(h);
-            return Ok(b);
-        }
         let fut = self.stream.write_vectored_all((head, (body,)));
-        match compio::time::timeout(self.stall_timeout, fut).await {
-            Ok(BufResult(Ok(()), (h, (b,)))) => {
+        match within(self.deadline.as_ref(), self.stall_timeout, true, fut).await {
+            Some(BufResult(Ok(()), (h, (b,)))) => {
                 self.give_wbuf(h);
                 Ok(b)
             }
-            Ok(BufResult(Err(_), _)) | Err(_) => {
+            _ => {
                 self.broken = true;
                 Err(ReadError::Closed)
             }

@@ -69,15 +69,6 @@ impl Deadlines {
         }
         fired
     }
-
-    /// Connections registered.
-    pub fn len(&self) -> usize {
-        self.slots.borrow().len() - self.free.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A connection's slot.
@@ -134,43 +125,49 @@ impl Drop for Registration {
 }
 
 /// The shard's tick: every `TICK`, sweeps `deadlines` and runs `each` (other periodic work), on a
-/// timerfd read rather than a compio timer. Runs until the shard's runtime stops.
+/// timerfd read rather than a compio timer. Where the timerfd cannot be made or read, it goes
+/// on with a compio timer: deadlines are always swept. Runs until the shard's runtime stops.
 pub async fn run_ticks(deadlines: Rc<Deadlines>, mut each: impl FnMut(Instant)) {
     use compio::io::AsyncRead;
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain syscalls; the fd is owned by the OwnedFd below from here on.
-    let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC) };
-    if fd < 0 {
-        tracing::error!(error = %std::io::Error::last_os_error(), "timerfd_create failed: connection deadlines fall back to timers");
-        return;
-    }
-    // SAFETY: `fd` is a new descriptor this function owns.
-    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    let period = libc::timespec { tv_sec: 0, tv_nsec: TICK.as_nanos() as libc::c_long };
-    let spec = libc::itimerspec { it_interval: period, it_value: period };
-    // SAFETY: a valid timerfd and a valid itimerspec.
-    if unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) } != 0 {
-        tracing::error!(error = %std::io::Error::last_os_error(), "timerfd_settime failed");
-        return;
-    }
-    let mut timer = match compio::runtime::fd::AsyncFd::new(owned) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot attach the shard's timerfd");
-            return;
-        }
-    };
+    let mut timer = timerfd(TICK)
+        .inspect_err(|e| tracing::error!(error = %e, "no timerfd for the shard's tick: it runs on a timer"))
+        .ok();
     let mut buf = Vec::with_capacity(8);
     loop {
-        let compio::BufResult(r, b) = timer.read(buf).await;
-        buf = b;
-        buf.clear();
-        if let Err(e) = r {
-            tracing::error!(error = %e, "the shard's tick failed");
-            return;
+        match &mut timer {
+            Some(t) => {
+                let compio::BufResult(r, b) = t.read(buf).await;
+                buf = b;
+                buf.clear();
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "the shard's timerfd failed: its tick runs on a timer");
+                    timer = None;
+                }
+            }
+            None => compio::time::sleep(TICK).await,
         }
         let now = Instant::now();
         deadlines.sweep(now);
         each(now);
     }
+}
+
+/// A timerfd that becomes readable every `period`, attached to the shard's runtime.
+fn timerfd(period: Duration) -> std::io::Result<compio::runtime::fd::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a plain syscall; the descriptor is owned by the OwnedFd below from here on.
+    let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let every =
+        libc::timespec { tv_sec: period.as_secs() as libc::time_t, tv_nsec: period.subsec_nanos() as libc::c_long };
+    let spec = libc::itimerspec { it_interval: every, it_value: every };
+    // SAFETY: a valid timerfd and a valid itimerspec.
+    if unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    compio::runtime::fd::AsyncFd::new(owned)
 }

@@ -281,6 +281,26 @@ mod tests {
         Request::parse(s.as_bytes()).map(|(r, _)| r)
     }
 
+    /// A head parsed into the previous request's buffers carries nothing of it: fewer headers,
+    /// no query, other framing; and a partial head leaves the spare for the next try.
+    #[test]
+    fn a_reused_request_keeps_nothing_of_the_one_before() {
+        let first = "PUT /b/k?uploads&x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX-Amz-Meta-A: 1\r\nExpect: 100-continue\r\n\r\n";
+        let mut spare = Some(parse(first).unwrap());
+        assert!(matches!(Request::parse_reusing(b"GET /b/o HTTP/1.1\r\nHost:", &mut spare), Err(HeadError::Partial)));
+        assert!(spare.is_some(), "a partial head does not take the spare");
+        let (r, _) = Request::parse_reusing(b"GET /b/o HTTP/1.0\r\nhost: h2\r\n\r\n", &mut spare).unwrap();
+        assert!(spare.is_none());
+        assert_eq!(
+            (r.method, r.method_raw.as_str(), r.path.as_str(), r.query.as_str()),
+            (Method::Get, "GET", "/b/o", "")
+        );
+        assert_eq!(r.headers, vec![("host".to_owned(), "h2".to_owned())]);
+        assert_eq!((r.framing, r.keep_alive, r.expect_continue), (Framing::None, false, false));
+        let fresh = parse("GET /b/o HTTP/1.0\r\nhost: h2\r\n\r\n").unwrap();
+        assert_eq!(format!("{r:?}"), format!("{fresh:?}"));
+    }
+
     #[test]
     fn table() {
         let r = parse("GET /b/k?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();

@@ -86,7 +86,7 @@ fn header_list() -> HeaderList {
 }
 
 /// `n` in decimal, written at the end of `buf`.
-pub fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
     let mut n = n;
     loop {

@@ -241,11 +241,10 @@ const FIRST_CHUNK_BYTES: usize = 64 * 1024;
 /// Sends a response whole: its head (with `Connection: close` unless `keep`) and its body.
 pub async fn send(conn: &mut Conn, mut resp: Response, keep: bool, policy: SendPolicy) -> Result<(), SendError> {
     let total = resp.content_length();
-    let mut head = Some(conn.take_wbuf());
-    if let Some(h) = head.as_mut() {
-        resp.head_into(keep, h);
-    }
+    let mut h = conn.take_wbuf();
+    resp.head_into(keep, &mut h);
     resp.recycle_headers();
+    let mut head = Some(h);
     match resp.body {
         Body::Empty | Body::HeadOnly(_) => {}
         Body::Bytes(b) => {

@@ -124,15 +124,6 @@ impl From<&str> for HeaderValue {
     }
 }
 
-impl From<HeaderValue> for String {
-    fn from(v: HeaderValue) -> String {
-        match v.0 {
-            Repr::Heap(s) => s,
-            other => HeaderValue(other).as_str().to_owned(),
-        }
-    }
-}
-
 impl HeaderValue {
     /// A value that is a `'static` string (no copy).
     pub const fn from_static(s: &'static str) -> HeaderValue {
@@ -156,6 +147,6 @@ mod tests {
         assert_eq!(w.as_str(), format!("ab{long}"));
         let exact = "y".repeat(INLINE);
         assert_eq!(HeaderValue::from(exact.as_str()).as_str(), exact);
-        assert_eq!(String::from(HeaderValue::from_static("bytes")), "bytes");
+        assert_eq!(HeaderValue::from_static("bytes"), "bytes");
     }
 }
