@@ -33,6 +33,7 @@ use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+mod applied;
 pub mod copies;
 #[cfg(feature = "cluster")]
 mod etcd;
@@ -362,6 +363,8 @@ pub struct Cluster {
     /// Counts the bucket records applied here: a "no such bucket" remembered before the last
     /// one may be out of date.
     buckets_applied: std::sync::atomic::AtomicU64,
+    /// Buckets being made here from a cluster record right now (`apply_bucket`).
+    making: std::sync::Mutex<std::collections::HashSet<String>>,
     /// What this node's rebalance knows (keys deleted meanwhile, completions to move).
     pub moves: rebalance::Moves,
     /// Object writes in progress here (a rebalance waits for those begun under an older map).
@@ -427,80 +430,6 @@ impl Cluster {
             self.removed.store(true, Ordering::Relaxed);
         }
         self.map.store(Arc::new(map));
-    }
-
-    /// Makes this node's record of `name` the cluster's record of etcd revision `rev`, unless
-    /// it holds a newer one already.
-    pub async fn apply_bucket(&self, store: &engine::Store, name: &str, rev: i64, meta: engine::BucketMeta) {
-        let newer = |applied: &mut std::collections::HashMap<String, i64>| {
-            let fresh = applied.get(name).is_none_or(|r| *r < rev);
-            if fresh {
-                applied.insert(name.to_owned(), rev);
-            }
-            fresh
-        };
-        // This record, or a newer state (a newer record, or the bucket's deletion), is applied.
-        if self.applied.lock().is_ok_and(|a| a.get(name).is_some_and(|r| *r >= rev)) {
-            return;
-        }
-        self.buckets_applied.fetch_add(1, Ordering::Relaxed);
-        if !store.bucket_exists(name) {
-            // The revision is noted before the bucket appears: the sync loop removes buckets
-            // its map lacks unless this node applied a newer record, and its map may predate
-            // this one (seeing the bucket without its revision, it would delete a bucket just
-            // made).
-            let before = self.applied.lock().ok().map(|mut a| a.insert(name.to_owned(), rev));
-            let undo = || {
-                if let (Ok(mut a), Some(before)) = (self.applied.lock(), before)
-                    && a.get(name) == Some(&rev)
-                {
-                    match before {
-                        Some(r) => a.insert(name.to_owned(), r),
-                        None => a.remove(name),
-                    };
-                }
-            };
-            match store.create_bucket_as(name, meta.clone()).await {
-                Ok(_) => return,
-                // Made meanwhile (by a request that found it in etcd): updated below.
-                Err(engine::Error::BucketExists) => undo(),
-                Err(e) => {
-                    undo();
-                    tracing::warn!(bucket = name, error = %e, "cluster: cannot create a bucket the cluster has");
-                    return;
-                }
-            }
-        }
-        let r = store
-            .update_bucket(name, |m| {
-                // Under the store's bucket lock: records are applied in revision order.
-                if self.applied.lock().is_ok_and(|mut a| newer(&mut a)) {
-                    *m = meta;
-                }
-            })
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(bucket = name, error = %e, "cluster: cannot apply the bucket's record");
-        }
-    }
-
-    /// How many bucket records this node applied (changes whenever one is).
-    pub fn buckets_applied(&self) -> u64 {
-        self.buckets_applied.load(Ordering::Relaxed)
-    }
-
-    /// The etcd revision of the record of `name` this node applied last, if any.
-    pub fn applied_revision(&self, name: &str) -> Option<i64> {
-        self.applied.lock().ok().and_then(|a| a.get(name).copied())
-    }
-
-    /// Notes that the bucket was deleted at etcd revision `rev` (a tombstone: an older record
-    /// never makes it again here).
-    pub fn bucket_deleted(&self, name: &str, rev: i64) {
-        if let Ok(mut a) = self.applied.lock() {
-            let r = a.entry(name.to_owned()).or_insert(rev);
-            *r = (*r).max(rev);
-        }
     }
 
     /// How many copies `bucket`'s objects want across nodes: its prop, else `--copies`.
@@ -680,6 +609,7 @@ pub fn start(config: ClusterConfig, first_mountpath: &Path) -> Result<Arc<Cluste
         etcd_error: std::sync::Mutex::new(String::new()),
         applied: Default::default(),
         buckets_applied: Default::default(),
+        making: Default::default(),
         moves: Default::default(),
         writes: Default::default(),
         agent,
