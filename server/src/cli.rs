@@ -28,6 +28,15 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     println!("backend_timeout = {}", c.backend_timeout.as_secs());
     println!("space_highwm = {}", c.space_watermarks.0);
     println!("space_lowwm = {}", c.space_watermarks.1);
+    match &c.tls {
+        // The pair is read as `serve` would read it: a bad file fails the check.
+        Some((cert, key)) => {
+            crate::http::tls::Tls::load(cert, key)?;
+            println!("tls_cert = {:?}", cert.display().to_string());
+            println!("tls_key = {:?}", key.display().to_string());
+        }
+        None => println!("tls_cert = \"\""),
+    }
     match &c.cluster {
         None => println!("cluster = \"\""),
         Some(cc) => {
@@ -103,7 +112,12 @@ fn admin_request(endpoint: &str, method: &str, target: &str, keys: (&str, &str))
     if status == 200 { Ok(body) } else { Err(format!("{head}\n{body}")) }
 }
 
-/// One signed HTTP/1.1 request with an empty body: status, status line, body.
+/// A connection to a running keel: a socket, or a TLS session over one.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// One signed HTTP/1.1 request with an empty body (`endpoint`: `HOST:PORT`, `http://…` or
+/// `https://…`): status, status line, body.
 fn signed_request(
     endpoint: &str,
     method: &str,
@@ -111,7 +125,8 @@ fn signed_request(
     extra: &[(&str, &str)],
     keys: (&str, &str),
 ) -> Result<(u16, String, Vec<u8>), String> {
-    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let https = endpoint.starts_with("https://");
+    let addr = endpoint.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
     let mut headers = vec![("Host".to_owned(), addr.to_owned())];
     headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let now = (crate::time::now_ms() / 1000) as i64;
@@ -125,7 +140,11 @@ fn signed_request(
         now,
     )
     .map_err(|e| e.message)?;
-    let mut s = std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    let mut s: Box<dyn ReadWrite> = if https {
+        Box::new(crate::http::tls::connect_blocking(addr)?)
+    } else {
+        Box::new(std::net::TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?)
+    };
     let mut head = format!("{method} {target} HTTP/1.1\r\n");
     for (k, v) in &headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -133,7 +152,12 @@ fn signed_request(
     head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    s.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        // A TLS peer that closed without its close_notify, after the whole response.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+        Err(e) => return Err(e.to_string()),
+    }
     let split = out.windows(4).position(|w| w == b"\r\n\r\n").ok_or("a response without a head")?;
     let head = String::from_utf8_lossy(&out[..split]).into_owned();
     let status_line = head.lines().next().unwrap_or("").to_owned();

@@ -125,6 +125,12 @@ pub struct ServeArgs {
     /// sooner (a failed mountpath, a prop change, a bad copy read) [default: 60].
     #[arg(long, value_name = "SECS")]
     pub repair_interval: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// TOML file with any of the settings above, and `[backends.NAME]` tables.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -158,6 +164,8 @@ pub struct FileConfig {
     pub space_highwm: Option<u8>,
     pub space_lowwm: Option<u8>,
     pub cluster: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub node_id: Option<String>,
     pub advertise: Option<String>,
     pub cluster_name: Option<String>,
@@ -226,6 +234,8 @@ pub struct ServeConfig {
     pub repair_rate: u64,
     /// Time between repair passes when nothing asks for one sooner.
     pub repair_interval: std::time::Duration,
+    /// HTTPS: the certificate chain and key files (`--tls-cert`, `--tls-key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Parses a byte count: digits with an optional K, M, G (powers of 1000) or KiB, MiB, GiB
@@ -397,7 +407,17 @@ impl ServeConfig {
         let repair_rate = bytes_setting("repair_rate", &args.repair_rate, &file.repair_rate)?.unwrap_or(256 << 20);
         let repair_interval =
             std::time::Duration::from_secs(args.repair_interval.or(file.repair_interval).unwrap_or(60).max(1));
+        let tls = match (args.tls_cert.clone().or(file.tls_cert.clone()), args.tls_key.clone().or(file.tls_key.clone()))
+        {
+            (None, None) => None,
+            (Some(cert), Some(key)) if !clustered => Some((cert, key)),
+            (Some(_), Some(_)) => {
+                return Err("--tls-cert: HTTPS is not available in a cluster yet (nodes talk plain HTTP to each other on the same port)".into());
+            }
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
         Ok(ServeConfig {
+            tls,
             copies,
             repair_rate,
             repair_interval,

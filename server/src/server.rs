@@ -80,6 +80,9 @@ fn stored_or_generated(first_mountpath: &Path) -> Result<((String, String), Cred
 
 /// Runs `keel serve` until a signal stops it.
 pub fn serve(cfg: ServeConfig) -> Result<(), String> {
+    if cfg.tls.is_some() {
+        block_sighup();
+    }
     if cfg.sync == engine::SyncMode::None {
         tracing::warn!("--sync none: acknowledged writes live in the page cache only and can be lost on a power cut");
     }
@@ -104,6 +107,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
     start_repair(&store, cfg.repair_rate, cfg.repair_interval)?;
     let cluster = join_cluster(&cfg, &store)?;
     let (s3, banner_user, source) = s3_config(&cfg, &store, cluster.clone())?;
+    let tls = s3.tls.clone();
 
     let listeners =
         shard::bind_shards(cfg.listen, cfg.threads).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -132,6 +136,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         let (evicting, marks) = (store.clone(), cfg.space_watermarks);
         let configured: Vec<String> = cfg.backends.iter().map(|b| b.name.clone()).collect();
         rt.block_on(async move { compio::runtime::spawn(evict_when_full(evicting, marks, configured)).detach() });
+    }
+    if let Some(tls) = tls {
+        reload_on_sighup(tls)?;
     }
     rt.block_on(stop_on_signal(&stopper, handles));
     for mp in store.mountpaths() {
@@ -320,6 +327,10 @@ fn s3_config(
         backends: crate::backend::Agent::start(cfg.backends.clone(), cfg.backend_timeout)
             .map_err(|e| format!("cannot start the backend agent: {e}"))?,
         cluster,
+        tls: match &cfg.tls {
+            Some((cert, key)) => Some(Arc::new(crate::http::tls::Tls::load(cert, key)?)),
+            None => None,
+        },
     });
     Ok((s3, banner_user, source))
 }
@@ -442,6 +453,51 @@ async fn evict_when_full(store: Arc<engine::Store>, (high, low): (u8, u8), confi
     }
 }
 
+/// SIGHUP as a signal set, for blocking it and waiting for it.
+fn sighup_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset fill the set they are given.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        set
+    }
+}
+
+/// Blocks SIGHUP in this thread and so in every thread started from it later: its default
+/// action (ending the process) can no longer strike; `reload_on_sighup` takes it instead.
+fn block_sighup() {
+    let set = sighup_set();
+    // SAFETY: changes this thread's signal mask only.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// Reads the TLS certificate and key again at every SIGHUP (D43) on a thread of its own: new
+/// handshakes get the new pair, open connections keep theirs; a pair that does not load leaves
+/// the old one in use. SIGHUP is blocked in every thread (`block_sighup`, before any started),
+/// so signals that come close together are all taken here, never the default action.
+fn reload_on_sighup(tls: Arc<crate::http::tls::Tls>) -> Result<(), String> {
+    let set = sighup_set();
+    std::thread::Builder::new()
+        .name("keel-sighup".into())
+        .spawn(move || {
+            loop {
+                let mut sig = 0;
+                // SAFETY: waits for a signal of `set`, which every thread blocks.
+                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                    tracing::error!("cannot wait for SIGHUP: the certificate is not reloaded");
+                    return;
+                }
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the old one stays"),
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the SIGHUP thread: {e}"))
+}
+
 async fn wait_signal() {
     let term = std::pin::pin!(compio::signal::unix::signal(libc::SIGTERM));
     let int = std::pin::pin!(compio::signal::ctrl_c());
@@ -456,7 +512,8 @@ fn print_banner(
     source: &CredentialSource,
     store: &engine::Store,
 ) {
-    let endpoint = format!("http://{addr}{}", cfg.s3_prefix);
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{addr}{}", cfg.s3_prefix);
     let mut out = String::new();
     out.push_str(&format!(
         "keel {} listening on {endpoint} ({} shards, {}, {}, sync {})\n",
@@ -471,6 +528,12 @@ fn print_banner(
             format!(" ({:.1} of {:.1} GiB free)", free as f64 / (1u64 << 30) as f64, total as f64 / (1u64 << 30) as f64)
         });
         out.push_str(&format!("  mountpath {}{space}\n", mp.name()));
+    }
+    if let Some((cert, _)) = &cfg.tls {
+        out.push_str(&format!(
+            "  HTTPS with {} (rustls in user space: kernel TLS is not used, bodies are encrypted, not spliced; SIGHUP reloads)\n",
+            cert.display()
+        ));
     }
     if cfg.copies > 1 {
         out.push_str(&format!("  copies {} (each object on {} distinct mountpaths)\n", cfg.copies, cfg.copies));

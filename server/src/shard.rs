@@ -217,7 +217,10 @@ async fn accept_until_stopped(
             }
         };
         if active.get() >= ctx.config.max_connections {
-            compio::runtime::spawn(refuse(stream)).detach();
+            // Over TLS, a 503 would first cost a handshake: the connection just closes.
+            if ctx.config.tls.is_none() {
+                compio::runtime::spawn(refuse(stream)).detach();
+            }
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -247,6 +250,11 @@ async fn connection(ctx: &Ctx, (stream, deadlines): (TcpStream, &Rc<Deadlines>),
     let mut conn = Conn::with_body_grace(stream, ctx.config.body_grace);
     conn.set_deadlines(deadlines);
     conn.set_timeouts(ctx.config.timeouts.head, ctx.config.timeouts.stall);
+    if let Some(tls) = &ctx.config.tls
+        && conn.start_tls(tls).await.is_err()
+    {
+        return;
+    }
     // One wait for the stop for the connection's life (not one per request).
     let mut stop = std::pin::pin!(stopper.wait());
     loop {

@@ -136,7 +136,7 @@ class Keel:
         args += list(extra)
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
-        assert "listening on http://" in line, line
+        assert "listening on http://" in line or "listening on https://" in line, line
         self.endpoint = line.split("listening on ")[1].split(" ")[0]
         self.addr = self.endpoint.split("//")[1].split("/")[0]
 

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use compio::BufResult;
-use compio::buf::{IntoInner, IoBuf};
-use compio::io::{AsyncRead, AsyncWriteExt};
+use compio::buf::{IntoInner, IoBuf, IoBufMut, IoVectoredBuf};
+use compio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use compio::net::TcpStream;
 use iobuf::IoBuffer;
 
@@ -39,8 +39,67 @@ pub enum NextHead {
     Closed,
 }
 
+/// The bytes' way to the client: the socket itself, or a TLS session over it (D43).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<super::tls::TlsStream>),
+    /// Between the socket being handed to a handshake and the handshake's end (or failure).
+    Gone,
+}
+
+fn gone<T, B>(buf: B) -> BufResult<T, B> {
+    BufResult(Err(std::io::ErrorKind::NotConnected.into()), buf)
+}
+
+impl AsyncRead for Stream {
+    async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+            Stream::Gone => gone(buf),
+        }
+    }
+}
+
+impl Stream {
+    /// Writes all of `buf`; a TLS session is flushed too (its records reach the socket).
+    async fn write_all<B: IoBuf>(&mut self, buf: B) -> BufResult<(), B> {
+        match self {
+            Stream::Plain(s) => s.write_all(buf).await,
+            Stream::Tls(s) => match s.write_all(buf).await {
+                BufResult(Ok(()), buf) => BufResult(s.flush().await, buf),
+                other => other,
+            },
+            Stream::Gone => gone(buf),
+        }
+    }
+
+    /// Writes all of `bufs` (one vectored write on a plain socket), flushing a TLS session.
+    async fn write_vectored_all<B: IoVectoredBuf>(&mut self, bufs: B) -> BufResult<(), B> {
+        match self {
+            Stream::Plain(s) => s.write_vectored_all(bufs).await,
+            Stream::Tls(s) => match s.write_vectored_all(bufs).await {
+                BufResult(Ok(()), bufs) => BufResult(s.flush().await, bufs),
+                other => other,
+            },
+            Stream::Gone => gone(bufs),
+        }
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
+            Stream::Gone => Ok(()),
+        }
+    }
+}
+
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
+    /// The socket's descriptor (the deadline sweep shuts it down; TLS keeps the socket inside
+    /// its session).
+    fd: std::os::fd::RawFd,
     /// Bytes read from the socket but not consumed: `rbuf[rpos..]`.
     rbuf: Vec<u8>,
     rpos: usize,
@@ -104,8 +163,10 @@ impl Conn {
     }
 
     pub fn with_body_grace(stream: TcpStream, body_grace: Duration) -> Conn {
+        use std::os::fd::AsRawFd;
         Conn {
-            stream,
+            fd: stream.as_raw_fd(),
+            stream: Stream::Plain(stream),
             rbuf: Vec::with_capacity(limits::READ_BUFFER_BYTES),
             rpos: 0,
             body: BodyState::Done,
@@ -132,8 +193,37 @@ impl Conn {
 
     /// Puts the connection's reads of heads and its writes on the shard's deadline sweep.
     pub fn set_deadlines(&mut self, deadlines: &std::rc::Rc<crate::http::deadline::Deadlines>) {
-        use std::os::fd::AsRawFd;
-        self.deadline = Some(deadlines.register(self.stream.as_raw_fd()));
+        self.deadline = Some(deadlines.register(self.fd));
+    }
+
+    /// Runs the TLS handshake on the plain socket (D43), bounded like a request head (and on
+    /// the deadline sweep when the connection has a slot). After an error the connection is
+    /// not to be used.
+    pub async fn start_tls(&mut self, tls: &super::tls::Tls) -> Result<(), ReadError> {
+        let Stream::Plain(plain) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            self.broken = true;
+            return Err(ReadError::Closed);
+        };
+        match within(self.deadline.as_ref(), self.head_timeout, false, tls.accept(plain)).await {
+            Some(Ok(s)) => {
+                self.stream = Stream::Tls(Box::new(s));
+                Ok(())
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                self.broken = true;
+                Err(ReadError::Closed)
+            }
+            None => {
+                self.broken = true;
+                Err(ReadError::TimedOut)
+            }
+        }
+    }
+
+    /// Whether the connection is a TLS session (its bytes cannot be spliced).
+    pub fn is_tls(&self) -> bool {
+        !matches!(self.stream, Stream::Plain(_))
     }
 
     /// Gives a served request back: the next head is parsed into its buffers.
@@ -480,9 +570,12 @@ impl Conn {
         }
     }
 
-    /// The socket, for splicing.
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// The plain socket, for splicing; `None` under TLS.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            Stream::Plain(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// Closes the connection. With a body left unread, the write side closes first and what
@@ -490,7 +583,7 @@ impl Conn {
     /// the connection's small read buffer): closing with unread bytes would reset the
     /// connection and could destroy the answer before the client reads it.
     pub async fn shutdown(mut self) {
-        let _ = timed(Duration::from_secs(1), compio::io::AsyncWrite::shutdown(&mut self.stream)).await;
+        let _ = timed(Duration::from_secs(1), self.stream.shutdown()).await;
         if !self.linger {
             return;
         }

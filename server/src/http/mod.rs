@@ -6,6 +6,11 @@ pub mod deadline;
 pub mod request;
 pub mod response;
 pub mod send;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls_none.rs"]
+pub mod tls;
 pub mod uri;
 pub mod value;
 

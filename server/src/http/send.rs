@@ -111,8 +111,11 @@ async fn send_relay(conn: &mut Conn, head: &mut Option<Vec<u8>>, relay: Relay, s
         conn.mark_broken();
         SendError::Stream { head_sent: true, error }
     };
-    if splice && left > 0 {
-        match compio::time::timeout(limits::IO_STALL_TIMEOUT * 4, splice_sockets(&from, conn.stream(), left)).await {
+    if splice
+        && left > 0
+        && let Some(to) = conn.tcp()
+    {
+        match compio::time::timeout(limits::IO_STALL_TIMEOUT * 4, splice_sockets(&from, to, left)).await {
             Ok(Ok(())) => left = 0,
             Ok(Err(SpliceError::File(e))) => return Err(broken(conn, e)),
             Ok(Err(SpliceError::Socket(e))) => {
@@ -240,6 +243,8 @@ const FIRST_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Sends a response whole: its head (with `Connection: close` unless `keep`) and its body.
 pub async fn send(conn: &mut Conn, mut resp: Response, keep: bool, policy: SendPolicy) -> Result<(), SendError> {
+    // A TLS session's bytes are encrypted in user space: nothing is spliced (D43).
+    let policy = SendPolicy { splice: policy.splice && !conn.is_tls(), ..policy };
     let total = resp.content_length();
     let mut h = conn.take_wbuf();
     resp.head_into(keep, &mut h);
@@ -292,13 +297,14 @@ async fn send_file_span(
     let end = offset + len;
     let mut buf = iobuf::take_buffer();
     while offset < end {
-        if splice && head.is_none() {
+        if splice
+            && head.is_none()
+            && let Some(to) = conn.tcp()
+        {
             iobuf::give_buffer(buf);
-            let r = compio::time::timeout(
-                limits::IO_STALL_TIMEOUT * 4,
-                send_file_range(file, conn.stream(), offset, end - offset),
-            )
-            .await;
+            let r =
+                compio::time::timeout(limits::IO_STALL_TIMEOUT * 4, send_file_range(file, to, offset, end - offset))
+                    .await;
             return match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(SpliceError::File(error))) => {

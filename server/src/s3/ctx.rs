@@ -35,6 +35,8 @@ pub struct S3Config {
     pub backends: Option<Arc<crate::backend::Agent>>,
     /// The cluster this node is a member of (`--cluster`; `None`: a single node).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// HTTPS (`--tls-cert`; `None`: plain HTTP).
+    pub tls: Option<Arc<crate::http::tls::Tls>>,
 }
 
 /// One shard's view of the server.
