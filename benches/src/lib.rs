@@ -1,1 +1,3 @@
+//! Benchmark support shared by keel's benchmark binaries.
 
+pub mod plot;

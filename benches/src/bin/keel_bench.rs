@@ -5,7 +5,7 @@
 //! size), multipart (whole multipart uploads), list (ListObjectsV2 pages). Bounded by a duration
 //! and/or an operation count; prints a live progress line each second, then a table of
 //! throughput and latency percentiles (HDR histograms) per operation, and can write the results
-//! as JSON and a plot as SVG.
+//! as JSON and a picture as SVG or PNG (`--compare` overlays earlier runs' JSONs in one).
 //!
 //! ```text
 //! keel-bench --endpoint http://127.0.0.1:8080 --access-key AK --secret-key SK \
@@ -88,9 +88,20 @@ struct Args {
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<String>,
-    /// Write a plot (throughput over time, latency percentiles) as SVG here.
+    /// Draw the picture (operations/s and MB/s over time per operation, latency by
+    /// percentile) as SVG here.
     #[arg(long)]
     svg: Option<String>,
+    /// The same picture as PNG.
+    #[arg(long)]
+    png: Option<String>,
+    /// Run no load: overlay these result JSONs (from --json), comma-separated, in one picture
+    /// (--svg/--png).
+    #[arg(long, value_name = "A.json,B.json")]
+    compare: Option<String>,
+    /// Names of the --compare runs in the legend, comma-separated [default: the files' names].
+    #[arg(long)]
+    labels: Option<String>,
 }
 
 fn parse_bytes(s: &str) -> u64 {
@@ -338,12 +349,41 @@ struct Ctx {
     live: Arc<Live>,
 }
 
-/// Counters the progress line and timeline read each second.
+/// The operations keel-bench counts, in the order the timeline lists them (the last one takes
+/// any other name).
+const OPS: [&str; 8] = ["GET", "PUT", "RANGE", "LIST", "MULTIPART", "CONNECT", "IO", "OTHER"];
+
+/// Counters the progress line and timeline read each second, per operation of `OPS`.
 #[derive(Default)]
 struct Live {
-    ops: AtomicU64,
-    bytes: AtomicU64,
-    errors: AtomicU64,
+    ops: [AtomicU64; OPS.len()],
+    bytes: [AtomicU64; OPS.len()],
+    errors: [AtomicU64; OPS.len()],
+}
+
+fn slot(op: &str) -> usize {
+    OPS.iter().position(|o| *o == op).unwrap_or(OPS.len() - 1)
+}
+
+impl Live {
+    /// (ops, bytes, errors) so far, per operation.
+    fn read(&self) -> [(u64, u64, u64); OPS.len()] {
+        std::array::from_fn(|i| {
+            (
+                self.ops[i].load(Ordering::Relaxed),
+                self.bytes[i].load(Ordering::Relaxed),
+                self.errors[i].load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
+/// One progress interval: when it ended (seconds since the start), its length, and per
+/// operation the (ops, bytes, errors) counted in it.
+struct Sample {
+    t: f64,
+    dt: f64,
+    per_op: [(u64, u64, u64); OPS.len()],
 }
 
 /// Per-operation results of one thread.
@@ -365,11 +405,11 @@ fn record(stats: &RefCell<Stats>, live: &Live, op: &'static str, ok: bool, bytes
         e.count += 1;
         e.bytes += bytes;
         let _ = h.record(micros.max(1));
-        live.ops.fetch_add(1, Ordering::Relaxed);
-        live.bytes.fetch_add(bytes, Ordering::Relaxed);
+        live.ops[slot(op)].fetch_add(1, Ordering::Relaxed);
+        live.bytes[slot(op)].fetch_add(bytes, Ordering::Relaxed);
     } else {
         e.errors += 1;
-        live.errors.fetch_add(1, Ordering::Relaxed);
+        live.errors[slot(op)].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -577,6 +617,10 @@ fn make_ctx(
 
 fn main() {
     let args = Args::parse();
+    if let Some(files) = &args.compare {
+        compare(&args, files);
+        return;
+    }
     let target = parse_endpoint(&args.endpoint);
     let creds = if args.anonymous {
         None
@@ -626,32 +670,7 @@ fn main() {
     }
     drop(tx);
     // Progress each second, and the timeline for the JSON and the plot.
-    let mut timeline: Vec<(f64, u64, u64, u64)> = Vec::new();
-    let (mut last_ops, mut last_bytes, mut last_err) = (0u64, 0u64, 0u64);
-    let mut tick = started;
-    while handles.iter().any(|h| !h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(100));
-        if tick.elapsed() >= Duration::from_secs(1) || handles.iter().all(|h| h.is_finished()) {
-            let dt = tick.elapsed().as_secs_f64();
-            tick = Instant::now();
-            let (o, b, e) = (
-                live.ops.load(Ordering::Relaxed),
-                live.bytes.load(Ordering::Relaxed),
-                live.errors.load(Ordering::Relaxed),
-            );
-            let (dops, dbytes, derr) = (o - last_ops, b - last_bytes, e - last_err);
-            (last_ops, last_bytes, last_err) = (o, b, e);
-            let t = started.elapsed().as_secs_f64();
-            timeline.push((t, dops, dbytes, derr));
-            eprint!(
-                "\r[{t:6.1}s] {:>10.0} ops/s {:>10.1} MB/s  errors {:<6}",
-                dops as f64 / dt,
-                dbytes as f64 / dt / 1e6,
-                e
-            );
-        }
-    }
-    eprintln!();
+    let timeline = progress(&handles, &live, started);
     let elapsed = started.elapsed().as_secs_f64();
     let mut merged: Stats = Stats::new();
     for s in rx {
@@ -671,7 +690,87 @@ fn main() {
     report(&args, &merged, elapsed, &timeline);
 }
 
-fn report(args: &Args, stats: &Stats, elapsed: f64, timeline: &[(f64, u64, u64, u64)]) {
+/// Prints a progress line each second until the load threads end (over the same line on a
+/// terminal, one line per interval otherwise: logs and pipes keep every one); returns the
+/// intervals.
+fn progress(handles: &[std::thread::JoinHandle<()>], live: &Live, started: Instant) -> Vec<Sample> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let mut timeline = Vec::new();
+    let mut last = live.read();
+    let mut tick = started;
+    while handles.iter().any(|h| !h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(100));
+        if tick.elapsed() < Duration::from_secs(1) && handles.iter().any(|h| !h.is_finished()) {
+            continue;
+        }
+        let dt = tick.elapsed().as_secs_f64();
+        tick = Instant::now();
+        let now = live.read();
+        let per_op: [(u64, u64, u64); OPS.len()] =
+            std::array::from_fn(|i| (now[i].0 - last[i].0, now[i].1 - last[i].1, now[i].2 - last[i].2));
+        last = now;
+        let t = started.elapsed().as_secs_f64();
+        let (ops, bytes) = per_op.iter().fold((0, 0), |(o, b), x| (o + x.0, b + x.1));
+        let errors: u64 = now.iter().map(|x| x.2).sum();
+        let line = format!(
+            "[{t:6.1}s] {:>10.0} ops/s {:>10.1} MB/s  errors {errors:<6}",
+            ops as f64 / dt,
+            bytes as f64 / dt / 1e6
+        );
+        if terminal {
+            eprint!("\r{line}")
+        } else {
+            eprintln!("{line}")
+        }
+        timeline.push(Sample { t, dt, per_op });
+    }
+    if terminal {
+        eprintln!();
+    }
+    timeline
+}
+
+/// The JSON's per-operation timeline: rates per interval, for operations that ran.
+fn timeline_by_op(timeline: &[Sample]) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (i, op) in OPS.iter().enumerate() {
+        if timeline.iter().all(|s| s.per_op[i] == (0, 0, 0)) {
+            continue;
+        }
+        let samples = timeline
+            .iter()
+            .map(|s| {
+                let (o, b, e) = s.per_op[i];
+                serde_json::json!({"t": s.t, "ops_per_sec": o as f64 / s.dt, "mb_per_sec": b as f64 / s.dt / 1e6, "errors": e})
+            })
+            .collect();
+        out.insert(op.to_string(), serde_json::Value::Array(samples));
+    }
+    out
+}
+
+/// The JSON's latency curves: milliseconds at percentiles from p0 to p99.99, evenly in nines.
+fn latency_curves(stats: &Stats) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (op, st) in stats {
+        let Some(h) = &st.hist else { continue };
+        if h.is_empty() {
+            continue;
+        }
+        let pts = (0..=100)
+            .map(|j| {
+                let nines = f64::from(j) / 100.0 * keel_benches::plot::NINES_MAX;
+                let q = keel_benches::plot::quantile_of(nines);
+                serde_json::json!({"nines": nines, "q": q, "ms": h.value_at_quantile(q) as f64 / 1000.0})
+            })
+            .collect();
+        out.insert(op.to_string(), serde_json::Value::Array(pts));
+    }
+    out
+}
+
+fn report(args: &Args, stats: &Stats, elapsed: f64, timeline: &[Sample]) {
     println!(
         "{:<10} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "op", "ops", "errors", "ops/s", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
@@ -702,73 +801,58 @@ fn report(args: &Args, stats: &Stats, elapsed: f64, timeline: &[(f64, u64, u64, 
             }),
         );
     }
+    let total = |s: &Sample| s.per_op.iter().fold((0, 0, 0), |a, x| (a.0 + x.0, a.1 + x.1, a.2 + x.2));
+    let doc = serde_json::json!({
+        "endpoint": args.endpoint, "workload": format!("{:?}", args.workload).to_lowercase(),
+        "size": args.size, "objects": args.objects, "concurrency": args.concurrency, "threads": args.threads,
+        "elapsed_sec": elapsed, "ops": json_ops,
+        "timeline": timeline.iter().map(|s| {
+            let (o, b, e) = total(s);
+            serde_json::json!({"t": s.t, "ops": o, "bytes": b, "errors": e})
+        }).collect::<Vec<_>>(),
+        "timeline_by_op": timeline_by_op(timeline),
+        "latency_curve": latency_curves(stats),
+    });
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "endpoint": args.endpoint, "workload": format!("{:?}", args.workload).to_lowercase(),
-            "size": args.size, "objects": args.objects, "concurrency": args.concurrency, "threads": args.threads,
-            "elapsed_sec": elapsed, "ops": json_ops,
-            "timeline": timeline.iter().map(|(t, o, b, e)| serde_json::json!({"t": t, "ops": o, "bytes": b, "errors": e})).collect::<Vec<_>>(),
-        });
         std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json"))
             .unwrap_or_else(|e| die(&format!("{path}: {e}")));
     }
-    if let Some(path) = &args.svg {
-        std::fs::write(path, svg(args, stats, timeline)).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    let title = format!("keel-bench {:?} {} x{} against {}", args.workload, args.size, args.concurrency, args.endpoint);
+    for path in args.svg.iter().chain(&args.png) {
+        let run = keel_benches::plot::run_from_json("", &doc).unwrap_or_else(|e| die(&e));
+        draw(&title, &[run], path);
     }
 }
 
-/// Two panels: throughput (MB/s and ops/s) per second, and latency by percentile (log scale).
-fn svg(args: &Args, stats: &Stats, timeline: &[(f64, u64, u64, u64)]) -> String {
-    let (w, h, pad) = (900.0, 300.0, 50.0);
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" font-family="sans-serif" font-size="12">"#,
-        h * 2.0 + 40.0
-    );
-    s.push_str(&format!(
-        r#"<text x="{pad}" y="20">keel-bench {:?} {} x{} against {}</text>"#,
-        args.workload, args.size, args.concurrency, args.endpoint
-    ));
-    // Throughput over time.
-    let tmax = timeline.last().map_or(1.0, |t| t.0).max(1.0);
-    let ymax = timeline.iter().map(|t| t.2 as f64 / 1e6).fold(0.0, f64::max).max(1e-9);
-    let omax = timeline.iter().map(|t| t.1 as f64).fold(0.0, f64::max).max(1e-9);
-    let (x0, y0, pw, ph) = (pad, 40.0, w - 2.0 * pad, h - 60.0);
-    s.push_str(&format!(r#"<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#));
-    let line = |pts: Vec<(f64, f64)>, color: &str| {
-        let p: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        format!(r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, p.join(" "))
+/// Draws a picture, or ends the program with why it could not.
+fn draw(title: &str, runs: &[keel_benches::plot::Run], path: &str) {
+    keel_benches::plot::load_font()
+        .and_then(|()| keel_benches::plot::draw(title, runs, std::path::Path::new(path)))
+        .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+}
+
+/// `--compare A.json,B.json`: one picture overlaying earlier runs, labelled by `--labels` or by
+/// the files' names; no load is run.
+fn compare(args: &Args, files: &str) {
+    let labels: Vec<String> = match &args.labels {
+        Some(l) => l.split(',').map(str::to_owned).collect(),
+        None => files
+            .split(',')
+            .map(|f| std::path::Path::new(f).file_stem().map_or(f.to_owned(), |s| s.to_string_lossy().into_owned()))
+            .collect(),
     };
-    s.push_str(&line(
-        timeline.iter().map(|t| (x0 + t.0 / tmax * pw, y0 + ph - t.2 as f64 / 1e6 / ymax * ph)).collect(),
-        "steelblue",
-    ));
-    s.push_str(&line(
-        timeline.iter().map(|t| (x0 + t.0 / tmax * pw, y0 + ph - t.1 as f64 / omax * ph)).collect(),
-        "darkorange",
-    ));
-    s.push_str(&format!(r#"<text x="{x0}" y="{}" fill="steelblue">MB/s (max {ymax:.1})</text><text x="{}" y="{}" fill="darkorange">ops/s (max {omax:.0})</text><text x="{}" y="{}">{tmax:.0} s</text>"#, y0 - 5.0, x0 + 200.0, y0 - 5.0, x0 + pw - 30.0, y0 + ph + 15.0));
-    // Latency percentiles, log-scaled in the tail (50, 90, 99, 99.9, 99.99).
-    let (y1, colors) = (h + 40.0, ["steelblue", "darkorange", "seagreen", "crimson", "purple", "gray"]);
-    s.push_str(&format!(r#"<rect x="{x0}" y="{y1}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#));
-    let lmax =
-        stats.values().filter_map(|st| st.hist.as_ref()).map(|h| h.max() as f64 / 1000.0).fold(0.0, f64::max).max(1e-3);
-    for (i, (op, st)) in stats.iter().filter(|(_, st)| st.hist.is_some()).enumerate() {
-        let hist = st.hist.as_ref().expect("filtered");
-        let pts: Vec<(f64, f64)> = (0..=100)
-            .map(|j| {
-                let nines = j as f64 / 25.0; // 0 .. 4 nines
-                let q = 1.0 - 10f64.powf(-nines);
-                (x0 + nines / 4.0 * pw, y1 + ph - hist.value_at_quantile(q.min(1.0)) as f64 / 1000.0 / lmax * ph)
-            })
-            .collect();
-        let c = colors[i % colors.len()];
-        s.push_str(&line(pts, c));
-        s.push_str(&format!(r#"<text x="{}" y="{}" fill="{c}">{op}</text>"#, x0 + 10.0 + 80.0 * i as f64, y1 - 5.0));
+    let mut runs = Vec::new();
+    for (i, f) in files.split(',').enumerate() {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| die(&format!("{f}: {e}")));
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| die(&format!("{f}: {e}")));
+        let label = labels.get(i).cloned().unwrap_or_else(|| format!("run {}", i + 1));
+        runs.push(keel_benches::plot::run_from_json(&label, &doc).unwrap_or_else(|e| die(&format!("{f}: {e}"))));
     }
-    for (j, label) in ["p0", "p90", "p99", "p99.9", "p99.99"].iter().enumerate() {
-        s.push_str(&format!(r#"<text x="{}" y="{}">{label}</text>"#, x0 + j as f64 / 4.0 * pw - 10.0, y1 + ph + 15.0));
+    if args.svg.is_none() && args.png.is_none() {
+        die("--compare draws a picture: give --svg FILE and/or --png FILE");
     }
-    s.push_str(&format!(r#"<text x="{}" y="{}">latency ms (max {lmax:.2})</text>"#, x0 + pw - 160.0, y1 - 5.0));
-    s.push_str("</svg>\n");
-    s
+    let title = format!("keel-bench: {}", labels.join(" vs "));
+    for path in args.svg.iter().chain(&args.png) {
+        draw(&title, &runs, path);
+    }
 }
