@@ -41,6 +41,10 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Time one body read or response write may stall.
 pub const IO_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// A CompleteMultipartUpload still working after this long (a backend bucket's object going to
+/// its remote) answers 200 at once and sends a space this often until its result, as S3 does:
+/// clients' read timeouts (boto3's 60 s) never fire on a long completion.
+pub const COMPLETE_KEEPALIVE: Duration = Duration::from_secs(5);
 /// Time in-flight requests get to finish after SIGTERM.
 pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Initial size of a connection's read buffer.

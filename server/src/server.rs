@@ -617,10 +617,12 @@ fn body_grace_from_env() -> std::time::Duration {
         .map_or(crate::limits::BODY_GRACE, std::time::Duration::from_millis)
 }
 
-/// `KEEL_IDLE_TIMEOUT_MS`, `KEEL_HEAD_TIMEOUT_MS` and `KEEL_STALL_TIMEOUT_MS` (testing only):
-/// shorter waits for a connection's next request, for a whole request head and for a client
-/// that takes no more of a response, so tests need not wait `limits::IDLE_TIMEOUT`,
-/// `limits::HEADER_READ_TIMEOUT` or `limits::IO_STALL_TIMEOUT`.
+/// `KEEL_IDLE_TIMEOUT_MS`, `KEEL_HEAD_TIMEOUT_MS`, `KEEL_STALL_TIMEOUT_MS` and
+/// `KEEL_COMPLETE_KEEPALIVE_MS` (testing only): shorter waits for a connection's next request,
+/// for a whole request head and for a client that takes no more of a response, and a shorter
+/// pace of a long completion's keep-alive spaces (0: from its start), so tests need not wait
+/// `limits::IDLE_TIMEOUT`, `limits::HEADER_READ_TIMEOUT`, `limits::IO_STALL_TIMEOUT` or
+/// `limits::COMPLETE_KEEPALIVE`.
 fn timeouts_from_env() -> crate::s3::ctx::Timeouts {
     let ms = |name: &str, default: std::time::Duration| {
         std::env::var(name).ok().and_then(|v| v.parse().ok()).map_or(default, std::time::Duration::from_millis)
@@ -629,6 +631,7 @@ fn timeouts_from_env() -> crate::s3::ctx::Timeouts {
         idle: ms("KEEL_IDLE_TIMEOUT_MS", crate::limits::IDLE_TIMEOUT),
         head: ms("KEEL_HEAD_TIMEOUT_MS", crate::limits::HEADER_READ_TIMEOUT),
         stall: ms("KEEL_STALL_TIMEOUT_MS", crate::limits::IO_STALL_TIMEOUT),
+        complete_keepalive: ms("KEEL_COMPLETE_KEEPALIVE_MS", crate::limits::COMPLETE_KEEPALIVE),
     }
 }
 

@@ -2,6 +2,7 @@
 and Azurite (Azure Blob Storage's emulator), each behind a keel bucket, driven with boto3 and
 `keel bucket props` as a user would; the remote side is checked with its own client (boto3,
 azure-storage-blob)."""
+import io
 import os
 import socket
 import subprocess
@@ -249,6 +250,35 @@ def test_a_multipart_upload_into_a_backend_bucket_lands_on_the_remote(moto, fron
     got = k.get_object(Bucket="upcache", Key="ckpt/step-100.bin")
     assert got["Body"].read() == body
     assert got["ETag"] == remote.head_object(Bucket="uploads", Key="ckpt/step-100.bin")["ETag"]
+
+
+def test_boto3_takes_a_completion_answered_with_spaces_first(moto, tmp_path):
+    """A completion still sending to the remote answers 200 at once and keeps the connection
+    with spaces (KEEL_COMPLETE_KEEPALIVE_MS=0: from its start); boto3 reads the result after
+    them, as it does S3's."""
+    from boto3.s3.transfer import TransferConfig
+    cfg = tmp_path / "keel.toml"
+    cfg.write_text("[backends.moto]\nprovider = \"s3\"\n"
+                   f"endpoint = \"{moto}\"\nregion = \"us-east-1\"\n"
+                   f"access_key = \"{MOTO_KEYS[0]}\"\nsecret_key = \"{MOTO_KEYS[1]}\"\n")
+    os.environ["KEEL_COMPLETE_KEEPALIVE_MS"] = "0"
+    try:
+        slow = Keel("--config", str(cfg))
+    finally:
+        del os.environ["KEEL_COMPLETE_KEEPALIVE_MS"]
+    try:
+        remote = client(moto, MOTO_KEYS)
+        remote.create_bucket(Bucket="slowdone")
+        k = client(slow.endpoint, (AK, SK))
+        k.create_bucket(Bucket="slowdone")
+        attach(slow, "slowdone", "moto/slowdone")
+        body = os.urandom(13 << 20)
+        k.upload_fileobj(io.BytesIO(body), "slowdone", "big.bin",
+                         Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+        assert remote.get_object(Bucket="slowdone", Key="big.bin")["Body"].read() == body
+        assert k.get_object(Bucket="slowdone", Key="big.bin")["Body"].read() == body
+    finally:
+        slow.stop()
 
 
 def test_a_put_presigned_for_the_remote_is_passed_through(moto, front):

@@ -22,6 +22,10 @@ pub enum Body {
         len: u64,
         chunks: futures_channel::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     },
+    /// Bytes produced while the answer is still being worked out, sent with chunked transfer
+    /// encoding (no `Content-Length`) as they come: a long completion's keep-alive spaces,
+    /// then its result. The channel's end ends the body.
+    Chunked(futures_channel::mpsc::Receiver<Vec<u8>>),
     /// `len` bytes relayed from another connection (a cluster member's answer): `first` already
     /// read, the rest read from `from` (spliced socket → pipe → socket when splicing is on).
     /// `done` gets the connection back once every byte went out (to pool it).
@@ -180,6 +184,7 @@ impl Response {
             Body::Spans(spans) => spans.iter().map(Span::len).sum(),
             Body::HeadOnly(n) => *n,
             Body::Stream { len, .. } => *len,
+            Body::Chunked(_) => 0,
             Body::Relay(r) => r.len,
         }
     }
@@ -200,7 +205,9 @@ impl Response {
         for (k, v) in &self.headers {
             line(&[k.as_bytes(), b": ", v.as_bytes(), b"\r\n"]);
         }
-        if self.status != 204 && self.status != 304 && !(100..200).contains(&self.status) {
+        if matches!(self.body, Body::Chunked(_)) {
+            line(&[b"Transfer-Encoding: chunked\r\n"]);
+        } else if self.status != 204 && self.status != 304 && !(100..200).contains(&self.status) {
             line(&[b"Content-Length: ", decimal(self.content_length(), &mut length), b"\r\n"]);
         }
         time::with_date_now(|date| line(&[b"Date: ", date, b"\r\nServer: keel\r\n"]));

@@ -97,6 +97,30 @@ async fn send_stream(
     Ok(())
 }
 
+/// Sends a body of unknown length in chunked framing as its pieces come; the channel's end
+/// sends the last chunk. The head goes out with the first piece.
+async fn send_chunked(
+    conn: &mut Conn,
+    head: &mut Option<Vec<u8>>,
+    mut chunks: futures_channel::mpsc::Receiver<Vec<u8>>,
+) -> Result<(), SendError> {
+    use futures_util::StreamExt;
+    while let Some(c) = chunks.next().await {
+        if c.is_empty() {
+            continue;
+        }
+        let mut out = head.take().unwrap_or_default();
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(&c);
+        out.extend_from_slice(b"\r\n");
+        conn.write_all(out).await?;
+    }
+    let mut out = head.take().unwrap_or_default();
+    out.extend_from_slice(b"0\r\n\r\n");
+    conn.write_all(out).await?;
+    Ok(())
+}
+
 /// Sends a relayed body: the head with the bytes already read, then the rest from the other
 /// connection, spliced (no user-space copy) or through a pooled buffer. The other connection is
 /// handed back (`done`) only when all of it was read.
@@ -259,6 +283,7 @@ pub async fn send(conn: &mut Conn, mut resp: Response, keep: bool, policy: SendP
             conn.give_wbuf(out);
         }
         Body::Stream { len, chunks } => send_stream(conn, &mut head, len, chunks).await?,
+        Body::Chunked(chunks) => send_chunked(conn, &mut head, chunks).await?,
         Body::Relay(relay) => send_relay(conn, &mut head, *relay, policy.splice && total >= policy.splice_min).await?,
         Body::Spans(spans) => {
             let splice = policy.splice && total >= policy.splice_min;

@@ -22,6 +22,8 @@ pub struct Call<'a> {
     pub auth: &'a Authenticated,
     /// What the caller may do in the bucket the request names.
     pub access: access::Access,
+    /// The request's id (`x-amz-request-id`), for error documents a handler writes itself.
+    pub request_id: &'a str,
 }
 
 pub fn read_error(e: ReadError) -> S3Error {
@@ -45,10 +47,10 @@ impl<'a> Call<'a> {
         conn: &'a mut Conn,
         req: &'a Request,
         route: &'a Route,
-        auth: &'a Authenticated,
-        access: access::Access,
+        (auth, access): (&'a Authenticated, access::Access),
+        request_id: &'a str,
     ) -> Call<'a> {
-        Call { ctx, conn, req, route, auth, access }
+        Call { ctx, conn, req, route, auth, access, request_id }
     }
 
     pub fn bucket(&self) -> &str {

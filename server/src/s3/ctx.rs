@@ -85,12 +85,14 @@ impl Ctx {
 }
 
 /// A connection's waits (`limits::IDLE_TIMEOUT`, `limits::HEADER_READ_TIMEOUT`,
-/// `limits::IO_STALL_TIMEOUT` for a response the client does not take).
+/// `limits::IO_STALL_TIMEOUT` for a response the client does not take), and the pace of a long
+/// completion's keep-alive spaces (`limits::COMPLETE_KEEPALIVE`).
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     pub idle: std::time::Duration,
     pub head: std::time::Duration,
     pub stall: std::time::Duration,
+    pub complete_keepalive: std::time::Duration,
 }
 
 impl Default for Timeouts {
@@ -99,6 +101,7 @@ impl Default for Timeouts {
             idle: crate::limits::IDLE_TIMEOUT,
             head: crate::limits::HEADER_READ_TIMEOUT,
             stall: crate::limits::IO_STALL_TIMEOUT,
+            complete_keepalive: crate::limits::COMPLETE_KEEPALIVE,
         }
     }
 }

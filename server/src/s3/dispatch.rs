@@ -40,7 +40,8 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
     let result = async {
         // Presigned for the remote behind a backend bucket: the remote decides, not our keys.
         if let Some(p) = passthrough::wanted(ctx, signed_req, &route) {
-            return passthrough::serve(ctx, conn, signed_req, &route, host_bucket.is_some(), path, p).await;
+            return passthrough::serve(ctx, conn, signed_req, &route, (host_bucket.is_some(), path), p, request_id)
+                .await;
         }
         // In a cluster: forwarded to the key's owner, or a member's own request. An object
         // write is registered until it ends (a rebalance waits for those begun before it).
@@ -59,7 +60,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
         if let Some(e) = &route.invalid {
             return Err(e.clone());
         }
-        let mut call = Call::new(ctx, conn, req, &route, &auth, access);
+        let mut call = Call::new(ctx, conn, req, &route, (&auth, access), request_id);
         let Some(cluster) = &cfg.cluster else { return run(&mut call).await };
         // With copies, a write's new version goes to the other holders before the answer.
         let result = crate::cluster::copies::serve(ctx, cluster, &route, run(&mut call)).await;

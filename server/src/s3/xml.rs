@@ -7,6 +7,9 @@ use crate::limits;
 
 pub const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+/// The declaration every document this writer makes starts with.
+pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
 /// An ETag as S3 sends it, in headers and XML alike: in double quotes.
 pub fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
@@ -26,7 +29,7 @@ impl Default for XmlWriter {
 impl XmlWriter {
     pub fn new() -> XmlWriter {
         let mut out = String::with_capacity(1024);
-        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(DECLARATION);
         XmlWriter { out }
     }
 

@@ -2,7 +2,7 @@
 //! process. Cold and warm reads, one remote GET however many readers, listings of the remote,
 //! write-through, and a remote that is gone.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::common::{AK, SK, Server, SmallFs, read_response};
@@ -23,7 +23,7 @@ fn front_of(remote: &Server, timeout_secs: u64) -> (Server, tempfile::TempDir) {
 }
 
 fn front_with(remote: &Server, timeout_secs: u64, extra: &[&str]) -> (Server, tempfile::TempDir) {
-    front_on(remote, timeout_secs, extra, None, "")
+    front_on(remote, timeout_secs, extra, (None, &[]), "")
 }
 
 /// `front_with` on these mountpaths, with more lines for the backend's table.
@@ -31,7 +31,7 @@ fn front_on(
     remote: &Server,
     timeout_secs: u64,
     extra: &[&str],
-    mountpaths: Option<Vec<std::path::PathBuf>>,
+    (mountpaths, env): (Option<Vec<std::path::PathBuf>>, &[(&str, &str)]),
     table_extra: &str,
 ) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -46,10 +46,7 @@ fn front_on(
     .unwrap();
     let mut args = vec!["--config", cfg.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let front = match mountpaths {
-        Some(mps) => Server::on_mountpaths(mps, &args),
-        None => Server::with_args(&args),
-    };
+    let front = Server::on(mountpaths, &args, env);
     assert_eq!(front.req("PUT", "/cache", &[], b"").status, 200);
     let r = front.req("PUT", "/_keel/buckets/cache/props?backend=up/data", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -428,7 +425,7 @@ fn a_full_mountpath_evicts_the_least_recently_read_cached_copies() {
     }
     // 128 MiB: full above 64 MiB, evicted down to 51 MiB.
     let marks = ["--sync", "none", "--threads", "1", "--space-highwm", "50", "--space-lowwm", "40"];
-    let (front, _cfg) = front_on(&remote, 10, &marks, Some(vec![fs.0.join("mp")]), "");
+    let (front, _cfg) = front_on(&remote, 10, &marks, (Some(vec![fs.0.join("mp")]), &[]), "");
     let full =
         mountpath_metric(&front, "keel_mountpath_used_bytes") + mountpath_metric(&front, "keel_mountpath_free_bytes");
     let used = || mountpath_metric(&front, "keel_mountpath_used_bytes");
@@ -659,6 +656,61 @@ fn multipart_uploads_into_a_backend_bucket_reach_the_remote_whole_before_the_200
     assert_eq!(front.req("GET", &format!("/cache/cond.bin?uploadId={id}"), &[], b"").status, 200);
 }
 
+/// A completion answered the keep-alive way (`KEEL_COMPLETE_KEEPALIVE_MS=0`: from its start):
+/// status, head and the chunked body decoded.
+fn complete_slowly(front: &Server, path: &str, id: &str, doc: &str) -> (String, Vec<u8>) {
+    let mut s = front.connect();
+    let target = format!("{path}?uploadId={id}");
+    s.write_all(&front.build("POST", &target, &[("connection", "close")], doc.as_bytes())).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let (mut rest, mut body) = (&raw[split + 4..], Vec::new());
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size");
+        let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+        rest = &rest[eol + 4 + n..];
+    }
+    (head, body)
+}
+
+#[test]
+fn a_long_completion_into_a_backend_bucket_answers_200_then_spaces_then_its_result() {
+    let mut remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let env = [("KEEL_COMPLETE_KEEPALIVE_MS", "0")];
+    let (front, _cfg) = front_on(&remote, 5, &["--min-part-size", "0"], (None, &env), "");
+    let (a, b) = (data(6 << 20, 4), data(1 << 20, 5));
+    let (id, doc) = upload_parts(&front, "/cache/slow.bin", &[&a, &b]);
+    let (head, body) = complete_slowly(&front, "/cache/slow.bin", &id, &doc);
+    assert!(head.starts_with("http/1.1 200") && head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.starts_with(' '), "spaces first: {text:?}");
+    assert!(text.trim_start().starts_with("<CompleteMultipartUploadResult"), "no declaration after the spaces: {text}");
+    let on_remote = remote.req("GET", "/data/slow.bin", &[], b"");
+    assert!(on_remote.body == [a, b].concat(), "the remote has it whole");
+    assert!(text.contains(&on_remote.header("etag").unwrap().replace('"', "&quot;")), "{text}");
+    // The remote down: still 200 and spaces, then S3's error document; the upload stays open.
+    let (id, doc) = upload_parts(&front, "/cache/down.bin", &[b"one ", b"two"]);
+    remote.stop();
+    let (head, body) = complete_slowly(&front, "/cache/down.bin", &id, &doc);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.trim_start().starts_with("<Error><Code>"), "{text}");
+    assert!(text.contains("<RequestId>") && text.contains("<Resource>/cache/down.bin</Resource>"), "{text}");
+    assert_eq!(front.req("GET", &format!("/cache/down.bin?uploadId={id}"), &[], b"").status, 200, "still open");
+    remote.start_again();
+    let (_, body) = complete_slowly(&front, "/cache/down.bin", &id, &doc);
+    assert!(String::from_utf8_lossy(&body).contains("<CompleteMultipartUploadResult"));
+    assert_eq!(remote.req("GET", "/data/down.bin", &[], b"").body, b"one two");
+}
+
 #[test]
 fn copies_into_and_out_of_a_backend_bucket() {
     let remote = Server::start();
@@ -726,7 +778,7 @@ fn a_large_cold_object_is_read_in_ranged_parts_at_once_when_asked() {
     assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
     let big = data(70 << 20, 11);
     assert_eq!(remote.req("PUT", "/data/big.bin", &[], &big).status, 200);
-    let (front, _cfg) = front_on(&remote, 10, &["--sync", "none"], None, "parallel_reads = 3\n");
+    let (front, _cfg) = front_on(&remote, 10, &["--sync", "none"], (None, &[]), "parallel_reads = 3\n");
     let (whole, ranged) = (remote_count(&remote, "GetObject", 200), remote_count(&remote, "GetObject", 206));
     let r = front.req("GET", "/cache/big.bin", &[], b"");
     assert_eq!(r.status, 200);

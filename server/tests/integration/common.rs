@@ -34,12 +34,8 @@ impl Server {
         Server::on(None, extra, env)
     }
 
-    /// On these mountpaths instead of two temporary ones.
-    pub fn on_mountpaths(mountpaths: Vec<PathBuf>, extra: &[&str]) -> Server {
-        Server::on(Some(mountpaths), extra, &[])
-    }
-
-    fn on(mountpaths: Option<Vec<PathBuf>>, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    /// On these mountpaths (or two temporary ones), with these arguments and environment.
+    pub fn on(mountpaths: Option<Vec<PathBuf>>, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mountpaths = mountpaths.unwrap_or_else(|| vec![dir.path().join("mp1"), dir.path().join("mp2")]);
         let mut s = Server {

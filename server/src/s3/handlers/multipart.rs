@@ -232,27 +232,20 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
                     Err(e) => done(call, id, e).await?,
                 },
                 // A backend bucket's upload goes to the remote whole, before anything commits here.
-                Some((agent, remote)) => {
+                Some(remote) => {
                     if !matches!(opts.condition, engine::WriteCondition::Always) {
                         return Err(S3Error::new(
                             S3ErrorCode::NotImplemented,
                             "Conditional writes to a backend bucket are not implemented.",
                         ));
                     }
-                    let key = call.key().to_owned();
-                    let gate = |object: engine::Located| async move {
-                        let meta = (object.meta.system.content_type.clone(), object.meta.user.clone());
-                        let size = object.meta.size;
-                        let reader = object.open(0, size).await?;
-                        super::remote::write_through((agent, remote), &key, &reader, meta).await
-                    };
-                    let store = call.ctx.store.clone();
-                    match store.complete_upload_gated(call.bucket(), call.key(), id, &parts, opts, gate).await {
-                        Ok(meta) => meta,
-                        Err(e) if e.code == S3ErrorCode::NoSuchUpload => {
-                            done(call, id, engine::Error::NoSuchUpload).await?
-                        }
-                        Err(e) => return Err(e),
+                    let mut finished = complete_through(call, remote, id, parts, opts);
+                    let wait = call.ctx.config.timeouts.complete_keepalive;
+                    match compio::time::timeout(wait, &mut finished).await {
+                        Ok(r) => r.unwrap_or_else(|_| Err(stopped()))?,
+                        // Still sending to the remote: 200 now, spaces until the result.
+                        Err(_) if call.ctx.config.cluster.is_none() => return Ok(keep_alive(call, finished, wait)),
+                        Err(_) => finished.await.unwrap_or_else(|_| Err(stopped()))?,
                     }
                 }
             }
@@ -263,26 +256,122 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
     if let Some(cluster) = &call.ctx.config.cluster {
         crate::cluster::rebalance::after_completion(call.ctx, cluster, call.bucket(), call.key(), &meta).await?;
     }
-    let host = call.header("host").unwrap_or("localhost");
+    let mut resp = Response::with_body(200, "application/xml", result_xml(&Place::of(call), &meta));
+    if let Some(f) = &meta.flex_checksum {
+        checksum::echo(&mut resp, f);
+    }
+    Ok(resp)
+}
+
+/// Where a completion's result document says the object is.
+struct Place {
+    host: String,
+    prefix: String,
+    bucket: String,
+    key: String,
+}
+
+impl Place {
+    fn of(call: &Call<'_>) -> Place {
+        Place {
+            host: call.header("host").unwrap_or("localhost").to_owned(),
+            prefix: call.ctx.config.prefix.clone(),
+            bucket: call.bucket().to_owned(),
+            key: call.key().to_owned(),
+        }
+    }
+}
+
+/// CompleteMultipartUploadResult for the object `meta`.
+fn result_xml(at: &Place, meta: &engine::ObjectMeta) -> Vec<u8> {
     let mut w = XmlWriter::new();
     w.open_root("CompleteMultipartUploadResult");
-    w.elem(
-        "Location",
-        &format!("http://{host}{}/{}/{}", call.ctx.config.prefix, call.bucket(), uri_encode(call.key(), false)),
-    );
-    w.elem("Bucket", call.bucket());
-    w.elem("Key", call.key());
+    w.elem("Location", &format!("http://{}{}/{}/{}", at.host, at.prefix, at.bucket, uri_encode(&at.key, false)));
+    w.elem("Bucket", &at.bucket);
+    w.elem("Key", &at.key);
     w.etag(&meta.etag());
     if let Some(f) = &meta.flex_checksum {
         w.elem(&format!("Checksum{}", f.algorithm.name()), &checksum::encode_value(f));
         w.elem("ChecksumType", if f.parts > 0 { "COMPOSITE" } else { "FULL_OBJECT" });
     }
     w.close("CompleteMultipartUploadResult");
-    let mut resp = xml(w);
-    if let Some(f) = &meta.flex_checksum {
-        checksum::echo(&mut resp, f);
-    }
-    Ok(resp)
+    w.finish()
+}
+
+type Finished = futures_channel::oneshot::Receiver<Result<engine::ObjectMeta, S3Error>>;
+
+/// A backend bucket's completion on a task of its own: the assembled object goes to the remote
+/// whole, then commits here with the remote's identity. It finishes even if the client goes.
+fn complete_through(
+    call: &Call<'_>,
+    (agent, remote): (std::sync::Arc<crate::backend::Agent>, engine::RemoteBucket),
+    id: &str,
+    parts: Vec<CompletePart>,
+    opts: engine::CompleteOptions,
+) -> Finished {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let (store, bucket, key, id) =
+        (call.ctx.store.clone(), call.bucket().to_owned(), call.key().to_owned(), id.to_owned());
+    compio::runtime::spawn(async move {
+        let gate = |object: engine::Located| {
+            let key = key.clone();
+            async move {
+                let meta = (object.meta.system.content_type.clone(), object.meta.user.clone());
+                let size = object.meta.size;
+                let reader = object.open(0, size).await?;
+                super::remote::write_through((agent, remote), &key, &reader, meta).await
+            }
+        };
+        let r = match store.complete_upload_gated(&bucket, &key, &id, &parts, opts, gate).await {
+            // Completed meanwhile (a retry of a completion whose answer was lost).
+            Err(e) if e.code == S3ErrorCode::NoSuchUpload => match store.completed_upload(&bucket, &key, &id).await {
+                Ok(Some(meta)) => Ok(meta),
+                Ok(None) => Err(e),
+                Err(e) => Err(e.into()),
+            },
+            r => r,
+        };
+        let _ = tx.send(r);
+    })
+    .detach();
+    rx
+}
+
+/// A completion still running after `every`: 200 at once with a space, then a space every
+/// `every` until it ends, then its result document — or its error document, S3's "200 with an
+/// error" that SDKs check CompleteMultipartUpload for (DESIGN D44). No XML declaration after
+/// the spaces: it must open a document.
+fn keep_alive(call: &Call<'_>, mut finished: Finished, every: std::time::Duration) -> Response {
+    let (mut tx, body) = futures_channel::mpsc::channel::<Vec<u8>>(1);
+    let (at, resource, request_id) = (Place::of(call), call.req.path.clone(), call.request_id.to_owned());
+    let every = every.max(std::time::Duration::from_millis(10));
+    compio::runtime::spawn(async move {
+        use futures_util::SinkExt;
+        let mut listening = tx.send(b" ".to_vec()).await.is_ok();
+        let outcome = loop {
+            match compio::time::timeout(every, &mut finished).await {
+                Ok(r) => break r,
+                Err(_) if listening => listening = tx.send(b" ".to_vec()).await.is_ok(),
+                Err(_) => {}
+            }
+        };
+        let doc = match outcome {
+            Ok(Ok(meta)) => result_xml(&at, &meta),
+            Ok(Err(e)) => e.to_xml(&resource, &request_id),
+            Err(_) => stopped().to_xml(&resource, &request_id),
+        };
+        let doc = doc.strip_prefix(crate::s3::xml::DECLARATION.as_bytes()).map(<[u8]>::to_vec).unwrap_or(doc);
+        let _ = tx.send(doc).await;
+    })
+    .detach();
+    let mut resp = Response::new(200).header("Content-Type", "application/xml");
+    resp.body = crate::http::Body::Chunked(body);
+    resp
+}
+
+/// A completion task that ended without an answer (it panicked).
+fn stopped() -> S3Error {
+    S3Error::new(S3ErrorCode::InternalError, "The completion stopped without a result; retry it.")
 }
 
 pub async fn abort(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error> {

@@ -48,9 +48,9 @@ pub async fn serve(
     conn: &mut Conn,
     req: &Request,
     route: &Route,
-    host_bucket: bool,
-    raw_path: &str,
+    (host_bucket, raw_path): (bool, &str),
     p: Passthrough,
+    request_id: &str,
 ) -> Result<Response, S3Error> {
     let (head, params) = match &route.op {
         Op::GetObject(params) => (false, Some(params)),
@@ -75,7 +75,7 @@ pub async fn serve(
     // The remote vouched for the caller: it may read this object, and only that.
     let auth = Authenticated { identity: Identity::Anonymous, payload: Payload::Unsigned };
     let access = Access { signed: false, owner: false, list: false, read_all: true };
-    let mut call = Call::new(ctx, conn, req, route, &auth, access);
+    let mut call = Call::new(ctx, conn, req, route, (&auth, access), request_id);
     let Some(params) = params else { return put(&mut call, &p, url, headers).await };
     if head {
         return match p.agent.forward(&p.remote, true, url, headers).await? {
