@@ -91,9 +91,28 @@ pair() { # label, cmd-a, cmd-b (each prints one number); alternates RUNS times
   printf '| %-44s | %14.0f | %14.0f | %5.2fx |\n' "$1" "$ma" "$mb" "$(ratio "$ma" "$mb")"
 }
 
+# Server CPU per request: the user + system ticks of the server's processes over a wrk run,
+# divided by the requests wrk counted (lower is better: the ratio printed is reference / keel).
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
+wrk_cpu() { # URL PID... -> µs of server CPU per request
+  local url=$1 t0 out t1
+  shift
+  t0=$(ticks "$@"); out=$(cli wrk -t1 -c32 -d"${DUR}s" "$url"); t1=$(ticks "$@")
+  echo "$out" | awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '/requests in/ {n = $1} END {printf "%.2f\n", (t / hz) * 1e6 / n}'
+}
+pair_lower() { # as pair, for a measure where lower is better: the ratio is reference / keel
+  local a=() b=()
+  for _ in $(seq "$RUNS"); do a+=("$(eval "$2")"); b+=("$(eval "$3")"); done
+  local ma mb; ma=$(printf '%s\n' "${a[@]}" | median); mb=$(printf '%s\n' "${b[@]}" | median)
+  printf '| %-44s | %14.2f | %14.2f | %5.2fx |\n' "$1" "$ma" "$mb" "$(ratio "$mb" "$ma")"
+}
+KEEL_GET_PID=${PIDS[0]}
+NGINX_WORKERS=$(pgrep -P "$(cat "$W/nginx.pid")" | tr '\n' ' ')
+
 echo "| comparison | keel | reference | ratio |"
 echo "| --- | --- | --- | --- |"
 pair "GET 4 KiB req/s vs nginx (wrk -c32)" "wrk_rps 32 http://127.0.0.1:18182/bench/obj4k" "wrk_rps 32 http://127.0.0.1:18181/obj4k"
+pair_lower "server CPU µs per 4 KiB GET vs nginx (nginx/keel)" "wrk_cpu http://127.0.0.1:18182/bench/obj4k $KEEL_GET_PID" "wrk_cpu http://127.0.0.1:18181/obj4k $NGINX_WORKERS"
 pair "GET 64 MiB B/s vs nginx (wrk -c8)" "wrk_bps 8 http://127.0.0.1:18182/bench/obj64m" "wrk_bps 8 http://127.0.0.1:18181/obj64m"
 pair "GET 64 MiB B/s vs nginx (curl)" "curl_get http://127.0.0.1:18182/bench/obj64m" "curl_get http://127.0.0.1:18181/obj64m"
 kb() { local ep=$1; shift; cli target/release/keel-bench --endpoint "$ep" --workload get --size 4KiB --objects 100 --concurrency 32 --duration "${DUR}s" "$@" 2>/dev/null | awk '$1=="GET" {print $4}'; }

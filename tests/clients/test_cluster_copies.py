@@ -87,7 +87,8 @@ def test_kill_9_of_a_node_under_load_then_of_another_loses_nothing():
             # Through the three nodes that stay up (each forwards to the key's primary).
             s3s = [client(n.url) for n in c.nodes[:3]]
             i = 0
-            while not stop.is_set():
+            deadline = time.time() + 60  # bounded even if the main thread never sets `stop`
+            while not stop.is_set() and time.time() < deadline:
                 key, body = f"w{w}-{i:05d}", os.urandom(rnd.choice([100, 5000, 70_000]))
                 try:
                     s3s[i % 3].put_object(Bucket="safe", Key=key, Body=body)
@@ -99,10 +100,12 @@ def test_kill_9_of_a_node_under_load_then_of_another_loses_nothing():
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(writer, w) for w in range(4)]
-            time.sleep(2)
-            c.nodes[3].stop(signal.SIGKILL)
-            time.sleep(5)
-            stop.set()
+            try:
+                time.sleep(2)
+                c.nodes[3].stop(signal.SIGKILL)
+                time.sleep(5)
+            finally:
+                stop.set()  # else a failure above leaves the writers running
             for f in futures:
                 f.result()
         assert len(acked) > 100, (len(acked), failures[:5])
