@@ -7,6 +7,7 @@
 # Installs what it needs: wrk, nginx, fio (Debian), s3s-fs 0.14.1 (cargo install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DUR=${DUR:-8}
 RUNS=${RUNS:-3}
 LIST_OBJECTS=${LIST_OBJECTS:-1000000}
@@ -93,13 +94,8 @@ pair() { # label, cmd-a, cmd-b (each prints one number); alternates RUNS times
 
 # Server CPU per request: the user + system ticks of the server's processes over a wrk run,
 # divided by the requests wrk counted (lower is better: the ratio printed is reference / keel).
-ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
-wrk_cpu() { # URL PID... -> µs of server CPU per request
-  local url=$1 t0 out t1
-  shift
-  t0=$(ticks "$@"); out=$(cli wrk -t1 -c32 -d"${DUR}s" "$url"); t1=$(ticks "$@")
-  echo "$out" | awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '/requests in/ {n = $1} END {printf "%.2f\n", (t / hz) * 1e6 / n}'
-}
+CLI=(taskset -c 1)
+wrk_cpu() { wrk_cost "$DUR" "$@" | cut -d' ' -f2; } # URL PID... -> µs of server CPU per request
 pair_lower() { # as pair, for a measure where lower is better: the ratio is reference / keel
   local a=() b=()
   for _ in $(seq "$RUNS"); do a+=("$(eval "$2")"); b+=("$(eval "$3")"); done

@@ -18,18 +18,8 @@ BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=(target/release/keel)
 for b in "${BINS[@]}"; do [ -x "$b" ] || { echo "no binary $b (cargo build --release)"; exit 1; }; done
 for t in wrk nginx; do command -v $t >/dev/null || { echo "$t is needed (apt-get install $t)"; exit 1; }; done
-dir=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
-chmod 755 "$dir"
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+bench_dir
 PORT=19873
-TICK=$(getconf CLK_TCK)
 if [ -n "${DEFAULTS:-}" ]; then
   SRV=(); CLI=(); SHARDS=(${THREADS:+--threads $THREADS}); WORKERS="worker_processes ${THREADS:-$(nproc)};"
   SETUP="unpinned, ${THREADS:-$(nproc)} shards / workers, wrk on the same $(nproc) cores"
@@ -45,18 +35,8 @@ events { worker_connections 4096; }
 http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000;
   server { listen 127.0.0.1:$PORT; root $dir/www; } }
 NGX
-ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
-# Runs wrk against the server whose processes are "$@": "req/s µs-per-request".
-measure() {
-  "${CLI[@]}" wrk -t1 -c32 -d1s "http://127.0.0.1:$PORT/bench/obj4k" >/dev/null
-  local t0 out t1
-  t0=$(ticks "$@")
-  out=$("${CLI[@]}" wrk -t1 -c32 -d"${SECS}s" "http://127.0.0.1:$PORT/bench/obj4k")
-  t1=$(ticks "$@")
-  echo "$out" | awk -v t=$((t1 - t0)) -v hz="$TICK" '
-    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
-    END {printf "%.0f %.2f\n", r, (t / hz) * 1e6 / n}'
-}
+# wrk against the server whose processes are "$@": "req/s µs-per-request".
+measure() { wrk_cost "$SECS" "http://127.0.0.1:$PORT/bench/obj4k" "$@"; }
 keel_run() { # BINARY -> "req/s µs"
   "${SRV[@]}" "$1" serve --listen 127.0.0.1:$PORT --anonymous --sync none "${SHARDS[@]}" \
     --mountpath "$dir/data" >"$dir/out" 2>"$dir/log" &
@@ -71,8 +51,7 @@ nginx_run() {
   nginx -c "$dir/nginx.conf"
   wait_port $PORT
   measure $(pgrep -f "nginx: worker process")
-  nginx -c "$dir/nginx.conf" -s stop
-  while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.1; done
+  nginx_stop $PORT
 }
 declare -A rps cpu
 names=(nginx "${BINS[@]}")

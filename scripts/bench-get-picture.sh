@@ -12,16 +12,7 @@ KEEL=target/release/keel
 KB=target/release/keel-bench
 for b in $KEEL $KB; do [ -x "$b" ] || { echo "no $b (cargo build --release -p keel -p keel-benches)"; exit 1; }; done
 mkdir -p "$OUT"
-dir=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
-chmod 755 "$dir"
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+bench_dir
 PORT=19875
 mkdir -p "$dir/www/keel-bench"
 head -c 4096 /dev/urandom > "$dir/obj"
@@ -39,8 +30,7 @@ load() { # NAME [--no-prepare]
 nginx -c "$dir/nginx.conf"
 wait_port $PORT
 echo "nginx: $(load nginx --no-prepare)"
-nginx -c "$dir/nginx.conf" -s stop
-while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.1; done
+nginx_stop $PORT
 taskset -c 0 $KEEL serve --listen 127.0.0.1:$PORT --anonymous --sync none --threads 1 --mountpath "$dir/data" \
   >"$dir/out" 2>"$dir/log" &
 pid=$!

@@ -16,18 +16,8 @@ COUNT=${3:-8}
 KEEL=${KEEL:-target/release/keel}
 [ -x "$KEEL" ] || { echo "no binary $KEEL (cargo build --release)"; exit 1; }
 for t in wrk nginx curl openssl; do command -v $t >/dev/null || { echo "$t is needed"; exit 1; }; done
-dir=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
-chmod 755 "$dir"
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+bench_dir
 PORT=19874
-TICK=$(getconf CLK_TCK)
 if [ -n "${DEFAULTS:-}" ]; then
   SRV=(); CLI=(); SHARDS=(); WORKERS="worker_processes $(nproc);"
   SETUP="unpinned, $(nproc) shards / workers, clients on the same cores"
@@ -49,17 +39,10 @@ http { access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_req
     ssl_certificate $dir/cert.pem; ssl_certificate_key $dir/key.pem; ssl_protocols TLSv1.2 TLSv1.3;
     ssl_conf_command Options KTLS; } }
 NGX
-ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
 small() { # SCHEME PIDS... -> "req/s µs-per-request"
-  local url="$1://127.0.0.1:$PORT/bench/obj4k" t0 out t1
+  local url="$1://127.0.0.1:$PORT/bench/obj4k"
   shift
-  "${CLI[@]}" wrk -t1 -c32 -d1s "$url" >/dev/null
-  t0=$(ticks "$@")
-  out=$("${CLI[@]}" wrk -t1 -c32 -d"${SECS}s" "$url")
-  t1=$(ticks "$@")
-  echo "$out" | awk -v t=$((t1 - t0)) -v hz="$TICK" '
-    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
-    END {printf "%.0f %.2f\n", r, (t / hz) * 1e6 / n}'
+  wrk_cost "$SECS" "$url" "$@"
 }
 large() { # SCHEME -> MB/s over COUNT downloads of 64 MiB in a row, one connection each
   local url="$1://127.0.0.1:$PORT/bench/obj64m" s e
@@ -87,8 +70,7 @@ nginx_run() {
   nginx -c "$dir/nginx.conf"
   wait_port $PORT
   echo "$(small https $(pgrep -f "nginx: worker process")) $(large https)"
-  nginx -c "$dir/nginx.conf" -s stop
-  while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do sleep 0.1; done
+  nginx_stop $PORT
 }
 declare -A rps cpu mbs
 names=(nginx-https keel-https keel-http)

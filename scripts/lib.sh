@@ -1,5 +1,5 @@
 # Helpers the measuring scripts source (scale.sh, shard-costs.sh, ab-put64.sh, bench-cluster*.sh, bench-copies.sh,
-# bench-rebalance.sh).
+# bench-rebalance.sh, bench-get-cost.sh, bench-tls.sh, bench-get-picture.sh, bench-compare.sh).
 
 # Waits (10 s at most) until something accepts connections on 127.0.0.1:PORT.
 wait_port() {
@@ -72,3 +72,43 @@ p99s() {
 
 # The median and max of numbers read one a line.
 summary() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)] " ms (median of " NR " runs, max " v[NR] ")"}'; }
+
+# The measurements against nginx (bench-get-cost.sh, bench-tls.sh, bench-get-picture.sh): a
+# scratch directory $dir that nginx's workers can read, and an EXIT trap that stops what ran
+# there (the keel whose pid is in $pid, the nginx of $dir/nginx.conf) and removes it.
+bench_dir() {
+  dir=$(mktemp -d -p "${BENCH_DIR:-/tmp}")
+  chmod 755 "$dir"
+  pid=
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+# Stops the nginx of $dir/nginx.conf and waits until nothing accepts on 127.0.0.1:PORT.
+nginx_stop() { # PORT
+  nginx -c "$dir/nginx.conf" -s stop
+  while (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do sleep 0.1; done
+}
+
+# User + system CPU ticks the processes PID... have used.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
+
+# wrk -t1 -c32 against URL for SECS seconds after a 1 s warm-up, run under the command prefix
+# in the array CLI (empty: none): prints "req/s server-CPU-µs-per-request", the CPU being what
+# the server processes PID... used over the timed run.
+wrk_cost() { # SECS URL PID...
+  local secs=$1 url=$2 t0 out t1
+  shift 2
+  "${CLI[@]}" wrk -t1 -c32 -d1s "$url" >/dev/null
+  t0=$(ticks "$@")
+  out=$("${CLI[@]}" wrk -t1 -c32 -d"${secs}s" "$url")
+  t1=$(ticks "$@")
+  echo "$out" | awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
+    END {printf "%.0f %.2f\n", r, (t / hz) * 1e6 / n}'
+}

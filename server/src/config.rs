@@ -536,6 +536,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_go_together_and_not_in_a_cluster_yet() {
+        let with = |cert: Option<&str>, key: Option<&str>, cluster: Option<&str>| {
+            let args = ServeArgs {
+                tls_cert: cert.map(PathBuf::from),
+                tls_key: key.map(PathBuf::from),
+                cluster: cluster.map(str::to_owned),
+                node_id: cluster.map(|_| "n1".into()),
+                advertise: cluster.map(|_| "http://127.0.0.1:9000".into()),
+                ..Default::default()
+            };
+            ServeConfig::resolve(&args, &no_env).map(|c| c.tls)
+        };
+        assert_eq!(with(None, None, None), Ok(None));
+        assert_eq!(
+            with(Some("c.pem"), Some("k.pem"), None),
+            Ok(Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))))
+        );
+        assert!(with(Some("c.pem"), None, None).unwrap_err().contains("go together"));
+        assert!(with(None, Some("k.pem"), None).unwrap_err().contains("go together"));
+        let clustered = with(Some("c.pem"), Some("k.pem"), Some("http://127.0.0.1:2379")).unwrap_err();
+        assert!(clustered.contains("not available in a cluster"), "{clustered}");
+    }
+
+    #[test]
     fn space_watermarks() {
         let with = |high: Option<u8>, low: Option<u8>| {
             let args = ServeArgs { space_highwm: high, space_lowwm: low, ..Default::default() };

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod endpoints;
+pub mod flights;
 pub mod fuzzing;
 pub mod http;
 pub mod limits;

@@ -76,3 +76,13 @@ def test_compare_overlays_two_runs_with_their_labels(keel, tmp_path):
     bad.write_text("{}")
     p = subprocess.run([bench_bin(), "--compare", str(bad), "--svg", svg], capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "bad.json" in p.stderr
+
+
+def test_every_operation_has_its_own_line_in_the_timeline(keel, tmp_path):
+    # The range workload's operation has a timeline of its own, under the name its latency
+    # curve has (it once fell into an "OTHER" line).
+    out = str(tmp_path / "range.json")
+    bench(keel, "--bucket", "pictures-range", "--workload", "range", "--size", "64KiB", "--range-size", "4KiB",
+          "--objects", "20", "--concurrency", "2", "--duration", "1.5s", "--json", out)
+    doc = json.load(open(out))
+    assert set(doc["timeline_by_op"]) == set(doc["latency_curve"]) == {"GET-range"}, doc["timeline_by_op"].keys()

@@ -224,3 +224,48 @@ def test_keel_bucket_props_talks_https_with_aws_ca_bundle(tls):
     env.pop("AWS_CA_BUNDLE")
     p = subprocess.run(base, capture_output=True, text=True, timeout=30, env=env)
     assert p.returncode != 0 and "certificate" in p.stderr.lower(), p.stderr
+
+
+def test_config_check_loads_the_pair(tmp_path):
+    cert, key = make_pair(tmp_path, "c")
+    cfg = tmp_path / "keel.toml"
+    cfg.write_text(f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
+    p = subprocess.run([keel_bin(), "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and f'tls_cert = "{cert}"' in p.stdout, p.stdout + p.stderr
+    # A key file that is not a key fails the check, as it would fail `serve`.
+    key.write_text("not a key\n")
+    p = subprocess.run([keel_bin(), "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "--tls-key" in p.stderr, p.stdout + p.stderr
+
+
+def test_connections_past_the_cap_are_closed_without_a_plaintext_answer(tmp_path):
+    """Over TLS a 503 would first cost a handshake: a connection past --max-connections is
+    closed with no bytes (a plain node answers 503 in plain HTTP)."""
+    cert, key = make_pair(tmp_path, "cap")
+    k = Keel("--tls-cert", str(cert), "--tls-key", str(key), "--max-connections", "1")
+    held = []
+    try:
+        host, port = k.addr.split(":")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        # Two shards, one connection each: after a few handshakes every shard is full.
+        for _ in range(6):
+            try:
+                s = socket.create_connection((host, int(port)), timeout=10)
+                held.append(ctx.wrap_socket(s, server_hostname="localhost"))
+            except (ssl.SSLError, OSError):
+                pass
+        assert 1 <= len(held) <= 2, len(held)
+        for _ in range(4):
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                try:
+                    got = s.recv(100)
+                except ConnectionResetError:
+                    got = b""
+                assert got == b"", got
+        # The sessions it holds still serve.
+        held[0].sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held[0].recv(100).startswith(b"HTTP/1.1 403")
+    finally:
+        for t in held:
+            t.close()
+        k.stop()

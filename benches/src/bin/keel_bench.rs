@@ -351,7 +351,7 @@ struct Ctx {
 
 /// The operations keel-bench counts, in the order the timeline lists them (the last one takes
 /// any other name).
-const OPS: [&str; 8] = ["GET", "PUT", "RANGE", "LIST", "MULTIPART", "CONNECT", "IO", "OTHER"];
+const OPS: [&str; 8] = ["GET", "PUT", "GET-range", "LIST", "MULTIPART", "CONNECT", "IO", "OTHER"];
 
 /// Counters the progress line and timeline read each second, per operation of `OPS`.
 #[derive(Default)]
@@ -817,18 +817,22 @@ fn report(args: &Args, stats: &Stats, elapsed: f64, timeline: &[Sample]) {
         std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json"))
             .unwrap_or_else(|e| die(&format!("{path}: {e}")));
     }
-    let title = format!("keel-bench {:?} {} x{} against {}", args.workload, args.size, args.concurrency, args.endpoint);
-    for path in args.svg.iter().chain(&args.png) {
+    if args.svg.is_some() || args.png.is_some() {
         let run = keel_benches::plot::run_from_json("", &doc).unwrap_or_else(|e| die(&e));
-        draw(&title, &[run], path);
+        let title =
+            format!("keel-bench {:?} {} x{} against {}", args.workload, args.size, args.concurrency, args.endpoint);
+        draw(args, &title, &[run]);
     }
 }
 
-/// Draws a picture, or ends the program with why it could not.
-fn draw(title: &str, runs: &[keel_benches::plot::Run], path: &str) {
-    keel_benches::plot::load_font()
-        .and_then(|()| keel_benches::plot::draw(title, runs, std::path::Path::new(path)))
-        .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+/// Draws the picture into every file asked for (`--svg`, `--png`), or ends the program with
+/// why it could not.
+fn draw(args: &Args, title: &str, runs: &[keel_benches::plot::Run]) {
+    keel_benches::plot::load_font().unwrap_or_else(|e| die(&e));
+    for path in args.svg.iter().chain(&args.png) {
+        keel_benches::plot::draw(title, runs, std::path::Path::new(path))
+            .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    }
 }
 
 /// `--compare A.json,B.json`: one picture overlaying earlier runs, labelled by `--labels` or by
@@ -851,8 +855,5 @@ fn compare(args: &Args, files: &str) {
     if args.svg.is_none() && args.png.is_none() {
         die("--compare draws a picture: give --svg FILE and/or --png FILE");
     }
-    let title = format!("keel-bench: {}", labels.join(" vs "));
-    for path in args.svg.iter().chain(&args.png) {
-        draw(&title, &runs, path);
-    }
+    draw(args, &format!("keel-bench: {}", labels.join(" vs ")), &runs);
 }

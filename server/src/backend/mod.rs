@@ -20,8 +20,6 @@ mod config;
 #[cfg(feature = "backends")]
 mod forward;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -177,48 +175,11 @@ impl BackendStats {
     }
 }
 
-/// Cold reads in flight, one per key across all shards: the first reader fetches, the others
-/// wait for it and then read the cached copy (single flight).
-#[derive(Default)]
-pub struct Flights {
-    inflight: Mutex<HashMap<(String, String), std::sync::Arc<event_listener::Event>>>,
-}
-
-/// What a reader of a missing key does.
-pub enum Flight {
-    /// Fetch it; the guard ends the flight (and wakes the waiters) when dropped.
-    Lead(FlightGuard),
-    /// Someone else fetches it: wait for this, then look again.
-    Wait(event_listener::EventListener),
-}
-
-pub struct FlightGuard {
-    flights: std::sync::Arc<Flights>,
-    key: (String, String),
-}
-
-impl Flights {
-    pub fn join(self: &std::sync::Arc<Self>, bucket: &str, key: &str) -> Flight {
-        let k = (bucket.to_owned(), key.to_owned());
-        let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        match m.get(&k) {
-            Some(ev) => Flight::Wait(ev.listen()),
-            None => {
-                m.insert(k.clone(), std::sync::Arc::new(event_listener::Event::new()));
-                Flight::Lead(FlightGuard { flights: self.clone(), key: k })
-            }
-        }
-    }
-}
-
-impl Drop for FlightGuard {
-    fn drop(&mut self) {
-        let ev = self.flights.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
-        if let Some(ev) = ev {
-            ev.notify(usize::MAX);
-        }
-    }
-}
+/// Cold reads in flight, one per (bucket, key) across all shards: the first reader fetches, the
+/// others wait for it and then read the cached copy (single flight).
+pub type Flights = crate::flights::Flights<(String, String)>;
+pub type Flight = crate::flights::Flight<(String, String)>;
+pub type FlightGuard = crate::flights::FlightGuard<(String, String)>;
 
 /// The default bound on one remote call (`backend_timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

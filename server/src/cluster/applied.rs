@@ -5,6 +5,9 @@ use std::sync::atomic::Ordering;
 
 use super::Cluster;
 
+/// Longest wait for another task's making of a bucket (a stuck disk): the request then goes on.
+const MAKING_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Cluster {
     /// Makes this node's record of `name` the cluster's record of etcd revision `rev`, unless
     /// it holds a newer one already.
@@ -20,7 +23,10 @@ impl Cluster {
         // — or is being applied by another task: the bucket may not be there yet, and the
         // caller's request needs it (a PUT would find no bucket).
         if self.applied.lock().is_ok_and(|a| a.get(name).is_some_and(|r| *r >= rev)) {
-            Making::wait(&self.making, name).await;
+            if let Some(made) = self.making.in_flight(&name.to_owned()) {
+                // Bounded: a stuck disk must not hold the request forever.
+                let _ = compio::time::timeout(MAKING_WAIT_MAX, made).await;
+            }
             return;
         }
         self.buckets_applied.fetch_add(1, Ordering::Relaxed);
@@ -28,7 +34,9 @@ impl Cluster {
             // The revision is noted before the bucket appears: the sync loop removes buckets
             // its map lacks unless this node applied a newer record, and its map may predate
             // this one (seeing the bucket without its revision, it would delete a bucket just
-            // made).
+            // made). The making is in flight from before the revision is noted: whoever sees
+            // the revision also sees the making to wait for.
+            let _making = self.making.join(name.to_owned());
             let before = self.applied.lock().ok().map(|mut a| a.insert(name.to_owned(), rev));
             let undo = || {
                 if let (Ok(mut a), Some(before)) = (self.applied.lock(), before)
@@ -40,7 +48,6 @@ impl Cluster {
                     };
                 }
             };
-            let _making = Making::start(&self.making, name);
             // Testing only: widens the window in which a request finds the record applied and
             // the bucket not yet made (the test that shows the wait above).
             if let Some(ms) = std::env::var("KEEL_BUCKET_MAKE_DELAY_MS").ok().and_then(|v| v.parse().ok()) {
@@ -86,41 +93,6 @@ impl Cluster {
         if let Ok(mut a) = self.applied.lock() {
             let r = a.entry(name.to_owned()).or_insert(rev);
             *r = (*r).max(rev);
-        }
-    }
-}
-
-/// A bucket being made from its cluster record: noted while its creation runs (even when the
-/// creating future is dropped), so that a request applying the same record waits for the
-/// bucket instead of finding none.
-struct Making<'a> {
-    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
-    name: String,
-}
-
-impl<'a> Making<'a> {
-    /// Longest wait for another task's creation (a stuck disk): the request then goes on.
-    const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
-
-    fn start(set: &'a std::sync::Mutex<std::collections::HashSet<String>>, name: &str) -> Making<'a> {
-        if let Ok(mut s) = set.lock() {
-            s.insert(name.to_owned());
-        }
-        Making { set, name: name.to_owned() }
-    }
-
-    async fn wait(set: &std::sync::Mutex<std::collections::HashSet<String>>, name: &str) {
-        let began = std::time::Instant::now();
-        while set.lock().is_ok_and(|s| s.contains(name)) && began.elapsed() < Self::WAIT_MAX {
-            compio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-    }
-}
-
-impl Drop for Making<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut s) = self.set.lock() {
-            s.remove(&self.name);
         }
     }
 }

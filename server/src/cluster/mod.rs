@@ -363,8 +363,9 @@ pub struct Cluster {
     /// Counts the bucket records applied here: a "no such bucket" remembered before the last
     /// one may be out of date.
     buckets_applied: std::sync::atomic::AtomicU64,
-    /// Buckets being made here from a cluster record right now (`apply_bucket`).
-    making: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Buckets being made here from a cluster record right now (`apply_bucket`): a request
+    /// applying the same record waits for the bucket instead of finding none.
+    making: Arc<crate::flights::Flights<String>>,
     /// What this node's rebalance knows (keys deleted meanwhile, completions to move).
     pub moves: rebalance::Moves,
     /// Object writes in progress here (a rebalance waits for those begun under an older map).

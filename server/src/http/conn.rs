@@ -51,6 +51,15 @@ fn gone<T, B>(buf: B) -> BufResult<T, B> {
     BufResult(Err(std::io::ErrorKind::NotConnected.into()), buf)
 }
 
+/// A TLS session's write, once its records are flushed to the socket (a write that failed is
+/// not flushed).
+async fn flushed<B>(s: &mut super::tls::TlsStream, written: BufResult<(), B>) -> BufResult<(), B> {
+    match written {
+        BufResult(Ok(()), buf) => BufResult(s.flush().await, buf),
+        failed => failed,
+    }
+}
+
 impl AsyncRead for Stream {
     async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
         match self {
@@ -66,10 +75,10 @@ impl Stream {
     async fn write_all<B: IoBuf>(&mut self, buf: B) -> BufResult<(), B> {
         match self {
             Stream::Plain(s) => s.write_all(buf).await,
-            Stream::Tls(s) => match s.write_all(buf).await {
-                BufResult(Ok(()), buf) => BufResult(s.flush().await, buf),
-                other => other,
-            },
+            Stream::Tls(s) => {
+                let written = s.write_all(buf).await;
+                flushed(s, written).await
+            }
             Stream::Gone => gone(buf),
         }
     }
@@ -78,10 +87,10 @@ impl Stream {
     async fn write_vectored_all<B: IoVectoredBuf>(&mut self, bufs: B) -> BufResult<(), B> {
         match self {
             Stream::Plain(s) => s.write_vectored_all(bufs).await,
-            Stream::Tls(s) => match s.write_vectored_all(bufs).await {
-                BufResult(Ok(()), bufs) => BufResult(s.flush().await, bufs),
-                other => other,
-            },
+            Stream::Tls(s) => {
+                let written = s.write_vectored_all(bufs).await;
+                flushed(s, written).await
+            }
             Stream::Gone => gone(bufs),
         }
     }

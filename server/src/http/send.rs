@@ -117,7 +117,8 @@ async fn send_chunked(
     }
     let mut out = head.take().unwrap_or_default();
     out.extend_from_slice(b"0\r\n\r\n");
-    conn.write_all(out).await?;
+    let out = conn.write_all(out).await?;
+    conn.give_wbuf(out);
     Ok(())
 }
 

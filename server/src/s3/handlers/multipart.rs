@@ -201,11 +201,13 @@ pub fn encode_complete(parts: &[CompletePart]) -> Vec<u8> {
 
 /// A completion that found no upload: the object a completed one made, if it is still current
 /// (a retry of a completion whose answer was lost), else the error.
-async fn done(call: &Call<'_>, id: &str, e: engine::Error) -> Result<engine::ObjectMeta, S3Error> {
+async fn done(
+    store: &engine::Store,
+    (bucket, key, id): (&str, &str, &str),
+    e: engine::Error,
+) -> Result<engine::ObjectMeta, S3Error> {
     match e {
-        engine::Error::NoSuchUpload => {
-            call.ctx.store.completed_upload(call.bucket(), call.key(), id).await?.ok_or_else(|| e.into())
-        }
+        engine::Error::NoSuchUpload => store.completed_upload(bucket, key, id).await?.ok_or_else(|| e.into()),
         e => Err(e.into()),
     }
 }
@@ -215,7 +217,7 @@ async fn done(call: &Call<'_>, id: &str, e: engine::Error) -> Result<engine::Obj
 pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error> {
     let meta = match call.ctx.store.upload(call.bucket(), call.key(), id) {
         Err(e) => {
-            let meta = done(call, id, e).await?;
+            let meta = done(&call.ctx.store, (call.bucket(), call.key(), id), e).await?;
             call.read_complete_xml().await?;
             meta
         }
@@ -229,7 +231,7 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
             match super::remote::remote_of(call)? {
                 None => match call.ctx.store.complete_upload(call.bucket(), call.key(), id, &parts, opts).await {
                     Ok(meta) => meta,
-                    Err(e) => done(call, id, e).await?,
+                    Err(e) => done(&call.ctx.store, (call.bucket(), call.key(), id), e).await?,
                 },
                 // A backend bucket's upload goes to the remote whole, before anything commits here.
                 Some(remote) => {
@@ -324,11 +326,9 @@ fn complete_through(
         };
         let r = match store.complete_upload_gated(&bucket, &key, &id, &parts, opts, gate).await {
             // Completed meanwhile (a retry of a completion whose answer was lost).
-            Err(e) if e.code == S3ErrorCode::NoSuchUpload => match store.completed_upload(&bucket, &key, &id).await {
-                Ok(Some(meta)) => Ok(meta),
-                Ok(None) => Err(e),
-                Err(e) => Err(e.into()),
-            },
+            Err(e) if e.code == S3ErrorCode::NoSuchUpload => {
+                done(&store, (&bucket, &key, &id), engine::Error::NoSuchUpload).await
+            }
             r => r,
         };
         let _ = tx.send(r);

@@ -87,7 +87,7 @@ pub async fn serve(
         if let Some(answer) = serve_cached(&mut call, &p, &url, &headers, params).await? {
             return Ok(answer);
         }
-        match p.agent.flights().join(call.bucket(), call.key()) {
+        match p.agent.flights().join((call.bucket().to_owned(), call.key().to_owned())) {
             Flight::Wait(done) => {
                 // Another reader is fetching it: then ask the remote about this URL.
                 if compio::time::timeout(p.agent.timeout() * 4, done).await.is_err() {

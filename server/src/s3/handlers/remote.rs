@@ -107,7 +107,7 @@ async fn fetch_once(
     remote: &RemoteBucket,
     (bucket, key): (&str, &str),
 ) -> Result<(), S3Error> {
-    match agent.flights().join(bucket, key) {
+    match agent.flights().join((bucket.to_owned(), key.to_owned())) {
         // Whatever the leader got, the caller looks again (a failed fetch leaves nothing, and
         // the next miss fetches anew).
         Flight::Wait(done) => match compio::time::timeout(agent.timeout() * 4, done).await {
@@ -186,7 +186,7 @@ pub async fn on_miss(call: &Call<'_>, head: bool, stream_whole: bool) -> Result<
         fetch_once(&call.ctx.store, &agent, &remote, target).await?;
         return Ok(Miss::Cached);
     }
-    match agent.flights().join(target.0, target.1) {
+    match agent.flights().join((target.0.to_owned(), target.1.to_owned())) {
         // It may have landed between our miss and the flight.
         Flight::Lead(flight) if call.ctx.store.lookup(target.0, target.1).is_err() => {
             let (meta, body) = stream(call, &agent, &remote, flight).await?;
