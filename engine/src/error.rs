@@ -37,6 +37,9 @@ pub enum Error {
     /// it committed (the client should read the ETag again and retry).
     #[error("a concurrent write replaced the object this conditional write was checked against")]
     WriteConflict,
+    /// A tag set S3 would refuse (too many tags, a key or value too long, a duplicate key).
+    #[error("invalid tag: {0}")]
+    InvalidTag(&'static str),
     #[error("metadata too large")]
     MetadataTooLarge,
     #[error("object too large")]

@@ -57,8 +57,9 @@ pub use iobuf::{IoBuffer, give_buffer, take_buffer, trim_pool};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
-    BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectId, ObjectMeta, PartLoc, PartMeta,
-    RemoteBucket, RemoteVersion, SystemMeta, UploadMeta, Versioning,
+    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, OBJECT_TAGS_MAX, ObjectId,
+    ObjectMeta, PartLoc, PartMeta, RemoteBucket, RemoteVersion, SystemMeta, Tags, UploadMeta, Versioning,
+    validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

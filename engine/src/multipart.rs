@@ -29,6 +29,8 @@ pub struct UploadOptions {
     pub flex: Option<(FlexAlgorithm, FlexType)>,
     /// The canned ACL the completed object gets.
     pub acl: CannedAcl,
+    /// The tag set the completed object gets.
+    pub tags: crate::meta::Tags,
 }
 
 /// One part as CompleteMultipartUpload names it.
@@ -99,6 +101,7 @@ impl Store {
             system: opts.system,
             user: opts.user,
             acl: opts.acl,
+            tags: opts.tags,
         };
         let ops = vec![
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket),
@@ -312,6 +315,7 @@ impl Store {
             epoch: self.epoch(),
             upload_id: Some(upload_id.to_owned()),
             remote: None,
+            tags: upload.tags,
         };
         meta.check()?;
         Ok(Completion { mp, ops, meta, records, condition })

@@ -91,6 +91,7 @@ impl Store {
             epoch: self.epoch(),
             upload_id: None,
             remote: None,
+            tags: Vec::new(),
         };
         Located::new(meta, mp).open(0, part.size).await
     }

@@ -391,9 +391,21 @@ impl Store {
         Err(Error::NoSuchObject)
     }
 
-    /// Changes an object's canned ACL (PutObjectAcl): its record is rewritten where it lives, on
-    /// condition that it is still the record read (a write that overtakes is retried on).
+    /// Changes an object's canned ACL (PutObjectAcl), keeping its version.
     pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: crate::meta::CannedAcl) -> Result<()> {
+        self.change_object(bucket, key, &|m| m.acl = acl).await
+    }
+
+    /// Changes an object's tag set (Put/DeleteObjectTagging), keeping its version.
+    pub async fn set_object_tags(&self, bucket: &str, key: &str, tags: &crate::meta::Tags) -> Result<()> {
+        crate::meta::validate_tags(tags, crate::meta::OBJECT_TAGS_MAX)?;
+        self.change_object(bucket, key, &|m| m.tags.clone_from(tags)).await
+    }
+
+    /// Changes what an object's record says about it besides its version (ACL, tags): the
+    /// record is rewritten where it lives, on condition that it is still the record read (a
+    /// write that overtakes is retried on).
+    pub async fn change_object(&self, bucket: &str, key: &str, change: &dyn Fn(&mut ObjectMeta)) -> Result<()> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         if self.wanted_copies(bucket) > 1 {
             // Every copy changes, under the key's lock (writes and repairs wait).
@@ -403,7 +415,7 @@ impl Store {
             let _lock = self.lock_keys(bucket, &[key]).await;
             let newest = self.newest(bucket, key)?;
             let mut meta = newest.meta.clone();
-            meta.acl = acl;
+            change(&mut meta);
             meta.epoch = self.epoch;
             for mp in newest.mps {
                 let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
@@ -420,7 +432,7 @@ impl Store {
             let (mp, _) = self.locate(bucket, key)?;
             let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
             let mut meta = ObjectMeta::decode(&raw)?;
-            meta.acl = acl;
+            change(&mut meta);
             meta.epoch = self.epoch;
             let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
                 .when(Precondition::Equals(raw.to_vec()), Refusal::Condition);

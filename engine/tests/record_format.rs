@@ -44,7 +44,7 @@ fn flex(parts: u32) -> FlexChecksum {
 
 #[test]
 fn object_record_inline() {
-    assert_eq!(OBJECT_RECORD_FORMAT, 3);
+    assert_eq!(OBJECT_RECORD_FORMAT, 4);
     let m = ObjectMeta {
         size: 5,
         mtime_ms: 1_700_000_000_123,
@@ -62,10 +62,86 @@ fn object_record_inline() {
         epoch: 3,
         upload_id: None,
         remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
+        tags: vec![("team".into(), "ml".into())],
     };
     check(
         "object inline",
         &m.encode(),
+        concat!(
+            "04",                               // format
+            "0500000000000000",                 // size
+            "7b68e5cf8b010000",                 // mtime ms
+            "11111111111111111111111111111111", // MD5
+            "00000000",                         // ETag parts
+            "0300000000000000",                 // epoch
+            "01",                               // ACL public-read
+            "01",
+            "05000000",
+            "6162632d32", // cached copy of a remote object: ETag "abc-2"
+            "01",
+            "02000000",
+            "7637", // remote version "v7"
+            "01",
+            "08000000",
+            "0102030405060708", // stored checksum: xxhash, 8 bytes
+            "01",
+            "0a000000",
+            "746578742f706c61696e", // content-type "text/plain"
+            "00",
+            "00", // content-encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865", // cache-control "no-cache"
+            "00",
+            "00",   // expires, content-language
+            "0100", // one user metadata pair
+            "05000000",
+            "636f6c6f72",
+            "04000000",
+            "626c7565", // "color" = "blue"
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // flexible: CRC32C, full object
+            "00",       // no upload id
+            "01",
+            "04000000",
+            "7465616d",
+            "02000000",
+            "6d6c", // one tag: "team" = "ml"
+            "00",
+            "05000000",
+            "68656c6c6f", // inline data "hello"
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &m,
+    );
+}
+
+#[test]
+fn object_record_inline_format_3_still_decodes() {
+    let m = ObjectMeta {
+        size: 5,
+        mtime_ms: 1_700_000_000_123,
+        md5: [0x11; 16],
+        etag_parts: 0,
+        stored_checksum: StoredChecksum {
+            kind: ChecksumKind::Xxhash,
+            value: engine::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
+        },
+        system: system(),
+        user: vec![("color".into(), "blue".into())],
+        flex_checksum: Some(flex(0)),
+        data: DataLoc::Inline(b"hello".to_vec()),
+        acl: CannedAcl::PublicRead,
+        epoch: 3,
+        upload_id: None,
+        remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
+        tags: Vec::new(),
+    };
+    check_old(
+        "object inline, format 3",
         concat!(
             "03",                               // format
             "0500000000000000",                 // size
@@ -132,6 +208,7 @@ fn object_record_inline_format_2_still_decodes() {
         epoch: 3,
         upload_id: None,
         remote: None,
+        tags: Vec::new(),
     };
     check_old(
         "object inline, format 2",
@@ -199,12 +276,13 @@ fn object_record_parts() {
         epoch: 9,
         upload_id: Some("upload-1".into()),
         remote: None,
+        tags: Vec::new(),
     };
     check(
         "object parts",
         &m.encode(),
         concat!(
-            "03",
+            "04",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -224,6 +302,7 @@ fn object_record_parts() {
             "01",
             "08000000",
             "75706c6f61642d31", // upload id "upload-1"
+            "00",               // no tags
             "02",
             "02000000", // parts, 2 of them:
             "a1000000000000000000000000000000",
@@ -259,7 +338,7 @@ fn object_record_parts() {
         "object file",
         &file.encode(),
         concat!(
-            "03",
+            "04",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -273,6 +352,7 @@ fn object_record_parts() {
             "0000",
             "00",
             "00", // no headers, no user pairs, flex, upload
+            "00", // no tags
             "01",
             "efcdab89674523010000000000000000", // one data file, its id
         ),
@@ -283,7 +363,7 @@ fn object_record_parts() {
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 4);
+    assert_eq!(BUCKET_RECORD_FORMAT, 5);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -297,10 +377,61 @@ fn bucket_record() {
         backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
         validate_warm_get: true,
         copies: 2,
+        tags: vec![("cost".into(), "1".into())],
     };
     check(
         "bucket",
         &b.encode(),
+        concat!(
+            "05",
+            "0068e5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // owner "ak"
+            "02",
+            "02",
+            "01", // versioning Suspended, CRC32C, validate on read
+            "02",
+            "01",               // ACL authenticated-read, policy public-read
+            "0807060504030201", // incarnation
+            "09000000",
+            "65752d776573742d31", // location "eu-west-1"
+            "01",
+            "02000000",
+            "7570", // backend "up"
+            "04000000",
+            "64617461", // remote bucket "data"
+            "01",       // validate warm GETs
+            "02",       // copies
+            "01",
+            "04000000",
+            "636f7374",
+            "01000000",
+            "31", // one tag: "cost" = "1"
+        ),
+        |x| BucketMeta::decode(x).unwrap(),
+        &b,
+    );
+}
+
+#[test]
+fn bucket_record_format_4_still_decodes() {
+    let b = BucketMeta {
+        created_ms: 1_700_000_000_000,
+        owner: "ak".into(),
+        versioning: Versioning::Suspended,
+        checksum: ChecksumKind::Crc32c,
+        validate_on_read: true,
+        acl: CannedAcl::AuthenticatedRead,
+        policy: BucketPolicy::PublicRead,
+        incarnation: 0x0102_0304_0506_0708,
+        location: "eu-west-1".into(),
+        backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
+        validate_warm_get: true,
+        copies: 2,
+        tags: Vec::new(),
+    };
+    check_old(
+        "bucket, format 4",
         concat!(
             "04",
             "0068e5cf8b010000", // format, created ms
@@ -342,6 +473,7 @@ fn bucket_record_format_2_still_decodes() {
         backend: None,
         validate_warm_get: false,
         copies: 0,
+        tags: Vec::new(),
     };
     check_old(
         "bucket, format 2",
@@ -366,7 +498,7 @@ fn bucket_record_format_2_still_decodes() {
 
 #[test]
 fn upload_and_part_records() {
-    assert_eq!((UPLOAD_RECORD_FORMAT, PART_RECORD_FORMAT), (2, 1));
+    assert_eq!((UPLOAD_RECORD_FORMAT, PART_RECORD_FORMAT), (3, 1));
     let u = UploadMeta {
         created_ms: 1_700_000_000_789,
         initiator: "ak".into(),
@@ -375,10 +507,47 @@ fn upload_and_part_records() {
         system: system(),
         user: vec![("k".into(), "v".into())],
         acl: CannedAcl::PublicRead,
+        tags: vec![("a".into(), "b".into())],
     };
     check(
         "upload",
         &u.encode(),
+        concat!(
+            "03",
+            "156be5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // initiator "ak"
+            "01",
+            "01",
+            "05",
+            "00", // xxhash; flexible: SHA256, composite
+            "01",
+            "0a000000",
+            "746578742f706c61696e",
+            "00",
+            "00", // content-type, -encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865",
+            "00",
+            "00", // cache-control, expires, -language
+            "0100",
+            "01000000",
+            "6b",
+            "01000000",
+            "76", // "k" = "v"
+            "01", // ACL public-read
+            "01",
+            "01000000",
+            "61",
+            "01000000",
+            "62", // one tag: "a" = "b"
+        ),
+        |x| UploadMeta::decode(x).unwrap(),
+        &u,
+    );
+    check_old(
+        "upload, format 2",
         concat!(
             "02",
             "156be5cf8b010000", // format, created ms
@@ -406,7 +575,7 @@ fn upload_and_part_records() {
             "01", // ACL public-read
         ),
         |x| UploadMeta::decode(x).unwrap(),
-        &u,
+        &UploadMeta { tags: Vec::new(), ..u.clone() },
     );
     let p = PartMeta {
         id: ObjectId(0xfeed),

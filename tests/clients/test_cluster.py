@@ -193,6 +193,40 @@ def test_a_bucket_is_there_as_soon_as_its_creation_is_answered(cluster):
         assert set(names) <= have, (node.node_id, sorted(set(names) - have))
 
 
+def test_bucket_and_object_tags_are_the_same_through_every_node(cluster):
+    """Bucket tags live in the bucket's etcd record; object tags in the key's record on its
+    owner: every node answers the same."""
+    s3 = client(cluster.nodes[0].url)
+    s3.create_bucket(Bucket="tags-everywhere")
+    s3.put_bucket_tagging(Bucket="tags-everywhere", Tagging={"TagSet": [{"Key": "cost", "Value": "ml"}]})
+    keys = [f"t{i}" for i in range(8)]
+    for k in keys:
+        s3.put_object(Bucket="tags-everywhere", Key=k, Body=b"x", Tagging=f"key={k}")
+
+    def same_everywhere():
+        for node in cluster.nodes:
+            other = client(node.url)
+            if codes(lambda: other.get_bucket_tagging(Bucket="tags-everywhere")) != "ok":
+                return False
+            if other.get_bucket_tagging(Bucket="tags-everywhere")["TagSet"] != [{"Key": "cost", "Value": "ml"}]:
+                return False
+            for k in keys:
+                if other.get_object_tagging(Bucket="tags-everywhere", Key=k)["TagSet"] != [{"Key": "key", "Value": k}]:
+                    return False
+        return True
+
+    deadline = time.time() + 20
+    while not same_everywhere():
+        assert time.time() < deadline, "tags differ between nodes"
+        time.sleep(0.3)
+    client(cluster.nodes[2].url).delete_bucket_tagging(Bucket="tags-everywhere")
+    deadline = time.time() + 20
+    while not all(codes(lambda n=n: client(n.url).get_bucket_tagging(Bucket="tags-everywhere")) == "NoSuchTagSet"
+                  for n in cluster.nodes):
+        assert time.time() < deadline, "a bucket tag deletion did not reach every node"
+        time.sleep(0.3)
+
+
 def pages(s3, bucket, **kw):
     out = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 7}, **kw):

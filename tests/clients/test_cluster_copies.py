@@ -482,10 +482,10 @@ def test_lowering_copies_drops_the_extras_and_a_later_raise_brings_back_nothing_
         c.stop()
 
 
-def test_an_acl_change_reaches_every_holder():
-    """PutObjectAcl keeps the object's version: the holders take the primary's new ACL anyway
-    (else a failover would serve a private object as public-read), and a holder that missed it
-    gets it from the repair."""
+def test_an_acl_or_tag_change_reaches_every_holder():
+    """PutObjectAcl and object tagging keep the object's version: the holders take the
+    primary's new ACL and tags anyway (else a failover would serve a private object as
+    public-read, or other tags), and a holder that missed a change gets it from the repair."""
     import urllib.parse
     from conftest import http
     c = Cluster(n=3, extra=["--lease-ttl", "2", "--copies", "2"])
@@ -497,25 +497,43 @@ def test_an_acl_change_reaches_every_holder():
         for k in keys:
             s0.put_object(Bucket="acls", Key=k, Body=b"x" * 1000, ACL="public-read")
 
-        def acl_codes(node):
-            """What `node` holds of each key: its canned ACL's code, asked node-to-node."""
+        def attrs(node):
+            """What `node` holds of each key: the code of its ACL and tags, asked node-to-node."""
             body = "".join(urllib.parse.quote(k, safe="") + "\n" for k in keys).encode()
             status, answer = peer_call(c, node, "POST", "/_keel/peer/have?bucket=acls", body)
             assert status == 200, answer
             lines = answer.decode().splitlines()
             return {k: l.split(" ")[2] for k, l in zip(keys, lines) if l != "-"}
 
-        held = [acl_codes(n) for n in c.nodes]
+        def agreed():
+            """Each key's code, if every copy of every key agrees with the others."""
+            held = [attrs(n) for n in c.nodes]
+            codes = {k: {h[k] for h in held if k in h} for k in keys}
+            return {k: v.pop() for k, v in codes.items()} if all(len(v) == 1 for v in codes.values()) else None
+
+        held = [attrs(n) for n in c.nodes]
         assert all(sum(k in h for h in held) == 2 for k in keys), held
-        assert {v for h in held for v in h.values()} == {"1"}  # public-read everywhere
+        public = agreed()
+        assert public is not None and len(set(public.values())) == 1, held
         for k in keys:
             s0.put_object_acl(Bucket="acls", Key=k, ACL="private")
-        held = [acl_codes(n) for n in c.nodes]
-        assert {v for h in held for v in h.values()} == {"0"}, held  # private on every holder
+        private = agreed()  # private on every holder
+        assert private is not None and not set(private.values()) & set(public.values()), [attrs(n) for n in c.nodes]
         # Anonymous reads through every node: refused.
         for n in c.nodes:
             status, _, _ = http("GET", f"{n.url}/acls/{keys[0]}")
             assert status == 403, (n.node_id, status)
+        # Tags: every holder takes them, and every node answers them.
+        for k in keys:
+            s0.put_object_tagging(Bucket="acls", Key=k, Tagging={"TagSet": [{"Key": "t", "Value": k}]})
+        tagged = agreed()
+        assert tagged is not None and all(tagged[k] != private[k] for k in keys), [attrs(n) for n in c.nodes]
+        for n in c.nodes:
+            got = client(n.url).get_object_tagging(Bucket="acls", Key=keys[1])["TagSet"]
+            assert got == [{"Key": "t", "Value": keys[1]}], (n.node_id, got)
+        for k in keys:
+            s0.delete_object_tagging(Bucket="acls", Key=k)
+        assert agreed() == private
         # n2 away while the ACLs change back: when it returns, its copies keep their version
         # (nothing to drop) and the repair gives them the primaries' ACL.
         settled(c)
@@ -527,6 +545,6 @@ def test_an_acl_change_reaches_every_holder():
         c.nodes[2].wait_listening()
         c.wait_state("n2", "active")
         settled(c)
-        wait("every copy public-read", lambda: {v for n in c.nodes for v in acl_codes(n).values()} == {"1"})
+        wait("every copy public-read", lambda: agreed() == public)
     finally:
         c.stop()

@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 5: format 4 followed by the bucket's tag set (`u8` count, then `str` key, `str` value
+//! each; format 4 reads as none).
+//!
 //! Format 4: format 3 followed by `u8 copies`, how many copies of each object the bucket wants
 //! (0: the node's default; format 3 reads as 0).
 //!
@@ -19,7 +22,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 4;
+pub const BUCKET_RECORD_FORMAT: u8 = 5;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -109,6 +112,8 @@ pub struct BucketMeta {
     /// Copies of each object this bucket wants (0: the node's `--copies`), on distinct
     /// mountpaths (issue 15).
     pub copies: u8,
+    /// The bucket's tag set (bucket tagging); empty: none (GetBucketTagging answers NoSuchTagSet).
+    pub tags: super::Tags,
 }
 
 impl BucketMeta {
@@ -141,6 +146,7 @@ impl BucketMeta {
         }
         w.u8(self.validate_warm_get as u8);
         w.u8(self.copies);
+        super::tags::write_tags(&mut w, &self.tags);
         w.0
     }
 
@@ -196,6 +202,7 @@ impl BucketMeta {
             (None, false)
         };
         let copies = if format >= 4 { r.u8()? } else { 0 };
+        let tags = if format >= 5 { super::tags::read_tags(&mut r)? } else { Vec::new() };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -212,6 +219,7 @@ impl BucketMeta {
             backend,
             validate_warm_get,
             copies,
+            tags,
         })
     }
 }

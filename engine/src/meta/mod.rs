@@ -5,9 +5,9 @@
 //! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
 //! the newest format; older formats still decode.
 //!
-//! Object record, format 3:
+//! Object record, format 4:
 //! ```text
-//! 0      u8      format = 3
+//! 0      u8      format = 4
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
@@ -22,12 +22,14 @@
 //!        u16     user metadata pairs, each str name, str value
 //!        opt<(u8 algorithm, bytes value, u32 composite parts)> flexible checksum
 //!        opt<str> the multipart upload this object completed (a repeated Complete answers again)
+//!        u8      tag count, then each tag: str key, str value (object tagging)
 //!        u8      data location: 0 inline (bytes), 1 file (u128 id),
 //!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
 //!                opt<bytes> the part's stored checksum, of the object's stored kind (a
 //!                multipart object's own stored checksum value is empty), opt<flexible
 //!                checksum> the part's)
 //! ```
+//! Format 3 is format 4 without the tags (it reads as none).
 //! Format 2 is format 3 without the remote object (it reads as none). Format 1 is format 2
 //! without the epoch, the ACL, the upload id and the parts' flexible checksums: it reads as
 //! epoch 0, private, none.
@@ -37,6 +39,7 @@
 
 mod bucket;
 mod codec;
+mod tags;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -46,12 +49,13 @@ use crate::error::{Error, Result};
 
 pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, RemoteBucket, Versioning};
 use codec::{Reader, Writer, read_headers, write_headers};
+pub use tags::{BUCKET_TAGS_MAX, OBJECT_TAGS_MAX, Tags, validate_tags};
 pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta};
 
 /// The format byte object records are written with (format 1 still decodes). Changing what a
 /// record holds means a new format number, a decoder for the old one, and a new fixture in
 /// `engine/tests/record_format.rs`.
-pub const OBJECT_RECORD_FORMAT: u8 = 3;
+pub const OBJECT_RECORD_FORMAT: u8 = 4;
 
 /// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
 /// dates, which end there.
@@ -200,6 +204,8 @@ pub struct ObjectMeta {
     pub upload_id: Option<String>,
     /// The remote object this is a cached copy of (backend buckets).
     pub remote: Option<RemoteVersion>,
+    /// The object's tag set (object tagging), in the order it was given.
+    pub tags: Tags,
 }
 
 /// A remote object's identity as its store gave it: what a cached copy was made from.
@@ -243,8 +249,20 @@ impl ObjectMeta {
         self.etag_display().to_string()
     }
 
+    /// What the record says about the object besides its version (its ACL and tags), as one
+    /// number: two holders of one version compare it to find a change one of them missed.
+    pub fn attrs_code(&self) -> u64 {
+        let mut w = Writer(Vec::with_capacity(64));
+        w.u8(self.acl.code());
+        tags::write_tags(&mut w, &self.tags);
+        xxhash_rust::xxh3::xxh3_64(&w.0)
+    }
+
     /// Validates the invariants a record must hold before it is written and after it is read.
     pub fn check(&self) -> Result<()> {
+        if self.tags.len() > OBJECT_TAGS_MAX {
+            return Err(Error::BadMeta("more tags than an object may carry"));
+        }
         match &self.data {
             DataLoc::Inline(bytes) => {
                 if bytes.len() as u64 != self.size {
@@ -285,6 +303,7 @@ impl ObjectMeta {
         write_headers(&mut w, &self.system, &self.user);
         FlexChecksum::write_opt(&self.flex_checksum, &mut w);
         w.opt_str(self.upload_id.as_deref());
+        tags::write_tags(&mut w, &self.tags);
         match &self.data {
             DataLoc::Inline(b) => {
                 w.u8(0);
@@ -340,6 +359,7 @@ impl ObjectMeta {
         let (system, user) = read_headers(&mut r)?;
         let flex_checksum = FlexChecksum::read_opt(&mut r)?;
         let upload_id = if format >= 2 { r.opt_str()? } else { None };
+        let tags = if format >= 4 { tags::read_tags(&mut r)? } else { Vec::new() };
         let data = match r.u8()? {
             0 => DataLoc::Inline(r.bytes()?.to_vec()),
             1 => DataLoc::File(ObjectId(r.u128()?)),
@@ -383,6 +403,7 @@ impl ObjectMeta {
             epoch,
             upload_id,
             remote,
+            tags,
         };
         meta.check()?;
         Ok(meta)
@@ -394,7 +415,7 @@ impl ObjectMeta {
     pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
         match buf.first() {
             Some(1) => Ok(0),
-            Some(2 | 3) => {
+            Some(2..=4) => {
                 let b: [u8; 8] =
                     buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
                 Ok(u64::from_le_bytes(b))

@@ -20,6 +20,7 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         epoch: 42,
         upload_id: Some("0123456789abcdef0123456789ab".into()),
         remote: None,
+        tags: vec![("k".into(), "v".into()), ("e".into(), "".into())],
     }
 }
 
@@ -78,6 +79,7 @@ fn upload_and_part_round_trip() {
         system: SystemMeta { content_type: Some("a/b".into()), ..Default::default() },
         user: vec![("k".into(), "v".into())],
         acl: CannedAcl::AuthenticatedRead,
+        tags: vec![("t".into(), "u".into())],
     };
     assert_eq!(UploadMeta::decode(&u.encode()).unwrap(), u);
     let p = PartMeta {
@@ -110,6 +112,7 @@ fn bucket_round_trips() {
         backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
         validate_warm_get: true,
         copies: 3,
+        tags: vec![("a".into(), "b".into())],
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

@@ -7,12 +7,15 @@ use super::codec::{Reader, Writer, read_headers, write_headers};
 use super::{CannedAcl, FlexChecksum, FlexType, ObjectId, SystemMeta};
 
 /// The format byte upload records are written with (format 1 still decodes).
-pub const UPLOAD_RECORD_FORMAT: u8 = 2;
+pub const UPLOAD_RECORD_FORMAT: u8 = 3;
 
 /// The format byte part records are written with.
 pub const PART_RECORD_FORMAT: u8 = 1;
 
 /// A multipart upload in progress.
+///
+/// Format 3: format 2 followed by the tag set the object gets (`u8` count, then `str` key,
+/// `str` value each; format 2 reads as none).
 ///
 /// Format 2: `u8 format, u64 created ms, str initiator, u8 stored checksum kind,
 /// opt<(u8 flexible checksum algorithm, u8 type: 0 composite, 1 full object)>`, then the headers
@@ -27,6 +30,8 @@ pub struct UploadMeta {
     pub system: SystemMeta,
     pub user: Vec<(String, String)>,
     pub acl: CannedAcl,
+    /// The tag set the completed object gets (`x-amz-tagging` on CreateMultipartUpload).
+    pub tags: super::Tags,
 }
 
 impl UploadMeta {
@@ -46,6 +51,7 @@ impl UploadMeta {
         }
         write_headers(&mut w, &self.system, &self.user);
         w.u8(self.acl.code());
+        super::tags::write_tags(&mut w, &self.tags);
         w.0
     }
 
@@ -74,10 +80,11 @@ impl UploadMeta {
         let (system, user) = read_headers(&mut r)?;
         let acl =
             if format >= 2 { CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))? } else { CannedAcl::Private };
+        let tags = if format >= 3 { super::tags::read_tags(&mut r)? } else { Vec::new() };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user, acl })
+        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user, acl, tags })
     }
 }
 

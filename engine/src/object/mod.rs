@@ -59,6 +59,8 @@ pub struct PutOptions {
     pub flex_expected: Option<Vec<u8>>,
     /// Who besides the bucket's owner may read the object.
     pub acl: crate::meta::CannedAcl,
+    /// The object's tag set (`x-amz-tagging`), checked by `validate_tags`.
+    pub tags: crate::meta::Tags,
     /// The remote object this is a cached copy of (backend buckets): its identity, and its
     /// modification time, which the copy keeps.
     pub remote: Option<(crate::meta::RemoteVersion, u64)>,

@@ -110,6 +110,7 @@ impl ObjectWriter {
             epoch: self.data.store.epoch(),
             upload_id: None,
             remote,
+            tags: opts.tags,
         };
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.

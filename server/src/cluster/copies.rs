@@ -49,9 +49,9 @@ const PUSH_BYTES_MAX: u64 = 256 << 10;
 
 /// A version's order: later modification time wins, then the larger ETag.
 type Version = (u64, String);
-/// What a member holds of a key: the version and its canned ACL's code (an ACL change keeps
-/// the version: only the key's primary decides it).
-type Held = (Version, u8);
+/// What a member holds of a key: the version and `ObjectMeta::attrs_code` (its ACL and tags: a
+/// change of those keeps the version, and only the key's primary decides it).
+type Held = (Version, u64);
 
 fn version(meta: &ObjectMeta) -> Version {
     (meta.mtime_ms, meta.etag())
@@ -64,7 +64,15 @@ fn wanted(cluster: &Cluster, map: &ClusterMap, bucket: &str) -> usize {
 
 /// Operations whose success creates a new version of the key (copied to the other holders).
 fn creates(op: &Op) -> bool {
-    matches!(op, Op::PutObject | Op::CopyObject | Op::CompleteMultipartUpload { .. } | Op::PutObjectAcl)
+    matches!(
+        op,
+        Op::PutObject
+            | Op::CopyObject
+            | Op::CompleteMultipartUpload { .. }
+            | Op::PutObjectAcl
+            | Op::PutObjectTagging
+            | Op::DeleteObjectTagging
+    )
 }
 
 /// Runs the handler of a request served here, as the key's primary: a write or delete of a
@@ -154,13 +162,14 @@ async fn offer(
     (meta, may_push): (&ObjectMeta, bool),
 ) -> Result<(), S3Error> {
     let target = format!(
-        "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}&acl={}",
+        "/_keel/peer/replica?bucket={}&key={}&from={}&etag={}&mtime={}&acl={}&tags={}",
         enc(bucket),
         enc(key),
         enc(cluster.me()),
         enc(&meta.etag()),
         meta.mtime_ms,
-        meta.acl.code()
+        meta.acl.code(),
+        enc(&crate::s3::handlers::tagging::to_query(&meta.tags)),
     );
     let wait = forward::IO_TIMEOUT + Duration::from_secs(meta.size / super::rebalance::MOVE_BYTES_PER_SEC_MIN);
     let push = match if may_push { pushed(store, bucket, key, meta).await } else { Ok(Vec::new()) } {
@@ -249,16 +258,29 @@ pub async fn serve_replica(
     // waits for this copy to be committed, then removes it.
     let _lock = ctx.store.lock_keys(bucket, &[key.as_str()]).await;
     let acl = param("acl").ok().and_then(|a| a.parse().ok()).and_then(engine::CannedAcl::from_code);
+    let tags = match param("tags") {
+        Ok(t) => Some(crate::s3::handlers::tagging::from_query(&t)?),
+        Err(_) => None,
+    };
     match ctx.store.head_object(bucket, &key) {
-        // The same version under another ACL (PutObjectAcl keeps the version): the offering
-        // primary's ACL stands.
+        // The same version under another ACL or tags (PutObjectAcl and tagging keep the
+        // version): the offering primary's stand.
         Ok(mine) if version(&mine) == offered => {
-            return match acl.filter(|a| *a != mine.acl) {
-                Some(a) => {
-                    ctx.store.set_object_acl(bucket, &key, a).await.map(|()| "stored".to_owned()).map_err(Into::into)
-                }
-                None => Ok("same".to_owned()),
+            let acl = acl.unwrap_or(mine.acl);
+            let tags = tags.unwrap_or_else(|| mine.tags.clone());
+            if acl == mine.acl && tags == mine.tags {
+                return Ok("same".to_owned());
+            }
+            let change = |m: &mut ObjectMeta| {
+                m.acl = acl;
+                m.tags.clone_from(&tags);
             };
+            return ctx
+                .store
+                .change_object(bucket, &key, &change)
+                .await
+                .map(|()| "stored".to_owned())
+                .map_err(Into::into);
         }
         Ok(mine) if version(&mine) > offered => return Ok("newer".to_owned()),
         Ok(_) | Err(engine::Error::NoSuchObject) => {}
@@ -342,14 +364,14 @@ pub async fn delete_elsewhere(cluster: &Cluster, bucket: &str, keys: &[&str]) ->
 }
 
 /// `/_keel/peer/have?bucket` with keys (percent-encoded, one per line): for each, a line with
-/// `MTIME ETAG ACL` (the canned ACL's code) of the version held here, or `-`.
+/// `MTIME ETAG ATTRS` (`ObjectMeta::attrs_code`) of the version held here, or `-`.
 pub fn serve_have(ctx: &Ctx, bucket: &str, body: Vec<u8>) -> Result<String, S3Error> {
     let text = String::from_utf8(body).map_err(|_| S3Error::code(S3ErrorCode::InvalidRequest))?;
     let mut out = String::new();
     for line in text.lines() {
         let key = dec(line).ok_or_else(|| S3Error::code(S3ErrorCode::InvalidRequest))?;
         match ctx.store.head_object(bucket, &key) {
-            Ok(m) => out.push_str(&format!("{} {} {}\n", m.mtime_ms, enc(&m.etag()), m.acl.code())),
+            Ok(m) => out.push_str(&format!("{} {} {}\n", m.mtime_ms, enc(&m.etag()), m.attrs_code())),
             Err(engine::Error::NoSuchObject) => out.push_str("-\n"),
             Err(e) => return Err(e.into()),
         }
@@ -578,9 +600,10 @@ async fn reconcile(store: &engine::Store, cluster: &Cluster) -> Result<u64, S3Er
                 let theirs = have(cluster, node, &bucket, keys).await?;
                 for (key, theirs) in keys.iter().zip(theirs) {
                     let Ok(mine) = store.head_object(&bucket, key) else { continue };
-                    // Another version, or the same under another ACL (a PutObjectAcl it missed):
+                    // Another version, or the same under another ACL or tags (a change it missed):
                     // the copy goes, and the repair brings the primary's.
-                    let same = theirs.as_ref().is_some_and(|(v, acl)| *v == version(&mine) && *acl == mine.acl.code());
+                    let same =
+                        theirs.as_ref().is_some_and(|(v, attrs)| *v == version(&mine) && *attrs == mine.attrs_code());
                     if !same && store.delete_object_if(&bucket, key, &mine).await? {
                         dropped += 1;
                     }
@@ -687,7 +710,7 @@ fn role(map: &ClusterMap, me: &str, bucket: &str, key: &str, n: usize) -> (Optio
 }
 
 /// Gives `node` this node's version of `bucket/key` if it holds none or an older one, or, from
-/// the key's primary, the same version under another ACL (one that missed a PutObjectAcl); a
+/// the key's primary, the same version under another ACL or tags (one that missed a change); a
 /// stray copy (this node no holder) goes once `node` has it. Returns the bytes copied, and
 /// whether a stray copy went (or was gone already).
 async fn fix(
@@ -707,7 +730,7 @@ async fn fix(
     if theirs.as_ref().is_none_or(|(t, _)| *t < mine_v) {
         offer(store, cluster, node, (bucket, key), (&mine, false)).await?;
         copied = mine.size;
-    } else if primary && theirs.as_ref().is_some_and(|(t, acl)| *t == mine_v && *acl != mine.acl.code()) {
+    } else if primary && theirs.as_ref().is_some_and(|(t, attrs)| *t == mine_v && *attrs != mine.attrs_code()) {
         offer(store, cluster, node, (bucket, key), (&mine, false)).await?;
     }
     let stray = {

@@ -24,6 +24,8 @@ pub(crate) fn writes(op: &Op) -> bool {
             | Op::GetBucketVersioning
             | Op::GetBucketAcl
             | Op::GetObjectAcl
+            | Op::GetObjectTagging
+            | Op::GetBucketTagging
             | Op::ListObjects(_)
             | Op::ListObjectsV2(_)
             | Op::ListObjectVersions(_)
@@ -40,7 +42,15 @@ pub(crate) fn writes(op: &Op) -> bool {
 
 /// Operations that change a bucket's record in etcd.
 fn changes_buckets(op: &Op) -> bool {
-    matches!(op, Op::CreateBucket | Op::DeleteBucket | Op::PutBucketAcl | Op::PutBucketVersioning)
+    matches!(
+        op,
+        Op::CreateBucket
+            | Op::DeleteBucket
+            | Op::PutBucketAcl
+            | Op::PutBucketVersioning
+            | Op::PutBucketTagging
+            | Op::DeleteBucketTagging
+    )
 }
 
 fn target(req: &Request) -> String {
@@ -146,7 +156,10 @@ pub async fn after_miss(
 
 /// Reads of one object (served by any holder of its copies).
 fn reads(op: &Op) -> bool {
-    matches!(op, Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl)
+    matches!(
+        op,
+        Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl | Op::GetObjectTagging
+    )
 }
 
 /// A read whose primary `failed` could not be reached: the key's other holders in order (this
@@ -203,7 +216,9 @@ async fn from_neighbor(
 ) -> Routed {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return Routed::Local };
     let upload_id = match &route.op {
-        Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl => None,
+        Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes | Op::GetObjectAcl | Op::GetObjectTagging => {
+            None
+        }
         op => match upload_of(op) {
             Some(id) => Some(id),
             None => return Routed::Local,

@@ -5,7 +5,7 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, list, multipart, object, passthrough};
+use crate::s3::handlers::{bucket, list, multipart, object, passthrough, tagging};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -103,6 +103,12 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::PutBucketAcl => bucket::put_acl(call).await,
         Op::GetObjectAcl => object::get_acl(call).await,
         Op::PutObjectAcl => object::put_acl(call).await,
+        Op::GetObjectTagging => tagging::get_object(call).await,
+        Op::PutObjectTagging => tagging::put_object(call).await,
+        Op::DeleteObjectTagging => tagging::delete_object(call).await,
+        Op::GetBucketTagging => tagging::get_bucket(call).await,
+        Op::PutBucketTagging => tagging::put_bucket(call).await,
+        Op::DeleteBucketTagging => tagging::delete_bucket(call).await,
         Op::ListObjects(p) => list::list_objects_v1(call, p).await,
         Op::ListObjectsV2(p) => list::list_objects_v2(call, p).await,
         Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,

@@ -32,6 +32,7 @@ pub enum S3ErrorCode {
     InvalidRange,
     InvalidRequest,
     InvalidStorageClass,
+    InvalidTag,
     InvalidURI,
     KeyTooLongError,
     MalformedXML,
@@ -40,6 +41,7 @@ pub enum S3ErrorCode {
     MissingContentLength,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchTagSet,
     NoSuchUpload,
     OperationAborted,
     NotImplemented,
@@ -82,6 +84,7 @@ impl S3ErrorCode {
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidStorageClass => "InvalidStorageClass",
+            InvalidTag => "InvalidTag",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
@@ -90,6 +93,7 @@ impl S3ErrorCode {
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
+            NoSuchTagSet => "NoSuchTagSet",
             NoSuchUpload => "NoSuchUpload",
             OperationAborted => "OperationAborted",
             NotImplemented => "NotImplemented",
@@ -121,6 +125,7 @@ impl S3ErrorCode {
             | InvalidPartOrder
             | InvalidRequest
             | InvalidStorageClass
+            | InvalidTag
             | InvalidURI
             | KeyTooLongError
             | MalformedXML
@@ -128,7 +133,7 @@ impl S3ErrorCode {
             | RequestTimeout
             | XAmzContentSHA256Mismatch => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
-            NoSuchBucket | NoSuchKey | NoSuchUpload => 404,
+            NoSuchBucket | NoSuchKey | NoSuchTagSet | NoSuchUpload => 404,
             OperationAborted => 409,
             MethodNotAllowed => 405,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | ConditionalRequestConflict => 409,
@@ -165,6 +170,7 @@ impl S3ErrorCode {
                 "The conditional request cannot succeed due to a conflicting operation against this resource."
             }
             InvalidRange => "The requested range is not satisfiable",
+            NoSuchTagSet => "The TagSet does not exist",
             SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
             }
@@ -250,6 +256,7 @@ impl From<engine::Error> for S3Error {
             E::InvalidKey(why) => S3Error::new(C::InvalidArgument, why.to_string()),
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
             E::WriteConflict => S3Error::code(C::ConditionalRequestConflict),
+            E::InvalidTag(why) => S3Error::new(C::InvalidTag, why),
             E::MetadataTooLarge => {
                 S3Error::new(C::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size.")
             }

@@ -19,6 +19,9 @@ pub enum Op {
     PutBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
+    GetBucketTagging,
+    PutBucketTagging,
+    DeleteBucketTagging,
     ListObjects(params::ListV1),
     ListObjectsV2(params::ListV2),
     ListObjectVersions(params::ListVersions),
@@ -31,6 +34,9 @@ pub enum Op {
     DeleteObject,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectTagging,
+    PutObjectTagging,
+    DeleteObjectTagging,
     GetObjectAttributes,
     CreateMultipartUpload,
     UploadPart(params::PartTarget),
@@ -75,6 +81,9 @@ impl Op {
             Op::PutBucketVersioning => "PutBucketVersioning",
             Op::GetBucketAcl => "GetBucketAcl",
             Op::PutBucketAcl => "PutBucketAcl",
+            Op::GetBucketTagging => "GetBucketTagging",
+            Op::PutBucketTagging => "PutBucketTagging",
+            Op::DeleteBucketTagging => "DeleteBucketTagging",
             Op::ListObjects(_) => "ListObjects",
             Op::ListObjectsV2(_) => "ListObjectsV2",
             Op::ListObjectVersions(_) => "ListObjectVersions",
@@ -87,6 +96,9 @@ impl Op {
             Op::DeleteObject => "DeleteObject",
             Op::GetObjectAcl => "GetObjectAcl",
             Op::PutObjectAcl => "PutObjectAcl",
+            Op::GetObjectTagging => "GetObjectTagging",
+            Op::PutObjectTagging => "PutObjectTagging",
+            Op::DeleteObjectTagging => "DeleteObjectTagging",
             Op::GetObjectAttributes => "GetObjectAttributes",
             Op::CreateMultipartUpload => "CreateMultipartUpload",
             Op::UploadPart(_) => "UploadPart",
@@ -134,7 +146,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     ("policyStatus", "GetBucketPolicyStatus", "PutBucketPolicyStatus", "DeleteBucketPolicyStatus"),
     ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
     ("lifecycle", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
-    ("tagging", "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
     ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
     ("logging", "GetBucketLogging", "PutBucketLogging", "DeleteBucketLogging"),
     (
@@ -173,7 +184,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("tagging", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"),
     ("acl", "GetObjectAcl", "PutObjectAcl", "DeleteObjectAcl"),
     ("attributes", "GetObjectAttributes", "PutObjectAttributes", "DeleteObjectAttributes"),
     ("retention", "GetObjectRetention", "PutObjectRetention", "DeleteObjectRetention"),
@@ -324,6 +334,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 p.typed(params::ListUploads::parse, Op::ListMultipartUploads)
             } else if p.has("acl") {
                 Op::GetBucketAcl
+            } else if p.has("tagging") {
+                Op::GetBucketTagging
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else if p.q.get("list-type") == Some("2") {
@@ -337,12 +349,15 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::PutBucketVersioning
             } else if p.has("acl") {
                 Op::PutBucketAcl
+            } else if p.has("tagging") {
+                Op::PutBucketTagging
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else {
                 Op::CreateBucket
             }
         }
+        Method::Delete if p.has("tagging") => Op::DeleteBucketTagging,
         Method::Delete => match subresource(BUCKET_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None => Op::DeleteBucket,
@@ -358,6 +373,7 @@ fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
         Method::Get if p.has("uploadId") => p.typed(params::ListParts::parse, Op::ListParts),
         Method::Get if p.has("acl") => p.versioned(Op::GetObjectAcl),
         Method::Get if p.has("attributes") => p.versioned(Op::GetObjectAttributes),
+        Method::Get if p.has("tagging") => p.versioned(Op::GetObjectTagging),
         Method::Get | Method::Head => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None if m == Method::Head => p.typed(params::Read::parse, Op::HeadObject),
@@ -367,6 +383,7 @@ fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
             p.typed(params::PartTarget::parse, if copy { Op::UploadPartCopy } else { Op::UploadPart })
         }
         Method::Put if p.has("acl") => p.versioned(Op::PutObjectAcl),
+        Method::Put if p.has("tagging") => p.versioned(Op::PutObjectTagging),
         Method::Put => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None if copy => Op::CopyObject,
@@ -377,6 +394,7 @@ fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
         Method::Post if p.has("restore") => Op::Unsupported("RestoreObject"),
         Method::Post if p.has("select") => Op::Unsupported("SelectObjectContent"),
         Method::Delete if p.has("uploadId") => Op::AbortMultipartUpload { upload_id: p.upload_id() },
+        Method::Delete if p.has("tagging") => p.versioned(Op::DeleteObjectTagging),
         Method::Delete => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None => p.versioned(Op::DeleteObject),

@@ -1,5 +1,5 @@
 //! Headers that change what a request means and that keel does not implement yet. A client
-//! that asks for encryption, object lock, tags or grants must learn that it did not get them:
+//! that asks for encryption, object lock or grants must learn that it did not get them:
 //! such requests answer 501 NotImplemented (400 for a value S3 itself would refuse), never 200.
 //! One table, checked for every request after authentication.
 
@@ -94,9 +94,13 @@ pub fn check(op: &Op, req: &Request) -> Result<(), S3Error> {
                 "true" => return Err(not_implemented(name, "object lock")),
                 _ => return Err(invalid(name, v)),
             },
-            // An empty tag set is what every object already has.
-            "tagging" if writes_object(op) && !v.is_empty() => return Err(not_implemented(name, "object tagging")),
-            // Objects have no tags to copy, so COPY and REPLACE (with no new tags) both mean "none".
+            // Tags go with the writes that take them (`handlers/tagging.rs`); nowhere else.
+            "tagging" if !writes_object(op) && !v.is_empty() => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    format!("{name} is not supported for this operation."),
+                ));
+            }
             "tagging-directive" if !matches!(v, "COPY" | "REPLACE") => return Err(invalid(name, v)),
             r if r.starts_with("grant-") => return Err(not_implemented(name, "ACL grants")),
             "storage-class" if writes_object(op) => {
@@ -170,8 +174,9 @@ mod tests {
         assert_eq!(code(put, &[("x-amz-object-lock-legal-hold", "OFF")]), None);
         assert_eq!(code(&Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "true")]), Some("NotImplemented"));
         assert_eq!(code(&Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "false")]), None);
-        assert_eq!(code(put, &[("x-amz-tagging", "a=b")]), Some("NotImplemented"));
+        assert_eq!(code(put, &[("x-amz-tagging", "a=b")]), None);
         assert_eq!(code(put, &[("x-amz-tagging", "")]), None);
+        assert_eq!(code(&Op::PutObjectAcl, &[("x-amz-tagging", "a=b")]), Some("InvalidArgument"));
         assert_eq!(code(&Op::CopyObject, &[("x-amz-tagging-directive", "REPLACE")]), None);
         assert_eq!(code(&Op::CopyObject, &[("x-amz-tagging-directive", "MERGE")]), Some("InvalidArgument"));
         assert_eq!(

@@ -12,4 +12,5 @@ mod multipart;
 mod objects;
 mod ops;
 mod reliability;
+mod tagging;
 mod trust;

@@ -6,3 +6,4 @@ pub mod multipart;
 pub mod object;
 pub mod passthrough;
 pub mod remote;
+pub mod tagging;

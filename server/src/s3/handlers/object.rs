@@ -215,6 +215,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (system, user) = metadata_from_headers(call)?;
     let mut condition = put_precondition(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
+    let tags = super::tagging::for_write(call)?;
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
     // A backend bucket's object is written through: the remote gets the body as it arrives and
     // must have it whole before the local copy commits.
@@ -237,6 +238,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         content_md5: expected.content_md5,
         flex_expected,
         acl,
+        tags,
         remote: None,
         md5: None,
     };
@@ -277,6 +279,9 @@ fn object_headers(resp: &mut Response, meta: &ObjectMeta, overrides: &Overrides)
     }
     for (k, v) in &meta.user {
         resp.push_header(format!("x-amz-meta-{k}"), v.clone());
+    }
+    if !meta.tags.is_empty() {
+        resp.push_header("x-amz-tagging-count", HeaderValue::format(format_args!("{}", meta.tags.len())));
     }
 }
 
@@ -785,6 +790,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
     // S3 does not copy ACLs: the copy is private unless the request names one.
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
+    let tags = super::tagging::for_copy(call, &src.tags)?;
     let condition = put_precondition(call)?;
     let target = remote::remote_of(call)?;
     if target.is_some() && matches!(source, Source::Peer { .. }) {
@@ -800,7 +806,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         ));
     }
     let remote_meta = target.as_ref().map(|_| (system.content_type.clone(), user.clone()));
-    let opts = PutOptions { system, user, condition, acl, ..Default::default() };
+    let opts = PutOptions { system, user, condition, acl, tags, ..Default::default() };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     // The copy checks the source's stored checksums as it reads; into a backend bucket the

@@ -216,6 +216,7 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         epoch: 0,
         upload_id: None,
         remote: Some(RemoteVersion { etag: obj.etag.clone().unwrap_or_default(), version: obj.version.clone() }),
+        tags: Vec::new(),
     }
 }
 
