@@ -27,6 +27,12 @@ pub enum Error {
     InvalidBucketName,
     #[error("no such object")]
     NoSuchObject,
+    /// The version a request names does not exist (for that key).
+    #[error("no such version")]
+    NoSuchVersion,
+    /// The version a request names is a delete marker, which has no data to read or change.
+    #[error("the version is a delete marker")]
+    DeleteMarker { version_id: String },
     #[error("invalid object key: {0}")]
     InvalidKey(KeyError),
     #[error("object already exists")]

@@ -37,6 +37,9 @@ pub enum Table {
     Uploads,
     /// Parts of uploads in progress: `upload-id` then the part number as a big-endian u32.
     Parts,
+    /// Versions of objects that are not the current one, and delete markers (D46):
+    /// `bucket \0 key \0` then the version stamp inverted (big-endian u128): newest first.
+    Versions,
     /// Deletes made while a mountpath of the node was detached: `bucket \0 key` → the epoch
     /// (`u64` little-endian) of the delete, so the mountpath's copy loses when it returns (D24).
     Tombstones,
@@ -213,6 +216,7 @@ pub struct Index {
     uploads: Keyspace,
     parts: Keyspace,
     tombstones: Keyspace,
+    versions: Keyspace,
     tx: mpsc::Sender<CommitRequest>,
     poisoned: Arc<AtomicBool>,
     name: Arc<str>,
@@ -266,6 +270,10 @@ impl Index {
         let uploads = db.keyspace("uploads", KeyspaceCreateOptions::default)?;
         let parts = db.keyspace("parts", KeyspaceCreateOptions::default)?;
         let tombstones = db.keyspace("tombstones", KeyspaceCreateOptions::default)?;
+        // Old versions carry inline bodies as current records do (D20).
+        let versions = db.keyspace("versions", || {
+            KeyspaceCreateOptions::default().with_kv_separation(Some(fjall::KvSeparationOptions::default()))
+        })?;
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(CommitCounters::default());
         let committer = Committer {
@@ -277,6 +285,7 @@ impl Index {
             uploads: uploads.clone(),
             parts: parts.clone(),
             tombstones: tombstones.clone(),
+            versions: versions.clone(),
             sync,
             objects_dir: objects_dir.to_path_buf(),
             dir_handles: HashMap::new(),
@@ -287,7 +296,19 @@ impl Index {
             .name(format!("keel-commit-{}", name.rsplit('/').next().unwrap_or(name)))
             .spawn(move || committer.run(rx))
             .map_err(Error::Io)?;
-        Ok(Index { db, objects, buckets, uploads, parts, tombstones, tx, poisoned, name: name.into(), counters })
+        Ok(Index {
+            db,
+            objects,
+            buckets,
+            uploads,
+            parts,
+            tombstones,
+            versions,
+            tx,
+            poisoned,
+            name: name.into(),
+            counters,
+        })
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -297,6 +318,7 @@ impl Index {
             Table::Uploads => &self.uploads,
             Table::Parts => &self.parts,
             Table::Tombstones => &self.tombstones,
+            Table::Versions => &self.versions,
         }
     }
 
@@ -430,6 +452,7 @@ struct Committer {
     uploads: Keyspace,
     parts: Keyspace,
     tombstones: Keyspace,
+    versions: Keyspace,
     sync: SyncMode,
     objects_dir: PathBuf,
     dir_handles: HashMap<u8, std::fs::File>,
@@ -447,6 +470,7 @@ impl Committer {
             Table::Uploads => &self.uploads,
             Table::Parts => &self.parts,
             Table::Tombstones => &self.tombstones,
+            Table::Versions => &self.versions,
         }
     }
 

@@ -47,6 +47,8 @@ pub mod part_copy;
 pub mod placement;
 pub mod reconcile;
 pub mod store;
+pub mod version_list;
+pub mod versions;
 
 pub use checksum::{BodyHasher, ChecksumBytes, ChecksumKind, FlexAlgorithm, FlexHasher, StoredChecksum};
 pub use copies::{CopiesReport, RepairReport};
@@ -58,8 +60,8 @@ pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQu
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
     BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, OBJECT_TAGS_MAX, ObjectId,
-    ObjectMeta, PartLoc, PartMeta, RemoteBucket, RemoteVersion, SystemMeta, Tags, UploadMeta, Versioning,
-    validate_tags,
+    ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion, SystemMeta, Tags, UploadMeta,
+    Versioning, validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};
@@ -69,3 +71,5 @@ pub use object::{
 pub use part_copy::PartCopy;
 pub use reconcile::ReconcileReport;
 pub use store::{Store, StoreConfig};
+pub use version_list::{VersionEntry, VersionPage, VersionQuery};
+pub use versions::{Deleted, VersionRef};

@@ -316,7 +316,7 @@ pub struct UploadPage {
 
 /// The common prefix `key` rolls up into: `prefix` plus everything up to and including the first
 /// `delimiter` after it.
-fn common_prefix<'k>(key: &'k [u8], prefix: &[u8], delimiter: &[u8]) -> Option<&'k [u8]> {
+pub(crate) fn common_prefix<'k>(key: &'k [u8], prefix: &[u8], delimiter: &[u8]) -> Option<&'k [u8]> {
     if !key.starts_with(prefix) {
         return None;
     }

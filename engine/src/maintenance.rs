@@ -89,13 +89,13 @@ impl Store {
     }
 }
 
-/// Every data-file id the index references (objects and parts of uploads in progress), read in
-/// one snapshot.
+/// Every data-file id the index references (objects, their older versions and parts of
+/// uploads in progress), read in one snapshot.
 fn referenced_ids(mp: &Mountpath) -> Result<HashSet<ObjectId>> {
     let mut ids = HashSet::new();
-    mp.index.for_each_in_snapshot(&[Table::Objects, Table::Parts], |table, _, v| {
+    mp.index.for_each_in_snapshot(&[Table::Objects, Table::Versions, Table::Parts], |table, _, v| {
         match table {
-            Table::Objects => ids.extend(ObjectMeta::decode(v)?.data.file_ids()),
+            Table::Objects | Table::Versions => ids.extend(ObjectMeta::decode(v)?.data.file_ids()),
             Table::Parts => {
                 ids.insert(PartMeta::decode(v)?.id);
             }

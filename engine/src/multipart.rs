@@ -231,8 +231,17 @@ impl Store {
             self.holders(bucket, key, copies)?;
         }
         let copies = copies > 1;
-        let lock = if copies { Some(self.lock_keys(bucket, &[key]).await) } else { None };
-        let guard = self.write_guard(&mp, bucket, key, &condition)?;
+        let versioned = self.versioning_of(bucket) != crate::meta::Versioning::Unset;
+        let lock = if copies || versioned { Some(self.lock_keys(bucket, &[key]).await) } else { None };
+        let mut plan = self.version_plan(&mp, (bucket, key), &mut meta)?;
+        let mut guard = self.write_guard(&mp, bucket, key, &condition)?;
+        if let Some(p) = plan.as_mut() {
+            // The replaced version is kept (or dropped) in the same commit.
+            ops.append(&mut p.ops);
+            if guard == Precondition::None {
+                guard = p.guard.take().unwrap_or(Precondition::None);
+            }
+        }
         ops.push(
             IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())
                 .when(guard, Refusal::Condition),
@@ -242,7 +251,10 @@ impl Store {
         let used: std::collections::HashSet<_> = parts.iter().map(|p| p.part_number).collect();
         let unused = records.iter().filter(|(n, _)| !used.contains(n)).map(|(_, (_, rec))| rec.id);
         self.remove_files(&mp, unused).await;
-        self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await;
+        match plan {
+            Some(plan) => self.finish_plan(plan).await.map_err(Error::from)?,
+            None => self.release_previous(&mp, previous.last().and_then(|v| v.first().cloned())).await,
+        }
         if copies {
             self.complete_on_mirrors((bucket, key, upload_id), &mp, &meta, &records, &used).await;
         }
@@ -316,6 +328,7 @@ impl Store {
             upload_id: Some(upload_id.to_owned()),
             remote: None,
             tags: upload.tags,
+            version: Default::default(),
         };
         meta.check()?;
         Ok(Completion { mp, ops, meta, records, condition })

@@ -92,6 +92,7 @@ impl Store {
             upload_id: None,
             remote: None,
             tags: Vec::new(),
+            version: Default::default(),
         };
         Located::new(meta, mp).open(0, part.size).await
     }

@@ -343,13 +343,16 @@ impl Store {
         Ok(())
     }
 
-    /// True when no mountpath holds an object of the bucket (uploads in progress do not count).
+    /// True when no mountpath holds an object of the bucket, nor an older version or a delete
+    /// marker (uploads in progress do not count).
     fn bucket_is_empty(&self, name: &str) -> Result<bool> {
         let start = keys::bucket_range_start(name, b"");
         let end = keys::bucket_range_end(name);
         for mp in &self.mountpaths {
-            if !mp.index.scan(Table::Objects, &start, &end, 1)?.is_empty() {
-                return Ok(false);
+            for table in [Table::Objects, Table::Versions] {
+                if !mp.index.scan(table, &start, &end, 1)?.is_empty() {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
@@ -585,16 +588,27 @@ impl Store {
     pub(crate) async fn commit_object(
         &self,
         mp: &Arc<Mountpath>,
-        bucket: &str,
-        key: &str,
+        (bucket, key): (&str, &str),
         meta: &ObjectMeta,
-        dirs: DirSet,
-        guard: Precondition,
+        (dirs, guard): (DirSet, Precondition),
+        plan: Option<crate::versions::VersionPlan>,
     ) -> Result<(), CommitError> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
-        let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(guard, Refusal::Condition);
         let bucket_check =
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket);
+        if let Some(mut plan) = plan {
+            // A versioned bucket: the replaced version is kept (or dropped) in the same commit.
+            let guard = match guard {
+                Precondition::None => plan.guard.take().unwrap_or(Precondition::None),
+                g => g,
+            };
+            let mut ops = vec![bucket_check];
+            ops.append(&mut plan.ops);
+            ops.push(IndexOp::put(Table::Objects, ikey, meta.encode()).when(guard, Refusal::Condition));
+            mp.index.commit(ops, dirs).await?;
+            return self.finish_plan(plan).await;
+        }
+        let op = IndexOp::put(Table::Objects, ikey, meta.encode()).when(guard, Refusal::Condition);
         let previous = mp.index.commit(vec![bucket_check, op], dirs).await?;
         self.release_previous(mp, previous.into_iter().nth(1).and_then(|v| v.into_iter().next())).await;
         Ok(())
@@ -672,7 +686,7 @@ mod tests {
             let mp = store.owner("race", "k").clone();
             let guard = store.write_guard(&mp, "race", "k", &condition).unwrap();
             let second = put(b"two").await;
-            let r = store.commit_object(&mp, "race", "k", &first, DirSet::default(), guard).await;
+            let r = store.commit_object(&mp, ("race", "k"), &first, (DirSet::default(), guard), None).await;
             assert!(matches!(r, Err(CommitError::Refused(Refusal::Condition))), "{r:?}");
             assert!(matches!(condition.commit_error(r.unwrap_err()), Error::WriteConflict));
             assert_eq!(store.head_object("race", "k").unwrap().etag(), second.etag());

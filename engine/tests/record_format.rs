@@ -9,7 +9,8 @@ use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
 use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
 use engine::{
     BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, FlexAlgorithm, FlexChecksum, FlexType, ObjectId,
-    ObjectMeta, PartLoc, PartMeta, RemoteBucket, RemoteVersion, StoredChecksum, SystemMeta, UploadMeta, Versioning,
+    ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion, StoredChecksum, SystemMeta, UploadMeta,
+    Versioning,
 };
 
 /// Checks that `encoded` is `fixture` (hex, whitespace ignored) and that the fixture decodes
@@ -44,7 +45,7 @@ fn flex(parts: u32) -> FlexChecksum {
 
 #[test]
 fn object_record_inline() {
-    assert_eq!(OBJECT_RECORD_FORMAT, 4);
+    assert_eq!(OBJECT_RECORD_FORMAT, 5);
     let m = ObjectMeta {
         size: 5,
         mtime_ms: 1_700_000_000_123,
@@ -63,10 +64,89 @@ fn object_record_inline() {
         upload_id: None,
         remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
         tags: vec![("team".into(), "ml".into())],
+        version: ObjectVersion { stamp: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10, null: false, delete_marker: true },
     };
     check(
         "object inline",
         &m.encode(),
+        concat!(
+            "05",                               // format
+            "0500000000000000",                 // size
+            "7b68e5cf8b010000",                 // mtime ms
+            "11111111111111111111111111111111", // MD5
+            "00000000",                         // ETag parts
+            "0300000000000000",                 // epoch
+            "01",                               // ACL public-read
+            "100f0e0d0c0b0a090807060504030201", // version stamp
+            "02",                               // flags: not null, a delete marker
+            "01",
+            "05000000",
+            "6162632d32", // cached copy of a remote object: ETag "abc-2"
+            "01",
+            "02000000",
+            "7637", // remote version "v7"
+            "01",
+            "08000000",
+            "0102030405060708", // stored checksum: xxhash, 8 bytes
+            "01",
+            "0a000000",
+            "746578742f706c61696e", // content-type "text/plain"
+            "00",
+            "00", // content-encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865", // cache-control "no-cache"
+            "00",
+            "00",   // expires, content-language
+            "0100", // one user metadata pair
+            "05000000",
+            "636f6c6f72",
+            "04000000",
+            "626c7565", // "color" = "blue"
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // flexible: CRC32C, full object
+            "00",       // no upload id
+            "01",
+            "04000000",
+            "7465616d",
+            "02000000",
+            "6d6c", // one tag: "team" = "ml"
+            "00",
+            "05000000",
+            "68656c6c6f", // inline data "hello"
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &m,
+    );
+}
+
+#[test]
+fn object_record_inline_format_4_still_decodes() {
+    let m = ObjectMeta {
+        size: 5,
+        mtime_ms: 1_700_000_000_123,
+        md5: [0x11; 16],
+        etag_parts: 0,
+        stored_checksum: StoredChecksum {
+            kind: ChecksumKind::Xxhash,
+            value: engine::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
+        },
+        system: system(),
+        user: vec![("color".into(), "blue".into())],
+        flex_checksum: Some(flex(0)),
+        data: DataLoc::Inline(b"hello".to_vec()),
+        acl: CannedAcl::PublicRead,
+        epoch: 3,
+        upload_id: None,
+        remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
+        tags: vec![("team".into(), "ml".into())],
+        version: ObjectVersion::default(),
+    };
+    check_old(
+        "object inline, format 4",
         concat!(
             "04",                               // format
             "0500000000000000",                 // size
@@ -139,6 +219,7 @@ fn object_record_inline_format_3_still_decodes() {
         upload_id: None,
         remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
         tags: Vec::new(),
+        version: ObjectVersion::default(),
     };
     check_old(
         "object inline, format 3",
@@ -209,6 +290,7 @@ fn object_record_inline_format_2_still_decodes() {
         upload_id: None,
         remote: None,
         tags: Vec::new(),
+        version: ObjectVersion::default(),
     };
     check_old(
         "object inline, format 2",
@@ -277,18 +359,21 @@ fn object_record_parts() {
         upload_id: Some("upload-1".into()),
         remote: None,
         tags: Vec::new(),
+        version: ObjectVersion::default(),
     };
     check(
         "object parts",
         &m.encode(),
         concat!(
-            "04",
+            "05",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
             "02000000", // MD5 of part MD5s, 2 parts
             "0900000000000000",
             "00", // epoch, ACL private
+            "00000000000000000000000000000000",
+            "01", // version: stamp 0, the null version
             "00", // not a cached copy of a remote object
             "01",
             "00000000", // stored checksum: xxhash, per part
@@ -338,14 +423,16 @@ fn object_record_parts() {
         "object file",
         &file.encode(),
         concat!(
-            "04",
+            "05",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
             "00000000", // MD5, single-part ETag
             "0900000000000000",
             "00",
-            "00", // epoch, ACL, no remote
+            "00000000000000000000000000000000",
+            "01",
+            "00", // epoch, ACL, version, no remote
             "01",
             "00000000", // epoch, ACL, stored checksum
             "000000000000",

@@ -228,6 +228,7 @@ async fn put_props(ctx: &Ctx, req: &Request, bucket: &str, mut current: BucketMe
             format!("no backend named {:?} is configured ([backends.NAME] in the config file)", b.backend),
         ));
     }
+    crate::s3::handlers::bucket::versions_supported(ctx, &current)?;
     let drives = ctx.store.mountpaths().len();
     // In a cluster copies go to distinct nodes (D38): as many as wanted (fewer while fewer
     // nodes are up, counted under-replicated).

@@ -5,16 +5,19 @@
 //! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
 //! the newest format; older formats still decode.
 //!
-//! Object record, format 4:
+//! Object record, format 5:
 //! ```text
-//! 0      u8      format = 4
+//! 0      u8      format = 5
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
 //! 33     u32     parts count of the ETag (0 = single-part ETag)
 //! 37     u64     epoch: the node generation that wrote the record (mountpath reconciliation, D24)
 //! 45     u8      canned ACL (0 private, 1 public-read, 2 authenticated-read)
-//! 46     opt<(str ETag, opt<str> version)> the remote object this is a cached copy of (backend
+//! 46     u128    version stamp (D46): orders a key's versions, newest largest; 0 for records
+//!                written before versions (older than any other)
+//! 62     u8      version flags: bit 0 the null version, bit 1 a delete marker
+//! 63     opt<(str ETag, opt<str> version)> the remote object this is a cached copy of (backend
 //!                buckets): its ETag as the remote sent it, without quotes, and its version
 //!        u8      stored checksum kind (0 none, 1 xxhash, 2 crc32c, 3 md5), then bytes value
 //!        opt<str> content-type, content-encoding, content-disposition, cache-control,
@@ -29,6 +32,8 @@
 //!                multipart object's own stored checksum value is empty), opt<flexible
 //!                checksum> the part's)
 //! ```
+//! Format 4 is format 5 without the version stamp and flags (it reads as stamp 0, the null
+//! version, no delete marker).
 //! Format 3 is format 4 without the tags (it reads as none).
 //! Format 2 is format 3 without the remote object (it reads as none). Format 1 is format 2
 //! without the epoch, the ACL, the upload id and the parts' flexible checksums: it reads as
@@ -55,7 +60,7 @@ pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta}
 /// The format byte object records are written with (format 1 still decodes). Changing what a
 /// record holds means a new format number, a decoder for the old one, and a new fixture in
 /// `engine/tests/record_format.rs`.
-pub const OBJECT_RECORD_FORMAT: u8 = 4;
+pub const OBJECT_RECORD_FORMAT: u8 = 5;
 
 /// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
 /// dates, which end there.
@@ -206,6 +211,42 @@ pub struct ObjectMeta {
     pub remote: Option<RemoteVersion>,
     /// The object's tag set (object tagging), in the order it was given.
     pub tags: Tags,
+    /// Which version of its key this record is (S3 versioning, D46).
+    pub version: ObjectVersion,
+}
+
+/// A version of a key: its stamp (order and identity), whether it is the `null` version, and
+/// whether it is a delete marker (a record with no data that hides the key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub stamp: u128,
+    pub null: bool,
+    pub delete_marker: bool,
+}
+
+impl Default for ObjectVersion {
+    /// What a record written before versions is: the null version, older than any other.
+    fn default() -> ObjectVersion {
+        ObjectVersion { stamp: 0, null: true, delete_marker: false }
+    }
+}
+
+impl ObjectVersion {
+    /// The VersionId S3 clients see: `null`, or the stamp as 32 lowercase hex digits.
+    pub fn id(&self) -> String {
+        if self.null { "null".to_owned() } else { format!("{:032x}", self.stamp) }
+    }
+
+    fn flags(&self) -> u8 {
+        self.null as u8 | (self.delete_marker as u8) << 1
+    }
+
+    fn from_flags(stamp: u128, flags: u8) -> Result<ObjectVersion> {
+        if flags > 3 {
+            return Err(Error::BadMeta("version flags"));
+        }
+        Ok(ObjectVersion { stamp, null: flags & 1 != 0, delete_marker: flags & 2 != 0 })
+    }
 }
 
 /// A remote object's identity as its store gave it: what a cached copy was made from.
@@ -297,6 +338,8 @@ impl ObjectMeta {
         w.u32(self.etag_parts);
         w.u64(self.epoch);
         w.u8(self.acl.code());
+        w.u128(self.version.stamp);
+        w.u8(self.version.flags());
         RemoteVersion::write_opt(&self.remote, &mut w);
         w.u8(self.stored_checksum.kind.code());
         w.bytes(&self.stored_checksum.value);
@@ -352,6 +395,8 @@ impl ObjectMeta {
         } else {
             (0, CannedAcl::Private)
         };
+        let version =
+            if format >= 5 { ObjectVersion::from_flags(r.u128()?, r.u8()?)? } else { ObjectVersion::default() };
         let remote = if format >= 3 { RemoteVersion::read_opt(&mut r)? } else { None };
         let kind = ChecksumKind::from_code(r.u8()?).ok_or(Error::BadMeta("checksum kind"))?;
         let value = crate::checksum::ChecksumBytes::new(r.bytes()?).ok_or(Error::BadMeta("stored checksum"))?;
@@ -404,6 +449,7 @@ impl ObjectMeta {
             upload_id,
             remote,
             tags,
+            version,
         };
         meta.check()?;
         Ok(meta)
@@ -415,7 +461,7 @@ impl ObjectMeta {
     pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
         match buf.first() {
             Some(1) => Ok(0),
-            Some(2..=4) => {
+            Some(2..=5) => {
                 let b: [u8; 8] =
                     buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
                 Ok(u64::from_le_bytes(b))
@@ -438,11 +484,28 @@ impl ObjectMeta {
         if format >= 3 {
             let _epoch = r.u64()?;
             let _acl = r.u8()?;
+            if format >= 5 {
+                r.take(17)?;
+            }
             if let Some(remote) = RemoteVersion::read_opt(&mut r)? {
                 return Ok((size, mtime_ms, remote.etag));
             }
         }
         Ok((size, mtime_ms, md5_etag(&md5, parts)))
+    }
+}
+
+impl ObjectMeta {
+    /// The version from the fixed head of a record, without decoding the rest (version listings).
+    pub fn decode_version(buf: &[u8]) -> Result<ObjectVersion> {
+        match buf.first() {
+            Some(1..=4) => Ok(ObjectVersion::default()),
+            Some(5) => {
+                let mut r = Reader(buf.get(46..).ok_or(Error::BadMeta("record truncated"))?);
+                ObjectVersion::from_flags(r.u128()?, r.u8()?)
+            }
+            _ => Err(Error::BadMeta("unknown object record format")),
+        }
     }
 }
 

@@ -21,6 +21,7 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         upload_id: Some("0123456789abcdef0123456789ab".into()),
         remote: None,
         tags: vec![("k".into(), "v".into()), ("e".into(), "".into())],
+        version: Default::default(),
     }
 }
 

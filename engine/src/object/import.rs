@@ -149,7 +149,7 @@ impl ObjectImport {
         for w in &mut writers {
             w.commit_sent = true;
         }
-        let committed = store.commit_object(&mp, &bucket, &key, &meta, dirs, guard).await;
+        let committed = store.commit_object(&mp, (&bucket, &key), &meta, (dirs, guard), None).await;
         if matches!(committed, Err(crate::index::CommitError::Refused(_))) {
             // Nothing applied: the files are ours to remove again.
             for w in &mut writers {

@@ -96,7 +96,7 @@ impl ObjectWriter {
             Some((version, mtime_ms)) => (Some(version), mtime_ms.min(crate::meta::MTIME_MS_MAX)),
             None => (None, now_ms()),
         };
-        let meta = ObjectMeta {
+        let mut meta = ObjectMeta {
             size: self.data.written(),
             mtime_ms,
             md5: opts.md5.unwrap_or(sealed.md5),
@@ -111,15 +111,23 @@ impl ObjectWriter {
             upload_id: None,
             remote,
             tags: opts.tags,
+            version: Default::default(),
         };
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.
         meta.check()?;
         let mirrors = self.data.mirrors();
-        // The holders of a copies bucket's key change together, in one order per key.
-        let _lock = if mirrors.is_empty() { None } else { Some(store.lock_keys(&self.bucket, &[&self.key]).await) };
+        // The holders of a copies bucket's key change together, in one order per key; so do a
+        // versioned key's versions.
+        let versioned = store.versioning_of(&self.bucket) != crate::meta::Versioning::Unset;
+        let _lock = if mirrors.is_empty() && !versioned {
+            None
+        } else {
+            Some(store.lock_keys(&self.bucket, &[&self.key]).await)
+        };
+        let plan = store.version_plan(&mp, (&self.bucket, &self.key), &mut meta)?;
         let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
-        let commit = store.commit_object(&mp, &self.bucket, &self.key, &meta, sealed.dirs, guard);
+        let commit = store.commit_object(&mp, (&self.bucket, &self.key), &meta, (sealed.dirs, guard), plan);
         let raw = meta.encode();
         // Lazy: nothing is sent until awaited.
         let copies = futures_util::future::join_all(mirrors.iter().map(|m| {

@@ -61,6 +61,17 @@ impl<'a> Call<'a> {
         self.route.key.as_deref().unwrap_or("")
     }
 
+    /// The version the request names (`?versionId=`; checked when it was routed).
+    pub fn version(&self) -> Option<engine::VersionRef> {
+        let q = crate::http::uri::Query::parse(&self.req.query)?;
+        crate::s3::params::version(&q).ok().flatten()
+    }
+
+    /// Whether the bucket keeps versions (its answers then name them: `x-amz-version-id`).
+    pub fn versioned(&self) -> bool {
+        self.ctx.store.versioning_of(self.bucket()) != engine::Versioning::Unset
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.req.header(name)
     }

@@ -42,6 +42,7 @@ pub enum S3ErrorCode {
     NoSuchBucket,
     NoSuchKey,
     NoSuchTagSet,
+    NoSuchVersion,
     NoSuchUpload,
     OperationAborted,
     NotImplemented,
@@ -94,6 +95,7 @@ impl S3ErrorCode {
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
             NoSuchTagSet => "NoSuchTagSet",
+            NoSuchVersion => "NoSuchVersion",
             NoSuchUpload => "NoSuchUpload",
             OperationAborted => "OperationAborted",
             NotImplemented => "NotImplemented",
@@ -133,7 +135,7 @@ impl S3ErrorCode {
             | RequestTimeout
             | XAmzContentSHA256Mismatch => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
-            NoSuchBucket | NoSuchKey | NoSuchTagSet | NoSuchUpload => 404,
+            NoSuchBucket | NoSuchKey | NoSuchTagSet | NoSuchUpload | NoSuchVersion => 404,
             OperationAborted => 409,
             MethodNotAllowed => 405,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | ConditionalRequestConflict => 409,
@@ -171,6 +173,7 @@ impl S3ErrorCode {
             }
             InvalidRange => "The requested range is not satisfiable",
             NoSuchTagSet => "The TagSet does not exist",
+            NoSuchVersion => "The specified version does not exist.",
             SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."
             }
@@ -252,6 +255,13 @@ impl From<engine::Error> for S3Error {
             E::BucketNotEmpty => S3Error::code(C::BucketNotEmpty),
             E::InvalidBucketName => S3Error::new(C::InvalidBucketName, "The specified bucket is not valid."),
             E::NoSuchObject => S3Error::code(C::NoSuchKey),
+            E::NoSuchVersion => S3Error::code(C::NoSuchVersion),
+            // S3's answer to reading a delete marker by its version: 405, saying what it is.
+            E::DeleteMarker { version_id } => {
+                S3Error::new(C::MethodNotAllowed, "The specified method is not allowed against this resource.")
+                    .with_header("x-amz-delete-marker", "true")
+                    .with_header("x-amz-version-id", version_id)
+            }
             E::InvalidKey(engine::KeyError::TooLong) => S3Error::new(C::KeyTooLongError, "Your key is too long"),
             E::InvalidKey(why) => S3Error::new(C::InvalidArgument, why.to_string()),
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),

@@ -307,9 +307,9 @@ impl Parsed<'_> {
         }
     }
 
-    /// An operation whose only parameter is `versionId`, which must name the null version.
+    /// An operation whose only parameter is `versionId` (read again by the handler).
     fn versioned(&mut self, op: Op) -> Op {
-        if let Err(e) = params::null_version(self.q) {
+        if let Err(e) = params::version(self.q) {
             self.invalid = Some(e);
         }
         op

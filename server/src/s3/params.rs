@@ -19,12 +19,11 @@ pub fn part_number(v: &str) -> Result<u32, S3Error> {
     }
 }
 
-/// `?versionId=`: keel keeps one version per key, the `null` version; any other id names a
-/// version that cannot exist.
-pub fn null_version(q: &Query) -> Result<(), S3Error> {
+/// `?versionId=`: `null` or an id as keel writes them; anything else is refused (400).
+pub fn version(q: &Query) -> Result<Option<engine::VersionRef>, S3Error> {
     match q.get("versionId") {
-        None | Some("null") => Ok(()),
-        Some(v) => Err(invalid_version(v)),
+        None => Ok(None),
+        Some(v) => engine::VersionRef::parse(v).map(Some).ok_or_else(|| invalid_version(v)),
     }
 }
 
@@ -314,13 +313,14 @@ impl Overrides {
 pub struct Read {
     pub part: Option<u32>,
     pub overrides: Overrides,
+    pub version: Option<engine::VersionRef>,
 }
 
 impl Read {
     pub fn parse(q: &Query) -> Result<Read, S3Error> {
         let part = q.get("partNumber").map(part_number).transpose()?;
-        null_version(q)?;
-        Ok(Read { part, overrides: Overrides::parse(q)? })
+        let version = version(q)?;
+        Ok(Read { part, overrides: Overrides::parse(q)?, version })
     }
 }
 
@@ -336,7 +336,12 @@ mod tests {
     fn parsed_once() {
         assert_eq!(part_number(" 7 ").unwrap(), 7);
         assert!(part_number("0").is_err() && part_number("10001").is_err() && part_number("x").is_err());
-        assert!(null_version(&q("versionId=null")).is_ok() && null_version(&q("versionId=3")).is_err());
+        assert_eq!(version(&q("versionId=null")).unwrap(), Some(engine::VersionRef::Null));
+        assert!(version(&q("versionId=3")).is_err());
+        assert_eq!(
+            version(&q("versionId=0123456789abcdef0011223344556677")).unwrap(),
+            Some(engine::VersionRef::Id(0x0123456789abcdef0011223344556677))
+        );
         assert_eq!(decode_token(&encode_token("a/b")).unwrap(), "a/b");
         assert!(decode_token("!!").is_err());
         assert!(Encoding::parse(&q("encoding-type=URL")).unwrap().url);

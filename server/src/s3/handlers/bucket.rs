@@ -251,11 +251,38 @@ pub async fn get_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(xml(200, w))
 }
 
+/// Where versions are kept (D46): on one node, in a bucket of one copy that is not a backend
+/// bucket's cache. Elsewhere a versioned bucket would keep versions on one drive or node only
+/// (copies and rebalancing move current records), or none on the remote: refused, never
+/// half done.
+pub(crate) fn versions_supported(ctx: &crate::s3::Ctx, meta: &engine::BucketMeta) -> Result<(), S3Error> {
+    if meta.versioning == Versioning::Unset {
+        return Ok(());
+    }
+    let why = if ctx.config.cluster.is_some() {
+        "in a cluster"
+    } else if meta.backend.is_some() {
+        "in a backend bucket"
+    } else if ctx.store.copies_of(meta) > 1 {
+        "in a bucket with more than one copy"
+    } else {
+        return Ok(());
+    };
+    Err(S3Error::new(S3ErrorCode::NotImplemented, format!("Versioning is not implemented {why}.")))
+}
+
 pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.bucket(call.bucket())?;
+    let mut meta = call.ctx.store.bucket(call.bucket())?;
     let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
     if root.name != "VersioningConfiguration" {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
+    }
+    match root.child_text("MfaDelete").map(str::trim) {
+        None | Some("Disabled") => {}
+        Some("Enabled") => {
+            return Err(S3Error::new(S3ErrorCode::NotImplemented, "MFA delete is not implemented."));
+        }
+        Some(_) => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
     }
     let state = match root.child_text("Status") {
         Some("Enabled") => Versioning::Enabled,
@@ -264,6 +291,8 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
         None => return Ok(Response::new(200)),
         Some(_) => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
     };
+    meta.versioning = state;
+    versions_supported(call.ctx, &meta)?;
     call.ctx.store.update_bucket(call.bucket(), |m| m.versioning = state).await?;
     publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(200))

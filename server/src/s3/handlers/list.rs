@@ -156,6 +156,10 @@ pub async fn list_objects_v2(call: &mut Call<'_>, p: &params::ListV2) -> Result<
 pub async fn list_object_versions(call: &mut Call<'_>, p: &params::ListVersions) -> Result<Response, S3Error> {
     let c = &p.listing;
     let bucket = call.ctx.store.bucket(call.bucket())?;
+    // A cluster and a backend bucket keep current versions only (versioning is refused there).
+    if call.ctx.config.cluster.is_none() && bucket.backend.is_none() {
+        return list_versions(call, p, &bucket.owner);
+    }
     let page = c.page(call, p.key_marker.as_deref()).await?;
     let mut w = XmlWriter::new();
     w.open_root("ListVersionsResult");
@@ -173,6 +177,66 @@ pub async fn list_object_versions(call: &mut Call<'_>, p: &params::ListVersions)
         c.entry(&mut w, "Version", e, Some(&bucket.owner));
     }
     c.tail(&mut w, &page);
+    w.close("ListVersionsResult");
+    Ok(xml(w))
+}
+
+/// ListObjectVersions of a bucket that may keep versions (D46): every version and delete
+/// marker, newest first within a key, paged by key and version markers.
+fn list_versions(call: &Call<'_>, p: &params::ListVersions, owner: &str) -> Result<Response, S3Error> {
+    let c = &p.listing;
+    let version_marker = match p.version_id_marker.as_str() {
+        "" => None,
+        v => Some(engine::VersionRef::parse(v).ok_or_else(|| params::invalid_version(v))?),
+    };
+    if version_marker.is_some() && p.key_marker.is_none() {
+        return Err(S3Error::new(
+            crate::s3::error::S3ErrorCode::InvalidArgument,
+            "A version-id marker cannot be specified without a key marker.",
+        ));
+    }
+    let q = engine::VersionQuery {
+        prefix: &c.prefix,
+        delimiter: c.delimiter.as_deref(),
+        key_marker: p.key_marker.as_deref(),
+        version_marker,
+        max_keys: c.max_keys,
+    };
+    let page = call.ctx.store.list_versions(call.bucket(), &q)?;
+    let mut w = XmlWriter::new();
+    w.open_root("ListVersionsResult");
+    c.head(&mut w, call.bucket(), true);
+    w.elem("KeyMarker", &c.enc(p.key_marker.as_deref().unwrap_or("")));
+    w.elem("VersionIdMarker", &p.version_id_marker);
+    w.elem_num("MaxKeys", c.max_keys as u64);
+    if let Some(d) = &c.delimiter {
+        w.elem("Delimiter", &c.enc(d));
+    }
+    w.elem_bool("IsTruncated", page.truncated);
+    if let Some(k) = &page.next_key_marker {
+        w.elem("NextKeyMarker", &c.enc(k));
+    }
+    if let Some(v) = &page.next_version_marker {
+        w.elem("NextVersionIdMarker", v);
+    }
+    for e in &page.entries {
+        let tag = if e.version.delete_marker { "DeleteMarker" } else { "Version" };
+        w.open(tag);
+        w.elem("Key", &c.enc(&e.key));
+        w.elem("VersionId", &e.version.id());
+        w.elem_bool("IsLatest", e.is_latest);
+        w.elem("LastModified", &time::iso8601_ms(e.mtime_ms));
+        if !e.version.delete_marker {
+            w.etag(&e.etag);
+            w.elem_num("Size", e.size);
+        }
+        w.owner("Owner", owner);
+        if !e.version.delete_marker {
+            w.elem("StorageClass", "STANDARD");
+        }
+        w.close(tag);
+    }
+    common_prefixes(&mut w, c.encoding, &page.common_prefixes);
     w.close("ListVersionsResult");
     Ok(xml(w))
 }

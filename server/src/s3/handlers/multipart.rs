@@ -113,8 +113,8 @@ pub async fn upload_part_copy(call: &mut Call<'_>, target: &PartTarget) -> Resul
     let (id, n) = (&target.upload_id, target.part_number);
     let store = call.ctx.store.clone();
     store.upload(call.bucket(), call.key(), id)?;
-    let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
-    let source = open_source(call, &src_bucket, &src_key).await?;
+    let copy_source = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
+    let source = open_source(call, &copy_source).await?;
     copy_source_conditions(call, source.meta())?;
     let size = source.meta().size;
     let (start, len) = match call.header("x-amz-copy-source-range") {
@@ -263,6 +263,7 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
     if let Some(f) = &meta.flex_checksum {
         checksum::echo(&mut resp, f);
     }
+    super::object::version_header(&mut resp, &meta);
     Ok(resp)
 }
 

@@ -253,7 +253,15 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if let Some(f) = &meta.flex_checksum {
         checksum::echo(&mut resp, f);
     }
+    version_header(&mut resp, &meta);
     Ok(resp)
+}
+
+/// `x-amz-version-id` of a version a write made in a versioned bucket.
+pub(crate) fn version_header(resp: &mut Response, meta: &ObjectMeta) {
+    if meta.version.stamp != 0 {
+        resp.push_header("x-amz-version-id", meta.version.id());
+    }
 }
 
 /// Adds the headers GET and HEAD return for an object, honouring `response-*` overrides.
@@ -280,8 +288,25 @@ fn object_headers(resp: &mut Response, meta: &ObjectMeta, overrides: &Overrides)
     for (k, v) in &meta.user {
         resp.push_header(format!("x-amz-meta-{k}"), v.clone());
     }
+    // Written in a versioned bucket (records from before versioning have stamp 0).
+    if meta.version.stamp != 0 {
+        resp.push_header("x-amz-version-id", meta.version.id());
+    }
     if !meta.tags.is_empty() {
         resp.push_header("x-amz-tagging-count", HeaderValue::format(format_args!("{}", meta.tags.len())));
+    }
+}
+
+/// The answer to a GET or HEAD of a key that has no current version: 404, saying so when a
+/// delete marker hides the key (`x-amz-delete-marker`, the marker's `x-amz-version-id`).
+fn missing(call: &Call<'_>) -> S3Error {
+    let e = call.access.missing(engine::Error::NoSuchObject);
+    if e.code != S3ErrorCode::NoSuchKey {
+        return e;
+    }
+    match call.ctx.store.latest_delete_marker(call.bucket(), call.key()) {
+        Ok(Some(m)) => e.with_header("x-amz-delete-marker", "true").with_header("x-amz-version-id", m.id()),
+        _ => e,
     }
 }
 
@@ -430,7 +455,11 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
     let mut attempts = 0;
     let mut fetches = 0;
     loop {
-        let located = match call.ctx.store.lookup(call.bucket(), call.key()) {
+        let found = match params.version {
+            Some(v) => call.ctx.store.lookup_version(call.bucket(), call.key(), v),
+            None => call.ctx.store.lookup(call.bucket(), call.key()),
+        };
+        let located = match found {
             Ok(l) => {
                 call.access.check_object(l.meta.acl)?;
                 if l.meta.remote.is_some() && fetches < FETCH_ATTEMPTS_MAX {
@@ -462,7 +491,7 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
                 }
                 let whole = plain && call.header("range").is_none();
                 match remote::on_miss(call, head, whole).await? {
-                    remote::Miss::Local => return Err(call.access.missing(engine::Error::NoSuchObject)),
+                    remote::Miss::Local => return Err(missing(call)),
                     remote::Miss::Cached => {
                         fetches += 1;
                         continue;
@@ -605,6 +634,12 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    // A versioned bucket keeps what a delete hides (a delete marker); a named version goes.
+    let version = call.version();
+    if version.is_some() || call.versioned() {
+        let d = call.ctx.store.delete_version(call.bucket(), call.key(), version).await?;
+        return Ok(deleted_answer(Response::new(204), &d));
+    }
     // A backend bucket's object goes on the remote first: if that fails, nothing changes here.
     if let Some((agent, remote)) = remote::remote_of(call)? {
         agent.delete(&remote, call.key()).await?;
@@ -627,7 +662,10 @@ pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// GetObjectAcl: the owner's FULL_CONTROL plus what the object's canned ACL grants.
 pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let bucket = call.ctx.store.bucket(call.bucket())?;
-    let meta = call.ctx.store.head_object(call.bucket(), call.key())?;
+    let meta = match call.version() {
+        Some(v) => call.ctx.store.head_version(call.bucket(), call.key(), v)?,
+        None => call.ctx.store.head_object(call.bucket(), call.key())?,
+    };
     let w = super::bucket::acl_document(&bucket.owner, meta.acl);
     Ok(Response::with_body(200, "application/xml", w.finish()))
 }
@@ -636,7 +674,8 @@ pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// on the condition that the record is still the one read (a concurrent write wins).
 pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let acl = super::bucket::canned_acl_only(call, AclTarget::Object).await?;
-    call.ctx.store.set_object_acl(call.bucket(), call.key(), acl).await?;
+    let set = |m: &mut ObjectMeta| m.acl = acl;
+    call.ctx.store.change_version(call.bucket(), call.key(), call.version(), &set).await?;
     Ok(Response::new(200))
 }
 
@@ -652,14 +691,28 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
         return Err(S3Error::code(S3ErrorCode::MalformedXML));
     }
     let mut keys = Vec::with_capacity(objects.len());
+    let mut named = Vec::with_capacity(objects.len());
     let mut refused = Vec::new();
     for o in &objects {
         let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
         match o.child_text("VersionId").map(str::trim) {
-            None | Some("null") => keys.push(key),
-            Some(v) => refused.push((key, params::invalid_version(v))),
+            None => named.push((key, None)),
+            Some(v) => match engine::VersionRef::parse(v) {
+                Some(r) => named.push((key, Some(r))),
+                None => refused.push((key, params::invalid_version(v))),
+            },
         }
     }
+    if call.versioned() || named.iter().any(|(_, v)| v.is_some()) {
+        if call.ctx.config.cluster.is_some() || remote::remote_of(call)?.is_some() {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                "Deleting versions is not implemented in a cluster or a backend bucket.",
+            ));
+        }
+        return delete_versions(call, named, quiet, refused).await;
+    }
+    keys.extend(named.into_iter().map(|(k, _)| k));
     // A backend bucket's keys go on the remote first; a key the remote would not delete stays.
     if let Some((agent, remote)) = remote::remote_of(call)? {
         let mut local = Vec::with_capacity(keys.len());
@@ -703,6 +756,59 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(Response::with_body(200, "application/xml", w.finish()))
 }
 
+/// The headers of a versioned delete's answer.
+fn deleted_answer(mut resp: Response, d: &engine::Deleted) -> Response {
+    if d.delete_marker {
+        resp.push_header("x-amz-delete-marker", "true");
+    }
+    if let Some(id) = &d.version_id {
+        resp.push_header("x-amz-version-id", id.clone());
+    }
+    resp
+}
+
+/// DeleteObjects in a versioned bucket, or naming versions: one versioned delete per key.
+async fn delete_versions(
+    call: &mut Call<'_>,
+    objects: Vec<(&str, Option<engine::VersionRef>)>,
+    quiet: bool,
+    refused: Vec<(&str, S3Error)>,
+) -> Result<Response, S3Error> {
+    let mut w = XmlWriter::new();
+    w.open_root("DeleteResult");
+    for (key, version) in objects {
+        match call.ctx.store.delete_version(call.bucket(), key, version).await {
+            Ok(d) if !quiet => {
+                w.open("Deleted");
+                w.elem("Key", key);
+                if let Some(v) = version {
+                    let id = match v {
+                        engine::VersionRef::Null => "null".to_owned(),
+                        engine::VersionRef::Id(_) => d.version_id.clone().unwrap_or_default(),
+                    };
+                    w.elem("VersionId", &id);
+                }
+                if d.delete_marker {
+                    w.elem_bool("DeleteMarker", true);
+                    if version.is_none()
+                        && let Some(id) = &d.version_id
+                    {
+                        w.elem("DeleteMarkerVersionId", id);
+                    }
+                }
+                w.close("Deleted");
+            }
+            Ok(_) => {}
+            Err(e) => delete_error(&mut w, key, &e.into()),
+        }
+    }
+    for (key, e) in &refused {
+        delete_error(&mut w, key, e);
+    }
+    w.close("DeleteResult");
+    Ok(Response::with_body(200, "application/xml", w.finish()))
+}
+
 fn delete_error(w: &mut XmlWriter, key: &str, e: &S3Error) {
     w.open("Error");
     w.elem("Key", key);
@@ -711,9 +817,11 @@ fn delete_error(w: &mut XmlWriter, key: &str, e: &S3Error) {
     w.close("Error");
 }
 
-/// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded. keel keeps one version per
-/// key: `null` names it, any other id is refused.
-pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
+/// A copy source: bucket, key, and the version named (none: the current one).
+pub(crate) type CopySource = (String, String, Option<engine::VersionRef>);
+
+/// `x-amz-copy-source: [/]bucket/key[?versionId=...]`, URL-encoded.
+pub(crate) fn parse_copy_source(v: &str) -> Result<CopySource, S3Error> {
     let bad = || {
         S3Error::new(
             S3ErrorCode::InvalidArgument,
@@ -721,10 +829,12 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
         )
     };
     let v = v.trim();
-    let v = match v.split_once("?versionId=") {
-        None => v,
-        Some((p, "null")) => p,
-        Some((_, version)) => return Err(params::invalid_version(version)),
+    let (v, version) = match v.split_once("?versionId=") {
+        None => (v, None),
+        Some((p, version)) => match engine::VersionRef::parse(version) {
+            Some(r) => (p, Some(r)),
+            None => return Err(params::invalid_version(version)),
+        },
     };
     let decoded = percent_decode(v).ok_or_else(bad)?;
     let path = decoded.strip_prefix('/').unwrap_or(&decoded);
@@ -732,13 +842,25 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<(String, String), S3Error> {
     if b.is_empty() || k.is_empty() {
         return Err(bad());
     }
-    Ok((b.to_owned(), k.to_owned()))
+    Ok((b.to_owned(), k.to_owned(), version))
 }
 
 /// Opens a copy source the caller may read (as GetObject would decide), honouring
 /// `x-amz-source-expected-bucket-owner`.
-pub(crate) async fn open_source(call: &Call<'_>, bucket: &str, key: &str) -> Result<Source, S3Error> {
+pub(crate) async fn open_source(call: &Call<'_>, (bucket, key, version): &CopySource) -> Result<Source, S3Error> {
     let access = access::to_source(call.ctx, &call.auth.identity, bucket)?;
+    if let Some(v) = version {
+        let reader = call.ctx.store.open_version(bucket, key, *v).await.map_err(|e| match e {
+            // A delete marker is no source: S3 answers as for a missing key.
+            engine::Error::DeleteMarker { .. } => S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                "The source of a copy request may not specifically refer to a delete marker by version id.",
+            ),
+            e => access.missing(e),
+        })?;
+        access.check_object(reader.meta.acl)?;
+        return Ok(Source::Local(reader));
+    }
     if let Some(want) = call.header("x-amz-source-expected-bucket-owner")
         && call.ctx.store.bucket(bucket)?.owner != want.trim()
     {
@@ -770,9 +892,11 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let store = call.ctx.store.clone();
     store.bucket(call.bucket())?;
     engine::keys::validate_key(call.key())?;
-    let (src_bucket, src_key) = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
-    let source = open_source(call, &src_bucket, &src_key).await?;
+    let copy_source = parse_copy_source(call.header("x-amz-copy-source").unwrap_or(""))?;
+    let source = open_source(call, &copy_source).await?;
+    let (src_bucket, src_key, _) = &copy_source;
     let src = source.meta();
+    let src_version = src.version;
     copy_source_conditions(call, src)?;
     let replace = match call.header("x-amz-metadata-directive").map(str::trim) {
         None | Some("COPY") => false,
@@ -781,7 +905,8 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
             return Err(S3Error::new(S3ErrorCode::InvalidArgument, "Unknown metadata directive."));
         }
     };
-    if !replace && src_bucket == call.bucket() && src_key == call.key() {
+    // A copy of an older version onto its own key is how a version is restored.
+    if !replace && copy_source.2.is_none() && src_bucket == call.bucket() && src_key == call.key() {
         return Err(S3Error::new(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -828,7 +953,12 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     w.elem("LastModified", &time::iso8601_ms(meta.mtime_ms));
     w.etag(&meta.etag());
     w.close("CopyObjectResult");
-    Ok(Response::with_body(200, "application/xml", w.finish()))
+    let mut resp = Response::with_body(200, "application/xml", w.finish());
+    version_header(&mut resp, &meta);
+    if src_version.stamp != 0 {
+        resp.push_header("x-amz-copy-source-version-id", src_version.id());
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]
@@ -837,8 +967,12 @@ mod tests {
 
     #[test]
     fn copy_sources() {
-        assert_eq!(parse_copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into()));
-        assert_eq!(parse_copy_source("b/a/b?versionId=null").unwrap(), ("b".into(), "a/b".into()));
+        assert_eq!(parse_copy_source("/b/k%20x").unwrap(), ("b".into(), "k x".into(), None));
+        assert_eq!(
+            parse_copy_source("b/a/b?versionId=null").unwrap(),
+            ("b".into(), "a/b".into(), Some(engine::VersionRef::Null))
+        );
+        assert!(parse_copy_source("b/a/b?versionId=zz").is_err());
         assert!(parse_copy_source("b").is_err());
         assert!(parse_copy_source("/b/").is_err());
     }

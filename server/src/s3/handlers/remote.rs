@@ -217,6 +217,7 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         upload_id: None,
         remote: Some(RemoteVersion { etag: obj.etag.clone().unwrap_or_default(), version: obj.version.clone() }),
         tags: Vec::new(),
+        version: Default::default(),
     }
 }
 

@@ -119,8 +119,27 @@ async fn read_tags(call: &mut Call<'_>, max: usize) -> Result<Tags, S3Error> {
 /// GetObjectTagging: the object's tag set (empty when it has none).
 pub async fn get_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     refuse_backend(call)?;
-    let meta = call.ctx.store.head_object(call.bucket(), call.key())?;
-    Ok(Response::with_body(200, "application/xml", document(&meta.tags)))
+    let meta = match call.version() {
+        Some(v) => call.ctx.store.head_version(call.bucket(), call.key(), v)?,
+        None => call.ctx.store.head_object(call.bucket(), call.key())?,
+    };
+    if meta.version.delete_marker {
+        return Err(engine::Error::DeleteMarker { version_id: meta.version.id() }.into());
+    }
+    let mut resp = Response::with_body(200, "application/xml", document(&meta.tags));
+    super::object::version_header(&mut resp, &meta);
+    Ok(resp)
+}
+
+/// Sets the tags of the version the request names (the current one without `versionId`).
+async fn set_tags(call: &Call<'_>, tags: &Tags, status: u16) -> Result<Response, S3Error> {
+    let set = |m: &mut engine::ObjectMeta| m.tags.clone_from(tags);
+    let version = call.ctx.store.change_version(call.bucket(), call.key(), call.version(), &set).await?;
+    let mut resp = Response::new(status);
+    if version.stamp != 0 {
+        resp.push_header("x-amz-version-id", version.id());
+    }
+    Ok(resp)
 }
 
 /// PutObjectTagging: replaces the object's tag set (its version, ETag and mtime stay).
@@ -128,15 +147,13 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
     refuse_backend(call)?;
     let tags = read_tags(call, OBJECT_TAGS_MAX).await?;
-    call.ctx.store.set_object_tags(call.bucket(), call.key(), &tags).await?;
-    Ok(Response::new(200))
+    set_tags(call, &tags, 200).await
 }
 
 /// DeleteObjectTagging: the object keeps no tags.
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     refuse_backend(call)?;
-    call.ctx.store.set_object_tags(call.bucket(), call.key(), &Tags::new()).await?;
-    Ok(Response::new(204))
+    set_tags(call, &Tags::new(), 204).await
 }
 
 /// GetBucketTagging: the bucket's tag set, or NoSuchTagSet when it has none.
