@@ -92,14 +92,19 @@ def test_buckets_versioning_copy_delete(s3):
     s3.copy_object(Bucket="b3-buckets", Key="dst", CopySource="b3-buckets/src", MetadataDirective="REPLACE",
                    ContentType="application/x-new")
     assert s3.head_object(Bucket="b3-buckets", Key="dst")["ContentType"] == "application/x-new"
+    # The bucket keeps versions: dst's copy over it left the first one behind.
     versions = s3.list_object_versions(Bucket="b3-buckets")["Versions"]
-    assert {v["Key"] for v in versions} == {"src", "dst"} and all(v["IsLatest"] for v in versions)
+    assert [(v["Key"], v["IsLatest"]) for v in versions] == [("dst", True), ("dst", False), ("src", True)]
     with pytest.raises(ClientError) as e:
         s3.delete_bucket(Bucket="b3-buckets")
     assert code(e) == "BucketNotEmpty"
+    # Deletes write markers; the bucket goes once every version and marker is deleted by id.
     r = s3.delete_objects(Bucket="b3-buckets", Delete={"Objects": [{"Key": "src"}, {"Key": "dst"}, {"Key": "ghost"}]})
-    assert {d["Key"] for d in r["Deleted"]} == {"src", "dst", "ghost"}
-    s3.delete_object(Bucket="b3-buckets", Key="ghost")
+    assert {d["Key"] for d in r["Deleted"]} == {"src", "dst", "ghost"} and all(d["DeleteMarker"] for d in r["Deleted"])
+    every = s3.list_object_versions(Bucket="b3-buckets")
+    gone = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in every["Versions"] + every["DeleteMarkers"]]
+    assert len(gone) == 6
+    s3.delete_objects(Bucket="b3-buckets", Delete={"Objects": gone})
     s3.delete_bucket(Bucket="b3-buckets")
     with pytest.raises(ClientError) as e:
         s3.head_bucket(Bucket="b3-buckets")

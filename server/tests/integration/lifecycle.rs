@@ -26,11 +26,18 @@ fn bucket_lifecycle() {
     let doc = b"<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>";
     assert_eq!(s.req("PUT", "/life?versioning", &[], doc).status, 200);
     assert_eq!(s.req("GET", "/life?versioning", &[], b"").xml("Status").as_deref(), Some("Enabled"));
-    // A non-empty bucket cannot be deleted.
-    assert_eq!(s.req("PUT", "/life/k", &[], b"x").status, 200);
+    // A non-empty bucket cannot be deleted; in a versioned bucket a delete leaves a marker
+    // and the version, which count too, until they are deleted by version.
+    let put = s.req("PUT", "/life/k", &[], b"x");
+    assert_eq!(put.status, 200);
     let r = s.req("DELETE", "/life", &[], b"");
     assert_eq!((r.status, r.xml("Code").as_deref()), (409, Some("BucketNotEmpty")));
-    assert_eq!(s.req("DELETE", "/life/k", &[], b"").status, 204);
+    let marker = s.req("DELETE", "/life/k", &[], b"");
+    assert_eq!(marker.status, 204);
+    assert_eq!(s.req("DELETE", "/life", &[], b"").status, 409);
+    for v in [put.header("x-amz-version-id").unwrap(), marker.header("x-amz-version-id").unwrap()] {
+        assert_eq!(s.req("DELETE", &format!("/life/k?versionId={v}"), &[], b"").status, 204);
+    }
     assert_eq!(s.req("DELETE", "/life", &[], b"").status, 204);
     assert_eq!(s.req("DELETE", "/life", &[], b"").xml("Code").as_deref(), Some("NoSuchBucket"));
     let list = s.req("GET", "/", &[], b"");

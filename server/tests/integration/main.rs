@@ -14,3 +14,4 @@ mod ops;
 mod reliability;
 mod tagging;
 mod trust;
+mod versioning;
