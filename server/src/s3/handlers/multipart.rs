@@ -263,7 +263,7 @@ pub async fn complete(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error
     if let Some(f) = &meta.flex_checksum {
         checksum::echo(&mut resp, f);
     }
-    super::object::version_header(&mut resp, &meta);
+    super::object::write_version_header(&mut resp, &meta);
     Ok(resp)
 }
 

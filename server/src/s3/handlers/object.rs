@@ -253,11 +253,20 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     if let Some(f) = &meta.flex_checksum {
         checksum::echo(&mut resp, f);
     }
-    version_header(&mut resp, &meta);
+    write_version_header(&mut resp, &meta);
     Ok(resp)
 }
 
-/// `x-amz-version-id` of a version a write made in a versioned bucket.
+/// `x-amz-version-id` of a version a write made in a versioned bucket (none for the null
+/// version a write makes while versioning is suspended, as S3 answers).
+pub(crate) fn write_version_header(resp: &mut Response, meta: &ObjectMeta) {
+    if meta.version.stamp != 0 && !meta.version.null {
+        resp.push_header("x-amz-version-id", meta.version.id());
+    }
+}
+
+/// `x-amz-version-id` of the version an answer is about, when it was written in a versioned
+/// bucket.
 pub(crate) fn version_header(resp: &mut Response, meta: &ObjectMeta) {
     if meta.version.stamp != 0 {
         resp.push_header("x-amz-version-id", meta.version.id());
@@ -359,7 +368,11 @@ const GET_ATTEMPTS_MAX: usize = 4;
 /// Looks an object up for a reader: a missing key is 404 only to who may list the bucket, and
 /// the object's ACL (or the bucket's policy) must let the caller read it.
 fn lookup_readable(call: &Call<'_>) -> Result<engine::Located, S3Error> {
-    let located = call.ctx.store.lookup(call.bucket(), call.key()).map_err(|e| call.access.missing(e))?;
+    let found = match call.version() {
+        Some(v) => call.ctx.store.lookup_version(call.bucket(), call.key(), v),
+        None => call.ctx.store.lookup(call.bucket(), call.key()),
+    };
+    let located = found.map_err(|e| call.access.missing(e))?;
     call.access.check_object(located.meta.acl)?;
     Ok(located)
 }
@@ -630,7 +643,10 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
         w.elem_num("ObjectSize", meta.size);
     }
     w.close("GetObjectAttributesResponse");
-    Ok(Response::with_body(200, "application/xml", w.finish()).header("Last-Modified", time::http_date(meta.mtime_ms)))
+    let mut resp =
+        Response::with_body(200, "application/xml", w.finish()).header("Last-Modified", time::http_date(meta.mtime_ms));
+    version_header(&mut resp, &meta);
+    Ok(resp)
 }
 
 pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -954,7 +970,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     w.etag(&meta.etag());
     w.close("CopyObjectResult");
     let mut resp = Response::with_body(200, "application/xml", w.finish());
-    version_header(&mut resp, &meta);
+    write_version_header(&mut resp, &meta);
     if src_version.stamp != 0 {
         resp.push_header("x-amz-copy-source-version-id", src_version.id());
     }

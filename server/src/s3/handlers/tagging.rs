@@ -67,6 +67,8 @@ pub fn from_query(text: &str) -> Result<Tags, S3Error> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         tags.push((decode(k)?, decode(v)?));
     }
+    // Kept in key order: S3 answers tag sets sorted by key.
+    tags.sort();
     Ok(tags)
 }
 
@@ -93,6 +95,7 @@ pub(crate) fn from_document(root: &xml::Element, max: usize) -> Result<Tags, S3E
         tags.push((key.to_owned(), value.to_owned()));
     }
     validate_tags(&tags, max)?;
+    tags.sort();
     Ok(tags)
 }
 
@@ -191,7 +194,7 @@ mod tests {
 
     #[test]
     fn query_form_both_ways() {
-        assert_eq!(from_query("foo=bar&bar").unwrap(), t(&[("foo", "bar"), ("bar", "")]));
+        assert_eq!(from_query("foo=bar&bar").unwrap(), t(&[("bar", ""), ("foo", "bar")]));
         assert_eq!(from_query("a+b=c%2Bd&e=%E2%82%AC").unwrap(), t(&[("a b", "c+d"), ("e", "€")]));
         assert_eq!(from_query("").unwrap(), t(&[]));
         assert!(from_query("a=%FF").is_err());
