@@ -28,8 +28,7 @@ PY
   for w in put get list; do
     printf '%-22s %-5s ' "$2" "$w"
     $KB --endpoint $EP --access-key AK --secret-key SK --workload $w --size 4KiB --objects 1000 \
-      --duration "${SECS}s" --no-prepare 2>/dev/null | awk '$1 ~ /^(PUT|GET|LIST)$/ {print $2" ops/s, p50 "$5" p99 "$7; exit}'
-    [ $w = put ] || true
+      --duration "${SECS}s" --no-prepare 2>/dev/null | awk '$1 ~ /^(PUT|GET|LIST)$/ {print $4" ops/s, p50 "$6" ms, p99 "$8" ms"; exit}'
   done
   stop_pid $pid
   rm -rf "$dir"

@@ -91,27 +91,7 @@ impl Store {
         if q.max_keys == 0 {
             return Ok(page);
         }
-        // Where the listing resumes: after the marker key, or after one version of it.
-        let marker: Option<(Vec<u8>, Option<u128>)> = match (q.key_marker.filter(|k| !k.is_empty()), q.version_marker) {
-            (None, _) => None,
-            (Some(k), None) => Some((k.as_bytes().to_vec(), None)),
-            (Some(k), Some(v)) => {
-                let stamp = match v {
-                    VersionRef::Id(s) => Some(s),
-                    VersionRef::Null => self.head_version(bucket, k, VersionRef::Null).ok().map(|m| m.version.stamp),
-                };
-                Some((k.as_bytes().to_vec(), stamp))
-            }
-        };
-        let mut start = prefix.to_vec();
-        if let Some((k, _)) = &marker {
-            start = start.max(k.clone());
-            if let Some(cp) = delimiter.and_then(|d| crate::list::common_prefix(k, prefix, d))
-                && let Some(succ) = keys::prefix_successor(cp)
-            {
-                start = start.max(succ);
-            }
-        }
+        let (marker, start) = self.resume_at(bucket, q, delimiter);
         let base = bucket.len() + 1;
         let end = match keys::prefix_successor(prefix) {
             Some(s) if !prefix.is_empty() => keys::object_index_key(bucket, &s),
@@ -188,6 +168,38 @@ impl Store {
             page.next_version_marker = None;
         }
         Ok(page)
+    }
+}
+
+/// Where a version listing resumes: after the marker key, or after one version of it.
+type Marker = Option<(Vec<u8>, Option<u128>)>;
+
+impl Store {
+    /// The marker (key, and stamp of the version named) and the key the scan starts at (past
+    /// the marker's common prefix, which an earlier page rolled up).
+    fn resume_at(&self, bucket: &str, q: &VersionQuery<'_>, delimiter: Option<&[u8]>) -> (Marker, Vec<u8>) {
+        let prefix = q.prefix.as_bytes();
+        let marker: Marker = match (q.key_marker.filter(|k| !k.is_empty()), q.version_marker) {
+            (None, _) => None,
+            (Some(k), None) => Some((k.as_bytes().to_vec(), None)),
+            (Some(k), Some(v)) => {
+                let stamp = match v {
+                    VersionRef::Id(s) => Some(s),
+                    VersionRef::Null => self.head_version(bucket, k, VersionRef::Null).ok().map(|m| m.version.stamp),
+                };
+                Some((k.as_bytes().to_vec(), stamp))
+            }
+        };
+        let mut start = prefix.to_vec();
+        if let Some((k, _)) = &marker {
+            start = start.max(k.clone());
+            if let Some(cp) = delimiter.and_then(|d| crate::list::common_prefix(k, prefix, d))
+                && let Some(succ) = keys::prefix_successor(cp)
+            {
+                start = start.max(succ);
+            }
+        }
+        (marker, start)
     }
 }
 

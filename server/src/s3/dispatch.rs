@@ -5,7 +5,7 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, list, multipart, object, passthrough, tagging};
+use crate::s3::handlers::{bucket, delete, list, multipart, object, passthrough, tagging};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -112,13 +112,13 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::ListObjects(p) => list::list_objects_v1(call, p).await,
         Op::ListObjectsV2(p) => list::list_objects_v2(call, p).await,
         Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,
-        Op::DeleteObjects => object::delete_objects(call).await,
+        Op::DeleteObjects => delete::delete_objects(call).await,
         Op::PutObject => object::put_object(call).await,
         Op::CopyObject => object::copy_object(call).await,
         Op::GetObject(p) => object::get_object(call, p, false).await,
         Op::HeadObject(p) => object::get_object(call, p, true).await,
         Op::GetObjectAttributes => object::get_attributes(call).await,
-        Op::DeleteObject => object::delete_object(call).await,
+        Op::DeleteObject => delete::delete_object(call).await,
         Op::ListMultipartUploads(p) => multipart::list_uploads(call, p).await,
         Op::CreateMultipartUpload => multipart::create(call).await,
         Op::UploadPart(t) => multipart::upload_part(call, t).await,

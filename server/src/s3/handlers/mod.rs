@@ -1,6 +1,7 @@
 //! Operation handlers, grouped by resource.
 
 pub mod bucket;
+pub mod delete;
 pub mod list;
 pub mod multipart;
 pub mod object;

@@ -7,7 +7,6 @@ use engine::{
 
 use crate::http::uri::percent_decode;
 use crate::http::{Body, HeaderValue, Response, Span};
-use crate::limits;
 use crate::s3::Call;
 use crate::s3::access::{self, AclTarget, canned_from};
 use crate::s3::checksum::{self, ExpectedChecksums};
@@ -649,32 +648,6 @@ pub async fn get_attributes(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(resp)
 }
 
-pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    // A versioned bucket keeps what a delete hides (a delete marker); a named version goes.
-    let version = call.version();
-    if version.is_some() || call.versioned() {
-        let d = call.ctx.store.delete_version(call.bucket(), call.key(), version).await?;
-        return Ok(deleted_answer(Response::new(204), &d));
-    }
-    // A backend bucket's object goes on the remote first: if that fails, nothing changes here.
-    if let Some((agent, remote)) = remote::remote_of(call)? {
-        agent.delete(&remote, call.key()).await?;
-    }
-    // While a cluster rebalances, a copy of the key on the member it moves from goes too.
-    if let Some(cluster) = &call.ctx.config.cluster {
-        crate::cluster::rebalance::delete_elsewhere(cluster, call.bucket(), &[call.key()]).await?;
-    }
-    match call.ctx.store.delete_object(call.bucket(), call.key()).await {
-        Ok(()) | Err(engine::Error::NoSuchObject) => {}
-        Err(e) => return Err(e.into()),
-    }
-    // Then, with copies, the other holders' copies (the key is locked: `cluster::copies::serve`).
-    if let Some(cluster) = &call.ctx.config.cluster {
-        crate::cluster::copies::delete_elsewhere(cluster, call.bucket(), &[call.key()]).await?;
-    }
-    Ok(Response::new(204))
-}
-
 /// GetObjectAcl: the owner's FULL_CONTROL plus what the object's canned ACL grants.
 pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let bucket = call.ctx.store.bucket(call.bucket())?;
@@ -693,144 +666,6 @@ pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let set = |m: &mut ObjectMeta| m.acl = acl;
     call.ctx.store.change_version(call.bucket(), call.key(), call.version(), &set).await?;
     Ok(Response::new(200))
-}
-
-pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.bucket(call.bucket())?;
-    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
-    if root.name != "Delete" {
-        return Err(S3Error::code(S3ErrorCode::MalformedXML));
-    }
-    let quiet = root.child_text("Quiet").is_some_and(|q| q.trim().eq_ignore_ascii_case("true"));
-    let objects: Vec<_> = root.children_named("Object").collect();
-    if objects.is_empty() || objects.len() > limits::DELETE_OBJECTS_KEYS_MAX {
-        return Err(S3Error::code(S3ErrorCode::MalformedXML));
-    }
-    let mut keys = Vec::with_capacity(objects.len());
-    let mut named = Vec::with_capacity(objects.len());
-    let mut refused = Vec::new();
-    for o in &objects {
-        let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
-        match o.child_text("VersionId").map(str::trim) {
-            None => named.push((key, None)),
-            Some(v) => match engine::VersionRef::parse(v) {
-                Some(r) => named.push((key, Some(r))),
-                None => refused.push((key, params::invalid_version(v))),
-            },
-        }
-    }
-    if call.versioned() || named.iter().any(|(_, v)| v.is_some()) {
-        if call.ctx.config.cluster.is_some() || remote::remote_of(call)?.is_some() {
-            return Err(S3Error::new(
-                S3ErrorCode::NotImplemented,
-                "Deleting versions is not implemented in a cluster or a backend bucket.",
-            ));
-        }
-        return delete_versions(call, named, quiet, refused).await;
-    }
-    keys.extend(named.into_iter().map(|(k, _)| k));
-    // A backend bucket's keys go on the remote first; a key the remote would not delete stays.
-    if let Some((agent, remote)) = remote::remote_of(call)? {
-        let mut local = Vec::with_capacity(keys.len());
-        for key in keys {
-            match agent.delete(&remote, key).await {
-                Ok(()) => local.push(key),
-                Err(e) => refused.push((key, e.into())),
-            }
-        }
-        keys = local;
-    }
-    let results: Vec<Result<(), S3Error>> = match &call.ctx.config.cluster {
-        Some(cluster) => crate::cluster::peer::delete_objects(call.ctx, cluster, call.bucket(), &keys).await,
-        None => call
-            .ctx
-            .store
-            .delete_objects(call.bucket(), &keys)
-            .await
-            .into_iter()
-            .map(|r| r.map_err(S3Error::from))
-            .collect(),
-    };
-    let mut w = XmlWriter::new();
-    w.open_root("DeleteResult");
-    for (key, result) in keys.iter().zip(results) {
-        match result {
-            Ok(()) => {
-                if !quiet {
-                    w.open("Deleted");
-                    w.elem("Key", key);
-                    w.close("Deleted");
-                }
-            }
-            Err(e) => delete_error(&mut w, key, &e),
-        }
-    }
-    for (key, e) in &refused {
-        delete_error(&mut w, key, e);
-    }
-    w.close("DeleteResult");
-    Ok(Response::with_body(200, "application/xml", w.finish()))
-}
-
-/// The headers of a versioned delete's answer.
-fn deleted_answer(mut resp: Response, d: &engine::Deleted) -> Response {
-    if d.delete_marker {
-        resp.push_header("x-amz-delete-marker", "true");
-    }
-    if let Some(id) = &d.version_id {
-        resp.push_header("x-amz-version-id", id.clone());
-    }
-    resp
-}
-
-/// DeleteObjects in a versioned bucket, or naming versions: one versioned delete per key.
-async fn delete_versions(
-    call: &mut Call<'_>,
-    objects: Vec<(&str, Option<engine::VersionRef>)>,
-    quiet: bool,
-    refused: Vec<(&str, S3Error)>,
-) -> Result<Response, S3Error> {
-    let mut w = XmlWriter::new();
-    w.open_root("DeleteResult");
-    for (key, version) in objects {
-        match call.ctx.store.delete_version(call.bucket(), key, version).await {
-            Ok(d) if !quiet => {
-                w.open("Deleted");
-                w.elem("Key", key);
-                if let Some(v) = version {
-                    let id = match v {
-                        engine::VersionRef::Null => "null".to_owned(),
-                        engine::VersionRef::Id(_) => d.version_id.clone().unwrap_or_default(),
-                    };
-                    w.elem("VersionId", &id);
-                }
-                if d.delete_marker {
-                    w.elem_bool("DeleteMarker", true);
-                    if version.is_none()
-                        && let Some(id) = &d.version_id
-                    {
-                        w.elem("DeleteMarkerVersionId", id);
-                    }
-                }
-                w.close("Deleted");
-            }
-            Ok(_) => {}
-            Err(e) => delete_error(&mut w, key, &e.into()),
-        }
-    }
-    for (key, e) in &refused {
-        delete_error(&mut w, key, e);
-    }
-    w.close("DeleteResult");
-    Ok(Response::with_body(200, "application/xml", w.finish()))
-}
-
-fn delete_error(w: &mut XmlWriter, key: &str, e: &S3Error) {
-    w.open("Error");
-    w.elem("Key", key);
-    w.elem("Code", e.code.as_str());
-    w.elem("Message", &e.message);
-    w.close("Error");
 }
 
 /// A copy source: bucket, key, and the version named (none: the current one).
