@@ -46,6 +46,12 @@ pub enum Error {
     /// A tag set S3 would refuse (too many tags, a key or value too long, a duplicate key).
     #[error("invalid tag: {0}")]
     InvalidTag(&'static str),
+    /// Object lock forbids it: a retention or legal hold protects the version (D47).
+    #[error("object lock: {0}")]
+    ObjectLocked(&'static str),
+    /// A retention or legal hold asked of a bucket created without object lock.
+    #[error("the bucket has no object lock configuration")]
+    NoObjectLock,
     #[error("metadata too large")]
     MetadataTooLarge,
     #[error("object too large")]

@@ -59,9 +59,9 @@ pub use iobuf::{IoBuffer, give_buffer, take_buffer, trim_pool};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
-    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, FlexChecksum, FlexType, OBJECT_TAGS_MAX, ObjectId,
-    ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion, SystemMeta, Tags, UploadMeta,
-    Versioning, validate_tags,
+    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, DefaultRetention, FlexChecksum, FlexType, LockMode,
+    OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion,
+    Retention, SystemMeta, Tags, UploadMeta, Versioning, validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

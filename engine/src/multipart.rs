@@ -31,6 +31,8 @@ pub struct UploadOptions {
     pub acl: CannedAcl,
     /// The tag set the completed object gets.
     pub tags: crate::meta::Tags,
+    /// The retention and legal hold the completed object gets.
+    pub lock: crate::meta::ObjectLock,
 }
 
 /// One part as CompleteMultipartUpload names it.
@@ -102,6 +104,7 @@ impl Store {
             user: opts.user,
             acl: opts.acl,
             tags: opts.tags,
+            lock: opts.lock,
         };
         let ops = vec![
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket),
@@ -329,6 +332,7 @@ impl Store {
             remote: None,
             tags: upload.tags,
             version: Default::default(),
+            lock: upload.lock,
         };
         meta.check()?;
         Ok(Completion { mp, ops, meta, records, condition })

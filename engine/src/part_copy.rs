@@ -93,6 +93,7 @@ impl Store {
             remote: None,
             tags: Vec::new(),
             version: Default::default(),
+            lock: Default::default(),
         };
         Located::new(meta, mp).open(0, part.size).await
     }

@@ -164,9 +164,20 @@ impl Store {
         (bucket, key): (&str, &str),
         meta: &mut ObjectMeta,
     ) -> Result<Option<VersionPlan>> {
-        let state = self.versioning_of(bucket);
+        let Some((state, object_lock, default)) =
+            self.with_bucket(bucket, |b| (b.versioning, b.object_lock, b.default_retention))
+        else {
+            return Ok(None);
+        };
         if state == Versioning::Unset {
             return Ok(None);
+        }
+        // A version written without a retention of its own gets the bucket's default (D47).
+        if object_lock
+            && meta.lock.retention.is_none()
+            && let Some(d) = default
+        {
+            meta.lock.retention = Some(d.from(now_ms()));
         }
         let current = self.current(bucket, key)?;
         let suspended = state == Versioning::Suspended;
@@ -238,8 +249,15 @@ impl Store {
         Ok(())
     }
 
-    /// DeleteObject in a versioned bucket, or of a named version in any bucket.
-    pub async fn delete_version(&self, bucket: &str, key: &str, version: Option<VersionRef>) -> Result<Deleted> {
+    /// DeleteObject in a versioned bucket, or of a named version in any bucket. A named version
+    /// under object lock stays (`ObjectLocked`) unless its GOVERNANCE retention is bypassed.
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionRef>,
+        bypass: bool,
+    ) -> Result<Deleted> {
         self.bucket(bucket)?;
         keys::validate_key(key)?;
         let state = self.versioning_of(bucket);
@@ -250,7 +268,7 @@ impl Store {
         let _lock = self.lock_keys(bucket, &[key]).await;
         match version {
             None => self.write_delete_marker(bucket, key, state).await,
-            Some(v) => self.remove_version(bucket, key, v).await,
+            Some(v) => self.remove_version(bucket, key, v, bypass).await,
         }
     }
 
@@ -276,6 +294,7 @@ impl Store {
             remote: None,
             tags: Vec::new(),
             version: ObjectVersion::default(),
+            lock: Default::default(),
         };
         let mut plan = VersionPlan::default();
         let current = self.current(bucket, key)?;
@@ -306,7 +325,7 @@ impl Store {
     /// A delete of one version: gone with its files; if it was the newest, the next one becomes
     /// current (unless it is a delete marker, which then hides the key). A version that does
     /// not exist is nothing to do.
-    async fn remove_version(&self, bucket: &str, key: &str, v: VersionRef) -> Result<Deleted> {
+    async fn remove_version(&self, bucket: &str, key: &str, v: VersionRef, bypass: bool) -> Result<Deleted> {
         let current = self.current(bucket, key)?;
         let chain = self.chain(bucket, key, usize::MAX)?;
         let target = match &current {
@@ -320,6 +339,7 @@ impl Store {
             };
             return Ok(Deleted { version_id: Some(id), delete_marker: false });
         };
+        target.meta.lock.check_removable(now_ms(), bypass)?;
         let deleted =
             Deleted { version_id: Some(target.meta.version.id()), delete_marker: target.meta.version.delete_marker };
         let remove = IndexOp::remove(target.table, target.ikey.clone())
@@ -421,29 +441,74 @@ impl Store {
         Ok(self.chain(bucket, key, 1)?.into_iter().next().map(|s| s.meta.version).filter(|v| v.delete_marker))
     }
 
-    /// Changes what a version's record says besides its version (ACL, tags; `None`: the
-    /// current version): rewritten in place under the key's lock.
+    /// Changes what a version's record says besides its version (ACL, tags, lock; `None`: the
+    /// current version): rewritten in place under the key's lock. `change` may refuse.
     pub async fn change_version(
         &self,
         bucket: &str,
         key: &str,
         v: Option<VersionRef>,
-        change: &dyn Fn(&mut ObjectMeta),
+        change: &dyn Fn(&mut ObjectMeta) -> Result<()>,
     ) -> Result<ObjectVersion> {
-        let Some(v) = v else {
-            self.change_object(bucket, key, change).await?;
+        if v.is_none() && self.versioning_of(bucket) == Versioning::Unset {
+            // One version per key: checked on the record read, applied where it lives.
+            change(&mut self.head_object(bucket, key)?)?;
+            self.change_object(bucket, key, &|m| {
+                let _ = change(m);
+            })
+            .await?;
             return Ok(self.head_object(bucket, key)?.version);
-        };
+        }
         let _lock = self.lock_keys(bucket, &[key]).await;
-        let s = self.find_version(bucket, key, v)?;
+        let s = match v {
+            Some(v) => self.find_version(bucket, key, v)?,
+            None => self.current(bucket, key)?.ok_or(Error::NoSuchObject)?,
+        };
         if s.meta.version.delete_marker {
             return Err(Error::DeleteMarker { version_id: s.meta.version.id() });
         }
         let mut meta = s.meta.clone();
-        change(&mut meta);
+        change(&mut meta)?;
         let op = IndexOp::put(s.table, s.ikey, meta.encode()).when(Precondition::Equals(s.raw), Refusal::Condition);
         s.mp.index.commit(vec![op], DirSet::default()).await.map_err(|e| self.raced(e))?;
         Ok(meta.version)
+    }
+}
+
+impl Store {
+    /// PutObjectRetention (D47): a COMPLIANCE retention only grows, a GOVERNANCE one changes
+    /// otherwise only with `bypass`; refused in a bucket without object lock.
+    pub async fn set_retention(
+        &self,
+        (bucket, key, v): (&str, &str, Option<VersionRef>),
+        retention: Option<crate::meta::Retention>,
+        bypass: bool,
+    ) -> Result<ObjectVersion> {
+        if !self.bucket(bucket)?.object_lock {
+            return Err(Error::NoObjectLock);
+        }
+        let change = |m: &mut ObjectMeta| {
+            m.lock.check_retention_change(retention, now_ms(), bypass)?;
+            m.lock.retention = retention;
+            Ok(())
+        };
+        self.change_version(bucket, key, v, &change).await
+    }
+
+    /// PutObjectLegalHold (D47); refused in a bucket without object lock.
+    pub async fn set_legal_hold(
+        &self,
+        (bucket, key, v): (&str, &str, Option<VersionRef>),
+        on: bool,
+    ) -> Result<ObjectVersion> {
+        if !self.bucket(bucket)?.object_lock {
+            return Err(Error::NoObjectLock);
+        }
+        let change = |m: &mut ObjectMeta| {
+            m.lock.legal_hold = on;
+            Ok(())
+        };
+        self.change_version(bucket, key, v, &change).await
     }
 }
 

@@ -8,44 +8,17 @@ use std::path::PathBuf;
 use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
 use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
 use engine::{
-    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, FlexAlgorithm, FlexChecksum, FlexType, ObjectId,
-    ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion, StoredChecksum, SystemMeta, UploadMeta,
-    Versioning,
+    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, FlexAlgorithm, FlexType, LockMode,
+    ObjectId, ObjectLock, ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion, Retention,
+    StoredChecksum, SystemMeta, UploadMeta, Versioning,
 };
 
-/// Checks that `encoded` is `fixture` (hex, whitespace ignored) and that the fixture decodes
-/// back to the value.
-fn check<T: PartialEq + std::fmt::Debug>(
-    name: &str,
-    encoded: &[u8],
-    fixture: &str,
-    decode: impl Fn(&[u8]) -> T,
-    value: &T,
-) {
-    let fixture: String = fixture.split_whitespace().collect();
-    assert_eq!(hex::encode(encoded), fixture, "{name}: the encoder writes other bytes than the fixture");
-    let bytes = hex::decode(&fixture).expect("fixture is hex");
-    assert_eq!(&decode(&bytes), value, "{name}: the fixture decodes to another value");
-}
-
-/// Checks that a record written in an older format still decodes to the value.
-fn check_old<T: PartialEq + std::fmt::Debug>(name: &str, fixture: &str, decode: impl Fn(&[u8]) -> T, value: &T) {
-    let fixture: String = fixture.split_whitespace().collect();
-    let bytes = hex::decode(&fixture).expect("fixture is hex");
-    assert_eq!(&decode(&bytes), value, "{name}: the old fixture decodes to another value");
-}
-
-fn system() -> SystemMeta {
-    SystemMeta { content_type: Some("text/plain".into()), cache_control: Some("no-cache".into()), ..Default::default() }
-}
-
-fn flex(parts: u32) -> FlexChecksum {
-    FlexChecksum { algorithm: FlexAlgorithm::Crc32c, value: vec![0xde, 0xad, 0xbe, 0xef], parts }
-}
+mod record_fixtures;
+use record_fixtures::{check, check_old, flex, system};
 
 #[test]
 fn object_record_inline() {
-    assert_eq!(OBJECT_RECORD_FORMAT, 5);
+    assert_eq!(OBJECT_RECORD_FORMAT, 6);
     let m = ObjectMeta {
         size: 5,
         mtime_ms: 1_700_000_000_123,
@@ -65,12 +38,16 @@ fn object_record_inline() {
         remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
         tags: vec![("team".into(), "ml".into())],
         version: ObjectVersion { stamp: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10, null: false, delete_marker: true },
+        lock: ObjectLock {
+            retention: Some(Retention { mode: LockMode::Compliance, until_ms: 1_900_000_000_000 }),
+            legal_hold: true,
+        },
     };
     check(
         "object inline",
         &m.encode(),
         concat!(
-            "05",                               // format
+            "06",                               // format
             "0500000000000000",                 // size
             "7b68e5cf8b010000",                 // mtime ms
             "11111111111111111111111111111111", // MD5
@@ -114,218 +91,9 @@ fn object_record_inline() {
             "7465616d",
             "02000000",
             "6d6c", // one tag: "team" = "ml"
-            "00",
-            "05000000",
-            "68656c6c6f", // inline data "hello"
-        ),
-        |b| ObjectMeta::decode(b).unwrap(),
-        &m,
-    );
-}
-
-#[test]
-fn object_record_inline_format_4_still_decodes() {
-    let m = ObjectMeta {
-        size: 5,
-        mtime_ms: 1_700_000_000_123,
-        md5: [0x11; 16],
-        etag_parts: 0,
-        stored_checksum: StoredChecksum {
-            kind: ChecksumKind::Xxhash,
-            value: engine::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
-        },
-        system: system(),
-        user: vec![("color".into(), "blue".into())],
-        flex_checksum: Some(flex(0)),
-        data: DataLoc::Inline(b"hello".to_vec()),
-        acl: CannedAcl::PublicRead,
-        epoch: 3,
-        upload_id: None,
-        remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
-        tags: vec![("team".into(), "ml".into())],
-        version: ObjectVersion::default(),
-    };
-    check_old(
-        "object inline, format 4",
-        concat!(
-            "04",                               // format
-            "0500000000000000",                 // size
-            "7b68e5cf8b010000",                 // mtime ms
-            "11111111111111111111111111111111", // MD5
-            "00000000",                         // ETag parts
-            "0300000000000000",                 // epoch
-            "01",                               // ACL public-read
-            "01",
-            "05000000",
-            "6162632d32", // cached copy of a remote object: ETag "abc-2"
-            "01",
-            "02000000",
-            "7637", // remote version "v7"
-            "01",
-            "08000000",
-            "0102030405060708", // stored checksum: xxhash, 8 bytes
-            "01",
-            "0a000000",
-            "746578742f706c61696e", // content-type "text/plain"
-            "00",
-            "00", // content-encoding, -disposition
-            "01",
-            "08000000",
-            "6e6f2d6361636865", // cache-control "no-cache"
-            "00",
-            "00",   // expires, content-language
-            "0100", // one user metadata pair
-            "05000000",
-            "636f6c6f72",
-            "04000000",
-            "626c7565", // "color" = "blue"
-            "01",
             "02",
-            "04000000",
-            "deadbeef",
-            "00000000", // flexible: CRC32C, full object
-            "00",       // no upload id
-            "01",
-            "04000000",
-            "7465616d",
-            "02000000",
-            "6d6c", // one tag: "team" = "ml"
-            "00",
-            "05000000",
-            "68656c6c6f", // inline data "hello"
-        ),
-        |b| ObjectMeta::decode(b).unwrap(),
-        &m,
-    );
-}
-
-#[test]
-fn object_record_inline_format_3_still_decodes() {
-    let m = ObjectMeta {
-        size: 5,
-        mtime_ms: 1_700_000_000_123,
-        md5: [0x11; 16],
-        etag_parts: 0,
-        stored_checksum: StoredChecksum {
-            kind: ChecksumKind::Xxhash,
-            value: engine::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
-        },
-        system: system(),
-        user: vec![("color".into(), "blue".into())],
-        flex_checksum: Some(flex(0)),
-        data: DataLoc::Inline(b"hello".to_vec()),
-        acl: CannedAcl::PublicRead,
-        epoch: 3,
-        upload_id: None,
-        remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
-        tags: Vec::new(),
-        version: ObjectVersion::default(),
-    };
-    check_old(
-        "object inline, format 3",
-        concat!(
-            "03",                               // format
-            "0500000000000000",                 // size
-            "7b68e5cf8b010000",                 // mtime ms
-            "11111111111111111111111111111111", // MD5
-            "00000000",                         // ETag parts
-            "0300000000000000",                 // epoch
-            "01",                               // ACL public-read
-            "01",
-            "05000000",
-            "6162632d32", // cached copy of a remote object: ETag "abc-2"
-            "01",
-            "02000000",
-            "7637", // remote version "v7"
-            "01",
-            "08000000",
-            "0102030405060708", // stored checksum: xxhash, 8 bytes
-            "01",
-            "0a000000",
-            "746578742f706c61696e", // content-type "text/plain"
-            "00",
-            "00", // content-encoding, -disposition
-            "01",
-            "08000000",
-            "6e6f2d6361636865", // cache-control "no-cache"
-            "00",
-            "00",   // expires, content-language
-            "0100", // one user metadata pair
-            "05000000",
-            "636f6c6f72",
-            "04000000",
-            "626c7565", // "color" = "blue"
-            "01",
-            "02",
-            "04000000",
-            "deadbeef",
-            "00000000", // flexible: CRC32C, full object
-            "00",       // no upload id
-            "00",
-            "05000000",
-            "68656c6c6f", // inline data "hello"
-        ),
-        |b| ObjectMeta::decode(b).unwrap(),
-        &m,
-    );
-}
-
-#[test]
-fn object_record_inline_format_2_still_decodes() {
-    let m = ObjectMeta {
-        size: 5,
-        mtime_ms: 1_700_000_000_123,
-        md5: [0x11; 16],
-        etag_parts: 0,
-        stored_checksum: StoredChecksum {
-            kind: ChecksumKind::Xxhash,
-            value: engine::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
-        },
-        system: system(),
-        user: vec![("color".into(), "blue".into())],
-        flex_checksum: Some(flex(0)),
-        data: DataLoc::Inline(b"hello".to_vec()),
-        acl: CannedAcl::PublicRead,
-        epoch: 3,
-        upload_id: None,
-        remote: None,
-        tags: Vec::new(),
-        version: ObjectVersion::default(),
-    };
-    check_old(
-        "object inline, format 2",
-        concat!(
-            "02",                               // format
-            "0500000000000000",                 // size
-            "7b68e5cf8b010000",                 // mtime ms
-            "11111111111111111111111111111111", // MD5
-            "00000000",                         // ETag parts
-            "0300000000000000",                 // epoch
-            "01",                               // ACL public-read
-            "01",
-            "08000000",
-            "0102030405060708", // stored checksum: xxhash, 8 bytes
-            "01",
-            "0a000000",
-            "746578742f706c61696e", // content-type "text/plain"
-            "00",
-            "00", // content-encoding, -disposition
-            "01",
-            "08000000",
-            "6e6f2d6361636865", // cache-control "no-cache"
-            "00",
-            "00",   // expires, content-language
-            "0100", // one user metadata pair
-            "05000000",
-            "636f6c6f72",
-            "04000000",
-            "626c7565", // "color" = "blue"
-            "01",
-            "02",
-            "04000000",
-            "deadbeef",
-            "00000000", // flexible: CRC32C, full object
-            "00",       // no upload id
+            "0038d360ba010000", // COMPLIANCE until 1_900_000_000_000 ms
+            "01",               // legal hold on
             "00",
             "05000000",
             "68656c6c6f", // inline data "hello"
@@ -360,12 +128,13 @@ fn object_record_parts() {
         remote: None,
         tags: Vec::new(),
         version: ObjectVersion::default(),
+        lock: ObjectLock::default(),
     };
     check(
         "object parts",
         &m.encode(),
         concat!(
-            "05",
+            "06",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -388,6 +157,8 @@ fn object_record_parts() {
             "08000000",
             "75706c6f61642d31", // upload id "upload-1"
             "00",               // no tags
+            "00",
+            "00", // no retention, no legal hold
             "02",
             "02000000", // parts, 2 of them:
             "a1000000000000000000000000000000",
@@ -423,7 +194,7 @@ fn object_record_parts() {
         "object file",
         &file.encode(),
         concat!(
-            "05",
+            "06",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -440,6 +211,8 @@ fn object_record_parts() {
             "00",
             "00", // no headers, no user pairs, flex, upload
             "00", // no tags
+            "00",
+            "00", // no retention, no legal hold
             "01",
             "efcdab89674523010000000000000000", // one data file, its id
         ),
@@ -450,7 +223,7 @@ fn object_record_parts() {
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 5);
+    assert_eq!(BUCKET_RECORD_FORMAT, 6);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -465,12 +238,14 @@ fn bucket_record() {
         validate_warm_get: true,
         copies: 2,
         tags: vec![("cost".into(), "1".into())],
+        object_lock: true,
+        default_retention: Some(DefaultRetention { mode: LockMode::Governance, amount: 30, years: false }),
     };
     check(
         "bucket",
         &b.encode(),
         concat!(
-            "05",
+            "06",
             "0068e5cf8b010000", // format, created ms
             "02000000",
             "616b", // owner "ak"
@@ -494,89 +269,11 @@ fn bucket_record() {
             "636f7374",
             "01000000",
             "31", // one tag: "cost" = "1"
-        ),
-        |x| BucketMeta::decode(x).unwrap(),
-        &b,
-    );
-}
-
-#[test]
-fn bucket_record_format_4_still_decodes() {
-    let b = BucketMeta {
-        created_ms: 1_700_000_000_000,
-        owner: "ak".into(),
-        versioning: Versioning::Suspended,
-        checksum: ChecksumKind::Crc32c,
-        validate_on_read: true,
-        acl: CannedAcl::AuthenticatedRead,
-        policy: BucketPolicy::PublicRead,
-        incarnation: 0x0102_0304_0506_0708,
-        location: "eu-west-1".into(),
-        backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
-        validate_warm_get: true,
-        copies: 2,
-        tags: Vec::new(),
-    };
-    check_old(
-        "bucket, format 4",
-        concat!(
-            "04",
-            "0068e5cf8b010000", // format, created ms
-            "02000000",
-            "616b", // owner "ak"
-            "02",
-            "02",
-            "01", // versioning Suspended, CRC32C, validate on read
-            "02",
-            "01",               // ACL authenticated-read, policy public-read
-            "0807060504030201", // incarnation
-            "09000000",
-            "65752d776573742d31", // location "eu-west-1"
+            "01", // object lock enabled
             "01",
-            "02000000",
-            "7570", // backend "up"
-            "04000000",
-            "64617461", // remote bucket "data"
-            "01",       // validate warm GETs
-            "02",       // copies
-        ),
-        |x| BucketMeta::decode(x).unwrap(),
-        &b,
-    );
-}
-
-#[test]
-fn bucket_record_format_2_still_decodes() {
-    let b = BucketMeta {
-        created_ms: 1_700_000_000_000,
-        owner: "ak".into(),
-        versioning: Versioning::Suspended,
-        checksum: ChecksumKind::Crc32c,
-        validate_on_read: true,
-        acl: CannedAcl::AuthenticatedRead,
-        policy: BucketPolicy::PublicRead,
-        incarnation: 0x0102_0304_0506_0708,
-        location: "eu-west-1".into(),
-        backend: None,
-        validate_warm_get: false,
-        copies: 0,
-        tags: Vec::new(),
-    };
-    check_old(
-        "bucket, format 2",
-        concat!(
-            "02",
-            "0068e5cf8b010000", // format, created ms
-            "02000000",
-            "616b", // owner "ak"
-            "02",
-            "02",
-            "01", // versioning Suspended, CRC32C, validate on read
-            "02",
-            "01",               // ACL authenticated-read, policy public-read
-            "0807060504030201", // incarnation
-            "09000000",
-            "65752d776573742d31", // location "eu-west-1"
+            "01",
+            "00",
+            "1e000000", // default retention: GOVERNANCE, 30 days
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,
@@ -585,7 +282,7 @@ fn bucket_record_format_2_still_decodes() {
 
 #[test]
 fn upload_and_part_records() {
-    assert_eq!((UPLOAD_RECORD_FORMAT, PART_RECORD_FORMAT), (3, 1));
+    assert_eq!((UPLOAD_RECORD_FORMAT, PART_RECORD_FORMAT), (4, 1));
     let u = UploadMeta {
         created_ms: 1_700_000_000_789,
         initiator: "ak".into(),
@@ -595,10 +292,49 @@ fn upload_and_part_records() {
         user: vec![("k".into(), "v".into())],
         acl: CannedAcl::PublicRead,
         tags: vec![("a".into(), "b".into())],
+        lock: ObjectLock { retention: None, legal_hold: true },
     };
     check(
         "upload",
         &u.encode(),
+        concat!(
+            "04",
+            "156be5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // initiator "ak"
+            "01",
+            "01",
+            "05",
+            "00", // xxhash; flexible: SHA256, composite
+            "01",
+            "0a000000",
+            "746578742f706c61696e",
+            "00",
+            "00", // content-type, -encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865",
+            "00",
+            "00", // cache-control, expires, -language
+            "0100",
+            "01000000",
+            "6b",
+            "01000000",
+            "76", // "k" = "v"
+            "01", // ACL public-read
+            "01",
+            "01000000",
+            "61",
+            "01000000",
+            "62", // one tag: "a" = "b"
+            "00",
+            "01", // no retention, legal hold on
+        ),
+        |x| UploadMeta::decode(x).unwrap(),
+        &u,
+    );
+    check_old(
+        "upload, format 3",
         concat!(
             "03",
             "156be5cf8b010000", // format, created ms
@@ -631,7 +367,7 @@ fn upload_and_part_records() {
             "62", // one tag: "a" = "b"
         ),
         |x| UploadMeta::decode(x).unwrap(),
-        &u,
+        &UploadMeta { lock: ObjectLock::default(), ..u.clone() },
     );
     check_old(
         "upload, format 2",
@@ -662,7 +398,7 @@ fn upload_and_part_records() {
             "01", // ACL public-read
         ),
         |x| UploadMeta::decode(x).unwrap(),
-        &UploadMeta { tags: Vec::new(), ..u.clone() },
+        &UploadMeta { tags: Vec::new(), lock: ObjectLock::default(), ..u.clone() },
     );
     let p = PartMeta {
         id: ObjectId(0xfeed),

@@ -1,5 +1,9 @@
 //! Bucket records.
 //!
+//! Format 6: format 5 followed by `u8 object lock enabled` and the default retention,
+//! `opt<(u8 mode: 1 GOVERNANCE 2 COMPLIANCE, u8 unit: 0 days 1 years, u32 amount)>` (format 5
+//! reads as no lock).
+//!
 //! Format 5: format 4 followed by the bucket's tag set (`u8` count, then `str` key, `str` value
 //! each; format 4 reads as none).
 //!
@@ -22,7 +26,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 5;
+pub const BUCKET_RECORD_FORMAT: u8 = 6;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -114,6 +118,11 @@ pub struct BucketMeta {
     pub copies: u8,
     /// The bucket's tag set (bucket tagging); empty: none (GetBucketTagging answers NoSuchTagSet).
     pub tags: super::Tags,
+    /// Object lock was enabled at creation (D47): versions may carry retention and legal holds,
+    /// and versioning stays Enabled.
+    pub object_lock: bool,
+    /// What a new version gets when its write names no retention.
+    pub default_retention: Option<super::DefaultRetention>,
 }
 
 impl BucketMeta {
@@ -147,6 +156,8 @@ impl BucketMeta {
         w.u8(self.validate_warm_get as u8);
         w.u8(self.copies);
         super::tags::write_tags(&mut w, &self.tags);
+        w.u8(self.object_lock as u8);
+        super::DefaultRetention::write_opt(&self.default_retention, &mut w);
         w.0
     }
 
@@ -203,6 +214,16 @@ impl BucketMeta {
         };
         let copies = if format >= 4 { r.u8()? } else { 0 };
         let tags = if format >= 5 { super::tags::read_tags(&mut r)? } else { Vec::new() };
+        let (object_lock, default_retention) = if format >= 6 {
+            let enabled = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(Error::BadMeta("object lock flag")),
+            };
+            (enabled, super::DefaultRetention::read_opt(&mut r)?)
+        } else {
+            (false, None)
+        };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -220,6 +241,8 @@ impl BucketMeta {
             validate_warm_get,
             copies,
             tags,
+            object_lock,
+            default_retention,
         })
     }
 }

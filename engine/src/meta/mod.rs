@@ -5,9 +5,9 @@
 //! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
 //! the newest format; older formats still decode.
 //!
-//! Object record, format 5:
+//! Object record, format 6:
 //! ```text
-//! 0      u8      format = 5
+//! 0      u8      format = 6
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
@@ -26,12 +26,15 @@
 //!        opt<(u8 algorithm, bytes value, u32 composite parts)> flexible checksum
 //!        opt<str> the multipart upload this object completed (a repeated Complete answers again)
 //!        u8      tag count, then each tag: str key, str value (object tagging)
+//!        u8      retention mode (0 none, 1 GOVERNANCE, 2 COMPLIANCE), then u64 retain-until ms
+//!                when there is one; u8 legal hold (object lock, D47)
 //!        u8      data location: 0 inline (bytes), 1 file (u128 id),
 //!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
 //!                opt<bytes> the part's stored checksum, of the object's stored kind (a
 //!                multipart object's own stored checksum value is empty), opt<flexible
 //!                checksum> the part's)
 //! ```
+//! Format 5 is format 6 without the lock (it reads as none).
 //! Format 4 is format 5 without the version stamp and flags (it reads as stamp 0, the null
 //! version, no delete marker).
 //! Format 3 is format 4 without the tags (it reads as none).
@@ -44,6 +47,7 @@
 
 mod bucket;
 mod codec;
+mod lock;
 mod tags;
 #[cfg(test)]
 mod tests;
@@ -54,13 +58,14 @@ use crate::error::{Error, Result};
 
 pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, RemoteBucket, Versioning};
 use codec::{Reader, Writer, read_headers, write_headers};
+pub use lock::{DefaultRetention, LockMode, ObjectLock, Retention};
 pub use tags::{BUCKET_TAGS_MAX, OBJECT_TAGS_MAX, Tags, validate_tags};
 pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta};
 
 /// The format byte object records are written with (format 1 still decodes). Changing what a
 /// record holds means a new format number, a decoder for the old one, and a new fixture in
 /// `engine/tests/record_format.rs`.
-pub const OBJECT_RECORD_FORMAT: u8 = 5;
+pub const OBJECT_RECORD_FORMAT: u8 = 6;
 
 /// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
 /// dates, which end there.
@@ -213,6 +218,8 @@ pub struct ObjectMeta {
     pub tags: Tags,
     /// Which version of its key this record is (S3 versioning, D46).
     pub version: ObjectVersion,
+    /// What protects this version from deletion (object lock, D47).
+    pub lock: ObjectLock,
 }
 
 /// A version of a key: its stamp (order and identity), whether it is the `null` version, and
@@ -347,6 +354,7 @@ impl ObjectMeta {
         FlexChecksum::write_opt(&self.flex_checksum, &mut w);
         w.opt_str(self.upload_id.as_deref());
         tags::write_tags(&mut w, &self.tags);
+        self.lock.write(&mut w);
         match &self.data {
             DataLoc::Inline(b) => {
                 w.u8(0);
@@ -405,6 +413,7 @@ impl ObjectMeta {
         let flex_checksum = FlexChecksum::read_opt(&mut r)?;
         let upload_id = if format >= 2 { r.opt_str()? } else { None };
         let tags = if format >= 4 { tags::read_tags(&mut r)? } else { Vec::new() };
+        let lock = if format >= 6 { ObjectLock::read(&mut r)? } else { ObjectLock::default() };
         let data = match r.u8()? {
             0 => DataLoc::Inline(r.bytes()?.to_vec()),
             1 => DataLoc::File(ObjectId(r.u128()?)),
@@ -450,6 +459,7 @@ impl ObjectMeta {
             remote,
             tags,
             version,
+            lock,
         };
         meta.check()?;
         Ok(meta)
@@ -461,7 +471,7 @@ impl ObjectMeta {
     pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
         match buf.first() {
             Some(1) => Ok(0),
-            Some(2..=5) => {
+            Some(2..=6) => {
                 let b: [u8; 8] =
                     buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
                 Ok(u64::from_le_bytes(b))
@@ -500,7 +510,7 @@ impl ObjectMeta {
     pub fn decode_version(buf: &[u8]) -> Result<ObjectVersion> {
         match buf.first() {
             Some(1..=4) => Ok(ObjectVersion::default()),
-            Some(5) => {
+            Some(5 | 6) => {
                 let mut r = Reader(buf.get(46..).ok_or(Error::BadMeta("record truncated"))?);
                 ObjectVersion::from_flags(r.u128()?, r.u8()?)
             }

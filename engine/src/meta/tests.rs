@@ -22,6 +22,7 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         remote: None,
         tags: vec![("k".into(), "v".into()), ("e".into(), "".into())],
         version: Default::default(),
+        lock: ObjectLock { retention: Some(Retention { mode: LockMode::Compliance, until_ms: 99 }), legal_hold: true },
     }
 }
 
@@ -81,6 +82,7 @@ fn upload_and_part_round_trip() {
         user: vec![("k".into(), "v".into())],
         acl: CannedAcl::AuthenticatedRead,
         tags: vec![("t".into(), "u".into())],
+        lock: ObjectLock { retention: Some(Retention { mode: LockMode::Governance, until_ms: 5 }), legal_hold: false },
     };
     assert_eq!(UploadMeta::decode(&u.encode()).unwrap(), u);
     let p = PartMeta {
@@ -114,6 +116,8 @@ fn bucket_round_trips() {
         validate_warm_get: true,
         copies: 3,
         tags: vec![("a".into(), "b".into())],
+        object_lock: true,
+        default_retention: Some(DefaultRetention { mode: LockMode::Compliance, amount: 3, years: true }),
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

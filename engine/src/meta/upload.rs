@@ -7,12 +7,15 @@ use super::codec::{Reader, Writer, read_headers, write_headers};
 use super::{CannedAcl, FlexChecksum, FlexType, ObjectId, SystemMeta};
 
 /// The format byte upload records are written with (format 1 still decodes).
-pub const UPLOAD_RECORD_FORMAT: u8 = 3;
+pub const UPLOAD_RECORD_FORMAT: u8 = 4;
 
 /// The format byte part records are written with.
 pub const PART_RECORD_FORMAT: u8 = 1;
 
 /// A multipart upload in progress.
+///
+/// Format 4: format 3 followed by the lock the object gets (as in an object record, D47;
+/// format 3 reads as none).
 ///
 /// Format 3: format 2 followed by the tag set the object gets (`u8` count, then `str` key,
 /// `str` value each; format 2 reads as none).
@@ -32,6 +35,8 @@ pub struct UploadMeta {
     pub acl: CannedAcl,
     /// The tag set the completed object gets (`x-amz-tagging` on CreateMultipartUpload).
     pub tags: super::Tags,
+    /// The retention and legal hold the completed object gets.
+    pub lock: super::ObjectLock,
 }
 
 impl UploadMeta {
@@ -52,6 +57,7 @@ impl UploadMeta {
         write_headers(&mut w, &self.system, &self.user);
         w.u8(self.acl.code());
         super::tags::write_tags(&mut w, &self.tags);
+        self.lock.write(&mut w);
         w.0
     }
 
@@ -81,10 +87,11 @@ impl UploadMeta {
         let acl =
             if format >= 2 { CannedAcl::from_code(r.u8()?).ok_or(Error::BadMeta("acl"))? } else { CannedAcl::Private };
         let tags = if format >= 3 { super::tags::read_tags(&mut r)? } else { Vec::new() };
+        let lock = if format >= 4 { super::ObjectLock::read(&mut r)? } else { super::ObjectLock::default() };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
-        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user, acl, tags })
+        Ok(UploadMeta { created_ms, initiator, checksum, flex, system, user, acl, tags, lock })
     }
 }
 

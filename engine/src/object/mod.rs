@@ -61,6 +61,9 @@ pub struct PutOptions {
     pub acl: crate::meta::CannedAcl,
     /// The object's tag set (`x-amz-tagging`), checked by `validate_tags`.
     pub tags: crate::meta::Tags,
+    /// The version's retention and legal hold (object lock); the bucket's default retention
+    /// applies when it names none.
+    pub lock: crate::meta::ObjectLock,
     /// The remote object this is a cached copy of (backend buckets): its identity, and its
     /// modification time, which the copy keeps.
     pub remote: Option<(crate::meta::RemoteVersion, u64)>,

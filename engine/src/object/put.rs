@@ -112,6 +112,7 @@ impl ObjectWriter {
             remote,
             tags: opts.tags,
             version: Default::default(),
+            lock: opts.lock,
         };
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.

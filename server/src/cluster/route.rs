@@ -26,6 +26,9 @@ pub(crate) fn writes(op: &Op) -> bool {
             | Op::GetObjectAcl
             | Op::GetObjectTagging
             | Op::GetBucketTagging
+            | Op::GetObjectLockConfiguration
+            | Op::GetObjectRetention
+            | Op::GetObjectLegalHold
             | Op::ListObjects(_)
             | Op::ListObjectsV2(_)
             | Op::ListObjectVersions(_)
@@ -50,6 +53,7 @@ fn changes_buckets(op: &Op) -> bool {
             | Op::PutBucketVersioning
             | Op::PutBucketTagging
             | Op::DeleteBucketTagging
+            | Op::PutObjectLockConfiguration
     )
 }
 

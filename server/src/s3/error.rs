@@ -25,11 +25,13 @@ pub enum S3ErrorCode {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidBucketState,
     InvalidDigest,
     InvalidPart,
     InvalidPartOrder,
     InvalidPartNumber,
     InvalidRange,
+    InvalidRetentionPeriod,
     InvalidRequest,
     InvalidStorageClass,
     InvalidTag,
@@ -41,11 +43,13 @@ pub enum S3ErrorCode {
     MissingContentLength,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchObjectLockConfiguration,
     NoSuchTagSet,
     NoSuchVersion,
     NoSuchUpload,
     OperationAborted,
     NotImplemented,
+    ObjectLockConfigurationNotFoundError,
     PreconditionFailed,
     ConditionalRequestConflict,
     RequestHeaderSectionTooLarge,
@@ -78,11 +82,13 @@ impl S3ErrorCode {
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
+            InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
             InvalidPartNumber => "InvalidPartNumber",
             InvalidRange => "InvalidRange",
+            InvalidRetentionPeriod => "InvalidRetentionPeriod",
             InvalidRequest => "InvalidRequest",
             InvalidStorageClass => "InvalidStorageClass",
             InvalidTag => "InvalidTag",
@@ -94,11 +100,13 @@ impl S3ErrorCode {
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
+            NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchVersion => "NoSuchVersion",
             NoSuchUpload => "NoSuchUpload",
             OperationAborted => "OperationAborted",
             NotImplemented => "NotImplemented",
+            ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
             PreconditionFailed => "PreconditionFailed",
             ConditionalRequestConflict => "ConditionalRequestConflict",
             RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
@@ -122,6 +130,7 @@ impl S3ErrorCode {
             | IncompleteBody
             | InvalidArgument
             | InvalidBucketName
+            | InvalidRetentionPeriod
             | InvalidDigest
             | InvalidPart
             | InvalidPartOrder
@@ -135,10 +144,20 @@ impl S3ErrorCode {
             | RequestTimeout
             | XAmzContentSHA256Mismatch => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
-            NoSuchBucket | NoSuchKey | NoSuchTagSet | NoSuchUpload | NoSuchVersion => 404,
+            NoSuchBucket
+            | NoSuchKey
+            | NoSuchTagSet
+            | NoSuchUpload
+            | NoSuchVersion
+            | NoSuchObjectLockConfiguration
+            | ObjectLockConfigurationNotFoundError => 404,
             OperationAborted => 409,
             MethodNotAllowed => 405,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | ConditionalRequestConflict => 409,
+            BucketAlreadyExists
+            | BucketAlreadyOwnedByYou
+            | BucketNotEmpty
+            | ConditionalRequestConflict
+            | InvalidBucketState => 409,
             MissingContentLength => 411,
             PreconditionFailed => 412,
             UriTooLong => 414,
@@ -267,6 +286,8 @@ impl From<engine::Error> for S3Error {
             E::ObjectExists | E::PreconditionFailed => S3Error::code(C::PreconditionFailed),
             E::WriteConflict => S3Error::code(C::ConditionalRequestConflict),
             E::InvalidTag(why) => S3Error::new(C::InvalidTag, why),
+            E::ObjectLocked(why) => S3Error::new(C::AccessDenied, format!("Access Denied because {why}.")),
+            E::NoObjectLock => S3Error::new(C::InvalidRequest, "Bucket is missing Object Lock Configuration"),
             E::MetadataTooLarge => {
                 S3Error::new(C::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size.")
             }

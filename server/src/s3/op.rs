@@ -22,6 +22,8 @@ pub enum Op {
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
+    GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
     ListObjects(params::ListV1),
     ListObjectsV2(params::ListV2),
     ListObjectVersions(params::ListVersions),
@@ -37,6 +39,10 @@ pub enum Op {
     GetObjectTagging,
     PutObjectTagging,
     DeleteObjectTagging,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
     GetObjectAttributes,
     CreateMultipartUpload,
     UploadPart(params::PartTarget),
@@ -84,6 +90,8 @@ impl Op {
             Op::GetBucketTagging => "GetBucketTagging",
             Op::PutBucketTagging => "PutBucketTagging",
             Op::DeleteBucketTagging => "DeleteBucketTagging",
+            Op::GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            Op::PutObjectLockConfiguration => "PutObjectLockConfiguration",
             Op::ListObjects(_) => "ListObjects",
             Op::ListObjectsV2(_) => "ListObjectsV2",
             Op::ListObjectVersions(_) => "ListObjectVersions",
@@ -99,6 +107,10 @@ impl Op {
             Op::GetObjectTagging => "GetObjectTagging",
             Op::PutObjectTagging => "PutObjectTagging",
             Op::DeleteObjectTagging => "DeleteObjectTagging",
+            Op::GetObjectRetention => "GetObjectRetention",
+            Op::PutObjectRetention => "PutObjectRetention",
+            Op::GetObjectLegalHold => "GetObjectLegalHold",
+            Op::PutObjectLegalHold => "PutObjectLegalHold",
             Op::GetObjectAttributes => "GetObjectAttributes",
             Op::CreateMultipartUpload => "CreateMultipartUpload",
             Op::UploadPart(_) => "UploadPart",
@@ -336,6 +348,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::GetBucketAcl
             } else if p.has("tagging") {
                 Op::GetBucketTagging
+            } else if p.has("object-lock") {
+                Op::GetObjectLockConfiguration
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else if p.q.get("list-type") == Some("2") {
@@ -351,6 +365,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::PutBucketAcl
             } else if p.has("tagging") {
                 Op::PutBucketTagging
+            } else if p.has("object-lock") {
+                Op::PutObjectLockConfiguration
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else {
@@ -374,6 +390,8 @@ fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
         Method::Get if p.has("acl") => p.versioned(Op::GetObjectAcl),
         Method::Get if p.has("attributes") => p.versioned(Op::GetObjectAttributes),
         Method::Get if p.has("tagging") => p.versioned(Op::GetObjectTagging),
+        Method::Get if p.has("retention") => p.versioned(Op::GetObjectRetention),
+        Method::Get if p.has("legal-hold") => p.versioned(Op::GetObjectLegalHold),
         Method::Get | Method::Head => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None if m == Method::Head => p.typed(params::Read::parse, Op::HeadObject),
@@ -384,6 +402,8 @@ fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
         }
         Method::Put if p.has("acl") => p.versioned(Op::PutObjectAcl),
         Method::Put if p.has("tagging") => p.versioned(Op::PutObjectTagging),
+        Method::Put if p.has("retention") => p.versioned(Op::PutObjectRetention),
+        Method::Put if p.has("legal-hold") => p.versioned(Op::PutObjectLegalHold),
         Method::Put => match subresource(OBJECT_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None if copy => Op::CopyObject,

@@ -1,5 +1,5 @@
 //! Headers that change what a request means and that keel does not implement yet. A client
-//! that asks for encryption, object lock or grants must learn that it did not get them:
+//! that asks for encryption or grants must learn that it did not get them:
 //! such requests answer 501 NotImplemented (400 for a value S3 itself would refuse), never 200.
 //! One table, checked for every request after authentication.
 
@@ -71,29 +71,7 @@ pub fn check(op: &Op, req: &Request) -> Result<(), S3Error> {
             {
                 return Err(not_implemented(name, "server-side encryption with customer keys"));
             }
-            "object-lock-mode" => {
-                if !matches!(v, "GOVERNANCE" | "COMPLIANCE") {
-                    return Err(invalid(name, v));
-                }
-                return Err(not_implemented(name, "object lock"));
-            }
-            "object-lock-retain-until-date" => {
-                if crate::time::parse_iso8601(v).is_none() {
-                    return Err(invalid(name, v));
-                }
-                return Err(not_implemented(name, "object lock"));
-            }
-            // OFF is what every object already has.
-            "object-lock-legal-hold" => match v {
-                "OFF" => {}
-                "ON" => return Err(not_implemented(name, "object lock")),
-                _ => return Err(invalid(name, v)),
-            },
-            "bucket-object-lock-enabled" if matches!(op, Op::CreateBucket) => match v.to_ascii_lowercase().as_str() {
-                "false" => {}
-                "true" => return Err(not_implemented(name, "object lock")),
-                _ => return Err(invalid(name, v)),
-            },
+            // Object lock headers are read by the writes that take them (`handlers/lock.rs`).
             // Tags go with the writes that take them (`handlers/tagging.rs`); nowhere else.
             "tagging" if !writes_object(op) && !v.is_empty() => {
                 return Err(S3Error::new(
@@ -163,17 +141,8 @@ mod tests {
             Some("NotImplemented")
         );
         assert_eq!(code(put, &[("x-amz-server-side-encryption-aws-kms-key-id", "k")]), Some("NotImplemented"));
-        assert_eq!(code(put, &[("x-amz-object-lock-mode", "GOVERNANCE")]), Some("NotImplemented"));
-        assert_eq!(code(put, &[("x-amz-object-lock-mode", "forever")]), Some("InvalidArgument"));
-        assert_eq!(
-            code(put, &[("x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z")]),
-            Some("NotImplemented")
-        );
-        assert_eq!(code(put, &[("x-amz-object-lock-retain-until-date", "someday")]), Some("InvalidArgument"));
-        assert_eq!(code(put, &[("x-amz-object-lock-legal-hold", "ON")]), Some("NotImplemented"));
-        assert_eq!(code(put, &[("x-amz-object-lock-legal-hold", "OFF")]), None);
-        assert_eq!(code(&Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "true")]), Some("NotImplemented"));
-        assert_eq!(code(&Op::CreateBucket, &[("x-amz-bucket-object-lock-enabled", "false")]), None);
+        // Object lock headers are the writes' business now (handlers/lock.rs).
+        assert_eq!(code(put, &[("x-amz-object-lock-mode", "GOVERNANCE")]), None);
         assert_eq!(code(put, &[("x-amz-tagging", "a=b")]), None);
         assert_eq!(code(put, &[("x-amz-tagging", "")]), None);
         assert_eq!(code(&Op::PutObjectAcl, &[("x-amz-tagging", "a=b")]), Some("InvalidArgument"));

@@ -7,6 +7,7 @@ mod backend;
 mod common;
 mod http_shell;
 mod lifecycle;
+mod lock;
 mod mountpaths;
 mod multipart;
 mod objects;

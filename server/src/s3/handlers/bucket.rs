@@ -81,8 +81,24 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     };
     let store = &call.ctx.store;
     let me = call.auth.identity.name();
+    // Object lock (D47): versioning on from the start, for good.
+    let object_lock = match call.header("x-amz-bucket-object-lock-enabled").map(|v| v.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(v) => {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidArgument,
+                format!("Invalid value {v:?} for x-amz-bucket-object-lock-enabled."),
+            ));
+        }
+    };
+    let versioning = if object_lock { Versioning::Enabled } else { Versioning::Unset };
+    let base =
+        engine::BucketMeta { owner: me.to_owned(), acl, location, object_lock, versioning, ..Default::default() };
+    versions_supported(call.ctx, &base)?;
     if let Some(cluster) = &call.ctx.config.cluster {
-        let template = engine::BucketMeta { owner: me.to_owned(), acl, location, ..Default::default() };
+        let template = base;
         return create_in_cluster(call, cluster, &name, template).await;
     }
     if let Ok(existing) = store.bucket(&name) {
@@ -96,8 +112,7 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
         }
         return Err(bucket_exists(&existing, me));
     }
-    let template = engine::BucketMeta { owner: me.to_owned(), acl, location, ..Default::default() };
-    match store.create_bucket_with(&name, template).await {
+    match store.create_bucket_with(&name, base).await {
         Ok(_) => Ok(Response::new(200).header("Location", format!("/{name}"))),
         // Created by someone else since the check above.
         Err(engine::Error::BucketExists) => match store.bucket(&name) {
@@ -291,6 +306,12 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
         None => return Ok(Response::new(200)),
         Some(_) => return Err(S3Error::code(S3ErrorCode::MalformedXML)),
     };
+    if meta.object_lock && state != Versioning::Enabled {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidBucketState,
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+        ));
+    }
     meta.versioning = state;
     versions_supported(call.ctx, &meta)?;
     call.ctx.store.update_bucket(call.bucket(), |m| m.versioning = state).await?;

@@ -14,7 +14,8 @@ pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     // A versioned bucket keeps what a delete hides (a delete marker); a named version goes.
     let version = call.version();
     if version.is_some() || call.versioned() {
-        let d = call.ctx.store.delete_version(call.bucket(), call.key(), version).await?;
+        let bypass = super::lock::bypass(call);
+        let d = call.ctx.store.delete_version(call.bucket(), call.key(), version, bypass).await?;
         return Ok(deleted_answer(Response::new(204), &d));
     }
     // A backend bucket's object goes on the remote first: if that fails, nothing changes here.
@@ -131,10 +132,11 @@ async fn delete_versions(
     quiet: bool,
     refused: Vec<(&str, S3Error)>,
 ) -> Result<Response, S3Error> {
+    let bypass = super::lock::bypass(call);
     let mut w = XmlWriter::new();
     w.open_root("DeleteResult");
     for (key, version) in objects {
-        match call.ctx.store.delete_version(call.bucket(), key, version).await {
+        match call.ctx.store.delete_version(call.bucket(), key, version, bypass).await {
             Ok(d) if !quiet => {
                 w.open("Deleted");
                 w.elem("Key", key);
@@ -156,7 +158,13 @@ async fn delete_versions(
                 w.close("Deleted");
             }
             Ok(_) => {}
-            Err(e) => delete_error(&mut w, key, &e.into()),
+            Err(e) => {
+                let id = version.map(|v| match v {
+                    engine::VersionRef::Null => "null".to_owned(),
+                    engine::VersionRef::Id(s) => format!("{s:032x}"),
+                });
+                delete_error_of(&mut w, (key, id.as_deref()), &e.into());
+            }
         }
     }
     for (key, e) in &refused {
@@ -167,8 +175,16 @@ async fn delete_versions(
 }
 
 fn delete_error(w: &mut XmlWriter, key: &str, e: &S3Error) {
+    delete_error_of(w, (key, None), e);
+}
+
+/// One `Error` of a DeleteObjects answer, naming the version it was about.
+fn delete_error_of(w: &mut XmlWriter, (key, version): (&str, Option<&str>), e: &S3Error) {
     w.open("Error");
     w.elem("Key", key);
+    if let Some(v) = version {
+        w.elem("VersionId", v);
+    }
     w.elem("Code", e.code.as_str());
     w.elem("Message", &e.message);
     w.close("Error");

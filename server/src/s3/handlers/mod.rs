@@ -3,6 +3,7 @@
 pub mod bucket;
 pub mod delete;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod passthrough;

@@ -32,7 +32,8 @@ pub async fn create(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let flex = upload_checksum(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let tags = super::tagging::for_write(call)?;
-    let opts = UploadOptions { system, user, flex, acl, tags };
+    let lock = super::lock::for_write(call)?;
+    let opts = UploadOptions { system, user, flex, acl, tags, lock };
     let id = call.ctx.store.create_upload(call.bucket(), call.key(), call.auth.identity.name(), opts).await?;
     let mut w = XmlWriter::new();
     w.open_root("InitiateMultipartUploadResult");

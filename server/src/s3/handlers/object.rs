@@ -215,6 +215,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut condition = put_precondition(call)?;
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let tags = super::tagging::for_write(call)?;
+    let lock = super::lock::for_write(call)?;
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
     // A backend bucket's object is written through: the remote gets the body as it arrives and
     // must have it whole before the local copy commits.
@@ -238,6 +239,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         flex_expected,
         acl,
         tags,
+        lock,
         remote: None,
         md5: None,
     };
@@ -300,6 +302,7 @@ fn object_headers(resp: &mut Response, meta: &ObjectMeta, overrides: &Overrides)
     if meta.version.stamp != 0 {
         resp.push_header("x-amz-version-id", meta.version.id());
     }
+    super::lock::headers(resp, &meta.lock);
     if !meta.tags.is_empty() {
         resp.push_header("x-amz-tagging-count", HeaderValue::format(format_args!("{}", meta.tags.len())));
     }
@@ -663,7 +666,10 @@ pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// on the condition that the record is still the one read (a concurrent write wins).
 pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let acl = super::bucket::canned_acl_only(call, AclTarget::Object).await?;
-    let set = |m: &mut ObjectMeta| m.acl = acl;
+    let set = |m: &mut ObjectMeta| {
+        m.acl = acl;
+        Ok(())
+    };
     call.ctx.store.change_version(call.bucket(), call.key(), call.version(), &set).await?;
     Ok(Response::new(200))
 }
@@ -767,6 +773,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     // S3 does not copy ACLs: the copy is private unless the request names one.
     let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
     let tags = super::tagging::for_copy(call, &src.tags)?;
+    let lock = super::lock::for_write(call)?;
     let condition = put_precondition(call)?;
     let target = remote::remote_of(call)?;
     if target.is_some() && matches!(source, Source::Peer { .. }) {
@@ -782,7 +789,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         ));
     }
     let remote_meta = target.as_ref().map(|_| (system.content_type.clone(), user.clone()));
-    let opts = PutOptions { system, user, condition, acl, tags, ..Default::default() };
+    let opts = PutOptions { system, user, condition, acl, tags, lock, ..Default::default() };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     // The copy checks the source's stored checksums as it reads; into a backend bucket the

@@ -218,6 +218,7 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         remote: Some(RemoteVersion { etag: obj.etag.clone().unwrap_or_default(), version: obj.version.clone() }),
         tags: Vec::new(),
         version: Default::default(),
+        lock: Default::default(),
     }
 }
 

@@ -136,7 +136,10 @@ pub async fn get_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
 
 /// Sets the tags of the version the request names (the current one without `versionId`).
 async fn set_tags(call: &Call<'_>, tags: &Tags, status: u16) -> Result<Response, S3Error> {
-    let set = |m: &mut engine::ObjectMeta| m.tags.clone_from(tags);
+    let set = |m: &mut engine::ObjectMeta| {
+        m.tags.clone_from(tags);
+        Ok(())
+    };
     let version = call.ctx.store.change_version(call.bucket(), call.key(), call.version(), &set).await?;
     let mut resp = Response::new(status);
     if version.stamp != 0 {
