@@ -35,6 +35,7 @@ pub mod evict;
 pub mod faults;
 pub mod index;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod list;
 pub mod maintenance;
@@ -56,12 +57,14 @@ pub use error::{Error, KeyError, Result};
 pub use faults::Faults;
 pub use index::{CommitError, IndexConfig, Refusal, SyncMode};
 pub use iobuf::{IoBuffer, give_buffer, take_buffer, trim_pool};
+pub use lifecycle::{Clock, LifecycleReport};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
-    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, DefaultRetention, FlexChecksum, FlexType, LockMode,
-    OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion,
-    Retention, SystemMeta, Tags, UploadMeta, Versioning, validate_tags,
+    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, DefaultRetention, Expiration, FlexChecksum,
+    FlexType, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta, ObjectVersion,
+    PartLoc, PartMeta, RemoteBucket, RemoteVersion, Retention, RuleFilter, SystemMeta, Tags, UploadMeta, Versioning,
+    validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

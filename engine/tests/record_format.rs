@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
 use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
 use engine::{
-    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, FlexAlgorithm, FlexType, LockMode,
-    ObjectId, ObjectLock, ObjectMeta, ObjectVersion, PartLoc, PartMeta, RemoteBucket, RemoteVersion, Retention,
-    StoredChecksum, SystemMeta, UploadMeta, Versioning,
+    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, Expiration, FlexAlgorithm, FlexType,
+    Lifecycle, LifecycleRule, LockMode, ObjectId, ObjectLock, ObjectMeta, ObjectVersion, PartLoc, PartMeta,
+    RemoteBucket, RemoteVersion, Retention, RuleFilter, StoredChecksum, SystemMeta, UploadMeta, Versioning,
 };
 
 mod record_fixtures;
@@ -223,7 +223,7 @@ fn object_record_parts() {
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 6);
+    assert_eq!(BUCKET_RECORD_FORMAT, 7);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -240,12 +240,23 @@ fn bucket_record() {
         tags: vec![("cost".into(), "1".into())],
         object_lock: true,
         default_retention: Some(DefaultRetention { mode: LockMode::Governance, amount: 30, years: false }),
+        lifecycle: Some(Lifecycle {
+            rules: vec![LifecycleRule {
+                id: "r".into(),
+                enabled: true,
+                filter: RuleFilter { legacy: true, prefix: Some("p/".into()), ..Default::default() },
+                expiration: Some(Expiration::Days(3)),
+                noncurrent_days: None,
+                newer_noncurrent: None,
+                abort_upload_days: Some(7),
+            }],
+        }),
     };
     check(
         "bucket",
         &b.encode(),
         concat!(
-            "06",
+            "07",
             "0068e5cf8b010000", // format, created ms
             "02000000",
             "616b", // owner "ak"
@@ -274,6 +285,26 @@ fn bucket_record() {
             "01",
             "00",
             "1e000000", // default retention: GOVERNANCE, 30 days
+            "01",
+            "20000000", // a lifecycle configuration of 32 bytes:
+            "0100",     // one rule
+            "01000000",
+            "72", // ID "r"
+            "01",
+            "01",
+            "00", // enabled, legacy Prefix, no And
+            "01",
+            "02000000",
+            "702f", // prefix "p/"
+            "00",   // no tags
+            "00",
+            "00", // no size bounds
+            "01",
+            "03000000", // expiration: 3 days
+            "00",
+            "00", // no noncurrent expiration
+            "01",
+            "07000000", // abort uploads after 7 days
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,

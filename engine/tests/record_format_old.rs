@@ -5,8 +5,8 @@ mod record_fixtures;
 use record_fixtures::{check_old, flex, system};
 
 use engine::{
-    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, ObjectLock, ObjectMeta, ObjectVersion, RemoteBucket,
-    RemoteVersion, StoredChecksum, Versioning,
+    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, LockMode, ObjectLock, ObjectMeta,
+    ObjectVersion, RemoteBucket, RemoteVersion, StoredChecksum, Versioning,
 };
 
 #[test]
@@ -321,6 +321,7 @@ fn bucket_record_format_5_still_decodes() {
         tags: vec![("cost".into(), "1".into())],
         object_lock: false,
         default_retention: None,
+        lifecycle: None,
     };
     check_old(
         "bucket, format 5",
@@ -373,6 +374,7 @@ fn bucket_record_format_4_still_decodes() {
         tags: Vec::new(),
         object_lock: false,
         default_retention: None,
+        lifecycle: None,
     };
     check_old(
         "bucket, format 4",
@@ -420,6 +422,7 @@ fn bucket_record_format_2_still_decodes() {
         tags: Vec::new(),
         object_lock: false,
         default_retention: None,
+        lifecycle: None,
     };
     check_old(
         "bucket, format 2",
@@ -436,6 +439,64 @@ fn bucket_record_format_2_still_decodes() {
             "0807060504030201", // incarnation
             "09000000",
             "65752d776573742d31", // location "eu-west-1"
+        ),
+        |x| BucketMeta::decode(x).unwrap(),
+        &b,
+    );
+}
+
+#[test]
+fn bucket_record_format_6_still_decodes() {
+    let b = BucketMeta {
+        created_ms: 1_700_000_000_000,
+        owner: "ak".into(),
+        versioning: Versioning::Suspended,
+        checksum: ChecksumKind::Crc32c,
+        validate_on_read: true,
+        acl: CannedAcl::AuthenticatedRead,
+        policy: BucketPolicy::PublicRead,
+        incarnation: 0x0102_0304_0506_0708,
+        location: "eu-west-1".into(),
+        backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
+        validate_warm_get: true,
+        copies: 2,
+        tags: vec![("cost".into(), "1".into())],
+        object_lock: true,
+        default_retention: Some(DefaultRetention { mode: LockMode::Governance, amount: 30, years: false }),
+        lifecycle: None,
+    };
+    check_old(
+        "bucket, format 6",
+        concat!(
+            "06",
+            "0068e5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // owner "ak"
+            "02",
+            "02",
+            "01", // versioning Suspended, CRC32C, validate on read
+            "02",
+            "01",               // ACL authenticated-read, policy public-read
+            "0807060504030201", // incarnation
+            "09000000",
+            "65752d776573742d31", // location "eu-west-1"
+            "01",
+            "02000000",
+            "7570", // backend "up"
+            "04000000",
+            "64617461", // remote bucket "data"
+            "01",       // validate warm GETs
+            "02",       // copies
+            "01",
+            "04000000",
+            "636f7374",
+            "01000000",
+            "31", // one tag: "cost" = "1"
+            "01", // object lock enabled
+            "01",
+            "01",
+            "00",
+            "1e000000", // default retention: GOVERNANCE, 30 days
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,

@@ -22,6 +22,7 @@ pub fn config_check(file: &std::path::Path) -> Result<(), String> {
     println!("region = {:?}", c.region);
     println!("min_part_size = {}", c.min_part_size);
     println!("upload_ttl = {}", c.upload_ttl_secs);
+    println!("lifecycle_day_secs = {}", c.lifecycle_day_secs);
     println!("splice_min = {}", c.splice_min);
     println!("odirect = {}", c.odirect);
     println!("validate_on_read = {}", c.validate_on_read);

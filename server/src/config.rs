@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// [default: 604800, a week].
     #[arg(long, value_name = "SECS")]
     pub upload_ttl: Option<u64>,
+    /// How long a "day" of lifecycle rules is, in seconds (shorter for tests, as RGW's debug
+    /// interval) [default: 86400].
+    #[arg(long, value_name = "SECS")]
+    pub lifecycle_day_secs: Option<u64>,
     /// Object bodies (or ranges) at least this long are sent file → pipe → socket without a
     /// user-space copy; 0 disables splicing [default: 256KiB].
     #[arg(long, value_name = "BYTES")]
@@ -155,6 +159,7 @@ pub struct FileConfig {
     pub region: Option<String>,
     pub min_part_size: Option<toml::Value>,
     pub upload_ttl: Option<u64>,
+    pub lifecycle_day_secs: Option<u64>,
     pub splice_min: Option<toml::Value>,
     pub odirect: Option<bool>,
     pub validate_on_read: Option<bool>,
@@ -217,6 +222,7 @@ pub struct ServeConfig {
     pub region: String,
     pub min_part_size: u64,
     pub upload_ttl_secs: u64,
+    pub lifecycle_day_secs: u64,
     pub splice_min: u64,
     pub odirect: bool,
     pub validate_on_read: bool,
@@ -446,6 +452,7 @@ impl ServeConfig {
             region: args.region.clone().or(file.region.clone()).unwrap_or_else(|| "us-east-1".to_owned()),
             min_part_size,
             upload_ttl_secs: args.upload_ttl.or(file.upload_ttl).unwrap_or(7 * 24 * 3600),
+            lifecycle_day_secs: args.lifecycle_day_secs.or(file.lifecycle_day_secs).unwrap_or(86_400).max(1),
             splice_min,
             odirect: args.odirect || file.odirect.unwrap_or(false),
             validate_on_read: args.validate_on_read || file.validate_on_read.unwrap_or(false),

@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod flights;
 pub mod fuzzing;
 pub mod http;
+pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod s3;

@@ -41,6 +41,9 @@ pub const OPS: &[&str] = &[
     "PutObjectRetention",
     "GetObjectLegalHold",
     "PutObjectLegalHold",
+    "GetBucketLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration",
+    "DeleteBucketLifecycle",
     "GetObjectAttributes",
     "CreateMultipartUpload",
     "UploadPart",
@@ -136,6 +139,7 @@ impl Metrics {
         self.render_connections(&mut s);
         render_mountpaths(&mut s, store);
         render_copies(&mut s, store);
+        crate::lifecycle::render(&mut s);
         if let Some(agent) = backends {
             render_backends(&mut s, agent);
         }

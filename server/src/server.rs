@@ -132,6 +132,11 @@ pub fn serve(cfg: ServeConfig) -> Result<(), String> {
         let expiring = store.clone();
         rt.block_on(async move { compio::runtime::spawn(expire_uploads(expiring, ttl)).detach() });
     }
+    // Lifecycle rules are refused in a cluster (D48): no worker there.
+    if cfg.cluster.is_none() {
+        let (applying, day) = (store.clone(), cfg.lifecycle_day_secs);
+        rt.block_on(async move { compio::runtime::spawn(crate::lifecycle::run(applying, day)).detach() });
+    }
     if !cfg.backends.is_empty() {
         let (evicting, marks) = (store.clone(), cfg.space_watermarks);
         let configured: Vec<String> = cfg.backends.iter().map(|b| b.name.clone()).collect();

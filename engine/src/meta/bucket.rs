@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 7: format 6 followed by `opt<bytes>` the lifecycle configuration (`Lifecycle::encode`;
+//! format 6 reads as none).
+//!
 //! Format 6: format 5 followed by `u8 object lock enabled` and the default retention,
 //! `opt<(u8 mode: 1 GOVERNANCE 2 COMPLIANCE, u8 unit: 0 days 1 years, u32 amount)>` (format 5
 //! reads as no lock).
@@ -26,7 +29,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 6;
+pub const BUCKET_RECORD_FORMAT: u8 = 7;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -123,6 +126,8 @@ pub struct BucketMeta {
     pub object_lock: bool,
     /// What a new version gets when its write names no retention.
     pub default_retention: Option<super::DefaultRetention>,
+    /// The lifecycle rules the node's worker applies (D48).
+    pub lifecycle: Option<super::Lifecycle>,
 }
 
 impl BucketMeta {
@@ -158,6 +163,13 @@ impl BucketMeta {
         super::tags::write_tags(&mut w, &self.tags);
         w.u8(self.object_lock as u8);
         super::DefaultRetention::write_opt(&self.default_retention, &mut w);
+        match &self.lifecycle {
+            None => w.u8(0),
+            Some(l) => {
+                w.u8(1);
+                w.bytes(&l.encode());
+            }
+        }
         w.0
     }
 
@@ -224,6 +236,15 @@ impl BucketMeta {
         } else {
             (false, None)
         };
+        let lifecycle = if format >= 7 {
+            match r.u8()? {
+                0 => None,
+                1 => Some(super::Lifecycle::decode(r.bytes()?)?),
+                _ => return Err(Error::BadMeta("lifecycle presence")),
+            }
+        } else {
+            None
+        };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -243,6 +264,7 @@ impl BucketMeta {
             tags,
             object_lock,
             default_retention,
+            lifecycle,
         })
     }
 }

@@ -47,6 +47,7 @@
 
 mod bucket;
 mod codec;
+mod lifecycle;
 mod lock;
 mod tags;
 #[cfg(test)]
@@ -58,6 +59,7 @@ use crate::error::{Error, Result};
 
 pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, RemoteBucket, Versioning};
 use codec::{Reader, Writer, read_headers, write_headers};
+pub use lifecycle::{Expiration, LIFECYCLE_RULES_MAX, Lifecycle, LifecycleRule, RuleFilter};
 pub use lock::{DefaultRetention, LockMode, ObjectLock, Retention};
 pub use tags::{BUCKET_TAGS_MAX, OBJECT_TAGS_MAX, Tags, validate_tags};
 pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta};

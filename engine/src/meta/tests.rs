@@ -118,6 +118,17 @@ fn bucket_round_trips() {
         tags: vec![("a".into(), "b".into())],
         object_lock: true,
         default_retention: Some(DefaultRetention { mode: LockMode::Compliance, amount: 3, years: true }),
+        lifecycle: Some(Lifecycle {
+            rules: vec![LifecycleRule {
+                id: "x".into(),
+                enabled: true,
+                filter: RuleFilter::default(),
+                expiration: Some(Expiration::ExpiredObjectDeleteMarker),
+                noncurrent_days: Some(1),
+                newer_noncurrent: None,
+                abort_upload_days: None,
+            }],
+        }),
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

@@ -29,6 +29,7 @@ pub(crate) fn writes(op: &Op) -> bool {
             | Op::GetObjectLockConfiguration
             | Op::GetObjectRetention
             | Op::GetObjectLegalHold
+            | Op::GetBucketLifecycleConfiguration
             | Op::ListObjects(_)
             | Op::ListObjectsV2(_)
             | Op::ListObjectVersions(_)

@@ -5,7 +5,7 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, delete, list, lock, multipart, object, passthrough, tagging};
+use crate::s3::handlers::{bucket, delete, lifecycle, list, lock, multipart, object, passthrough, tagging};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -115,6 +115,9 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::PutObjectRetention => lock::put_retention(call).await,
         Op::GetObjectLegalHold => lock::get_legal_hold(call).await,
         Op::PutObjectLegalHold => lock::put_legal_hold(call).await,
+        Op::GetBucketLifecycleConfiguration => lifecycle::get(call).await,
+        Op::PutBucketLifecycleConfiguration => lifecycle::put(call).await,
+        Op::DeleteBucketLifecycle => lifecycle::delete(call).await,
         Op::ListObjects(p) => list::list_objects_v1(call, p).await,
         Op::ListObjectsV2(p) => list::list_objects_v2(call, p).await,
         Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,

@@ -43,6 +43,7 @@ pub enum S3ErrorCode {
     MissingContentLength,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchLifecycleConfiguration,
     NoSuchObjectLockConfiguration,
     NoSuchTagSet,
     NoSuchVersion,
@@ -100,6 +101,7 @@ impl S3ErrorCode {
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
+            NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchVersion => "NoSuchVersion",
@@ -150,6 +152,7 @@ impl S3ErrorCode {
             | NoSuchUpload
             | NoSuchVersion
             | NoSuchObjectLockConfiguration
+            | NoSuchLifecycleConfiguration
             | ObjectLockConfigurationNotFoundError => 404,
             OperationAborted => 409,
             MethodNotAllowed => 405,

@@ -24,6 +24,9 @@ pub enum Op {
     DeleteBucketTagging,
     GetObjectLockConfiguration,
     PutObjectLockConfiguration,
+    GetBucketLifecycleConfiguration,
+    PutBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
     ListObjects(params::ListV1),
     ListObjectsV2(params::ListV2),
     ListObjectVersions(params::ListVersions),
@@ -92,6 +95,9 @@ impl Op {
             Op::DeleteBucketTagging => "DeleteBucketTagging",
             Op::GetObjectLockConfiguration => "GetObjectLockConfiguration",
             Op::PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            Op::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            Op::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            Op::DeleteBucketLifecycle => "DeleteBucketLifecycle",
             Op::ListObjects(_) => "ListObjects",
             Op::ListObjectsV2(_) => "ListObjectsV2",
             Op::ListObjectVersions(_) => "ListObjectVersions",
@@ -157,7 +163,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
     ("policyStatus", "GetBucketPolicyStatus", "PutBucketPolicyStatus", "DeleteBucketPolicyStatus"),
     ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
-    ("lifecycle", "GetBucketLifecycleConfiguration", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"),
     ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
     ("logging", "GetBucketLogging", "PutBucketLogging", "DeleteBucketLogging"),
     (
@@ -350,6 +355,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::GetBucketTagging
             } else if p.has("object-lock") {
                 Op::GetObjectLockConfiguration
+            } else if p.has("lifecycle") {
+                Op::GetBucketLifecycleConfiguration
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else if p.q.get("list-type") == Some("2") {
@@ -367,6 +374,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::PutBucketTagging
             } else if p.has("object-lock") {
                 Op::PutObjectLockConfiguration
+            } else if p.has("lifecycle") {
+                Op::PutBucketLifecycleConfiguration
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else {
@@ -374,6 +383,7 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
             }
         }
         Method::Delete if p.has("tagging") => Op::DeleteBucketTagging,
+        Method::Delete if p.has("lifecycle") => Op::DeleteBucketLifecycle,
         Method::Delete => match subresource(BUCKET_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None => Op::DeleteBucket,

@@ -2,6 +2,7 @@
 
 pub mod bucket;
 pub mod delete;
+pub mod lifecycle;
 pub mod list;
 pub mod lock;
 pub mod multipart;
