@@ -42,6 +42,15 @@ def test_configuration_and_bucket_state(s3):
     with pytest.raises(ClientError) as e:
         s3.put_object_lock_configuration(Bucket=plain, ObjectLockConfiguration=conf)
     assert code(e) == ("InvalidBucketState", 409)
+    # A versioned bucket may turn it on, for good.
+    later_on = "b3-lock-later"
+    s3.create_bucket(Bucket=later_on)
+    s3.put_bucket_versioning(Bucket=later_on, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object_lock_configuration(Bucket=later_on, ObjectLockConfiguration=conf)
+    assert s3.get_object_lock_configuration(Bucket=later_on)["ObjectLockConfiguration"] == conf
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_versioning(Bucket=later_on, VersioningConfiguration={"Status": "Suspended"})
+    assert code(e) == ("InvalidBucketState", 409)
     with pytest.raises(ClientError) as e:
         s3.get_object_lock_configuration(Bucket=plain)
     assert code(e) == ("ObjectLockConfigurationNotFoundError", 404)

@@ -77,19 +77,20 @@ pub async fn put_configuration(call: &mut Call<'_>) -> Result<Response, S3Error>
     let bucket = call.ctx.store.bucket(call.bucket())?;
     let root = call.read_xml().await?.ok_or_else(malformed)?;
     let default = parse_configuration(&root)?;
-    if !bucket.object_lock {
-        // S3 lets a versioned bucket turn object lock on here; keel decides it at creation.
-        let why = if bucket.versioning == engine::Versioning::Enabled {
-            return Err(S3Error::new(
-                S3ErrorCode::NotImplemented,
-                "Enabling object lock on an existing bucket is not implemented; create the bucket with x-amz-bucket-object-lock-enabled.",
-            ));
-        } else {
-            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
-        };
-        return Err(S3Error::new(S3ErrorCode::InvalidBucketState, why));
+    // A versioned bucket may turn object lock on here (for good, as at creation).
+    if !bucket.object_lock && bucket.versioning != engine::Versioning::Enabled {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidBucketState,
+            "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+        ));
     }
-    call.ctx.store.update_bucket(call.bucket(), |m| m.default_retention = default).await?;
+    call.ctx
+        .store
+        .update_bucket(call.bucket(), |m| {
+            m.object_lock = true;
+            m.default_retention = default;
+        })
+        .await?;
     super::bucket::publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(200))
 }
