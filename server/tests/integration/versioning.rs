@@ -51,6 +51,13 @@ fn versions_survive_overwrites_deletes_and_restarts() {
     assert_eq!((r.status, r.xml("Code").as_deref()), (404, Some("NoSuchVersion")));
     let r = s.req("GET", "/ver/k?versionId=nope", &[], b"");
     assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("InvalidArgument")));
+    // Another key's version id names nothing of this key, and deleting it changes nothing.
+    let other = put(&s, "/ver/other", b"o");
+    let r = s.req("GET", &format!("/ver/k?versionId={other}"), &[], b"");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (404, Some("NoSuchVersion")));
+    assert_eq!(s.req("DELETE", &format!("/ver/k?versionId={other}"), &[], b"").status, 204);
+    assert_eq!(ok(&s, "GET", "/ver/other", &[], b"").body, b"o");
+    ok(&s, "DELETE", &format!("/ver/other?versionId={other}"), &[], b"");
     // A delete writes a marker: the key is hidden, its versions stay.
     let d = s.req("DELETE", "/ver/k", &[], b"");
     assert_eq!((d.status, d.header("x-amz-delete-marker")), (204, Some("true")));

@@ -37,6 +37,14 @@ fn tag(e: &xml::Element) -> Result<(String, String), S3Error> {
     Ok((k.to_owned(), e.child_text("Value").unwrap_or("").to_owned()))
 }
 
+/// Refuses an element holding children other than `known` (an unknown rule field).
+fn only(e: &xml::Element, known: &[&str]) -> Result<(), S3Error> {
+    match e.children.iter().all(|c| known.contains(&c.name.as_str())) {
+        true => Ok(()),
+        false => Err(malformed()),
+    }
+}
+
 /// A rule's `Filter`.
 fn filter(f: &xml::Element) -> Result<RuleFilter, S3Error> {
     let mut out = RuleFilter::default();
@@ -47,6 +55,7 @@ fn filter(f: &xml::Element) -> Result<RuleFilter, S3Error> {
         None => (f, false),
     };
     out.and = and;
+    only(body, &["Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan"])?;
     out.prefix = body.child_text("Prefix").map(str::to_owned);
     out.tags = body.children_named("Tag").map(tag).collect::<Result<_, _>>()?;
     engine::validate_tags(&out.tags, engine::OBJECT_TAGS_MAX)?;
@@ -56,6 +65,20 @@ fn filter(f: &xml::Element) -> Result<RuleFilter, S3Error> {
 }
 
 fn rule(r: &xml::Element, n: usize) -> Result<LifecycleRule, S3Error> {
+    only(
+        r,
+        &[
+            "ID",
+            "Prefix",
+            "Filter",
+            "Status",
+            "Expiration",
+            "NoncurrentVersionExpiration",
+            "AbortIncompleteMultipartUpload",
+            "Transition",
+            "NoncurrentVersionTransition",
+        ],
+    )?;
     if r.child("Transition").is_some() || r.child("NoncurrentVersionTransition").is_some() {
         return Err(S3Error::new(
             S3ErrorCode::NotImplemented,
@@ -82,6 +105,7 @@ fn rule(r: &xml::Element, n: usize) -> Result<LifecycleRule, S3Error> {
     let expiration = match r.child("Expiration") {
         None => None,
         Some(e) => {
+            only(e, &["Days", "Date", "ExpiredObjectDeleteMarker"])?;
             let marker = e.child_text("ExpiredObjectDeleteMarker").map(str::trim);
             match (days(e, "Days", false)?, e.child_text("Date"), marker) {
                 (Some(d), None, None) => Some(Expiration::Days(d)),
@@ -285,6 +309,19 @@ mod tests {
         );
         assert_eq!(code(&one("<Prefix>a</Prefix><Status>Enabled</Status>")), Some(S3ErrorCode::InvalidRequest));
         assert_eq!(code(&one(&format!("<Status>Enabled</Status>{exp}"))), Some(S3ErrorCode::MalformedXML));
+        // Unknown fields are refused, not ignored.
+        assert_eq!(
+            code(&one(&format!("<Prefix>a</Prefix><Status>Enabled</Status><Colour>red</Colour>{exp}"))),
+            Some(S3ErrorCode::MalformedXML)
+        );
+        assert_eq!(
+            code(&one("<Prefix>a</Prefix><Status>Enabled</Status><Expiration><Weeks>1</Weeks></Expiration>")),
+            Some(S3ErrorCode::MalformedXML)
+        );
+        assert_eq!(
+            code(&one(&format!("<Filter><Suffix>x</Suffix></Filter><Status>Enabled</Status>{exp}"))),
+            Some(S3ErrorCode::MalformedXML)
+        );
         assert_eq!(
             code(&one(
                 "<Prefix>a</Prefix><Status>Enabled</Status><Transition><Days>1</Days><StorageClass>GLACIER</StorageClass></Transition>"
