@@ -79,6 +79,15 @@ fn rule(r: &xml::Element, n: usize) -> Result<LifecycleRule, S3Error> {
             "NoncurrentVersionTransition",
         ],
     )?;
+    // A transition's date is checked like an expiration's (400), before the transition itself is
+    // refused as not implemented.
+    for t in r.children_named("Transition") {
+        if let Some(d) = t.child_text("Date")
+            && time::parse_iso8601(d.trim()).is_none()
+        {
+            return Err(invalid("'Date' must be in ISO 8601 format"));
+        }
+    }
     if r.child("Transition").is_some() || r.child("NoncurrentVersionTransition").is_some() {
         return Err(S3Error::new(
             S3ErrorCode::NotImplemented,
