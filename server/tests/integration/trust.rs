@@ -260,21 +260,11 @@ fn features_keel_lacks_are_refused_not_ignored() {
             "/nofeat/kms",
             &[("x-amz-server-side-encryption", "aws:kms"), ("x-amz-server-side-encryption-aws-kms-key-id", "k")],
         ),
-        (
-            "PUT",
-            "/nofeat/lock",
-            &[
-                ("x-amz-object-lock-mode", "COMPLIANCE"),
-                ("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z"),
-            ],
-        ),
-        ("PUT", "/nofeat/hold", &[("x-amz-object-lock-legal-hold", "ON")]),
         ("PUT", "/nofeat/grant", &[("x-amz-grant-read", "id=\"someone\"")]),
         ("PUT", "/nofeat/class", &[("x-amz-storage-class", "DEEP_ARCHIVE")]),
         ("PUT", "/nofeat/redirect", &[("x-amz-website-redirect-location", "/elsewhere")]),
         ("POST", "/nofeat/mpu?uploads", &[("x-amz-server-side-encryption", "AES256")]),
         ("PUT", "/nofeat/copy", &[("x-amz-copy-source", "/nofeat/base"), ("x-amz-server-side-encryption", "AES256")]),
-        ("PUT", "/lockedbucket", &[("x-amz-bucket-object-lock-enabled", "true")]),
         ("GET", "/nofeat/base", &[("x-amz-server-side-encryption-customer-algorithm", "AES256")]),
     ];
     assert_eq!(s.req("PUT", "/nofeat/base", &[], b"base").status, 200);
@@ -301,9 +291,12 @@ fn features_keel_lacks_are_refused_not_ignored() {
         let r = s.req("PUT", "/nofeat/bad", &[(h, v)], b"x");
         assert_eq!(r.status, 400, "{h}: {}", r.text());
     }
+    // Object lock headers on a bucket created without lock: S3's 400, nothing written.
+    let r = s.req("PUT", "/nofeat/hold", &[("x-amz-object-lock-legal-hold", "OFF")], b"x");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("InvalidRequest")));
+    assert_eq!(s.req("HEAD", "/nofeat/hold", &[], b"").status, 404);
     // Values that mean what keel does anyway are accepted.
-    for (h, v) in [("x-amz-storage-class", "STANDARD"), ("x-amz-object-lock-legal-hold", "OFF"), ("x-amz-tagging", "")]
-    {
+    for (h, v) in [("x-amz-storage-class", "STANDARD"), ("x-amz-tagging", "")] {
         assert_eq!(s.req("PUT", "/nofeat/fine", &[(h, v)], b"x").status, 200, "{h}: {v}");
     }
     // Version ids other than null name versions keel does not have.
