@@ -121,14 +121,28 @@ impl Store {
     /// The current record of `bucket/key`, if any, as stored.
     fn current(&self, bucket: &str, key: &str) -> Result<Option<Stored>> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
-        match self.locate(bucket, key) {
-            Ok((mp, _)) => {
-                let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { return Ok(None) };
-                let meta = ObjectMeta::decode(&raw)?;
-                Ok(Some(Stored { mp, table: Table::Objects, ikey, raw: raw.to_vec(), meta }))
+        // The owner first, then (a record placed before a mountpath was added) the others, as
+        // `locate` looks; one read and one decode.
+        let owner = self.owner(bucket, key);
+        owner.check()?;
+        let mut found = owner.index.get(Table::Objects, &ikey)?.map(|raw| (owner.clone(), raw));
+        for mp in self.mountpaths().iter().filter(|m| !Arc::ptr_eq(m, owner) && !m.is_poisoned()) {
+            if found.is_some() {
+                break;
             }
-            Err(Error::NoSuchObject) => Ok(None),
-            Err(e) => Err(e),
+            found = mp.index.get(Table::Objects, &ikey)?.map(|raw| (mp.clone(), raw));
+        }
+        let Some((mp, raw)) = found else { return Ok(None) };
+        let meta = ObjectMeta::decode(&raw)?;
+        Ok(Some(Stored { mp, table: Table::Objects, ikey, raw: raw.to_vec(), meta }))
+    }
+
+    /// The stamp a new version of the key must exceed: the current version's (the newest, when
+    /// there is one), else the newest other version's (a delete marker).
+    fn stamp_floor(&self, bucket: &str, key: &str, current: &Option<Stored>) -> Result<u128> {
+        match current {
+            Some(c) => Ok(c.meta.version.stamp),
+            None => Ok(self.chain(bucket, key, 1)?.first().map_or(0, |s| s.meta.version.stamp)),
         }
     }
 
@@ -182,8 +196,7 @@ impl Store {
         let current = self.current(bucket, key)?;
         let suspended = state == Versioning::Suspended;
         let mut plan = VersionPlan::default();
-        let newest_other = self.chain(bucket, key, 1)?.first().map_or(0, |s| s.meta.version.stamp);
-        let floor = newest_other.max(current.as_ref().map_or(0, |c| c.meta.version.stamp));
+        let floor = self.stamp_floor(bucket, key, &current)?;
         meta.version = ObjectVersion { stamp: new_stamp(floor), null: suspended, delete_marker: false };
         plan.guard = Some(match &current {
             Some(c) if Arc::ptr_eq(&c.mp, mp) => Precondition::Equals(c.raw.clone()),
@@ -298,8 +311,7 @@ impl Store {
         };
         let mut plan = VersionPlan::default();
         let current = self.current(bucket, key)?;
-        let newest_other = self.chain(bucket, key, 1)?.first().map_or(0, |s| s.meta.version.stamp);
-        let floor = newest_other.max(current.as_ref().map_or(0, |c| c.meta.version.stamp));
+        let floor = self.stamp_floor(bucket, key, &current)?;
         marker.version = ObjectVersion { stamp: new_stamp(floor), null: suspended, delete_marker: true };
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         if let Some(c) = current {
