@@ -274,9 +274,11 @@ impl Store {
         self.bucket(bucket)?;
         keys::validate_key(key)?;
         let state = self.versioning_of(bucket);
-        if version.is_none() && state == Versioning::Unset {
+        // A bucket never versioned holds one version per key, the null one: deleting it is the
+        // plain delete (which also reaches a copies bucket's every copy).
+        if state == Versioning::Unset && matches!(version, None | Some(VersionRef::Null)) {
             self.delete_object(bucket, key).await?;
-            return Ok(Deleted::default());
+            return Ok(Deleted { version_id: version.map(|_| "null".to_owned()), delete_marker: false });
         }
         let _lock = self.lock_keys(bucket, &[key]).await;
         match version {
@@ -462,7 +464,7 @@ impl Store {
         v: Option<VersionRef>,
         change: &dyn Fn(&mut ObjectMeta) -> Result<()>,
     ) -> Result<ObjectVersion> {
-        if v.is_none() && self.versioning_of(bucket) == Versioning::Unset {
+        if matches!(v, None | Some(VersionRef::Null)) && self.versioning_of(bucket) == Versioning::Unset {
             // One version per key: checked on the record read, applied where it lives.
             change(&mut self.head_object(bucket, key)?)?;
             self.change_object(bucket, key, &|m| {

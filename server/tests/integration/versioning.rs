@@ -206,3 +206,21 @@ fn versioning_is_refused_where_versions_would_not_be_kept() {
     let r = ok(&s, "GET", "/vmfa?versioning", &[], b"");
     assert!(!r.text().contains("<Status>"), "{}", r.text());
 }
+
+#[test]
+fn a_copies_bucket_deletes_its_null_version_everywhere_and_refuses_versioning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mps = vec![dir.path().join("m1"), dir.path().join("m2")];
+    let s = Server::on(Some(mps), &["--copies", "2"], &[]);
+    ok(&s, "PUT", "/vcopies", &[], b"");
+    ok(&s, "PUT", "/vcopies/k", &[], &[7u8; 20_000]);
+    assert_eq!(data_files(&s), 2, "one copy per mountpath");
+    // `versionId=null` in a bucket never versioned is the object itself: every copy goes.
+    let d = s.req("DELETE", "/vcopies/k?versionId=null", &[], b"");
+    assert_eq!((d.status, d.header("x-amz-version-id")), (204, Some("null")));
+    assert_eq!(s.req("HEAD", "/vcopies/k", &[], b"").status, 404);
+    assert_eq!(data_files(&s), 0);
+    let body = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    let r = s.req("PUT", "/vcopies?versioning", &[], body);
+    assert_eq!((r.status, r.xml("Code").as_deref()), (501, Some("NotImplemented")));
+}
