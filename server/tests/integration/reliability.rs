@@ -13,7 +13,7 @@ fn md5_hex(b: &[u8]) -> String {
 }
 
 /// The single data file an object was written to, found by its content.
-fn file_holding(s: &Server, content: &[u8]) -> std::path::PathBuf {
+pub(crate) fn file_holding(s: &Server, content: &[u8]) -> std::path::PathBuf {
     for m in &s.mountpaths {
         for f in files_under(&m.join("objects")) {
             if std::fs::read(&f).is_ok_and(|d| d == content) {
@@ -24,7 +24,7 @@ fn file_holding(s: &Server, content: &[u8]) -> std::path::PathBuf {
     panic!("no data file holds the content");
 }
 
-fn flip_byte(path: &std::path::Path, at: u64) {
+pub(crate) fn flip_byte(path: &std::path::Path, at: u64) {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
     f.seek(SeekFrom::Start(at)).unwrap();

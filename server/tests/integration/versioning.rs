@@ -224,3 +224,24 @@ fn a_copies_bucket_deletes_its_null_version_everywhere_and_refuses_versioning() 
     let r = s.req("PUT", "/vcopies?versioning", &[], body);
     assert_eq!((r.status, r.xml("Code").as_deref()), (501, Some("NotImplemented")));
 }
+
+#[test]
+fn scrub_checks_older_versions_too() {
+    let mut s = Server::start();
+    ok(&s, "PUT", "/vscrub", &[], b"");
+    versioning(&s, "vscrub", "Enabled");
+    let old: Vec<u8> = (0..50_000u32).map(|i| (i % 239) as u8).collect();
+    let v1 = put(&s, "/vscrub/k", &old);
+    put(&s, "/vscrub/k", &[9u8; 30_000]);
+    crate::reliability::flip_byte(&crate::reliability::file_holding(&s, &old), 77);
+    s.stop();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("scrub")
+        .args(s.mountpaths.iter().flat_map(|m| ["--mountpath".as_ref(), m.as_os_str()]))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("scrubbed 2 objects"), "{text}");
+    assert!(text.contains(&format!("CORRUPT vscrub/k ({v1})")), "{text}");
+}
