@@ -82,10 +82,12 @@ fn rule(r: &xml::Element, n: usize) -> Result<LifecycleRule, S3Error> {
     // A transition's date is checked like an expiration's (400), before the transition itself is
     // refused as not implemented.
     for t in r.children_named("Transition") {
-        if let Some(d) = t.child_text("Date")
-            && time::parse_iso8601(d.trim()).is_none()
-        {
-            return Err(invalid("'Date' must be in ISO 8601 format"));
+        if let Some(d) = t.child_text("Date") {
+            match time::parse_iso8601(d.trim()) {
+                None => return Err(invalid("'Date' must be in ISO 8601 format")),
+                Some(secs) if secs % 86_400 != 0 => return Err(invalid("'Date' must be at midnight GMT")),
+                Some(_) => {}
+            }
         }
     }
     if r.child("Transition").is_some() || r.child("NoncurrentVersionTransition").is_some() {
