@@ -339,6 +339,9 @@ mod tests {
             )),
             Some(S3ErrorCode::NotImplemented)
         );
+        // A transition's date is checked first (boto3 turns "20220927" into a time of day).
+        let odd = "<Prefix>a</Prefix><Status>Enabled</Status><Transition><Date>1970-08-23T00:55:27Z</Date><StorageClass>GLACIER</StorageClass></Transition>";
+        assert_eq!(code(&one(odd)), Some(S3ErrorCode::InvalidArgument));
         let twice = format!(
             "<LifecycleConfiguration><Rule><ID>r</ID><Prefix>a</Prefix><Status>Enabled</Status>{exp}</Rule><Rule><ID>r</ID><Prefix>b</Prefix><Status>Enabled</Status>{exp}</Rule></LifecycleConfiguration>"
         );
