@@ -186,19 +186,11 @@ impl Store {
         let mut report = RebalanceReport::default();
         for mp in self.mountpaths() {
             let mut misplaced = Vec::new();
-            // Current versions, and the older versions of versioned buckets (D46), named
-            // `key (version id)`.
-            mp.index.for_each_in_snapshot(&[Table::Objects, Table::Versions], |table, k, v| {
-                let (bucket, rest) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
-                let key = match table {
-                    Table::Versions => {
-                        let (key, stamp) =
-                            crate::versions::split_version_suffix(rest).ok_or(Error::BadMeta("version key"))?;
-                        format!("{} ({stamp:032x})", String::from_utf8_lossy(key))
-                    }
-                    _ => String::from_utf8_lossy(rest).into_owned(),
-                };
-                let bucket = String::from_utf8_lossy(bucket).into_owned();
+            // Current records only: an older version stays with its files (D46).
+            mp.index.for_each_in_snapshot(&[Table::Objects], |_, k, v| {
+                let (bucket, key) = keys::split_object_index_key(k).ok_or(Error::BadMeta("object key"))?;
+                let (bucket, key) =
+                    (String::from_utf8_lossy(bucket).into_owned(), String::from_utf8_lossy(key).into_owned());
                 // A copies bucket's key belongs on its first `copies` mountpaths.
                 let n = self.wanted_copies(&bucket);
                 let order = crate::placement::order(self.mountpath_ids(), &bucket, key.as_bytes());
