@@ -46,8 +46,9 @@ pub enum Table {
 }
 
 /// Precondition checked by the committer right before an operation is applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Precondition {
+    #[default]
     None,
     /// The key must not exist (`If-None-Match: *`).
     Absent,

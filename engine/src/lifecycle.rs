@@ -1,10 +1,12 @@
 //! Applying a bucket's lifecycle rules (D48): one pass over its versions in key order (the
 //! version listing, a page at a time) and over its unfinished uploads. Versions under object
 //! lock are left alone (the engine refuses their removal); every removal goes through the same
-//! calls a client's DELETE does.
+//! calls a client's DELETE does, and is followed by a pause.
+
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::meta::{Expiration, LifecycleRule, Versioning};
+use crate::meta::{Expiration, LifecycleRule, Tags, Versioning};
 use crate::store::Store;
 use crate::version_list::{VersionEntry, VersionQuery};
 use crate::versions::VersionRef;
@@ -38,31 +40,46 @@ impl Clock {
     }
 }
 
-/// Where a key's versions stand while its chain is walked.
+/// One pass over one bucket.
+struct Pass<'a> {
+    store: &'a Store,
+    bucket: &'a str,
+    versioned: bool,
+    rules: Vec<&'a LifecycleRule>,
+    clock: Clock,
+    pace: Duration,
+    report: LifecycleReport,
+}
+
+/// Where a key's versions stand while its chain is walked (newest first).
 #[derive(Default)]
 struct KeyWalk {
     key: String,
     /// When the version just seen was written: the next (older) one stopped being current then.
     newer_mtime: Option<u64>,
-    /// Noncurrent versions seen so far (newest first).
+    /// Noncurrent versions seen so far.
     noncurrent_seen: u32,
 }
 
 impl Store {
-    /// One lifecycle pass over `bucket`; `pace` is awaited after each removal.
-    pub async fn apply_lifecycle<P, F>(&self, bucket: &str, clock: Clock, pace: P) -> Result<LifecycleReport>
-    where
-        P: Fn() -> F,
-        F: std::future::Future<Output = ()>,
-    {
+    /// One lifecycle pass over `bucket`, pausing `pace` after each removal.
+    pub async fn apply_lifecycle(&self, bucket: &str, clock: Clock, pace: Duration) -> Result<LifecycleReport> {
         let meta = self.bucket(bucket)?;
-        let Some(lifecycle) = meta.lifecycle else { return Ok(LifecycleReport::default()) };
+        let Some(lifecycle) = &meta.lifecycle else { return Ok(LifecycleReport::default()) };
         let rules: Vec<&LifecycleRule> = lifecycle.rules.iter().filter(|r| r.enabled).collect();
-        let mut report = LifecycleReport::default();
         if rules.is_empty() {
-            return Ok(report);
+            return Ok(LifecycleReport::default());
         }
         let versioned = meta.versioning != Versioning::Unset;
+        let mut pass = Pass { store: self, bucket, versioned, rules, clock, pace, report: LifecycleReport::default() };
+        pass.versions().await?;
+        pass.uploads().await?;
+        Ok(pass.report)
+    }
+}
+
+impl Pass<'_> {
+    async fn versions(&mut self) -> Result<()> {
         let (mut key_marker, mut version_marker): (Option<String>, Option<VersionRef>) = (None, None);
         let mut walk = KeyWalk::default();
         loop {
@@ -73,149 +90,108 @@ impl Store {
                 version_marker,
                 max_keys: 1000,
             };
-            let page = self.list_versions(bucket, &q)?;
+            let page = self.store.list_versions(self.bucket, &q)?;
             for e in &page.entries {
                 if e.key != walk.key {
                     walk = KeyWalk { key: e.key.clone(), ..Default::default() };
                 }
-                self.apply_to(bucket, (e, versioned), &rules, clock, &mut walk, &mut report, &pace).await?;
+                self.version(e, &walk).await?;
                 walk.newer_mtime = Some(e.mtime_ms);
                 if !e.is_latest {
                     walk.noncurrent_seen += 1;
                 }
             }
             if !page.truncated {
-                break;
+                return Ok(());
             }
             key_marker = page.next_key_marker;
             version_marker = page.next_version_marker.as_deref().and_then(VersionRef::parse);
         }
-        self.abort_expired_uploads(bucket, &rules, clock, &mut report, &pace).await?;
-        Ok(report)
     }
 
     /// What the rules do to one version.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_to<P, F>(
-        &self,
-        bucket: &str,
-        (e, versioned): (&VersionEntry, bool),
-        rules: &[&LifecycleRule],
-        clock: Clock,
-        walk: &mut KeyWalk,
-        report: &mut LifecycleReport,
-        pace: &P,
-    ) -> Result<()>
-    where
-        P: Fn() -> F,
-        F: std::future::Future<Output = ()>,
-    {
-        let prefixed = |r: &&&LifecycleRule| r.filter.prefix.as_deref().is_none_or(|p| e.key.starts_with(p));
-        let candidates: Vec<&&LifecycleRule> = rules.iter().filter(prefixed).collect();
-        if candidates.is_empty() {
+    async fn version(&mut self, e: &VersionEntry, walk: &KeyWalk) -> Result<()> {
+        let prefixed: Vec<&LifecycleRule> = self
+            .rules
+            .iter()
+            .copied()
+            .filter(|r| r.filter.prefix.as_deref().is_none_or(|p| e.key.starts_with(p)))
+            .collect();
+        if prefixed.is_empty() {
             return Ok(());
         }
-        let id = VersionRef::parse(&e.version.id());
+        let v = VersionRef::of(&e.version);
         if e.version.delete_marker {
-            // A marker with nothing behind it (no older version of the key).
-            let lone = e.is_latest && walk.noncurrent_seen == 0 && self.versions_of(bucket, &e.key)? == 1;
-            if lone && candidates.iter().any(|r| r.expiration == Some(Expiration::ExpiredObjectDeleteMarker)) {
-                self.remove_by_rule(bucket, &e.key, id, report, pace).await?;
-                report.markers += 1;
+            // The newest version and a marker, with nothing behind it.
+            let lone = e.is_latest && self.store.chain(self.bucket, &e.key, 2)?.len() == 1;
+            if lone
+                && prefixed.iter().any(|r| r.expiration == Some(Expiration::ExpiredObjectDeleteMarker))
+                && self.remove(&e.key, v).await?
+            {
+                self.report.markers += 1;
             }
             return Ok(());
         }
-        // The record, for the rules that look at tags (sizes are in the listing).
-        let record = match id {
-            Some(v) => self.head_version(bucket, &e.key, v),
-            None => self.head_object(bucket, &e.key),
+        // Only rules that look at tags need the record (sizes are in the listing).
+        let tags = if prefixed.iter().any(|r| !r.filter.tags.is_empty()) {
+            match self.store.head_version(self.bucket, &e.key, v) {
+                Ok(m) => m.tags,
+                Err(Error::NoSuchVersion) => return Ok(()),
+                Err(err) => return Err(err),
+            }
+        } else {
+            Tags::new()
         };
-        let record = match record {
-            Ok(m) => m,
-            Err(Error::NoSuchVersion | Error::NoSuchObject) => return Ok(()),
-            Err(err) => return Err(err),
-        };
-        let applies: Vec<&&&LifecycleRule> = candidates.iter().filter(|r| r.filter.matches(&e.key, &record)).collect();
+        let applies = prefixed.iter().filter(|r| r.filter.matches(&e.key, e.size, &tags));
         if e.is_latest {
-            let due = applies.iter().any(|r| match r.expiration {
-                Some(Expiration::Days(d)) => clock.past(e.mtime_ms, d),
-                Some(Expiration::Date(ms)) => clock.now_ms >= ms,
+            let due = applies.into_iter().any(|r| match r.expiration {
+                Some(Expiration::Days(d)) => self.clock.past(e.mtime_ms, d),
+                Some(Expiration::Date(ms)) => self.clock.now_ms >= ms,
                 _ => false,
             });
             if due {
-                if versioned {
+                if self.versioned {
                     // The current version becomes noncurrent behind a delete marker.
-                    self.delete_version(bucket, &e.key, None, false).await?;
-                    pace().await;
+                    self.store.delete_version(self.bucket, &e.key, None, false).await?;
                 } else {
-                    self.delete_object(bucket, &e.key).await?;
-                    pace().await;
+                    self.store.delete_object(self.bucket, &e.key).await?;
                 }
-                report.expired += 1;
+                compio::time::sleep(self.pace).await;
+                self.report.expired += 1;
             }
             return Ok(());
         }
         let Some(since) = walk.newer_mtime else { return Ok(()) };
-        let due = applies.iter().any(|r| {
-            r.noncurrent_days.is_some_and(|d| clock.past(since, d))
+        let due = applies.into_iter().any(|r| {
+            r.noncurrent_days.is_some_and(|d| self.clock.past(since, d))
                 && r.newer_noncurrent.is_none_or(|keep| walk.noncurrent_seen >= keep)
         });
-        if due && self.remove_by_rule(bucket, &e.key, id, report, pace).await? {
-            report.noncurrent += 1;
+        if due && self.remove(&e.key, v).await? {
+            self.report.noncurrent += 1;
         }
         Ok(())
     }
 
     /// Removes one version as a rule asks; a version object lock protects stays (counted).
-    async fn remove_by_rule<P, F>(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: Option<VersionRef>,
-        report: &mut LifecycleReport,
-        pace: &P,
-    ) -> Result<bool>
-    where
-        P: Fn() -> F,
-        F: std::future::Future<Output = ()>,
-    {
-        let Some(v) = id else { return Ok(false) };
-        match self.delete_version(bucket, key, Some(v), false).await {
+    async fn remove(&mut self, key: &str, v: VersionRef) -> Result<bool> {
+        match self.store.delete_version(self.bucket, key, Some(v), false).await {
             Ok(_) => {
-                pace().await;
+                compio::time::sleep(self.pace).await;
                 Ok(true)
             }
             Err(Error::ObjectLocked(_)) => {
-                report.locked += 1;
+                self.report.locked += 1;
                 Ok(false)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// How many versions (and markers) `key` has, up to 2.
-    fn versions_of(&self, bucket: &str, key: &str) -> Result<usize> {
-        let q = VersionQuery { prefix: key, delimiter: None, key_marker: None, version_marker: None, max_keys: 3 };
-        Ok(self.list_versions(bucket, &q)?.entries.iter().filter(|e| e.key == key).count())
-    }
-
-    async fn abort_expired_uploads<P, F>(
-        &self,
-        bucket: &str,
-        rules: &[&LifecycleRule],
-        clock: Clock,
-        report: &mut LifecycleReport,
-        pace: &P,
-    ) -> Result<()>
-    where
-        P: Fn() -> F,
-        F: std::future::Future<Output = ()>,
-    {
-        if !rules.iter().any(|r| r.abort_upload_days.is_some()) {
+    async fn uploads(&mut self) -> Result<()> {
+        if !self.rules.iter().any(|r| r.abort_upload_days.is_some()) {
             return Ok(());
         }
-        let mut key_marker: Option<String> = None;
-        let mut id_marker: Option<String> = None;
+        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
         loop {
             let q = crate::list::UploadQuery {
                 prefix: "",
@@ -224,20 +200,21 @@ impl Store {
                 upload_id_marker: id_marker.as_deref(),
                 max_uploads: 1000,
             };
-            let page = self.list_uploads(bucket, &q)?;
+            let page = self.store.list_uploads(self.bucket, &q)?;
             for u in &page.uploads {
-                let due = rules.iter().any(|r| {
+                let due = self.rules.iter().any(|r| {
                     r.filter.prefix.as_deref().is_none_or(|p| u.key.starts_with(p))
-                        && r.abort_upload_days.is_some_and(|d| clock.past(u.meta.created_ms, d))
+                        && r.abort_upload_days.is_some_and(|d| self.clock.past(u.meta.created_ms, d))
                 });
-                if due {
-                    match self.abort_upload(bucket, &u.key, &u.upload_id).await {
-                        Ok(()) => report.uploads += 1,
-                        Err(Error::NoSuchUpload) => {}
-                        Err(e) => return Err(e),
-                    }
-                    pace().await;
+                if !due {
+                    continue;
                 }
+                match self.store.abort_upload(self.bucket, &u.key, &u.upload_id).await {
+                    Ok(()) => self.report.uploads += 1,
+                    Err(Error::NoSuchUpload) => {}
+                    Err(e) => return Err(e),
+                }
+                compio::time::sleep(self.pace).await;
             }
             if !page.truncated {
                 return Ok(());

@@ -325,7 +325,7 @@ pub(crate) fn common_prefix<'k>(key: &'k [u8], prefix: &[u8], delimiter: &[u8]) 
     Some(&key[..prefix.len() + pos + delimiter.len()])
 }
 
-fn utf8(b: &[u8]) -> Result<String> {
+pub(crate) fn utf8(b: &[u8]) -> Result<String> {
     String::from_utf8(b.to_vec()).map_err(|_| Error::BadMeta("stored key is not UTF-8"))
 }
 

@@ -236,14 +236,12 @@ impl Store {
         let copies = copies > 1;
         let versioned = self.versioning_of(bucket) != crate::meta::Versioning::Unset;
         let lock = if copies || versioned { Some(self.lock_keys(bucket, &[key]).await) } else { None };
-        let mut plan = self.version_plan(&mp, (bucket, key), &mut meta)?;
+        let mut plan = if versioned { self.version_plan(&mp, (bucket, key), &mut meta)? } else { None };
         let mut guard = self.write_guard(&mp, bucket, key, &condition)?;
         if let Some(p) = plan.as_mut() {
             // The replaced version is kept (or dropped) in the same commit.
             ops.append(&mut p.ops);
-            if guard == Precondition::None {
-                guard = p.guard.take().unwrap_or(Precondition::None);
-            }
+            guard = p.guard(guard);
         }
         ops.push(
             IndexOp::put(Table::Objects, keys::object_index_key(bucket, key.as_bytes()), meta.encode())

@@ -369,6 +369,13 @@ impl Store {
             let located = self.locate_copies(bucket, key)?;
             return Ok((located.mountpath().clone(), located.meta));
         }
+        let (mp, raw) = self.locate_raw(bucket, key)?;
+        Ok((mp, ObjectMeta::decode(&raw)?))
+    }
+
+    /// An object's record as stored, on its owner mountpath or (placed before a mountpath was
+    /// added) another one; the key is not checked.
+    pub(crate) fn locate_raw(&self, bucket: &str, key: &str) -> Result<(Arc<Mountpath>, fjall::Slice)> {
         let mut stack = [0u8; keys::INDEX_KEY_STACK];
         let heap;
         let ikey = match keys::object_index_key_in(bucket, key.as_bytes(), &mut stack) {
@@ -381,14 +388,14 @@ impl Store {
         let owner = self.owner(bucket, key);
         owner.check()?;
         if let Some(v) = owner.index.get(Table::Objects, ikey)? {
-            return Ok((owner.clone(), ObjectMeta::decode(&v)?));
+            return Ok((owner.clone(), v));
         }
         for mp in self.mountpaths.iter().filter(|m| !Arc::ptr_eq(m, owner)) {
             if mp.is_poisoned() {
                 continue;
             }
             if let Some(v) = mp.index.get(Table::Objects, ikey)? {
-                return Ok((mp.clone(), ObjectMeta::decode(&v)?));
+                return Ok((mp.clone(), v));
             }
         }
         Err(Error::NoSuchObject)
@@ -396,19 +403,22 @@ impl Store {
 
     /// Changes an object's canned ACL (PutObjectAcl), keeping its version.
     pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: crate::meta::CannedAcl) -> Result<()> {
-        self.change_object(bucket, key, &|m| m.acl = acl).await
-    }
-
-    /// Changes an object's tag set (Put/DeleteObjectTagging), keeping its version.
-    pub async fn set_object_tags(&self, bucket: &str, key: &str, tags: &crate::meta::Tags) -> Result<()> {
-        crate::meta::validate_tags(tags, crate::meta::OBJECT_TAGS_MAX)?;
-        self.change_object(bucket, key, &|m| m.tags.clone_from(tags)).await
+        self.change_object(bucket, key, &|m| {
+            m.acl = acl;
+            Ok(())
+        })
+        .await
     }
 
     /// Changes what an object's record says about it besides its version (ACL, tags): the
     /// record is rewritten where it lives, on condition that it is still the record read (a
-    /// write that overtakes is retried on).
-    pub async fn change_object(&self, bucket: &str, key: &str, change: &dyn Fn(&mut ObjectMeta)) -> Result<()> {
+    /// write that overtakes is retried on). `change` may refuse (nothing is written then).
+    pub async fn change_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: &dyn Fn(&mut ObjectMeta) -> Result<()>,
+    ) -> Result<()> {
         let ikey = keys::object_index_key(bucket, key.as_bytes());
         if self.wanted_copies(bucket) > 1 {
             // Every copy changes, under the key's lock (writes and repairs wait).
@@ -418,7 +428,7 @@ impl Store {
             let _lock = self.lock_keys(bucket, &[key]).await;
             let newest = self.newest(bucket, key)?;
             let mut meta = newest.meta.clone();
-            change(&mut meta);
+            change(&mut meta)?;
             meta.epoch = self.epoch;
             for mp in newest.mps {
                 let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
@@ -435,7 +445,7 @@ impl Store {
             let (mp, _) = self.locate(bucket, key)?;
             let Some(raw) = mp.index.get(Table::Objects, &ikey)? else { continue };
             let mut meta = ObjectMeta::decode(&raw)?;
-            change(&mut meta);
+            change(&mut meta)?;
             meta.epoch = self.epoch;
             let op = IndexOp::put(Table::Objects, ikey.clone(), meta.encode())
                 .when(Precondition::Equals(raw.to_vec()), Refusal::Condition);
@@ -598,10 +608,7 @@ impl Store {
             IndexOp::check(Table::Buckets, bucket.as_bytes().to_vec(), Precondition::Present, Refusal::NoSuchBucket);
         if let Some(mut plan) = plan {
             // A versioned bucket: the replaced version is kept (or dropped) in the same commit.
-            let guard = match guard {
-                Precondition::None => plan.guard.take().unwrap_or(Precondition::None),
-                g => g,
-            };
+            let guard = plan.guard(guard);
             let mut ops = vec![bucket_check];
             ops.append(&mut plan.ops);
             ops.push(IndexOp::put(Table::Objects, ikey, meta.encode()).when(guard, Refusal::Condition));

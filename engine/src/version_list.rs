@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::index::Table;
 use crate::keys;
 use crate::limits;
+use crate::list::utf8;
 use crate::meta::{ObjectMeta, ObjectVersion};
 use crate::store::Store;
 use crate::versions::{VersionRef, split_version_suffix};
@@ -201,8 +202,4 @@ impl Store {
         }
         (marker, start)
     }
-}
-
-fn utf8(b: &[u8]) -> Result<String> {
-    String::from_utf8(b.to_vec()).map_err(|_| Error::BadMeta("stored key is not UTF-8"))
 }

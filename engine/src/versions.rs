@@ -38,6 +38,19 @@ impl VersionRef {
         u128::from_str_radix(s, 16).ok().map(VersionRef::Id)
     }
 
+    /// The reference that names `v`.
+    pub fn of(v: &ObjectVersion) -> VersionRef {
+        if v.null { VersionRef::Null } else { VersionRef::Id(v.stamp) }
+    }
+
+    /// The VersionId this names (as `ObjectVersion::id`).
+    pub fn id(self) -> String {
+        match self {
+            VersionRef::Null => "null".to_owned(),
+            VersionRef::Id(stamp) => format!("{stamp:032x}"),
+        }
+    }
+
     pub fn matches(self, v: &ObjectVersion) -> bool {
         match self {
             VersionRef::Null => v.null,
@@ -104,12 +117,23 @@ pub(crate) struct Stored {
 pub struct VersionPlan {
     /// Ops on the writing mountpath, committed with the new record.
     pub ops: Vec<IndexOp>,
-    /// The precondition of the new record's put when the request sets none.
-    pub guard: Option<Precondition>,
+    /// The precondition of the new record's put when the request sets none: the current record
+    /// is still the one the plan was made from.
+    guard: Precondition,
     /// Ops on other mountpaths, committed after.
     elsewhere: Vec<(Arc<Mountpath>, Vec<IndexOp>)>,
     /// Data files nothing references once the commits are made.
     release: Vec<(Arc<Mountpath>, Vec<ObjectId>)>,
+}
+
+impl VersionPlan {
+    /// The new record's precondition: the request's, or else the plan's own.
+    pub(crate) fn guard(&self, asked: Precondition) -> Precondition {
+        match asked {
+            Precondition::None => self.guard.clone(),
+            asked => asked,
+        }
+    }
 }
 
 impl Store {
@@ -120,20 +144,13 @@ impl Store {
 
     /// The current record of `bucket/key`, if any, as stored.
     fn current(&self, bucket: &str, key: &str) -> Result<Option<Stored>> {
-        let ikey = keys::object_index_key(bucket, key.as_bytes());
-        // The owner first, then (a record placed before a mountpath was added) the others, as
-        // `locate` looks; one read and one decode.
-        let owner = self.owner(bucket, key);
-        owner.check()?;
-        let mut found = owner.index.get(Table::Objects, &ikey)?.map(|raw| (owner.clone(), raw));
-        for mp in self.mountpaths().iter().filter(|m| !Arc::ptr_eq(m, owner) && !m.is_poisoned()) {
-            if found.is_some() {
-                break;
-            }
-            found = mp.index.get(Table::Objects, &ikey)?.map(|raw| (mp.clone(), raw));
-        }
-        let Some((mp, raw)) = found else { return Ok(None) };
+        let (mp, raw) = match self.locate_raw(bucket, key) {
+            Ok(found) => found,
+            Err(Error::NoSuchObject) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let meta = ObjectMeta::decode(&raw)?;
+        let ikey = keys::object_index_key(bucket, key.as_bytes());
         Ok(Some(Stored { mp, table: Table::Objects, ikey, raw: raw.to_vec(), meta }))
     }
 
@@ -148,7 +165,7 @@ impl Store {
 
     /// `key`'s other versions on every mountpath, newest first; at most `limit` per mountpath
     /// (the newest ones).
-    fn chain(&self, bucket: &str, key: &str, limit: usize) -> Result<Vec<Stored>> {
+    pub(crate) fn chain(&self, bucket: &str, key: &str, limit: usize) -> Result<Vec<Stored>> {
         let prefix = chain_prefix(bucket, key.as_bytes());
         let end = keys::prefix_successor(&prefix).unwrap_or_default();
         let mut out = Vec::new();
@@ -198,10 +215,10 @@ impl Store {
         let mut plan = VersionPlan::default();
         let floor = self.stamp_floor(bucket, key, &current)?;
         meta.version = ObjectVersion { stamp: new_stamp(floor), null: suspended, delete_marker: false };
-        plan.guard = Some(match &current {
+        plan.guard = match &current {
             Some(c) if Arc::ptr_eq(&c.mp, mp) => Precondition::Equals(c.raw.clone()),
             _ => Precondition::Absent,
-        });
+        };
         if let Some(c) = current {
             self.retire(&mut plan, mp, c, suspended);
         }
@@ -347,11 +364,7 @@ impl Store {
             _ => chain.iter().find(|s| v.matches(&s.meta.version)).map(|s| (s, false)),
         };
         let Some((target, was_current)) = target else {
-            let id = match v {
-                VersionRef::Null => "null".to_owned(),
-                VersionRef::Id(s) => format!("{s:032x}"),
-            };
-            return Ok(Deleted { version_id: Some(id), delete_marker: false });
+            return Ok(Deleted { version_id: Some(v.id()), delete_marker: false });
         };
         target.meta.lock.check_removable(now_ms(), bypass)?;
         let deleted =
@@ -465,12 +478,8 @@ impl Store {
         change: &dyn Fn(&mut ObjectMeta) -> Result<()>,
     ) -> Result<ObjectVersion> {
         if matches!(v, None | Some(VersionRef::Null)) && self.versioning_of(bucket) == Versioning::Unset {
-            // One version per key: checked on the record read, applied where it lives.
-            change(&mut self.head_object(bucket, key)?)?;
-            self.change_object(bucket, key, &|m| {
-                let _ = change(m);
-            })
-            .await?;
+            // One version per key, changed where it lives (on every copy of a copies bucket).
+            self.change_object(bucket, key, change).await?;
             return Ok(self.head_object(bucket, key)?.version);
         }
         let _lock = self.lock_keys(bucket, &[key]).await;

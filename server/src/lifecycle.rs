@@ -34,7 +34,7 @@ pub async fn pass(store: &engine::Store, day_secs: u64) {
             continue;
         }
         let clock = engine::Clock { now_ms: crate::time::now_ms(), day_ms: day_secs.saturating_mul(1000) };
-        match store.apply_lifecycle(&name, clock, || compio::time::sleep(PACE)).await {
+        match store.apply_lifecycle(&name, clock, PACE).await {
             Ok(r) => {
                 EXPIRED.fetch_add(r.expired, Ordering::Relaxed);
                 NONCURRENT.fetch_add(r.noncurrent, Ordering::Relaxed);

@@ -4,9 +4,9 @@
 
 use crate::error::{Error, Result};
 
+use super::Tags;
 use super::codec::{Reader, Writer};
 use super::tags::{read_tags, write_tags};
-use super::{ObjectMeta, Tags};
 
 /// Which objects a rule applies to.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,12 +22,13 @@ pub struct RuleFilter {
 }
 
 impl RuleFilter {
-    /// Whether an object (key, size, tags) is one the rule applies to.
-    pub fn matches(&self, key: &str, meta: &ObjectMeta) -> bool {
+    /// Whether an object of this key and size, whose tags are `tags`, is one the rule applies
+    /// to.
+    pub fn matches(&self, key: &str, size: u64, tags: &Tags) -> bool {
         self.prefix.as_deref().is_none_or(|p| key.starts_with(p))
-            && self.tags.iter().all(|t| meta.tags.contains(t))
-            && self.size_greater_than.is_none_or(|n| meta.size > n)
-            && self.size_less_than.is_none_or(|n| meta.size < n)
+            && self.tags.iter().all(|t| tags.contains(t))
+            && self.size_greater_than.is_none_or(|n| size > n)
+            && self.size_less_than.is_none_or(|n| size < n)
     }
 }
 

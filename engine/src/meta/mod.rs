@@ -243,7 +243,7 @@ impl Default for ObjectVersion {
 impl ObjectVersion {
     /// The VersionId S3 clients see: `null`, or the stamp as 32 lowercase hex digits.
     pub fn id(&self) -> String {
-        if self.null { "null".to_owned() } else { format!("{:032x}", self.stamp) }
+        crate::versions::VersionRef::of(self).id()
     }
 
     fn flags(&self) -> u8 {

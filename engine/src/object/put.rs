@@ -16,6 +16,8 @@ pub struct ObjectWriter {
     data: DataWriter,
     bucket: String,
     key: String,
+    /// The bucket kept versions when the write began (D46).
+    versioned: bool,
 }
 
 impl Store {
@@ -29,6 +31,7 @@ impl Store {
         flex: Option<FlexAlgorithm>,
     ) -> Result<ObjectWriter> {
         let bucket_meta = self.bucket(bucket)?;
+        let versioned = bucket_meta.versioning != crate::meta::Versioning::Unset;
         let copies = self.copies_of(&bucket_meta);
         if copies > 1 {
             // The first healthy holders in HRW order: a failed drive's share goes to the next.
@@ -37,11 +40,11 @@ impl Store {
             let mp = holders.next().ok_or(Error::NoSuchBucket)?;
             let mut data = DataWriter::new(self, mp, key, (bucket_meta.checksum, flex), declared, true)?;
             data.mirror_to(holders.collect())?;
-            return Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned() });
+            return Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned(), versioned });
         }
         let mp = self.owner(bucket, key).clone();
         let data = DataWriter::new(self, mp, key, (bucket_meta.checksum, flex), declared, true)?;
-        Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned() })
+        Ok(ObjectWriter { data, bucket: bucket.to_owned(), key: key.to_owned(), versioned })
     }
 }
 
@@ -120,13 +123,13 @@ impl ObjectWriter {
         let mirrors = self.data.mirrors();
         // The holders of a copies bucket's key change together, in one order per key; so do a
         // versioned key's versions.
-        let versioned = store.versioning_of(&self.bucket) != crate::meta::Versioning::Unset;
+        let versioned = self.versioned;
         let _lock = if mirrors.is_empty() && !versioned {
             None
         } else {
             Some(store.lock_keys(&self.bucket, &[&self.key]).await)
         };
-        let plan = store.version_plan(&mp, (&self.bucket, &self.key), &mut meta)?;
+        let plan = if versioned { store.version_plan(&mp, (&self.bucket, &self.key), &mut meta)? } else { None };
         let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
         let commit = store.commit_object(&mp, (&self.bucket, &self.key), &meta, (sealed.dirs, guard), plan);
         let raw = meta.encode();

@@ -274,6 +274,7 @@ pub async fn serve_replica(
             let change = |m: &mut ObjectMeta| {
                 m.acl = acl;
                 m.tags.clone_from(&tags);
+                Ok(())
             };
             return ctx
                 .store

@@ -848,3 +848,26 @@ fn a_delimited_listing_skips_past_a_large_common_prefix() {
     assert_eq!(listing_keys(&r.text(), "Key"), ["z.txt"]);
     assert_eq!(listing_keys(&r.text(), "Prefix"), ["", "zz/"]);
 }
+
+/// What a backend bucket's remote would not get is refused, never kept only here: tags,
+/// versions, object lock, lifecycle rules (501); nothing reaches the remote.
+#[test]
+fn a_backend_bucket_refuses_tags_versions_and_lifecycle_rules() {
+    let remote = Server::start();
+    assert_eq!(remote.req("PUT", "/data", &[], b"").status, 200);
+    let (front, _cfg) = front_of(&remote, 5);
+    let refused = |r: crate::common::Resp, what: &str| {
+        assert_eq!((r.status, r.xml("Code").as_deref()), (501, Some("NotImplemented")), "{what}: {}", r.text());
+    };
+    refused(front.req("PUT", "/cache/t", &[("x-amz-tagging", "a=b")], b"x"), "PUT with tags");
+    refused(front.req("POST", "/cache/t?uploads", &[("x-amz-tagging", "a=b")], b""), "an upload with tags");
+    assert_eq!(front.req("PUT", "/cache/plain", &[], b"x").status, 200);
+    let tagging = b"<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>";
+    refused(front.req("PUT", "/cache/plain?tagging", &[], tagging), "PutObjectTagging");
+    let versioning = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    refused(front.req("PUT", "/cache?versioning", &[], versioning), "versioning");
+    let rules = b"<LifecycleConfiguration><Rule><ID>r</ID><Prefix></Prefix><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>";
+    refused(front.req("PUT", "/cache?lifecycle", &[], rules), "lifecycle");
+    assert_eq!(remote.req("HEAD", "/data/t", &[], b"").status, 404);
+    assert!(!remote.req("GET", "/data/plain?tagging", &[], b"").text().contains("<Tag>"));
+}

@@ -492,3 +492,14 @@ impl Drop for SmallFs {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// `keel scrub` over a stopped server's mountpaths: whether it found everything sound, and its
+/// report.
+pub fn scrub(s: &Server) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("scrub")
+        .args(s.mountpaths.iter().flat_map(|m| ["--mountpath".as_ref(), m.as_os_str()]))
+        .output()
+        .expect("keel scrub runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -71,13 +71,8 @@ fn bit_rot_is_never_served_and_scrub_reports_it() {
     assert_eq!(s.req("HEAD", "/rot/single", &[], b"").status, 200, "metadata is intact");
 
     s.stop();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("scrub")
-        .args(s.mountpaths.iter().flat_map(|m| ["--mountpath".as_ref(), m.as_os_str()]))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success());
+    let (sound, text) = crate::common::scrub(&s);
+    assert!(!sound);
     assert!(text.contains("scrubbed 2 objects"), "{text}");
     assert!(text.contains("CORRUPT rot/single") && text.contains("CORRUPT rot/multi: part 2"), "{text}");
 }

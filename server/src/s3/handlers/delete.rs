@@ -141,11 +141,7 @@ async fn delete_versions(
                 w.open("Deleted");
                 w.elem("Key", key);
                 if let Some(v) = version {
-                    let id = match v {
-                        engine::VersionRef::Null => "null".to_owned(),
-                        engine::VersionRef::Id(_) => d.version_id.clone().unwrap_or_default(),
-                    };
-                    w.elem("VersionId", &id);
+                    w.elem("VersionId", &v.id());
                 }
                 if d.delete_marker {
                     w.elem_bool("DeleteMarker", true);
@@ -158,13 +154,7 @@ async fn delete_versions(
                 w.close("Deleted");
             }
             Ok(_) => {}
-            Err(e) => {
-                let id = version.map(|v| match v {
-                    engine::VersionRef::Null => "null".to_owned(),
-                    engine::VersionRef::Id(s) => format!("{s:032x}"),
-                });
-                delete_error_of(&mut w, (key, id.as_deref()), &e.into());
-            }
+            Err(e) => delete_error_of(&mut w, (key, version.map(|v| v.id()).as_deref()), &e.into()),
         }
     }
     for (key, e) in &refused {
