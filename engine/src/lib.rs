@@ -63,8 +63,8 @@ pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
     BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, DefaultRetention, Expiration, FlexChecksum,
     FlexType, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta, ObjectVersion,
-    PartLoc, PartMeta, RemoteBucket, RemoteVersion, Retention, RuleFilter, SystemMeta, Tags, UploadMeta, Versioning,
-    validate_tags,
+    PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter, SystemMeta, Tags,
+    UploadMeta, Versioning, validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

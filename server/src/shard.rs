@@ -3,7 +3,7 @@
 //! and dies on the shard that accepted it.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,7 +229,7 @@ async fn accept_until_stopped(
         compio::runtime::spawn(async move {
             let m = ctx.shard_metrics();
             m.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            connection(&ctx, (stream, &deadlines), &stopper, peer.ip().is_loopback()).await;
+            connection(&ctx, (stream, &deadlines), &stopper, peer.ip()).await;
             ctx.shard_metrics().connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             active.set(active.get() - 1);
         })
@@ -246,8 +246,10 @@ async fn refuse(stream: TcpStream) {
 }
 
 /// Serves one connection: requests in order (pipelined ones included) until it closes.
-async fn connection(ctx: &Ctx, (stream, deadlines): (TcpStream, &Rc<Deadlines>), stopper: &Stopper, loopback: bool) {
+async fn connection(ctx: &Ctx, (stream, deadlines): (TcpStream, &Rc<Deadlines>), stopper: &Stopper, peer: IpAddr) {
+    let loopback = peer.is_loopback();
     let mut conn = Conn::with_body_grace(stream, ctx.config.body_grace);
+    conn.set_peer(peer);
     conn.set_deadlines(deadlines);
     conn.set_timeouts(ctx.config.timeouts.head, ctx.config.timeouts.stall);
     if let Some(tls) = &ctx.config.tls

@@ -1,5 +1,10 @@
 //! Bucket records.
 //!
+//! Format 8: format 7 followed by `opt<str>` the bucket policy document as given (D49; parsed
+//! again when read) and `u8` the public access block (0: none; else 1 + the bits 1
+//! BlockPublicAcls, 2 IgnorePublicAcls, 4 BlockPublicPolicy, 8 RestrictPublicBuckets shifted
+//! left by one; format 7 reads as neither).
+//!
 //! Format 7: format 6 followed by `opt<bytes>` the lifecycle configuration (`Lifecycle::encode`;
 //! format 6 reads as none).
 //!
@@ -29,7 +34,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 7;
+pub const BUCKET_RECORD_FORMAT: u8 = 8;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -75,6 +80,41 @@ pub enum BucketPolicy {
     None,
     /// Anyone may read every object (AWS's `s3:GetObject` for `"*"` on `bucket/*`).
     PublicRead,
+}
+
+/// S3's PublicAccessBlock configuration of a bucket (D49).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set a public ACL.
+    pub block_public_acls: bool,
+    /// Public ACLs grant nothing.
+    pub ignore_public_acls: bool,
+    /// Refuse a public bucket policy.
+    pub block_public_policy: bool,
+    /// A public policy grants nothing to callers other than the owner.
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    fn code(self) -> u8 {
+        1 | (self.block_public_acls as u8) << 1
+            | (self.ignore_public_acls as u8) << 2
+            | (self.block_public_policy as u8) << 3
+            | (self.restrict_public_buckets as u8) << 4
+    }
+
+    fn from_code(c: u8) -> Result<Option<PublicAccessBlock>> {
+        match c {
+            0 => Ok(None),
+            c if c & 1 == 1 && c < 32 => Ok(Some(PublicAccessBlock {
+                block_public_acls: c & 2 != 0,
+                ignore_public_acls: c & 4 != 0,
+                block_public_policy: c & 8 != 0,
+                restrict_public_buckets: c & 16 != 0,
+            })),
+            _ => Err(Error::BadMeta("public access block")),
+        }
+    }
 }
 
 /// Versioning state of a bucket; `Unset` until first configured (S3 then omits `Status`).
@@ -128,6 +168,9 @@ pub struct BucketMeta {
     pub default_retention: Option<super::DefaultRetention>,
     /// The lifecycle rules the node's worker applies (D48).
     pub lifecycle: Option<super::Lifecycle>,
+    /// The bucket policy (D49), parsed; its text is what GetBucketPolicy answers.
+    pub access_policy: Option<std::sync::Arc<policy::Policy>>,
+    pub public_access_block: Option<PublicAccessBlock>,
 }
 
 impl BucketMeta {
@@ -170,6 +213,14 @@ impl BucketMeta {
                 w.bytes(&l.encode());
             }
         }
+        match &self.access_policy {
+            None => w.u8(0),
+            Some(p) => {
+                w.u8(1);
+                w.bytes(p.text().as_bytes());
+            }
+        }
+        w.u8(self.public_access_block.map_or(0, PublicAccessBlock::code));
         w.0
     }
 
@@ -245,6 +296,20 @@ impl BucketMeta {
         } else {
             None
         };
+        let (access_policy, public_access_block) = if format >= 8 {
+            let policy = match r.u8()? {
+                0 => None,
+                1 => {
+                    let text = r.str()?;
+                    let p = policy::Policy::parse_stored(&text).map_err(|_| Error::BadMeta("bucket policy"))?;
+                    Some(std::sync::Arc::new(p))
+                }
+                _ => return Err(Error::BadMeta("bucket policy presence")),
+            };
+            (policy, PublicAccessBlock::from_code(r.u8()?)?)
+        } else {
+            (None, None)
+        };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -265,6 +330,8 @@ impl BucketMeta {
             object_lock,
             default_retention,
             lifecycle,
+            access_policy,
+            public_access_block,
         })
     }
 }

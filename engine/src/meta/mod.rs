@@ -57,7 +57,9 @@ mod upload;
 use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
 use crate::error::{Error, Result};
 
-pub use bucket::{BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, RemoteBucket, Versioning};
+pub use bucket::{
+    BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, PublicAccessBlock, RemoteBucket, Versioning,
+};
 use codec::{Reader, Writer, read_headers, write_headers};
 pub use lifecycle::{Expiration, LIFECYCLE_RULES_MAX, Lifecycle, LifecycleRule, RuleFilter};
 pub use lock::{DefaultRetention, LockMode, ObjectLock, Retention};

@@ -129,6 +129,14 @@ fn bucket_round_trips() {
                 abort_upload_days: None,
             }],
         }),
+        access_policy: Some(std::sync::Arc::new(
+            policy::Policy::parse(
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#,
+                "b",
+            )
+            .unwrap(),
+        )),
+        public_access_block: Some(PublicAccessBlock { ignore_public_acls: true, ..Default::default() }),
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

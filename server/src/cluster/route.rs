@@ -30,6 +30,9 @@ pub(crate) fn writes(op: &Op) -> bool {
             | Op::GetObjectRetention
             | Op::GetObjectLegalHold
             | Op::GetBucketLifecycleConfiguration
+            | Op::GetBucketPolicy
+            | Op::GetBucketPolicyStatus
+            | Op::GetPublicAccessBlock
             | Op::ListObjects(_)
             | Op::ListObjectsV2(_)
             | Op::ListObjectVersions(_)
@@ -55,6 +58,10 @@ fn changes_buckets(op: &Op) -> bool {
             | Op::PutBucketTagging
             | Op::DeleteBucketTagging
             | Op::PutObjectLockConfiguration
+            | Op::PutBucketPolicy
+            | Op::DeleteBucketPolicy
+            | Op::PutPublicAccessBlock
+            | Op::DeletePublicAccessBlock
     )
 }
 

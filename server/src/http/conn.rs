@@ -129,6 +129,8 @@ pub struct Conn {
     linger: bool,
     /// The buffer response heads are written into, reused from one response to the next.
     wbuf: Vec<u8>,
+    /// The client's address (bucket policies' `aws:SourceIp`).
+    peer: Option<std::net::IpAddr>,
     /// The previous request, given back (`recycle`): the next head is parsed into it.
     spare: Option<Request>,
     /// The connection's slot on its shard's deadline sweep (D42); without one (a connection
@@ -186,6 +188,7 @@ impl Conn {
             body_grace,
             linger: false,
             wbuf: Vec::new(),
+            peer: None,
             spare: None,
             deadline: None,
             head_timeout: limits::HEADER_READ_TIMEOUT,
@@ -231,6 +234,15 @@ impl Conn {
     }
 
     /// Whether the connection is a TLS session (its bytes cannot be spliced).
+    pub fn set_peer(&mut self, ip: std::net::IpAddr) {
+        self.peer = Some(ip);
+    }
+
+    /// The client's address, when the connection was accepted from the network.
+    pub fn peer(&self) -> Option<std::net::IpAddr> {
+        self.peer
+    }
+
     pub fn is_tls(&self) -> bool {
         !matches!(self.stream, Stream::Plain(_))
     }

@@ -5,7 +5,7 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, delete, lifecycle, list, lock, multipart, object, passthrough, tagging};
+use crate::s3::handlers::{bucket, delete, lifecycle, list, lock, multipart, object, passthrough, policy, tagging};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -54,7 +54,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
         }
         let now = (time::now_ms() / 1000) as i64;
         let auth = auth::authenticate(signed_req, &cfg.credentials, cfg.anonymous, now, host_bucket.as_deref())?;
-        let access = access::authorize(ctx, &route, &auth.identity)?;
+        let access = access::authorize(ctx, (req, &route), &auth.identity, (conn.peer(), conn.is_tls()))?;
         expected_owner(ctx, &route, req)?;
         unimplemented::check(&route.op, req)?;
         if let Some(e) = &route.invalid {
@@ -118,6 +118,13 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::GetBucketLifecycleConfiguration => lifecycle::get(call).await,
         Op::PutBucketLifecycleConfiguration => lifecycle::put(call).await,
         Op::DeleteBucketLifecycle => lifecycle::delete(call).await,
+        Op::GetBucketPolicy => policy::get(call).await,
+        Op::PutBucketPolicy => policy::put(call).await,
+        Op::DeleteBucketPolicy => policy::delete(call).await,
+        Op::GetBucketPolicyStatus => policy::status(call).await,
+        Op::GetPublicAccessBlock => policy::get_block(call).await,
+        Op::PutPublicAccessBlock => policy::put_block(call).await,
+        Op::DeletePublicAccessBlock => policy::delete_block(call).await,
         Op::ListObjects(p) => list::list_objects_v1(call, p).await,
         Op::ListObjectsV2(p) => list::list_objects_v2(call, p).await,
         Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,

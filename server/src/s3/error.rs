@@ -37,14 +37,17 @@ pub enum S3ErrorCode {
     InvalidTag,
     InvalidURI,
     KeyTooLongError,
+    MalformedPolicy,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
+    NoSuchBucketPolicy,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
     NoSuchObjectLockConfiguration,
+    NoSuchPublicAccessBlockConfiguration,
     NoSuchTagSet,
     NoSuchVersion,
     NoSuchUpload,
@@ -95,11 +98,14 @@ impl S3ErrorCode {
             InvalidTag => "InvalidTag",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
+            MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
@@ -141,12 +147,15 @@ impl S3ErrorCode {
             | InvalidTag
             | InvalidURI
             | KeyTooLongError
+            | MalformedPolicy
             | MalformedXML
             | MetadataTooLarge
             | RequestTimeout
             | XAmzContentSHA256Mismatch => 400,
             AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
             NoSuchBucket
+            | NoSuchBucketPolicy
+            | NoSuchPublicAccessBlockConfiguration
             | NoSuchKey
             | NoSuchTagSet
             | NoSuchUpload
@@ -195,6 +204,8 @@ impl S3ErrorCode {
             }
             InvalidRange => "The requested range is not satisfiable",
             NoSuchTagSet => "The TagSet does not exist",
+            NoSuchBucketPolicy => "The bucket policy does not exist",
+            NoSuchPublicAccessBlockConfiguration => "The public access block configuration was not found",
             NoSuchVersion => "The specified version does not exist.",
             SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method."

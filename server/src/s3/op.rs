@@ -27,6 +27,13 @@ pub enum Op {
     GetBucketLifecycleConfiguration,
     PutBucketLifecycleConfiguration,
     DeleteBucketLifecycle,
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketPolicyStatus,
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
     ListObjects(params::ListV1),
     ListObjectsV2(params::ListV2),
     ListObjectVersions(params::ListVersions),
@@ -98,6 +105,13 @@ impl Op {
             Op::GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
             Op::PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
             Op::DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            Op::GetBucketPolicy => "GetBucketPolicy",
+            Op::PutBucketPolicy => "PutBucketPolicy",
+            Op::DeleteBucketPolicy => "DeleteBucketPolicy",
+            Op::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            Op::GetPublicAccessBlock => "GetPublicAccessBlock",
+            Op::PutPublicAccessBlock => "PutPublicAccessBlock",
+            Op::DeletePublicAccessBlock => "DeletePublicAccessBlock",
             Op::ListObjects(_) => "ListObjects",
             Op::ListObjectsV2(_) => "ListObjectsV2",
             Op::ListObjectVersions(_) => "ListObjectVersions",
@@ -160,7 +174,6 @@ pub struct Route {
 /// Bucket subresources S3 defines that keel does not serve yet: (query key, Get name, Put name,
 /// Delete name).
 const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
-    ("policy", "GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
     ("policyStatus", "GetBucketPolicyStatus", "PutBucketPolicyStatus", "DeleteBucketPolicyStatus"),
     ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
     ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
@@ -174,7 +187,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     ("replication", "GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
     ("encryption", "GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
     ("ownershipControls", "GetBucketOwnershipControls", "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
-    ("publicAccessBlock", "GetPublicAccessBlock", "PutPublicAccessBlock", "DeletePublicAccessBlock"),
     ("object-lock", "GetObjectLockConfiguration", "PutObjectLockConfiguration", "DeleteObjectLockConfiguration"),
     ("accelerate", "GetBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration", "DeleteBucketAccelerate"),
     ("requestPayment", "GetBucketRequestPayment", "PutBucketRequestPayment", "DeleteBucketRequestPayment"),
@@ -357,6 +369,12 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::GetObjectLockConfiguration
             } else if p.has("lifecycle") {
                 Op::GetBucketLifecycleConfiguration
+            } else if p.has("policyStatus") {
+                Op::GetBucketPolicyStatus
+            } else if p.has("policy") {
+                Op::GetBucketPolicy
+            } else if p.has("publicAccessBlock") {
+                Op::GetPublicAccessBlock
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else if p.q.get("list-type") == Some("2") {
@@ -376,6 +394,10 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::PutObjectLockConfiguration
             } else if p.has("lifecycle") {
                 Op::PutBucketLifecycleConfiguration
+            } else if p.has("policy") {
+                Op::PutBucketPolicy
+            } else if p.has("publicAccessBlock") {
+                Op::PutPublicAccessBlock
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else {
@@ -384,6 +406,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
         }
         Method::Delete if p.has("tagging") => Op::DeleteBucketTagging,
         Method::Delete if p.has("lifecycle") => Op::DeleteBucketLifecycle,
+        Method::Delete if p.has("policy") => Op::DeleteBucketPolicy,
+        Method::Delete if p.has("publicAccessBlock") => Op::DeletePublicAccessBlock,
         Method::Delete => match subresource(BUCKET_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None => Op::DeleteBucket,

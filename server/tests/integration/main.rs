@@ -13,6 +13,7 @@ mod mountpaths;
 mod multipart;
 mod objects;
 mod ops;
+mod policy;
 mod reliability;
 mod tagging;
 mod trust;

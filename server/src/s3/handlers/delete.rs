@@ -37,6 +37,18 @@ pub async fn delete_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     Ok(Response::new(204))
 }
 
+/// Whether the bucket's policy lets the caller delete this key.
+fn key_allowed(call: &Call<'_>, key: &str, versioned: bool) -> bool {
+    let origin = (call.conn.peer(), call.conn.is_tls());
+    crate::s3::access::key_allowed(
+        call.ctx,
+        (call.req, call.bucket()),
+        (&call.auth.identity, call.access.owner),
+        origin,
+        (key, versioned),
+    )
+}
+
 pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.bucket(call.bucket())?;
     let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
@@ -53,7 +65,12 @@ pub async fn delete_objects(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let mut refused = Vec::new();
     for o in &objects {
         let key = o.child_text("Key").ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
-        match o.child_text("VersionId").map(str::trim) {
+        let version = o.child_text("VersionId").map(str::trim);
+        if call.access.per_key && !key_allowed(call, key, version.is_some()) {
+            refused.push((key, S3Error::code(S3ErrorCode::AccessDenied)));
+            continue;
+        }
+        match version {
             None => named.push((key, None)),
             Some(v) => match engine::VersionRef::parse(v) {
                 Some(r) => named.push((key, Some(r))),

@@ -8,5 +8,6 @@ pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod passthrough;
+pub mod policy;
 pub mod remote;
 pub mod tagging;

@@ -705,7 +705,8 @@ pub(crate) fn parse_copy_source(v: &str) -> Result<CopySource, S3Error> {
 /// Opens a copy source the caller may read (as GetObject would decide), honouring
 /// `x-amz-source-expected-bucket-owner`.
 pub(crate) async fn open_source(call: &Call<'_>, (bucket, key, version): &CopySource) -> Result<Source, S3Error> {
-    let access = access::to_source(call.ctx, &call.auth.identity, bucket)?;
+    let origin = (call.conn.peer(), call.conn.is_tls());
+    let access = access::to_source(call.ctx, (call.req, &call.auth.identity, origin), (bucket, key, *version))?;
     if let Some(v) = version {
         let reader = call.ctx.store.open_version(bucket, key, *v).await.map_err(|e| match e {
             // A delete marker is no source: S3 answers as for a missing key.

@@ -74,7 +74,7 @@ pub async fn serve(
         p.signed.iter().filter_map(|h| req.header(h).map(|v| (h.clone(), v.to_owned()))).collect();
     // The remote vouched for the caller: it may read this object, and only that.
     let auth = Authenticated { identity: Identity::Anonymous, payload: Payload::Unsigned };
-    let access = Access { signed: false, owner: false, list: false, read_all: true };
+    let access = Access { signed: false, owner: false, list: false, read_all: true, ..Access::FULL };
     let mut call = Call::new(ctx, conn, req, route, (&auth, access), request_id);
     let Some(params) = params else { return put(&mut call, &p, url, headers).await };
     if head {
