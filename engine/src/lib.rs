@@ -61,10 +61,10 @@ pub use lifecycle::{Clock, LifecycleReport};
 pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQuery};
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
-    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, DataLoc, DefaultRetention, Expiration, FlexChecksum,
-    FlexType, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta, ObjectVersion,
-    PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter, SystemMeta, Tags,
-    UploadMeta, Versioning, validate_tags,
+    BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, Cors, CorsRule, DataLoc, DefaultRetention, Expiration,
+    FlexChecksum, FlexType, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta,
+    ObjectVersion, PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter,
+    SystemMeta, Tags, UploadMeta, Versioning, validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 9: format 8 followed by `opt<bytes>` the CORS configuration (`Cors::encode`; format
+//! 8 reads as none).
+//!
 //! Format 8: format 7 followed by `opt<str>` the bucket policy document as given (D49; parsed
 //! again when read) and `u8` the public access block (0: none; else 1 + the bits 1
 //! BlockPublicAcls, 2 IgnorePublicAcls, 4 BlockPublicPolicy, 8 RestrictPublicBuckets shifted
@@ -34,7 +37,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 8;
+pub const BUCKET_RECORD_FORMAT: u8 = 9;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -171,6 +174,8 @@ pub struct BucketMeta {
     /// The bucket policy (D49), parsed; its text is what GetBucketPolicy answers.
     pub access_policy: Option<std::sync::Arc<policy::Policy>>,
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The CORS rules browsers' cross-origin requests are checked against.
+    pub cors: Option<super::Cors>,
 }
 
 impl BucketMeta {
@@ -221,6 +226,13 @@ impl BucketMeta {
             }
         }
         w.u8(self.public_access_block.map_or(0, PublicAccessBlock::code));
+        match &self.cors {
+            None => w.u8(0),
+            Some(c) => {
+                w.u8(1);
+                w.bytes(&c.encode());
+            }
+        }
         w.0
     }
 
@@ -310,6 +322,15 @@ impl BucketMeta {
         } else {
             (None, None)
         };
+        let cors = if format >= 9 {
+            match r.u8()? {
+                0 => None,
+                1 => Some(super::Cors::decode(r.bytes()?)?),
+                _ => return Err(Error::BadMeta("cors presence")),
+            }
+        } else {
+            None
+        };
         if !r.0.is_empty() {
             return Err(Error::BadMeta("trailing bytes"));
         }
@@ -332,6 +353,7 @@ impl BucketMeta {
             lifecycle,
             access_policy,
             public_access_block,
+            cors,
         })
     }
 }

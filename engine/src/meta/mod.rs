@@ -47,6 +47,7 @@
 
 mod bucket;
 mod codec;
+mod cors;
 mod lifecycle;
 mod lock;
 mod tags;
@@ -61,6 +62,7 @@ pub use bucket::{
     BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, PublicAccessBlock, RemoteBucket, Versioning,
 };
 use codec::{Reader, Writer, read_headers, write_headers};
+pub use cors::{CORS_LIST_MAX, CORS_RULES_MAX, Cors, CorsRule};
 pub use lifecycle::{Expiration, LIFECYCLE_RULES_MAX, Lifecycle, LifecycleRule, RuleFilter};
 pub use lock::{DefaultRetention, LockMode, ObjectLock, Retention};
 pub use tags::{BUCKET_TAGS_MAX, OBJECT_TAGS_MAX, Tags, validate_tags};

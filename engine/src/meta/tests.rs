@@ -137,6 +137,16 @@ fn bucket_round_trips() {
             .unwrap(),
         )),
         public_access_block: Some(PublicAccessBlock { ignore_public_acls: true, ..Default::default() }),
+        cors: Some(Cors {
+            rules: vec![CorsRule {
+                id: Some("r".into()),
+                allowed_methods: vec!["GET".into(), "PUT".into()],
+                allowed_origins: vec!["https://*.example.com".into()],
+                allowed_headers: vec!["*".into()],
+                expose_headers: vec!["ETag".into()],
+                max_age_secs: Some(600),
+            }],
+        }),
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

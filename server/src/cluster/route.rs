@@ -33,6 +33,8 @@ pub(crate) fn writes(op: &Op) -> bool {
             | Op::GetBucketPolicy
             | Op::GetBucketPolicyStatus
             | Op::GetPublicAccessBlock
+            | Op::GetBucketCors
+            | Op::Preflight
             | Op::ListObjects(_)
             | Op::ListObjectsV2(_)
             | Op::ListObjectVersions(_)
@@ -62,6 +64,8 @@ fn changes_buckets(op: &Op) -> bool {
             | Op::DeleteBucketPolicy
             | Op::PutPublicAccessBlock
             | Op::DeletePublicAccessBlock
+            | Op::PutBucketCors
+            | Op::DeleteBucketCors
     )
 }
 

@@ -5,7 +5,9 @@ use crate::http::{Conn, Request, Response};
 
 use crate::s3::auth;
 use crate::s3::error::{S3Error, S3ErrorCode};
-use crate::s3::handlers::{bucket, delete, lifecycle, list, lock, multipart, object, passthrough, policy, tagging};
+use crate::s3::handlers::{
+    bucket, cors, delete, lifecycle, list, lock, multipart, object, passthrough, policy, tagging,
+};
 use crate::s3::op::{Op, Route};
 use crate::s3::{Call, Ctx};
 use crate::s3::{access, unimplemented};
@@ -38,6 +40,10 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
     let op = route.op.name();
     let resource: &str = &req.path;
     let result = async {
+        // A CORS preflight: the bucket's rules answer it, unauthenticated, on any node.
+        if route.op == Op::Preflight {
+            return cors::preflight(ctx, req, route.bucket.as_deref());
+        }
         // Presigned for the remote behind a backend bucket: the remote decides, not our keys.
         if let Some(p) = passthrough::wanted(ctx, signed_req, &route) {
             return passthrough::serve(ctx, conn, signed_req, &route, (host_bucket.is_some(), path), p, request_id)
@@ -82,6 +88,7 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
             e.response(resource, request_id)
         }
     };
+    cors::decorate(ctx, req, route.bucket.as_deref(), &mut resp);
     resp = resp.for_head(req.method);
     resp.push_header("x-amz-request-id", request_id);
     resp.push_header("x-amz-id-2", request_id);
@@ -125,6 +132,10 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::GetPublicAccessBlock => policy::get_block(call).await,
         Op::PutPublicAccessBlock => policy::put_block(call).await,
         Op::DeletePublicAccessBlock => policy::delete_block(call).await,
+        Op::GetBucketCors => cors::get(call).await,
+        Op::PutBucketCors => cors::put(call).await,
+        Op::DeleteBucketCors => cors::delete(call).await,
+        Op::Preflight => cors::preflight(call.ctx, call.req, call.route.bucket.as_deref()),
         Op::ListObjects(p) => list::list_objects_v1(call, p).await,
         Op::ListObjectsV2(p) => list::list_objects_v2(call, p).await,
         Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,

@@ -7,6 +7,8 @@ use crate::s3::xml::XmlWriter;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum S3ErrorCode {
     AccessDenied,
+    /// A CORS preflight the bucket's rules do not allow.
+    AccessForbidden,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
@@ -44,6 +46,7 @@ pub enum S3ErrorCode {
     MissingContentLength,
     NoSuchBucket,
     NoSuchBucketPolicy,
+    NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchLifecycleConfiguration,
     NoSuchObjectLockConfiguration,
@@ -70,6 +73,7 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            AccessForbidden => "AccessForbidden",
             BadGateway => "BadGateway",
             GatewayTimeout => "GatewayTimeout",
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
@@ -105,6 +109,7 @@ impl S3ErrorCode {
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
             NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             NoSuchPublicAccessBlockConfiguration => "NoSuchPublicAccessBlockConfiguration",
             NoSuchKey => "NoSuchKey",
             NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
@@ -152,9 +157,10 @@ impl S3ErrorCode {
             | MetadataTooLarge
             | RequestTimeout
             | XAmzContentSHA256Mismatch => 400,
-            AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
+            AccessDenied | AccessForbidden | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => 403,
             NoSuchBucket
             | NoSuchBucketPolicy
+            | NoSuchCORSConfiguration
             | NoSuchPublicAccessBlockConfiguration
             | NoSuchKey
             | NoSuchTagSet
@@ -205,6 +211,7 @@ impl S3ErrorCode {
             InvalidRange => "The requested range is not satisfiable",
             NoSuchTagSet => "The TagSet does not exist",
             NoSuchBucketPolicy => "The bucket policy does not exist",
+            NoSuchCORSConfiguration => "The CORS configuration does not exist",
             NoSuchPublicAccessBlockConfiguration => "The public access block configuration was not found",
             NoSuchVersion => "The specified version does not exist.",
             SignatureDoesNotMatch => {

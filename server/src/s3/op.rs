@@ -34,6 +34,11 @@ pub enum Op {
     GetPublicAccessBlock,
     PutPublicAccessBlock,
     DeletePublicAccessBlock,
+    GetBucketCors,
+    PutBucketCors,
+    DeleteBucketCors,
+    /// A CORS preflight (`OPTIONS`), answered without authentication.
+    Preflight,
     ListObjects(params::ListV1),
     ListObjectsV2(params::ListV2),
     ListObjectVersions(params::ListVersions),
@@ -112,6 +117,10 @@ impl Op {
             Op::GetPublicAccessBlock => "GetPublicAccessBlock",
             Op::PutPublicAccessBlock => "PutPublicAccessBlock",
             Op::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            Op::GetBucketCors => "GetBucketCors",
+            Op::PutBucketCors => "PutBucketCors",
+            Op::DeleteBucketCors => "DeleteBucketCors",
+            Op::Preflight => "PreflightRequest",
             Op::ListObjects(_) => "ListObjects",
             Op::ListObjectsV2(_) => "ListObjectsV2",
             Op::ListObjectVersions(_) => "ListObjectVersions",
@@ -175,7 +184,6 @@ pub struct Route {
 /// Delete name).
 const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     ("policyStatus", "GetBucketPolicyStatus", "PutBucketPolicyStatus", "DeleteBucketPolicyStatus"),
-    ("cors", "GetBucketCors", "PutBucketCors", "DeleteBucketCors"),
     ("website", "GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
     ("logging", "GetBucketLogging", "PutBucketLogging", "DeleteBucketLogging"),
     (
@@ -375,6 +383,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::GetBucketPolicy
             } else if p.has("publicAccessBlock") {
                 Op::GetPublicAccessBlock
+            } else if p.has("cors") {
+                Op::GetBucketCors
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else if p.q.get("list-type") == Some("2") {
@@ -398,6 +408,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::PutBucketPolicy
             } else if p.has("publicAccessBlock") {
                 Op::PutPublicAccessBlock
+            } else if p.has("cors") {
+                Op::PutBucketCors
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else {
@@ -408,6 +420,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
         Method::Delete if p.has("lifecycle") => Op::DeleteBucketLifecycle,
         Method::Delete if p.has("policy") => Op::DeleteBucketPolicy,
         Method::Delete if p.has("publicAccessBlock") => Op::DeletePublicAccessBlock,
+        Method::Delete if p.has("cors") => Op::DeleteBucketCors,
+        Method::Options => Op::Preflight,
         Method::Delete => match subresource(BUCKET_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),
             None => Op::DeleteBucket,
@@ -443,6 +457,7 @@ fn object_op(m: Method, copy: bool, p: &mut Parsed<'_>) -> Op {
             None if copy => Op::CopyObject,
             None => Op::PutObject,
         },
+        Method::Options => Op::Preflight,
         Method::Post if p.has("uploads") => Op::CreateMultipartUpload,
         Method::Post if p.has("uploadId") => Op::CompleteMultipartUpload { upload_id: p.upload_id() },
         Method::Post if p.has("restore") => Op::Unsupported("RestoreObject"),

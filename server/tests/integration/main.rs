@@ -5,6 +5,7 @@ mod auth;
 mod aws_chunked;
 mod backend;
 mod common;
+mod cors;
 mod expiry;
 mod http_shell;
 mod lifecycle;

@@ -29,6 +29,8 @@ pub fn of(op: &Op, versioned: bool) -> Option<&'static str> {
         Op::GetBucketPolicyStatus => Some("s3:GetBucketPolicyStatus"),
         Op::GetPublicAccessBlock => Some("s3:GetBucketPublicAccessBlock"),
         Op::PutPublicAccessBlock | Op::DeletePublicAccessBlock => Some("s3:PutBucketPublicAccessBlock"),
+        Op::GetBucketCors => Some("s3:GetBucketCORS"),
+        Op::PutBucketCors | Op::DeleteBucketCors => Some("s3:PutBucketCORS"),
         Op::ListObjectVersions(_) => Some("s3:ListBucketVersions"),
         Op::ListMultipartUploads(_) => Some("s3:ListBucketMultipartUploads"),
         // Each key of a DeleteObjects is authorized as its own DeleteObject (`delete.rs`).
@@ -53,7 +55,7 @@ pub fn of(op: &Op, versioned: bool) -> Option<&'static str> {
         Op::PutObjectLegalHold => Some("s3:PutObjectLegalHold"),
         Op::AbortMultipartUpload { .. } => Some("s3:AbortMultipartUpload"),
         Op::ListParts(_) => Some("s3:ListMultipartUploadParts"),
-        Op::Unsupported(_) | Op::MethodNotAllowed | Op::InvalidUri => None,
+        Op::Unsupported(_) | Op::MethodNotAllowed | Op::InvalidUri | Op::Preflight => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Operation handlers, grouped by resource.
 
 pub mod bucket;
+pub mod cors;
 pub mod delete;
 pub mod lifecycle;
 pub mod list;
