@@ -272,69 +272,7 @@ impl BucketMeta {
             let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };
             (policy, 0, String::new())
         };
-        let (backend, validate_warm_get) = if format >= 3 {
-            let backend = match r.u8()? {
-                0 => None,
-                1 => Some(RemoteBucket { backend: r.str()?, bucket: r.str()? }),
-                _ => return Err(Error::BadMeta("backend presence")),
-            };
-            let validate = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(Error::BadMeta("validate-warm-get flag")),
-            };
-            (backend, validate)
-        } else {
-            (None, false)
-        };
-        let copies = if format >= 4 { r.u8()? } else { 0 };
-        let tags = if format >= 5 { super::tags::read_tags(&mut r)? } else { Vec::new() };
-        let (object_lock, default_retention) = if format >= 6 {
-            let enabled = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(Error::BadMeta("object lock flag")),
-            };
-            (enabled, super::DefaultRetention::read_opt(&mut r)?)
-        } else {
-            (false, None)
-        };
-        let lifecycle = if format >= 7 {
-            match r.u8()? {
-                0 => None,
-                1 => Some(super::Lifecycle::decode(r.bytes()?)?),
-                _ => return Err(Error::BadMeta("lifecycle presence")),
-            }
-        } else {
-            None
-        };
-        let (access_policy, public_access_block) = if format >= 8 {
-            let policy = match r.u8()? {
-                0 => None,
-                1 => {
-                    let text = r.str()?;
-                    let p = policy::Policy::parse_stored(&text).map_err(|_| Error::BadMeta("bucket policy"))?;
-                    Some(std::sync::Arc::new(p))
-                }
-                _ => return Err(Error::BadMeta("bucket policy presence")),
-            };
-            (policy, PublicAccessBlock::from_code(r.u8()?)?)
-        } else {
-            (None, None)
-        };
-        let cors = if format >= 9 {
-            match r.u8()? {
-                0 => None,
-                1 => Some(super::Cors::decode(r.bytes()?)?),
-                _ => return Err(Error::BadMeta("cors presence")),
-            }
-        } else {
-            None
-        };
-        if !r.0.is_empty() {
-            return Err(Error::BadMeta("trailing bytes"));
-        }
-        Ok(BucketMeta {
+        let mut meta = BucketMeta {
             created_ms,
             owner,
             versioning,
@@ -344,16 +282,54 @@ impl BucketMeta {
             policy,
             incarnation,
             location,
-            backend,
-            validate_warm_get,
-            copies,
-            tags,
-            object_lock,
-            default_retention,
-            lifecycle,
-            access_policy,
-            public_access_block,
-            cors,
-        })
+            ..BucketMeta::default()
+        };
+        meta.read_later_fields(&mut r, format)?;
+        if !r.0.is_empty() {
+            return Err(Error::BadMeta("trailing bytes"));
+        }
+        Ok(meta)
+    }
+
+    /// The fields formats 3 and later added, each left at its default in older records.
+    fn read_later_fields(&mut self, r: &mut Reader<'_>, format: u8) -> Result<()> {
+        let flag = |r: &mut Reader<'_>, what: &'static str| match r.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Error::BadMeta(what)),
+        };
+        if format >= 3 {
+            self.backend = match r.u8()? {
+                0 => None,
+                1 => Some(RemoteBucket { backend: r.str()?, bucket: r.str()? }),
+                _ => return Err(Error::BadMeta("backend presence")),
+            };
+            self.validate_warm_get = flag(r, "validate-warm-get flag")?;
+        }
+        if format >= 4 {
+            self.copies = r.u8()?;
+        }
+        if format >= 5 {
+            self.tags = super::tags::read_tags(r)?;
+        }
+        if format >= 6 {
+            self.object_lock = flag(r, "object lock flag")?;
+            self.default_retention = super::DefaultRetention::read_opt(r)?;
+        }
+        if format >= 7 && flag(r, "lifecycle presence")? {
+            self.lifecycle = Some(super::Lifecycle::decode(r.bytes()?)?);
+        }
+        if format >= 8 {
+            if flag(r, "bucket policy presence")? {
+                let text = r.str()?;
+                let p = policy::Policy::parse_stored(&text).map_err(|_| Error::BadMeta("bucket policy"))?;
+                self.access_policy = Some(std::sync::Arc::new(p));
+            }
+            self.public_access_block = PublicAccessBlock::from_code(r.u8()?)?;
+        }
+        if format >= 9 && flag(r, "cors presence")? {
+            self.cors = Some(super::Cors::decode(r.bytes()?)?);
+        }
+        Ok(())
     }
 }
