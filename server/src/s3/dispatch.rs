@@ -88,7 +88,9 @@ pub async fn serve(ctx: &Ctx, conn: &mut Conn, req: &Request, request_id: &str) 
             e.response(resource, request_id)
         }
     };
-    cors::decorate(ctx, req, route.bucket.as_deref(), &mut resp);
+    if route.op != Op::Preflight {
+        cors::decorate(ctx, req, route.bucket.as_deref(), &mut resp);
+    }
     resp = resp.for_head(req.method);
     resp.push_header("x-amz-request-id", request_id);
     resp.push_header("x-amz-id-2", request_id);
