@@ -314,15 +314,45 @@ pub fn tagging(data: &[u8]) {
     }
 }
 
-/// Bucket configuration documents (lifecycle rules, object lock): arbitrary input never
-/// panics, and a lifecycle configuration keel accepts reads back the same from what it writes.
+/// Bucket configuration documents (lifecycle rules, object lock, CORS, public access block):
+/// arbitrary input never panics, and a lifecycle or CORS configuration keel accepts reads back
+/// the same from what it writes.
 pub fn bucket_configs(data: &[u8]) {
+    use crate::s3::handlers::{cors, lifecycle, lock, policy};
     let Ok(root) = xml::parse(data) else { return };
-    if let Ok(l) = crate::s3::handlers::lifecycle::parse(&root) {
-        let back = xml::parse(&crate::s3::handlers::lifecycle::document(&l)).expect("written document parses");
-        assert_eq!(crate::s3::handlers::lifecycle::parse(&back).expect("written document reads"), l);
+    if let Ok(l) = lifecycle::parse(&root) {
+        let back = xml::parse(&lifecycle::document(&l)).expect("written document parses");
+        assert_eq!(lifecycle::parse(&back).expect("written document reads"), l);
     }
-    let _ = crate::s3::handlers::lock::parse_configuration(&root);
+    if let Ok(c) = cors::parse(&root) {
+        let back = xml::parse(&cors::document(&c)).expect("written document parses");
+        assert_eq!(cors::parse(&back).expect("written document reads"), c);
+        let stored = engine::Cors::decode(&c.encode()).expect("encoded rules decode");
+        assert_eq!(stored, c);
+    }
+    let _ = lock::parse_configuration(&root);
+    let _ = policy::parse_block(&root);
+}
+
+/// Bucket policy documents (JSON): arbitrary input never panics; a policy keel accepts parses
+/// again from its stored text to the same verdicts, and evaluating it never panics.
+pub fn bucket_policy(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(p) = ::policy::Policy::parse(text, "fuzz") else { return };
+    let again = ::policy::Policy::parse_stored(p.text()).expect("a stored policy parses again");
+    assert_eq!(again.is_public(), p.is_public());
+    struct Some3;
+    impl ::policy::Facts for Some3 {
+        fn values(&self, key: &str) -> Option<Vec<String>> {
+            Some(vec![key.to_owned(), "10.0.0.1".into(), "2026-12-08T00:00:00Z".into(), "5".into()])
+        }
+    }
+    for caller in [::policy::Caller::Anonymous, ::policy::Caller::User("fuzz")] {
+        for (action, resource) in [("s3:GetObject", "arn:aws:s3:::fuzz/k"), ("s3:ListBucket", "arn:aws:s3:::fuzz")] {
+            let req = ::policy::Request { caller, action, resource, facts: &Some3 };
+            assert_eq!(p.evaluate(&req), again.evaluate(&req));
+        }
+    }
 }
 
 /// Every target by name, for the regression replay.
@@ -344,4 +374,5 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("cluster_wire", cluster_wire),
     ("tagging", tagging),
     ("bucket_configs", bucket_configs),
+    ("bucket_policy", bucket_policy),
 ];
