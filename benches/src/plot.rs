@@ -162,7 +162,7 @@ fn over_time<DB: DrawingBackend>(
 fn latency<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let lo = values().fold(f64::MAX, f64::min).min(1.0).max(1e-3);
+    let lo = values().fold(f64::MAX, f64::min).clamp(1e-3, 1.0);
     let hi = values().fold(0.0, f64::max).max(lo * 10.0);
     let mut chart = ChartBuilder::on(area)
         .caption("Latency by percentile", ("sans-serif", 16))

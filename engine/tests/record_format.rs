@@ -8,10 +8,13 @@ use std::path::PathBuf;
 use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
 use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
 use engine::{
-    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, Expiration, FlexAlgorithm, FlexType,
-    Lifecycle, LifecycleRule, LockMode, ObjectId, ObjectLock, ObjectMeta, ObjectVersion, PartLoc, PartMeta,
-    RemoteBucket, RemoteVersion, Retention, RuleFilter, StoredChecksum, SystemMeta, UploadMeta, Versioning,
+    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, Cors, CorsRule, DataLoc, DefaultRetention, Expiration,
+    FlexAlgorithm, FlexType, Lifecycle, LifecycleRule, LockMode, ObjectId, ObjectLock, ObjectMeta, ObjectVersion,
+    PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter, StoredChecksum,
+    SystemMeta, UploadMeta, Versioning,
 };
+
+use policy::Policy;
 
 mod record_fixtures;
 use record_fixtures::{check, check_old, flex, system};
@@ -221,9 +224,11 @@ fn object_record_parts() {
     );
 }
 
+const POLICY: &str = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}}"#;
+
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 7);
+    assert_eq!(BUCKET_RECORD_FORMAT, 9);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -251,12 +256,23 @@ fn bucket_record() {
                 abort_upload_days: Some(7),
             }],
         }),
+        access_policy: Some(std::sync::Arc::new(Policy::parse_stored(POLICY).unwrap())),
+        public_access_block: Some(PublicAccessBlock { block_public_policy: true, ..Default::default() }),
+        cors: Some(Cors {
+            rules: vec![CorsRule {
+                id: Some("c".into()),
+                allowed_methods: vec!["GET".into()],
+                allowed_origins: vec!["*".into()],
+                max_age_secs: Some(60),
+                ..Default::default()
+            }],
+        }),
     };
     check(
         "bucket",
         &b.encode(),
         concat!(
-            "07",
+            "09",
             "0068e5cf8b010000", // format, created ms
             "02000000",
             "616b", // owner "ak"
@@ -305,6 +321,26 @@ fn bucket_record() {
             "00", // no noncurrent expiration
             "01",
             "07000000", // abort uploads after 7 days
+            "01",
+            "4e000000", // a bucket policy of 78 bytes:
+            "7b2253746174656d656e74223a7b22456666656374223a2244656e79222c225072696e636970616c223a222a222c22416374696f6e223a2273333a2a222c225265736f75726365223a222a227d7d",
+            "09", // public access block: present, BlockPublicPolicy
+            "01",
+            "20000000", // a CORS configuration of 32 bytes: one rule
+            "01",
+            "01",
+            "01000000",
+            "63",
+            "0100",
+            "03000000",
+            "474554",
+            "0100",
+            "01000000",
+            "2a",
+            "0000",
+            "0000",
+            "01",
+            "3c000000",
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,

@@ -5,8 +5,9 @@ mod record_fixtures;
 use record_fixtures::{check_old, flex, system};
 
 use engine::{
-    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, LockMode, ObjectLock, ObjectMeta,
-    ObjectVersion, RemoteBucket, RemoteVersion, StoredChecksum, Versioning,
+    BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, DataLoc, DefaultRetention, Expiration, Lifecycle, LifecycleRule,
+    LockMode, ObjectLock, ObjectMeta, ObjectVersion, RemoteBucket, RemoteVersion, RuleFilter, StoredChecksum,
+    Versioning,
 };
 
 #[test]
@@ -322,6 +323,9 @@ fn bucket_record_format_5_still_decodes() {
         object_lock: false,
         default_retention: None,
         lifecycle: None,
+        access_policy: None,
+        public_access_block: None,
+        cors: None,
     };
     check_old(
         "bucket, format 5",
@@ -375,6 +379,9 @@ fn bucket_record_format_4_still_decodes() {
         object_lock: false,
         default_retention: None,
         lifecycle: None,
+        access_policy: None,
+        public_access_block: None,
+        cors: None,
     };
     check_old(
         "bucket, format 4",
@@ -423,6 +430,9 @@ fn bucket_record_format_2_still_decodes() {
         object_lock: false,
         default_retention: None,
         lifecycle: None,
+        access_policy: None,
+        public_access_block: None,
+        cors: None,
     };
     check_old(
         "bucket, format 2",
@@ -464,6 +474,9 @@ fn bucket_record_format_6_still_decodes() {
         object_lock: true,
         default_retention: Some(DefaultRetention { mode: LockMode::Governance, amount: 30, years: false }),
         lifecycle: None,
+        access_policy: None,
+        public_access_block: None,
+        cors: None,
     };
     check_old(
         "bucket, format 6",
@@ -497,6 +510,97 @@ fn bucket_record_format_6_still_decodes() {
             "01",
             "00",
             "1e000000", // default retention: GOVERNANCE, 30 days
+        ),
+        |x| BucketMeta::decode(x).unwrap(),
+        &b,
+    );
+}
+
+#[test]
+fn bucket_record_format_7_still_decodes() {
+    let b = BucketMeta {
+        created_ms: 1_700_000_000_000,
+        owner: "ak".into(),
+        versioning: Versioning::Suspended,
+        checksum: ChecksumKind::Crc32c,
+        validate_on_read: true,
+        acl: CannedAcl::AuthenticatedRead,
+        policy: BucketPolicy::PublicRead,
+        incarnation: 0x0102_0304_0506_0708,
+        location: "eu-west-1".into(),
+        backend: Some(RemoteBucket { backend: "up".into(), bucket: "data".into() }),
+        validate_warm_get: true,
+        copies: 2,
+        tags: vec![("cost".into(), "1".into())],
+        object_lock: true,
+        default_retention: Some(DefaultRetention { mode: LockMode::Governance, amount: 30, years: false }),
+        lifecycle: Some(Lifecycle {
+            rules: vec![LifecycleRule {
+                id: "r".into(),
+                enabled: true,
+                filter: RuleFilter { legacy: true, prefix: Some("p/".into()), ..Default::default() },
+                expiration: Some(Expiration::Days(3)),
+                noncurrent_days: None,
+                newer_noncurrent: None,
+                abort_upload_days: Some(7),
+            }],
+        }),
+        access_policy: None,
+        public_access_block: None,
+        cors: None,
+    };
+    check_old(
+        "bucket, format 7",
+        concat!(
+            "07",
+            "0068e5cf8b010000", // format, created ms
+            "02000000",
+            "616b", // owner "ak"
+            "02",
+            "02",
+            "01", // versioning Suspended, CRC32C, validate on read
+            "02",
+            "01",               // ACL authenticated-read, policy public-read
+            "0807060504030201", // incarnation
+            "09000000",
+            "65752d776573742d31", // location "eu-west-1"
+            "01",
+            "02000000",
+            "7570", // backend "up"
+            "04000000",
+            "64617461", // remote bucket "data"
+            "01",       // validate warm GETs
+            "02",       // copies
+            "01",
+            "04000000",
+            "636f7374",
+            "01000000",
+            "31", // one tag: "cost" = "1"
+            "01", // object lock enabled
+            "01",
+            "01",
+            "00",
+            "1e000000", // default retention: GOVERNANCE, 30 days
+            "01",
+            "20000000", // a lifecycle configuration of 32 bytes:
+            "0100",     // one rule
+            "01000000",
+            "72", // ID "r"
+            "01",
+            "01",
+            "00", // enabled, legacy Prefix, no And
+            "01",
+            "02000000",
+            "702f", // prefix "p/"
+            "00",   // no tags
+            "00",
+            "00", // no size bounds
+            "01",
+            "03000000", // expiration: 3 days
+            "00",
+            "00", // no noncurrent expiration
+            "01",
+            "07000000", // abort uploads after 7 days
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,
