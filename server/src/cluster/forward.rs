@@ -14,7 +14,7 @@ use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 use futures_util::SinkExt;
 
-use super::{Cluster, ClusterError, Node, PEER_HEADER, split_url};
+use super::{BUCKET_REV_HEADER, Cluster, ClusterError, Node, PEER_HEADER, split_url};
 use crate::http::request::Framing;
 use crate::http::{Body, Conn, Relay, Request, Response};
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -35,8 +35,17 @@ const BUFFERED_BODY_MAX: u64 = 256 << 10;
 const CHUNK_BYTES: usize = 256 << 10;
 
 /// Request headers that describe one hop, not the request.
-const HOP_HEADERS: &[&str] =
-    &["connection", "keep-alive", "expect", "transfer-encoding", "content-length", "te", "upgrade", PEER_HEADER];
+const HOP_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "expect",
+    "transfer-encoding",
+    "content-length",
+    "te",
+    "upgrade",
+    PEER_HEADER,
+    BUCKET_REV_HEADER,
+];
 
 thread_local! {
     /// Idle connections to peers, by `host:port` (each shard is one thread).
@@ -108,7 +117,7 @@ async fn read_more_within(
 }
 
 /// The target and the head this node sends the owner.
-fn request_head(cluster: &Cluster, req: &Request) -> Vec<u8> {
+fn request_head(cluster: &Cluster, req: &Request, bucket: &str) -> Vec<u8> {
     let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
     let mut h = format!("{} {} HTTP/1.1\r\n", req.method_raw, target);
     for (k, v) in &req.headers {
@@ -122,6 +131,9 @@ fn request_head(cluster: &Cluster, req: &Request) -> Vec<u8> {
         // An empty body declared as such (a zero-byte PUT) stays declared.
         Framing::None if req.header("content-length").is_some() => h.push_str("content-length: 0\r\n"),
         Framing::None => {}
+    }
+    if let Some(rev) = cluster.applied_revision(bucket) {
+        h.push_str(&format!("{BUCKET_REV_HEADER}: {rev}\r\n"));
     }
     h.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(&req.method_raw, &target)));
     h.into_bytes()
@@ -232,12 +244,18 @@ async fn read_head_within(sock: &mut TcpStream, wait: Duration) -> std::io::Resu
     }
 }
 
-/// Forwards the request to `node` and returns its answer (the body streamed when large).
-pub async fn forward(cluster: &Cluster, conn: &mut Conn, req: &Request, node: &Node) -> Result<Response, S3Error> {
+/// Forwards the request (on `bucket`) to `node` and returns its answer (the body streamed when
+/// large).
+pub async fn forward(
+    cluster: &Cluster,
+    conn: &mut Conn,
+    (req, bucket): (&Request, &str),
+    node: &Node,
+) -> Result<Response, S3Error> {
     let Some(addr) = split_url(&node.url).map(str::to_owned) else {
         return Err(unreachable(node, format!("its URL {:?} is not http://HOST:PORT", node.url)));
     };
-    let head = request_head(cluster, req);
+    let head = request_head(cluster, req, bucket);
     let bodiless = matches!(req.framing, Framing::None);
     // A pooled connection the peer closed meanwhile fails at once; a bodiless request is tried
     // again on a fresh one (a body, once read from the client, cannot be sent twice).

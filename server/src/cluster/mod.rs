@@ -51,6 +51,10 @@ pub use etcd::Agent;
 
 /// The header node-to-node requests carry: `<node-id> <unix seconds> <hex HMAC-SHA256>`.
 pub const PEER_HEADER: &str = "x-keel-peer";
+/// The etcd revision of the bucket's record the forwarding node had applied: the owner catches
+/// up to it before serving (a bucket change made through one node binds the next request sent
+/// through it, wherever its key lives). Trusted only with a valid `PEER_HEADER`.
+pub const BUCKET_REV_HEADER: &str = "x-keel-bucket-rev";
 /// How far a peer request's time may stray from ours.
 const PEER_SKEW_SECS: i64 = 300;
 /// The stamp a member's first mountpath keeps: which cluster and node its data belongs to.

@@ -88,6 +88,11 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         // From a member: served here, never sent on (its map said this node owns the key).
         // Forwarded client requests: the owner checks the client's own signature.
         if cluster.peer_check(token, &req.method_raw, &target(req)) {
+            if let Some(bucket) = &route.bucket
+                && let Err(e) = catch_up(ctx, cluster, req, bucket).await
+            {
+                return Routed::Done(Err(e.into()));
+            }
             let map = cluster.map();
             // Sent here under a map that made this node the owner; if this node's map says
             // otherwise now, the write must not land here (a rebalance may have passed it).
@@ -141,7 +146,7 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
     }
     let owner = owner.clone();
     drop(map);
-    match forward::forward(cluster, conn, req, &owner).await {
+    match forward::forward(cluster, conn, (req, bucket), &owner).await {
         // Its primary unreachable (not yet down in the map): a read goes to another holder.
         Err(e) if reads(&route.op) => read_fallback(ctx, cluster, conn, req, (bucket, key, &owner.id), e).await,
         r => Routed::Done(r),
@@ -167,7 +172,7 @@ pub async fn after_miss(
         }
     }
     let node = super::copies::read_elsewhere(ctx, cluster, bucket, key).await?;
-    Some(forward::forward(cluster, conn, req, &node).await)
+    Some(forward::forward(cluster, conn, (req, bucket), &node).await)
 }
 
 /// Reads of one object (served by any holder of its copies).
@@ -195,7 +200,7 @@ async fn read_fallback(
             }
             continue;
         }
-        if let Ok(resp) = forward::forward(cluster, conn, req, &n).await {
+        if let Ok(resp) = forward::forward(cluster, conn, (req, bucket), &n).await {
             return Routed::Done(Ok(resp));
         }
     }
@@ -262,7 +267,7 @@ async fn from_neighbor(
         None => super::rebalance::holder(ctx, cluster, bucket, key).await,
     };
     match found {
-        Ok(Some(node)) => Routed::Done(forward::forward(cluster, conn, req, &node).await),
+        Ok(Some(node)) => Routed::Done(forward::forward(cluster, conn, (req, bucket), &node).await),
         Ok(None) => Routed::Local,
         Err(e) => Routed::Done(Err(e)),
     }
@@ -292,6 +297,24 @@ pub async fn ensure_bucket(ctx: &Ctx, cluster: &Cluster, bucket: &str) -> Result
         }
     };
     if let Some((rev, rec)) = rec
+        && let Ok(meta) = engine::BucketMeta::decode(&rec)
+    {
+        cluster.apply_bucket(&ctx.store, bucket, rev, meta).await;
+    }
+    Ok(())
+}
+
+/// A forwarded request names the revision of its bucket's record the forwarding node had
+/// applied: this node reads the record from etcd when it has applied an older one (its watch
+/// has not delivered the change yet), so the change binds the request.
+async fn catch_up(ctx: &Ctx, cluster: &Cluster, req: &Request, bucket: &str) -> Result<(), ClusterError> {
+    let Some(want) = req.header(super::BUCKET_REV_HEADER).and_then(|v| v.trim().parse::<i64>().ok()) else {
+        return Ok(());
+    };
+    if cluster.applied_revision(bucket).is_some_and(|have| have >= want) {
+        return Ok(());
+    }
+    if let Some((rev, rec)) = cluster.agent.bucket(bucket).await?
         && let Ok(meta) = engine::BucketMeta::decode(&rec)
     {
         cluster.apply_bucket(&ctx.store, bucket, rev, meta).await;
