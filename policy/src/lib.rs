@@ -23,7 +23,7 @@ mod tests;
 
 use std::fmt;
 
-pub use cond::{Condition, Operator};
+pub use cond::{Condition, Operator, date_secs};
 
 /// The largest policy document S3 accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;

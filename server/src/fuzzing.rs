@@ -355,6 +355,45 @@ pub fn bucket_policy(data: &[u8]) {
     }
 }
 
+/// Browser form uploads: a `multipart/form-data` body gives the same parts whole and fed in
+/// any two pieces (the split point is the input's first byte), and a POST policy document
+/// (the input, base64-encoded) never panics its parser.
+pub fn post_form(data: &[u8]) {
+    use crate::s3::post::{form, policy};
+    use base64::Engine;
+    let _ = policy::parse(&base64::engine::general_purpose::STANDARD.encode(data));
+    let Some((&split, body)) = data.split_first() else { return };
+    let run = |pieces: &[&[u8]]| {
+        let mut m = form::Multipart::new("XyZ");
+        let mut parts: Vec<(form::PartHead, Vec<u8>)> = Vec::new();
+        let mut bytes = 0usize;
+        for piece in pieces {
+            let fed = m.feed(piece, &mut |e| {
+                match e {
+                    form::Event::Part(h) => parts.push((h, Vec::new())),
+                    form::Event::Data(d) => {
+                        bytes += d.len();
+                        parts.last_mut().expect("data only inside a part").1.extend_from_slice(d);
+                    }
+                    form::Event::PartEnd | form::Event::End => {}
+                }
+                Ok(())
+            });
+            if fed.is_err() {
+                return None;
+            }
+        }
+        assert!(bytes <= body.len(), "never more bytes out than in");
+        Some((parts, m.done()))
+    };
+    let at = (split as usize).min(body.len());
+    let whole = run(&[body]);
+    let pieces = run(&[&body[..at], &body[at..]]);
+    if let (Some(w), Some(p)) = (&whole, &pieces) {
+        assert_eq!(w, p, "the same parts whatever the split");
+    }
+}
+
 /// Every target by name, for the regression replay.
 /// A property over one fuzz input; panics when it does not hold.
 pub type Property = fn(&[u8]);
@@ -375,4 +414,5 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("tagging", tagging),
     ("bucket_configs", bucket_configs),
     ("bucket_policy", bucket_policy),
+    ("post_form", post_form),
 ];

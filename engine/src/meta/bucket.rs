@@ -26,7 +26,7 @@
 //!
 //! Format 2: `u8 format, u64 created ms, str owner, u8 versioning (0 never set,
 //! 1 Enabled, 2 Suspended), u8 checksum kind, u8 validate-on-read, u8 acl (0 private,
-//! 1 public-read, 2 authenticated-read), u8 policy (0 none, 1 public-read: every object readable
+//! 1 public-read, 2 authenticated-read, 3 public-read-write), u8 policy (0 none, 1 public-read: every object readable
 //! by anyone), u64 incarnation (random, new at every creation), str location constraint`.
 //! Format 1 ends after the acl; its public-read (which let anyone read objects, D18) reads as
 //! acl public-read plus policy public-read, incarnation 0, no location.
@@ -46,6 +46,9 @@ pub enum CannedAcl {
     Private,
     PublicRead,
     AuthenticatedRead,
+    /// Anyone may list the bucket and write (and delete) objects in it; on an object it reads
+    /// as public-read (S3's WRITE on an object grants nothing).
+    PublicReadWrite,
 }
 
 impl CannedAcl {
@@ -54,6 +57,7 @@ impl CannedAcl {
             CannedAcl::Private => 0,
             CannedAcl::PublicRead => 1,
             CannedAcl::AuthenticatedRead => 2,
+            CannedAcl::PublicReadWrite => 3,
         }
     }
 
@@ -62,6 +66,7 @@ impl CannedAcl {
             0 => CannedAcl::Private,
             1 => CannedAcl::PublicRead,
             2 => CannedAcl::AuthenticatedRead,
+            3 => CannedAcl::PublicReadWrite,
             _ => return None,
         })
     }
@@ -72,6 +77,7 @@ impl CannedAcl {
             CannedAcl::Private => "private",
             CannedAcl::PublicRead => "public-read",
             CannedAcl::AuthenticatedRead => "authenticated-read",
+            CannedAcl::PublicReadWrite => "public-read-write",
         }
     }
 }
@@ -266,7 +272,7 @@ impl BucketMeta {
             (policy, r.u64()?, r.str()?)
         } else {
             // Format 1's public-read let anyone read the objects too (D18).
-            if acl == CannedAcl::AuthenticatedRead {
+            if matches!(acl, CannedAcl::AuthenticatedRead | CannedAcl::PublicReadWrite) {
                 return Err(Error::BadMeta("acl"));
             }
             let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };

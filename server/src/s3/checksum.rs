@@ -115,6 +115,14 @@ impl ExpectedChecksums {
         self.flex.as_ref().map(|(a, _)| *a)
     }
 
+    /// The flexible checksum a header states, decoded (not one a trailer will bring).
+    pub fn stated(&self) -> Option<Vec<u8>> {
+        match &self.flex {
+            Some((_, FlexValue::Header(v))) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
     /// Checks a whole (small, XML) body against every expectation.
     pub fn verify(&self, body: &[u8]) -> Result<(), S3Error> {
         if let Some(want) = self.content_md5

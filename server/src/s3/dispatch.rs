@@ -143,6 +143,7 @@ async fn run(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Op::ListObjectVersions(p) => list::list_object_versions(call, p).await,
         Op::DeleteObjects => delete::delete_objects(call).await,
         Op::PutObject => object::put_object(call).await,
+        Op::PostObject => crate::s3::post::post_object(call).await,
         Op::CopyObject => object::copy_object(call).await,
         Op::GetObject(p) => object::get_object(call, p, false).await,
         Op::HeadObject(p) => object::get_object(call, p, true).await,

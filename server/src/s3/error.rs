@@ -30,6 +30,7 @@ pub enum S3ErrorCode {
     InvalidBucketState,
     InvalidDigest,
     InvalidPart,
+    InvalidPolicyDocument,
     InvalidPartOrder,
     InvalidPartNumber,
     InvalidRange,
@@ -39,6 +40,7 @@ pub enum S3ErrorCode {
     InvalidTag,
     InvalidURI,
     KeyTooLongError,
+    MalformedPOSTRequest,
     MalformedPolicy,
     MalformedXML,
     MetadataTooLarge,
@@ -93,6 +95,7 @@ impl S3ErrorCode {
             InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
             InvalidPart => "InvalidPart",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidPartOrder => "InvalidPartOrder",
             InvalidPartNumber => "InvalidPartNumber",
             InvalidRange => "InvalidRange",
@@ -102,6 +105,7 @@ impl S3ErrorCode {
             InvalidTag => "InvalidTag",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
             MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
@@ -146,12 +150,14 @@ impl S3ErrorCode {
             | InvalidRetentionPeriod
             | InvalidDigest
             | InvalidPart
+            | InvalidPolicyDocument
             | InvalidPartOrder
             | InvalidRequest
             | InvalidStorageClass
             | InvalidTag
             | InvalidURI
             | KeyTooLongError
+            | MalformedPOSTRequest
             | MalformedPolicy
             | MalformedXML
             | MetadataTooLarge

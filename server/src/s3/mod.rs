@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod op;
 pub mod params;
 pub mod payload;
+pub mod post;
 pub mod range;
 pub mod unimplemented;
 pub mod xml;

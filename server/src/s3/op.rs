@@ -45,6 +45,8 @@ pub enum Op {
     DeleteObjects,
     ListMultipartUploads(params::ListUploads),
     PutObject,
+    /// A browser form upload (POST to the bucket, `multipart/form-data`).
+    PostObject,
     CopyObject,
     GetObject(params::Read),
     HeadObject(params::Read),
@@ -86,6 +88,8 @@ pub enum AccessClass {
     List,
     /// Reading one object: its ACL or the bucket's read policy, decided once the record is read.
     ReadObject,
+    /// Writing or deleting objects: the owner, or anyone the bucket's ACL lets write.
+    WriteObject,
     /// Everything else: the bucket's owner only.
     Owner,
 }
@@ -127,6 +131,7 @@ impl Op {
             Op::DeleteObjects => "DeleteObjects",
             Op::ListMultipartUploads(_) => "ListMultipartUploads",
             Op::PutObject => "PutObject",
+            Op::PostObject => "PostObject",
             Op::CopyObject => "CopyObject",
             Op::GetObject(_) => "GetObject",
             Op::HeadObject(_) => "HeadObject",
@@ -163,6 +168,16 @@ impl Op {
             | Op::ListObjectVersions(_)
             | Op::ListMultipartUploads(_) => AccessClass::List,
             Op::GetObject(_) | Op::HeadObject(_) | Op::GetObjectAttributes => AccessClass::ReadObject,
+            Op::PutObject
+            | Op::PostObject
+            | Op::CopyObject
+            | Op::DeleteObject
+            | Op::DeleteObjects
+            | Op::CreateMultipartUpload
+            | Op::UploadPart(_)
+            | Op::UploadPartCopy(_)
+            | Op::CompleteMultipartUpload { .. }
+            | Op::AbortMultipartUpload { .. } => AccessClass::WriteObject,
             _ => AccessClass::Owner,
         }
     }
@@ -427,7 +442,7 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
             None => Op::DeleteBucket,
         },
         Method::Post if p.has("delete") => Op::DeleteObjects,
-        Method::Post => Op::Unsupported("PostObject"),
+        Method::Post => Op::PostObject,
         _ => Op::MethodNotAllowed,
     }
 }

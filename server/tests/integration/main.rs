@@ -15,6 +15,7 @@ mod multipart;
 mod objects;
 mod ops;
 mod policy;
+mod post_object;
 mod reliability;
 mod tagging;
 mod trust;

@@ -339,7 +339,7 @@ fn errors_are_s3_documents() {
     assert_eq!(r.xml("Code").as_deref(), Some("NoSuchKey"));
     let r = s.req("HEAD", "/errs/nope", &[], b"");
     assert_eq!((r.status, r.body.len()), (404, 0));
-    assert_eq!(s.req("GET", "/errs?cors", &[], b"").xml("Code").as_deref(), Some("NotImplemented"));
+    assert_eq!(s.req("GET", "/errs?website", &[], b"").xml("Code").as_deref(), Some("NotImplemented"));
     assert_eq!(s.req("PATCH", "/errs/k", &[], b"").status, 405);
     assert_eq!(s.req("PUT", "/Bad_Name", &[], b"").xml("Code").as_deref(), Some("InvalidBucketName"));
 }

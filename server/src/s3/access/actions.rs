@@ -36,6 +36,7 @@ pub fn of(op: &Op, versioned: bool) -> Option<&'static str> {
         // Each key of a DeleteObjects is authorized as its own DeleteObject (`delete.rs`).
         Op::DeleteObjects => Some("s3:DeleteObject"),
         Op::PutObject
+        | Op::PostObject
         | Op::CopyObject
         | Op::CreateMultipartUpload
         | Op::UploadPart(_)

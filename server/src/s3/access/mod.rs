@@ -48,6 +48,8 @@ pub struct Access {
     pub list: bool,
     /// May read every object, whatever its ACL.
     pub read_all: bool,
+    /// May write and delete objects (the bucket's public-read-write ACL).
+    pub write: bool,
     /// Public ACLs grant nothing (the bucket's IgnorePublicAcls).
     pub ignore_public_acls: bool,
     /// The bucket has a policy: each key of a DeleteObjects is authorized on its own
@@ -56,8 +58,15 @@ pub struct Access {
 }
 
 impl Access {
-    pub const FULL: Access =
-        Access { signed: true, owner: true, list: true, read_all: true, ignore_public_acls: false, per_key: false };
+    pub const FULL: Access = Access {
+        signed: true,
+        owner: true,
+        list: true,
+        read_all: true,
+        write: true,
+        ignore_public_acls: false,
+        per_key: false,
+    };
 
     /// The caller's grants in a bucket with these properties (its policy document aside).
     pub fn to_bucket(ctx: &Ctx, identity: &Identity, bucket: &BucketMeta) -> Access {
@@ -73,6 +82,7 @@ impl Access {
             owner,
             list: owner || (grants(bucket.acl, signed) && !ignore_public_acls),
             read_all: owner || (bucket.policy == BucketPolicy::PublicRead && !block.restrict_public_buckets),
+            write: owner || (bucket.acl == CannedAcl::PublicReadWrite && !ignore_public_acls),
             ignore_public_acls,
             per_key: false,
         }
@@ -90,6 +100,7 @@ impl Access {
                     || self.read_all
                     || object_acl.is_none_or(|acl| grants(acl, self.signed) && !self.ignore_public_acls)
             }
+            AccessClass::WriteObject => self.owner || self.write,
             AccessClass::Owner => self.owner,
         }
     }
@@ -119,7 +130,7 @@ impl Access {
 fn grants(acl: CannedAcl, signed: bool) -> bool {
     match acl {
         CannedAcl::Private => false,
-        CannedAcl::PublicRead => true,
+        CannedAcl::PublicRead | CannedAcl::PublicReadWrite => true,
         CannedAcl::AuthenticatedRead => signed,
     }
 }
@@ -137,6 +148,11 @@ pub fn authorize(
 ) -> Result<Access, S3Error> {
     if ctx.config.anonymous {
         return Ok(Access::FULL);
+    }
+    if route.op == Op::PostObject {
+        // A browser form names its signer and key in its fields: the handler authorizes the
+        // upload as a PutObject once it has read them (`s3/post`).
+        return Ok(Access { signed: false, owner: false, list: false, read_all: false, write: false, ..Access::FULL });
     }
     let class = if route.bucket.is_none() { AccessClass::Signed } else { route.op.access() };
     let bucket = match route.bucket.as_deref() {
@@ -209,6 +225,7 @@ fn by_policy(
     let allowed = decision == Decision::Allow;
     if allowed {
         access.read_all = true;
+        access.write |= matches!(route.op.access(), AccessClass::WriteObject);
         access.list |= matches!(route.op.access(), AccessClass::List);
     }
     // Whether a missing key is 404 or 403: may the caller list the key's prefix?
@@ -253,16 +270,20 @@ fn sets_public_acl(op: &Op, req: &Request) -> bool {
 }
 
 /// Whether the caller may delete `key` (one key of a DeleteObjects in a bucket with a policy;
-/// `versioned`: a version of it): the owner unless the policy denies it, others if it allows.
+/// `versioned`: a version of it): if the policy says nothing, whether the ACLs let the caller
+/// write (`acl_write`: the owner, or a public-read-write bucket).
 pub fn key_allowed(
     ctx: &Ctx,
     (req, bucket): (&Request, &str),
-    (identity, owner): (&Identity, bool),
+    (identity, acl_write): (&Identity, bool),
     origin: Origin,
     (key, versioned): (&str, bool),
 ) -> bool {
-    let found = ctx.store.with_bucket(bucket, |m| (m.access_policy.clone(), m.public_access_block.unwrap_or_default()));
-    let Some((Some(policy), block)) = found else { return owner };
+    let found = ctx.store.with_bucket(bucket, |m| {
+        let owner = matches!(identity, Identity::User(ak) if *ak == m.owner);
+        (m.access_policy.clone(), m.public_access_block.unwrap_or_default(), owner)
+    });
+    let Some((Some(policy), block, owner)) = found else { return acl_write };
     let restricted = !owner && block.restrict_public_buckets && policy.is_public();
     let facts = RequestFacts::new(ctx, req, identity, origin);
     let action = if versioned { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
@@ -270,7 +291,7 @@ pub fn key_allowed(
     match policy.evaluate(&policy::Request { caller: caller(identity), action, resource: &resource, facts: &facts }) {
         Decision::Deny => false,
         Decision::Allow => !restricted,
-        Decision::NotApplicable => owner,
+        Decision::NotApplicable => acl_write,
     }
 }
 
@@ -314,13 +335,18 @@ pub fn parse_canned(value: &str, target: AclTarget) -> Result<CannedAcl, S3Error
         "private" => Ok(CannedAcl::Private),
         "public-read" => Ok(CannedAcl::PublicRead),
         "authenticated-read" => Ok(CannedAcl::AuthenticatedRead),
+        // Anyone may write the bucket's objects; on an object, WRITE grants nothing more than
+        // public-read (S3's meaning).
+        "public-read-write" => {
+            Ok(if target == AclTarget::Bucket { CannedAcl::PublicReadWrite } else { CannedAcl::PublicRead })
+        }
         // The bucket's owner is every object's owner (the only one who may write): both grant
         // nothing beyond private. S3 ignores them on buckets.
         "bucket-owner-read" | "bucket-owner-full-control" => Ok(CannedAcl::Private),
-        v @ ("public-read-write" | "aws-exec-read" | "log-delivery-write") => Err(S3Error::new(
+        v @ ("aws-exec-read" | "log-delivery-write") => Err(S3Error::new(
             S3ErrorCode::NotImplemented,
             format!(
-                "The canned ACL {v} is not implemented on {} (private, public-read and authenticated-read are).",
+                "The canned ACL {v} is not implemented on {} (private, public-read, public-read-write and authenticated-read are).",
                 if target == AclTarget::Bucket { "buckets" } else { "objects" }
             ),
         )),

@@ -202,6 +202,14 @@ pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// Compares without an early exit, so timing says nothing about where signatures differ.
+/// HMAC-SHA1 (SigV2 and SigV2 form signatures).
+pub fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -332,14 +332,16 @@ pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
     w.owner("Owner", owner_id);
     w.open("AccessControlList");
     // Group grants first, then the owner's (the order Ceph's s3-tests compare in).
-    let group = match acl {
-        CannedAcl::Private => None,
-        CannedAcl::PublicRead => Some("http://acs.amazonaws.com/groups/global/AllUsers"),
-        CannedAcl::AuthenticatedRead => Some("http://acs.amazonaws.com/groups/global/AuthenticatedUsers"),
+    const ALL: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+    let groups: &[(&str, &str)] = match acl {
+        CannedAcl::Private => &[],
+        CannedAcl::PublicRead => &[(ALL, "READ")],
+        CannedAcl::AuthenticatedRead => &[("http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ")],
+        CannedAcl::PublicReadWrite => &[(ALL, "READ"), (ALL, "WRITE")],
     };
-    if let Some(uri) = group {
+    for (uri, permission) in groups {
         w.open_grant_group(uri);
-        w.elem("Permission", "READ");
+        w.elem("Permission", permission);
         w.close("Grant");
     }
     w.open_grant_canonical(owner_id);

@@ -43,7 +43,7 @@ fn key_allowed(call: &Call<'_>, key: &str, versioned: bool) -> bool {
     crate::s3::access::key_allowed(
         call.ctx,
         (call.req, call.bucket()),
-        (&call.auth.identity, call.access.owner),
+        (&call.auth.identity, call.access.write),
         origin,
         (key, versioned),
     )
