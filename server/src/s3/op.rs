@@ -563,7 +563,9 @@ mod tests {
         assert_eq!((r.op.name(), r.invalid.is_some()), ("DeleteObject", true));
         assert_eq!(route("GET", "/b?max-keys=x", &[]).op.access(), AccessClass::List);
         assert_eq!(route("HEAD", "/b/k", &[]).op.access(), AccessClass::ReadObject);
-        assert_eq!(route("PUT", "/b/k", &[]).op.access(), AccessClass::Owner);
+        assert_eq!(route("PUT", "/b/k", &[]).op.access(), AccessClass::WriteObject);
+        assert_eq!(route("POST", "/b", &[]).op.access(), AccessClass::WriteObject);
+        assert_eq!(route("PUT", "/b/k?acl", &[]).op.access(), AccessClass::Owner);
     }
 
     #[test]

@@ -370,7 +370,12 @@ mod tests {
         assert_eq!(parse_canned("public-read", AclTarget::Object).unwrap(), CannedAcl::PublicRead);
         assert_eq!(parse_canned(" private ", AclTarget::Bucket).unwrap(), CannedAcl::Private);
         assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(), CannedAcl::Private);
-        assert_eq!(parse_canned("public-read-write", AclTarget::Bucket).unwrap_err().code, S3ErrorCode::NotImplemented);
+        assert_eq!(parse_canned("public-read-write", AclTarget::Bucket).unwrap(), CannedAcl::PublicReadWrite);
+        assert_eq!(parse_canned("public-read-write", AclTarget::Object).unwrap(), CannedAcl::PublicRead);
+        assert_eq!(
+            parse_canned("log-delivery-write", AclTarget::Bucket).unwrap_err().code,
+            S3ErrorCode::NotImplemented
+        );
         assert_eq!(parse_canned("everyone", AclTarget::Bucket).unwrap_err().code, S3ErrorCode::InvalidArgument);
         assert!(grants(CannedAcl::PublicRead, false));
         assert!(!grants(CannedAcl::AuthenticatedRead, false) && grants(CannedAcl::AuthenticatedRead, true));

@@ -8,6 +8,18 @@ use std::fmt;
 pub const PART_HEAD_MAX: usize = 8 * 1024;
 /// The longest boundary RFC 2046 allows.
 const BOUNDARY_MAX: usize = 70;
+/// Most whitespace between a delimiter and its line break (more: not a delimiter).
+const WHITESPACE_MAX: usize = 64;
+
+/// What the search for a delimiter line found.
+enum Found {
+    /// A delimiter line begins at this offset.
+    At(usize),
+    /// The bytes up to this offset are content, and the search goes on after them.
+    Content(usize),
+    /// No delimiter yet: the bytes before this offset are content, the rest may begin one.
+    Wait(usize),
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FormError(pub &'static str);
@@ -105,14 +117,14 @@ impl Multipart {
                     pos = self.pending.len();
                     break;
                 }
-                State::Preamble => match find(rest, &self.delimiter) {
-                    Some(i) => {
+                State::Preamble => match self.next_delimiter(rest) {
+                    Found::At(i) => {
                         pos += i + self.delimiter.len();
                         self.state = State::AfterDelimiter;
                     }
-                    None => {
-                        // Keep what could still begin the delimiter.
-                        pos += rest.len().saturating_sub(self.delimiter.len() - 1);
+                    Found::Content(n) => pos += n,
+                    Found::Wait(keep_from) => {
+                        pos += keep_from;
                         break;
                     }
                 },
@@ -146,8 +158,8 @@ impl Multipart {
                     None if rest.len() > PART_HEAD_MAX => return Err(FormError("a part's headers are too long")),
                     None => break,
                 },
-                State::Body => match find(rest, &self.delimiter) {
-                    Some(i) => {
+                State::Body => match self.next_delimiter(rest) {
+                    Found::At(i) => {
                         if i > 0 {
                             out(Event::Data(&rest[..i]))?;
                         }
@@ -155,12 +167,15 @@ impl Multipart {
                         self.state = State::AfterDelimiter;
                         out(Event::PartEnd)?;
                     }
-                    None => {
-                        let safe = rest.len().saturating_sub(self.delimiter.len() - 1);
-                        if safe > 0 {
-                            out(Event::Data(&rest[..safe]))?;
+                    Found::Content(n) => {
+                        out(Event::Data(&rest[..n]))?;
+                        pos += n;
+                    }
+                    Found::Wait(keep_from) => {
+                        if keep_from > 0 {
+                            out(Event::Data(&rest[..keep_from]))?;
                         }
-                        pos += safe;
+                        pos += keep_from;
                         break;
                     }
                 },
@@ -168,6 +183,28 @@ impl Multipart {
         }
         self.pending.drain(..pos);
         Ok(())
+    }
+
+    /// Where the next delimiter line is in `rest`: the delimiter followed by `--` or by
+    /// optional whitespace and a line break. The same bytes followed by anything else are
+    /// content (a boundary's text inside a file).
+    fn next_delimiter(&self, rest: &[u8]) -> Found {
+        let d = self.delimiter.len();
+        match find(rest, &self.delimiter) {
+            None => Found::Wait(rest.len().saturating_sub(d - 1)),
+            Some(i) => {
+                let after = &rest[i + d..];
+                let ws = after.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+                if after.starts_with(b"--") || after[ws..].starts_with(b"\r\n") {
+                    Found::At(i)
+                } else if ws > WHITESPACE_MAX || after.len() >= ws + 2 {
+                    Found::Content(i + 1)
+                } else {
+                    // Too few bytes yet to tell: keep them from the delimiter on.
+                    Found::Wait(i)
+                }
+            }
+        }
     }
 
     /// The body ended: an error unless the closing delimiter was seen.
