@@ -63,7 +63,7 @@ pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
     BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, Cors, CorsRule, DataLoc, DefaultRetention, Expiration,
     FlexChecksum, FlexType, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta,
-    ObjectVersion, PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter,
+    ObjectVersion, Ownership, PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter,
     SystemMeta, Tags, UploadMeta, Versioning, validate_tags,
 };
 pub use mountpath::{Health, Mountpath};

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::index::{CommitError, DirSet, IndexOp, Precondition, Refusal, Table};
 use crate::keys;
 use crate::limits;
+use crate::meta::Ownership;
 use crate::meta::{CannedAcl, DataLoc, FlexChecksum, FlexType, ObjectMeta, PartLoc, PartMeta, SystemMeta, UploadMeta};
 use crate::mountpath::{self, Mountpath};
 use crate::object::{DataWriter, WriteCondition};
@@ -331,6 +332,7 @@ impl Store {
             tags: upload.tags,
             version: Default::default(),
             lock: upload.lock,
+            owner: self.with_bucket(bucket, |b| Ownership::owner_of(b, &upload.initiator, upload.acl)).flatten(),
         };
         meta.check()?;
         Ok(Completion { mp, ops, meta, records, condition })

@@ -94,6 +94,7 @@ impl Store {
             tags: Vec::new(),
             version: Default::default(),
             lock: Default::default(),
+            owner: None,
         };
         Located::new(meta, mp).open(0, part.size).await
     }

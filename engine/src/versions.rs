@@ -327,6 +327,7 @@ impl Store {
             tags: Vec::new(),
             version: ObjectVersion::default(),
             lock: Default::default(),
+            owner: None,
         };
         let mut plan = VersionPlan::default();
         let current = self.current(bucket, key)?;

@@ -10,8 +10,8 @@ use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMA
 use engine::{
     BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, Cors, CorsRule, DataLoc, DefaultRetention, Expiration,
     FlexAlgorithm, FlexType, Lifecycle, LifecycleRule, LockMode, ObjectId, ObjectLock, ObjectMeta, ObjectVersion,
-    PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter, StoredChecksum,
-    SystemMeta, UploadMeta, Versioning,
+    Ownership, PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter,
+    StoredChecksum, SystemMeta, UploadMeta, Versioning,
 };
 
 use policy::Policy;
@@ -21,7 +21,7 @@ use record_fixtures::{check, check_old, flex, system};
 
 #[test]
 fn object_record_inline() {
-    assert_eq!(OBJECT_RECORD_FORMAT, 6);
+    assert_eq!(OBJECT_RECORD_FORMAT, 7);
     let m = ObjectMeta {
         size: 5,
         mtime_ms: 1_700_000_000_123,
@@ -45,12 +45,13 @@ fn object_record_inline() {
             retention: Some(Retention { mode: LockMode::Compliance, until_ms: 1_900_000_000_000 }),
             legal_hold: true,
         },
+        owner: Some("alt".into()),
     };
     check(
         "object inline",
         &m.encode(),
         concat!(
-            "06",                               // format
+            "07",                               // format
             "0500000000000000",                 // size
             "7b68e5cf8b010000",                 // mtime ms
             "11111111111111111111111111111111", // MD5
@@ -97,6 +98,9 @@ fn object_record_inline() {
             "02",
             "0038d360ba010000", // COMPLIANCE until 1_900_000_000_000 ms
             "01",               // legal hold on
+            "01",
+            "03000000",
+            "616c74", // owned by "alt"
             "00",
             "05000000",
             "68656c6c6f", // inline data "hello"
@@ -132,12 +136,13 @@ fn object_record_parts() {
         tags: Vec::new(),
         version: ObjectVersion::default(),
         lock: ObjectLock::default(),
+        owner: None,
     };
     check(
         "object parts",
         &m.encode(),
         concat!(
-            "06",
+            "07",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -162,6 +167,7 @@ fn object_record_parts() {
             "00",               // no tags
             "00",
             "00", // no retention, no legal hold
+            "00", // the bucket owner's
             "02",
             "02000000", // parts, 2 of them:
             "a1000000000000000000000000000000",
@@ -197,7 +203,7 @@ fn object_record_parts() {
         "object file",
         &file.encode(),
         concat!(
-            "06",
+            "07",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -216,6 +222,7 @@ fn object_record_parts() {
             "00", // no tags
             "00",
             "00", // no retention, no legal hold
+            "00", // the bucket owner's
             "01",
             "efcdab89674523010000000000000000", // one data file, its id
         ),
@@ -228,7 +235,7 @@ const POLICY: &str = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 9);
+    assert_eq!(BUCKET_RECORD_FORMAT, 10);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -267,12 +274,13 @@ fn bucket_record() {
                 ..Default::default()
             }],
         }),
+        ownership: Some(Ownership::ObjectWriter),
     };
     check(
         "bucket",
         &b.encode(),
         concat!(
-            "09",
+            "0a",
             "0068e5cf8b010000", // format, created ms
             "02000000",
             "616b", // owner "ak"
@@ -341,6 +349,7 @@ fn bucket_record() {
             "0000",
             "01",
             "3c000000",
+            "03", // ownership: ObjectWriter
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,

@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 10: format 9 followed by `u8` object ownership (0 none set, 1 BucketOwnerEnforced,
+//! 2 BucketOwnerPreferred, 3 ObjectWriter; D52; format 9 reads as none).
+//!
 //! Format 9: format 8 followed by `opt<bytes>` the CORS configuration (`Cors::encode`; format
 //! 8 reads as none).
 //!
@@ -37,7 +40,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 9;
+pub const BUCKET_RECORD_FORMAT: u8 = 10;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -49,6 +52,10 @@ pub enum CannedAcl {
     /// Anyone may list the bucket and write (and delete) objects in it; on an object it reads
     /// as public-read (S3's WRITE on an object grants nothing).
     PublicReadWrite,
+    /// On an object another user owns: its bucket's owner may read it (D52).
+    BucketOwnerRead,
+    /// On an object another user owns: its bucket's owner has full control (D52).
+    BucketOwnerFullControl,
 }
 
 impl CannedAcl {
@@ -58,6 +65,8 @@ impl CannedAcl {
             CannedAcl::PublicRead => 1,
             CannedAcl::AuthenticatedRead => 2,
             CannedAcl::PublicReadWrite => 3,
+            CannedAcl::BucketOwnerRead => 4,
+            CannedAcl::BucketOwnerFullControl => 5,
         }
     }
 
@@ -67,6 +76,8 @@ impl CannedAcl {
             1 => CannedAcl::PublicRead,
             2 => CannedAcl::AuthenticatedRead,
             3 => CannedAcl::PublicReadWrite,
+            4 => CannedAcl::BucketOwnerRead,
+            5 => CannedAcl::BucketOwnerFullControl,
             _ => return None,
         })
     }
@@ -78,6 +89,8 @@ impl CannedAcl {
             CannedAcl::PublicRead => "public-read",
             CannedAcl::AuthenticatedRead => "authenticated-read",
             CannedAcl::PublicReadWrite => "public-read-write",
+            CannedAcl::BucketOwnerRead => "bucket-owner-read",
+            CannedAcl::BucketOwnerFullControl => "bucket-owner-full-control",
         }
     }
 }
@@ -123,6 +136,67 @@ impl PublicAccessBlock {
             })),
             _ => Err(Error::BadMeta("public access block")),
         }
+    }
+}
+
+/// Who owns the objects written to a bucket (S3's ObjectOwnership, D52).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// The bucket's owner owns every object and ACLs are disabled.
+    BucketOwnerEnforced,
+    /// The writer owns an object, unless it is written with `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// The writer owns every object it writes.
+    ObjectWriter,
+}
+
+impl Ownership {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ownership::BucketOwnerEnforced => "BucketOwnerEnforced",
+            Ownership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            Ownership::ObjectWriter => "ObjectWriter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Ownership> {
+        [Ownership::BucketOwnerEnforced, Ownership::BucketOwnerPreferred, Ownership::ObjectWriter]
+            .into_iter()
+            .find(|o| o.name() == s)
+    }
+
+    /// Who owns an object `writer` writes with `acl` into `bucket`: `None` for the bucket's
+    /// owner. Without controls (keel's default, as S3 before 2023 and Ceph RGW) and under
+    /// ObjectWriter, the writer; under BucketOwnerPreferred, the writer unless the ACL is
+    /// bucket-owner-full-control; under BucketOwnerEnforced, the bucket's owner. Anonymous
+    /// writes (`writer` empty or `anonymous`) belong to the bucket's owner.
+    pub fn owner_of(bucket: &BucketMeta, writer: &str, acl: CannedAcl) -> Option<String> {
+        let mine = writer.is_empty() || writer == "anonymous" || writer == bucket.owner;
+        match bucket.ownership {
+            _ if mine => None,
+            Some(Ownership::BucketOwnerEnforced) => None,
+            Some(Ownership::BucketOwnerPreferred) if acl == CannedAcl::BucketOwnerFullControl => None,
+            None | Some(Ownership::BucketOwnerPreferred | Ownership::ObjectWriter) => Some(writer.to_owned()),
+        }
+    }
+
+    fn code(o: Option<Ownership>) -> u8 {
+        match o {
+            None => 0,
+            Some(Ownership::BucketOwnerEnforced) => 1,
+            Some(Ownership::BucketOwnerPreferred) => 2,
+            Some(Ownership::ObjectWriter) => 3,
+        }
+    }
+
+    fn from_code(c: u8) -> Result<Option<Ownership>> {
+        Ok(match c {
+            0 => None,
+            1 => Some(Ownership::BucketOwnerEnforced),
+            2 => Some(Ownership::BucketOwnerPreferred),
+            3 => Some(Ownership::ObjectWriter),
+            _ => return Err(Error::BadMeta("object ownership")),
+        })
     }
 }
 
@@ -182,6 +256,9 @@ pub struct BucketMeta {
     pub public_access_block: Option<PublicAccessBlock>,
     /// The CORS rules browsers' cross-origin requests are checked against.
     pub cors: Option<super::Cors>,
+    /// Who owns the objects written here; `None`: no controls set (keel's default: the
+    /// writer, as ObjectWriter; ACLs enabled).
+    pub ownership: Option<Ownership>,
 }
 
 impl BucketMeta {
@@ -239,6 +316,7 @@ impl BucketMeta {
                 w.bytes(&c.encode());
             }
         }
+        w.u8(Ownership::code(self.ownership));
         w.0
     }
 
@@ -272,7 +350,7 @@ impl BucketMeta {
             (policy, r.u64()?, r.str()?)
         } else {
             // Format 1's public-read let anyone read the objects too (D18).
-            if matches!(acl, CannedAcl::AuthenticatedRead | CannedAcl::PublicReadWrite) {
+            if !matches!(acl, CannedAcl::Private | CannedAcl::PublicRead) {
                 return Err(Error::BadMeta("acl"));
             }
             let policy = if acl == CannedAcl::PublicRead { BucketPolicy::PublicRead } else { BucketPolicy::None };
@@ -335,6 +413,9 @@ impl BucketMeta {
         }
         if format >= 9 && flag(r, "cors presence")? {
             self.cors = Some(super::Cors::decode(r.bytes()?)?);
+        }
+        if format >= 10 {
+            self.ownership = Ownership::from_code(r.u8()?)?;
         }
         Ok(())
     }

@@ -5,15 +5,16 @@
 //! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
 //! the newest format; older formats still decode.
 //!
-//! Object record, format 6:
+//! Object record, format 7:
 //! ```text
-//! 0      u8      format = 6
+//! 0      u8      format = 7
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
 //! 33     u32     parts count of the ETag (0 = single-part ETag)
 //! 37     u64     epoch: the node generation that wrote the record (mountpath reconciliation, D24)
-//! 45     u8      canned ACL (0 private, 1 public-read, 2 authenticated-read)
+//! 45     u8      canned ACL (0 private, 1 public-read, 2 authenticated-read, 3 public-read-write
+//!                (reads as public-read), 4 bucket-owner-read, 5 bucket-owner-full-control)
 //! 46     u128    version stamp (D46): orders a key's versions, newest largest; 0 for records
 //!                written before versions (older than any other)
 //! 62     u8      version flags: bit 0 the null version, bit 1 a delete marker
@@ -28,12 +29,14 @@
 //!        u8      tag count, then each tag: str key, str value (object tagging)
 //!        u8      retention mode (0 none, 1 GOVERNANCE, 2 COMPLIANCE), then u64 retain-until ms
 //!                when there is one; u8 legal hold (object lock, D47)
+//!        opt<str> the object's owner when it is not its bucket's (object ownership, D52)
 //!        u8      data location: 0 inline (bytes), 1 file (u128 id),
 //!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
 //!                opt<bytes> the part's stored checksum, of the object's stored kind (a
 //!                multipart object's own stored checksum value is empty), opt<flexible
 //!                checksum> the part's)
 //! ```
+//! Format 6 is format 7 without the owner (it reads as the bucket's).
 //! Format 5 is format 6 without the lock (it reads as none).
 //! Format 4 is format 5 without the version stamp and flags (it reads as stamp 0, the null
 //! version, no delete marker).
@@ -59,7 +62,7 @@ use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
 use crate::error::{Error, Result};
 
 pub use bucket::{
-    BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, PublicAccessBlock, RemoteBucket, Versioning,
+    BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, Ownership, PublicAccessBlock, RemoteBucket, Versioning,
 };
 use codec::{Reader, Writer, read_headers, write_headers};
 pub use cors::{CORS_LIST_MAX, CORS_RULES_MAX, Cors, CorsRule};
@@ -71,7 +74,7 @@ pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta}
 /// The format byte object records are written with (format 1 still decodes). Changing what a
 /// record holds means a new format number, a decoder for the old one, and a new fixture in
 /// `engine/tests/record_format.rs`.
-pub const OBJECT_RECORD_FORMAT: u8 = 6;
+pub const OBJECT_RECORD_FORMAT: u8 = 7;
 
 /// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
 /// dates, which end there.
@@ -226,6 +229,9 @@ pub struct ObjectMeta {
     pub version: ObjectVersion,
     /// What protects this version from deletion (object lock, D47).
     pub lock: ObjectLock,
+    /// The object's owner (its writer, under ObjectWriter or BucketOwnerPreferred ownership);
+    /// `None`: the bucket's owner (D52).
+    pub owner: Option<String>,
 }
 
 /// A version of a key: its stamp (order and identity), whether it is the `null` version, and
@@ -361,6 +367,7 @@ impl ObjectMeta {
         w.opt_str(self.upload_id.as_deref());
         tags::write_tags(&mut w, &self.tags);
         self.lock.write(&mut w);
+        w.opt_str(self.owner.as_deref());
         match &self.data {
             DataLoc::Inline(b) => {
                 w.u8(0);
@@ -420,6 +427,7 @@ impl ObjectMeta {
         let upload_id = if format >= 2 { r.opt_str()? } else { None };
         let tags = if format >= 4 { tags::read_tags(&mut r)? } else { Vec::new() };
         let lock = if format >= 6 { ObjectLock::read(&mut r)? } else { ObjectLock::default() };
+        let owner = if format >= 7 { r.opt_str()? } else { None };
         let data = match r.u8()? {
             0 => DataLoc::Inline(r.bytes()?.to_vec()),
             1 => DataLoc::File(ObjectId(r.u128()?)),
@@ -466,6 +474,7 @@ impl ObjectMeta {
             tags,
             version,
             lock,
+            owner,
         };
         meta.check()?;
         Ok(meta)
@@ -477,7 +486,7 @@ impl ObjectMeta {
     pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
         match buf.first() {
             Some(1) => Ok(0),
-            Some(2..=6) => {
+            Some(2..=7) => {
                 let b: [u8; 8] =
                     buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
                 Ok(u64::from_le_bytes(b))
@@ -516,7 +525,7 @@ impl ObjectMeta {
     pub fn decode_version(buf: &[u8]) -> Result<ObjectVersion> {
         match buf.first() {
             Some(1..=4) => Ok(ObjectVersion::default()),
-            Some(5 | 6) => {
+            Some(5..=7) => {
                 let mut r = Reader(buf.get(46..).ok_or(Error::BadMeta("record truncated"))?);
                 ObjectVersion::from_flags(r.u128()?, r.u8()?)
             }

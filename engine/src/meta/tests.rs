@@ -23,6 +23,7 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         tags: vec![("k".into(), "v".into()), ("e".into(), "".into())],
         version: Default::default(),
         lock: ObjectLock { retention: Some(Retention { mode: LockMode::Compliance, until_ms: 99 }), legal_hold: true },
+        owner: Some("writer".into()),
     }
 }
 
@@ -147,6 +148,7 @@ fn bucket_round_trips() {
                 max_age_secs: Some(600),
             }],
         }),
+        ownership: Some(Ownership::BucketOwnerPreferred),
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

@@ -70,4 +70,6 @@ pub struct PutOptions {
     /// The body's MD5 as the caller computed it, for a writer told to `skip_md5`: recorded as
     /// the object's (and `content_md5`, if any, is checked against it).
     pub md5: Option<[u8; 16]>,
+    /// The object's owner when not its bucket's (`Ownership::owner_of`).
+    pub owner: Option<String>,
 }

@@ -78,28 +78,14 @@ impl ObjectWriter {
         self.finish_gated(opts, std::future::ready(Ok(None))).await
     }
 
-    /// Verifies and syncs the object, then awaits `gate`, then commits: a backend bucket's
-    /// write-through lets the remote finish its copy there, after the body checked out and before
-    /// anything is visible locally. An error from `gate` abandons the write; what it returns is
-    /// the remote object this one is a copy of (overriding `opts.remote`).
-    pub async fn finish_gated<E: From<Error>>(
-        mut self,
+    /// The record of the bytes sealed, as the options describe them.
+    fn record(
+        &self,
         opts: PutOptions,
-        gate: impl std::future::Future<Output = std::result::Result<Option<(crate::meta::RemoteVersion, u64)>, E>>,
-    ) -> std::result::Result<ObjectMeta, E> {
-        let content_md5 = if opts.md5.is_some() { None } else { opts.content_md5 };
-        if let (Some(want), Some(got)) = (opts.content_md5, opts.md5)
-            && want != got
-        {
-            return Err(Error::ChecksumMismatch { algorithm: "Content-MD5" }.into());
-        }
-        let sealed = self.data.seal(content_md5, opts.flex_expected.as_deref(), false).await?;
-        let remote = gate.await?.or(opts.remote);
-        let (remote, mtime_ms) = match remote {
-            Some((version, mtime_ms)) => (Some(version), mtime_ms.min(crate::meta::MTIME_MS_MAX)),
-            None => (None, now_ms()),
-        };
-        let mut meta = ObjectMeta {
+        sealed: super::data::Sealed,
+        (remote, mtime_ms): (Option<crate::meta::RemoteVersion>, u64),
+    ) -> ObjectMeta {
+        ObjectMeta {
             size: self.data.written(),
             mtime_ms,
             md5: opts.md5.unwrap_or(sealed.md5),
@@ -116,7 +102,33 @@ impl ObjectWriter {
             tags: opts.tags,
             version: Default::default(),
             lock: opts.lock,
+            owner: opts.owner,
+        }
+    }
+
+    /// Verifies and syncs the object, then awaits `gate`, then commits: a backend bucket's
+    /// write-through lets the remote finish its copy there, after the body checked out and before
+    /// anything is visible locally. An error from `gate` abandons the write; what it returns is
+    /// the remote object this one is a copy of (overriding `opts.remote`).
+    pub async fn finish_gated<E: From<Error>>(
+        mut self,
+        mut opts: PutOptions,
+        gate: impl std::future::Future<Output = std::result::Result<Option<(crate::meta::RemoteVersion, u64)>, E>>,
+    ) -> std::result::Result<ObjectMeta, E> {
+        let content_md5 = if opts.md5.is_some() { None } else { opts.content_md5 };
+        if let (Some(want), Some(got)) = (opts.content_md5, opts.md5)
+            && want != got
+        {
+            return Err(Error::ChecksumMismatch { algorithm: "Content-MD5" }.into());
+        }
+        let sealed = self.data.seal(content_md5, opts.flex_expected.as_deref(), false).await?;
+        let remote = gate.await?.or(opts.remote.take());
+        let (remote, mtime_ms) = match remote {
+            Some((version, mtime_ms)) => (Some(version), mtime_ms.min(crate::meta::MTIME_MS_MAX)),
+            None => (None, now_ms()),
         };
+        let (condition, dirs) = (std::mem::replace(&mut opts.condition, WriteCondition::Always), sealed.dirs);
+        let mut meta = self.record(opts, sealed, (remote, mtime_ms));
         let (store, mp) = (self.data.store.clone(), self.data.mp.clone());
         // Checks that can fail run before the commit is sent, so a failure removes the data file.
         meta.check()?;
@@ -130,15 +142,15 @@ impl ObjectWriter {
             Some(store.lock_keys(&self.bucket, &[&self.key]).await)
         };
         let plan = if versioned { store.version_plan(&mp, (&self.bucket, &self.key), &mut meta)? } else { None };
-        let guard = store.write_guard(&mp, &self.bucket, &self.key, &opts.condition)?;
-        let commit = store.commit_object(&mp, (&self.bucket, &self.key), &meta, (sealed.dirs, guard), plan);
+        let guard = store.write_guard(&mp, &self.bucket, &self.key, &condition)?;
+        let commit = store.commit_object(&mp, (&self.bucket, &self.key), &meta, (dirs, guard), plan);
         let raw = meta.encode();
         // Lazy: nothing is sent until awaited.
         let copies = futures_util::future::join_all(mirrors.iter().map(|m| {
             let none = crate::index::Precondition::None;
-            store.commit_copy(m, (&self.bucket, &self.key), raw.clone(), (sealed.dirs, none), Vec::new())
+            store.commit_copy(m, (&self.bucket, &self.key), raw.clone(), (dirs, none), Vec::new())
         }));
-        let copied = if opts.condition == WriteCondition::Always {
+        let copied = if condition == WriteCondition::Always {
             // Nothing to refuse the first commit on: every holder's commit goes at once (the key
             // lock keeps their order per key).
             let (first, copied) = futures_util::future::join(self.data.commit_with(commit), copies).await;
@@ -150,12 +162,12 @@ impl ObjectWriter {
                     self.data.commit_sent = true;
                     store.copies.suspects.report(&self.bucket, &self.key);
                 }
-                return Err(opts.condition.commit_error(e).into());
+                return Err(condition.commit_error(e).into());
             }
             copied
         } else {
             // The condition decides on the first holder; the copies follow only if it held.
-            self.data.commit_with(commit).await.map_err(|e| opts.condition.commit_error(e))?;
+            self.data.commit_with(commit).await.map_err(|e| condition.commit_error(e))?;
             copies.await
         };
         // A copy that failed is short until repaired, and the write is not acknowledged.

@@ -34,6 +34,7 @@ pub(crate) fn writes(op: &Op) -> bool {
             | Op::GetBucketPolicyStatus
             | Op::GetPublicAccessBlock
             | Op::GetBucketCors
+            | Op::GetBucketOwnershipControls
             | Op::Preflight
             | Op::ListObjects(_)
             | Op::ListObjectsV2(_)
@@ -66,6 +67,8 @@ fn changes_buckets(op: &Op) -> bool {
             | Op::DeletePublicAccessBlock
             | Op::PutBucketCors
             | Op::DeleteBucketCors
+            | Op::PutBucketOwnershipControls
+            | Op::DeleteBucketOwnershipControls
     )
 }
 

@@ -7,6 +7,7 @@ use crate::s3::xml::XmlWriter;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum S3ErrorCode {
     AccessDenied,
+    AccessControlListNotSupported,
     /// A CORS preflight the bucket's rules do not allow.
     AccessForbidden,
     AuthorizationHeaderMalformed,
@@ -26,6 +27,7 @@ pub enum S3ErrorCode {
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
+    InvalidBucketAclWithObjectOwnership,
     InvalidBucketName,
     InvalidBucketState,
     InvalidDigest,
@@ -56,6 +58,7 @@ pub enum S3ErrorCode {
     NoSuchTagSet,
     NoSuchVersion,
     NoSuchUpload,
+    OwnershipControlsNotFoundError,
     OperationAborted,
     NotImplemented,
     ObjectLockConfigurationNotFoundError,
@@ -75,6 +78,7 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AccessDenied => "AccessDenied",
+            AccessControlListNotSupported => "AccessControlListNotSupported",
             AccessForbidden => "AccessForbidden",
             BadGateway => "BadGateway",
             GatewayTimeout => "GatewayTimeout",
@@ -91,6 +95,7 @@ impl S3ErrorCode {
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
+            InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
             InvalidBucketName => "InvalidBucketName",
             InvalidBucketState => "InvalidBucketState",
             InvalidDigest => "InvalidDigest",
@@ -121,6 +126,7 @@ impl S3ErrorCode {
             NoSuchTagSet => "NoSuchTagSet",
             NoSuchVersion => "NoSuchVersion",
             NoSuchUpload => "NoSuchUpload",
+            OwnershipControlsNotFoundError => "OwnershipControlsNotFoundError",
             OperationAborted => "OperationAborted",
             NotImplemented => "NotImplemented",
             ObjectLockConfigurationNotFoundError => "ObjectLockConfigurationNotFoundError",
@@ -140,6 +146,8 @@ impl S3ErrorCode {
         use S3ErrorCode::*;
         match self {
             AuthorizationHeaderMalformed
+            | AccessControlListNotSupported
+            | InvalidBucketAclWithObjectOwnership
             | AuthorizationQueryParametersError
             | BadDigest
             | EntityTooLarge
@@ -171,6 +179,7 @@ impl S3ErrorCode {
             | NoSuchKey
             | NoSuchTagSet
             | NoSuchUpload
+            | OwnershipControlsNotFoundError
             | NoSuchVersion
             | NoSuchObjectLockConfiguration
             | NoSuchLifecycleConfiguration

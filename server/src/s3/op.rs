@@ -37,6 +37,9 @@ pub enum Op {
     GetBucketCors,
     PutBucketCors,
     DeleteBucketCors,
+    GetBucketOwnershipControls,
+    PutBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
     /// A CORS preflight (`OPTIONS`), answered without authentication.
     Preflight,
     ListObjects(params::ListV1),
@@ -124,6 +127,9 @@ impl Op {
             Op::GetBucketCors => "GetBucketCors",
             Op::PutBucketCors => "PutBucketCors",
             Op::DeleteBucketCors => "DeleteBucketCors",
+            Op::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            Op::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            Op::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
             Op::Preflight => "PreflightRequest",
             Op::ListObjects(_) => "ListObjects",
             Op::ListObjectsV2(_) => "ListObjectsV2",
@@ -209,7 +215,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str, &str, &str)] = &[
     ),
     ("replication", "GetBucketReplication", "PutBucketReplication", "DeleteBucketReplication"),
     ("encryption", "GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
-    ("ownershipControls", "GetBucketOwnershipControls", "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"),
     ("object-lock", "GetObjectLockConfiguration", "PutObjectLockConfiguration", "DeleteObjectLockConfiguration"),
     ("accelerate", "GetBucketAccelerateConfiguration", "PutBucketAccelerateConfiguration", "DeleteBucketAccelerate"),
     ("requestPayment", "GetBucketRequestPayment", "PutBucketRequestPayment", "DeleteBucketRequestPayment"),
@@ -400,6 +405,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::GetPublicAccessBlock
             } else if p.has("cors") {
                 Op::GetBucketCors
+            } else if p.has("ownershipControls") {
+                Op::GetBucketOwnershipControls
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else if p.q.get("list-type") == Some("2") {
@@ -425,6 +432,8 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
                 Op::PutPublicAccessBlock
             } else if p.has("cors") {
                 Op::PutBucketCors
+            } else if p.has("ownershipControls") {
+                Op::PutBucketOwnershipControls
             } else if let Some(name) = subresource(BUCKET_SUBRESOURCES, p.q, m) {
                 Op::Unsupported(name)
             } else {
@@ -436,6 +445,7 @@ fn bucket_op(m: Method, p: &mut Parsed<'_>) -> Op {
         Method::Delete if p.has("policy") => Op::DeleteBucketPolicy,
         Method::Delete if p.has("publicAccessBlock") => Op::DeletePublicAccessBlock,
         Method::Delete if p.has("cors") => Op::DeleteBucketCors,
+        Method::Delete if p.has("ownershipControls") => Op::DeleteBucketOwnershipControls,
         Method::Options => Op::Preflight,
         Method::Delete => match subresource(BUCKET_SUBRESOURCES, p.q, m) {
             Some(name) => Op::Unsupported(name),

@@ -95,13 +95,10 @@ pub fn check(op: &Op, req: &Request) -> Result<(), S3Error> {
             "website-redirect-location" => return Err(not_implemented(name, "website redirects")),
             "mfa" => return Err(not_implemented(name, "MFA delete")),
             "write-offset-bytes" => return Err(not_implemented(name, "appends")),
-            // Objects are always owned by the bucket's owner (the only writer), which both of
-            // these mean; BucketOwnerEnforced would also switch ACLs off, which keel does not do.
-            "object-ownership" if matches!(op, Op::CreateBucket) => match v {
-                "BucketOwnerPreferred" | "ObjectWriter" => {}
-                "BucketOwnerEnforced" => return Err(not_implemented(name, "disabling ACLs")),
-                _ => return Err(invalid(name, v)),
-            },
+            // Object ownership (D52): CreateBucket keeps it.
+            "object-ownership" if matches!(op, Op::CreateBucket) && engine::Ownership::parse(v).is_none() => {
+                return Err(invalid(name, v));
+            }
             _ => {}
         }
     }
@@ -156,11 +153,8 @@ mod tests {
         assert_eq!(code(put, &[("x-amz-storage-class", "GLACIER")]), Some("NotImplemented"));
         assert_eq!(code(put, &[("x-amz-storage-class", "COLD")]), Some("InvalidStorageClass"));
         assert_eq!(code(put, &[("x-amz-website-redirect-location", "/x")]), Some("NotImplemented"));
-        assert_eq!(
-            code(&Op::CreateBucket, &[("x-amz-object-ownership", "BucketOwnerEnforced")]),
-            Some("NotImplemented")
-        );
-        assert_eq!(code(&Op::CreateBucket, &[("x-amz-object-ownership", "ObjectWriter")]), None);
+        assert_eq!(code(&Op::CreateBucket, &[("x-amz-object-ownership", "BucketOwnerEnforced")]), None);
+        assert_eq!(code(&Op::CreateBucket, &[("x-amz-object-ownership", "Everyone")]), Some("InvalidArgument"));
         // Headers that change nothing keel does are not refused.
         assert_eq!(code(put, &[("x-amz-request-payer", "requester"), ("x-amz-meta-a", "b")]), None);
     }

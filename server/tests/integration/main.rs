@@ -14,6 +14,7 @@ mod mountpaths;
 mod multipart;
 mod objects;
 mod ops;
+mod ownership;
 mod policy;
 mod post_object;
 mod reliability;

@@ -30,6 +30,8 @@ pub fn of(op: &Op, versioned: bool) -> Option<&'static str> {
         Op::GetPublicAccessBlock => Some("s3:GetBucketPublicAccessBlock"),
         Op::PutPublicAccessBlock | Op::DeletePublicAccessBlock => Some("s3:PutBucketPublicAccessBlock"),
         Op::GetBucketCors => Some("s3:GetBucketCORS"),
+        Op::GetBucketOwnershipControls => Some("s3:GetBucketOwnershipControls"),
+        Op::PutBucketOwnershipControls | Op::DeleteBucketOwnershipControls => Some("s3:PutBucketOwnershipControls"),
         Op::PutBucketCors | Op::DeleteBucketCors => Some("s3:PutBucketCORS"),
         Op::ListObjectVersions(_) => Some("s3:ListBucketVersions"),
         Op::ListMultipartUploads(_) => Some("s3:ListBucketMultipartUploads"),

@@ -22,7 +22,7 @@ mod facts;
 
 use std::net::IpAddr;
 
-use engine::{BucketMeta, BucketPolicy, CannedAcl, PublicAccessBlock};
+use engine::{BucketMeta, BucketPolicy, CannedAcl, Ownership, PublicAccessBlock};
 use policy::{Caller, Decision, Policy};
 
 pub use actions::arn;
@@ -114,6 +114,14 @@ impl Access {
         }
     }
 
+    /// As `check_object`, the object's own owner (D52) always allowed.
+    pub fn check_object_of(&self, identity: &Identity, meta: &engine::ObjectMeta) -> Result<(), S3Error> {
+        match (&meta.owner, identity) {
+            (Some(owner), Identity::User(me)) if owner == me => Ok(()),
+            _ => self.check_object(meta.acl),
+        }
+    }
+
     /// What a missing object is to this caller: NoSuchKey to whoever may list the bucket,
     /// AccessDenied to others.
     pub fn missing(&self, e: engine::Error) -> S3Error {
@@ -129,7 +137,8 @@ impl Access {
 /// Whether a canned ACL grants READ to the caller (beyond the owner, who always has it).
 fn grants(acl: CannedAcl, signed: bool) -> bool {
     match acl {
-        CannedAcl::Private => false,
+        // bucket-owner-*: the bucket's owner reads every object anyway.
+        CannedAcl::Private | CannedAcl::BucketOwnerRead | CannedAcl::BucketOwnerFullControl => false,
         CannedAcl::PublicRead | CannedAcl::PublicReadWrite => true,
         CannedAcl::AuthenticatedRead => signed,
     }
@@ -164,10 +173,11 @@ pub fn authorize(
             return if access.permits(class, None) { Ok(access) } else { Err(denied()) };
         }
     };
-    let (mut access, policy, block) = ctx
+    let (mut access, policy, block, ownership) = ctx
         .store
         .with_bucket(bucket, |m| {
-            (Access::to_bucket(ctx, identity, m), m.access_policy.clone(), m.public_access_block.unwrap_or_default())
+            let block = m.public_access_block.unwrap_or_default();
+            (Access::to_bucket(ctx, identity, m), m.access_policy.clone(), block, m.ownership)
         })
         .ok_or_else(|| S3Error::from(engine::Error::NoSuchBucket))?;
     if block.block_public_acls && sets_public_acl(&route.op, req) {
@@ -176,12 +186,31 @@ pub fn authorize(
             "The bucket's public access block (BlockPublicAcls) refuses a public ACL.",
         ));
     }
+    if ownership == Some(Ownership::BucketOwnerEnforced) && sets_acl_without_owner(&route.op, req) {
+        return Err(S3Error::new(S3ErrorCode::AccessControlListNotSupported, "The bucket does not allow ACLs"));
+    }
     let mut allowed = access.permits(class, None);
     if let Some(policy) = policy {
         let facts = RequestFacts::new(ctx, req, identity, origin);
         allowed |= by_policy(&policy, block, (route, &facts), &mut access)?;
     }
+    // An object's own owner (D52) reads and writes its ACL.
+    allowed = allowed
+        || (matches!(route.op, Op::GetObjectAcl | Op::PutObjectAcl) && owns_object(ctx, (req, route), identity));
     if allowed { Ok(access) } else { Err(denied()) }
+}
+
+/// Whether the caller owns the object (the version) the request names.
+fn owns_object(ctx: &Ctx, (req, route): (&Request, &Route), identity: &Identity) -> bool {
+    let (Some(bucket), Some(key), Identity::User(me)) = (route.bucket.as_deref(), route.key.as_deref(), identity)
+    else {
+        return false;
+    };
+    let meta = match version_of(req) {
+        Some(v) => ctx.store.head_version(bucket, key, v),
+        None => ctx.store.head_object(bucket, key),
+    };
+    meta.is_ok_and(|m| m.owner.as_deref() == Some(me.as_str()))
 }
 
 /// Applies the bucket's policy to a request: an error if it denies it, `true` if it allows
@@ -269,6 +298,25 @@ fn sets_public_acl(op: &Op, req: &Request) -> bool {
     canned || granted
 }
 
+/// Whether a request sets an ACL other than bucket-owner-full-control: refused where the
+/// bucket's owner owns everything and ACLs are disabled (BucketOwnerEnforced, D52).
+fn sets_acl_without_owner(op: &Op, req: &Request) -> bool {
+    let canned = req.header("x-amz-acl").map(str::trim);
+    let grants = req.headers.iter().any(|(k, _)| k.starts_with("x-amz-grant-"));
+    match op {
+        Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload => {
+            grants || canned.is_some_and(|a| a != "bucket-owner-full-control")
+        }
+        Op::PutBucketAcl | Op::PutObjectAcl => canned != Some("bucket-owner-full-control"),
+        _ => false,
+    }
+}
+
+/// Who owns an object the caller writes with `acl` into `bucket` (`None`: the bucket's owner).
+pub fn object_owner(ctx: &Ctx, bucket: &str, identity: &Identity, acl: CannedAcl) -> Option<String> {
+    ctx.store.with_bucket(bucket, |m| Ownership::owner_of(m, identity.name(), acl)).flatten()
+}
+
 /// Whether the caller may delete `key` (one key of a DeleteObjects in a bucket with a policy;
 /// `versioned`: a version of it): if the policy says nothing, whether the ACLs let the caller
 /// write (`acl_write`: the owner, or a public-read-write bucket).
@@ -336,12 +384,12 @@ pub fn parse_canned(value: &str, target: AclTarget) -> Result<CannedAcl, S3Error
         "public-read" => Ok(CannedAcl::PublicRead),
         "authenticated-read" => Ok(CannedAcl::AuthenticatedRead),
         // Anyone may write the bucket's objects; on an object, WRITE grants nothing more than
-        // public-read (S3's meaning).
-        "public-read-write" => {
-            Ok(if target == AclTarget::Bucket { CannedAcl::PublicReadWrite } else { CannedAcl::PublicRead })
-        }
-        // The bucket's owner is every object's owner (the only one who may write): both grant
-        // nothing beyond private. S3 ignores them on buckets.
+        // public-read (S3's meaning), though its ACL shows it.
+        "public-read-write" => Ok(CannedAcl::PublicReadWrite),
+        // Grants to the bucket's owner on an object another user owns; S3 ignores them on
+        // buckets.
+        "bucket-owner-read" if target == AclTarget::Object => Ok(CannedAcl::BucketOwnerRead),
+        "bucket-owner-full-control" if target == AclTarget::Object => Ok(CannedAcl::BucketOwnerFullControl),
         "bucket-owner-read" | "bucket-owner-full-control" => Ok(CannedAcl::Private),
         v @ ("aws-exec-read" | "log-delivery-write") => Err(S3Error::new(
             S3ErrorCode::NotImplemented,
@@ -369,9 +417,10 @@ mod tests {
     fn canned_acls() {
         assert_eq!(parse_canned("public-read", AclTarget::Object).unwrap(), CannedAcl::PublicRead);
         assert_eq!(parse_canned(" private ", AclTarget::Bucket).unwrap(), CannedAcl::Private);
-        assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(), CannedAcl::Private);
+        assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(), CannedAcl::BucketOwnerFullControl);
+        assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Bucket).unwrap(), CannedAcl::Private);
         assert_eq!(parse_canned("public-read-write", AclTarget::Bucket).unwrap(), CannedAcl::PublicReadWrite);
-        assert_eq!(parse_canned("public-read-write", AclTarget::Object).unwrap(), CannedAcl::PublicRead);
+        assert_eq!(parse_canned("public-read-write", AclTarget::Object).unwrap(), CannedAcl::PublicReadWrite);
         assert_eq!(
             parse_canned("log-delivery-write", AclTarget::Bucket).unwrap_err().code,
             S3ErrorCode::NotImplemented

@@ -70,6 +70,10 @@ fn region_of<'m>(call: &'m Call<'_>, meta: &'m engine::BucketMeta) -> &'m str {
 pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let name = call.bucket().to_owned();
     let acl = canned_from(call.req, AclTarget::Bucket)?.unwrap_or(CannedAcl::Private);
+    let ownership = call.header("x-amz-object-ownership").and_then(|v| engine::Ownership::parse(v.trim()));
+    if ownership == Some(engine::Ownership::BucketOwnerEnforced) && acl != CannedAcl::Private {
+        return Err(S3Error::code(S3ErrorCode::InvalidBucketAclWithObjectOwnership));
+    }
     // The optional body names a location; any region is accepted (one node has one location)
     // and kept, for GetBucketLocation.
     let location = match call.read_xml().await? {
@@ -94,8 +98,15 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
         }
     };
     let versioning = if object_lock { Versioning::Enabled } else { Versioning::Unset };
-    let base =
-        engine::BucketMeta { owner: me.to_owned(), acl, location, object_lock, versioning, ..Default::default() };
+    let base = engine::BucketMeta {
+        owner: me.to_owned(),
+        acl,
+        location,
+        object_lock,
+        versioning,
+        ownership,
+        ..Default::default()
+    };
     versions_supported(call.ctx, &base)?;
     if let Some(cluster) = &call.ctx.config.cluster {
         let template = base;
@@ -197,6 +208,47 @@ pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     call.ctx.store.update_bucket(call.bucket(), |m| m.acl = acl).await?;
     publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(200))
+}
+
+/// PutBucketOwnershipControls: who owns the objects written here (D52). BucketOwnerEnforced
+/// needs a private bucket ACL.
+pub async fn put_ownership(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let meta = call.ctx.store.bucket(call.bucket())?;
+    let root = call.read_xml().await?.ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    let rules: Vec<_> = root.children_named("Rule").collect();
+    let ownership = match (root.name.as_str(), rules.as_slice()) {
+        ("OwnershipControls", [rule]) if root.children.len() == 1 => {
+            rule.child_text("ObjectOwnership").and_then(|v| engine::Ownership::parse(v.trim()))
+        }
+        _ => None,
+    }
+    .ok_or_else(|| S3Error::code(S3ErrorCode::MalformedXML))?;
+    if ownership == engine::Ownership::BucketOwnerEnforced && meta.acl != CannedAcl::Private {
+        return Err(S3Error::code(S3ErrorCode::InvalidBucketAclWithObjectOwnership));
+    }
+    call.ctx.store.update_bucket(call.bucket(), |m| m.ownership = Some(ownership)).await?;
+    publish_bucket(call.ctx, call.bucket()).await?;
+    Ok(Response::new(200))
+}
+
+/// GetBucketOwnershipControls.
+pub async fn get_ownership(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    let meta = call.ctx.store.bucket(call.bucket())?;
+    let o = meta.ownership.ok_or_else(|| S3Error::code(S3ErrorCode::OwnershipControlsNotFoundError))?;
+    let mut w = XmlWriter::new();
+    w.open_root("OwnershipControls");
+    w.open("Rule");
+    w.elem("ObjectOwnership", o.name());
+    w.close("Rule");
+    w.close("OwnershipControls");
+    Ok(xml(200, w))
+}
+
+/// DeleteBucketOwnershipControls (204 whether or not there were any).
+pub async fn delete_ownership(call: &mut Call<'_>) -> Result<Response, S3Error> {
+    call.ctx.store.update_bucket(call.bucket(), |m| m.ownership = None).await?;
+    publish_bucket(call.ctx, call.bucket()).await?;
+    Ok(Response::new(204))
 }
 
 /// The canned ACL of a Put*Acl request, which must carry `x-amz-acl` and no ACL document.
@@ -322,11 +374,13 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// GetBucketAcl: the owner holds FULL_CONTROL, plus READ for the group the canned ACL names.
 pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let meta = call.ctx.store.bucket(call.bucket())?;
-    Ok(xml(200, acl_document(&meta.owner, meta.acl)))
+    Ok(xml(200, acl_document(&meta.owner, meta.acl, &meta.owner)))
 }
 
-/// An AccessControlPolicy document for a canned ACL.
-pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
+/// An AccessControlPolicy document for a canned ACL: `owner_id` owns the resource and holds
+/// FULL_CONTROL; `bucket_owner` is granted what bucket-owner-read/-full-control give (an object
+/// another user owns).
+pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl, bucket_owner: &str) -> XmlWriter {
     let mut w = XmlWriter::new();
     w.open_root("AccessControlPolicy");
     w.owner("Owner", owner_id);
@@ -334,13 +388,23 @@ pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl) -> XmlWriter {
     // Group grants first, then the owner's (the order Ceph's s3-tests compare in).
     const ALL: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
     let groups: &[(&str, &str)] = match acl {
-        CannedAcl::Private => &[],
+        CannedAcl::Private | CannedAcl::BucketOwnerRead | CannedAcl::BucketOwnerFullControl => &[],
         CannedAcl::PublicRead => &[(ALL, "READ")],
         CannedAcl::AuthenticatedRead => &[("http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ")],
         CannedAcl::PublicReadWrite => &[(ALL, "READ"), (ALL, "WRITE")],
     };
     for (uri, permission) in groups {
         w.open_grant_group(uri);
+        w.elem("Permission", permission);
+        w.close("Grant");
+    }
+    let to_bucket_owner = match acl {
+        CannedAcl::BucketOwnerRead => Some("READ"),
+        CannedAcl::BucketOwnerFullControl => Some("FULL_CONTROL"),
+        _ => None,
+    };
+    if let Some(permission) = to_bucket_owner.filter(|_| bucket_owner != owner_id) {
+        w.open_grant_canonical(bucket_owner);
         w.elem("Permission", permission);
         w.close("Grant");
     }

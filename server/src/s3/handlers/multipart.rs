@@ -382,6 +382,16 @@ pub async fn abort(call: &mut Call<'_>, id: &str) -> Result<Response, S3Error> {
     Ok(Response::new(204))
 }
 
+/// Who will own the object an upload completes (`Ownership::owner_of`).
+fn upload_owner(call: &Call<'_>, upload: &engine::UploadMeta) -> String {
+    call.ctx
+        .store
+        .with_bucket(call.bucket(), |b| {
+            engine::Ownership::owner_of(b, &upload.initiator, upload.acl).unwrap_or_else(|| b.owner.clone())
+        })
+        .unwrap_or_else(|| upload.initiator.clone())
+}
+
 pub async fn list_parts(call: &mut Call<'_>, p: &params::ListParts) -> Result<Response, S3Error> {
     let (id, marker, max) = (&p.upload_id, p.marker, p.max_parts);
     let upload = call.ctx.store.upload(call.bucket(), call.key(), id)?;
@@ -392,7 +402,7 @@ pub async fn list_parts(call: &mut Call<'_>, p: &params::ListParts) -> Result<Re
     w.elem("Key", call.key());
     w.elem("UploadId", id);
     w.owner("Initiator", &upload.initiator);
-    w.owner("Owner", &upload.initiator);
+    w.owner("Owner", &upload_owner(call, &upload));
     w.elem("StorageClass", "STANDARD");
     if let Some((alg, kind)) = upload.flex {
         w.elem("ChecksumAlgorithm", alg.name());
@@ -455,7 +465,7 @@ pub async fn list_uploads(call: &mut Call<'_>, p: &params::ListUploads) -> Resul
         w.elem("Key", &enc(&u.key));
         w.elem("UploadId", &u.upload_id);
         w.owner("Initiator", &u.meta.initiator);
-        w.owner("Owner", &u.meta.initiator);
+        w.owner("Owner", &upload_owner(call, &u.meta));
         w.elem("StorageClass", "STANDARD");
         w.elem("Initiated", &time::iso8601_ms(u.meta.created_ms));
         w.close("Upload");

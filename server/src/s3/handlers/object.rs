@@ -242,6 +242,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         lock,
         remote: None,
         md5: None,
+        owner: access::object_owner(call.ctx, call.bucket(), &call.auth.identity, acl),
     };
     let meta = writer
         .finish_gated(opts, async move {
@@ -375,7 +376,7 @@ fn lookup_readable(call: &Call<'_>) -> Result<engine::Located, S3Error> {
         None => call.ctx.store.lookup(call.bucket(), call.key()),
     };
     let located = found.map_err(|e| call.access.missing(e))?;
-    call.access.check_object(located.meta.acl)?;
+    call.access.check_object_of(&call.auth.identity, &located.meta)?;
     Ok(located)
 }
 
@@ -476,7 +477,7 @@ pub async fn get_object(call: &mut Call<'_>, params: &Read, head: bool) -> Resul
         };
         let located = match found {
             Ok(l) => {
-                call.access.check_object(l.meta.acl)?;
+                call.access.check_object_of(&call.auth.identity, &l.meta)?;
                 if l.meta.remote.is_some() && fetches < FETCH_ATTEMPTS_MAX {
                     match remote::validate_warm(call, &l.meta).await? {
                         remote::Warm::Fresh => {}
@@ -658,7 +659,7 @@ pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Some(v) => call.ctx.store.head_version(call.bucket(), call.key(), v)?,
         None => call.ctx.store.head_object(call.bucket(), call.key())?,
     };
-    let w = super::bucket::acl_document(&bucket.owner, meta.acl);
+    let w = super::bucket::acl_document(meta.owner.as_deref().unwrap_or(&bucket.owner), meta.acl, &bucket.owner);
     Ok(Response::with_body(200, "application/xml", w.finish()))
 }
 
@@ -716,7 +717,7 @@ pub(crate) async fn open_source(call: &Call<'_>, (bucket, key, version): &CopySo
             ),
             e => access.missing(e),
         })?;
-        access.check_object(reader.meta.acl)?;
+        access.check_object_of(&call.auth.identity, &reader.meta)?;
         return Ok(Source::Local(reader));
     }
     if let Some(want) = call.header("x-amz-source-expected-bucket-owner")
@@ -731,7 +732,7 @@ pub(crate) async fn open_source(call: &Call<'_>, (bucket, key, version): &CopySo
         let meta = crate::cluster::peer::source_meta(cluster, &node, bucket, key).await.map_err(|e| {
             if e.code == S3ErrorCode::NoSuchKey { access.missing(engine::Error::NoSuchObject) } else { e }
         })?;
-        access.check_object(meta.acl)?;
+        access.check_object_of(&call.auth.identity, &meta)?;
         return Ok(Source::Peer { node, bucket: bucket.to_owned(), key: key.to_owned(), meta });
     }
     // A backend bucket's source not held here is fetched first (for who may read it).
@@ -742,7 +743,7 @@ pub(crate) async fn open_source(call: &Call<'_>, (bucket, key, version): &CopySo
         })?;
     }
     let reader = call.ctx.store.open_object(bucket, key).await.map_err(|e| access.missing(e))?;
-    access.check_object(reader.meta.acl)?;
+    access.check_object_of(&call.auth.identity, &reader.meta)?;
     Ok(Source::Local(reader))
 }
 
@@ -790,7 +791,8 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         ));
     }
     let remote_meta = target.as_ref().map(|_| (system.content_type.clone(), user.clone()));
-    let opts = PutOptions { system, user, condition, acl, tags, lock, ..Default::default() };
+    let owner = access::object_owner(call.ctx, call.bucket(), &call.auth.identity, acl);
+    let opts = PutOptions { system, user, condition, acl, tags, lock, owner, ..Default::default() };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     // The copy checks the source's stored checksums as it reads; into a backend bucket the

@@ -219,6 +219,7 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         tags: Vec::new(),
         version: Default::default(),
         lock: Default::default(),
+        owner: None,
     }
 }
 

@@ -246,6 +246,7 @@ fn authorize(call: &mut Call<'_>, got: &mut Collected) -> Result<Upload, S3Error
     let lock = lock::for_write(&put)?;
     let expected = ExpectedChecksums::from_request(&req, &Payload::Unsigned)?;
     let writer = ctx.store.put_writer(put.bucket(), &key, None, expected.algorithm())?;
+    let owner = access::object_owner(ctx, put.bucket(), &auth.identity, acl);
     let opts = PutOptions {
         system,
         user,
@@ -257,6 +258,7 @@ fn authorize(call: &mut Call<'_>, got: &mut Collected) -> Result<Upload, S3Error
         lock,
         remote: None,
         md5: None,
+        owner,
     };
     Ok(Upload { writer, key, length, opts })
 }
