@@ -101,12 +101,12 @@ ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk 
 # wrk -t1 -c32 against URL for SECS seconds after a 1 s warm-up, run under the command prefix
 # in the array CLI (empty: none): prints "req/s server-CPU-µs-per-request", the CPU being what
 # the server processes PID... used over the timed run.
-wrk_cost() { # SECS URL PID...
+wrk_cost() { # SECS URL PID...   (WRK_ARGS: more wrk arguments, e.g. -H 'Origin: x')
   local secs=$1 url=$2 t0 out t1
   shift 2
-  "${CLI[@]}" wrk -t1 -c32 -d1s "$url" >/dev/null
+  "${CLI[@]}" wrk -t1 -c32 -d1s ${WRK_ARGS[@]+"${WRK_ARGS[@]}"} "$url" >/dev/null
   t0=$(ticks "$@")
-  out=$("${CLI[@]}" wrk -t1 -c32 -d"${secs}s" "$url")
+  out=$("${CLI[@]}" wrk -t1 -c32 -d"${secs}s" ${WRK_ARGS[@]+"${WRK_ARGS[@]}"} "$url")
   t1=$(ticks "$@")
   echo "$out" | awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
     /requests in/ {n = $1} /Requests\/sec/ {r = $2}
