@@ -62,9 +62,9 @@ pub use list::{ListEntry, ListPage, ListQuery, UploadEntry, UploadPage, UploadQu
 pub use maintenance::{OrphanReport, RebalanceReport, ScrubReport, Usage};
 pub use meta::{
     BUCKET_TAGS_MAX, BucketMeta, BucketPolicy, CannedAcl, Cors, CorsRule, DataLoc, DefaultRetention, Expiration,
-    FlexChecksum, FlexType, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX, ObjectId, ObjectLock, ObjectMeta,
-    ObjectVersion, Ownership, PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter,
-    SystemMeta, Tags, UploadMeta, Versioning, validate_tags,
+    FlexChecksum, FlexType, GRANTS_MAX, Grant, Grantee, Grants, Lifecycle, LifecycleRule, LockMode, OBJECT_TAGS_MAX,
+    ObjectId, ObjectLock, ObjectMeta, ObjectVersion, Ownership, PartLoc, PartMeta, Permission, PublicAccessBlock,
+    RemoteBucket, RemoteVersion, Retention, RuleFilter, SystemMeta, Tags, UploadMeta, Versioning, validate_tags,
 };
 pub use mountpath::{Health, Mountpath};
 pub use multipart::{CompleteOptions, CompletePart, ExpectedChecksum, PartWriter, UploadOptions};

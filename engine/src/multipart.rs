@@ -333,6 +333,7 @@ impl Store {
             version: Default::default(),
             lock: upload.lock,
             owner: self.with_bucket(bucket, |b| Ownership::owner_of(b, &upload.initiator, upload.acl)).flatten(),
+            grants: Vec::new(),
         };
         meta.check()?;
         Ok(Completion { mp, ops, meta, records, condition })

@@ -95,6 +95,7 @@ impl Store {
             version: Default::default(),
             lock: Default::default(),
             owner: None,
+            grants: Vec::new(),
         };
         Located::new(meta, mp).open(0, part.size).await
     }

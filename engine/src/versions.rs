@@ -328,6 +328,7 @@ impl Store {
             version: ObjectVersion::default(),
             lock: Default::default(),
             owner: None,
+            grants: Vec::new(),
         };
         let mut plan = VersionPlan::default();
         let current = self.current(bucket, key)?;

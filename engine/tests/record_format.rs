@@ -9,9 +9,9 @@ use engine::membership::{Member, MemberState, NODE_RECORD_FORMAT, NodeRecord};
 use engine::meta::{BUCKET_RECORD_FORMAT, OBJECT_RECORD_FORMAT, PART_RECORD_FORMAT, UPLOAD_RECORD_FORMAT};
 use engine::{
     BucketMeta, BucketPolicy, CannedAcl, ChecksumKind, Cors, CorsRule, DataLoc, DefaultRetention, Expiration,
-    FlexAlgorithm, FlexType, Lifecycle, LifecycleRule, LockMode, ObjectId, ObjectLock, ObjectMeta, ObjectVersion,
-    Ownership, PartLoc, PartMeta, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention, RuleFilter,
-    StoredChecksum, SystemMeta, UploadMeta, Versioning,
+    FlexAlgorithm, FlexType, Grant, Grantee, Lifecycle, LifecycleRule, LockMode, ObjectId, ObjectLock, ObjectMeta,
+    ObjectVersion, Ownership, PartLoc, PartMeta, Permission, PublicAccessBlock, RemoteBucket, RemoteVersion, Retention,
+    RuleFilter, StoredChecksum, SystemMeta, UploadMeta, Versioning,
 };
 
 use policy::Policy;
@@ -21,7 +21,7 @@ use record_fixtures::{check, check_old, flex, system};
 
 #[test]
 fn object_record_inline() {
-    assert_eq!(OBJECT_RECORD_FORMAT, 7);
+    assert_eq!(OBJECT_RECORD_FORMAT, 8);
     let m = ObjectMeta {
         size: 5,
         mtime_ms: 1_700_000_000_123,
@@ -46,12 +46,16 @@ fn object_record_inline() {
             legal_hold: true,
         },
         owner: Some("alt".into()),
+        grants: vec![
+            Grant { grantee: Grantee::User("bob".into()), permission: Permission::ReadAcp },
+            Grant { grantee: Grantee::AllUsers, permission: Permission::Read },
+        ],
     };
     check(
         "object inline",
         &m.encode(),
         concat!(
-            "07",                               // format
+            "08",                               // format
             "0500000000000000",                 // size
             "7b68e5cf8b010000",                 // mtime ms
             "11111111111111111111111111111111", // MD5
@@ -101,6 +105,13 @@ fn object_record_inline() {
             "01",
             "03000000",
             "616c74", // owned by "alt"
+            "02",     // two grants:
+            "00",
+            "03000000",
+            "626f62",
+            "02", // bob READ_ACP
+            "01",
+            "00", // AllUsers READ
             "00",
             "05000000",
             "68656c6c6f", // inline data "hello"
@@ -137,12 +148,13 @@ fn object_record_parts() {
         version: ObjectVersion::default(),
         lock: ObjectLock::default(),
         owner: None,
+        grants: Vec::new(),
     };
     check(
         "object parts",
         &m.encode(),
         concat!(
-            "07",
+            "08",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -168,6 +180,7 @@ fn object_record_parts() {
             "00",
             "00", // no retention, no legal hold
             "00", // the bucket owner's
+            "00", // no grants
             "02",
             "02000000", // parts, 2 of them:
             "a1000000000000000000000000000000",
@@ -203,7 +216,7 @@ fn object_record_parts() {
         "object file",
         &file.encode(),
         concat!(
-            "07",
+            "08",
             "0700000000000000",
             "c869e5cf8b010000", // format, size, mtime
             "22222222222222222222222222222222",
@@ -223,6 +236,7 @@ fn object_record_parts() {
             "00",
             "00", // no retention, no legal hold
             "00", // the bucket owner's
+            "00", // no grants
             "01",
             "efcdab89674523010000000000000000", // one data file, its id
         ),
@@ -235,7 +249,7 @@ const POLICY: &str = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"
 
 #[test]
 fn bucket_record() {
-    assert_eq!(BUCKET_RECORD_FORMAT, 10);
+    assert_eq!(BUCKET_RECORD_FORMAT, 11);
     let b = BucketMeta {
         created_ms: 1_700_000_000_000,
         owner: "ak".into(),
@@ -275,12 +289,13 @@ fn bucket_record() {
             }],
         }),
         ownership: Some(Ownership::ObjectWriter),
+        grants: vec![Grant { grantee: Grantee::AuthenticatedUsers, permission: Permission::FullControl }],
     };
     check(
         "bucket",
         &b.encode(),
         concat!(
-            "0a",
+            "0b",
             "0068e5cf8b010000", // format, created ms
             "02000000",
             "616b", // owner "ak"
@@ -350,6 +365,9 @@ fn bucket_record() {
             "01",
             "3c000000",
             "03", // ownership: ObjectWriter
+            "01",
+            "02",
+            "04", // one grant: AuthenticatedUsers FULL_CONTROL
         ),
         |x| BucketMeta::decode(x).unwrap(),
         &b,

@@ -33,6 +33,7 @@ fn object_record_inline_format_5_still_decodes() {
         version: ObjectVersion { stamp: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10, null: false, delete_marker: true },
         lock: ObjectLock::default(),
         owner: None,
+        grants: Vec::new(),
     };
     check_old(
         "object inline, format 5",
@@ -113,6 +114,7 @@ fn object_record_inline_format_4_still_decodes() {
         version: ObjectVersion::default(),
         lock: ObjectLock::default(),
         owner: None,
+        grants: Vec::new(),
     };
     check_old(
         "object inline, format 4",
@@ -191,6 +193,7 @@ fn object_record_inline_format_3_still_decodes() {
         version: ObjectVersion::default(),
         lock: ObjectLock::default(),
         owner: None,
+        grants: Vec::new(),
     };
     check_old(
         "object inline, format 3",
@@ -264,6 +267,7 @@ fn object_record_inline_format_2_still_decodes() {
         version: ObjectVersion::default(),
         lock: ObjectLock::default(),
         owner: None,
+        grants: Vec::new(),
     };
     check_old(
         "object inline, format 2",
@@ -331,6 +335,7 @@ fn bucket_record_format_5_still_decodes() {
         public_access_block: None,
         cors: None,
         ownership: None,
+        grants: Vec::new(),
     };
     check_old(
         "bucket, format 5",
@@ -388,6 +393,7 @@ fn bucket_record_format_4_still_decodes() {
         public_access_block: None,
         cors: None,
         ownership: None,
+        grants: Vec::new(),
     };
     check_old(
         "bucket, format 4",
@@ -440,6 +446,7 @@ fn bucket_record_format_2_still_decodes() {
         public_access_block: None,
         cors: None,
         ownership: None,
+        grants: Vec::new(),
     };
     check_old(
         "bucket, format 2",
@@ -485,6 +492,7 @@ fn bucket_record_format_6_still_decodes() {
         public_access_block: None,
         cors: None,
         ownership: None,
+        grants: Vec::new(),
     };
     check_old(
         "bucket, format 6",
@@ -557,6 +565,7 @@ fn bucket_record_format_7_still_decodes() {
         public_access_block: None,
         cors: None,
         ownership: None,
+        grants: Vec::new(),
     };
     check_old(
         "bucket, format 7",
@@ -642,6 +651,7 @@ fn object_record_inline_format_6_still_decodes() {
             legal_hold: true,
         },
         owner: None,
+        grants: Vec::new(),
     };
     check_old(
         "object inline, format 6",
@@ -693,6 +703,96 @@ fn object_record_inline_format_6_still_decodes() {
             "02",
             "0038d360ba010000", // COMPLIANCE until 1_900_000_000_000 ms
             "01",               // legal hold on
+            "00",
+            "05000000",
+            "68656c6c6f", // inline data "hello"
+        ),
+        |b| ObjectMeta::decode(b).unwrap(),
+        &m,
+    );
+}
+
+#[test]
+fn object_record_inline_format_7_still_decodes() {
+    let m = ObjectMeta {
+        size: 5,
+        mtime_ms: 1_700_000_000_123,
+        md5: [0x11; 16],
+        etag_parts: 0,
+        stored_checksum: StoredChecksum {
+            kind: ChecksumKind::Xxhash,
+            value: engine::ChecksumBytes::new(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(),
+        },
+        system: system(),
+        user: vec![("color".into(), "blue".into())],
+        flex_checksum: Some(flex(0)),
+        data: DataLoc::Inline(b"hello".to_vec()),
+        acl: CannedAcl::PublicRead,
+        epoch: 3,
+        upload_id: None,
+        remote: Some(RemoteVersion { etag: "abc-2".into(), version: Some("v7".into()) }),
+        tags: vec![("team".into(), "ml".into())],
+        version: ObjectVersion { stamp: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10, null: false, delete_marker: true },
+        lock: ObjectLock {
+            retention: Some(Retention { mode: LockMode::Compliance, until_ms: 1_900_000_000_000 }),
+            legal_hold: true,
+        },
+        owner: Some("alt".into()),
+        grants: Vec::new(),
+    };
+    check_old(
+        "object inline, format 7",
+        concat!(
+            "07",                               // format
+            "0500000000000000",                 // size
+            "7b68e5cf8b010000",                 // mtime ms
+            "11111111111111111111111111111111", // MD5
+            "00000000",                         // ETag parts
+            "0300000000000000",                 // epoch
+            "01",                               // ACL public-read
+            "100f0e0d0c0b0a090807060504030201", // version stamp
+            "02",                               // flags: not null, a delete marker
+            "01",
+            "05000000",
+            "6162632d32", // cached copy of a remote object: ETag "abc-2"
+            "01",
+            "02000000",
+            "7637", // remote version "v7"
+            "01",
+            "08000000",
+            "0102030405060708", // stored checksum: xxhash, 8 bytes
+            "01",
+            "0a000000",
+            "746578742f706c61696e", // content-type "text/plain"
+            "00",
+            "00", // content-encoding, -disposition
+            "01",
+            "08000000",
+            "6e6f2d6361636865", // cache-control "no-cache"
+            "00",
+            "00",   // expires, content-language
+            "0100", // one user metadata pair
+            "05000000",
+            "636f6c6f72",
+            "04000000",
+            "626c7565", // "color" = "blue"
+            "01",
+            "02",
+            "04000000",
+            "deadbeef",
+            "00000000", // flexible: CRC32C, full object
+            "00",       // no upload id
+            "01",
+            "04000000",
+            "7465616d",
+            "02000000",
+            "6d6c", // one tag: "team" = "ml"
+            "02",
+            "0038d360ba010000", // COMPLIANCE until 1_900_000_000_000 ms
+            "01",               // legal hold on
+            "01",
+            "03000000",
+            "616c74", // owned by "alt"
             "00",
             "05000000",
             "68656c6c6f", // inline data "hello"

@@ -49,6 +49,8 @@ fn err<T>(why: impl Into<String>) -> Result<T, PolicyError> {
 pub struct Policy {
     text: String,
     statements: Vec<Statement>,
+    /// Some Allow statement can grant `s3:ListBucket` (decided once, at parse).
+    may_allow_listing: bool,
 }
 
 impl PartialEq for Policy {
@@ -162,6 +164,12 @@ impl Policy {
             }
         }
         if allowed { Decision::Allow } else { Decision::NotApplicable }
+    }
+
+    /// Whether some Allow statement can grant `s3:ListBucket`: when none can, a caller's right
+    /// to list is the ACLs' alone and needs no evaluation.
+    pub fn may_allow_listing(&self) -> bool {
+        self.may_allow_listing
     }
 
     /// Whether the policy grants anything to everyone (AWS's "public"): an Allow statement

@@ -39,7 +39,11 @@ pub fn document(text: &str, bucket: Option<&str>) -> Result<Policy, PolicyError>
         return err("Could not parse the policy: Statement is empty!");
     }
     let statements = list.into_iter().map(|s| statement(s, bucket)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Policy { text: text.to_owned(), statements })
+    let may_allow_listing = statements.iter().any(|s| {
+        s.effect == Effect::Allow
+            && s.actions.matches(|a| a.iter().any(|p| glob::matches_ignore_case(p, "s3:ListBucket")))
+    });
+    Ok(Policy { text: text.to_owned(), statements, may_allow_listing })
 }
 
 fn statement(v: &Value, bucket: Option<&str>) -> Result<Statement, PolicyError> {

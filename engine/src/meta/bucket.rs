@@ -1,5 +1,8 @@
 //! Bucket records.
 //!
+//! Format 11: format 10 followed by the bucket's explicit ACL grants (`acl::write_grants`,
+//! D53; format 10 reads as none).
+//!
 //! Format 10: format 9 followed by `u8` object ownership (0 none set, 1 BucketOwnerEnforced,
 //! 2 BucketOwnerPreferred, 3 ObjectWriter; D52; format 9 reads as none).
 //!
@@ -40,7 +43,7 @@ use crate::error::{Error, Result};
 use super::codec::{Reader, Writer};
 
 /// The format byte bucket records are written with (format 1 still decodes).
-pub const BUCKET_RECORD_FORMAT: u8 = 10;
+pub const BUCKET_RECORD_FORMAT: u8 = 11;
 
 /// A canned ACL: who besides the owner may read (a bucket: list it; an object: read it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -259,6 +262,8 @@ pub struct BucketMeta {
     /// Who owns the objects written here; `None`: no controls set (keel's default: the
     /// writer, as ObjectWriter; ACLs enabled).
     pub ownership: Option<Ownership>,
+    /// Explicit ACL grants, besides the canned ACL (D53).
+    pub grants: super::Grants,
 }
 
 impl BucketMeta {
@@ -317,6 +322,7 @@ impl BucketMeta {
             }
         }
         w.u8(Ownership::code(self.ownership));
+        super::acl::write_grants(&mut w, &self.grants);
         w.0
     }
 
@@ -416,6 +422,9 @@ impl BucketMeta {
         }
         if format >= 10 {
             self.ownership = Ownership::from_code(r.u8()?)?;
+        }
+        if format >= 11 {
+            self.grants = super::acl::read_grants(r)?;
         }
         Ok(())
     }

@@ -5,9 +5,9 @@
 //! UTF-8; `opt<T>` is a presence byte (0 or 1) followed by `T` when present. Records are written in
 //! the newest format; older formats still decode.
 //!
-//! Object record, format 7:
+//! Object record, format 8:
 //! ```text
-//! 0      u8      format = 7
+//! 0      u8      format = 8
 //! 1      u64     size in bytes
 //! 9      u64     mtime, milliseconds since the Unix epoch
 //! 17     [u8;16] MD5 (single PUT) or MD5 of part MD5s (multipart)
@@ -30,12 +30,14 @@
 //!        u8      retention mode (0 none, 1 GOVERNANCE, 2 COMPLIANCE), then u64 retain-until ms
 //!                when there is one; u8 legal hold (object lock, D47)
 //!        opt<str> the object's owner when it is not its bucket's (object ownership, D52)
+//!        grants  explicit ACL grants (`acl::write_grants`, D53)
 //!        u8      data location: 0 inline (bytes), 1 file (u128 id),
 //!                2 parts (u32 count, then per part: u128 id, u64 size, [u8;16] md5,
 //!                opt<bytes> the part's stored checksum, of the object's stored kind (a
 //!                multipart object's own stored checksum value is empty), opt<flexible
 //!                checksum> the part's)
 //! ```
+//! Format 7 is format 8 without the grants (it reads as none).
 //! Format 6 is format 7 without the owner (it reads as the bucket's).
 //! Format 5 is format 6 without the lock (it reads as none).
 //! Format 4 is format 5 without the version stamp and flags (it reads as stamp 0, the null
@@ -48,6 +50,7 @@
 //! Upload and part records (multipart uploads in progress) are described at `UploadMeta` and
 //! `PartMeta`.
 
+mod acl;
 mod bucket;
 mod codec;
 mod cors;
@@ -61,6 +64,7 @@ mod upload;
 use crate::checksum::{ChecksumKind, FlexAlgorithm, StoredChecksum};
 use crate::error::{Error, Result};
 
+pub use acl::{GRANTS_MAX, Grant, Grantee, Grants, Permission, granted, public as public_grants};
 pub use bucket::{
     BUCKET_RECORD_FORMAT, BucketMeta, BucketPolicy, CannedAcl, Ownership, PublicAccessBlock, RemoteBucket, Versioning,
 };
@@ -74,7 +78,7 @@ pub use upload::{PART_RECORD_FORMAT, PartMeta, UPLOAD_RECORD_FORMAT, UploadMeta}
 /// The format byte object records are written with (format 1 still decodes). Changing what a
 /// record holds means a new format number, a decoder for the old one, and a new fixture in
 /// `engine/tests/record_format.rs`.
-pub const OBJECT_RECORD_FORMAT: u8 = 7;
+pub const OBJECT_RECORD_FORMAT: u8 = 8;
 
 /// Last representable modification time (9999-12-31T23:59:59.999Z): dates are printed as HTTP
 /// dates, which end there.
@@ -232,6 +236,8 @@ pub struct ObjectMeta {
     /// The object's owner (its writer, under ObjectWriter or BucketOwnerPreferred ownership);
     /// `None`: the bucket's owner (D52).
     pub owner: Option<String>,
+    /// Explicit ACL grants, besides the canned ACL (D53).
+    pub grants: Grants,
 }
 
 /// A version of a key: its stamp (order and identity), whether it is the `null` version, and
@@ -315,6 +321,7 @@ impl ObjectMeta {
         let mut w = Writer(Vec::with_capacity(64));
         w.u8(self.acl.code());
         tags::write_tags(&mut w, &self.tags);
+        acl::write_grants(&mut w, &self.grants);
         xxhash_rust::xxh3::xxh3_64(&w.0)
     }
 
@@ -368,6 +375,7 @@ impl ObjectMeta {
         tags::write_tags(&mut w, &self.tags);
         self.lock.write(&mut w);
         w.opt_str(self.owner.as_deref());
+        acl::write_grants(&mut w, &self.grants);
         match &self.data {
             DataLoc::Inline(b) => {
                 w.u8(0);
@@ -428,6 +436,7 @@ impl ObjectMeta {
         let tags = if format >= 4 { tags::read_tags(&mut r)? } else { Vec::new() };
         let lock = if format >= 6 { ObjectLock::read(&mut r)? } else { ObjectLock::default() };
         let owner = if format >= 7 { r.opt_str()? } else { None };
+        let grants = if format >= 8 { acl::read_grants(&mut r)? } else { Vec::new() };
         let data = match r.u8()? {
             0 => DataLoc::Inline(r.bytes()?.to_vec()),
             1 => DataLoc::File(ObjectId(r.u128()?)),
@@ -475,6 +484,7 @@ impl ObjectMeta {
             version,
             lock,
             owner,
+            grants,
         };
         meta.check()?;
         Ok(meta)
@@ -486,7 +496,7 @@ impl ObjectMeta {
     pub fn decode_epoch(buf: &[u8]) -> Result<u64> {
         match buf.first() {
             Some(1) => Ok(0),
-            Some(2..=7) => {
+            Some(2..=8) => {
                 let b: [u8; 8] =
                     buf.get(37..45).and_then(|b| b.try_into().ok()).ok_or(Error::BadMeta("record truncated"))?;
                 Ok(u64::from_le_bytes(b))
@@ -525,7 +535,7 @@ impl ObjectMeta {
     pub fn decode_version(buf: &[u8]) -> Result<ObjectVersion> {
         match buf.first() {
             Some(1..=4) => Ok(ObjectVersion::default()),
-            Some(5..=7) => {
+            Some(5..=8) => {
                 let mut r = Reader(buf.get(46..).ok_or(Error::BadMeta("record truncated"))?);
                 ObjectVersion::from_flags(r.u128()?, r.u8()?)
             }

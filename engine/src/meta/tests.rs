@@ -24,6 +24,7 @@ fn sample(data: DataLoc, size: u64) -> ObjectMeta {
         version: Default::default(),
         lock: ObjectLock { retention: Some(Retention { mode: LockMode::Compliance, until_ms: 99 }), legal_hold: true },
         owner: Some("writer".into()),
+        grants: vec![Grant { grantee: Grantee::User("u".into()), permission: Permission::WriteAcp }],
     }
 }
 
@@ -149,6 +150,7 @@ fn bucket_round_trips() {
             }],
         }),
         ownership: Some(Ownership::BucketOwnerPreferred),
+        grants: vec![Grant { grantee: Grantee::LogDelivery, permission: Permission::Write }],
     };
     let enc = b.encode();
     assert_eq!(BucketMeta::decode(&enc).unwrap(), b);

@@ -72,4 +72,6 @@ pub struct PutOptions {
     pub md5: Option<[u8; 16]>,
     /// The object's owner when not its bucket's (`Ownership::owner_of`).
     pub owner: Option<String>,
+    /// Explicit ACL grants (`x-amz-grant-*`, D53).
+    pub grants: crate::meta::Grants,
 }

@@ -103,6 +103,7 @@ impl ObjectWriter {
             version: Default::default(),
             lock: opts.lock,
             owner: opts.owner,
+            grants: opts.grants,
         }
     }
 

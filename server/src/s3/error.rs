@@ -42,12 +42,14 @@ pub enum S3ErrorCode {
     InvalidTag,
     InvalidURI,
     KeyTooLongError,
+    MalformedACLError,
     MalformedPOSTRequest,
     MalformedPolicy,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
+    MissingSecurityHeader,
     NoSuchBucket,
     NoSuchBucketPolicy,
     NoSuchCORSConfiguration,
@@ -69,6 +71,7 @@ pub enum S3ErrorCode {
     RequestTimeout,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    UnresolvableGrantByEmailAddress,
     UriTooLong,
     XAmzContentSHA256Mismatch,
 }
@@ -110,12 +113,14 @@ impl S3ErrorCode {
             InvalidTag => "InvalidTag",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
+            MalformedACLError => "MalformedACLError",
             MalformedPOSTRequest => "MalformedPOSTRequest",
             MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
+            MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
             NoSuchBucketPolicy => "NoSuchBucketPolicy",
             NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
@@ -137,6 +142,7 @@ impl S3ErrorCode {
             RequestTimeout => "RequestTimeout",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             UriTooLong => "UriTooLong",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
@@ -165,7 +171,10 @@ impl S3ErrorCode {
             | InvalidTag
             | InvalidURI
             | KeyTooLongError
+            | MalformedACLError
             | MalformedPOSTRequest
+            | MissingSecurityHeader
+            | UnresolvableGrantByEmailAddress
             | MalformedPolicy
             | MalformedXML
             | MetadataTooLarge

@@ -99,3 +99,73 @@ fn writers_own_what_they_write_unless_the_bucket_says_otherwise() {
         s.req("PUT", "/ownd", &[("x-amz-object-ownership", "BucketOwnerEnforced"), ("x-amz-acl", "public-read")], b"");
     assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("InvalidBucketAclWithObjectOwnership")));
 }
+
+fn acp(grants: &[(&str, &str)]) -> String {
+    let body: String = grants
+        .iter()
+        .map(|(who, perm)| {
+            let grantee = if who.starts_with("http") {
+                format!("<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"Group\"><URI>{who}</URI></Grantee>")
+            } else {
+                format!("<Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>{who}</ID></Grantee>")
+            };
+            format!("<Grant>{grantee}<Permission>{perm}</Permission></Grant>")
+        })
+        .collect();
+    format!(
+        "<AccessControlPolicy><Owner><ID>{AK}</ID></Owner><AccessControlList>{body}</AccessControlList></AccessControlPolicy>"
+    )
+}
+
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+
+#[test]
+fn explicit_grants_on_buckets_and_objects() {
+    let s = Server::with_args(&["--user", "ALTUSER:alt-secret"]);
+    ok(&s, "PUT", "/grb", &[("x-amz-grant-read", "id=\"ALTUSER\"")], b"");
+    assert_eq!(alt(&s, "GET", "/grb?list-type=2", &[], b"").status, 200, "READ lists");
+    assert_eq!(alt(&s, "PUT", "/grb/a", &[], b"a").status, 403);
+    let text = ok(&s, "GET", "/grb?acl", &[], b"").text();
+    assert!(
+        text.contains("<ID>ALTUSER</ID><DisplayName>ALTUSER</DisplayName></Grantee><Permission>READ</Permission>"),
+        "{text}"
+    );
+    // A document: WRITE to ALTUSER, READ_ACP to everyone.
+    ok(&s, "PUT", "/grb?acl", &[], acp(&[("ALTUSER", "WRITE"), (ALL_USERS, "READ_ACP")]).as_bytes());
+    assert_eq!(alt(&s, "PUT", "/grb/a", &[], b"a").status, 200, "WRITE writes");
+    assert_eq!(alt(&s, "GET", "/grb?list-type=2", &[], b"").status, 403, "READ was replaced");
+    assert_eq!(s.req_as(None, "GET", "/grb?acl", &[], b"").status, 200, "READ_ACP reads the ACL");
+    assert_eq!(s.req_as(None, "PUT", "/grb?acl", &[("x-amz-acl", "public-read")], b"").status, 403);
+    // Objects: READ to everyone by header; READ_ACP without WRITE_ACP by document.
+    ok(&s, "PUT", "/grb/pub", &[("x-amz-grant-read", &format!("uri=\"{ALL_USERS}\""))], b"p");
+    assert_eq!(s.req_as(None, "GET", "/grb/pub", &[], b"").body, b"p");
+    ok(&s, "PUT", "/grb/mine", &[], b"m");
+    assert_eq!(alt(&s, "GET", "/grb/mine?acl", &[], b"").status, 403);
+    ok(&s, "PUT", "/grb/mine?acl", &[], acp(&[("ALTUSER", "READ_ACP")]).as_bytes());
+    assert_eq!(alt(&s, "GET", "/grb/mine?acl", &[], b"").status, 200);
+    assert_eq!(alt(&s, "GET", "/grb/mine", &[], b"").status, 403, "READ_ACP is not READ");
+    assert_eq!(alt(&s, "PUT", "/grb/mine?acl", &[("x-amz-acl", "public-read")], b"").status, 403);
+    ok(&s, "PUT", "/grb/mine?acl", &[], acp(&[("ALTUSER", "FULL_CONTROL")]).as_bytes());
+    assert_eq!(alt(&s, "GET", "/grb/mine", &[], b"").body, b"m", "FULL_CONTROL reads");
+    // Refusals: a user keel does not know, an e-mail, both forms at once, a broken document.
+    for (headers, code) in [
+        (vec![("x-amz-grant-read", "id=\"nobody\"")], "InvalidArgument"),
+        (vec![("x-amz-grant-read", "emailAddress=\"a@example.com\"")], "UnresolvableGrantByEmailAddress"),
+        (vec![("x-amz-grant-read", "id=\"ALTUSER\""), ("x-amz-acl", "private")], "InvalidRequest"),
+    ] {
+        let r = s.req("PUT", "/grb/refused", &headers, b"x");
+        assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some(code)), "{headers:?}");
+    }
+    assert_eq!(s.req("GET", "/grb/refused", &[], b"").status, 404);
+    let r = s.req("PUT", "/grb?acl", &[], b"<AccessControlPolicy><Nope/></AccessControlPolicy>");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("MalformedACLError")));
+    // BlockPublicAcls refuses a document that grants to everyone.
+    ok(
+        &s,
+        "PUT",
+        "/grb?publicAccessBlock",
+        &[],
+        b"<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls></PublicAccessBlockConfiguration>",
+    );
+    assert_eq!(s.req("PUT", "/grb/mine?acl", &[], acp(&[(ALL_USERS, "READ")]).as_bytes()).status, 403);
+}

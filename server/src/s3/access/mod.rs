@@ -22,7 +22,7 @@ mod facts;
 
 use std::net::IpAddr;
 
-use engine::{BucketMeta, BucketPolicy, CannedAcl, Ownership, PublicAccessBlock};
+use engine::{BucketMeta, BucketPolicy, CannedAcl, Ownership, Permission, PublicAccessBlock};
 use policy::{Caller, Decision, Policy};
 
 pub use actions::arn;
@@ -77,12 +77,15 @@ impl Access {
         let signed = matches!(identity, Identity::User(_));
         let block = bucket.public_access_block.unwrap_or_default();
         let ignore_public_acls = block.ignore_public_acls;
+        let granted = |p| grants_give(&bucket.grants, identity, p, ignore_public_acls);
         Access {
             signed,
             owner,
-            list: owner || (grants(bucket.acl, signed) && !ignore_public_acls),
+            list: owner || (grants(bucket.acl, signed) && !ignore_public_acls) || granted(Permission::Read),
             read_all: owner || (bucket.policy == BucketPolicy::PublicRead && !block.restrict_public_buckets),
-            write: owner || (bucket.acl == CannedAcl::PublicReadWrite && !ignore_public_acls),
+            write: owner
+                || (bucket.acl == CannedAcl::PublicReadWrite && !ignore_public_acls)
+                || granted(Permission::Write),
             ignore_public_acls,
             per_key: false,
         }
@@ -114,10 +117,11 @@ impl Access {
         }
     }
 
-    /// As `check_object`, the object's own owner (D52) always allowed.
+    /// As `check_object`, the object's own owner (D52) and its READ grants (D53) allowed too.
     pub fn check_object_of(&self, identity: &Identity, meta: &engine::ObjectMeta) -> Result<(), S3Error> {
         match (&meta.owner, identity) {
             (Some(owner), Identity::User(me)) if owner == me => Ok(()),
+            _ if grants_give(&meta.grants, identity, Permission::Read, self.ignore_public_acls) => Ok(()),
             _ => self.check_object(meta.acl),
         }
     }
@@ -132,6 +136,19 @@ impl Access {
             e => e.into(),
         }
     }
+}
+
+/// Whether explicit grants give `p` to the caller (public grants not at all under
+/// IgnorePublicAcls).
+fn grants_give(grants: &[engine::Grant], identity: &Identity, p: Permission, ignore_public: bool) -> bool {
+    let user = match identity {
+        Identity::User(id) => Some(id.as_str()),
+        Identity::Anonymous => None,
+    };
+    grants.iter().any(|g| {
+        let public = matches!(g.grantee, engine::Grantee::AllUsers | engine::Grantee::AuthenticatedUsers);
+        !(ignore_public && public) && engine::meta::granted(std::slice::from_ref(g), user, p)
+    })
 }
 
 /// Whether a canned ACL grants READ to the caller (beyond the owner, who always has it).
@@ -194,23 +211,33 @@ pub fn authorize(
         let facts = RequestFacts::new(ctx, req, identity, origin);
         allowed |= by_policy(&policy, block, (route, &facts), &mut access)?;
     }
-    // An object's own owner (D52) reads and writes its ACL.
+    // ACL grants (D53): READ_ACP and WRITE_ACP on the bucket; on an object, those and its own
+    // owner (D52).
     allowed = allowed
-        || (matches!(route.op, Op::GetObjectAcl | Op::PutObjectAcl) && owns_object(ctx, (req, route), identity));
+        || match route.op {
+            Op::GetBucketAcl | Op::PutBucketAcl => {
+                let p = if route.op == Op::GetBucketAcl { Permission::ReadAcp } else { Permission::WriteAcp };
+                ctx.store.with_bucket(bucket, |m| grants_give(&m.grants, identity, p, access.ignore_public_acls))
+                    == Some(true)
+            }
+            Op::GetObjectAcl | Op::PutObjectAcl => object_acp(ctx, (req, route), identity, access.ignore_public_acls),
+            _ => false,
+        };
     if allowed { Ok(access) } else { Err(denied()) }
 }
 
-/// Whether the caller owns the object (the version) the request names.
-fn owns_object(ctx: &Ctx, (req, route): (&Request, &Route), identity: &Identity) -> bool {
-    let (Some(bucket), Some(key), Identity::User(me)) = (route.bucket.as_deref(), route.key.as_deref(), identity)
-    else {
-        return false;
-    };
+/// Whether the caller may read (GetObjectAcl) or write (PutObjectAcl) the ACL of the object
+/// the request names: its owner, or a grant of READ_ACP / WRITE_ACP.
+fn object_acp(ctx: &Ctx, (req, route): (&Request, &Route), identity: &Identity, ignore_public: bool) -> bool {
+    let (Some(bucket), Some(key)) = (route.bucket.as_deref(), route.key.as_deref()) else { return false };
     let meta = match version_of(req) {
         Some(v) => ctx.store.head_version(bucket, key, v),
         None => ctx.store.head_object(bucket, key),
     };
-    meta.is_ok_and(|m| m.owner.as_deref() == Some(me.as_str()))
+    let Ok(m) = meta else { return false };
+    let p = if route.op == Op::GetObjectAcl { Permission::ReadAcp } else { Permission::WriteAcp };
+    matches!((&m.owner, identity), (Some(o), Identity::User(me)) if o == me)
+        || grants_give(&m.grants, identity, p, ignore_public)
 }
 
 /// Applies the bucket's policy to a request: an error if it denies it, `true` if it allows
@@ -260,6 +287,7 @@ fn by_policy(
     // Whether a missing key is 404 or 403: may the caller list the key's prefix?
     if let Some(key) = route.key.as_deref()
         && !access.list
+        && policy.may_allow_listing()
     {
         let mut list_facts = facts.clone_basic();
         list_facts.prefix = Some(key);
@@ -417,7 +445,10 @@ mod tests {
     fn canned_acls() {
         assert_eq!(parse_canned("public-read", AclTarget::Object).unwrap(), CannedAcl::PublicRead);
         assert_eq!(parse_canned(" private ", AclTarget::Bucket).unwrap(), CannedAcl::Private);
-        assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(), CannedAcl::BucketOwnerFullControl);
+        assert_eq!(
+            parse_canned("bucket-owner-full-control", AclTarget::Object).unwrap(),
+            CannedAcl::BucketOwnerFullControl
+        );
         assert_eq!(parse_canned("bucket-owner-full-control", AclTarget::Bucket).unwrap(), CannedAcl::Private);
         assert_eq!(parse_canned("public-read-write", AclTarget::Bucket).unwrap(), CannedAcl::PublicReadWrite);
         assert_eq!(parse_canned("public-read-write", AclTarget::Object).unwrap(), CannedAcl::PublicReadWrite);

@@ -70,8 +70,15 @@ fn region_of<'m>(call: &'m Call<'_>, meta: &'m engine::BucketMeta) -> &'m str {
 pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let name = call.bucket().to_owned();
     let acl = canned_from(call.req, AclTarget::Bucket)?.unwrap_or(CannedAcl::Private);
+    let grants = super::acl::from_headers(call.req, &call.ctx.config.credentials)?.unwrap_or_default();
+    if call.header("x-amz-acl").is_some() && !grants.is_empty() {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "Specifying both Canned ACLs and Header Grants is not allowed",
+        ));
+    }
     let ownership = call.header("x-amz-object-ownership").and_then(|v| engine::Ownership::parse(v.trim()));
-    if ownership == Some(engine::Ownership::BucketOwnerEnforced) && acl != CannedAcl::Private {
+    if ownership == Some(engine::Ownership::BucketOwnerEnforced) && (acl != CannedAcl::Private || !grants.is_empty()) {
         return Err(S3Error::code(S3ErrorCode::InvalidBucketAclWithObjectOwnership));
     }
     // The optional body names a location; any region is accepted (one node has one location)
@@ -101,6 +108,7 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let base = engine::BucketMeta {
         owner: me.to_owned(),
         acl,
+        grants,
         location,
         object_lock,
         versioning,
@@ -116,8 +124,14 @@ pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
         // S3's legacy behaviour in us-east-1: creating a bucket you own succeeds, and resets its
         // ACL to the one the request names (private when none).
         if existing.owner == me && call.ctx.config.region == "us-east-1" {
-            if existing.acl != acl {
-                store.update_bucket(&name, |m| m.acl = acl).await?;
+            if existing.acl != acl || existing.grants != base.grants {
+                let grants = base.grants.clone();
+                store
+                    .update_bucket(&name, |m| {
+                        m.acl = acl;
+                        m.grants = grants;
+                    })
+                    .await?;
             }
             return Ok(Response::new(200).header("Location", format!("/{name}")));
         }
@@ -200,14 +214,39 @@ pub(crate) async fn publish_bucket(ctx: &crate::s3::Ctx, name: &str) -> Result<(
     Ok(())
 }
 
-/// PutBucketAcl with a canned ACL header (`x-amz-acl`); ACL documents and grants are not
-/// implemented.
+/// PutBucketAcl: a canned ACL, grant headers or an AccessControlPolicy document (D53).
 pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    call.ctx.store.bucket(call.bucket())?;
-    let acl = canned_acl_only(call, AclTarget::Bucket).await?;
-    call.ctx.store.update_bucket(call.bucket(), |m| m.acl = acl).await?;
+    let meta = call.ctx.store.bucket(call.bucket())?;
+    let body = call.read_small_body().await?;
+    let who = (&call.ctx.config.credentials, meta.owner.as_str());
+    let (acl, grants) = super::acl::for_put_acl(call.req, &body, who, AclTarget::Bucket)?;
+    refuse_public(&meta, acl, &grants)?;
+    call.ctx
+        .store
+        .update_bucket(call.bucket(), |m| {
+            m.acl = acl;
+            m.grants = grants;
+        })
+        .await?;
     publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(200))
+}
+
+/// BlockPublicAcls refuses an ACL (canned or granted) that grants to everyone.
+pub(crate) fn refuse_public(
+    meta: &engine::BucketMeta,
+    acl: CannedAcl,
+    grants: &[engine::Grant],
+) -> Result<(), S3Error> {
+    let public = matches!(acl, CannedAcl::PublicRead | CannedAcl::PublicReadWrite | CannedAcl::AuthenticatedRead)
+        || engine::meta::public_grants(grants);
+    if public && meta.public_access_block.is_some_and(|b| b.block_public_acls) {
+        return Err(S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "The bucket's public access block (BlockPublicAcls) refuses a public ACL.",
+        ));
+    }
+    Ok(())
 }
 
 /// PutBucketOwnershipControls: who owns the objects written here (D52). BucketOwnerEnforced
@@ -249,19 +288,6 @@ pub async fn delete_ownership(call: &mut Call<'_>) -> Result<Response, S3Error> 
     call.ctx.store.update_bucket(call.bucket(), |m| m.ownership = None).await?;
     publish_bucket(call.ctx, call.bucket()).await?;
     Ok(Response::new(204))
-}
-
-/// The canned ACL of a Put*Acl request, which must carry `x-amz-acl` and no ACL document.
-pub(crate) async fn canned_acl_only(call: &mut Call<'_>, target: AclTarget) -> Result<CannedAcl, S3Error> {
-    let acl = canned_from(call.req, target)?;
-    let body = call.read_small_body().await?;
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        return Err(S3Error::new(
-            S3ErrorCode::NotImplemented,
-            "Access control policy documents are not implemented; use a canned ACL (x-amz-acl).",
-        ));
-    }
-    acl.ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRequest, "The request names no ACL (x-amz-acl)."))
 }
 
 pub async fn head_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
@@ -374,13 +400,17 @@ pub async fn put_versioning(call: &mut Call<'_>) -> Result<Response, S3Error> {
 /// GetBucketAcl: the owner holds FULL_CONTROL, plus READ for the group the canned ACL names.
 pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let meta = call.ctx.store.bucket(call.bucket())?;
-    Ok(xml(200, acl_document(&meta.owner, meta.acl, &meta.owner)))
+    Ok(xml(200, acl_document((&meta.owner, &meta.owner), meta.acl, &meta.grants)))
 }
 
-/// An AccessControlPolicy document for a canned ACL: `owner_id` owns the resource and holds
-/// FULL_CONTROL; `bucket_owner` is granted what bucket-owner-read/-full-control give (an object
-/// another user owns).
-pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl, bucket_owner: &str) -> XmlWriter {
+/// An AccessControlPolicy document: `owner_id` owns the resource and holds FULL_CONTROL;
+/// `bucket_owner` is granted what bucket-owner-read/-full-control give (an object another user
+/// owns); then the canned ACL's groups and the explicit grants.
+pub(crate) fn acl_document(
+    (owner_id, bucket_owner): (&str, &str),
+    acl: CannedAcl,
+    grants: &[engine::Grant],
+) -> XmlWriter {
     let mut w = XmlWriter::new();
     w.open_root("AccessControlPolicy");
     w.owner("Owner", owner_id);
@@ -408,6 +438,7 @@ pub(crate) fn acl_document(owner_id: &str, acl: CannedAcl, bucket_owner: &str) -
         w.elem("Permission", permission);
         w.close("Grant");
     }
+    super::acl::write_grants(&mut w, grants);
     w.open_grant_canonical(owner_id);
     w.elem("Permission", "FULL_CONTROL");
     w.close("Grant");

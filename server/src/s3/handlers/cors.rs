@@ -197,11 +197,13 @@ pub fn preflight(ctx: &Ctx, req: &Request, bucket: Option<&str>) -> Result<Respo
 /// `Access-Control-Request-Method` header names.
 pub fn decorate(ctx: &Ctx, req: &Request, bucket: Option<&str>, resp: &mut Response) {
     let (Some(origin), Some(bucket)) = (req.header("origin"), bucket) else { return };
-    let Some(Some(cors)) = ctx.store.with_bucket(bucket, |m| m.cors.clone()) else { return };
     let method = req.header("access-control-request-method").map_or(req.method_raw.as_str(), str::trim);
-    if let Some(rule) = find(&cors, origin.trim(), method, &[]) {
-        allow(resp, rule, origin.trim(), None);
-    }
+    // Decided on the shard's bucket map as it is (no copy of the rules per request).
+    ctx.store.with_bucket(bucket, |m| {
+        if let Some(rule) = m.cors.as_ref().and_then(|cors| find(cors, origin.trim(), method, &[])) {
+            allow(resp, rule, origin.trim(), None);
+        }
+    });
 }
 
 #[cfg(test)]

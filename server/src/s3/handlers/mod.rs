@@ -1,5 +1,6 @@
 //! Operation handlers, grouped by resource.
 
+pub mod acl;
 pub mod bucket;
 pub mod cors;
 pub mod delete;

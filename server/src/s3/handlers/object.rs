@@ -8,7 +8,7 @@ use engine::{
 use crate::http::uri::percent_decode;
 use crate::http::{Body, HeaderValue, Response, Span};
 use crate::s3::Call;
-use crate::s3::access::{self, AclTarget, canned_from};
+use crate::s3::access::{self, AclTarget};
 use crate::s3::checksum::{self, ExpectedChecksums};
 use crate::s3::conditional::{Conditions, Outcome};
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -213,7 +213,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let (system, user) = metadata_from_headers(call)?;
     let mut condition = put_precondition(call)?;
-    let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
+    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials)?;
     let tags = super::tagging::for_write(call)?;
     let lock = super::lock::for_write(call)?;
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
@@ -243,6 +243,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
         remote: None,
         md5: None,
         owner: access::object_owner(call.ctx, call.bucket(), &call.auth.identity, acl),
+        grants,
     };
     let meta = writer
         .finish_gated(opts, async move {
@@ -659,16 +660,27 @@ pub async fn get_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
         Some(v) => call.ctx.store.head_version(call.bucket(), call.key(), v)?,
         None => call.ctx.store.head_object(call.bucket(), call.key())?,
     };
-    let w = super::bucket::acl_document(meta.owner.as_deref().unwrap_or(&bucket.owner), meta.acl, &bucket.owner);
+    let owner = meta.owner.as_deref().unwrap_or(&bucket.owner);
+    let w = super::bucket::acl_document((owner, &bucket.owner), meta.acl, &meta.grants);
     Ok(Response::with_body(200, "application/xml", w.finish()))
 }
 
 /// PutObjectAcl with a canned ACL (`x-amz-acl`): rewrites the object's record with the new ACL,
 /// on the condition that the record is still the one read (a concurrent write wins).
 pub async fn put_acl(call: &mut Call<'_>) -> Result<Response, S3Error> {
-    let acl = super::bucket::canned_acl_only(call, AclTarget::Object).await?;
+    let bucket = call.ctx.store.bucket(call.bucket())?;
+    let body = call.read_small_body().await?;
+    let current = match call.version() {
+        Some(v) => call.ctx.store.head_version(call.bucket(), call.key(), v)?,
+        None => call.ctx.store.head_object(call.bucket(), call.key())?,
+    };
+    let owner = current.owner.as_deref().unwrap_or(&bucket.owner);
+    let who = (&call.ctx.config.credentials, owner);
+    let (acl, grants) = super::acl::for_put_acl(call.req, &body, who, AclTarget::Object)?;
+    super::bucket::refuse_public(&bucket, acl, &grants)?;
     let set = |m: &mut ObjectMeta| {
         m.acl = acl;
+        m.grants.clone_from(&grants);
         Ok(())
     };
     call.ctx.store.change_version(call.bucket(), call.key(), call.version(), &set).await?;
@@ -773,7 +785,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     }
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
     // S3 does not copy ACLs: the copy is private unless the request names one.
-    let acl = canned_from(call.req, AclTarget::Object)?.unwrap_or_default();
+    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials)?;
     let tags = super::tagging::for_copy(call, &src.tags)?;
     let lock = super::lock::for_write(call)?;
     let condition = put_precondition(call)?;
@@ -792,7 +804,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     }
     let remote_meta = target.as_ref().map(|_| (system.content_type.clone(), user.clone()));
     let owner = access::object_owner(call.ctx, call.bucket(), &call.auth.identity, acl);
-    let opts = PutOptions { system, user, condition, acl, tags, lock, owner, ..Default::default() };
+    let opts = PutOptions { system, user, condition, acl, tags, lock, owner, grants, ..Default::default() };
     let flex = src.flex_checksum.as_ref().map(|f| f.algorithm);
     let mut writer = store.put_writer(call.bucket(), call.key(), Some(src.size), flex)?;
     // The copy checks the source's stored checksums as it reads; into a backend bucket the

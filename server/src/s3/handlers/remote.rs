@@ -220,6 +220,7 @@ pub(super) fn described(obj: &RemoteObject) -> ObjectMeta {
         version: Default::default(),
         lock: Default::default(),
         owner: None,
+        grants: Vec::new(),
     }
 }
 
