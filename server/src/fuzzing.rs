@@ -314,7 +314,8 @@ pub fn tagging(data: &[u8]) {
     }
 }
 
-/// Bucket configuration documents (lifecycle rules, object lock, CORS, public access block):
+/// Bucket configuration documents (lifecycle rules, object lock, CORS, public access block,
+/// AccessControlPolicy):
 /// arbitrary input never panics, and a lifecycle or CORS configuration keel accepts reads back
 /// the same from what it writes.
 pub fn bucket_configs(data: &[u8]) {
@@ -332,6 +333,10 @@ pub fn bucket_configs(data: &[u8]) {
     }
     let _ = lock::parse_configuration(&root);
     let _ = policy::parse_block(&root);
+    let users = crate::s3::auth::Credentials::new([("fuzz".to_string(), "secret".to_string())]);
+    if let Ok(grants) = crate::s3::handlers::acl::from_document(&root, &users) {
+        assert!(grants.len() <= engine::GRANTS_MAX);
+    }
 }
 
 /// Bucket policy documents (JSON): arbitrary input never panics; a policy keel accepts parses
