@@ -9,11 +9,25 @@ use crate::common::{AK, SK, Server, SmallFs, read_response};
 
 /// The remote's count of answered requests of one operation and status, from its /metrics.
 fn remote_count(remote: &Server, op: &str, status: u16) -> u64 {
-    let mut c = remote.connect();
-    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let r = read_response(&mut c, false);
-    let prefix = format!("keel_requests_total{{op=\"{op}\",status=\"{status}\"}} ");
-    r.text().lines().find_map(|l| l.strip_prefix(&prefix).map(|n| n.trim().parse().unwrap())).unwrap_or(0)
+    let once = || {
+        let mut c = remote.connect();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = read_response(&mut c, false);
+        let prefix = format!("keel_requests_total{{op=\"{op}\",status=\"{status}\"}} ");
+        r.text().lines().find_map(|l| l.strip_prefix(&prefix).map(|n| n.trim().parse().unwrap())).unwrap_or(0)
+    };
+    // A shard counts a request once its answer is written, a moment after the client (or the
+    // front) has it: the count is read until it holds still.
+    let mut last = once();
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        let now = once();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
 }
 
 /// A front keel whose config names `remote` as backend `up`, with bucket `cache` attached to the

@@ -42,11 +42,23 @@ fn metrics_count_a_known_mix() {
         assert_eq!(s.req("GET", "/metrix/k0", &[], b"").status, 200);
     }
     assert_eq!(s.req("GET", "/metrix/missing", &[], b"").status, 404);
-    let r = unsigned_get(&s, "/metrics");
-    assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-    let lines = r.text().lines().map(|l| Ok(l.to_owned())).collect::<Vec<std::io::Result<String>>>();
-    let scrape = prometheus_parse::Scrape::parse(lines.into_iter()).expect("valid Prometheus text");
+    // A shard counts a request once its answer is written: the client may scrape (on another
+    // shard) a moment before the last count lands. Scrape until it has, within 2 s.
+    let mut scrape = None;
+    for _ in 0..100 {
+        let r = unsigned_get(&s, "/metrics");
+        assert_eq!(r.status, 200);
+        assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+        let lines = r.text().lines().map(|l| Ok(l.to_owned())).collect::<Vec<std::io::Result<String>>>();
+        let parsed = prometheus_parse::Scrape::parse(lines.into_iter()).expect("valid Prometheus text");
+        let settled = sample(&parsed, "keel_requests_total", &[("op", "GetObject"), ("status", "404")]) == 1.0;
+        scrape = Some(parsed);
+        if settled {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let scrape = scrape.expect("scraped");
     assert_eq!(sample(&scrape, "keel_requests_total", &[("op", "PutObject"), ("status", "200")]), 3.0);
     assert_eq!(sample(&scrape, "keel_requests_total", &[("op", "GetObject"), ("status", "200")]), 2.0);
     assert_eq!(sample(&scrape, "keel_requests_total", &[("op", "GetObject"), ("status", "404")]), 1.0);

@@ -260,7 +260,7 @@ fn features_keel_lacks_are_refused_not_ignored() {
             "/nofeat/kms",
             &[("x-amz-server-side-encryption", "aws:kms"), ("x-amz-server-side-encryption-aws-kms-key-id", "k")],
         ),
-        ("PUT", "/nofeat/grant", &[("x-amz-grant-read", "id=\"someone\"")]),
+        ("POST", "/nofeat/grant?uploads", &[("x-amz-grant-read", "id=\"someone\"")]),
         ("PUT", "/nofeat/class", &[("x-amz-storage-class", "DEEP_ARCHIVE")]),
         ("PUT", "/nofeat/redirect", &[("x-amz-website-redirect-location", "/elsewhere")]),
         ("POST", "/nofeat/mpu?uploads", &[("x-amz-server-side-encryption", "AES256")]),
