@@ -142,3 +142,30 @@ def test_public_access_block(users):
     assert code(e) == ("AccessDenied", 403)
     alice.delete_public_access_block(Bucket="pol-block")
     assert anon.get_object(Bucket="pol-block", Key="k")["Body"].read() == b"v"
+
+
+def raw_get(endpoint, path, source):
+    """An unsigned GET sent from the loopback address `source`: the status."""
+    import socket
+    import urllib.parse
+    u = urllib.parse.urlsplit(endpoint)
+    with socket.create_connection((u.hostname, u.port), timeout=10, source_address=(source, 0)) as s:
+        s.sendall(f"GET {u.path.rstrip('/')}{path} HTTP/1.1\r\nHost: {u.netloc}\r\nConnection: close\r\n\r\n".encode())
+        head = s.recv(65536).split(b"\r\n", 1)[0]
+    return int(head.split()[1])
+
+
+def test_source_ip_conditions_see_the_client(users):
+    """aws:SourceIp is the client's address, also when a cluster member forwarded the request
+    to the key's owner (x-keel-client-ip, D49): two loopback addresses tell the cases apart."""
+    alice = client(users, "alice", "alice-secret")
+    alice.create_bucket(Bucket="pol-ip")
+    keys = [f"k{i}" for i in range(8)]  # in a cluster, some of them live on other nodes
+    for k in keys:
+        alice.put_object(Bucket="pol-ip", Key=k, Body=b"x")
+    alice.put_bucket_policy(Bucket="pol-ip", Policy=policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pol-ip/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.2/32"}}}))
+    for k in keys:
+        assert raw_get(users.endpoint, f"/pol-ip/{k}", "127.0.0.2") == 200, k
+        assert raw_get(users.endpoint, f"/pol-ip/{k}", "127.0.0.1") == 403, k

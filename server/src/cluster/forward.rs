@@ -14,7 +14,7 @@ use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 use futures_util::SinkExt;
 
-use super::{BUCKET_REV_HEADER, Cluster, ClusterError, Node, PEER_HEADER, split_url};
+use super::{BUCKET_REV_HEADER, CLIENT_IP_HEADER, Cluster, ClusterError, Node, PEER_HEADER, split_url};
 use crate::http::request::Framing;
 use crate::http::{Body, Conn, Relay, Request, Response};
 use crate::s3::error::{S3Error, S3ErrorCode};
@@ -117,7 +117,7 @@ async fn read_more_within(
 }
 
 /// The target and the head this node sends the owner.
-fn request_head(cluster: &Cluster, req: &Request, bucket: &str) -> Vec<u8> {
+fn request_head(cluster: &Cluster, (req, client): (&Request, Option<std::net::IpAddr>), bucket: &str) -> Vec<u8> {
     let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
     let mut h = format!("{} {} HTTP/1.1\r\n", req.method_raw, target);
     for (k, v) in &req.headers {
@@ -134,6 +134,9 @@ fn request_head(cluster: &Cluster, req: &Request, bucket: &str) -> Vec<u8> {
     }
     if let Some(rev) = cluster.applied_revision(bucket) {
         h.push_str(&format!("{BUCKET_REV_HEADER}: {rev}\r\n"));
+    }
+    if let Some(ip) = client {
+        h.push_str(&format!("{CLIENT_IP_HEADER}: {ip}\r\n"));
     }
     h.push_str(&format!("{PEER_HEADER}: {}\r\n\r\n", cluster.peer_token(&req.method_raw, &target)));
     h.into_bytes()
@@ -255,7 +258,7 @@ pub async fn forward(
     let Some(addr) = split_url(&node.url).map(str::to_owned) else {
         return Err(unreachable(node, format!("its URL {:?} is not http://HOST:PORT", node.url)));
     };
-    let head = request_head(cluster, req, bucket);
+    let head = request_head(cluster, (req, conn.peer()), bucket);
     let bodiless = matches!(req.framing, Framing::None);
     // A pooled connection the peer closed meanwhile fails at once; a bodiless request is tried
     // again on a fresh one (a body, once read from the client, cannot be sent twice).

@@ -55,6 +55,9 @@ pub const PEER_HEADER: &str = "x-keel-peer";
 /// up to it before serving (a bucket change made through one node binds the next request sent
 /// through it, wherever its key lives). Trusted only with a valid `PEER_HEADER`.
 pub const BUCKET_REV_HEADER: &str = "x-keel-bucket-rev";
+/// The address of the client a member forwards a request for (bucket policies'
+/// `aws:SourceIp` on the owner). Trusted only with a valid `PEER_HEADER`.
+pub const CLIENT_IP_HEADER: &str = "x-keel-client-ip";
 /// How far a peer request's time may stray from ours.
 const PEER_SKEW_SECS: i64 = 300;
 /// The stamp a member's first mountpath keeps: which cluster and node its data belongs to.

@@ -91,6 +91,9 @@ pub async fn route(ctx: &Ctx, cluster: &Cluster, conn: &mut Conn, req: &Request,
         // From a member: served here, never sent on (its map said this node owns the key).
         // Forwarded client requests: the owner checks the client's own signature.
         if cluster.peer_check(token, &req.method_raw, &target(req)) {
+            if let Some(ip) = req.header(super::CLIENT_IP_HEADER).and_then(|v| v.trim().parse().ok()) {
+                conn.set_request_peer(ip);
+            }
             if let Some(bucket) = &route.bucket
                 && let Err(e) = catch_up(ctx, cluster, req, bucket).await
             {

@@ -129,8 +129,10 @@ pub struct Conn {
     linger: bool,
     /// The buffer response heads are written into, reused from one response to the next.
     wbuf: Vec<u8>,
-    /// The client's address (bucket policies' `aws:SourceIp`).
+    /// The client's address (bucket policies' `aws:SourceIp`): the socket's, or for the
+    /// current request the one a cluster member forwarded it for (`set_request_peer`).
     peer: Option<std::net::IpAddr>,
+    socket_peer: Option<std::net::IpAddr>,
     /// The previous request, given back (`recycle`): the next head is parsed into it.
     spare: Option<Request>,
     /// The connection's slot on its shard's deadline sweep (D42); without one (a connection
@@ -189,6 +191,7 @@ impl Conn {
             linger: false,
             wbuf: Vec::new(),
             peer: None,
+            socket_peer: None,
             spare: None,
             deadline: None,
             head_timeout: limits::HEADER_READ_TIMEOUT,
@@ -235,6 +238,13 @@ impl Conn {
 
     /// Whether the connection is a TLS session (its bytes cannot be spliced).
     pub fn set_peer(&mut self, ip: std::net::IpAddr) {
+        self.peer = Some(ip);
+        self.socket_peer = Some(ip);
+    }
+
+    /// The address the current request came from, when another node forwarded it (until the
+    /// next request).
+    pub fn set_request_peer(&mut self, ip: std::net::IpAddr) {
         self.peer = Some(ip);
     }
 
@@ -336,6 +346,7 @@ impl Conn {
                 match Request::parse_reusing(&self.rbuf[self.rpos..], &mut self.spare) {
                     Ok((req, n)) => {
                         self.rpos += n;
+                        self.peer = self.socket_peer;
                         self.body_started = None;
                         self.body_read = 0;
                         self.body = match req.framing {
