@@ -273,7 +273,14 @@ async fn from_neighbor(
         None => super::rebalance::holder(ctx, cluster, bucket, key).await,
     };
     match found {
-        Ok(Some(node)) => Routed::Done(forward::forward(cluster, conn, (req, bucket), &node).await),
+        Ok(Some(node)) => match forward::forward(cluster, conn, (req, bucket), &node).await {
+            // The move finished between the look here and the holder's answer: the key is
+            // here now, and its old copy gone there.
+            Ok(resp) if resp.status == 404 && upload_id.is_none() && ctx.store.head_object(bucket, key).is_ok() => {
+                Routed::Local
+            }
+            r => Routed::Done(r),
+        },
         Ok(None) => Routed::Local,
         Err(e) => Routed::Done(Err(e)),
     }
