@@ -170,16 +170,34 @@ pub async fn after_miss(
     route: &Route,
 ) -> Option<Result<Response, S3Error>> {
     let (Some(bucket), Some(key)) = (&route.bucket, &route.key) else { return None };
-    {
+    let rerouted = {
         let map = cluster.map();
-        let primary = cluster.primary(&map, bucket, key).is_some_and(|p| p.id == cluster.me());
-        if !reads(&route.op) || !primary || cluster.copies_of(&map, bucket) <= 1 {
+        let primary = cluster.primary(&map, bucket, key);
+        let mine = primary.is_some_and(|p| p.id == cluster.me());
+        if !reads(&route.op) {
             return None;
         }
+        // Sent here by a member whose map still made this node the owner, while this node's
+        // map has moved the key on (a rebalance): its new owner has it, once.
+        if !mine && req.header(PEER_HEADER).is_some() && req.header(REROUTED_HEADER).is_none() {
+            primary.cloned()
+        } else if !mine || cluster.copies_of(&map, bucket) <= 1 {
+            return None;
+        } else {
+            None
+        }
+    };
+    if let Some(owner) = rerouted {
+        let mut once = req.clone();
+        once.headers.push((REROUTED_HEADER.to_owned(), "1".to_owned()));
+        return Some(forward::forward(cluster, conn, (&once, bucket), &owner).await);
     }
     let node = super::copies::read_elsewhere(ctx, cluster, bucket, key).await?;
     Some(forward::forward(cluster, conn, (req, bucket), &node).await)
 }
+
+/// Marks a read sent on once more after a miss (`after_miss`): it is not sent on again.
+const REROUTED_HEADER: &str = "x-keel-rerouted";
 
 /// Reads of one object (served by any holder of its copies).
 fn reads(op: &Op) -> bool {
