@@ -137,7 +137,16 @@ fn signed_forms_upload_and_refusals_leave_nothing() {
     assert_eq!(r.status, 412);
     let mut cut = form(&refs(&fields), ("c.txt", b"cut"), &[]);
     cut.truncate(cut.len() - 60);
-    assert!(post(&s, "formb", &cut).status >= 400);
+    let r = post(&s, "formb", &cut);
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("MalformedPOSTRequest")), "{}", r.text());
+    assert_eq!(s.req("GET", "/formb/uploads/c.txt", &[], b"").status, 404, "nothing committed");
+    // A signed document keel cannot read (no expiration): 400 InvalidPolicyDocument, nothing stored.
+    let doc = B64.encode(r#"{"conditions":[{"bucket":"formb"}]}"#);
+    let sig = B64.encode(keel::s3::auth::hmac_sha1(SK.as_bytes(), doc.as_bytes()));
+    let fields = [("key", "uploads/nodoc"), ("AWSAccessKeyId", AK), ("policy", &doc), ("signature", &sig)];
+    let r = post(&s, "formb", &form(&fields, ("n", b"n"), &[]));
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("InvalidPolicyDocument")), "{}", r.text());
+    assert_eq!(s.req("GET", "/formb/uploads/nodoc", &[], b"").status, 404);
 }
 
 #[test]
