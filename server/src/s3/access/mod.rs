@@ -360,14 +360,23 @@ pub fn key_allowed(
         (m.access_policy.clone(), m.public_access_block.unwrap_or_default(), owner)
     });
     let Some((Some(policy), block, owner)) = found else { return acl_write };
-    let restricted = !owner && block.restrict_public_buckets && policy.is_public();
     let facts = RequestFacts::new(ctx, req, identity, origin);
     let action = if versioned { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
     let resource = arn(bucket, Some(key));
-    match policy.evaluate(&policy::Request { caller: caller(identity), action, resource: &resource, facts: &facts }) {
+    let r = policy::Request { caller: caller(identity), action, resource: &resource, facts: &facts };
+    match decide(&policy, (block, owner), &r) {
         Decision::Deny => false,
-        Decision::Allow => !restricted,
+        Decision::Allow => true,
         Decision::NotApplicable => acl_write,
+    }
+}
+
+/// The policy's decision on `r` with RestrictPublicBuckets applied: a public policy's Allow
+/// counts for nobody but the bucket's `owner`.
+fn decide(policy: &Policy, (block, owner): (PublicAccessBlock, bool), r: &policy::Request<'_>) -> Decision {
+    match policy.evaluate(r) {
+        Decision::Allow if !owner && block.restrict_public_buckets && policy.is_public() => Decision::NotApplicable,
+        d => d,
     }
 }
 
@@ -385,14 +394,11 @@ pub fn to_source(
     facts.object = Some((bucket, key, version));
     let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
     let resource = arn(bucket, Some(key));
-    match policy.evaluate(&policy::Request { caller: caller(identity), action, resource: &resource, facts: &facts }) {
+    let r = policy::Request { caller: caller(identity), action, resource: &resource, facts: &facts };
+    match decide(policy, (meta.public_access_block.unwrap_or_default(), access.owner), &r) {
         Decision::Deny => return Err(denied()),
-        Decision::Allow
-            if !(meta.public_access_block.is_some_and(|b| b.restrict_public_buckets) && policy.is_public()) =>
-        {
-            access.read_all = true;
-        }
-        _ => {}
+        Decision::Allow => access.read_all = true,
+        Decision::NotApplicable => {}
     }
     Ok(access)
 }
