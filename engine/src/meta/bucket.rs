@@ -85,6 +85,11 @@ impl CannedAcl {
         })
     }
 
+    /// Whether it grants anything to everyone or to every signed caller (S3's "public" ACL).
+    pub fn is_public(self) -> bool {
+        matches!(self, CannedAcl::PublicRead | CannedAcl::PublicReadWrite | CannedAcl::AuthenticatedRead)
+    }
+
     /// The S3 name (`x-amz-acl` value).
     pub fn name(self) -> &'static str {
         match self {

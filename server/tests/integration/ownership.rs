@@ -157,6 +157,9 @@ fn explicit_grants_on_buckets_and_objects() {
         assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some(code)), "{headers:?}");
     }
     assert_eq!(s.req("GET", "/grb/refused", &[], b"").status, 404);
+    let r = s.req("PUT", "/grboth", &[("x-amz-acl", "private"), ("x-amz-grant-read", "id=\"ALTUSER\"")], b"");
+    assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("InvalidRequest")));
+    assert_eq!(s.req("HEAD", "/grboth", &[], b"").status, 404, "no bucket made");
     let r = s.req("PUT", "/grb?acl", &[], b"<AccessControlPolicy><Nope/></AccessControlPolicy>");
     assert_eq!((r.status, r.xml("Code").as_deref()), (400, Some("MalformedACLError")));
     // BlockPublicAcls refuses a document that grants to everyone.

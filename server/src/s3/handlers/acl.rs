@@ -73,9 +73,10 @@ pub fn from_headers(req: &Request, creds: &Credentials) -> Result<Option<Grants>
     Ok(if out.is_empty() { None } else { Some(out) })
 }
 
-/// What a write states: its canned ACL or its grants (never both; neither: private).
-pub fn for_write(req: &Request, creds: &Credentials) -> Result<(CannedAcl, Grants), S3Error> {
-    let canned = canned_from(req, AclTarget::Object)?;
+/// What a write (an object's, or a bucket's creation: `target`) states: its canned ACL or its
+/// grants (never both; neither: private).
+pub fn for_write(req: &Request, creds: &Credentials, target: AclTarget) -> Result<(CannedAcl, Grants), S3Error> {
+    let canned = canned_from(req, target)?;
     match (canned, from_headers(req, creds)?) {
         (Some(_), Some(_)) => Err(both()),
         (canned, grants) => Ok((canned.unwrap_or_default(), grants.unwrap_or_default())),
@@ -196,9 +197,13 @@ mod tests {
         );
         assert_eq!(code(&[("x-amz-grant-write", "uri=\"http://example.com/g\"")]), S3ErrorCode::InvalidArgument);
         assert_eq!(
-            for_write(&req(&[("x-amz-acl", "private"), ("x-amz-grant-read", "id=\"bob\"")]), &creds())
-                .unwrap_err()
-                .code,
+            for_write(
+                &req(&[("x-amz-acl", "private"), ("x-amz-grant-read", "id=\"bob\"")]),
+                &creds(),
+                AclTarget::Bucket
+            )
+            .unwrap_err()
+            .code,
             S3ErrorCode::InvalidRequest
         );
         let doc = format!(

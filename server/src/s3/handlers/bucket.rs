@@ -4,7 +4,7 @@ use engine::{CannedAcl, Versioning};
 
 use crate::http::Response;
 use crate::s3::Call;
-use crate::s3::access::{AclTarget, canned_from};
+use crate::s3::access::AclTarget;
 use crate::s3::error::{S3Error, S3ErrorCode};
 use crate::s3::params;
 use crate::s3::xml::XmlWriter;
@@ -69,14 +69,7 @@ fn region_of<'m>(call: &'m Call<'_>, meta: &'m engine::BucketMeta) -> &'m str {
 
 pub async fn create_bucket(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let name = call.bucket().to_owned();
-    let acl = canned_from(call.req, AclTarget::Bucket)?.unwrap_or(CannedAcl::Private);
-    let grants = super::acl::from_headers(call.req, &call.ctx.config.credentials)?.unwrap_or_default();
-    if call.header("x-amz-acl").is_some() && !grants.is_empty() {
-        return Err(S3Error::new(
-            S3ErrorCode::InvalidRequest,
-            "Specifying both Canned ACLs and Header Grants is not allowed",
-        ));
-    }
+    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials, AclTarget::Bucket)?;
     let ownership = call.header("x-amz-object-ownership").and_then(|v| engine::Ownership::parse(v.trim()));
     if ownership == Some(engine::Ownership::BucketOwnerEnforced) && (acl != CannedAcl::Private || !grants.is_empty()) {
         return Err(S3Error::code(S3ErrorCode::InvalidBucketAclWithObjectOwnership));
@@ -238,8 +231,7 @@ pub(crate) fn refuse_public(
     acl: CannedAcl,
     grants: &[engine::Grant],
 ) -> Result<(), S3Error> {
-    let public = matches!(acl, CannedAcl::PublicRead | CannedAcl::PublicReadWrite | CannedAcl::AuthenticatedRead)
-        || engine::meta::public_grants(grants);
+    let public = acl.is_public() || engine::meta::public_grants(grants);
     if public && meta.public_access_block.is_some_and(|b| b.block_public_acls) {
         return Err(S3Error::new(
             S3ErrorCode::AccessDenied,

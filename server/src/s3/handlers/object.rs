@@ -213,7 +213,7 @@ pub async fn put_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let expected = ExpectedChecksums::from_request(call.req, &call.auth.payload)?;
     let (system, user) = metadata_from_headers(call)?;
     let mut condition = put_precondition(call)?;
-    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials)?;
+    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials, AclTarget::Object)?;
     let tags = super::tagging::for_write(call)?;
     let lock = super::lock::for_write(call)?;
     let mut writer = store.put_writer(call.bucket(), call.key(), declared, expected.algorithm())?;
@@ -785,7 +785,7 @@ pub async fn copy_object(call: &mut Call<'_>) -> Result<Response, S3Error> {
     }
     let (system, user) = if replace { metadata_from_headers(call)? } else { (src.system.clone(), src.user.clone()) };
     // S3 does not copy ACLs: the copy is private unless the request names one.
-    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials)?;
+    let (acl, grants) = super::acl::for_write(call.req, &call.ctx.config.credentials, AclTarget::Object)?;
     let tags = super::tagging::for_copy(call, &src.tags)?;
     let lock = super::lock::for_write(call)?;
     let condition = put_precondition(call)?;

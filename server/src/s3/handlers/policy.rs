@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use engine::{BucketPolicy, CannedAcl, PublicAccessBlock};
+use engine::{BucketPolicy, PublicAccessBlock};
 use policy::Policy;
 
 use crate::http::Response;
@@ -53,8 +53,7 @@ pub async fn status(call: &mut Call<'_>) -> Result<Response, S3Error> {
     let block = meta.public_access_block.unwrap_or_default();
     let public_policy =
         meta.access_policy.as_ref().is_some_and(|p| p.is_public()) || meta.policy == BucketPolicy::PublicRead;
-    let public_acl =
-        (meta.acl != CannedAcl::Private || engine::meta::public_grants(&meta.grants)) && !block.ignore_public_acls;
+    let public_acl = (meta.acl.is_public() || engine::meta::public_grants(&meta.grants)) && !block.ignore_public_acls;
     let mut w = XmlWriter::new();
     w.open_root("PolicyStatus");
     w.elem_bool("IsPublic", public_policy || public_acl);

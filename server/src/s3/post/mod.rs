@@ -16,7 +16,7 @@ use engine::{PutOptions, WriteCondition, give_buffer, take_buffer};
 use iobuf::IoBuffer;
 
 use crate::http::{Method, Request, Response};
-use crate::s3::access;
+use crate::s3::access::{self, AclTarget};
 use crate::s3::auth::{Authenticated, Identity};
 use crate::s3::call::{Call, read_error};
 use crate::s3::checksum::ExpectedChecksums;
@@ -241,7 +241,7 @@ fn authorize(call: &mut Call<'_>, got: &mut Collected) -> Result<Upload, S3Error
         return Err(S3Error::new(S3ErrorCode::NotImplemented, "POST object into a backend bucket is not implemented."));
     }
     let (system, user) = metadata_from_headers(&put)?;
-    let (acl, grants) = crate::s3::handlers::acl::for_write(&req, &ctx.config.credentials)?;
+    let (acl, grants) = crate::s3::handlers::acl::for_write(&req, &ctx.config.credentials, AclTarget::Object)?;
     let tags = tagging::for_write(&put)?;
     let lock = lock::for_write(&put)?;
     let expected = ExpectedChecksums::from_request(&req, &Payload::Unsigned)?;
