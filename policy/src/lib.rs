@@ -23,7 +23,8 @@ mod tests;
 
 use std::fmt;
 
-pub use cond::{Condition, Operator, date_secs};
+use cond::Condition;
+pub use cond::date_secs;
 
 /// The largest policy document S3 accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
